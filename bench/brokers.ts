@@ -1,0 +1,244 @@
+/**
+ * Brokers under test: how to provision, start, probe, measure and stop each one.
+ *
+ * Every broker is started fresh per measured run on a free loopback port, as a direct child of
+ * the bench (no shell, no task runner), so the pid we read /proc of is the broker itself.
+ */
+
+import { BenchConn, sleep } from "./client.ts";
+
+export type BrokerName = "mqttwk" | "mqttwk-durable" | "mosquitto" | "aedes";
+export const ALL_BROKERS: BrokerName[] = ["mqttwk", "mqttwk-durable", "mosquitto", "aedes"];
+
+export const AEDES_VERSION = "1.2.0";
+export const MOSQUITTO_BIN = "/usr/sbin/mosquitto";
+
+/** Limits given to every broker so that none is throttled by a default the others lack. */
+export const BROKER_LIMITS = {
+  maxConnections: 19_500,
+  maxInflight: 1000,
+  maxQueued: 100_000,
+};
+
+const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const AEDES_PREFIX = `${REPO_ROOT}/.cache/aedes`;
+const AEDES_MODULE = `${AEDES_PREFIX}/node_modules/aedes/aedes.js`;
+
+export class Unavailable extends Error {}
+
+/** Checks or installs what a broker needs. Throws Unavailable with a reason otherwise. */
+export async function provision(name: BrokerName): Promise<string> {
+  switch (name) {
+    case "mqttwk":
+    case "mqttwk-durable": {
+      if (!exists(`${REPO_ROOT}/main.ts`)) throw new Unavailable("main.ts does not exist yet");
+      return "MqttWk (this repo)";
+    }
+    case "mosquitto": {
+      if (!exists(MOSQUITTO_BIN)) {
+        throw new Unavailable(`${MOSQUITTO_BIN} not found (apt-get install mosquitto)`);
+      }
+      const out = await new Deno.Command(MOSQUITTO_BIN, { args: ["-h"], stdout: "piped" })
+        .output();
+      const m = new TextDecoder().decode(out.stdout).match(/mosquitto version (\S+)/);
+      return `Mosquitto ${m?.[1] ?? "?"}`;
+    }
+    case "aedes": {
+      const pkg = `${AEDES_PREFIX}/node_modules/aedes/package.json`;
+      let installed = "";
+      try {
+        installed = JSON.parse(Deno.readTextFileSync(pkg)).version;
+      } catch { /* not installed */ }
+      if (installed !== AEDES_VERSION) {
+        console.error(`installing aedes@${AEDES_VERSION} into ${AEDES_PREFIX} ...`);
+        Deno.mkdirSync(AEDES_PREFIX, { recursive: true });
+        let out: Deno.CommandOutput;
+        try {
+          out = await new Deno.Command("npm", {
+            args: [
+              "install",
+              "--prefix",
+              AEDES_PREFIX,
+              "--no-audit",
+              "--no-fund",
+              `aedes@${AEDES_VERSION}`,
+            ],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+        } catch (e) {
+          throw new Unavailable(`npm not runnable: ${e}`);
+        }
+        if (!out.success || !exists(AEDES_MODULE)) {
+          throw new Unavailable(
+            `npm install aedes@${AEDES_VERSION} failed: ${new TextDecoder().decode(out.stderr)}`,
+          );
+        }
+      }
+      const node = await new Deno.Command("node", { args: ["--version"], stdout: "piped" })
+        .output().catch(() => null);
+      if (!node?.success) throw new Unavailable("node not found");
+      return `Aedes ${AEDES_VERSION} on Node ${new TextDecoder().decode(node.stdout).trim()}`;
+    }
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+export interface RunningBroker {
+  name: BrokerName;
+  port: number;
+  pid: number;
+  /** Last lines of the broker's output, for error messages. */
+  logTail(): string;
+  stop(): Promise<void>;
+}
+
+function mosquittoConfig(port: number): string {
+  const l = BROKER_LIMITS;
+  return [
+    `listener ${port} 127.0.0.1`,
+    "allow_anonymous true",
+    "persistence false",
+    "max_connections -1",
+    `max_inflight_messages ${l.maxInflight}`,
+    `max_queued_messages ${l.maxQueued}`,
+    "set_tcp_nodelay true",
+    "log_dest stderr",
+    "log_type error",
+    "log_type warning",
+    "",
+  ].join("\n");
+}
+
+export async function startBroker(name: BrokerName): Promise<RunningBroker> {
+  const port = freePort();
+  const tmp = Deno.makeTempDirSync({ prefix: `mqttwk-bench-${name}-` });
+  let cmd: string;
+  let args: string[];
+  const mqttwkLimits = [
+    `--mqttwk.broker.max-connections=${BROKER_LIMITS.maxConnections}`,
+    `--mqttwk.broker.max-inflight=${BROKER_LIMITS.maxInflight}`,
+    `--mqttwk.broker.max-queued-messages=${BROKER_LIMITS.maxQueued}`,
+  ];
+  switch (name) {
+    case "mqttwk":
+    case "mqttwk-durable":
+      cmd = Deno.execPath();
+      args = [
+        "run",
+        "--allow-all",
+        "main.ts",
+        "--port",
+        String(port),
+        ...(name === "mqttwk"
+          ? ["--persistence", "memory"]
+          : ["--persistence", "sqlite", "--data-dir", tmp]),
+        "--mqttwk.broker.websocket-enabled=false",
+        "--log-level",
+        "warn",
+        ...mqttwkLimits,
+      ];
+      break;
+    case "mosquitto":
+      Deno.writeTextFileSync(`${tmp}/mosquitto.conf`, mosquittoConfig(port));
+      cmd = MOSQUITTO_BIN;
+      args = ["-c", `${tmp}/mosquitto.conf`];
+      break;
+    case "aedes":
+      cmd = "node";
+      args = [`${REPO_ROOT}/bench/aedes_server.mjs`, String(port), AEDES_MODULE];
+      break;
+  }
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let tail = "";
+  const drain = async (s: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of s) tail = (tail + dec.decode(chunk)).slice(-4000);
+    } catch { /* closed */ }
+  };
+  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+
+  const stop = async () => {
+    if (!exited) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      const t = setTimeout(() => {
+        try {
+          if (!exited) child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 5000);
+      await status;
+      clearTimeout(t);
+    }
+    await drained;
+    try {
+      Deno.removeSync(tmp, { recursive: true });
+    } catch { /* ignore */ }
+  };
+
+  const broker: RunningBroker = { name, port, pid: child.pid, logTail: () => tail, stop };
+  // Ready when it answers an MQTT CONNECT (more robust than parsing a log line).
+  const deadline = Date.now() + (name.startsWith("mqttwk") ? 90_000 : 20_000);
+  let lastErr = "";
+  while (Date.now() < deadline) {
+    if (exited) {
+      await stop();
+      throw new Error(`${name} exited during startup (${(await status).code}): ${tail}`);
+    }
+    try {
+      const c = await BenchConn.open(port, "bench-probe", { timeoutMs: 2000 });
+      await c.close();
+      return broker;
+    } catch (e) {
+      lastErr = String(e);
+      await sleep(100);
+    }
+  }
+  await stop();
+  throw new Error(`${name} did not answer CONNECT on port ${port}: ${lastErr}\n${tail}`);
+}
+
+/** CPU ticks per second for /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+export const CLK_TCK = 100;
+
+/** utime + stime of a process in seconds (all threads). */
+export function cpuSeconds(pid: number): number {
+  const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+/** VmRSS and VmHWM (peak) in KiB. */
+export function memoryKiB(pid: number): { rss: number; hwm: number } {
+  const s = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const get = (k: string) => Number(s.match(new RegExp(`^${k}:\\s+(\\d+)`, "m"))?.[1] ?? NaN);
+  return { rss: get("VmRSS"), hwm: get("VmHWM") };
+}

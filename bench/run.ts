@@ -1,0 +1,486 @@
+/**
+ * MqttWk benchmark suite: runs MqttWk, Mosquitto and Aedes one after another with the same
+ * load generator, alternating brokers over several rounds, and prints medians and ratios.
+ *
+ *   deno task bench                         # full suite, 3 rounds (~10 minutes)
+ *   deno task bench --smoke                 # a few seconds, for CI
+ *   deno task bench --scenarios fanin,lat --brokers mosquitto,aedes --rounds 1 --json out.json
+ *
+ * See bench/README.md.
+ */
+
+import { parseArgs } from "node:util";
+import {
+  ALL_BROKERS,
+  type BrokerName,
+  provision,
+  type RunningBroker,
+  startBroker,
+  Unavailable,
+} from "./brokers.ts";
+import { sleep, withTimeout } from "./client.ts";
+import {
+  brokerRuns,
+  buildScenarios,
+  DEFAULT_WINDOW,
+  MAX_BATCH,
+  MAX_UNACKED,
+  type RunResult,
+  runScenario,
+  type Scenario,
+  type ScenarioRun,
+  type Timing,
+} from "./scenarios.ts";
+import { fmtNum, fmtSig, median, table } from "./stats.ts";
+
+const USAGE = `usage: deno task bench [options]
+  --smoke              a few seconds in total: one tiny scenario per broker (CI)
+  --rounds N           rounds, brokers alternating within each (default 3, smoke 1)
+  --duration S         measurement window per run in seconds (default 3, smoke 1)
+  --warmup S           warm-up before each window in seconds (default 1, smoke 0.3)
+  --scenarios LIST     comma-separated scenario names or prefixes (e.g. fanin,p2p-q1,lat,conn)
+  --brokers LIST       comma-separated: ${ALL_BROKERS.join(",")} (default: all)
+  --connections N      idle connections for the conn scenario (default 19000, smoke 200)
+  --json FILE          also write all results as JSON
+  --strict             a broker that cannot be provisioned is an error (default when CI=true)
+  --list               list scenarios and exit`;
+
+interface Options {
+  smoke: boolean;
+  rounds: number;
+  timing: Timing;
+  scenarios: Scenario[];
+  brokers: BrokerName[];
+  json?: string;
+  strict: boolean;
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      smoke: { type: "boolean", default: false },
+      rounds: { type: "string" },
+      duration: { type: "string" },
+      warmup: { type: "string" },
+      scenarios: { type: "string" },
+      brokers: { type: "string" },
+      connections: { type: "string" },
+      json: { type: "string" },
+      strict: { type: "boolean", default: false },
+      list: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  const num = (v: string | undefined, def: number, what: string, min = 0) => {
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) fail(`bad ${what}: ${v}`);
+    return n;
+  };
+  const smoke = values.smoke;
+  const connections = Math.floor(num(values.connections, smoke ? 200 : 19_000, "--connections", 1));
+  if (connections > 19_500) fail("--connections: the generator can hold at most ~19,500 sockets");
+  let scenarios = buildScenarios({ connections, smoke });
+  if (values.list) {
+    for (const s of scenarios) console.log(`${s.name.padEnd(14)} ${s.description}`);
+    Deno.exit(0);
+  }
+  if (values.scenarios) {
+    const wanted = values.scenarios.split(",").map((x) => x.trim()).filter(Boolean);
+    const all = smoke ? buildScenarios({ connections, smoke: false }).concat(scenarios) : scenarios;
+    const seen = new Set<string>();
+    scenarios = all.filter((s) => {
+      if (seen.has(s.name) || !wanted.some((w) => s.name.startsWith(w))) return false;
+      seen.add(s.name);
+      return true;
+    });
+    if (smoke) {
+      // Smoke-sized variants of whatever was asked for.
+      scenarios = scenarios.map((s) =>
+        s.kind === "conn" ? s : {
+          ...s,
+          publishers: Math.min(s.publishers, 2),
+          subscribers: Math.min(s.subscribers, 2),
+        }
+      );
+    }
+    if (scenarios.length === 0) fail(`no scenario matches ${values.scenarios} (see --list)`);
+  }
+  let brokers = ALL_BROKERS;
+  if (values.brokers) {
+    brokers = values.brokers.split(",").map((x) => x.trim()).filter(Boolean) as BrokerName[];
+    for (const b of brokers) {
+      if (!ALL_BROKERS.includes(b)) fail(`unknown broker ${b}; known: ${ALL_BROKERS.join(",")}`);
+    }
+  }
+  return {
+    smoke,
+    rounds: Math.floor(num(values.rounds, smoke ? 1 : 3, "--rounds", 1)),
+    timing: {
+      durationMs: num(values.duration, smoke ? 1 : 3, "--duration", 0.1) * 1000,
+      warmupMs: num(values.warmup, smoke ? 0.3 : 1, "--warmup", 0) * 1000,
+    },
+    scenarios,
+    brokers,
+    json: values.json,
+    strict: values.strict || Deno.env.get("CI") === "true",
+  };
+}
+
+function fail(msg: string): never {
+  console.error(`bench: ${msg}\n\n${USAGE}`);
+  Deno.exit(2);
+}
+
+const LABEL: Record<BrokerName, string> = {
+  "mqttwk": "MqttWk",
+  "mqttwk-durable": "MqttWk durable",
+  "mosquitto": "Mosquitto",
+  "aedes": "Aedes",
+};
+
+interface Median {
+  scenario: string;
+  broker: BrokerName;
+  rounds: number;
+  msgsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  brokerCpuPct: number;
+  brokerPeakRssMiB: number;
+  genCpuPct: number;
+  lost: number;
+  connectSeconds?: number;
+  connectRate?: number;
+  rssPerConnKiB?: number;
+  connections?: number;
+}
+
+function medians(results: RunResult[], scenarios: Scenario[], brokers: BrokerName[]): Median[] {
+  const out: Median[] = [];
+  for (const s of scenarios) {
+    for (const b of brokers) {
+      const rs = results.filter((r) => r.scenario === s.name && r.broker === b && r.ok);
+      if (rs.length === 0) continue;
+      const m = (f: (r: RunResult) => number | undefined) => median(rs.map((r) => f(r) ?? NaN));
+      out.push({
+        scenario: s.name,
+        broker: b,
+        rounds: rs.length,
+        msgsPerSec: m((r) => r.msgsPerSec),
+        p50Ms: m((r) => r.p50Ms),
+        p99Ms: m((r) => r.p99Ms),
+        brokerCpuPct: m((r) => r.brokerCpuPct),
+        brokerPeakRssMiB: m((r) => r.brokerPeakRssMiB),
+        genCpuPct: m((r) => r.genCpuPct),
+        lost: m((r) => r.lost),
+        ...(s.kind === "conn"
+          ? {
+            connections: m((r) => r.connections),
+            connectSeconds: m((r) => r.connectSeconds),
+            connectRate: m((r) => r.connectRate),
+            rssPerConnKiB: m((r) => r.rssPerConnKiB),
+          }
+          : {}),
+      });
+    }
+  }
+  return out;
+}
+
+interface Ratio {
+  scenario: string;
+  metric: string;
+  vsMosquitto: number;
+  vsAedes: number;
+}
+
+function ratios(ms: Median[], scenarios: Scenario[]): Ratio[] {
+  const get = (s: string, b: BrokerName) => ms.find((m) => m.scenario === s && m.broker === b);
+  const out: Ratio[] = [];
+  for (const s of scenarios) {
+    const w = get(s.name, "mqttwk");
+    const mo = get(s.name, "mosquitto");
+    const ae = get(s.name, "aedes");
+    const r = (metric: string, f: (m: Median) => number | undefined) => {
+      const v = w ? f(w) ?? NaN : NaN;
+      out.push({
+        scenario: s.name,
+        metric,
+        vsMosquitto: mo ? v / (f(mo) ?? NaN) : NaN,
+        vsAedes: ae ? v / (f(ae) ?? NaN) : NaN,
+      });
+    };
+    if (s.kind === "conn") {
+      r("connect rate", (m) => m.connectRate);
+      r("RSS/connection", (m) => m.rssPerConnKiB);
+    } else {
+      if (s.kind !== "latency") r("msgs/s", (m) => m.msgsPerSec);
+      r("p99", (m) => m.p99Ms);
+    }
+  }
+  return out;
+}
+
+function report(
+  ms: Median[],
+  results: RunResult[],
+  scenarios: Scenario[],
+  brokers: BrokerName[],
+): Ratio[] {
+  const lines: string[] = [];
+  for (const s of scenarios) {
+    lines.push("", `== ${s.name}: ${s.description}`);
+    const rows = brokers.filter((b) => brokerRuns(b, s)).map((b) => {
+      const m = ms.find((x) => x.scenario === s.name && x.broker === b);
+      const failed = results.filter((r) => r.scenario === s.name && r.broker === b && !r.ok);
+      const note = failed.length ? `${failed.length} failed: ${failed[0].error}` : "";
+      if (!m) return [LABEL[b], "FAILED", ...Array(s.kind === "conn" ? 7 : 6).fill("-"), note];
+      if (s.kind === "conn") {
+        return [
+          LABEL[b],
+          fmtNum(m.connections ?? NaN),
+          fmtSig(m.connectSeconds ?? NaN),
+          fmtNum(m.connectRate ?? NaN),
+          fmtSig(m.rssPerConnKiB ?? NaN),
+          fmtSig(m.brokerPeakRssMiB),
+          fmtNum(m.brokerCpuPct),
+          fmtNum(m.genCpuPct),
+          note,
+        ];
+      }
+      return [
+        LABEL[b],
+        fmtNum(m.msgsPerSec),
+        fmtSig(m.p50Ms),
+        fmtSig(m.p99Ms),
+        fmtNum(m.brokerCpuPct),
+        fmtSig(m.brokerPeakRssMiB),
+        fmtNum(m.genCpuPct),
+        m.lost ? fmtNum(m.lost) : "",
+        note,
+      ];
+    });
+    const headers = s.kind === "conn"
+      ? [
+        "broker",
+        "connections",
+        "connect s",
+        "conn/s",
+        "RSS/conn KiB",
+        "peak RSS MiB",
+        "broker CPU%",
+        "gen CPU%",
+        "",
+      ]
+      : [
+        "broker",
+        "msgs/s recv",
+        "p50 ms",
+        "p99 ms",
+        "broker CPU%",
+        "peak RSS MiB",
+        "gen CPU%",
+        "lost",
+        "",
+      ];
+    lines.push(table(headers, rows));
+  }
+
+  const rs = ratios(ms, scenarios);
+  lines.push(
+    "",
+    "== Ratios (medians of rounds; msgs/s and conn/s: higher is better for MqttWk, " +
+      "p99 and RSS/connection: lower is better)",
+    table(
+      ["scenario", "metric", "MqttWk/Mosquitto", "MqttWk/Aedes"],
+      rs.map((r) => [r.scenario, r.metric, fmtSig(r.vsMosquitto), fmtSig(r.vsAedes)]),
+      2,
+    ),
+  );
+
+  const durable = scenarios.filter((s) => s.qos === 1 && s.kind !== "conn" && s.kind !== "latency")
+    .map((s) => {
+      const mem = ms.find((m) => m.scenario === s.name && m.broker === "mqttwk");
+      const dur = ms.find((m) => m.scenario === s.name && m.broker === "mqttwk-durable");
+      return { s, mem, dur, ratio: mem && dur ? dur.msgsPerSec / mem.msgsPerSec : NaN };
+    });
+  if (durable.length && brokers.includes("mqttwk-durable")) {
+    lines.push(
+      "",
+      "== MqttWk QoS 1 throughput, durable (sqlite) vs memory persistence (target >= 0.70)",
+      table(
+        ["scenario", "memory msgs/s", "durable msgs/s", "durable/memory", ""],
+        durable.map((d) => [
+          d.s.name,
+          fmtNum(d.mem?.msgsPerSec ?? NaN),
+          fmtNum(d.dur?.msgsPerSec ?? NaN),
+          fmtSig(d.ratio),
+          Number.isFinite(d.ratio) ? (d.ratio >= 0.7 ? "ok" : "BELOW TARGET") : "",
+        ]),
+      ),
+    );
+  }
+  console.log(lines.join("\n"));
+  return rs;
+}
+
+async function main() {
+  const o = parseOptions();
+  const started = performance.now();
+
+  // Provision every broker up front so that a missing one is known before minutes of running.
+  const versions: Record<string, string> = {};
+  const skipped: Record<string, string> = {};
+  let provisionFailed = false;
+  for (const b of o.brokers) {
+    try {
+      versions[b] = await provision(b);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      skipped[b] = why;
+      // A broker not written yet is not the bench's failure; anything else is, under --strict.
+      const notYet = e instanceof Unavailable && b.startsWith("mqttwk") &&
+        why.includes("main.ts does not exist");
+      if (o.strict && !notYet) {
+        console.error(`bench: ${b} unavailable: ${why}`);
+        provisionFailed = true;
+      } else {
+        console.error(`bench: SKIP ${b}: ${why}`);
+      }
+    }
+  }
+  if (provisionFailed) Deno.exit(1);
+  const brokers = o.brokers.filter((b) => !(b in skipped));
+  if (brokers.length === 0) {
+    console.error("bench: no broker available");
+    Deno.exit(1);
+  }
+
+  console.log(
+    `MqttWk bench: ${o.scenarios.length} scenario(s) x ${brokers.length} broker(s) x ` +
+      `${o.rounds} round(s); warm-up ${o.timing.warmupMs / 1000} s, window ${
+        o.timing.durationMs / 1000
+      } s; closed-loop window ${DEFAULT_WINDOW} deliveries, ${MAX_UNACKED} unacked QoS 1 ` +
+      `per publisher, ${MAX_BATCH} PUBLISHes per write`,
+  );
+  for (const b of brokers) console.log(`  ${LABEL[b].padEnd(15)} ${versions[b]}`);
+  for (const [b, why] of Object.entries(skipped)) {
+    console.log(`  ${LABEL[b as BrokerName].padEnd(15)} SKIPPED: ${why}`);
+  }
+
+  const results: RunResult[] = [];
+  for (let round = 1; round <= o.rounds; round++) {
+    // Rotate the broker order every round so none always runs first or last.
+    const order = brokers.map((_, i) => brokers[(i + round - 1) % brokers.length]);
+    for (const s of o.scenarios) {
+      for (const b of order) {
+        if (!brokerRuns(b, s)) continue;
+        const r = await runOne(b, s, o.timing, round);
+        results.push(r);
+        const tag = `[${round}/${o.rounds}] ${s.name} ${b}`;
+        if (!r.ok) console.error(`${tag}: FAILED: ${r.error}`);
+        else if (s.kind === "conn") {
+          console.error(
+            `${tag}: ${fmtNum(r.connections ?? 0)} conns in ${
+              fmtSig(r.connectSeconds ?? NaN)
+            } s, ` +
+              `${fmtSig(r.rssPerConnKiB ?? NaN)} KiB/conn`,
+          );
+        } else {
+          console.error(
+            `${tag}: ${fmtNum(r.msgsPerSec)} msg/s, p50 ${fmtSig(r.p50Ms)} ms, p99 ${
+              fmtSig(r.p99Ms)
+            } ms, broker CPU ${fmtNum(r.brokerCpuPct)}%, gen CPU ${fmtNum(r.genCpuPct)}%`,
+          );
+        }
+      }
+    }
+  }
+
+  const ms = medians(results, o.scenarios, brokers);
+  const rs = report(ms, results, o.scenarios, brokers);
+  const elapsed = (performance.now() - started) / 1000;
+  console.log(`\ntotal time ${fmtSig(elapsed)} s`);
+
+  if (o.json) {
+    const json = {
+      date: new Date().toISOString(),
+      machine: { cpus: navigator.hardwareConcurrency, os: Deno.build.os, deno: Deno.version.deno },
+      options: {
+        smoke: o.smoke,
+        rounds: o.rounds,
+        warmupMs: o.timing.warmupMs,
+        durationMs: o.timing.durationMs,
+        window: DEFAULT_WINDOW,
+        maxUnacked: MAX_UNACKED,
+        maxBatch: MAX_BATCH,
+      },
+      versions,
+      skipped,
+      scenarios: o.scenarios,
+      results,
+      medians: ms,
+      ratios: rs,
+      elapsedSeconds: elapsed,
+    };
+    Deno.writeTextFileSync(o.json, JSON.stringify(json, (_k, v) => Number.isNaN(v) ? null : v, 2));
+  }
+  const failedRuns = results.filter((r) => !r.ok).length;
+  if (failedRuns > 0) {
+    console.error(`bench: ${failedRuns} run(s) failed`);
+    Deno.exit(1);
+  }
+  Deno.exit(0);
+}
+
+async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Promise<RunResult> {
+  const base = (error: string): RunResult => ({
+    scenario: s.name,
+    broker: b,
+    round,
+    ok: false,
+    error,
+    msgsPerSec: 0,
+    sentPerSec: 0,
+    p50Ms: NaN,
+    p99Ms: NaN,
+    brokerCpuPct: NaN,
+    brokerPeakRssMiB: NaN,
+    genCpuPct: NaN,
+    lost: 0,
+  });
+  let broker: RunningBroker;
+  try {
+    broker = await startBroker(b);
+  } catch (e) {
+    return base(`start: ${e instanceof Error ? e.message : e}`);
+  }
+  let run: ScenarioRun | undefined;
+  try {
+    const limit = s.kind === "conn" ? 240_000 : t.warmupMs + t.durationMs + 60_000;
+    const p = runScenario(broker, s, t, round);
+    p.then((r) => run = r, () => {});
+    run = await withTimeout(p, limit, `${s.name} on ${b}`);
+    return run.result;
+  } catch (e) {
+    return base(e instanceof Error ? e.message : String(e));
+  } finally {
+    await broker.stop();
+    await run?.cleanup();
+    await sleep(100);
+  }
+}
+
+if (import.meta.main) {
+  if (Deno.build.os !== "linux") {
+    console.error("bench: Linux only (reads /proc for broker CPU and memory)");
+    Deno.exit(2);
+  }
+  await main();
+}

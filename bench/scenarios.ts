@@ -1,0 +1,472 @@
+/**
+ * Benchmark scenarios, scaled to a 2-core machine from EMQ's Open MQTT Benchmark Suite:
+ * fan-in, fan-out, point-to-point (each at QoS 0/1 and 16 B / 1 KiB payloads), a fixed
+ * offered-load latency scenario, and idle connection capacity.
+ */
+
+import net from "node:net";
+import { BenchConn, sleep } from "./client.ts";
+import { type BrokerName, cpuSeconds, memoryKiB, type RunningBroker } from "./brokers.ts";
+import { encodeConnect, nowMs, PublishBatcher, readTimestamp } from "./mqtt_wire.ts";
+import { LatencyHistogram } from "./stats.ts";
+
+export type ScenarioKind = "fanin" | "fanout" | "p2p" | "latency" | "conn";
+
+export interface Scenario {
+  name: string;
+  kind: ScenarioKind;
+  qos: number;
+  payload: number;
+  publishers: number;
+  subscribers: number;
+  /** Offered load in msgs/s for kind "latency". */
+  rate?: number;
+  /** Idle connections for kind "conn". */
+  connections?: number;
+  description: string;
+}
+
+/** Unacknowledged QoS 1 PUBLISHes allowed per publisher. */
+export const MAX_UNACKED = 64;
+/** Most PUBLISHes coalesced into one socket write. */
+export const MAX_BATCH = 64;
+/**
+ * Closed-loop window for the throughput scenarios: deliveries sent but not yet received, over
+ * all publishers. It keeps the broker saturated without letting its queues grow without bound
+ * (which would measure queueing, or drops, rather than throughput).
+ */
+export const DEFAULT_WINDOW = 4096;
+
+export interface ScenarioOptions {
+  connections: number;
+  smoke: boolean;
+}
+
+export function buildScenarios(o: ScenarioOptions): Scenario[] {
+  if (o.smoke) {
+    return [
+      {
+        name: "p2p-q1-16",
+        kind: "p2p",
+        qos: 1,
+        payload: 16,
+        publishers: 2,
+        subscribers: 2,
+        description: "point-to-point, 2 pairs, QoS 1, 16 B (smoke)",
+      },
+      {
+        name: "conn",
+        kind: "conn",
+        qos: 0,
+        payload: 0,
+        publishers: 0,
+        subscribers: 0,
+        connections: o.connections,
+        description: `connection capacity, ${o.connections} idle connections (smoke)`,
+      },
+    ];
+  }
+  const out: Scenario[] = [];
+  const sizes: [string, number][] = [["16", 16], ["1k", 1024]];
+  for (const qos of [0, 1]) {
+    for (const [sn, size] of sizes) {
+      const tail = `QoS ${qos}, ${size === 16 ? "16 B" : "1 KiB"}`;
+      out.push({
+        name: `fanin-q${qos}-${sn}`,
+        kind: "fanin",
+        qos,
+        payload: size,
+        publishers: 100,
+        subscribers: 1,
+        description: `fan-in, 100 publishers -> 1 subscriber on bench/fanin/+, ${tail}`,
+      });
+      out.push({
+        name: `fanout-q${qos}-${sn}`,
+        kind: "fanout",
+        qos,
+        payload: size,
+        publishers: 1,
+        subscribers: 50,
+        description: `fan-out, 1 publisher -> 50 subscribers, ${tail}`,
+      });
+      out.push({
+        name: `p2p-q${qos}-${sn}`,
+        kind: "p2p",
+        qos,
+        payload: size,
+        publishers: 50,
+        subscribers: 50,
+        description: `point-to-point, 50 publisher/subscriber pairs, ${tail}`,
+      });
+    }
+  }
+  for (const qos of [0, 1]) {
+    out.push({
+      name: `lat-q${qos}-16`,
+      kind: "latency",
+      qos,
+      payload: 16,
+      publishers: 20,
+      subscribers: 20,
+      rate: 2000,
+      description: `fixed offered load 2,000 msg/s, 20 point-to-point pairs, QoS ${qos}, 16 B`,
+    });
+  }
+  out.push({
+    name: "conn",
+    kind: "conn",
+    qos: 0,
+    payload: 0,
+    publishers: 0,
+    subscribers: 0,
+    connections: o.connections,
+    description: `connection capacity, ${o.connections} idle connections (keepalive 0)`,
+  });
+  return out;
+}
+
+/** mqttwk-durable exists for the QoS 1 durable-vs-memory ratio: it only runs QoS 1 traffic. */
+export function brokerRuns(b: BrokerName, s: Scenario): boolean {
+  if (b !== "mqttwk-durable") return true;
+  return s.kind !== "conn" && s.qos === 1;
+}
+
+export interface RunResult {
+  scenario: string;
+  broker: BrokerName;
+  round: number;
+  ok: boolean;
+  error?: string;
+  /** Deliveries received per second by all subscribers together. */
+  msgsPerSec: number;
+  sentPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  brokerCpuPct: number;
+  brokerPeakRssMiB: number;
+  genCpuPct: number;
+  /** Deliveries given up on (no progress for 1 s), over the whole run. */
+  lost: number;
+  connections?: number;
+  failedConnections?: number;
+  connectSeconds?: number;
+  connectRate?: number;
+  rssPerConnKiB?: number;
+}
+
+export interface Timing {
+  warmupMs: number;
+  durationMs: number;
+}
+
+export interface ScenarioRun {
+  result: RunResult;
+  /** Called after the broker was stopped (the generator then closes its sockets). */
+  cleanup: () => Promise<void>;
+}
+
+export function runScenario(
+  b: RunningBroker,
+  s: Scenario,
+  t: Timing,
+  round: number,
+): Promise<ScenarioRun> {
+  return s.kind === "conn" ? runConnections(b, s, round) : runTraffic(b, s, t, round);
+}
+
+function emptyResult(b: RunningBroker, s: Scenario, round: number): RunResult {
+  return {
+    scenario: s.name,
+    broker: b.name,
+    round,
+    ok: false,
+    msgsPerSec: 0,
+    sentPerSec: 0,
+    p50Ms: NaN,
+    p99Ms: NaN,
+    brokerCpuPct: NaN,
+    brokerPeakRssMiB: NaN,
+    genCpuPct: NaN,
+    lost: 0,
+  };
+}
+
+interface Pub {
+  conn: BenchConn;
+  batcher: PublishBatcher;
+  unacked: number;
+  busy: boolean;
+  pending: number;
+}
+
+async function runTraffic(
+  b: RunningBroker,
+  s: Scenario,
+  t: Timing,
+  round: number,
+): Promise<ScenarioRun> {
+  const res = emptyResult(b, s, round);
+  const conns: BenchConn[] = [];
+  const cleanup = async () => {
+    await Promise.all(conns.map((c) => c.close()));
+  };
+  const clean = s.qos === 0; // QoS 1 runs use persistent sessions (what durability is for)
+  const hist = new LatencyHistogram();
+  let delivered = 0;
+  let sent = 0;
+  let lost = 0;
+  let stop = false;
+  let waiters: (() => void)[] = [];
+  const wake = () => {
+    if (waiters.length === 0) return;
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const waitProgress = () => new Promise<void>((r) => waiters.push(r));
+
+  try {
+    // Subscribers first, each acknowledged by SUBACK before any publish.
+    const topicOf = (i: number) =>
+      s.kind === "fanin"
+        ? `bench/fanin/${i}`
+        : s.kind === "fanout"
+        ? "bench/fanout"
+        : `bench/p2p/${i}`;
+    const subTopic = (i: number) =>
+      s.kind === "fanin"
+        ? "bench/fanin/+"
+        : s.kind === "fanout"
+        ? "bench/fanout"
+        : `bench/p2p/${i}`;
+    const subs = await Promise.all(
+      Array.from({ length: s.subscribers }, async (_, i) => {
+        const c = await BenchConn.open(b.port, `s${round}-${i}`, { clean });
+        conns.push(c);
+        c.onPublishMsg = (buf, off) => {
+          delivered++;
+          hist.record(c.chunkTime - readTimestamp(buf, off));
+        };
+        c.onChunkEnd = wake;
+        await c.subscribe(subTopic(i), s.qos);
+        return c;
+      }),
+    );
+    const pubs: Pub[] = await Promise.all(
+      Array.from({ length: s.publishers }, async (_, i) => {
+        const c = await BenchConn.open(b.port, `p${round}-${i}`, { clean });
+        conns.push(c);
+        const p: Pub = {
+          conn: c,
+          batcher: new PublishBatcher(topicOf(i), s.qos, s.payload, MAX_BATCH),
+          unacked: 0,
+          busy: false,
+          pending: 0,
+        };
+        c.onPubackMsg = () => {
+          p.unacked--;
+        };
+        c.onChunkEnd = wake;
+        return p;
+      }),
+    );
+    const fanout = s.kind === "fanout" ? s.subscribers : 1;
+
+    // Loss watchdog: deliveries missing for a whole second are given up on (QoS 0 drops).
+    let lastDelivered = -1;
+    let lastProgress = performance.now();
+    const outstanding = () => sent * fanout - delivered - lost;
+    const watchdog = setInterval(() => {
+      const now = performance.now();
+      if (delivered !== lastDelivered) {
+        lastDelivered = delivered;
+        lastProgress = now;
+      } else if (outstanding() > 0 && now - lastProgress > 1000) {
+        lost += outstanding();
+        lastProgress = now;
+      }
+      wake();
+    }, 50);
+
+    const fixedRateLoop = (pubs: Pub[], s: Scenario): Promise<void> =>
+      (async () => {
+        const rate = s.rate!;
+        const start = performance.now();
+        let scheduled = 0;
+        let rr = 0;
+        while (!stop) {
+          const due = Math.floor(((performance.now() - start) / 1000) * rate) - scheduled;
+          for (let k = 0; k < due; k++) pubs[rr++ % pubs.length].pending++;
+          scheduled += Math.max(0, due);
+          for (const p of pubs) {
+            let n = Math.min(p.pending, MAX_BATCH);
+            if (s.qos > 0) n = Math.min(n, MAX_UNACKED - p.unacked);
+            if (n <= 0 || p.busy) continue;
+            if (p.conn.closed) throw new Error("publisher connection closed by the broker");
+            p.busy = true;
+            p.pending -= n;
+            sent += n;
+            if (s.qos > 0) p.unacked += n;
+            p.conn.write(p.batcher.fill(n, nowMs())).then(() => {
+              p.busy = false;
+            }, () => {});
+          }
+          await sleep(1);
+        }
+      })();
+
+    let loops: Promise<void>[];
+    if (s.kind === "latency") {
+      loops = [fixedRateLoop(pubs, s)];
+    } else {
+      loops = pubs.map(async (p) => {
+        while (!stop) {
+          if (p.conn.closed) throw new Error("publisher connection closed by the broker");
+          let n = Math.min(MAX_BATCH, Math.floor((DEFAULT_WINDOW - outstanding()) / fanout));
+          if (s.qos > 0) n = Math.min(n, MAX_UNACKED - p.unacked);
+          if (n <= 0) {
+            await waitProgress();
+            continue;
+          }
+          const data = p.batcher.fill(n, nowMs());
+          sent += n;
+          if (s.qos > 0) p.unacked += n;
+          await p.conn.write(data);
+        }
+      });
+    }
+    const loopsDone = Promise.all(loops);
+    loopsDone.catch(() => {}); // surfaced below
+
+    const failed = loopsDone.then(() => null, (e) => e as Error);
+    const race = (ms: number) => Promise.race([sleep(ms), failed]);
+
+    let err = await race(t.warmupMs);
+    const d0 = delivered;
+    const s0 = sent;
+    const bc0 = cpuSeconds(b.pid);
+    const gc0 = cpuSeconds(Deno.pid);
+    const w0 = performance.now();
+    hist.reset();
+    if (!err) err = await race(t.durationMs);
+    const wall = (performance.now() - w0) / 1000;
+    hist.enabled = false;
+    const d1 = delivered;
+    const s1 = sent;
+    const bc1 = cpuSeconds(b.pid);
+    const gc1 = cpuSeconds(Deno.pid);
+    const mem = memoryKiB(b.pid);
+    stop = true;
+    wake();
+    clearInterval(watchdog);
+    await Promise.race([loopsDone.catch(() => {}), sleep(2000)]);
+    if (err) throw err;
+    if (subs.some((c) => c.closed)) throw new Error("subscriber connection closed by the broker");
+
+    res.msgsPerSec = (d1 - d0) / wall;
+    res.sentPerSec = (s1 - s0) / wall;
+    res.p50Ms = hist.percentile(50);
+    res.p99Ms = hist.percentile(99);
+    res.brokerCpuPct = ((bc1 - bc0) / wall) * 100;
+    res.genCpuPct = ((gc1 - gc0) / wall) * 100;
+    res.brokerPeakRssMiB = mem.hwm / 1024;
+    res.lost = lost;
+    res.ok = res.msgsPerSec > 0;
+    if (!res.ok) res.error = "no message received in the measurement window";
+  } catch (e) {
+    stop = true;
+    wake();
+    res.ok = false;
+    res.error = e instanceof Error ? e.message : String(e);
+  }
+  return { result: res, cleanup };
+}
+
+/** Source address for connection i: spread over 127.1.x.y to stay clear of port exhaustion. */
+function localAddressFor(i: number, round: number): string {
+  return `127.1.${(round * 7) % 250}.${1 + Math.floor(i / 1000)}`;
+}
+
+async function runConnections(b: RunningBroker, s: Scenario, round: number): Promise<ScenarioRun> {
+  const res = emptyResult(b, s, round);
+  const n = s.connections!;
+  const sockets: net.Socket[] = [];
+  const cleanup = async () => {
+    for (const sock of sockets) sock.destroy();
+    await sleep(50);
+  };
+  // Below Mosquitto's fixed listen backlog of 100, so SYNs are never dropped and retried.
+  const CONCURRENCY = 64;
+  const PHASE_TIMEOUT_MS = 120_000;
+  const mem0 = memoryKiB(b.pid);
+  const bc0 = cpuSeconds(b.pid);
+  const gc0 = cpuSeconds(Deno.pid);
+  const t0 = performance.now();
+  let connected = 0;
+  let failed = 0;
+  let firstError = "";
+  let next = 0;
+
+  const connectOne = (i: number) =>
+    new Promise<void>((resolve) => {
+      let done = false;
+      let got = 0;
+      const head = new Uint8Array(4);
+      const finish = (ok: boolean, why?: string) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (ok) connected++;
+        else {
+          failed++;
+          if (!firstError) firstError = why ?? "failed";
+        }
+        resolve();
+      };
+      const timer = setTimeout(() => finish(false, "CONNACK timeout"), 30_000);
+      const sock = net.connect({
+        host: "127.0.0.1",
+        port: b.port,
+        localAddress: localAddressFor(i, round),
+      });
+      sockets.push(sock);
+      sock.on("connect", () => sock.write(encodeConnect(`c${round}-${i}`, { keepAlive: 0 })));
+      sock.on("data", (d: Uint8Array) => {
+        if (done) return;
+        for (let k = 0; k < d.length && got < 4; k++) head[got++] = d[k];
+        if (got < 4) return;
+        if (head[0] === 0x20 && head[3] === 0) finish(true);
+        else finish(false, `CONNACK return code ${head[3]}`);
+      });
+      sock.on("error", (e: Error) => finish(false, e.message));
+      sock.on("close", () => finish(false, "closed before CONNACK"));
+    });
+
+  const deadline = t0 + PHASE_TIMEOUT_MS;
+  await Promise.all(
+    Array.from({ length: Math.min(CONCURRENCY, n) }, async () => {
+      while (next < n && performance.now() < deadline && failed <= n / 100) {
+        await connectOne(next++);
+      }
+    }),
+  );
+  const t1 = performance.now();
+  const bc1 = cpuSeconds(b.pid);
+  const gc1 = cpuSeconds(Deno.pid);
+  await sleep(1000); // let the broker settle before reading its memory
+  const mem1 = memoryKiB(b.pid);
+  const wall = (t1 - t0) / 1000;
+  res.connections = connected;
+  res.failedConnections = failed;
+  res.connectSeconds = wall;
+  res.connectRate = connected / wall;
+  res.rssPerConnKiB = (mem1.rss - mem0.rss) / Math.max(1, connected);
+  res.brokerCpuPct = ((bc1 - bc0) / wall) * 100;
+  res.genCpuPct = ((gc1 - gc0) / wall) * 100;
+  res.brokerPeakRssMiB = mem1.hwm / 1024;
+  res.ok = connected === n;
+  if (!res.ok) {
+    res.error = `${connected}/${n} connected, ${failed} failed (first: ${firstError || "timeout"})`;
+  }
+  return { result: res, cleanup };
+}

@@ -1,0 +1,106 @@
+/**
+ * Store throughput for the QoS 1 hot path: per message one putOutbound for one session and one
+ * flush, with many messages in flight at once (as many publishers awaiting their PUBACK).
+ * Also reports the worst event-loop stall seen meanwhile, which is what clients of a broker
+ * serving sockets on the same thread would feel.
+ *
+ *   deno run -A bench/store_throughput.ts [messages] [inFlight]
+ */
+import { MemoryStore } from "../src/store/memory.ts";
+import { SqliteStore } from "../src/store/sqlite.ts";
+import type { Store } from "../src/store/store.ts";
+
+const MESSAGES = Number(Deno.args[0] ?? 50_000);
+const IN_FLIGHT = Number(Deno.args[1] ?? 1_000);
+const payload = new Uint8Array(100).fill(42);
+
+interface Variant {
+  name: string;
+  make(dir: string): Store;
+}
+
+const quiet = { info() {}, warn: console.warn, error: console.error };
+const sqlite = (durability: "sync" | "interval", worker: boolean) => (dir: string) =>
+  new SqliteStore({ dir, durability, commitIntervalMs: 10, worker, logger: quiet });
+
+const variants: Variant[] = [
+  { name: "memory", make: () => new MemoryStore() },
+  { name: "sqlite sync worker", make: sqlite("sync", true) },
+  { name: "sqlite sync in-thread", make: sqlite("sync", false) },
+  { name: "sqlite interval worker", make: sqlite("interval", true) },
+  { name: "sqlite interval in-thread", make: sqlite("interval", false) },
+];
+
+/** Largest lateness of a 1 ms timer while `fn` runs. */
+async function withStallMeter<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  let worst = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last - 1);
+    last = now;
+  }, 1);
+  try {
+    return [await fn(), worst];
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function run(store: Store, ackRemoves: boolean): Promise<number> {
+  store.saveSession({
+    clientId: "s",
+    expiryInterval: 3600,
+    disconnectedAt: null,
+    protocolVersion: 5,
+  });
+  await store.flush();
+  let seq = 0;
+  const start = performance.now();
+  const one = async () => {
+    while (seq < MESSAGES) {
+      const n = ++seq;
+      store.putOutbound("s", {
+        seq: n,
+        qos: 1,
+        retain: false,
+        state: "sent",
+        packetId: (n % 65535) + 1,
+        message: {
+          id: `node-${n}`,
+          topic: "bench/t",
+          payload,
+          qos: 1,
+          retain: false,
+          createdAt: Date.now(),
+        },
+      });
+      await store.flush();
+      // The subscriber's PUBACK, arriving once the message is out.
+      if (ackRemoves) store.removeOutbound("s", n);
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, one));
+  await store.flush();
+  return MESSAGES / ((performance.now() - start) / 1000);
+}
+
+console.log(`${MESSAGES} messages, ${IN_FLIGHT} in flight, 100-byte payloads`);
+for (const ackRemoves of [false, true]) {
+  console.log(ackRemoves ? "\nput + flush + remove (online subscriber acks)" : "\nput + flush");
+  for (const v of variants) {
+    const dir = await Deno.makeTempDir({ prefix: "mqttwk-bench-" });
+    const store = v.make(dir);
+    await store.open();
+    try {
+      const [rate, stall] = await withStallMeter(() => run(store, ackRemoves));
+      console.log(
+        `  ${v.name.padEnd(26)} ${Math.round(rate).toString().padStart(9)} msg/s   ` +
+          `worst event-loop stall ${stall.toFixed(1)} ms`,
+      );
+    } finally {
+      await store.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+}

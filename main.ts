@@ -1,0 +1,166 @@
+/**
+ * MqttWk entry point: configuration, store, broker core, listeners, signals.
+ */
+import { ConfigError, HelpRequested, loadConfig } from "./src/config/load.ts";
+import type { Config } from "./src/config/load.ts";
+import { Broker } from "./src/broker/broker.ts";
+import { defaultBrokerOptions } from "./src/broker/options.ts";
+import { createLogger, type Logger } from "./src/log.ts";
+import { MemoryStore } from "./src/store/memory.ts";
+import { SqliteStore } from "./src/store/sqlite.ts";
+import { EXPIRY_NEVER, type Store } from "./src/store/store.ts";
+import { type Listening, listenTcp } from "./src/transport/tcp.ts";
+import { listenWebSocket } from "./src/transport/websocket.ts";
+
+function openFileLimit(): number | null {
+  try {
+    const limits = Deno.readTextFileSync("/proc/self/limits");
+    const m = limits.match(/Max open files\s+(\d+)/);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The node id from config, else the one kept in the data directory, else a new one kept there. */
+function resolveNodeId(config: Config, log: Logger): string {
+  if (config.nodeId) return config.nodeId;
+  const random = () => `${config.brokerId}-${crypto.randomUUID().slice(0, 8)}`;
+  if (config.persistence !== "sqlite") return random();
+  const file = `${config.dataDir}/node-id`;
+  try {
+    const id = Deno.readTextFileSync(file).trim();
+    if (id) return id;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  const id = random();
+  Deno.mkdirSync(config.dataDir, { recursive: true });
+  Deno.writeTextFileSync(file, id + "\n");
+  log.info(`generated node id ${id} (kept in ${file})`);
+  return id;
+}
+
+export async function main(args: string[]): Promise<number> {
+  let config: Config;
+  let warnings: string[];
+  try {
+    ({ config, warnings } = loadConfig({ args, env: Deno.env.toObject() }));
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      console.log(err.message);
+      return 0;
+    }
+    if (err instanceof ConfigError) {
+      console.error(`mqttwk: configuration error: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  for (const w of warnings) log.warn(w);
+
+  const nodeId = resolveNodeId(config, log);
+  let store: Store;
+  if (config.persistence === "sqlite") {
+    store = new SqliteStore({
+      dir: config.dataDir,
+      durability: config.durability,
+      commitIntervalMs: config.commitIntervalMs,
+      logger: log,
+    });
+  } else {
+    store = new MemoryStore();
+  }
+
+  const fileLimit = openFileLimit();
+  let maxConnections = config.maxConnections;
+  if (fileLimit !== null && maxConnections > fileLimit - 200) {
+    // Leave room for the listener, the store and log files: refusing cleanly beats EMFILE.
+    maxConnections = Math.max(1, fileLimit - 200);
+    log.warn(
+      `max-connections ${config.maxConnections} exceeds the open-file limit ${fileLimit}; ` +
+        `using ${maxConnections}`,
+    );
+  }
+
+  const broker = new Broker({
+    options: {
+      ...defaultBrokerOptions,
+      brokerId: config.brokerId,
+      nodeId,
+      connectTimeout: config.connectTimeout,
+      maxConnections,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      maxPacketSize: config.maxPacketSize,
+      maxTopicLevels: config.maxTopicLevels,
+      maxTopicLength: config.maxTopicLength,
+      maxSubscriptionsPerClient: config.maxSubscriptionsPerClient,
+      maxInflight: config.maxInflight,
+      maxQueuedMessages: config.maxQueuedMessages,
+      maxQueuedBytes: config.maxQueuedBytes,
+      queueFullPolicy: config.queueFullPolicy,
+      outboundBufferBytes: config.outboundBufferBytes,
+      slowConsumerTimeout: config.slowConsumerTimeout,
+      retryInterval: config.retryInterval,
+      sessionExpiryInterval: config.sessionExpiryInterval || EXPIRY_NEVER,
+      keepAlive: config.keepAlive,
+      durable: config.persistence === "sqlite" && config.durability === "sync",
+    },
+    store,
+    log,
+  });
+
+  try {
+    await broker.start();
+  } catch (err) {
+    log.error(`cannot start: ${(err as Error).message}`);
+    return 1;
+  }
+
+  const listeners: Listening[] = [];
+  try {
+    const tcp = listenTcp(
+      { hostname: config.host || "0.0.0.0", port: config.port },
+      (conn) => void broker.handleConnection(conn),
+      log,
+    );
+    listeners.push(tcp);
+    log.info(`listening tcp ${tcp.address}`);
+    if (config.websocketEnabled) {
+      const ws = listenWebSocket(
+        { hostname: config.host || "0.0.0.0", port: config.websocketPort, path: config.websocketPath },
+        (conn) => void broker.handleConnection(conn),
+        log,
+      );
+      listeners.push(ws);
+      log.info(`listening ws ${ws.address}${config.websocketPath}`);
+    }
+  } catch (err) {
+    log.error(`cannot listen: ${(err as Error).message}`);
+    for (const l of listeners) l.close();
+    await broker.close();
+    return 1;
+  }
+  log.info(
+    `mqttwk ${config.brokerId} started (node ${nodeId}, persistence ${config.persistence}` +
+      (config.persistence === "sqlite" ? ` in ${config.dataDir}, durability ${config.durability}` : "") +
+      `, connection limit ${maxConnections}` +
+      (fileLimit !== null ? `, open-file limit ${fileLimit}` : "") + `, config ${config.source})`,
+  );
+
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
+  const onSignal = (name: string) => () => stop(name);
+  Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
+  Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+  const signal = await stopped;
+  log.info(`${signal} received: shutting down`);
+  for (const l of listeners) l.close();
+  await broker.close();
+  log.info("stopped");
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

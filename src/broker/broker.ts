@@ -1,0 +1,711 @@
+/**
+ * The broker core: sessions, routing, QoS state machines, retained messages and wills.
+ * It imports no Deno API; transports hand it ByteConnections, tests drive it over in-memory
+ * streams.
+ */
+import { encode } from "../codec/encoder.ts";
+import { ProtocolError } from "../codec/errors.ts";
+import type {
+  ConnectPacket,
+  PublishPacket,
+  QoS,
+  SubscribePacket,
+  UnsubscribePacket,
+  Will,
+} from "../codec/packets.ts";
+import { ReasonCode, SUBACK_FAILURE } from "../codec/reason_codes.ts";
+import type { Logger } from "../log.ts";
+import type { LoadedSession, OutboundEntry, Store, StoredMessage } from "../store/store.ts";
+import { EXPIRY_NEVER } from "../store/store.ts";
+import type { ByteConnection } from "../transport/connection.ts";
+import { Client } from "./client.ts";
+import type { Authenticator, Authorizer, BrokerEvents, ClientInfo, MessageSink } from "./hooks.ts";
+import { allowAll } from "./hooks.ts";
+import type { BrokerOptions } from "./options.ts";
+import { publishBytes } from "./outgoing.ts";
+import { RetainedIndex } from "./retained.ts";
+import { Session } from "./session.ts";
+import { isValidFilter, isValidTopicName, type TopicLimits } from "./topic.ts";
+import { TopicTree } from "./topic_tree.ts";
+
+export interface BrokerDeps {
+  options: BrokerOptions;
+  store: Store;
+  log: Logger;
+  authenticator?: Authenticator;
+  authorizer?: Authorizer;
+  sinks?: MessageSink[];
+  events?: BrokerEvents;
+}
+
+interface SubValue {
+  qos: QoS;
+}
+
+export interface BrokerStats {
+  connections: number;
+  sessions: number;
+  subscriptions: number;
+  retained: number;
+  messagesIn: number;
+  messagesOut: number;
+  dropped: number;
+}
+
+const RESOLVED = Promise.resolve();
+
+export class Broker {
+  readonly options: BrokerOptions;
+  readonly store: Store;
+  readonly log: Logger;
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  readonly sinks: MessageSink[];
+  readonly events: BrokerEvents;
+
+  readonly sessions = new Map<string, Session>();
+  readonly clients = new Set<Client>();
+  readonly #perIp = new Map<string, number>();
+  readonly tree = new TopicTree<SubValue>();
+  readonly retained = new RetainedIndex();
+  readonly #limits: TopicLimits;
+
+  #msgCounter = 0;
+  #idCounter = 0;
+  #dirty = false;
+  #flushScheduled = false;
+  #latestFlush: Promise<void> | null = null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closing = false;
+  #congested = new Set<Client>();
+
+  readonly stats: BrokerStats = {
+    connections: 0,
+    sessions: 0,
+    subscriptions: 0,
+    retained: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    dropped: 0,
+  };
+
+  constructor(deps: BrokerDeps) {
+    this.options = deps.options;
+    this.store = deps.store;
+    this.log = deps.log;
+    this.authenticator = deps.authenticator ?? allowAll;
+    this.authorizer = deps.authorizer ?? allowAll;
+    this.sinks = deps.sinks ?? [];
+    this.events = deps.events ?? {};
+    this.#limits = { maxLevels: this.options.maxTopicLevels, maxLength: this.options.maxTopicLength };
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /** Opens the store and restores persistent sessions and retained messages. */
+  async start(): Promise<void> {
+    await this.store.open();
+    const expired = await this.store.deleteExpiredSessions(Date.now());
+    if (expired.length) this.log.info(`removed ${expired.length} expired sessions`);
+    for (const m of await this.store.loadRetained()) this.retained.set(m.topic, m);
+    const loaded = await this.store.loadSessions();
+    for (const l of loaded) this.#restore(l);
+    if (loaded.length || this.retained.size) {
+      this.log.info(
+        `restored ${loaded.length} sessions and ${this.retained.size} retained messages`,
+      );
+    }
+    this.#timer = setInterval(() => this.#tick(), 1000);
+  }
+
+  #restore(l: LoadedSession): Session {
+    const s = new Session(l.session.clientId, l.session.expiryInterval, l.session.protocolVersion);
+    s.disconnectedAt = l.session.disconnectedAt ?? Date.now();
+    for (const sub of l.subscriptions) {
+      s.subscriptions.set(sub.filter, sub);
+      this.tree.add(sub.filter, s.clientId, { qos: sub.qos });
+    }
+    let lastPid = 0;
+    for (const e of l.outbound) {
+      if (e.state === "queued") s.enqueue(e);
+      else if (e.packetId) {
+        s.inflight.set(e.packetId, e);
+        lastPid = e.packetId;
+      }
+      if (e.seq >= s.nextSeq) s.nextSeq = e.seq + 1;
+    }
+    if (lastPid) s.notePacketId(lastPid);
+    for (const id of l.inboundQos2) s.inboundQos2.add(id);
+    this.sessions.set(s.clientId, s);
+    return s;
+  }
+
+  /** Stops serving: closes every connection (letting queued output drain briefly), then the store. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#timer);
+    const waits: Promise<void>[] = [];
+    for (const c of this.clients) {
+      waits.push(
+        new Promise<void>((resolve) => {
+          const poll = () => c.state === "closed" ? resolve() : setTimeout(poll, 10);
+          poll();
+        }),
+      );
+      c.end("server shutting down");
+    }
+    await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 3000))]);
+    for (const c of this.clients) c.close("server shutting down", false);
+    try {
+      await this.store.flush();
+    } finally {
+      await this.store.close();
+    }
+  }
+
+  /** Serves one connection until it ends. */
+  handleConnection(conn: ByteConnection): Promise<void> {
+    const client = new Client(this, conn);
+    const ip = hostOf(conn.remoteAddress);
+    const perIp = (this.#perIp.get(ip) ?? 0) + 1;
+    this.#perIp.set(ip, perIp);
+    this.clients.add(client);
+    this.stats.connections = this.clients.size;
+    if (this.#closing) {
+      client.refuse = 0x03;
+    } else if (this.clients.size > this.options.maxConnections) {
+      this.log.warn(
+        `connection limit ${this.options.maxConnections} reached; refusing ${conn.remoteAddress}`,
+      );
+      client.refuse = 0x03;
+    } else if (this.options.maxConnectionsPerIp > 0 && perIp > this.options.maxConnectionsPerIp) {
+      this.log.warn(`per-address connection limit reached for ${ip}; refusing`);
+      client.refuse = 0x03;
+    }
+    return client.run();
+  }
+
+  // ------------------------------------------------------------------ durability
+
+  /**
+   * A promise that resolves when every store mutation made so far is durable, or null when no
+   * mutation is pending (or the store is not durable), so acks can go out at once.
+   */
+  commitBarrier(): Promise<void> | null {
+    if (!this.options.durable) return null;
+    if (this.#dirty && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      // One flush per turn: every mutation made in this synchronous turn joins it.
+      const p = RESOLVED.then(() => {
+        this.#flushScheduled = false;
+        this.#dirty = false;
+        return this.store.flush();
+      });
+      this.#latestFlush = p;
+      p.then(() => {
+        if (this.#latestFlush === p) this.#latestFlush = null;
+      }, (err) => {
+        if (this.#latestFlush === p) this.#latestFlush = null;
+        this.log.error(`store commit failed: ${err?.message ?? err}`);
+      });
+    }
+    return this.#latestFlush;
+  }
+
+  #touch(): void {
+    this.#dirty = true;
+  }
+
+  // ------------------------------------------------------------------ sessions
+
+  assignClientId(): string {
+    return `auto-${this.options.nodeId}-${Date.now().toString(36)}-${(++this.#idCounter).toString(36)}`;
+  }
+
+  isValidTopicName(topic: string): boolean {
+    return isValidTopicName(topic, this.#limits);
+  }
+
+  /** Binds a connected client to its session (new, resumed or taken over). Returns session present. */
+  attach(client: Client, p: ConnectPacket): boolean | Promise<boolean> {
+    const id = client.info.clientId;
+    let session = this.sessions.get(id);
+    if (session?.client) {
+      const old = session.client;
+      this.log.info(
+        `client ${id} taken over by a new connection from ${client.info.remoteAddress}`,
+      );
+      old.close("session taken over");
+      session = this.sessions.get(id);
+    }
+    const expiry = p.clean ? 0 : this.options.sessionExpiryInterval || EXPIRY_NEVER;
+    let present = false;
+    if (session && (p.clean || !session.persistent)) {
+      this.#discard(session);
+      session = undefined;
+    }
+    if (session) {
+      present = true;
+      session.expiryInterval = expiry;
+      session.protocolVersion = client.version;
+    } else {
+      session = new Session(id, expiry, client.version);
+      this.sessions.set(id, session);
+    }
+    session.client = client;
+    session.disconnectedAt = null;
+    client.session = session;
+    if (session.persistent) {
+      this.store.saveSession({
+        clientId: id,
+        expiryInterval: expiry,
+        disconnectedAt: null,
+        protocolVersion: client.version,
+        node: this.options.nodeId,
+      });
+      this.#touch();
+    }
+    this.stats.sessions = this.sessions.size;
+    this.events.clientConnected?.(client.info);
+    return present;
+  }
+
+  /** After CONNACK: resend what was in flight (DUP), then feed the queue. */
+  resume(client: Client): void {
+    const s = client.session!;
+    for (const e of s.inflight.values()) {
+      if (e.state === "released") {
+        client.send(encode({ type: "pubrel", packetId: e.packetId! }, client.version));
+      } else {
+        client.send(publishBytes(e.message, client.version, e.qos, e.retain, e.packetId!, true));
+        this.stats.messagesOut++;
+      }
+    }
+    this.pump(s);
+  }
+
+  #discard(s: Session): void {
+    for (const filter of s.subscriptions.keys()) this.tree.remove(filter, s.clientId);
+    this.sessions.delete(s.clientId);
+    if (s.persistent) {
+      this.store.deleteSession(s.clientId);
+      this.#touch();
+    }
+    this.stats.sessions = this.sessions.size;
+    this.stats.subscriptions = this.tree.size;
+  }
+
+  clientClosed(client: Client, reason: string, publishWill: boolean): void {
+    this.clients.delete(client);
+    this.#congested.delete(client);
+    this.stats.connections = this.clients.size;
+    const ip = hostOf(client.conn.remoteAddress);
+    const n = (this.#perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.#perIp.delete(ip);
+    else this.#perIp.set(ip, n);
+    const s = client.session;
+    if (s && s.client === client) {
+      s.client = null;
+      if (s.persistent) {
+        s.disconnectedAt = Date.now();
+        this.store.saveSession({
+          clientId: s.clientId,
+          expiryInterval: s.expiryInterval,
+          disconnectedAt: s.disconnectedAt,
+          protocolVersion: s.protocolVersion,
+        });
+        this.#touch();
+      } else {
+        this.#discard(s);
+      }
+    }
+    if (client.info.clientId && s) {
+      this.log.info(`client ${client.info.clientId} disconnected: ${reason}`);
+      this.events.clientDisconnected?.(client.info, reason);
+    } else {
+      this.log.debug(`connection from ${client.conn.remoteAddress} closed: ${reason}`);
+    }
+    if (publishWill && client.will) this.#publishWill(client.info, client.will);
+  }
+
+  #publishWill(info: ClientInfo, will: Will): void {
+    if (!this.authorizer.canPublish(info, will.topic)) {
+      this.log.info(`will of ${info.clientId} on ${will.topic} not authorized; dropped`);
+      return;
+    }
+    const msg = this.#message(will.topic, will.payload, will.qos, will.retain, info.clientId);
+    msg.properties = will.properties;
+    this.log.debug(`publishing will of ${info.clientId} to ${will.topic}`);
+    this.publish(msg, info);
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    // Session expiry.
+    for (const s of this.sessions.values()) {
+      if (s.client || s.disconnectedAt === null || s.expiryInterval === EXPIRY_NEVER) continue;
+      if (now - s.disconnectedAt >= s.expiryInterval * 1000) {
+        this.log.info(`session ${s.clientId} expired`);
+        this.#discard(s);
+      }
+    }
+    // Slow consumers.
+    const limit = this.options.slowConsumerTimeout * 1000;
+    for (const c of this.#congested) {
+      const since = c.congestedSince;
+      if (since === 0) this.#congested.delete(c);
+      else if (now - since >= limit) {
+        this.log.warn(
+          `client ${c.info.clientId} has not read ${c.buffered} bytes for ` +
+            `${this.options.slowConsumerTimeout}s; disconnecting slow consumer`,
+        );
+        this.#congested.delete(c);
+        c.close("slow consumer");
+      }
+    }
+    // In-session retry (off by default, as the spec advises for 3.1.1).
+    if (this.options.retryInterval > 0) {
+      const retryMs = this.options.retryInterval * 1000;
+      for (const c of this.clients) {
+        const s = c.session;
+        if (!s || c.state !== "connected" || s.inflight.size === 0) continue;
+        for (const e of s.inflight.values()) {
+          const sentAt = sentTimes.get(e) ?? 0;
+          if (now - sentAt < retryMs) continue;
+          sentTimes.set(e, now);
+          if (e.state === "released") {
+            c.send(encode({ type: "pubrel", packetId: e.packetId! }, c.version));
+          } else c.send(publishBytes(e.message, c.version, e.qos, e.retain, e.packetId!, true));
+        }
+      }
+    }
+  }
+
+  noteCongested(client: Client): void {
+    this.#congested.add(client);
+  }
+
+  // ------------------------------------------------------------------ inbound
+
+  #message(
+    topic: string,
+    payload: Uint8Array,
+    qos: QoS,
+    retain: boolean,
+    origin: string,
+  ): StoredMessage {
+    return {
+      id: `${this.options.nodeId}-${(++this.#msgCounter).toString(36)}`,
+      topic,
+      payload,
+      qos,
+      retain,
+      createdAt: Date.now(),
+      origin,
+    };
+  }
+
+  handlePublish(client: Client, p: PublishPacket): void {
+    const s = client.session!;
+    if (!isValidTopicName(p.topic, this.#limits)) {
+      throw new ProtocolError(
+        `invalid topic name ${JSON.stringify(p.topic.slice(0, 100))}`,
+        "MQTT-3.3.2-2",
+        ReasonCode.TopicNameInvalid,
+      );
+    }
+    this.stats.messagesIn++;
+    if (p.qos === 2 && s.inboundQos2.has(p.packetId!)) {
+      // A resend before PUBREL: already routed once, only the PUBREC is repeated (exactly once).
+      client.send(encode({ type: "pubrec", packetId: p.packetId! }, client.version), true);
+      return;
+    }
+    let pending: void | Promise<void> = undefined;
+    if (this.authorizer.canPublish(client.info, p.topic)) {
+      // Copy small payloads out of large read buffers so a retained or queued message does not
+      // pin a whole socket chunk.
+      let payload = p.payload;
+      if (payload.buffer.byteLength > payload.byteLength * 2 + 256) payload = payload.slice();
+      const msg = this.#message(p.topic, payload, p.qos, p.retain, client.info.clientId);
+      pending = this.publish(msg, client.info);
+    } else {
+      // MQTT 3.1.1: an unauthorized PUBLISH is acknowledged and dropped.
+      this.log.info(`client ${client.info.clientId} not authorized to publish to ${p.topic}`);
+    }
+    if (p.qos === 0) return;
+    const pid = p.packetId!;
+    if (p.qos === 2) {
+      s.inboundQos2.add(pid);
+      if (s.persistent) {
+        this.store.addInboundQos2(s.clientId, pid);
+        this.#touch();
+      }
+    }
+    const ack = encode({ type: p.qos === 1 ? "puback" : "pubrec", packetId: pid }, client.version);
+    if (pending) {
+      pending.then(() => client.send(ack, true), (err) => {
+        this.log.warn(
+          `message ${p.topic} from ${client.info.clientId} not acknowledged: ${err?.message ?? err}`,
+        );
+        if (p.qos === 2) s.inboundQos2.delete(pid);
+      });
+    } else client.send(ack, true);
+  }
+
+  /**
+   * Routes a message accepted from a local client: retained store, local subscribers, sinks.
+   * Returns a promise when a sink needs the publisher's ack to wait.
+   */
+  publish(msg: StoredMessage, from?: ClientInfo): void | Promise<void> {
+    if (msg.retain) {
+      if (msg.payload.byteLength === 0) {
+        // MQTT-3.3.1-10/11: an empty retained payload deletes, and is not stored.
+        if (this.retained.get(msg.topic)) {
+          this.retained.set(msg.topic, null);
+          this.store.setRetained(msg.topic, null);
+          this.#touch();
+        }
+      } else {
+        this.retained.set(msg.topic, msg);
+        this.store.setRetained(msg.topic, msg);
+        this.#touch();
+      }
+      this.stats.retained = this.retained.size;
+    }
+    this.route(msg);
+    if (!from || this.sinks.length === 0) return;
+    let waits: Promise<void>[] | null = null;
+    for (const sink of this.sinks) {
+      const r = sink.accept(msg, from);
+      if (r) (waits ??= []).push(r);
+    }
+    if (waits) return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
+  }
+
+  #matches = new Map<string, QoS>();
+
+  /** Delivers to local subscribers: once per session, at the highest matching QoS. */
+  route(msg: StoredMessage): void {
+    const matches = this.#matches;
+    matches.clear();
+    this.tree.match(msg.topic, (owner, v) => {
+      const prev = matches.get(owner);
+      if (prev === undefined || v.qos > prev) matches.set(owner, v.qos);
+    });
+    for (const [clientId, subQos] of matches) {
+      const s = this.sessions.get(clientId);
+      if (!s) continue;
+      const qos = (msg.qos < subQos ? msg.qos : subQos) as QoS;
+      this.deliver(s, msg, qos, false);
+    }
+    matches.clear();
+  }
+
+  /** Sends or queues one message for one session. */
+  deliver(s: Session, msg: StoredMessage, qos: QoS, retain: boolean): void {
+    const c = s.client;
+    if (qos === 0) {
+      if (c && c.state === "connected" && !c.congested) {
+        c.send(publishBytes(msg, c.version, 0, retain, 0, false));
+        this.stats.messagesOut++;
+      } else {
+        // QoS 0 is not queued for offline sessions, and is shed first for slow readers.
+        this.stats.dropped++;
+      }
+      return;
+    }
+    const entry: OutboundEntry = { seq: s.nextSeq++, message: msg, qos, retain, state: "queued" };
+    if (
+      c && c.state === "connected" && s.queueLength === 0 &&
+      s.inflight.size < this.options.maxInflight && !c.congested
+    ) {
+      this.#sendEntry(s, c, entry);
+      return;
+    }
+    if (
+      s.queueLength >= this.options.maxQueuedMessages ||
+      (this.options.maxQueuedBytes > 0 &&
+        s.queuedBytes + msg.payload.byteLength > this.options.maxQueuedBytes)
+    ) {
+      if (this.options.queueFullPolicy === "drop-oldest" && s.queueLength > 0) {
+        const old = s.dequeue()!;
+        if (s.persistent) {
+          this.store.removeOutbound(s.clientId, old.seq);
+          this.#touch();
+        }
+      } else {
+        this.#dropped(s);
+        return;
+      }
+      this.#dropped(s);
+    }
+    s.enqueue(entry);
+    if (s.persistent) {
+      this.store.putOutbound(s.clientId, entry);
+      this.#touch();
+    }
+  }
+
+  #dropped(s: Session): void {
+    this.stats.dropped++;
+    if (s.dropped++ % 1000 === 0) {
+      this.log.warn(
+        `queue of ${s.clientId} is full (${s.queueLength} messages, ${s.queuedBytes} bytes); ` +
+          `dropping messages (policy ${this.options.queueFullPolicy}, ${s.dropped} so far)`,
+      );
+    }
+  }
+
+  #sendEntry(s: Session, c: Client, entry: OutboundEntry): void {
+    const pid = s.allocatePacketId();
+    entry.packetId = pid;
+    entry.state = "sent";
+    s.inflight.set(pid, entry);
+    if (this.options.retryInterval > 0) sentTimes.set(entry, Date.now());
+    let durable = false;
+    if (s.persistent) {
+      this.store.putOutbound(s.clientId, entry);
+      this.#touch();
+      // Exactly once across a crash: a QoS 2 delivery leaves only once its packet id is durable.
+      durable = entry.qos === 2;
+    }
+    c.send(publishBytes(entry.message, c.version, entry.qos, entry.retain, pid, false), durable);
+    this.stats.messagesOut++;
+  }
+
+  /** Moves queued messages into the in-flight window while the client keeps up. */
+  pump(s: Session): void {
+    const c = s.client;
+    if (!c || c.state !== "connected") return;
+    while (s.queueLength > 0 && s.inflight.size < this.options.maxInflight && !c.congested) {
+      this.#sendEntry(s, c, s.dequeue()!);
+    }
+  }
+
+  handlePuback(client: Client, pid: number): void {
+    const s = client.session!;
+    const e = s.inflight.get(pid);
+    if (!e || e.qos !== 1) {
+      this.log.debug(`client ${s.clientId}: PUBACK for unknown packet id ${pid}`);
+      return;
+    }
+    this.#complete(s, e);
+  }
+
+  handlePubrec(client: Client, pid: number): void {
+    const s = client.session!;
+    const e = s.inflight.get(pid);
+    if (e && e.qos === 2 && e.state === "sent") {
+      e.state = "released";
+      if (s.persistent) {
+        this.store.putOutbound(s.clientId, e);
+        this.#touch();
+      }
+    } else if (!e) {
+      this.log.debug(`client ${s.clientId}: PUBREC for unknown packet id ${pid}`);
+    }
+    // MQTT-4.3.3-3: answer with PUBREL (flags 0x2), also for a repeated PUBREC.
+    client.send(encode({ type: "pubrel", packetId: pid }, client.version));
+  }
+
+  handlePubcomp(client: Client, pid: number): void {
+    const s = client.session!;
+    const e = s.inflight.get(pid);
+    if (!e || e.qos !== 2) {
+      this.log.debug(`client ${s.clientId}: PUBCOMP for unknown packet id ${pid}`);
+      return;
+    }
+    this.#complete(s, e);
+  }
+
+  #complete(s: Session, e: OutboundEntry): void {
+    s.inflight.delete(e.packetId!);
+    sentTimes.delete(e);
+    if (s.persistent) {
+      this.store.removeOutbound(s.clientId, e.seq);
+      this.#touch();
+    }
+    this.pump(s);
+  }
+
+  handlePubrel(client: Client, pid: number): void {
+    const s = client.session!;
+    if (s.inboundQos2.delete(pid) && s.persistent) {
+      this.store.removeInboundQos2(s.clientId, pid);
+      this.#touch();
+    }
+    // PUBCOMP waits for the commit: the client may reuse the id right after it.
+    client.send(encode({ type: "pubcomp", packetId: pid }, client.version), true);
+  }
+
+  handleSubscribe(client: Client, p: SubscribePacket): void {
+    const s = client.session!;
+    const codes: number[] = [];
+    const granted: { filter: string; qos: QoS }[] = [];
+    for (const sub of p.subscriptions) {
+      const filter = sub.topic;
+      let code: number = SUBACK_FAILURE;
+      if (!isValidFilter(filter, this.#limits)) {
+        this.log.info(`client ${s.clientId}: invalid topic filter ${JSON.stringify(filter)}`);
+      } else if (!this.authorizer.canSubscribe(client.info, filter)) {
+        this.log.info(`client ${s.clientId} not authorized to subscribe to ${filter}`);
+      } else if (
+        this.options.maxSubscriptionsPerClient > 0 && !s.subscriptions.has(filter) &&
+        s.subscriptions.size >= this.options.maxSubscriptionsPerClient
+      ) {
+        this.log.info(`client ${s.clientId}: subscription limit reached`);
+      } else {
+        const qos = sub.qos;
+        const rec = { filter, qos };
+        s.subscriptions.set(filter, rec);
+        this.tree.add(filter, s.clientId, { qos });
+        if (s.persistent) {
+          this.store.addSubscription(s.clientId, rec);
+          this.#touch();
+        }
+        granted.push({ filter, qos });
+        this.events.subscribed?.(client.info, filter, qos);
+        code = qos;
+      }
+      codes.push(code);
+    }
+    this.stats.subscriptions = this.tree.size;
+    client.send(
+      encode({ type: "suback", packetId: p.packetId, reasonCodes: codes }, client.version),
+      true,
+    );
+    // MQTT-3.3.1-6 / -8: retained messages follow the SUBACK, RETAIN=1, at min(QoS), also when
+    // an existing subscription is replaced.
+    for (const g of granted) {
+      for (const m of this.retained.match(g.filter)) {
+        if (!this.authorizer.canSubscribe(client.info, m.topic)) continue;
+        this.deliver(s, m, (m.qos < g.qos ? m.qos : g.qos) as QoS, true);
+      }
+    }
+  }
+
+  handleUnsubscribe(client: Client, p: UnsubscribePacket): void {
+    const s = client.session!;
+    for (const filter of p.topics) {
+      if (s.subscriptions.delete(filter)) {
+        this.tree.remove(filter, s.clientId);
+        if (s.persistent) {
+          this.store.removeSubscription(s.clientId, filter);
+          this.#touch();
+        }
+        this.events.unsubscribed?.(client.info, filter);
+      }
+    }
+    this.stats.subscriptions = this.tree.size;
+    client.send(encode({ type: "unsuback", packetId: p.packetId }, client.version), true);
+  }
+}
+
+/** When each in-flight delivery was last sent (only tracked when retry is on). */
+const sentTimes = new WeakMap<OutboundEntry, number>();
+
+function hostOf(address: string): string {
+  const i = address.lastIndexOf(":");
+  return i > 0 ? address.slice(0, i) : address;
+}

@@ -1,0 +1,456 @@
+/**
+ * One network connection speaking MQTT: reads bytes into the decoder, dispatches packets to
+ * the broker, and owns the connection's outbound buffer.
+ *
+ * Output is coalesced: everything written during one synchronous turn (a whole read chunk of
+ * packets, or a whole fan-out) leaves in a single transport write. Output that must not leave
+ * before the store has committed (acks of persisted messages, QoS 2 deliveries to persistent
+ * sessions) waits behind a commit barrier; later output queues behind it to keep order.
+ */
+import { Decoder } from "../codec/decoder.ts";
+import { encode } from "../codec/encoder.ts";
+import { ProtocolError } from "../codec/errors.ts";
+import type {
+  ConnectPacket,
+  Packet,
+  ProtocolVersion,
+  PublishPacket,
+  SubscribePacket,
+  UnsubscribePacket,
+  Will,
+} from "../codec/packets.ts";
+import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
+import type { ByteConnection } from "../transport/connection.ts";
+import type { Broker } from "./broker.ts";
+import type { ClientInfo } from "./hooks.ts";
+import type { Session } from "./session.ts";
+
+type State = "new" | "connecting" | "connected" | "closed";
+
+interface GateSegment {
+  barrier: Promise<void>;
+  chunks: Uint8Array[];
+}
+
+const PINGRESP = new Uint8Array([0xd0, 0x00]);
+
+export class Client {
+  readonly broker: Broker;
+  readonly conn: ByteConnection;
+  state: State = "new";
+  session: Session | null = null;
+  info: ClientInfo;
+  version: ProtocolVersion = 4;
+  will: Will | undefined;
+  keepalive = 0;
+  /** When the last bytes arrived from the client (ms). Our own writes do not count. */
+  lastReceived = Date.now();
+  /** Set when the broker must refuse this connection once its CONNECT arrives. */
+  refuse: number | null = null;
+
+  readonly #decoder: Decoder;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
+  #writingBytes = 0;
+  #writing = false;
+  #flushScheduled = false;
+  #ending = false;
+  #gate: GateSegment[] = [];
+  #backlog: Packet[] = [];
+  #connecting: Promise<void> | null = null;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
+  #congestedSince = 0;
+  #gracefulDisconnect = false;
+  closeReason = "";
+
+  constructor(broker: Broker, conn: ByteConnection) {
+    this.broker = broker;
+    this.conn = conn;
+    this.info = {
+      clientId: "",
+      remoteAddress: conn.remoteAddress,
+      transport: conn.transport,
+      protocolVersion: 4,
+    };
+    this.#decoder = new Decoder({ maxPacketSize: broker.options.maxPacketSize });
+    this.#writer = conn.writable.getWriter();
+    // Swallow the rejection of `closed` so an aborted connection is not an unhandled error.
+    this.#writer.closed.catch(() => {});
+  }
+
+  /** Reads until the connection ends. Never throws. */
+  async run(): Promise<void> {
+    const timeout = this.refuse !== null
+      ? Math.min(2, this.broker.options.connectTimeout)
+      : this.broker.options.connectTimeout;
+    this.#connectTimer = setTimeout(() => {
+      if (this.state === "new") this.close("no CONNECT within connect timeout");
+    }, timeout * 1000);
+    const reader = this.conn.readable.getReader();
+    try {
+      while (this.state !== "closed" && !this.#ending) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        this.lastReceived = Date.now();
+        this.#decoder.push(value, this.#onPacket);
+        if (this.#connecting) await this.#connecting;
+      }
+      if (this.state !== "closed" && !this.#ending) this.close("connection closed by client");
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        this.broker.log.warn(
+          `protocol error from ${this.#who()}: ${err.message}; closing connection`,
+        );
+        this.close(`protocol error: ${err.message}`);
+      } else if (this.state !== "closed") {
+        this.close(`read failed: ${(err as Error)?.message ?? err}`);
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  #who(): string {
+    return this.info.clientId
+      ? `client ${this.info.clientId} (${this.info.remoteAddress})`
+      : this.info.remoteAddress;
+  }
+
+  #onPacket = (p: Packet): void => {
+    if (this.#ending || this.state === "closed") return;
+    if (this.state === "connecting") {
+      this.#backlog.push(p);
+      return;
+    }
+    if (this.state === "new") {
+      if (p.type !== "connect") {
+        // MQTT-3.1.0-1: the first packet must be CONNECT; nothing else is processed.
+        throw new ProtocolError(
+          `${p.type.toUpperCase()} before CONNECT`,
+          "MQTT-3.1.0-1",
+          ReasonCode.ProtocolError,
+        );
+      }
+      this.state = "connecting";
+      this.#connecting = this.#handleConnect(p).catch((err) => {
+        this.broker.log.error(`CONNECT handling failed for ${this.#who()}: ${err}`);
+        this.close("internal error during CONNECT");
+      }).finally(() => {
+        this.#connecting = null;
+      });
+      return;
+    }
+    this.#dispatch(p);
+  };
+
+  #dispatch(p: Packet): void {
+    const broker = this.broker;
+    switch (p.type) {
+      case "publish":
+        broker.handlePublish(this, p as PublishPacket);
+        return;
+      case "puback":
+        broker.handlePuback(this, p.packetId);
+        return;
+      case "pubrec":
+        broker.handlePubrec(this, p.packetId);
+        return;
+      case "pubrel":
+        broker.handlePubrel(this, p.packetId);
+        return;
+      case "pubcomp":
+        broker.handlePubcomp(this, p.packetId);
+        return;
+      case "subscribe":
+        broker.handleSubscribe(this, p as SubscribePacket);
+        return;
+      case "unsubscribe":
+        broker.handleUnsubscribe(this, p as UnsubscribePacket);
+        return;
+      case "pingreq":
+        this.send(PINGRESP);
+        return;
+      case "disconnect":
+        // MQTT-3.14.4-3: a clean DISCONNECT discards the will.
+        this.#gracefulDisconnect = true;
+        this.will = undefined;
+        this.close("client sent DISCONNECT");
+        return;
+      case "connect":
+        throw new ProtocolError("second CONNECT", "MQTT-3.1.0-2", ReasonCode.ProtocolError);
+      default:
+        throw new ProtocolError(
+          `${p.type.toUpperCase()} is not sent by clients`,
+          "MQTT-4.8.0-1",
+          ReasonCode.ProtocolError,
+        );
+    }
+  }
+
+  async #handleConnect(p: ConnectPacket): Promise<void> {
+    clearTimeout(this.#connectTimer);
+    const level = p.protocolVersion as number;
+    const nameOk = (level === 3 && p.protocolName === "MQIsdp") ||
+      ((level === 4 || level === 5) && p.protocolName === "MQTT");
+    if (level === 5) {
+      // The codec speaks 5.0; the core answers it once MQTT 5 is switched on.
+      this.version = 5;
+      this.#refuse(ReasonCode.UnsupportedProtocolVersion, "MQTT 5.0 is not enabled yet");
+      return;
+    }
+    if (!nameOk || (level !== 3 && level !== 4)) {
+      // MQTT-3.1.2-2: unacceptable protocol level -> 0x01 and close.
+      this.#refuse(
+        ConnackReturnCode.UnacceptableProtocolVersion,
+        `unsupported protocol ${JSON.stringify(p.protocolName)} level ${level}`,
+      );
+      return;
+    }
+    this.version = level as ProtocolVersion;
+    this.info.protocolVersion = level;
+    if (this.refuse !== null) {
+      this.#refuse(this.refuse, "connection limit reached");
+      return;
+    }
+    let clientId = p.clientId;
+    if (clientId.length === 0) {
+      if (!p.clean) {
+        // MQTT-3.1.3-8: zero-length id with clean session 0 -> 0x02 and close.
+        this.#refuse(
+          ConnackReturnCode.IdentifierRejected,
+          "zero-length client id requires clean session",
+        );
+        return;
+      }
+      clientId = this.broker.assignClientId();
+    }
+    this.info.clientId = clientId;
+    this.info.username = p.username;
+    if (p.will && !this.broker.isValidTopicName(p.will.topic)) {
+      throw new ProtocolError("invalid will topic", "MQTT-3.1.2-9", ReasonCode.TopicNameInvalid);
+    }
+    const auth = await this.broker.authenticator.authenticate({
+      ...this.info,
+      password: p.password,
+    });
+    if (this.isClosed) return;
+    if (!auth.ok) {
+      this.#refuse(auth.reasonCode, auth.reason ?? "authentication failed");
+      return;
+    }
+    this.will = p.will;
+    this.keepalive = p.keepalive;
+    const sessionPresent = await this.broker.attach(this, p);
+    if (this.isClosed) return;
+    this.state = "connected";
+    this.send(encode({ type: "connack", sessionPresent, reasonCode: 0 }, this.version));
+    this.#armKeepalive();
+    this.broker.log.info(
+      `client ${clientId} connected from ${this.info.remoteAddress} via ${this.conn.transport}` +
+        ` (v${level === 3 ? "3.1" : "3.1.1"}, clean=${p.clean}, keepalive=${p.keepalive}s,` +
+        ` session present=${sessionPresent})`,
+    );
+    this.broker.resume(this);
+    const backlog = this.#backlog;
+    this.#backlog = [];
+    try {
+      for (const q of backlog) {
+        if (this.state !== "connected") break;
+        this.#dispatch(q);
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        this.broker.log.warn(`protocol error from ${this.#who()}: ${err.message}; closing`);
+        this.close(`protocol error: ${err.message}`);
+      } else throw err;
+    }
+  }
+
+  #refuse(code: number, why: string): void {
+    this.broker.log.info(
+      `refused connection from ${this.info.remoteAddress}` +
+        (this.info.clientId ? ` (client ${this.info.clientId})` : "") +
+        `: ${why} (CONNACK 0x${code.toString(16).padStart(2, "0")})`,
+    );
+    this.#enqueue(encode({ type: "connack", sessionPresent: false, reasonCode: code }, this.version));
+    this.end(why);
+  }
+
+  #armKeepalive(): void {
+    if (this.keepalive === 0) return; // MQTT-3.1.2-24 only applies to a non-zero keepalive.
+    const limit = this.keepalive * 1500;
+    const check = () => {
+      if (this.state !== "connected") return;
+      const idle = Date.now() - this.lastReceived;
+      if (idle >= limit) {
+        this.broker.log.info(`client ${this.info.clientId}: keepalive timeout (${idle} ms idle)`);
+        this.close("keepalive timeout");
+      } else {
+        this.#keepaliveTimer = setTimeout(check, limit - idle);
+      }
+    };
+    this.#keepaliveTimer = setTimeout(check, limit);
+  }
+
+  /** A method, not a property check, because `state` changes behind awaits. */
+  get isClosed(): boolean {
+    return this.state === "closed";
+  }
+
+  // ---------------------------------------------------------------- output
+
+  /** Bytes waiting to be written (buffered plus the write in progress). */
+  get buffered(): number {
+    return this.#outBytes + this.#writingBytes;
+  }
+
+  /** True while the client is not keeping up; QoS 0 is dropped and feeding stops. */
+  get congested(): boolean {
+    return this.buffered > this.broker.options.outboundBufferBytes;
+  }
+
+  /**
+   * Queues bytes for the client. With `durable`, they leave only after everything the store
+   * was told so far is committed.
+   */
+  send(bytes: Uint8Array, durable = false): void {
+    if (this.state === "closed") return;
+    if (durable) {
+      const barrier = this.broker.commitBarrier();
+      if (barrier) {
+        const last = this.#gate[this.#gate.length - 1];
+        if (last && last.barrier === barrier) last.chunks.push(bytes);
+        else {
+          this.#gate.push({ barrier, chunks: [bytes] });
+          if (this.#gate.length === 1) this.#releaseGate();
+        }
+        return;
+      }
+    }
+    if (this.#gate.length > 0) {
+      this.#gate[this.#gate.length - 1].chunks.push(bytes);
+      return;
+    }
+    this.#enqueue(bytes);
+  }
+
+  #releaseGate(): void {
+    const seg = this.#gate[0];
+    seg.barrier.then(() => {
+      if (this.state === "closed") return;
+      this.#gate.shift();
+      for (const c of seg.chunks) this.#enqueue(c);
+      if (this.#gate.length > 0) this.#releaseGate();
+    }, (err) => {
+      this.broker.log.error(
+        `store commit failed (${err?.message ?? err}); closing ${this.#who()} without ` +
+          `acknowledging its pending messages`,
+      );
+      this.close("store commit failed");
+    });
+  }
+
+  #enqueue(bytes: Uint8Array): void {
+    this.#out.push(bytes);
+    this.#outBytes += bytes.byteLength;
+    if (!this.#writing && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+    if (this.#congestedSince === 0 && this.congested) {
+      this.#congestedSince = Date.now();
+      this.broker.noteCongested(this);
+    }
+  }
+
+  #flush = async (): Promise<void> => {
+    this.#flushScheduled = false;
+    if (this.#writing || this.state === "closed") return;
+    this.#writing = true;
+    try {
+      while (this.#out.length > 0) {
+        const chunks = this.#out;
+        const n = this.#outBytes;
+        this.#out = [];
+        this.#outBytes = 0;
+        let buf: Uint8Array;
+        if (chunks.length === 1) buf = chunks[0];
+        else {
+          buf = new Uint8Array(n);
+          let off = 0;
+          for (const c of chunks) {
+            buf.set(c, off);
+            off += c.byteLength;
+          }
+        }
+        this.#writingBytes = n;
+        await this.#writer.write(buf);
+        this.#writingBytes = 0;
+        if (this.#congestedSince !== 0 && !this.congested) {
+          this.#congestedSince = 0;
+        }
+        // Room again: let queued QoS 1/2 messages flow.
+        if (this.session && this.state === "connected") this.broker.pump(this.session);
+      }
+    } catch (err) {
+      this.#writing = false;
+      if (!this.isClosed) this.close(`write failed: ${(err as Error)?.message ?? err}`);
+      return;
+    }
+    this.#writing = false;
+    if (this.#ending && this.#gate.length === 0) this.#finish();
+  };
+
+  /** ms since the client went over its outbound limit, 0 if it is not over it. */
+  get congestedSince(): number {
+    return this.#congestedSince;
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /** Stops reading, lets queued output drain (bounded), then closes. */
+  end(reason: string): void {
+    if (this.#ending || this.state === "closed") return;
+    this.#ending = true;
+    this.closeReason = reason;
+    if (!this.#writing && this.#out.length === 0 && this.#gate.length === 0) {
+      queueMicrotask(() => this.#finish());
+    } else {
+      // A peer that never reads must not keep the socket forever.
+      setTimeout(() => this.#finish(), 2000);
+    }
+  }
+
+  #finish(): void {
+    if (this.state === "closed") return;
+    this.close(this.closeReason || "closed", false);
+  }
+
+  /**
+   * Closes now. The will is published unless the client sent DISCONNECT (`publishWill` false
+   * forces it off, e.g. for refused connections that never had a session).
+   */
+  close(reason: string, publishWill = true): void {
+    if (this.state === "closed") return;
+    const wasConnected = this.state === "connected";
+    this.state = "closed";
+    this.closeReason = reason;
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#keepaliveTimer);
+    this.#out = [];
+    this.#outBytes = 0;
+    this.#gate = [];
+    try {
+      this.conn.close();
+    } catch {
+      // already closed by the peer
+    }
+    this.broker.clientClosed(
+      this,
+      reason,
+      wasConnected && publishWill && !this.#gracefulDisconnect,
+    );
+  }
+}

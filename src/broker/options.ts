@@ -1,0 +1,53 @@
+/** Limits and behaviour of the broker core, independent of where they were configured. */
+export interface BrokerOptions {
+  brokerId: string;
+  nodeId: string;
+  /** Seconds to wait for CONNECT after the transport connected. */
+  connectTimeout: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  maxPacketSize: number;
+  maxTopicLevels: number;
+  maxTopicLength: number;
+  /** 0 = unlimited. */
+  maxSubscriptionsPerClient: number;
+  maxInflight: number;
+  maxQueuedMessages: number;
+  /** 0 = unlimited. */
+  maxQueuedBytes: number;
+  queueFullPolicy: "drop-new" | "drop-oldest";
+  /** Bytes a connection may have waiting to be written before QoS 0 is dropped and feeding stops. */
+  outboundBufferBytes: number;
+  /** Seconds a connection may stay over its outbound buffer limit before it is disconnected. */
+  slowConsumerTimeout: number;
+  /** Seconds before an unacknowledged QoS 1/2 delivery is resent in-session; 0 = only on reconnect. */
+  retryInterval: number;
+  /** Session expiry (s) given to 3.1/3.1.1 persistent sessions; 0xFFFFFFFF = never. */
+  sessionExpiryInterval: number;
+  /** Server Keep Alive for MQTT 5 (s); informational for 3.1.x. */
+  keepAlive: number;
+  /** Whether acknowledgements must wait for the store's commit (durable store in sync mode). */
+  durable: boolean;
+}
+
+export const defaultBrokerOptions: BrokerOptions = {
+  brokerId: "mqttwk",
+  nodeId: "node",
+  connectTimeout: 10,
+  maxConnections: 19000,
+  maxConnectionsPerIp: 0,
+  maxPacketSize: 1024 * 1024,
+  maxTopicLevels: 128,
+  maxTopicLength: 65535,
+  maxSubscriptionsPerClient: 0,
+  maxInflight: 32,
+  maxQueuedMessages: 1000,
+  maxQueuedBytes: 0,
+  queueFullPolicy: "drop-new",
+  outboundBufferBytes: 1024 * 1024,
+  slowConsumerTimeout: 30,
+  retryInterval: 0,
+  sessionExpiryInterval: 7200,
+  keepAlive: 60,
+  durable: false,
+};

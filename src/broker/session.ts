@@ -1,0 +1,84 @@
+/**
+ * A session's live state. Modelled on MQTT 5 (expiry interval instead of a clean flag): a 3.1.1
+ * clean session is a session with expiry 0 that ends with its connection.
+ */
+import type { ProtocolVersion } from "../codec/packets.ts";
+import type { OutboundEntry, SubscriptionRecord } from "../store/store.ts";
+import type { Client } from "./client.ts";
+
+export class Session {
+  readonly clientId: string;
+  expiryInterval: number;
+  protocolVersion: ProtocolVersion;
+  readonly subscriptions = new Map<string, SubscriptionRecord>();
+  /** Messages not yet sent, in order; consumed from `#head` to avoid O(n) shifts. */
+  #queue: OutboundEntry[] = [];
+  #head = 0;
+  queuedBytes = 0;
+  /** Sent and unacknowledged (or PUBREL sent), by packet id, in send order. */
+  readonly inflight = new Map<number, OutboundEntry>();
+  /** Inbound QoS 2 packet ids waiting for PUBREL (exactly-once de-duplication). */
+  readonly inboundQos2 = new Set<number>();
+  nextSeq = 1;
+  #nextPid = 1;
+  client: Client | null = null;
+  disconnectedAt: number | null = null;
+  /** Messages dropped because the queue was full (logged once per burst). */
+  dropped = 0;
+
+  constructor(clientId: string, expiryInterval: number, protocolVersion: ProtocolVersion) {
+    this.clientId = clientId;
+    this.expiryInterval = expiryInterval;
+    this.protocolVersion = protocolVersion;
+  }
+
+  get persistent(): boolean {
+    return this.expiryInterval > 0;
+  }
+
+  get queueLength(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  enqueue(entry: OutboundEntry): void {
+    this.#queue.push(entry);
+    this.queuedBytes += entry.message.payload.byteLength;
+  }
+
+  peek(): OutboundEntry | undefined {
+    return this.#queue[this.#head];
+  }
+
+  dequeue(): OutboundEntry | undefined {
+    if (this.#head >= this.#queue.length) return undefined;
+    const e = this.#queue[this.#head];
+    this.#queue[this.#head++] = undefined as unknown as OutboundEntry;
+    this.queuedBytes -= e.message.payload.byteLength;
+    // Compact once the consumed prefix dominates, keeping dequeue amortised O(1).
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return e;
+  }
+
+  /** Queued entries in order (for tests and persistence snapshots). */
+  queued(): OutboundEntry[] {
+    return this.#queue.slice(this.#head);
+  }
+
+  /** A packet id not used by any in-flight outbound message. */
+  allocatePacketId(): number {
+    for (let i = 0; i < 65535; i++) {
+      const id = this.#nextPid;
+      this.#nextPid = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+    throw new RangeError("no free packet identifier");
+  }
+
+  /** Continues packet id allocation after ids restored from the store. */
+  notePacketId(id: number): void {
+    this.#nextPid = id === 65535 ? 1 : id + 1;
+  }
+}

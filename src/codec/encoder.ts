@@ -1,0 +1,270 @@
+/**
+ * Packet → bytes. Every packet is sized exactly first and then written into one Uint8Array,
+ * so encoding costs a single allocation. Validation is limited to what would otherwise produce
+ * bytes that are not MQTT at all (oversized lengths throw RangeError).
+ */
+import type {
+  AckPacket,
+  AuthPacket,
+  ConnackPacket,
+  ConnectPacket,
+  DisconnectPacket,
+  Packet,
+  ProtocolVersion,
+  PublishPacket,
+  SubackPacket,
+  SubscribePacket,
+  UnsubackPacket,
+  UnsubscribePacket,
+} from "./packets.ts";
+import { propertiesLength, writeProperties } from "./properties.ts";
+import { utf8Length } from "./utf8.ts";
+import {
+  binarySize,
+  MAX_VBI,
+  stringSize,
+  vbiLength,
+  writeBinary,
+  writeString,
+  writeU16,
+  writeVbi,
+} from "./writer.ts";
+
+/** UTF-8 byte length of `s` (without the 2-byte prefix MQTT puts in front of strings). */
+export function encodedLengthOfString(s: string): number {
+  return utf8Length(s);
+}
+
+/** The one allocation: header written, body to be filled from `headerSize(remaining)` on. */
+function frame(first: number, remaining: number): Uint8Array {
+  if (remaining > MAX_VBI) {
+    throw new RangeError(`remaining length ${remaining} exceeds the MQTT maximum ${MAX_VBI}`);
+  }
+  const buf = new Uint8Array(1 + vbiLength(remaining) + remaining);
+  buf[0] = first;
+  writeVbi(buf, 1, remaining);
+  return buf;
+}
+
+function headerSize(remaining: number): number {
+  return 1 + vbiLength(remaining);
+}
+
+/** Size of a property block including its length prefix. */
+function blockSize(propsLength: number): number {
+  return vbiLength(propsLength) + propsLength;
+}
+
+/**
+ * Encodes `packet` for a peer speaking `version`. Properties and 5.0 reason codes are dropped
+ * for levels 3/4. A CONNECT is laid out per `version` but carries its own protocolName and
+ * protocolVersion bytes.
+ */
+export function encode(packet: Packet, version: ProtocolVersion): Uint8Array {
+  switch (packet.type) {
+    case "connect":
+      return encodeConnect(packet, version);
+    case "connack":
+      return encodeConnack(packet, version);
+    case "publish":
+      return encodePublish(packet, version).bytes;
+    case "puback":
+      return encodeAck(packet, 0x40, version);
+    case "pubrec":
+      return encodeAck(packet, 0x50, version);
+    case "pubrel":
+      return encodeAck(packet, 0x62, version);
+    case "pubcomp":
+      return encodeAck(packet, 0x70, version);
+    case "subscribe":
+      return encodeSubscribe(packet, version);
+    case "suback":
+      return encodeSuback(packet, version);
+    case "unsubscribe":
+      return encodeUnsubscribe(packet, version);
+    case "unsuback":
+      return encodeUnsuback(packet, version);
+    case "pingreq":
+      return frame(0xc0, 0);
+    case "pingresp":
+      return frame(0xd0, 0);
+    case "disconnect":
+      return encodeDisconnectOrAuth(packet, 0xe0, version);
+    case "auth":
+      if (version !== 5) throw new RangeError("AUTH exists only in MQTT 5.0");
+      return encodeDisconnectOrAuth(packet, 0xf0, version);
+  }
+}
+
+function encodeConnect(p: ConnectPacket, version: ProtocolVersion): Uint8Array {
+  const v5 = version === 5;
+  const will = p.will;
+  let remaining = stringSize(p.protocolName) + 4 + stringSize(p.clientId);
+  const propsLength = v5 ? propertiesLength(p.properties) : 0;
+  if (v5) remaining += blockSize(propsLength);
+  let willPropsLength = 0;
+  let flags = p.clean ? 0x02 : 0;
+  if (will !== undefined) {
+    flags |= 0x04 | (will.qos << 3) | (will.retain ? 0x20 : 0);
+    if (v5) {
+      willPropsLength = propertiesLength(will.properties);
+      remaining += blockSize(willPropsLength);
+    }
+    remaining += stringSize(will.topic) + binarySize(will.payload);
+  }
+  if (p.username !== undefined) {
+    flags |= 0x80;
+    remaining += stringSize(p.username);
+  }
+  if (p.password !== undefined) {
+    flags |= 0x40;
+    remaining += binarySize(p.password);
+  }
+  const buf = frame(0x10, remaining);
+  let pos = writeString(buf, headerSize(remaining), p.protocolName);
+  buf[pos++] = p.protocolVersion;
+  buf[pos++] = flags;
+  pos = writeU16(buf, pos, p.keepalive);
+  if (v5) pos = writeProperties(buf, pos, p.properties, propsLength);
+  pos = writeString(buf, pos, p.clientId);
+  if (will !== undefined) {
+    if (v5) pos = writeProperties(buf, pos, will.properties, willPropsLength);
+    pos = writeString(buf, pos, will.topic);
+    pos = writeBinary(buf, pos, will.payload);
+  }
+  if (p.username !== undefined) pos = writeString(buf, pos, p.username);
+  if (p.password !== undefined) writeBinary(buf, pos, p.password);
+  return buf;
+}
+
+function encodeConnack(p: ConnackPacket, version: ProtocolVersion): Uint8Array {
+  const v5 = version === 5;
+  const propsLength = v5 ? propertiesLength(p.properties) : 0;
+  const remaining = 2 + (v5 ? blockSize(propsLength) : 0);
+  const buf = frame(0x20, remaining);
+  let pos = headerSize(remaining);
+  buf[pos++] = p.sessionPresent ? 1 : 0;
+  buf[pos++] = p.reasonCode;
+  if (v5) writeProperties(buf, pos, p.properties, propsLength);
+  return buf;
+}
+
+/**
+ * Fast path for fan-out: the bytes of a PUBLISH plus where its packet id sits, so a copy can be
+ * patched per subscriber; packetIdOffset is -1 for QoS 0.
+ */
+export function encodePublish(
+  p: PublishPacket,
+  version: ProtocolVersion,
+): { bytes: Uint8Array; packetIdOffset: number } {
+  const v5 = version === 5;
+  const topicSize = stringSize(p.topic);
+  const propsLength = v5 ? propertiesLength(p.properties) : 0;
+  const remaining = topicSize + (p.qos > 0 ? 2 : 0) + (v5 ? blockSize(propsLength) : 0) +
+    p.payload.length;
+  const first = 0x30 | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0);
+  const buf = frame(first, remaining);
+  let pos = writeString(buf, headerSize(remaining), p.topic);
+  let packetIdOffset = -1;
+  if (p.qos > 0) {
+    packetIdOffset = pos;
+    pos = writeU16(buf, pos, p.packetId ?? 0);
+  }
+  if (v5) pos = writeProperties(buf, pos, p.properties, propsLength);
+  buf.set(p.payload, pos);
+  return { bytes: buf, packetIdOffset };
+}
+
+function encodeAck(
+  p: AckPacket<"puback" | "pubrec" | "pubrel" | "pubcomp">,
+  first: number,
+  version: ProtocolVersion,
+): Uint8Array {
+  const propsLength = version === 5 ? propertiesLength(p.properties) : 0;
+  const reasonCode = version === 5 ? p.reasonCode ?? 0 : 0;
+  // 5.0 3.4.2.1: Success without properties is sent as the 3.1.1-shaped 2-byte form, and a
+  // reason code without properties may drop the property length.
+  const remaining = propsLength > 0 ? 3 + blockSize(propsLength) : reasonCode !== 0 ? 3 : 2;
+  const buf = frame(first, remaining);
+  let pos = writeU16(buf, headerSize(remaining), p.packetId);
+  if (remaining > 2) {
+    buf[pos++] = reasonCode;
+    if (propsLength > 0) writeProperties(buf, pos, p.properties, propsLength);
+  }
+  return buf;
+}
+
+function encodeSubscribe(p: SubscribePacket, version: ProtocolVersion): Uint8Array {
+  const v5 = version === 5;
+  const propsLength = v5 ? propertiesLength(p.properties) : 0;
+  let remaining = 2 + (v5 ? blockSize(propsLength) : 0);
+  for (const s of p.subscriptions) remaining += stringSize(s.topic) + 1;
+  const buf = frame(0x82, remaining);
+  let pos = writeU16(buf, headerSize(remaining), p.packetId);
+  if (v5) pos = writeProperties(buf, pos, p.properties, propsLength);
+  for (const s of p.subscriptions) {
+    pos = writeString(buf, pos, s.topic);
+    let options: number = s.qos;
+    if (v5) {
+      options |= (s.noLocal ? 0x04 : 0) | (s.retainAsPublished ? 0x08 : 0) |
+        ((s.retainHandling ?? 0) << 4);
+    }
+    buf[pos++] = options;
+  }
+  return buf;
+}
+
+function encodeSuback(p: SubackPacket, version: ProtocolVersion): Uint8Array {
+  const v5 = version === 5;
+  const propsLength = v5 ? propertiesLength(p.properties) : 0;
+  const remaining = 2 + (v5 ? blockSize(propsLength) : 0) + p.reasonCodes.length;
+  const buf = frame(0x90, remaining);
+  let pos = writeU16(buf, headerSize(remaining), p.packetId);
+  if (v5) pos = writeProperties(buf, pos, p.properties, propsLength);
+  buf.set(p.reasonCodes, pos);
+  return buf;
+}
+
+function encodeUnsubscribe(p: UnsubscribePacket, version: ProtocolVersion): Uint8Array {
+  const v5 = version === 5;
+  const propsLength = v5 ? propertiesLength(p.properties) : 0;
+  let remaining = 2 + (v5 ? blockSize(propsLength) : 0);
+  for (const t of p.topics) remaining += stringSize(t);
+  const buf = frame(0xa2, remaining);
+  let pos = writeU16(buf, headerSize(remaining), p.packetId);
+  if (v5) pos = writeProperties(buf, pos, p.properties, propsLength);
+  for (const t of p.topics) pos = writeString(buf, pos, t);
+  return buf;
+}
+
+function encodeUnsuback(p: UnsubackPacket, version: ProtocolVersion): Uint8Array {
+  const v5 = version === 5;
+  const propsLength = v5 ? propertiesLength(p.properties) : 0;
+  const codes = v5 ? p.reasonCodes ?? [] : [];
+  const remaining = 2 + (v5 ? blockSize(propsLength) : 0) + codes.length;
+  const buf = frame(0xb0, remaining);
+  let pos = writeU16(buf, headerSize(remaining), p.packetId);
+  if (v5) pos = writeProperties(buf, pos, p.properties, propsLength);
+  buf.set(codes, pos);
+  return buf;
+}
+
+function encodeDisconnectOrAuth(
+  p: DisconnectPacket | AuthPacket,
+  first: number,
+  version: ProtocolVersion,
+): Uint8Array {
+  if (version !== 5) return frame(first, 0);
+  const propsLength = propertiesLength(p.properties);
+  const reasonCode = p.reasonCode ?? 0;
+  // 5.0 3.14.2.1 / 3.15.2.1: no body for Success without properties, no property length
+  // when there are no properties.
+  const remaining = propsLength > 0 ? 1 + blockSize(propsLength) : reasonCode !== 0 ? 1 : 0;
+  const buf = frame(first, remaining);
+  if (remaining > 0) {
+    const pos = headerSize(remaining);
+    buf[pos] = reasonCode;
+    if (propsLength > 0) writeProperties(buf, pos + 1, p.properties, propsLength);
+  }
+  return buf;
+}

@@ -1,0 +1,656 @@
+/**
+ * The single table of configuration keys. Defaults, environment-variable names, command-line
+ * flags, validation, `--help` output and the `Config` type are all derived from `SCHEMA`, so a new
+ * feature adds a key by adding one row here (and a line to config/application.yaml).
+ *
+ * Keys mirror the original Java MqttWk's application.yaml so that a migrating user's file loads
+ * unchanged. Rows marked `ignored` are original keys we have no use for: they are accepted (any
+ * value) and reported as warnings rather than rejected as unknown.
+ */
+
+export type ValueType =
+  /** Any scalar; numbers in YAML keep their source spelling (e.g. a password `0123`). */
+  | "string"
+  /** Safe integer; fractions and non-numbers are rejected. */
+  | "int"
+  /** true/false, plus yes/no/on/off (the original's SnakeYAML read those as booleans too). */
+  | "bool"
+  /** Integer 0..65535; 0 asks the OS for a free port, which tests rely on. */
+  | "port"
+  /** One of `values`, matched case-insensitively and normalised to the spelling in `values`. */
+  | "enum"
+  /** YAML sequence or comma-separated string; becomes string[]. */
+  | "list"
+  /** Byte count; a plain integer or e.g. "64KiB", "1MB", "2g" (every multiple is 1024, as in Spring). */
+  | "bytes"
+  /** Seconds (may be fractional); a plain number or e.g. "500ms", "30s", "5m", "2h", "1d". */
+  | "duration";
+
+export interface Row {
+  /** Full dotted key as it appears nested in YAML. */
+  readonly key: string;
+  readonly type: ValueType;
+  readonly default: string | number | boolean | readonly string[];
+  /** Allowed values for `enum`. */
+  readonly values?: readonly string[];
+  /** Inclusive bounds for int/bytes/duration (duration bounds are in seconds). */
+  readonly min?: number;
+  readonly max?: number;
+  /** Property name on `Config`; absent for ignored keys. */
+  readonly field?: string;
+  readonly doc: string;
+  /** Accepted for compatibility with the original broker, but has no effect. */
+  readonly ignored?: true;
+  /** Extra short command-line flag, without the leading `--`. */
+  readonly alias?: string;
+  /** An empty string means "use the default" (the original used an empty host for all interfaces). */
+  readonly emptyIsDefault?: true;
+  /** Words accepted in place of a value, e.g. Kafka's `acks: all`. */
+  readonly synonyms?: Readonly<Record<string, string | number | boolean>>;
+  /** Must not be echoed back in logs or error messages. */
+  readonly secret?: true;
+}
+
+const B = "mqttwk.broker";
+const K = "mqttwk.broker.kafka";
+
+export const SCHEMA = [
+  // --- Original MqttWk broker keys -------------------------------------------------------------
+  {
+    key: `${B}.id`,
+    type: "string",
+    default: "mqttwk",
+    field: "brokerId",
+    alias: "broker-id",
+    doc: "Broker id; also used as the client id of the broker's own internal connections.",
+  },
+  {
+    key: `${B}.host`,
+    type: "string",
+    default: "0.0.0.0",
+    field: "host",
+    alias: "host",
+    emptyIsDefault: true,
+    doc: "Address to listen on; empty means all interfaces (0.0.0.0).",
+  },
+  {
+    key: `${B}.port`,
+    type: "port",
+    default: 8885,
+    field: "port",
+    alias: "port",
+    doc: "MQTT over TCP (or TLS when ssl-enabled) port; 0 picks a free port.",
+  },
+  {
+    key: `${B}.websocket-port`,
+    type: "port",
+    default: 9995,
+    field: "websocketPort",
+    alias: "ws-port",
+    doc: "MQTT over WebSocket port; 0 picks a free port.",
+  },
+  {
+    key: `${B}.websocket-enabled`,
+    type: "bool",
+    default: true,
+    field: "websocketEnabled",
+    doc: "Whether to serve MQTT over WebSocket.",
+  },
+  {
+    key: `${B}.websocket-path`,
+    type: "string",
+    default: "/mqtt",
+    field: "websocketPath",
+    doc: "HTTP path on which WebSocket upgrades are accepted.",
+  },
+  {
+    key: `${B}.ssl-enabled`,
+    type: "bool",
+    default: false,
+    field: "sslEnabled",
+    doc: "Serve TLS on the MQTT and WebSocket ports (certificate and key from keystore/).",
+  },
+  {
+    key: `${B}.ssl-password`,
+    type: "string",
+    default: "",
+    field: "sslPassword",
+    secret: true,
+    doc: "Password of the TLS private key, if it is encrypted.",
+  },
+  {
+    key: `${B}.mqtt-password-must`,
+    type: "bool",
+    default: false,
+    field: "passwordMust",
+    doc: "Reject CONNECTs without valid username/password (the original defaulted to true).",
+  },
+  {
+    key: `${B}.keep-alive`,
+    type: "int",
+    default: 60,
+    min: 0,
+    max: 65535,
+    field: "keepAlive",
+    doc: "Broker keep-alive in seconds (sent to MQTT 5 clients as Server Keep Alive).",
+  },
+  {
+    key: `${B}.cluster-on`,
+    type: "bool",
+    default: false,
+    field: "clusterOn",
+    doc: "Share sessions, subscriptions and messages with other nodes through Redis.",
+  },
+  {
+    key: `${B}.bossGroup-nThreads`,
+    type: "int",
+    default: 4,
+    ignored: true,
+    doc: "Netty acceptor threads; no equivalent in Deno.",
+  },
+  {
+    key: `${B}.workerGroup-nThreads`,
+    type: "int",
+    default: 200,
+    ignored: true,
+    doc: "Netty worker threads; no equivalent in Deno.",
+  },
+  {
+    key: `${B}.use-epoll`,
+    type: "bool",
+    default: false,
+    ignored: true,
+    doc: "Netty epoll transport; Deno picks its own.",
+  },
+  {
+    key: `${B}.so-backlog`,
+    type: "int",
+    default: 511,
+    ignored: true,
+    doc: "TCP accept backlog; not settable from Deno.",
+  },
+  {
+    key: `${B}.so-keep-alive`,
+    type: "bool",
+    default: true,
+    ignored: true,
+    doc: "TCP SO_KEEPALIVE; MQTT keep-alive is used instead.",
+  },
+
+  // --- Additions of this implementation --------------------------------------------------------
+  {
+    key: `${B}.log-level`,
+    type: "enum",
+    values: ["debug", "info", "warn", "error"],
+    default: "info",
+    field: "logLevel",
+    alias: "log-level",
+    doc: "Least severe log level printed.",
+  },
+  {
+    key: `${B}.connect-timeout`,
+    type: "duration",
+    default: 10,
+    min: 0.01,
+    field: "connectTimeout",
+    doc: "Seconds a new connection may take to send CONNECT before it is closed.",
+  },
+  {
+    key: `${B}.max-connections`,
+    type: "int",
+    default: 19000,
+    min: 1,
+    field: "maxConnections",
+    doc: "Maximum simultaneous client connections (capped below the open-file limit).",
+  },
+  {
+    key: `${B}.max-connections-per-ip`,
+    type: "int",
+    default: 0,
+    min: 0,
+    field: "maxConnectionsPerIp",
+    doc: "Maximum simultaneous connections from one IP address; 0 = unlimited.",
+  },
+  {
+    key: `${B}.max-packet-size`,
+    type: "bytes",
+    default: 1048576,
+    min: 16,
+    max: 268435460,
+    field: "maxPacketSize",
+    doc: 'Largest MQTT packet accepted, in bytes (e.g. 1048576 or "1MiB").',
+  },
+  {
+    key: `${B}.max-topic-levels`,
+    type: "int",
+    default: 128,
+    min: 1,
+    field: "maxTopicLevels",
+    doc: "Maximum number of '/'-separated levels in a topic name or filter.",
+  },
+  {
+    key: `${B}.max-topic-length`,
+    type: "int",
+    default: 65535,
+    min: 1,
+    max: 65535,
+    field: "maxTopicLength",
+    doc: "Maximum length of a topic name or filter, in UTF-8 bytes.",
+  },
+  {
+    key: `${B}.max-subscriptions-per-client`,
+    type: "int",
+    default: 0,
+    min: 0,
+    field: "maxSubscriptionsPerClient",
+    doc: "Maximum subscriptions one client may hold; 0 = unlimited.",
+  },
+  {
+    key: `${B}.max-inflight`,
+    type: "int",
+    default: 32,
+    min: 1,
+    max: 65535,
+    field: "maxInflight",
+    doc: "Maximum unacknowledged QoS 1/2 messages in flight to one client.",
+  },
+  {
+    key: `${B}.max-queued-messages`,
+    type: "int",
+    default: 1000,
+    min: 0,
+    field: "maxQueuedMessages",
+    doc: "Maximum messages queued per client beyond the in-flight window; 0 = queue none.",
+  },
+  {
+    key: `${B}.max-queued-bytes`,
+    type: "bytes",
+    default: 0,
+    min: 0,
+    field: "maxQueuedBytes",
+    doc: "Maximum payload bytes queued per client; 0 = unlimited.",
+  },
+  {
+    key: `${B}.queue-full-policy`,
+    type: "enum",
+    values: ["drop-new", "drop-oldest"],
+    default: "drop-new",
+    field: "queueFullPolicy",
+    doc: "Which message is dropped when a client's queue is full.",
+  },
+  {
+    key: `${B}.outbound-buffer-bytes`,
+    type: "bytes",
+    default: 1048576,
+    min: 1,
+    field: "outboundBufferBytes",
+    doc: "Unsent bytes buffered per connection before it counts as a slow consumer.",
+  },
+  {
+    key: `${B}.slow-consumer-timeout`,
+    type: "duration",
+    default: 30,
+    min: 0,
+    field: "slowConsumerTimeout",
+    doc: "Seconds a connection may stay over outbound-buffer-bytes before it is closed.",
+  },
+  {
+    key: `${B}.retry-interval`,
+    type: "duration",
+    default: 0,
+    min: 0,
+    field: "retryInterval",
+    doc: "Seconds before an unacknowledged QoS 1/2 message is resent; 0 = only on reconnect.",
+  },
+  {
+    key: `${B}.session-expiry-interval`,
+    type: "duration",
+    default: 7200,
+    min: 0,
+    field: "sessionExpiryInterval",
+    doc: "Seconds an MQTT 3.1.1 persistent session survives after disconnect; 0 = never expires.",
+  },
+  {
+    key: `${B}.persistence`,
+    type: "enum",
+    values: ["sqlite", "memory"],
+    default: "sqlite",
+    field: "persistence",
+    alias: "persistence",
+    doc: "Where sessions, subscriptions and retained messages are kept.",
+  },
+  {
+    key: `${B}.data-dir`,
+    type: "string",
+    default: "./data",
+    field: "dataDir",
+    alias: "data-dir",
+    doc: "Directory for the sqlite database (relative to the working directory).",
+  },
+  {
+    key: `${B}.durability`,
+    type: "enum",
+    values: ["sync", "interval"],
+    default: "sync",
+    field: "durability",
+    doc: "sync = commit before acknowledging; interval = group commits every commit-interval-ms.",
+  },
+  {
+    key: `${B}.commit-interval-ms`,
+    type: "int",
+    default: 5,
+    min: 1,
+    max: 60000,
+    field: "commitIntervalMs",
+    doc: "Milliseconds between group commits when durability is interval.",
+  },
+  {
+    key: `${B}.node-id`,
+    type: "string",
+    default: "",
+    field: "nodeId",
+    alias: "node-id",
+    doc: "Cluster node id; empty = generated at start-up.",
+  },
+
+  // --- Kafka bridge (original keys) ------------------------------------------------------------
+  {
+    key: `${K}.broker-enabled`,
+    type: "bool",
+    default: false,
+    field: "kafkaEnabled",
+    doc: "Forward published messages to Kafka.",
+  },
+  {
+    key: `${K}.bootstrap.servers`,
+    type: "string",
+    default: "127.0.0.1:9092",
+    field: "kafkaBootstrapServers",
+    doc: 'Kafka bootstrap servers, "host:port,host:port".',
+  },
+  {
+    key: `${K}.acks`,
+    type: "int",
+    default: -1,
+    min: -1,
+    max: 1,
+    synonyms: { all: -1 },
+    field: "kafkaAcks",
+    doc: "Producer acks: 0, 1, or -1 (= all).",
+  },
+  {
+    key: `${K}.retries`,
+    type: "int",
+    default: 3,
+    min: 0,
+    field: "kafkaRetries",
+    doc: "Producer retries.",
+  },
+  {
+    key: `${K}.batch.size`,
+    type: "bytes",
+    default: 16384,
+    min: 0,
+    field: "kafkaBatchSize",
+    doc: "Producer batch size in bytes.",
+  },
+  {
+    key: `${K}.linger.ms`,
+    type: "int",
+    default: 1,
+    min: 0,
+    field: "kafkaLingerMs",
+    doc: "Producer linger in milliseconds.",
+  },
+  {
+    key: `${K}.buffer.memory`,
+    type: "bytes",
+    default: 33554432,
+    min: 0,
+    field: "kafkaBufferMemory",
+    doc: "Producer buffer memory in bytes.",
+  },
+  {
+    key: `${K}.producer.topic`,
+    type: "string",
+    default: "mqtt_publish",
+    field: "kafkaProducerTopic",
+    doc: "Kafka topic that receives the forwarded messages.",
+  },
+  {
+    key: `${K}.key.serializer`,
+    type: "string",
+    default: "org.apache.kafka.common.serialization.StringSerializer",
+    ignored: true,
+    doc: "Java serializer class; keys are always sent as strings.",
+  },
+  {
+    key: `${K}.value.serializer`,
+    type: "string",
+    default: "org.apache.kafka.common.serialization.StringSerializer",
+    ignored: true,
+    doc: "Java serializer class; values are always sent as JSON strings.",
+  },
+  {
+    key: `${K}.partitioner.class`,
+    type: "string",
+    default: "",
+    ignored: true,
+    doc: "Java partitioner class; the default partitioner is used.",
+  },
+
+  // --- Redis (original keys) -------------------------------------------------------------------
+  {
+    key: "redis.mode",
+    type: "enum",
+    values: ["normal", "cluster"],
+    default: "normal",
+    field: "redisMode",
+    doc: "normal = one Redis server at host:port; cluster = Redis Cluster at nodes.",
+  },
+  {
+    key: "redis.host",
+    type: "string",
+    default: "127.0.0.1",
+    field: "redisHost",
+    doc: "Redis host (normal mode).",
+  },
+  {
+    key: "redis.port",
+    type: "port",
+    default: 6379,
+    min: 1,
+    field: "redisPort",
+    doc: "Redis port (normal mode).",
+  },
+  {
+    key: "redis.password",
+    type: "string",
+    default: "",
+    field: "redisPassword",
+    secret: true,
+    doc: "Redis password; empty = none.",
+  },
+  {
+    key: "redis.database",
+    type: "int",
+    default: 0,
+    min: 0,
+    field: "redisDatabase",
+    doc: "Redis database number (normal mode).",
+  },
+  {
+    key: "redis.nodes",
+    type: "string",
+    default: "",
+    field: "redisNodes",
+    doc: 'Redis Cluster nodes, "host:port,host:port" (cluster mode).',
+  },
+  {
+    key: "redis.timeout",
+    type: "int",
+    default: 2000,
+    ignored: true,
+    doc: "Jedis socket timeout in milliseconds.",
+  },
+  {
+    key: "redis.max_redir",
+    type: "int",
+    default: 10,
+    ignored: true,
+    doc: "Jedis cluster maximum redirections.",
+  },
+  {
+    key: "redis.maxTotal",
+    type: "int",
+    default: 100,
+    ignored: true,
+    doc: "Jedis pool size.",
+  },
+  {
+    key: "redis.pool.maxTotal",
+    type: "int",
+    default: 200,
+    ignored: true,
+    doc: "Jedis pool size.",
+  },
+  {
+    key: "redis.pool.maxIdle",
+    type: "int",
+    default: 50,
+    ignored: true,
+    doc: "Jedis pool idle connections.",
+  },
+  {
+    key: "redis.pool.minIdle",
+    type: "int",
+    default: 10,
+    ignored: true,
+    doc: "Jedis pool idle connections.",
+  },
+
+  // --- HTTP / framework (original keys) --------------------------------------------------------
+  {
+    key: "server.port",
+    type: "port",
+    default: 8922,
+    field: "httpPort",
+    doc: "HTTP port for the management API; 0 picks a free port.",
+  },
+  {
+    key: "jetty.contextPath",
+    type: "string",
+    default: "/",
+    ignored: true,
+    doc: "Jetty context path.",
+  },
+  {
+    key: "jetty.threadpool.idleTimeout",
+    type: "int",
+    default: 60000,
+    ignored: true,
+    doc: "Jetty thread pool.",
+  },
+  {
+    key: "jetty.threadpool.minThreads",
+    type: "int",
+    default: 10,
+    ignored: true,
+    doc: "Jetty thread pool.",
+  },
+  {
+    key: "jetty.threadpool.maxThreads",
+    type: "int",
+    default: 200,
+    ignored: true,
+    doc: "Jetty thread pool.",
+  },
+  {
+    key: "nutz.application.name",
+    type: "string",
+    default: "mqttwk",
+    ignored: true,
+    doc: "NutzBoot application name.",
+  },
+  {
+    key: "nutz.propdoc.packages",
+    type: "string",
+    default: "",
+    ignored: true,
+    doc: "NutzBoot property documentation packages.",
+  },
+] as const satisfies readonly Row[];
+
+type SchemaRow = (typeof SCHEMA)[number];
+type ActiveRow = Extract<SchemaRow, { field: string }>;
+
+type ValueOf<R> = R extends { type: "enum"; values: readonly (infer V)[] } ? V
+  : R extends { type: "bool" } ? boolean
+  : R extends { type: "list" } ? string[]
+  : R extends { type: "string" } ? string
+  : number;
+
+/** One property per non-ignored row, typed from the row (enums become string-literal unions). */
+export type ConfigFields = { -readonly [R in ActiveRow as R["field"]]: ValueOf<R> };
+
+/** Every row, typed loosely, for code that iterates the table. */
+export const ROWS: readonly Row[] = SCHEMA;
+
+export const ROW_BY_KEY: ReadonlyMap<string, Row> = new Map(ROWS.map((r) => [r.key, r]));
+
+/**
+ * Every proper prefix of a key ("mqttwk", "mqttwk.broker", "redis.pool", ...): YAML mappings at
+ * these paths are descended into; anything else that is not a key is unknown.
+ */
+export const SECTIONS: ReadonlySet<string> = new Set(
+  ROWS.flatMap((r) => {
+    const parts = r.key.split(".");
+    return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join("."));
+  }),
+);
+
+/**
+ * Environment names for a key: `MQTTWK_BROKER_WEBSOCKET_PORT`, then Spring's relaxed form with
+ * dashes dropped, `MQTTWK_BROKER_WEBSOCKETPORT` (only listed when it differs).
+ */
+export function envNames(row: Row): string[] {
+  const primary = row.key.toUpperCase().replace(/[.-]/g, "_");
+  const relaxed = row.key.toUpperCase().replace(/-/g, "").replace(/\./g, "_");
+  return relaxed === primary ? [primary] : [primary, relaxed];
+}
+
+/** Command-line flags for a key, without `--`: the dotted key, then the short alias if any. */
+export function flagNames(row: Row): string[] {
+  return row.alias ? [row.key, row.alias] : [row.key];
+}
+
+/** Human description of what a row accepts, used in error messages and `--help`. */
+export function expectation(row: Row): string {
+  const range = (unit = "") => {
+    const u = unit ? ` ${unit}` : "";
+    if (row.min !== undefined && row.max !== undefined) return ` from ${row.min} to ${row.max}${u}`;
+    if (row.min !== undefined) return ` of at least ${row.min}${u}`;
+    if (row.max !== undefined) return ` of at most ${row.max}${u}`;
+    return u;
+  };
+  switch (row.type) {
+    case "string":
+      return "a string";
+    case "int": {
+      const syn = row.synonyms ? ` or ${Object.keys(row.synonyms).map((s) => `"${s}"`)}` : "";
+      return `an integer${range()}${syn}`;
+    }
+    case "bool":
+      return "true or false (yes/no/on/off also accepted)";
+    case "port":
+      return `a port number from ${row.min ?? 0} to ${row.max ?? 65535}`;
+    case "enum":
+      return `one of ${(row.values ?? []).join(", ")}`;
+    case "list":
+      return "a list (YAML sequence or comma-separated string)";
+    case "bytes":
+      return `a byte size${range("bytes")}, e.g. 1048576 or "1MiB"`;
+    case "duration":
+      return `a duration${range("seconds")}, in seconds or e.g. "500ms", "30s", "5m", "2h"`;
+  }
+}
