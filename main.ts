@@ -9,8 +9,9 @@ import { createLogger, type Logger } from "./src/log.ts";
 import { MemoryStore } from "./src/store/memory.ts";
 import { SqliteStore } from "./src/store/sqlite.ts";
 import { EXPIRY_NEVER, type Store } from "./src/store/store.ts";
-import { type Listening, listenTcp } from "./src/transport/tcp.ts";
-import { listenWebSocket } from "./src/transport/websocket.ts";
+import { type Listeners, startListeners } from "./src/transport/listeners.ts";
+import { createSecurity } from "./src/auth/mod.ts";
+import { createKafkaBridge } from "./src/bridge/kafka/mod.ts";
 
 function openFileLimit(): number | null {
   try {
@@ -84,6 +85,22 @@ export async function main(args: string[]): Promise<number> {
     );
   }
 
+  let security;
+  try {
+    security = await createSecurity(config, log);
+  } catch (err) {
+    log.error(`cannot start: ${(err as Error).message}`);
+    return 1;
+  }
+
+  let kafka;
+  try {
+    kafka = createKafkaBridge(config, log);
+  } catch (err) {
+    log.error(`cannot start: ${(err as Error).message}`);
+    return 1;
+  }
+
   const broker = new Broker({
     options: {
       ...defaultBrokerOptions,
@@ -109,6 +126,11 @@ export async function main(args: string[]): Promise<number> {
     },
     store,
     log,
+    authenticator: security.authenticator,
+    authorizer: security.authorizer,
+    admit: security.admit,
+    sinks: kafka ? [kafka.sink] : [],
+    events: kafka?.events,
   });
 
   try {
@@ -118,33 +140,21 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
 
-  const listeners: Listening[] = [];
+  if (kafka) await kafka.start(broker);
+
+  let listeners: Listeners;
   try {
-    const tcp = listenTcp(
-      { hostname: config.host || "0.0.0.0", port: config.port },
-      (conn) => void broker.handleConnection(conn),
-      log,
-    );
-    listeners.push(tcp);
-    log.info(`listening tcp ${tcp.address}`);
-    if (config.websocketEnabled) {
-      const ws = listenWebSocket(
-        { hostname: config.host || "0.0.0.0", port: config.websocketPort, path: config.websocketPath },
-        (conn) => void broker.handleConnection(conn),
-        log,
-      );
-      listeners.push(ws);
-      log.info(`listening ws ${ws.address}${config.websocketPath}`);
-    }
+    listeners = startListeners(config, (conn) => void broker.handleConnection(conn), log);
   } catch (err) {
     log.error(`cannot listen: ${(err as Error).message}`);
-    for (const l of listeners) l.close();
     await broker.close();
     return 1;
   }
   log.info(
     `mqttwk ${config.brokerId} started (node ${nodeId}, persistence ${config.persistence}` +
-      (config.persistence === "sqlite" ? ` in ${config.dataDir}, durability ${config.durability}` : "") +
+      (config.persistence === "sqlite"
+        ? ` in ${config.dataDir}, durability ${config.durability}`
+        : "") +
       `, connection limit ${maxConnections}` +
       (fileLimit !== null ? `, open-file limit ${fileLimit}` : "") + `, config ${config.source})`,
   );
@@ -153,10 +163,18 @@ export async function main(args: string[]): Promise<number> {
   const onSignal = (name: string) => () => stop(name);
   Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
   Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+  Deno.addSignalListener("SIGHUP", () => {
+    log.info("SIGHUP received: reloading certificates, passwords and ACLs");
+    listeners.reload();
+    Promise.resolve(security.reload()).catch((err) =>
+      log.error(`reload failed, keeping the previous settings: ${(err as Error).message}`)
+    );
+  });
   const signal = await stopped;
   log.info(`${signal} received: shutting down`);
-  for (const l of listeners) l.close();
+  listeners.close();
   await broker.close();
+  if (kafka) await kafka.stop();
   log.info("stopped");
   return 0;
 }

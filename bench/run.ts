@@ -41,6 +41,8 @@ const USAGE = `usage: deno task bench [options]
   --scenarios LIST     comma-separated scenario names or prefixes (e.g. fanin,p2p-q1,lat,conn)
   --brokers LIST       comma-separated: ${ALL_BROKERS.join(",")} (default: all)
   --connections N      idle connections for the conn scenario (default 19000, smoke 200)
+  --window N           closed-loop window of the throughput scenarios, in deliveries (default
+                       ${DEFAULT_WINDOW})
   --json FILE          also write all results as JSON
   --strict             a broker that cannot be provisioned is an error (default when CI=true)
   --list               list scenarios and exit`;
@@ -67,6 +69,7 @@ function parseOptions(): Options {
       brokers: { type: "string" },
       connections: { type: "string" },
       json: { type: "string" },
+      window: { type: "string" },
       strict: { type: "boolean", default: false },
       list: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -124,6 +127,7 @@ function parseOptions(): Options {
     timing: {
       durationMs: num(values.duration, smoke ? 1 : 3, "--duration", 0.1) * 1000,
       warmupMs: num(values.warmup, smoke ? 0.3 : 1, "--warmup", 0) * 1000,
+      window: Math.floor(num(values.window, DEFAULT_WINDOW, "--window", 1)),
     },
     scenarios,
     brokers,
@@ -366,7 +370,7 @@ async function main() {
     `MqttWk bench: ${o.scenarios.length} scenario(s) x ${brokers.length} broker(s) x ` +
       `${o.rounds} round(s); warm-up ${o.timing.warmupMs / 1000} s, window ${
         o.timing.durationMs / 1000
-      } s; closed-loop window ${DEFAULT_WINDOW} deliveries, ${MAX_UNACKED} unacked QoS 1 ` +
+      } s; closed-loop window ${o.timing.window} deliveries, ${MAX_UNACKED} unacked QoS 1 ` +
       `per publisher, ${MAX_BATCH} PUBLISHes per write`,
   );
   for (const b of brokers) console.log(`  ${LABEL[b].padEnd(15)} ${versions[b]}`);
@@ -417,7 +421,7 @@ async function main() {
         rounds: o.rounds,
         warmupMs: o.timing.warmupMs,
         durationMs: o.timing.durationMs,
-        window: DEFAULT_WINDOW,
+        window: o.timing.window,
         maxUnacked: MAX_UNACKED,
         maxBatch: MAX_BATCH,
       },
@@ -453,6 +457,7 @@ async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Pro
     brokerCpuPct: NaN,
     brokerPeakRssMiB: NaN,
     genCpuPct: NaN,
+    otherCpuPct: NaN,
     lost: 0,
   });
   let broker: RunningBroker;

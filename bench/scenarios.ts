@@ -6,7 +6,13 @@
 
 import net from "node:net";
 import { BenchConn, sleep } from "./client.ts";
-import { type BrokerName, cpuSeconds, memoryKiB, type RunningBroker } from "./brokers.ts";
+import {
+  type BrokerName,
+  cpuSeconds,
+  memoryKiB,
+  type RunningBroker,
+  systemBusySeconds,
+} from "./brokers.ts";
 import { encodeConnect, nowMs, PublishBatcher, readTimestamp } from "./mqtt_wire.ts";
 import { LatencyHistogram } from "./stats.ts";
 
@@ -36,6 +42,8 @@ export const MAX_BATCH = 64;
  * (which would measure queueing, or drops, rather than throughput).
  */
 export const DEFAULT_WINDOW = 4096;
+
+const DEBUG = Deno.env.get("BENCH_DEBUG") === "1";
 
 export interface ScenarioOptions {
   connections: number;
@@ -145,6 +153,11 @@ export interface RunResult {
   brokerCpuPct: number;
   brokerPeakRssMiB: number;
   genCpuPct: number;
+  /**
+   * CPU used by everything else on the machine during the window (100 = one core): other
+   * processes compete for the same 2 cores, so a high value flags a disturbed run.
+   */
+  otherCpuPct: number;
   /** Deliveries given up on (no progress for 1 s), over the whole run. */
   lost: number;
   connections?: number;
@@ -157,6 +170,8 @@ export interface RunResult {
 export interface Timing {
   warmupMs: number;
   durationMs: number;
+  /** Closed-loop window in deliveries (see DEFAULT_WINDOW). */
+  window: number;
 }
 
 export interface ScenarioRun {
@@ -187,6 +202,7 @@ function emptyResult(b: RunningBroker, s: Scenario, round: number): RunResult {
     brokerCpuPct: NaN,
     brokerPeakRssMiB: NaN,
     genCpuPct: NaN,
+    otherCpuPct: NaN,
     lost: 0,
   };
 }
@@ -275,6 +291,7 @@ async function runTraffic(
     // Loss watchdog: deliveries missing for a whole second are given up on (QoS 0 drops).
     let lastDelivered = -1;
     let lastProgress = performance.now();
+    let ticks = 0;
     const outstanding = () => sent * fanout - delivered - lost;
     const watchdog = setInterval(() => {
       const now = performance.now();
@@ -286,6 +303,13 @@ async function runTraffic(
         lastProgress = now;
       }
       wake();
+      if (DEBUG && ++ticks % 4 === 0) {
+        console.error(
+          `debug ${s.name} ${b.name}: sent ${sent} delivered ${delivered} lost ${lost} ` +
+            `outstanding ${outstanding()} waiting ${waiters.length} ` +
+            `unacked ${pubs.reduce((a, p) => a + p.unacked, 0)}`,
+        );
+      }
     }, 50);
 
     const fixedRateLoop = (pubs: Pub[], s: Scenario): Promise<void> =>
@@ -322,7 +346,7 @@ async function runTraffic(
       loops = pubs.map(async (p) => {
         while (!stop) {
           if (p.conn.closed) throw new Error("publisher connection closed by the broker");
-          let n = Math.min(MAX_BATCH, Math.floor((DEFAULT_WINDOW - outstanding()) / fanout));
+          let n = Math.min(MAX_BATCH, Math.floor((t.window - outstanding()) / fanout));
           if (s.qos > 0) n = Math.min(n, MAX_UNACKED - p.unacked);
           if (n <= 0) {
             await waitProgress();
@@ -346,6 +370,7 @@ async function runTraffic(
     const s0 = sent;
     const bc0 = cpuSeconds(b.pid);
     const gc0 = cpuSeconds(Deno.pid);
+    const sys0 = systemBusySeconds();
     const w0 = performance.now();
     hist.reset();
     if (!err) err = await race(t.durationMs);
@@ -355,6 +380,7 @@ async function runTraffic(
     const s1 = sent;
     const bc1 = cpuSeconds(b.pid);
     const gc1 = cpuSeconds(Deno.pid);
+    const sys1 = systemBusySeconds();
     const mem = memoryKiB(b.pid);
     stop = true;
     wake();
@@ -369,6 +395,7 @@ async function runTraffic(
     res.p99Ms = hist.percentile(99);
     res.brokerCpuPct = ((bc1 - bc0) / wall) * 100;
     res.genCpuPct = ((gc1 - gc0) / wall) * 100;
+    res.otherCpuPct = Math.max(0, ((sys1 - sys0) / wall) * 100 - res.brokerCpuPct - res.genCpuPct);
     res.brokerPeakRssMiB = mem.hwm / 1024;
     res.lost = lost;
     res.ok = res.msgsPerSec > 0;
@@ -401,6 +428,7 @@ async function runConnections(b: RunningBroker, s: Scenario, round: number): Pro
   const mem0 = memoryKiB(b.pid);
   const bc0 = cpuSeconds(b.pid);
   const gc0 = cpuSeconds(Deno.pid);
+  const sys0 = systemBusySeconds();
   const t0 = performance.now();
   let connected = 0;
   let failed = 0;
@@ -453,6 +481,7 @@ async function runConnections(b: RunningBroker, s: Scenario, round: number): Pro
   const t1 = performance.now();
   const bc1 = cpuSeconds(b.pid);
   const gc1 = cpuSeconds(Deno.pid);
+  const sys1 = systemBusySeconds();
   await sleep(1000); // let the broker settle before reading its memory
   const mem1 = memoryKiB(b.pid);
   const wall = (t1 - t0) / 1000;
@@ -463,6 +492,7 @@ async function runConnections(b: RunningBroker, s: Scenario, round: number): Pro
   res.rssPerConnKiB = (mem1.rss - mem0.rss) / Math.max(1, connected);
   res.brokerCpuPct = ((bc1 - bc0) / wall) * 100;
   res.genCpuPct = ((gc1 - gc0) / wall) * 100;
+  res.otherCpuPct = Math.max(0, ((sys1 - sys0) / wall) * 100 - res.brokerCpuPct - res.genCpuPct);
   res.brokerPeakRssMiB = mem1.hwm / 1024;
   res.ok = connected === n;
   if (!res.ok) {

@@ -36,6 +36,11 @@ export interface BrokerDeps {
   authorizer?: Authorizer;
   sinks?: MessageSink[];
   events?: BrokerEvents;
+  /**
+   * Admission control before any byte is read (rate limits, bans): returns a reason to refuse
+   * the connection, or null to admit it.
+   */
+  admit?: (remoteAddress: string) => string | null;
 }
 
 interface SubValue {
@@ -62,6 +67,7 @@ export class Broker {
   authorizer: Authorizer;
   readonly sinks: MessageSink[];
   readonly events: BrokerEvents;
+  readonly #admit: ((remoteAddress: string) => string | null) | undefined;
 
   readonly sessions = new Map<string, Session>();
   readonly clients = new Set<Client>();
@@ -97,7 +103,11 @@ export class Broker {
     this.authorizer = deps.authorizer ?? allowAll;
     this.sinks = deps.sinks ?? [];
     this.events = deps.events ?? {};
-    this.#limits = { maxLevels: this.options.maxTopicLevels, maxLength: this.options.maxTopicLength };
+    this.#admit = deps.admit;
+    this.#limits = {
+      maxLevels: this.options.maxTopicLevels,
+      maxLength: this.options.maxTopicLength,
+    };
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -182,6 +192,12 @@ export class Broker {
     } else if (this.options.maxConnectionsPerIp > 0 && perIp > this.options.maxConnectionsPerIp) {
       this.log.warn(`per-address connection limit reached for ${ip}; refusing`);
       client.refuse = 0x03;
+    } else if (this.#admit) {
+      const why = this.#admit(conn.remoteAddress);
+      if (why !== null) {
+        this.log.warn(`refusing ${conn.remoteAddress}: ${why}`);
+        client.refuse = 0x03;
+      }
     }
     return client.run();
   }
@@ -220,7 +236,9 @@ export class Broker {
   // ------------------------------------------------------------------ sessions
 
   assignClientId(): string {
-    return `auto-${this.options.nodeId}-${Date.now().toString(36)}-${(++this.#idCounter).toString(36)}`;
+    return `auto-${this.options.nodeId}-${Date.now().toString(36)}-${
+      (++this.#idCounter).toString(36)
+    }`;
   }
 
   isValidTopicName(topic: string): boolean {
@@ -446,7 +464,9 @@ export class Broker {
     if (pending) {
       pending.then(() => client.send(ack, true), (err) => {
         this.log.warn(
-          `message ${p.topic} from ${client.info.clientId} not acknowledged: ${err?.message ?? err}`,
+          `message ${p.topic} from ${client.info.clientId} not acknowledged: ${
+            err?.message ?? err
+          }`,
         );
         if (p.qos === 2) s.inboundQos2.delete(pid);
       });

@@ -274,7 +274,9 @@ export class Client {
         (this.info.clientId ? ` (client ${this.info.clientId})` : "") +
         `: ${why} (CONNACK 0x${code.toString(16).padStart(2, "0")})`,
     );
-    this.#enqueue(encode({ type: "connack", sessionPresent: false, reasonCode: code }, this.version));
+    this.#enqueue(
+      encode({ type: "connack", sessionPresent: false, reasonCode: code }, this.version),
+    );
     this.end(why);
   }
 

@@ -74,17 +74,17 @@ export class TopicTree<V> {
   ): void {
     const children = node.children;
     if (i === levels.length) {
-      if (node.values) for (const [o, v] of node.values) visit(o, v);
+      if (node.values) { for (const [o, v] of node.values) visit(o, v); }
       // "a/#" matches "a" (MQTT 4.7.1.2).
       const hash = children?.get("#");
-      if (hash?.values) for (const [o, v] of hash.values) visit(o, v);
+      if (hash?.values) { for (const [o, v] of hash.values) visit(o, v); }
       return;
     }
     if (!children) return;
     const wild = !(i === 0 && dollar);
     if (wild) {
       const hash = children.get("#");
-      if (hash?.values) for (const [o, v] of hash.values) visit(o, v);
+      if (hash?.values) { for (const [o, v] of hash.values) visit(o, v); }
       const plus = children.get("+");
       if (plus) this.#walk(plus, levels, i + 1, dollar, visit);
     }

@@ -82,11 +82,34 @@ export class SqliteStore implements Store {
   #kickQueued = false;
   #lastError: Error | null = null;
   #failures = 0;
+  #stats = {
+    commits: 0,
+    failedCommits: 0,
+    mutations: 0,
+    commitMs: 0,
+    blockedMs: 0,
+    maxBlockedMs: 0,
+  };
 
   constructor(opts: SqliteStoreOptions) {
     this.#opts = { worker: true, maxBatchOps: 1000, ...opts };
     this.#log = opts.logger ?? defaultLogger;
     this.path = join(opts.dir, DB_FILE);
+  }
+
+  /**
+   * Counters for metrics and benchmarks. `commitMs` sums commit round trips; `blockedMs` and
+   * `maxBlockedMs` are the part of them spent synchronously on the calling thread.
+   */
+  stats(): {
+    commits: number;
+    failedCommits: number;
+    mutations: number;
+    commitMs: number;
+    blockedMs: number;
+    maxBlockedMs: number;
+  } {
+    return { ...this.#stats };
   }
 
   async open(): Promise<void> {
@@ -251,10 +274,18 @@ export class SqliteStore implements Store {
     const batch = this.#pending;
     this.#pending = new Batch();
     this.#inflight = batch;
+    const started = performance.now();
     const data = batch.toData();
-    backend.call({ op: "commit", arg: data }).then(
+    const done = backend.call({ op: "commit", arg: data });
+    const blocked = performance.now() - started;
+    this.#stats.blockedMs += blocked;
+    this.#stats.maxBlockedMs = Math.max(this.#stats.maxBlockedMs, blocked);
+    done.then(
       () => {
         this.#inflight = null;
+        this.#stats.commits++;
+        this.#stats.mutations += batch.ops;
+        this.#stats.commitMs += performance.now() - started;
         if (this.#lastError) this.#log.info(`store: commits to ${this.path} work again`);
         this.#lastError = null;
         this.#failures = 0;
@@ -263,6 +294,7 @@ export class SqliteStore implements Store {
       },
       (e: Error) => {
         this.#inflight = null;
+        this.#stats.failedCommits++;
         this.#failures++;
         const err = new Error(
           `store: commit of ${batch.ops} mutation(s) to ${this.path} failed ` +

@@ -30,7 +30,9 @@ export function fromWebSocket(
     start(ctrl) {
       socket.onmessage = (e) => {
         if (typeof e.data === "string") {
-          log.warn(`websocket client ${remoteAddress} sent a text frame; closing (MQTT needs binary)`);
+          log.warn(
+            `websocket client ${remoteAddress} sent a text frame; closing (MQTT needs binary)`,
+          );
           try {
             socket.close(1003, "MQTT over WebSocket uses binary frames");
           } catch {
