@@ -19,6 +19,7 @@ import type { LoadedSession, OutboundEntry, Store, StoredMessage } from "../stor
 import { EXPIRY_NEVER } from "../store/store.ts";
 import type { ByteConnection } from "../transport/connection.ts";
 import { Client } from "./client.ts";
+import type { ClusterHost, ClusterLink } from "./cluster.ts";
 import type { Authenticator, Authorizer, BrokerEvents, ClientInfo, MessageSink } from "./hooks.ts";
 import { allowAll } from "./hooks.ts";
 import type { BrokerOptions } from "./options.ts";
@@ -41,6 +42,8 @@ export interface BrokerDeps {
    * the connection, or null to admit it.
    */
   admit?: (remoteAddress: string) => string | null;
+  /** Present when clustering is on; the store is then shared by all nodes. */
+  cluster?: ClusterLink;
 }
 
 interface SubValue {
@@ -59,7 +62,7 @@ export interface BrokerStats {
 
 const RESOLVED = Promise.resolve();
 
-export class Broker {
+export class Broker implements ClusterHost {
   readonly options: BrokerOptions;
   readonly store: Store;
   readonly log: Logger;
@@ -68,6 +71,7 @@ export class Broker {
   readonly sinks: MessageSink[];
   readonly events: BrokerEvents;
   readonly #admit: ((remoteAddress: string) => string | null) | undefined;
+  readonly cluster: ClusterLink | undefined;
 
   readonly sessions = new Map<string, Session>();
   readonly clients = new Set<Client>();
@@ -104,6 +108,7 @@ export class Broker {
     this.sinks = deps.sinks ?? [];
     this.events = deps.events ?? {};
     this.#admit = deps.admit;
+    this.cluster = deps.cluster;
     this.#limits = {
       maxLevels: this.options.maxTopicLevels,
       maxLength: this.options.maxTopicLength,
@@ -118,7 +123,8 @@ export class Broker {
     const expired = await this.store.deleteExpiredSessions(Date.now());
     if (expired.length) this.log.info(`removed ${expired.length} expired sessions`);
     for (const m of await this.store.loadRetained()) this.retained.set(m.topic, m);
-    const loaded = await this.store.loadSessions();
+    // In a cluster the store is shared: sessions are loaded when their client connects here.
+    const loaded = this.cluster ? [] : await this.store.loadSessions();
     for (const l of loaded) this.#restore(l);
     if (loaded.length || this.retained.size) {
       this.log.info(
@@ -126,6 +132,19 @@ export class Broker {
       );
     }
     this.#timer = setInterval(() => this.#tick(), 1000);
+    if (this.cluster) await this.cluster.start(this);
+  }
+
+  get nodeId(): string {
+    return this.options.nodeId;
+  }
+
+  #subAdd(filter: string, clientId: string, qos: QoS): void {
+    if (this.tree.add(filter, clientId, { qos })) this.cluster?.routeAdded(filter);
+  }
+
+  #subRemove(filter: string, clientId: string): void {
+    if (this.tree.remove(filter, clientId) === "last") this.cluster?.routeRemoved(filter);
   }
 
   #restore(l: LoadedSession): Session {
@@ -133,7 +152,7 @@ export class Broker {
     s.disconnectedAt = l.session.disconnectedAt ?? Date.now();
     for (const sub of l.subscriptions) {
       s.subscriptions.set(sub.filter, sub);
-      this.tree.add(sub.filter, s.clientId, { qos: sub.qos });
+      this.#subAdd(sub.filter, s.clientId, sub.qos);
     }
     let lastPid = 0;
     for (const e of l.outbound) {
@@ -167,6 +186,11 @@ export class Broker {
     }
     await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 3000))]);
     for (const c of this.clients) c.close("server shutting down", false);
+    if (this.cluster) {
+      await this.cluster.stop().catch((err) =>
+        this.log.warn(`cluster stop failed: ${err?.message ?? err}`)
+      );
+    }
     try {
       await this.store.flush();
     } finally {
@@ -247,6 +271,31 @@ export class Broker {
 
   /** Binds a connected client to its session (new, resumed or taken over). Returns session present. */
   attach(client: Client, p: ConnectPacket): boolean | Promise<boolean> {
+    if (this.cluster) return this.#attachClustered(client, p);
+    return this.#attach(client, p);
+  }
+
+  async #attachClustered(client: Client, p: ConnectPacket): Promise<boolean> {
+    const id = client.info.clientId;
+    const local = this.sessions.get(id);
+    if (!local) {
+      // Another node may hold the session: it releases it (closing its connection, publishing
+      // the will) and its state is then read from the shared store.
+      await this.cluster!.acquireSession(id);
+      if (client.isClosed) return false;
+      if (!this.sessions.has(id) && !p.clean) {
+        const loaded = await this.store.loadSession(id);
+        if (client.isClosed) return false;
+        if (loaded && !this.sessions.has(id)) {
+          const s = this.#restore(loaded);
+          s.disconnectedAt = loaded.session.disconnectedAt ?? Date.now();
+        }
+      }
+    }
+    return this.#attach(client, p);
+  }
+
+  #attach(client: Client, p: ConnectPacket): boolean {
     const id = client.info.clientId;
     let session = this.sessions.get(id);
     if (session?.client) {
@@ -304,7 +353,7 @@ export class Broker {
   }
 
   #discard(s: Session): void {
-    for (const filter of s.subscriptions.keys()) this.tree.remove(filter, s.clientId);
+    for (const filter of s.subscriptions.keys()) this.#subRemove(filter, s.clientId);
     this.sessions.delete(s.clientId);
     if (s.persistent) {
       this.store.deleteSession(s.clientId);
@@ -332,6 +381,7 @@ export class Broker {
           expiryInterval: s.expiryInterval,
           disconnectedAt: s.disconnectedAt,
           protocolVersion: s.protocolVersion,
+          node: this.options.nodeId,
         });
         this.#touch();
       } else {
@@ -402,6 +452,55 @@ export class Broker {
 
   noteCongested(client: Client): void {
     this.#congested.add(client);
+  }
+
+  // ------------------------------------------------------------------ cluster host
+
+  deliverFromPeer(msg: StoredMessage): void {
+    this.route(msg);
+  }
+
+  async releaseSession(clientId: string): Promise<void> {
+    const s = this.sessions.get(clientId);
+    if (!s) return;
+    if (s.client) {
+      this.log.info(`client ${clientId} taken over by another node`);
+      s.client.close("session taken over by another node");
+    }
+    const cur = this.sessions.get(clientId);
+    if (cur) {
+      // Forget it here without deleting it from the shared store: the new owner resumes it.
+      for (const filter of cur.subscriptions.keys()) this.#subRemove(filter, clientId);
+      this.sessions.delete(clientId);
+      this.stats.sessions = this.sessions.size;
+    }
+    await this.store.flush();
+  }
+
+  adoptSession(loaded: LoadedSession): void {
+    if (this.sessions.has(loaded.session.clientId)) return;
+    const s = this.#restore(loaded);
+    this.store.saveSession({
+      clientId: s.clientId,
+      expiryInterval: s.expiryInterval,
+      disconnectedAt: s.disconnectedAt,
+      protocolVersion: s.protocolVersion,
+      node: this.options.nodeId,
+    });
+    this.#touch();
+  }
+
+  retainedFromPeer(topic: string, msg: StoredMessage | null): void {
+    this.retained.set(topic, msg);
+    this.stats.retained = this.retained.size;
+  }
+
+  localSessions(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  localRoutes(): string[] {
+    return this.tree.filters();
   }
 
   // ------------------------------------------------------------------ inbound
@@ -492,10 +591,17 @@ export class Broker {
         this.#touch();
       }
       this.stats.retained = this.retained.size;
+      this.cluster?.retainedChanged(msg.topic, msg.payload.byteLength === 0 ? null : msg);
     }
     this.route(msg);
-    if (!from || this.sinks.length === 0) return;
     let waits: Promise<void>[] | null = null;
+    if (this.cluster) {
+      const r = this.cluster.forward(msg);
+      if (r) waits = [r];
+    }
+    if (!from || this.sinks.length === 0) {
+      return waits ? waits[0] : undefined;
+    }
     for (const sink of this.sinks) {
       const r = sink.accept(msg, from);
       if (r) (waits ??= []).push(r);
@@ -679,7 +785,7 @@ export class Broker {
         const qos = sub.qos;
         const rec = { filter, qos };
         s.subscriptions.set(filter, rec);
-        this.tree.add(filter, s.clientId, { qos });
+        this.#subAdd(filter, s.clientId, qos);
         if (s.persistent) {
           this.store.addSubscription(s.clientId, rec);
           this.#touch();
@@ -709,7 +815,7 @@ export class Broker {
     const s = client.session!;
     for (const filter of p.topics) {
       if (s.subscriptions.delete(filter)) {
-        this.tree.remove(filter, s.clientId);
+        this.#subRemove(filter, s.clientId);
         if (s.persistent) {
           this.store.removeSubscription(s.clientId, filter);
           this.#touch();

@@ -19,7 +19,8 @@ export class TopicTree<V> {
     return this.#count;
   }
 
-  add(filter: string, owner: string, value: V): void {
+  /** Returns true when `filter` had no owner before (a new route). */
+  add(filter: string, owner: string, value: V): boolean {
     let node = this.#root;
     for (const level of filter.split("/")) {
       node.children ??= new Map();
@@ -31,12 +32,15 @@ export class TopicTree<V> {
       node = next;
     }
     node.values ??= new Map();
+    const first = node.values.size === 0;
     if (!node.values.has(owner)) this.#count++;
     node.values.set(owner, value);
     this.generation++;
+    return first;
   }
 
-  remove(filter: string, owner: string): boolean {
+  /** Returns "last" when the filter has no owner left, true when removed, false when absent. */
+  remove(filter: string, owner: string): boolean | "last" {
     const levels = filter.split("/");
     const path: TrieNode<V>[] = [this.#root];
     let node = this.#root;
@@ -49,13 +53,27 @@ export class TopicTree<V> {
     if (!node.values?.delete(owner)) return false;
     this.#count--;
     this.generation++;
+    const last = node.values.size === 0;
     // Prune empty branches so a churn of unique filters does not leak nodes.
     for (let i = levels.length; i > 0; i--) {
       const n = path[i];
       if ((n.values && n.values.size > 0) || (n.children && n.children.size > 0)) break;
       path[i - 1].children!.delete(levels[i - 1]);
     }
-    return true;
+    return last ? "last" : true;
+  }
+
+  /** Every filter that has at least one owner. */
+  filters(): string[] {
+    const out: string[] = [];
+    const walk = (node: TrieNode<V>, prefix: string | null) => {
+      if (node.values && node.values.size > 0 && prefix !== null) out.push(prefix);
+      if (node.children) {
+        for (const [k, child] of node.children) walk(child, prefix === null ? k : `${prefix}/${k}`);
+      }
+    };
+    walk(this.#root, null);
+    return out;
   }
 
   /** Calls `visit(owner, value)` for every stored filter that matches `topic`. */

@@ -66,6 +66,7 @@ export class Decoder {
       this.#failed = true;
       this.#failure = e;
       this.#body = EMPTY;
+      this.#reader.release();
       throw e;
     }
   }

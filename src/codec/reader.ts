@@ -14,6 +14,8 @@ export class BodyReader {
   end = 0;
   /** Whether 5.0 rules and statement ids apply (the decoder's level, or a CONNECT's own). */
   v5 = false;
+  /** Where the last utf8() string's bytes start, for callers that scan them (topic names). */
+  lastStart = 0;
 
   reset(buf: Uint8Array, start: number, end: number, v5: boolean): void {
     this.buf = buf;
@@ -100,9 +102,6 @@ export class BodyReader {
     }
     return id;
   }
-
-  /** Where the string's bytes start; set by utf8() for callers that scan them (topic names). */
-  lastStart = 0;
 
   utf8(): string {
     const n = this.u16();

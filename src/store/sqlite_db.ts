@@ -4,7 +4,7 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { Buffer } from "node:buffer";
-import type { BatchData } from "./sqlite_batch.ts";
+import { type BatchData, OUT_STRIDE, PROPS_OFFSET, RETAINED_STRIDE } from "./sqlite_batch.ts";
 import {
   EXPIRY_NEVER,
   type LoadedSession,
@@ -21,7 +21,6 @@ const VERSION = 1;
 const VACUUM_FREE_PAGES = 1024;
 
 const STATES = ["queued", "sent", "released"] as const;
-const STATE_CODE = { queued: 0, sent: 1, released: 2 } as const;
 
 type Row = Record<string, unknown>;
 
@@ -192,23 +191,28 @@ export class SqliteDb {
           s.subscriptionId ?? null,
         );
       }
-      for (const [id, f] of d.subRemovals) st.delSub.run(id, f);
-      for (const [id, e] of d.outPuts) {
-        const m = e.message;
-        st.putOut.run(
-          id,
-          e.seq,
-          e.qos,
-          e.retain ? 1 : 0,
-          STATE_CODE[e.state],
-          e.packetId ?? null,
-          ...messageValues(m),
-        );
+      const pairs = (a: (string | number)[], stmt: StatementSync) => {
+        for (let i = 0; i < a.length; i += 2) stmt.run(a[i], a[i + 1]);
+      };
+      pairs(d.subRemovals, st.delSub);
+      const out = d.outPuts;
+      for (let i = 0; i < out.length; i += OUT_STRIDE) {
+        // A copy: with worker: false the caller keeps `d` to retry it if this commit fails.
+        const row = out.slice(i, i + OUT_STRIDE);
+        const p = 6 + PROPS_OFFSET;
+        if (row[p] !== null) row[p] = encodeJson(row[p]);
+        st.putOut.run(...(row as SqlValue[]));
       }
-      for (const [id, seq] of d.outRemovals) st.delOutOne.run(id, seq);
-      for (const [id, p] of d.inAdds) st.putIn.run(id, p);
-      for (const [id, p] of d.inRemovals) st.delInOne.run(id, p);
-      for (const [topic, m] of d.retainedPuts) st.putRetained.run(topic, ...messageValues(m));
+      pairs(d.outRemovals, st.delOutOne);
+      pairs(d.inAdds, st.putIn);
+      pairs(d.inRemovals, st.delInOne);
+      const ret = d.retainedPuts;
+      for (let i = 0; i < ret.length; i += RETAINED_STRIDE) {
+        const row = ret.slice(i, i + RETAINED_STRIDE);
+        const p = 1 + PROPS_OFFSET;
+        if (row[p] !== null) row[p] = encodeJson(row[p]);
+        st.putRetained.run(...(row as SqlValue[]));
+      }
       for (const t of d.retainedRemovals) st.delRetained.run(t);
     });
   }
@@ -326,20 +330,6 @@ const MSG_COLUMNS = `
   origin TEXT`;
 
 type SqlValue = string | number | null | Uint8Array;
-
-function messageValues(m: StoredMessage): SqlValue[] {
-  return [
-    m.id,
-    m.topic,
-    m.payload,
-    m.qos,
-    m.retain ? 1 : 0,
-    m.properties ? encodeJson(m.properties) : null,
-    m.createdAt,
-    m.expiresAt ?? null,
-    m.origin ?? null,
-  ];
-}
 
 function messageFromRow(r: Row): StoredMessage {
   const m: StoredMessage = {

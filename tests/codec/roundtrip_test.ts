@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { Decoder, encode, encodePublish, type Packet } from "../../src/codec/mod.ts";
+import {
+  Decoder,
+  encode,
+  encodedLengthOfString,
+  encodePublish,
+  type Packet,
+} from "../../src/codec/mod.ts";
 import { fixtures, LEVELS } from "./fixtures.ts";
 import { decodeAll, hex } from "./helpers.ts";
 
@@ -205,8 +211,7 @@ Deno.test("encoder refuses a packet over the maximum remaining length", () => {
   );
 });
 
-Deno.test("encoder writes strings with lone surrogates the way TextEncoder does", async () => {
-  const { encodedLengthOfString } = await import("../../src/codec/mod.ts");
+Deno.test("encoder writes strings with lone surrogates the way TextEncoder does", () => {
   for (const s of ["plain", "é", "€", "🚀", "a\ud800b", "\udc00", "x\ud83d", "🚀".repeat(40)]) {
     const expected = new TextEncoder().encode(s);
     assert.equal(encodedLengthOfString(s), expected.length, JSON.stringify(s));

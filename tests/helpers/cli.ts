@@ -19,6 +19,9 @@ function findOnPath(bin: string): string | undefined {
 
 const PUB = findOnPath("mosquitto_pub");
 const SUB = findOnPath("mosquitto_sub");
+// mosquitto_sub block-buffers stdout into a pipe; stdbuf (coreutils) makes it line-buffered so
+// its "received SUBACK" debug line and each message show up at once.
+const STDBUF = findOnPath("stdbuf");
 
 /** Why the CLI tests cannot run, or undefined when both binaries are present. */
 export const CLI_MISSING: string | undefined = PUB && SUB ? undefined : `${
@@ -104,8 +107,9 @@ const MARK = "MQTTWK-MSG"; // no "@" or "%": those are escapes in -F formats
  */
 export async function mosquittoSub(args: string[], readyTimeoutMs = 10_000): Promise<SubProcess> {
   requireCli();
-  const child = new Deno.Command(SUB!, {
-    args: ["-d", "-F", `${MARK}|%t|%q|%r|%p`, ...args],
+  const subArgs = ["-d", "-F", `${MARK}|%t|%q|%r|%p`, ...args];
+  const child = new Deno.Command(STDBUF ?? SUB!, {
+    args: STDBUF ? ["-oL", SUB!, ...subArgs] : subArgs,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

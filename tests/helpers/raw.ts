@@ -259,7 +259,7 @@ export function parsePacket(buf: Uint8Array): { packet: Packet; size: number } |
 
 export class RawClient {
   readonly conn: Deno.TcpConn;
-  #buf = new Uint8Array(0);
+  #buf: Uint8Array = new Uint8Array(0);
   #queue: Packet[] = [];
   #waiters = new Set<() => void>();
   #eof = false;
@@ -406,15 +406,18 @@ export class RawClient {
     this.#resume?.();
   }
 
-  /** Closes the socket without DISCONNECT (an "abrupt" close, from MQTT's point of view). */
-  async close(): Promise<void> {
+  /**
+   * Closes the socket without DISCONNECT (an "abrupt" close, from MQTT's point of view).
+   * An arrow function, so `defer(client.close)` works.
+   */
+  close = async (): Promise<void> => {
     this.#closing = true;
     try {
       this.conn.close();
     } catch { /* already closed */ }
     this.#resume?.();
     await this.#loop;
-  }
+  };
 
   #errText(): string {
     return this.#error ? ` (${this.#error})` : "";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite.ts";
-import { entry, message, session, storeContract } from "./contract.ts";
+import { bytes, entry, message, session, storeContract } from "./contract.ts";
 
 type Extra = Partial<Omit<SqliteStoreOptions, "dir">>;
 
@@ -93,20 +93,26 @@ for (const worker of [true, false]) {
       const db = side(dir);
       db.exec(`CREATE TRIGGER fail BEFORE INSERT ON retained
                BEGIN SELECT RAISE(ABORT, 'simulated disk full'); END`);
-      store.setRetained("t", message("r1", { topic: "t" }));
+      const props = {
+        userProperties: [["k", "v"]] as [string, string][],
+        correlationData: bytes([0, 1]),
+      };
+      const r1 = message("r1", { topic: "t", properties: props });
+      store.setRetained("t", r1);
       store.putOutbound("a", entry(1));
       await assert.rejects(store.flush(), /simulated disk full/);
       assert.ok(logger.lines.some((l) => l.startsWith("error") && l.includes("simulated")));
       // Mutations issued after the failure queue up behind the failed ones.
-      store.putOutbound("a", entry(2));
+      const e2 = entry(2, { message: message("m2", { properties: props, expiresAt: 5 }) });
+      store.putOutbound("a", e2);
       store.removeOutbound("a", 1);
       await assert.rejects(store.flush(), /simulated disk full/);
 
       db.exec("DROP TRIGGER fail");
       db.close();
       await store.flush();
-      assert.deepEqual(await store.loadRetained(), [message("r1", { topic: "t" })]);
-      assert.deepEqual((await store.loadSession("a"))?.outbound, [entry(2)]);
+      assert.deepEqual(await store.loadRetained(), [r1]);
+      assert.deepEqual((await store.loadSession("a"))?.outbound, [e2]);
       assert.ok(logger.lines.some((l) => l.startsWith("info") && l.includes("work again")));
       await store.close();
     });

@@ -1,0 +1,46 @@
+/**
+ * The seam between the broker core and a cluster implementation (src/cluster/, Redis). The core
+ * stays single-node when no ClusterLink is given.
+ */
+import type { Logger } from "../log.ts";
+import type { LoadedSession, StoredMessage } from "../store/store.ts";
+
+/** What a cluster implementation may ask of the local broker. */
+export interface ClusterHost {
+  readonly nodeId: string;
+  readonly log: Logger;
+  /** Delivers a message that entered on another node to local subscribers only. */
+  deliverFromPeer(msg: StoredMessage): void;
+  /**
+   * Another node takes over `clientId`: closes the local connection (its will is published),
+   * makes its state durable in the shared store and forgets the session locally.
+   */
+  releaseSession(clientId: string): Promise<void>;
+  /** Takes over an offline session of a dead node so its subscriptions keep collecting messages. */
+  adoptSession(loaded: LoadedSession): void;
+  /** A retained message was set (or, with null, deleted) on another node. */
+  retainedFromPeer(topic: string, msg: StoredMessage | null): void;
+  /** Client ids of the sessions this node holds (connected or offline). */
+  localSessions(): string[];
+  /** Filters with at least one local subscriber (for re-announcing routes after a Redis outage). */
+  localRoutes(): string[];
+}
+
+/** What the broker asks of the cluster. */
+export interface ClusterLink {
+  start(host: ClusterHost): Promise<void>;
+  stop(): Promise<void>;
+  /** The first local session subscribed to `filter`. */
+  routeAdded(filter: string): void;
+  /** The last local session left `filter`. */
+  routeRemoved(filter: string): void;
+  /**
+   * Sends a message accepted on this node to the nodes with matching routes. A returned promise
+   * resolves once QoS 1/2 copies are safely queued for them (the publisher's ack waits for it).
+   */
+  forward(msg: StoredMessage): void | Promise<void>;
+  /** Makes sure no other node holds `clientId`; resolves once any holder has released it. */
+  acquireSession(clientId: string): Promise<void>;
+  /** Tells the other nodes that a retained message changed. */
+  retainedChanged(topic: string, msg: StoredMessage | null): void;
+}
