@@ -243,10 +243,13 @@ export function memoryKiB(pid: number): { rss: number; hwm: number } {
   return { rss: get("VmRSS"), hwm: get("VmHWM") };
 }
 
-/** Busy CPU time of the whole machine in seconds (all cores; /proc/stat minus idle/iowait). */
+/**
+ * Busy CPU time of the whole machine in seconds, all cores: user + nice + system + steal from
+ * /proc/stat. irq/softirq are left out (loopback TCP of our own traffic lands there).
+ */
 export function systemBusySeconds(): number {
   const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
   const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
   // user nice system idle iowait irq softirq steal
-  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / CLK_TCK;
+  return (f[0] + f[1] + f[2] + f[7]) / CLK_TCK;
 }

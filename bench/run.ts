@@ -36,8 +36,8 @@ import { fmtNum, fmtSig, median, table } from "./stats.ts";
 const USAGE = `usage: deno task bench [options]
   --smoke              a few seconds in total: one tiny scenario per broker (CI)
   --rounds N           rounds, brokers alternating within each (default 3, smoke 1)
-  --duration S         measurement window per run in seconds (default 3, smoke 1)
-  --warmup S           warm-up before each window in seconds (default 1, smoke 0.3)
+  --duration S         measurement window per run in seconds (default 2, smoke 1)
+  --warmup S           warm-up before each window in seconds (default 0.5, smoke 0.3)
   --scenarios LIST     comma-separated scenario names or prefixes (e.g. fanin,p2p-q1,lat,conn)
   --brokers LIST       comma-separated: ${ALL_BROKERS.join(",")} (default: all)
   --connections N      idle connections for the conn scenario (default 19000, smoke 200)
@@ -125,8 +125,8 @@ function parseOptions(): Options {
     smoke,
     rounds: Math.floor(num(values.rounds, smoke ? 1 : 3, "--rounds", 1)),
     timing: {
-      durationMs: num(values.duration, smoke ? 1 : 3, "--duration", 0.1) * 1000,
-      warmupMs: num(values.warmup, smoke ? 0.3 : 1, "--warmup", 0) * 1000,
+      durationMs: num(values.duration, smoke ? 1 : 2, "--duration", 0.1) * 1000,
+      warmupMs: num(values.warmup, smoke ? 0.3 : 0.5, "--warmup", 0) * 1000,
       window: Math.floor(num(values.window, DEFAULT_WINDOW, "--window", 1)),
     },
     scenarios,
@@ -158,6 +158,7 @@ interface Median {
   brokerCpuPct: number;
   brokerPeakRssMiB: number;
   genCpuPct: number;
+  otherCpuPct: number;
   lost: number;
   connectSeconds?: number;
   connectRate?: number;
@@ -182,6 +183,7 @@ function medians(results: RunResult[], scenarios: Scenario[], brokers: BrokerNam
         brokerCpuPct: m((r) => r.brokerCpuPct),
         brokerPeakRssMiB: m((r) => r.brokerPeakRssMiB),
         genCpuPct: m((r) => r.genCpuPct),
+        otherCpuPct: m((r) => r.otherCpuPct),
         lost: m((r) => r.lost),
         ...(s.kind === "conn"
           ? {
@@ -244,7 +246,7 @@ function report(
       const m = ms.find((x) => x.scenario === s.name && x.broker === b);
       const failed = results.filter((r) => r.scenario === s.name && r.broker === b && !r.ok);
       const note = failed.length ? `${failed.length} failed: ${failed[0].error}` : "";
-      if (!m) return [LABEL[b], "FAILED", ...Array(s.kind === "conn" ? 7 : 6).fill("-"), note];
+      if (!m) return [LABEL[b], "FAILED", ...Array(s.kind === "conn" ? 8 : 7).fill("-"), note];
       if (s.kind === "conn") {
         return [
           LABEL[b],
@@ -255,6 +257,7 @@ function report(
           fmtSig(m.brokerPeakRssMiB),
           fmtNum(m.brokerCpuPct),
           fmtNum(m.genCpuPct),
+          fmtNum(m.otherCpuPct),
           note,
         ];
       }
@@ -266,6 +269,7 @@ function report(
         fmtNum(m.brokerCpuPct),
         fmtSig(m.brokerPeakRssMiB),
         fmtNum(m.genCpuPct),
+        fmtNum(m.otherCpuPct),
         m.lost ? fmtNum(m.lost) : "",
         note,
       ];
@@ -280,6 +284,7 @@ function report(
         "peak RSS MiB",
         "broker CPU%",
         "gen CPU%",
+        "other CPU%",
         "",
       ]
       : [
@@ -290,6 +295,7 @@ function report(
         "broker CPU%",
         "peak RSS MiB",
         "gen CPU%",
+        "other CPU%",
         "lost",
         "",
       ];
@@ -328,6 +334,15 @@ function report(
           Number.isFinite(d.ratio) ? (d.ratio >= 0.7 ? "ok" : "BELOW TARGET") : "",
         ]),
       ),
+    );
+  }
+  const busiest = Math.max(0, ...ms.map((m) => m.otherCpuPct).filter(Number.isFinite));
+  if (busiest > 25) {
+    lines.push(
+      "",
+      `WARNING: other processes used up to ${fmtNum(busiest)}% CPU (100 = one core) during ` +
+        'measurement windows (column "other CPU%"); on this 2-core machine that skews the ' +
+        "numbers. Rerun on a quiet machine for figures worth quoting.",
     );
   }
   console.log(lines.join("\n"));
@@ -400,7 +415,9 @@ async function main() {
           console.error(
             `${tag}: ${fmtNum(r.msgsPerSec)} msg/s, p50 ${fmtSig(r.p50Ms)} ms, p99 ${
               fmtSig(r.p99Ms)
-            } ms, broker CPU ${fmtNum(r.brokerCpuPct)}%, gen CPU ${fmtNum(r.genCpuPct)}%`,
+            } ms, broker CPU ${fmtNum(r.brokerCpuPct)}%, gen CPU ${fmtNum(r.genCpuPct)}%, other ${
+              fmtNum(r.otherCpuPct)
+            }%`,
           );
         }
       }

@@ -41,7 +41,7 @@ export const MAX_BATCH = 64;
  * all publishers. It keeps the broker saturated without letting its queues grow without bound
  * (which would measure queueing, or drops, rather than throughput).
  */
-export const DEFAULT_WINDOW = 4096;
+export const DEFAULT_WINDOW = 1024;
 
 const DEBUG = Deno.env.get("BENCH_DEBUG") === "1";
 

@@ -23,7 +23,7 @@
  */
 import { join } from "node:path";
 import { Batch } from "./sqlite_batch.ts";
-import { DB_FILE } from "./sqlite_db.ts";
+import { DB_FILE, SqliteDb } from "./sqlite_db.ts";
 import { type Call, Handler, type Response } from "./sqlite_protocol.ts";
 import type {
   LoadedSession,
@@ -73,6 +73,12 @@ export class SqliteStore implements Store {
   #opts: Required<Omit<SqliteStoreOptions, "logger">>;
   #log: StoreLogger;
   #backend: Backend | null = null;
+  /**
+   * Worker mode: a read-only connection on this thread for loads. Posting 100k rows back from
+   * the worker would cost as much again as reading them, and loads run at start-up (before
+   * clients are served) or for one session at a time.
+   */
+  #reader: SqliteDb | null = null;
   #closed = false;
   #pending = new Batch();
   #inflight: Batch | null = null;
@@ -130,6 +136,9 @@ export class SqliteStore implements Store {
         op: "open",
         arg: { path: this.path, sync: this.#opts.durability === "sync" },
       });
+      if (this.#opts.worker) {
+        this.#reader = new SqliteDb({ path: this.path, sync: false, readOnly: true });
+      }
     } catch (e) {
       backend.terminate();
       throw e;
@@ -151,6 +160,9 @@ export class SqliteStore implements Store {
       this.#timer = undefined;
       this.#backend = null;
       this.#closed = true;
+      // Before the writer's close, whose final checkpoint a reader would hold back.
+      this.#reader?.close();
+      this.#reader = null;
       try {
         await backend.call({ op: "close" });
       } catch (e) {
@@ -162,16 +174,19 @@ export class SqliteStore implements Store {
 
   async loadSessions(): Promise<LoadedSession[]> {
     await this.#drain();
+    if (this.#reader) return this.#reader.loadSessions();
     return await this.#call({ op: "loadSessions" }) as LoadedSession[];
   }
 
   async loadSession(clientId: string): Promise<LoadedSession | null> {
     await this.#drain();
+    if (this.#reader) return this.#reader.loadSession(clientId);
     return await this.#call({ op: "loadSession", arg: clientId }) as LoadedSession | null;
   }
 
   async loadRetained(): Promise<StoredMessage[]> {
     await this.#drain();
+    if (this.#reader) return this.#reader.loadRetained();
     return await this.#call({ op: "loadRetained" }) as StoredMessage[];
   }
 

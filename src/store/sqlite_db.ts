@@ -27,10 +27,13 @@ type Row = Record<string, unknown>;
 export interface DbOptions {
   path: string;
   sync: boolean;
+  /** A second connection for loads only, next to the writer that created the schema. */
+  readOnly?: boolean;
 }
 
 export class SqliteDb {
   #db: DatabaseSync;
+  #readOnly: boolean;
   #st!: Record<
     | "putSession"
     | "delSession"
@@ -50,13 +53,15 @@ export class SqliteDb {
 
   /** Throws an Error naming the file and the way out when the file is not a usable store. */
   constructor(opts: DbOptions) {
+    this.#readOnly = opts.readOnly ?? false;
     try {
-      this.#db = new DatabaseSync(opts.path);
+      this.#db = new DatabaseSync(opts.path, { readOnly: opts.readOnly ?? false });
     } catch (e) {
       throw unusable(opts.path, e);
     }
     try {
-      this.#init(opts.sync);
+      if (opts.readOnly) this.#db.exec("PRAGMA busy_timeout = 5000");
+      else this.#init(opts.sync);
     } catch (e) {
       try {
         this.#db.close();
@@ -291,7 +296,8 @@ export class SqliteDb {
   close(): void {
     if (!this.#db.isOpen) return;
     try {
-      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      // Leaves a single file behind when this is the last connection.
+      if (!this.#readOnly) this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } finally {
       this.#db.close();
     }

@@ -1,0 +1,112 @@
+/** Per-address connection rate limiting and the back-off for repeated authentication failures. */
+
+/**
+ * The IP part of a remote address: "1.2.3.4:5", "[::1]:5" and "::1:5" (no brackets, as Deno
+ * reports IPv6 peers) all lose the port; IPv4-mapped IPv6 becomes plain IPv4, so one host cannot
+ * get two budgets.
+ */
+export function ipOf(address: string): string {
+  let host = address;
+  const bracket = /^\[([^\]]*)\](?::\d+)?$/.exec(address);
+  if (bracket) host = bracket[1];
+  else {
+    const i = address.lastIndexOf(":");
+    if (i > 0 && /^\d+$/.test(address.slice(i + 1))) host = address.slice(0, i);
+  }
+  host = host.toLowerCase();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(host);
+  return mapped ? mapped[1] : host;
+}
+
+type Clock = () => number;
+
+const MAX_TRACKED = 10_000;
+
+/**
+ * Token bucket per address: `burst` connections at once, refilled at `ratePerSecond`. Idle,
+ * full buckets are forgotten so the map stays small without a timer.
+ */
+export class ConnectionRateLimiter {
+  #buckets = new Map<string, { tokens: number; at: number }>();
+  #lastSweep: number;
+
+  constructor(
+    readonly ratePerSecond: number,
+    readonly burst: number,
+    private readonly now: Clock = Date.now,
+  ) {
+    this.#lastSweep = now();
+  }
+
+  /** Takes a token for the address; false when it has none left. */
+  take(ip: string): boolean {
+    const now = this.now();
+    this.#sweep(now);
+    const b = this.#buckets.get(ip) ?? { tokens: this.burst, at: now };
+    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.ratePerSecond);
+    b.at = now;
+    this.#buckets.set(ip, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  #sweep(now: number): void {
+    const refillMs = (this.burst / this.ratePerSecond) * 1000;
+    if (now - this.#lastSweep < Math.max(1000, refillMs)) return;
+    this.#lastSweep = now;
+    for (const [ip, b] of this.#buckets) {
+      if (now - b.at >= refillMs) this.#buckets.delete(ip);
+    }
+  }
+}
+
+/**
+ * Remembers recent authentication failures per address as a score that halves every
+ * `halfLifeMs`; the delay before the next attempt's answer doubles with each failure, from
+ * `baseMs` up to `maxMs`. Success does not reset it, or one valid account would let an attacker
+ * wipe the penalty between guesses.
+ */
+export class FailureBackoff {
+  #scores = new Map<string, { score: number; at: number }>();
+
+  constructor(
+    readonly maxMs: number,
+    readonly baseMs = 100,
+    readonly halfLifeMs = 30_000,
+    private readonly now: Clock = Date.now,
+  ) {}
+
+  #current(ip: string, now: number): number {
+    const e = this.#scores.get(ip);
+    if (!e) return 0;
+    return e.score * 0.5 ** ((now - e.at) / this.halfLifeMs);
+  }
+
+  /** Milliseconds to wait before answering this address's next attempt. */
+  delayFor(ip: string): number {
+    if (this.maxMs <= 0) return 0;
+    const s = this.#current(ip, this.now());
+    if (s < 1) return 0;
+    return Math.min(this.maxMs, this.baseMs * 2 ** (s - 1));
+  }
+
+  failed(ip: string): void {
+    if (this.maxMs <= 0) return;
+    const now = this.now();
+    const score = this.#current(ip, now) + 1;
+    this.#scores.delete(ip); // re-inserted last, so iteration order is oldest failure first
+    this.#scores.set(ip, { score, at: now });
+    if (this.#scores.size > MAX_TRACKED) {
+      // Under a spread-out attack forget the oldest addresses rather than grow without bound.
+      for (const [k] of this.#scores) {
+        if (this.#scores.size <= MAX_TRACKED * 0.9) break;
+        this.#scores.delete(k);
+      }
+    }
+  }
+}
