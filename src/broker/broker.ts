@@ -50,6 +50,11 @@ interface SubValue {
   qos: QoS;
 }
 
+interface RouteTarget {
+  clientId: string;
+  qos: QoS;
+}
+
 export interface BrokerStats {
   connections: number;
   sessions: number;
@@ -610,22 +615,40 @@ export class Broker implements ClusterHost {
   }
 
   #matches = new Map<string, QoS>();
+  /** topic -> matching (client id, max QoS) pairs, valid while the topic tree is unchanged. */
+  #routeCache = new Map<string, RouteTarget[]>();
+  #routeGeneration = -1;
 
-  /** Delivers to local subscribers: once per session, at the highest matching QoS. */
-  route(msg: StoredMessage): void {
+  #targets(topic: string): RouteTarget[] {
+    if (this.tree.generation !== this.#routeGeneration) {
+      this.#routeCache.clear();
+      this.#routeGeneration = this.tree.generation;
+    }
+    let targets = this.#routeCache.get(topic);
+    if (targets) return targets;
     const matches = this.#matches;
-    matches.clear();
-    this.tree.match(msg.topic, (owner, v) => {
+    this.tree.match(topic, (owner, v) => {
       const prev = matches.get(owner);
       if (prev === undefined || v.qos > prev) matches.set(owner, v.qos);
     });
-    for (const [clientId, subQos] of matches) {
-      const s = this.sessions.get(clientId);
-      if (!s) continue;
-      const qos = (msg.qos < subQos ? msg.qos : subQos) as QoS;
-      this.deliver(s, msg, qos, false);
-    }
+    targets = [];
+    for (const [clientId, qos] of matches) targets.push({ clientId, qos });
     matches.clear();
+    // Bounded: a stream of unique topics must not grow the cache without limit.
+    if (this.#routeCache.size >= 10_000) this.#routeCache.clear();
+    this.#routeCache.set(topic, targets);
+    return targets;
+  }
+
+  /** Delivers to local subscribers: once per session, at the highest matching QoS. */
+  route(msg: StoredMessage): void {
+    const targets = this.#targets(msg.topic);
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i];
+      const s = this.sessions.get(t.clientId);
+      if (!s) continue;
+      this.deliver(s, msg, (msg.qos < t.qos ? msg.qos : t.qos) as QoS, false);
+    }
   }
 
   /** Sends or queues one message for one session. */
