@@ -59,6 +59,11 @@ export async function main(args: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  // Registered before anything listens, so a SIGTERM right after start-up is still graceful.
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
+  const onSignal = (name: string) => () => stop(name);
+  Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
+  Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
   for (const w of warnings) log.warn(w);
 
   const nodeId = resolveNodeId(config, log);
@@ -159,10 +164,6 @@ export async function main(args: string[]): Promise<number> {
       (fileLimit !== null ? `, open-file limit ${fileLimit}` : "") + `, config ${config.source})`,
   );
 
-  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
-  const onSignal = (name: string) => () => stop(name);
-  Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
-  Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
   Deno.addSignalListener("SIGHUP", () => {
     log.info("SIGHUP received: reloading certificates, passwords and ACLs");
     listeners.reload();
