@@ -150,6 +150,7 @@ export async function main(args: string[]): Promise<number> {
   let listeners: Listeners;
   try {
     listeners = startListeners(config, (conn) => void broker.handleConnection(conn), log);
+    await listeners.ready;
   } catch (err) {
     log.error(`cannot listen: ${(err as Error).message}`);
     await broker.close();

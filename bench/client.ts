@@ -30,6 +30,7 @@ export class BenchConn implements PacketSink {
   /** Set by QoS 1 publishers; called for every PUBACK. */
   onPubackMsg: ((pid: number) => void) | null = null;
   closed = false;
+  private fdClosed = false;
   /** Wall-clock ms (nowMs) at which the chunk being parsed was read. */
   chunkTime = 0;
 
@@ -119,8 +120,9 @@ export class BenchConn implements PacketSink {
   }
 
   close(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
+    this.closed = true;
+    if (!this.fdClosed) {
+      this.fdClosed = true;
       try {
         this.conn.close();
       } catch {

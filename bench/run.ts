@@ -400,9 +400,11 @@ async function main() {
     for (const s of o.scenarios) {
       for (const b of order) {
         if (!brokerRuns(b, s)) continue;
+        const t0 = performance.now();
         const r = await runOne(b, s, o.timing, round);
         results.push(r);
-        const tag = `[${round}/${o.rounds}] ${s.name} ${b}`;
+        const took = ((performance.now() - t0) / 1000).toFixed(1);
+        const tag = `[${round}/${o.rounds}] ${s.name} ${b} (${took} s)`;
         if (!r.ok) console.error(`${tag}: FAILED: ${r.error}`);
         else if (s.kind === "conn") {
           console.error(
@@ -460,6 +462,9 @@ async function main() {
   Deno.exit(0);
 }
 
+/** The broker of the run in progress, stopped on SIGINT/SIGTERM so that none is orphaned. */
+let current: RunningBroker | null = null;
+
 async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Promise<RunResult> {
   const base = (error: string): RunResult => ({
     scenario: s.name,
@@ -483,6 +488,7 @@ async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Pro
   } catch (e) {
     return base(`start: ${e instanceof Error ? e.message : e}`);
   }
+  current = broker;
   let run: ScenarioRun | undefined;
   try {
     const limit = s.kind === "conn" ? 240_000 : t.warmupMs + t.durationMs + 60_000;
@@ -494,6 +500,7 @@ async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Pro
     return base(e instanceof Error ? e.message : String(e));
   } finally {
     await broker.stop();
+    current = null;
     await run?.cleanup();
     await sleep(100);
   }
@@ -503,6 +510,13 @@ if (import.meta.main) {
   if (Deno.build.os !== "linux") {
     console.error("bench: Linux only (reads /proc for broker CPU and memory)");
     Deno.exit(2);
+  }
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, async () => {
+      console.error(`bench: ${sig}, stopping`);
+      await current?.stop();
+      Deno.exit(130);
+    });
   }
   await main();
 }

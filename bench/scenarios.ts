@@ -424,6 +424,14 @@ async function runConnections(b: RunningBroker, s: Scenario, round: number): Pro
   };
   // Below Mosquitto's fixed listen backlog of 100, so SYNs are never dropped and retried.
   const CONCURRENCY = 64;
+  const openFds = [...Deno.readDirSync("/proc/self/fd")].length;
+  const limits = Deno.readTextFileSync("/proc/self/limits");
+  const limit = Number(limits.match(/^Max open files\s+(\d+)/m)?.[1] ?? 1_000_000);
+  if (openFds + n > limit - 50) {
+    res.error = `${n} connections would exceed the generator's ${limit} open files ` +
+      `(${openFds} already open)`;
+    return { result: res, cleanup: () => Promise.resolve() };
+  }
   const PHASE_TIMEOUT_MS = 120_000;
   const mem0 = memoryKiB(b.pid);
   const bc0 = cpuSeconds(b.pid);

@@ -62,10 +62,12 @@ export function parseAcl(text: string, path = "ACL file"): AclFile {
       return;
     }
     if (word !== "topic" && word !== "pattern") {
-      throw new AclError(`${where}: unknown keyword "${m[1]}" (expected topic, pattern, user or clientid)`);
+      throw new AclError(
+        `${where}: unknown keyword "${m[1]}" (expected topic, pattern, user or clientid)`,
+      );
     }
     let access: Access = "readwrite";
-    const a = /^(\S+)\s+(.*)$/.exec(rest);
+    const a = /^(\S+)\s*(.*)$/.exec(rest);
     if (a && ACCESS.has(a[1].toLowerCase())) {
       access = a[1].toLowerCase() as Access;
       rest = a[2];
@@ -149,9 +151,7 @@ function compile(acl: AclFile, client: ClientInfo): Compiled {
     if (r.access === "read" || r.access === "readwrite") c.read.push(levels);
     if (r.access === "write" || r.access === "readwrite") c.write.push(levels);
   };
-  const own = client.username === undefined
-    ? acl.anonymous
-    : acl.users.get(client.username) ?? [];
+  const own = client.username === undefined ? acl.anonymous : acl.users.get(client.username) ?? [];
   for (const r of own) add(r, r.filter);
   for (const r of acl.clientIds.get(client.clientId) ?? []) add(r, r.filter);
   for (const r of acl.patterns) {
@@ -178,7 +178,9 @@ export class AclChecker {
   }
 
   #rules(client: ClientInfo): Compiled {
-    const key = `${client.username === undefined ? "\0" : "u" + client.username}\0${client.clientId}`;
+    const key = `${
+      client.username === undefined ? "\0" : "u" + client.username
+    }\0${client.clientId}`;
     const hit = this.#cache.get(client);
     if (hit && hit.acl === this.#acl && hit.key === key) return hit.rules;
     const rules = compile(this.#acl, client);

@@ -91,8 +91,9 @@ export class FailureBackoff {
   delayFor(ip: string): number {
     if (this.maxMs <= 0) return 0;
     const s = this.#current(ip, this.now());
-    if (s < 1) return 0;
-    return Math.min(this.maxMs, this.baseMs * 2 ** (s - 1));
+    // Below half a failure the address is forgiven; above it the delay shrinks smoothly.
+    if (s < 0.5) return 0;
+    return Math.min(this.maxMs, Math.round(this.baseMs * 2 ** (s - 1)));
   }
 
   failed(ip: string): void {

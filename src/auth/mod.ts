@@ -1,8 +1,18 @@
 /** Builds the authenticator and authorizer the configuration asks for. */
-import type { Authenticator, Authorizer } from "../broker/hooks.ts";
+import type { Authenticator, Authorizer, AuthRequest, AuthResult } from "../broker/hooks.ts";
 import { allowAll } from "../broker/hooks.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../log.ts";
+import { AclChecker, type AclFile, parseAcl } from "./acl.ts";
+import { ConnectionRateLimiter, FailureBackoff, ipOf } from "./limits.ts";
+import {
+  CONNACK_NOT_AUTHORIZED,
+  HttpHookProvider,
+  PasswordFileProvider,
+  type Provider,
+  RsaProvider,
+  runChain,
+} from "./providers.ts";
 
 export interface Security {
   authenticator: Authenticator;
@@ -13,6 +23,188 @@ export interface Security {
   reload(): Promise<void> | void;
 }
 
-export function createSecurity(_config: Config, _log: Logger): Promise<Security> | Security {
-  return { authenticator: allowAll, authorizer: allowAll, reload() {} };
+type AuthConfig = Pick<
+  Config,
+  | "passwordMust"
+  | "authProviders"
+  | "authRsaPublicKey"
+  | "authPasswordFile"
+  | "authHttpUrl"
+  | "authHttpTimeout"
+  | "authHttpCacheTtl"
+  | "authAclFile"
+  | "authMaxConnectionRate"
+  | "authConnectionBurst"
+  | "authFailureDelayMax"
+>;
+
+const PROVIDER_NAMES = ["rsa", "password-file", "http"] as const;
+
+function buildProviders(config: AuthConfig, log: Logger): Provider[] {
+  const configured: Record<string, () => Provider> = {};
+  if (config.authRsaPublicKey) {
+    configured.rsa = () => new RsaProvider(config.authRsaPublicKey);
+  }
+  if (config.authPasswordFile) {
+    configured["password-file"] = () => new PasswordFileProvider(config.authPasswordFile);
+  }
+  if (config.authHttpUrl) {
+    let url: URL;
+    try {
+      url = new URL(config.authHttpUrl);
+    } catch {
+      throw new Error("mqttwk.broker.auth.http-url is not a valid URL");
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new Error("mqttwk.broker.auth.http-url must be an http:// or https:// URL");
+    }
+    configured.http = () =>
+      new HttpHookProvider({
+        url: config.authHttpUrl,
+        timeout: config.authHttpTimeout,
+        cacheTtl: config.authHttpCacheTtl,
+        log,
+      });
+  }
+  const names = config.authProviders.length > 0
+    ? config.authProviders.map((n) => n.toLowerCase())
+    : PROVIDER_NAMES.filter((n) => configured[n]);
+  const seen = new Set<string>();
+  return names.map((name) => {
+    if (!(PROVIDER_NAMES as readonly string[]).includes(name)) {
+      throw new Error(
+        `mqttwk.broker.auth.providers: unknown provider "${name}" (known: ${
+          PROVIDER_NAMES.join(", ")
+        })`,
+      );
+    }
+    if (seen.has(name)) throw new Error(`mqttwk.broker.auth.providers: "${name}" is listed twice`);
+    seen.add(name);
+    const make = configured[name];
+    if (!make) {
+      const key = { rsa: "rsa-public-key", "password-file": "password-file", http: "http-url" }[
+        name as (typeof PROVIDER_NAMES)[number]
+      ];
+      throw new Error(
+        `mqttwk.broker.auth.providers lists "${name}" but mqttwk.broker.auth.${key} is not set`,
+      );
+    }
+    return make();
+  });
+}
+
+async function readAcl(path: string): Promise<AclFile> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new Error(`ACL file ${path}: ${(e as Error).message}`);
+  }
+  return parseAcl(text, path);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function createSecurity(config: AuthConfig, log: Logger): Promise<Security> {
+  const providers = config.passwordMust ? buildProviders(config, log) : [];
+  if (config.passwordMust && providers.length === 0) {
+    throw new Error(
+      "mqtt-password-must is true but no authentication provider is configured: set " +
+        "mqttwk.broker.auth.rsa-public-key (keystore/demo-auth-public.pem accepts the original " +
+        "MqttWk's demo credentials), mqttwk.broker.auth.password-file or " +
+        "mqttwk.broker.auth.http-url",
+    );
+  }
+  if (!config.passwordMust) {
+    const set = [
+      config.authRsaPublicKey && "rsa-public-key",
+      config.authPasswordFile && "password-file",
+      config.authHttpUrl && "http-url",
+    ].filter(Boolean);
+    if (set.length > 0) {
+      log.warn(
+        `mqttwk.broker.auth.${set.join(", ")} set but mqtt-password-must is false: ` +
+          `every client is let in without a password check`,
+      );
+    }
+  }
+
+  // Everything is read before anything is installed, here and on reload.
+  const loadAll = async () => {
+    const installs = await Promise.all(providers.map((p) => p.load?.() ?? (() => {})));
+    const acl = config.authAclFile ? await readAcl(config.authAclFile) : undefined;
+    return { installs, acl };
+  };
+  const first = await loadAll();
+  first.installs.forEach((install) => install());
+  const checker = first.acl ? new AclChecker(first.acl) : undefined;
+
+  if (checker && !config.passwordMust) {
+    log.warn(
+      "an ACL file is set but mqtt-password-must is false: ACL rules match usernames that " +
+        "nobody verified",
+    );
+  }
+  log.info(
+    config.passwordMust
+      ? `authentication on: ${providers.map((p) => p.name).join(", ")}`
+      : "authentication off (mqtt-password-must is false)",
+  );
+  if (checker) log.info(`ACL from ${config.authAclFile}`);
+
+  const backoff = new FailureBackoff(config.authFailureDelayMax * 1000);
+  const authenticator: Authenticator = {
+    authenticate: async (req: AuthRequest): Promise<AuthResult> => {
+      if (!config.passwordMust) return { ok: true };
+      const ip = ipOf(req.remoteAddress);
+      // Waiting before deciding, not after, so an attacker cannot cut the wait short by
+      // hanging up once the answer is known.
+      const wait = backoff.delayFor(ip);
+      if (wait > 0) await sleep(wait);
+      let result: AuthResult;
+      if (req.username === undefined) {
+        // 3.1.1 has no "missing credentials" code; 0x04 is for malformed ones, and an anonymous
+        // client is simply not authorized to connect (mosquitto answers the same).
+        result = {
+          ok: false,
+          reasonCode: CONNACK_NOT_AUTHORIZED,
+          reason: "not authorized (no username, and mqtt-password-must is true)",
+        };
+      } else {
+        result = await runChain(providers, req);
+      }
+      if (!result.ok) backoff.failed(ip);
+      return result;
+    },
+  };
+
+  let admit: Security["admit"];
+  if (config.authMaxConnectionRate > 0) {
+    const limiter = new ConnectionRateLimiter(
+      config.authMaxConnectionRate,
+      config.authConnectionBurst,
+    );
+    admit = (remoteAddress) => {
+      const ip = ipOf(remoteAddress);
+      return limiter.take(ip) ? null : `connection rate limit for ${ip} exceeded ` +
+        `(${config.authMaxConnectionRate}/s, burst ${config.authConnectionBurst})`;
+    };
+  }
+
+  return {
+    authenticator,
+    authorizer: checker ?? allowAll,
+    admit,
+    async reload() {
+      const next = await loadAll();
+      next.installs.forEach((install) => install());
+      if (checker && next.acl) checker.replace(next.acl);
+      log.info(
+        `reloaded ${
+          [...providers.map((p) => p.name), ...(checker ? ["acl"] : [])].join(", ") ||
+          "nothing (no auth files configured)"
+        }`,
+      );
+    },
+  };
 }

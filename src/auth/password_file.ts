@@ -9,7 +9,7 @@ import { constantTimeEqual } from "./rsa.ts";
 export interface PasswordEntry {
   kind: 6 | 7;
   iterations: number;
-  salt: Uint8Array;
+  salt: Uint8Array<ArrayBuffer>;
   hash: Uint8Array;
 }
 
@@ -24,7 +24,7 @@ export class PasswordFileError extends Error {
   override name = "PasswordFileError";
 }
 
-function b64decode(s: string): Uint8Array {
+function b64decode(s: string): Uint8Array<ArrayBuffer> {
   const bin = atob(s);
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
@@ -62,7 +62,10 @@ export function formatHash(e: PasswordEntry): string {
 }
 
 /** Parses the file; comments (#) and blank lines are skipped. Errors name the line. */
-export function parsePasswordFile(text: string, path = "password file"): Map<string, PasswordEntry> {
+export function parsePasswordFile(
+  text: string,
+  path = "password file",
+): Map<string, PasswordEntry> {
   const users = new Map<string, PasswordEntry>();
   text.split(/\r?\n/).forEach((line, i) => {
     if (line.trim() === "" || line.trimStart().startsWith("#")) return;
@@ -84,7 +87,9 @@ async function digest(e: Omit<PasswordEntry, "hash">, password: Uint8Array): Pro
     input.set(e.salt, password.length);
     return new Uint8Array(await crypto.subtle.digest("SHA-512", input));
   }
-  const key = await crypto.subtle.importKey("raw", password, "PBKDF2", false, ["deriveBits"]);
+  // Copied because Web Crypto's types want an ArrayBuffer-backed view.
+  const raw = new Uint8Array(password);
+  const key = await crypto.subtle.importKey("raw", raw, "PBKDF2", false, ["deriveBits"]);
   const bits = await crypto.subtle.deriveBits(
     { name: "PBKDF2", hash: "SHA-512", salt: e.salt, iterations: e.iterations },
     key,

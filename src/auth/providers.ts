@@ -7,11 +7,16 @@ import type { AuthRequest, AuthResult } from "../broker/hooks.ts";
 import type { Logger } from "../log.ts";
 import {
   DUMMY_ENTRY,
-  type PasswordEntry,
   parsePasswordFile,
+  type PasswordEntry,
   verifyPassword,
 } from "./password_file.ts";
-import { parsePublicKeyPem, type RsaPublicKey, verifyRsaPassword } from "./rsa.ts";
+import {
+  looksLikeRsaPassword,
+  parsePublicKeyPem,
+  type RsaPublicKey,
+  verifyRsaPassword,
+} from "./rsa.ts";
 
 export type Verdict =
   | { kind: "allow" }
@@ -58,7 +63,12 @@ export class RsaProvider implements Provider {
     if (req.username === undefined || req.password === undefined) {
       return Promise.resolve({ kind: "ignore", why: "no password" });
     }
-    const ok = verifyRsaPassword(this.#key, req.username, utf8.decode(req.password));
+    const password = utf8.decode(req.password);
+    // Another provider's password is no RSA password at all: no opinion rather than a deny.
+    if (!looksLikeRsaPassword(this.#key, password)) {
+      return Promise.resolve({ kind: "ignore", why: "not an RSA password" });
+    }
+    const ok = verifyRsaPassword(this.#key, req.username, password);
     return Promise.resolve(
       ok ? { kind: "allow" } : { kind: "deny", code: CONNACK_BAD_CREDENTIALS, why: "no match" },
     );
@@ -145,7 +155,13 @@ async function cacheKey(req: AuthRequest): Promise<string> {
   const chunks: number[] = [];
   for (const p of parts) {
     if (p === null) chunks.push(0xff, 0xff, 0xff, 0xff);
-    else chunks.push(p.length >>> 24, (p.length >>> 16) & 255, (p.length >>> 8) & 255, p.length & 255, ...p);
+    else {chunks.push(
+        p.length >>> 24,
+        (p.length >>> 16) & 255,
+        (p.length >>> 8) & 255,
+        p.length & 255,
+        ...p,
+      );}
   }
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(chunks)));
   return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -165,9 +181,23 @@ export class HttpHookProvider implements Provider {
   #lastWarn = 0;
   #suppressed = 0;
 
+  readonly #url: string;
+  readonly #headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "application/json",
+  };
+
   constructor(o: HttpHookOptions) {
     this.#o = o;
     this.#shownUrl = redact(o.url);
+    // fetch refuses URLs with user:password, so they become a Basic Authorization header.
+    const u = new URL(o.url);
+    if (u.username || u.password) {
+      const creds = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+      const bytes = new TextEncoder().encode(creds);
+      this.#headers.authorization = `Basic ${btoa(String.fromCharCode(...bytes))}`;
+    }
+    this.#url = redact(o.url);
   }
 
   load(): Promise<() => void> {
@@ -208,9 +238,9 @@ export class HttpHookProvider implements Provider {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(this.#o.url, {
+      res = await fetch(this.#url, {
         method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json" },
+        headers: this.#headers,
         body,
         signal: AbortSignal.timeout(this.#o.timeout * 1000),
       });
@@ -271,7 +301,10 @@ export class HttpHookProvider implements Provider {
  * 0x04 if one denied or none had an opinion, and 0x03 (server unavailable) if the only answers
  * were errors, so a client does not take a hook outage for a wrong password.
  */
-export async function runChain(providers: readonly Provider[], req: AuthRequest): Promise<AuthResult> {
+export async function runChain(
+  providers: readonly Provider[],
+  req: AuthRequest,
+): Promise<AuthResult> {
   const notes: string[] = [];
   let code = 0;
   let errors = 0;

@@ -225,11 +225,16 @@ function unpadType1(block: Uint8Array): Uint8Array | null {
   return block.subarray(i + 1);
 }
 
+/** Whether `password` has the scheme's shape (hex, whole blocks), right or wrong. */
+export function looksLikeRsaPassword(key: RsaPublicKey, password: string): boolean {
+  return password.length > 0 && password.length % (key.k * 2) === 0 &&
+    /^[0-9a-fA-F]+$/.test(password);
+}
+
 /** True when `password` (hex, either case) is the scheme's password for `username`. */
 export function verifyRsaPassword(key: RsaPublicKey, username: string, password: string): boolean {
   const blockHex = key.k * 2;
-  if (password.length === 0 || password.length % blockHex !== 0) return false;
-  if (!/^[0-9a-fA-F]+$/.test(password)) return false;
+  if (!looksLikeRsaPassword(key, password)) return false;
   const parts: Uint8Array[] = [];
   let total = 0;
   for (let off = 0; off < password.length; off += blockHex) {

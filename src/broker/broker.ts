@@ -86,6 +86,8 @@ export class Broker implements ClusterHost {
   readonly #limits: TopicLimits;
 
   #msgCounter = 0;
+  /** Node id plus start time: message ids stay unique across restarts of the same node. */
+  readonly #idPrefix: string;
   #idCounter = 0;
   #dirty = false;
   #flushScheduled = false;
@@ -113,6 +115,7 @@ export class Broker implements ClusterHost {
     this.sinks = deps.sinks ?? [];
     this.events = deps.events ?? {};
     this.#admit = deps.admit;
+    this.#idPrefix = `${this.options.nodeId}-${Date.now().toString(36)}-`;
     this.cluster = deps.cluster;
     this.#limits = {
       maxLevels: this.options.maxTopicLevels,
@@ -518,7 +521,7 @@ export class Broker implements ClusterHost {
     origin: string,
   ): StoredMessage {
     return {
-      id: `${this.options.nodeId}-${(++this.#msgCounter).toString(36)}`,
+      id: `${this.#idPrefix}${(++this.#msgCounter).toString(36)}`,
       topic,
       payload,
       qos,
@@ -754,8 +757,10 @@ export class Broker implements ClusterHost {
     } else if (!e) {
       this.log.debug(`client ${s.clientId}: PUBREC for unknown packet id ${pid}`);
     }
-    // MQTT-4.3.3-3: answer with PUBREL (flags 0x2), also for a repeated PUBREC.
-    client.send(encode({ type: "pubrel", packetId: pid }, client.version));
+    // MQTT-4.3.3-3: answer with PUBREL (flags 0x2), also for a repeated PUBREC. For a persistent
+    // session it leaves only once "released" is durable: a subscriber that saw PUBREL may forget
+    // the id, so a crash must not make us resend the PUBLISH under it.
+    client.send(encode({ type: "pubrel", packetId: pid }, client.version), s.persistent);
   }
 
   handlePubcomp(client: Client, pid: number): void {

@@ -49,7 +49,7 @@ export class Client {
   refuse: number | null = null;
 
   readonly #decoder: Decoder;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #write: (bytes: Uint8Array) => Promise<void>;
   #out: Uint8Array[] = [];
   #outBytes = 0;
   #writingBytes = 0;
@@ -75,9 +75,15 @@ export class Client {
       protocolVersion: 4,
     };
     this.#decoder = new Decoder({ maxPacketSize: broker.options.maxPacketSize });
-    this.#writer = conn.writable.getWriter();
-    // Swallow the rejection of `closed` so an aborted connection is not an unhandled error.
-    this.#writer.closed.catch(() => {});
+    if (conn.raw) {
+      const raw = conn.raw;
+      this.#write = (b) => raw.write(b);
+    } else {
+      const writer = conn.writable.getWriter();
+      // Swallow the rejection of `closed` so an aborted connection is not an unhandled error.
+      writer.closed.catch(() => {});
+      this.#write = (b) => writer.write(b);
+    }
   }
 
   /** Reads until the connection ends. Never throws. */
@@ -88,11 +94,14 @@ export class Client {
     this.#connectTimer = setTimeout(() => {
       if (this.state === "new") this.close("no CONNECT within connect timeout");
     }, timeout * 1000);
-    const reader = this.conn.readable.getReader();
+    const raw = this.conn.raw;
+    const reader = raw ? null : this.conn.readable.getReader();
     try {
       while (this.state !== "closed" && !this.#ending) {
-        const { value, done } = await reader.read();
-        if (done) break;
+        let value: Uint8Array | null | undefined;
+        if (raw) value = await raw.read();
+        else value = (await reader!.read()).value;
+        if (!value) break;
         this.lastReceived = Date.now();
         this.#decoder.push(value, this.#onPacket);
         if (this.#connecting) await this.#connecting;
@@ -108,7 +117,7 @@ export class Client {
         this.close(`read failed: ${(err as Error)?.message ?? err}`);
       }
     } finally {
-      reader.releaseLock();
+      reader?.releaseLock();
     }
   }
 
@@ -388,7 +397,7 @@ export class Client {
           }
         }
         this.#writingBytes = n;
-        await this.#writer.write(buf);
+        await this.#write(buf);
         this.#writingBytes = 0;
         if (this.#congestedSince !== 0 && !this.congested) {
           this.#congestedSince = 0;

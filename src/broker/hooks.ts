@@ -16,7 +16,10 @@ export interface AuthRequest extends ClientInfo {
   password?: Uint8Array;
 }
 
-/** `reasonCode` is a 3.1.1 CONNACK code (4 bad credentials, 5 not authorized). */
+/**
+ * `reasonCode` is a 3.1.1 CONNACK code: 3 server unavailable (e.g. auth backend down), 4 bad
+ * credentials, 5 not authorized.
+ */
 export type AuthResult = { ok: true } | { ok: false; reasonCode: number; reason?: string };
 
 export interface Authenticator {

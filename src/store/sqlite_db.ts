@@ -74,17 +74,7 @@ export class SqliteDb {
     const db = this.#db;
     // Reads the header first: garbage files fail here, before anything is written.
     db.exec("PRAGMA schema_version");
-    // Only effective before the first table exists, i.e. when the file is created.
-    db.exec("PRAGMA auto_vacuum = INCREMENTAL");
-    const mode = db.prepare("PRAGMA journal_mode = WAL").get() as Row | undefined;
-    if (String(mode?.journal_mode).toLowerCase() !== "wal") {
-      throw new Error(`cannot switch to WAL mode (got ${String(mode?.journal_mode)})`);
-    }
-    db.exec(`PRAGMA synchronous = ${sync ? "FULL" : "NORMAL"}`);
-    // Bounds the WAL file left behind after checkpoints; it would otherwise keep its peak size.
-    db.exec("PRAGMA journal_size_limit = 67108864");
-    db.exec("PRAGMA busy_timeout = 5000");
-
+    // Validate before any PRAGMA that writes: a foreign file must be left untouched.
     const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as {
       name: string;
     }[];
@@ -103,6 +93,17 @@ export class SqliteDb {
         );
       }
     }
+
+    // Only effective before the first table exists, i.e. when the file is created.
+    db.exec("PRAGMA auto_vacuum = INCREMENTAL");
+    const mode = db.prepare("PRAGMA journal_mode = WAL").get() as Row | undefined;
+    if (String(mode?.journal_mode).toLowerCase() !== "wal") {
+      throw new Error(`cannot switch to WAL mode (got ${String(mode?.journal_mode)})`);
+    }
+    db.exec(`PRAGMA synchronous = ${sync ? "FULL" : "NORMAL"}`);
+    // Bounds the WAL file left behind after checkpoints; it would otherwise keep its peak size.
+    db.exec("PRAGMA journal_size_limit = 67108864");
+    db.exec("PRAGMA busy_timeout = 5000");
 
     db.exec(`
       BEGIN;

@@ -15,7 +15,20 @@ const V1_MAX = 107;
  */
 export const V2_MAX = 16 + 2048;
 
-const V2_SIG = new Uint8Array([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+const V2_SIG = new Uint8Array([
+  0x0d,
+  0x0a,
+  0x0d,
+  0x0a,
+  0x00,
+  0x0d,
+  0x0a,
+  0x51,
+  0x55,
+  0x49,
+  0x54,
+  0x0a,
+]);
 const V1_PREFIX = new TextEncoder().encode("PROXY ");
 
 export class ProxyProtocolError extends Error {
@@ -62,7 +75,9 @@ export class ProxyHeaderParser {
   #v1(buf: Uint8Array): ParseResult {
     const end = buf.indexOf(0x0a);
     if (end === -1) {
-      if (buf.length >= V1_MAX) throw new ProxyProtocolError("PROXY v1 header longer than 107 bytes");
+      if (buf.length >= V1_MAX) {
+        throw new ProxyProtocolError("PROXY v1 header longer than 107 bytes");
+      }
       return { done: false };
     }
     if (end + 1 > V1_MAX) throw new ProxyProtocolError("PROXY v1 header longer than 107 bytes");
@@ -81,14 +96,20 @@ export class ProxyHeaderParser {
     }
     return {
       done: true,
-      header: { version: 1, source: joinHostPort(src, sport), destination: joinHostPort(dst, dport) },
+      header: {
+        version: 1,
+        source: joinHostPort(src, sport),
+        destination: joinHostPort(dst, dport),
+      },
       rest,
     };
   }
 
   #v2(buf: Uint8Array): ParseResult {
     const verCmd = buf[12];
-    if (verCmd >> 4 !== 2) throw new ProxyProtocolError(`unsupported PROXY v2 version ${verCmd >> 4}`);
+    if (verCmd >> 4 !== 2) {
+      throw new ProxyProtocolError(`unsupported PROXY v2 version ${verCmd >> 4}`);
+    }
     const cmd = verCmd & 0x0f;
     if (cmd > 1) throw new ProxyProtocolError(`unsupported PROXY v2 command ${cmd}`);
     const famProto = buf[13];

@@ -5,6 +5,7 @@
  */
 import type { Logger } from "../log.ts";
 import type { ByteConnection } from "./connection.ts";
+import { joinHostPort } from "./proxy_protocol.ts";
 import type { Listening } from "./tcp.ts";
 
 export const MQTT_SUBPROTOCOLS = ["mqtt", "mqttv3.1", "mqttv3.1.1"];
@@ -12,13 +13,23 @@ export const MQTT_SUBPROTOCOLS = ["mqtt", "mqttv3.1", "mqttv3.1.1"];
 /** Above this many unsent bytes a write waits, so a slow browser exerts backpressure. */
 const HIGH_WATER = 256 * 1024;
 
+/**
+ * A WebSocket cannot be paused from Deno, so a client that outpaces the broker would grow the
+ * read queue without bound; past this many queued bytes (at least) the connection is closed.
+ */
+export function readLimit(maxPacketSize: number): number {
+  return Math.max(2 * maxPacketSize, 64 * 1024);
+}
+
 export function fromWebSocket(
   socket: WebSocket,
   remoteAddress: string,
   transport: string,
   log: Logger,
+  opts: { maxQueuedBytes?: number; peerCertificateCN?: string } = {},
 ): ByteConnection {
   socket.binaryType = "arraybuffer";
+  const limit = opts.maxQueuedBytes ?? readLimit(1024 * 1024);
   const close = () => {
     try {
       socket.close();
@@ -28,7 +39,18 @@ export function fromWebSocket(
   };
   const readable = new ReadableStream<Uint8Array>({
     start(ctrl) {
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        try {
+          ctrl.close();
+        } catch {
+          // already closed or cancelled
+        }
+      };
       socket.onmessage = (e) => {
+        if (ended) return;
         if (typeof e.data === "string") {
           log.warn(
             `websocket client ${remoteAddress} sent a text frame; closing (MQTT needs binary)`,
@@ -38,26 +60,33 @@ export function fromWebSocket(
           } catch {
             // closing anyway
           }
-          try {
-            ctrl.close();
-          } catch {
-            // already closed
-          }
+          end();
           return;
         }
         ctrl.enqueue(new Uint8Array(e.data as ArrayBuffer));
-      };
-      socket.onclose = () => {
-        try {
-          ctrl.close();
-        } catch {
-          // already closed or errored
+        if ((ctrl.desiredSize ?? 0) < 0) {
+          log.warn(
+            `websocket client ${remoteAddress} sent more than ${limit} bytes the broker has not ` +
+              `read yet; closing`,
+          );
+          try {
+            socket.close(1009, "too much unread data");
+          } catch {
+            // closing anyway
+          }
+          try {
+            ctrl.error(new Error("websocket read queue limit exceeded"));
+          } catch {
+            // already closed
+          }
+          ended = true;
         }
       };
+      socket.onclose = end;
       socket.onerror = () => {};
     },
     cancel: close,
-  });
+  }, new ByteLengthQueuingStrategy({ highWaterMark: limit }));
   const writable = new WritableStream<Uint8Array>({
     async write(chunk) {
       if (socket.readyState !== WebSocket.OPEN) throw new Error("websocket is not open");
@@ -69,21 +98,60 @@ export function fromWebSocket(
     close,
     abort: close,
   });
-  return { readable, writable, remoteAddress, transport, close };
+  const conn: ByteConnection = { readable, writable, remoteAddress, transport, close };
+  return opts.peerCertificateCN === undefined
+    ? conn
+    : { ...conn, peerCertificateCN: opts.peerCertificateCN };
+}
+
+/** Who a request really comes from when the TCP peer is not the client. */
+export interface PeerInfo {
+  remoteAddress: string;
+  peerCertificateCN?: string;
+}
+
+export interface WebSocketListenOptions {
+  hostname: string;
+  port: number;
+  path: string;
+  tls?: { cert: string; key: string };
+  /** "ws" or "wss"; defaults from `tls`. */
+  transport?: string;
+  maxPacketSize: number;
+  /** Peers whose X-Forwarded-For / X-Real-IP headers name the real client (IPs or IPv4 CIDRs). */
+  trustedProxies?: readonly string[];
+  /**
+   * Set when the server only listens on loopback behind an in-process front (TLS or PROXY
+   * protocol): maps the loopback peer to the real client, and requests it does not know (someone
+   * else connecting to the internal port) are refused.
+   */
+  resolvePeer?: (addr: Deno.NetAddr) => PeerInfo | undefined;
 }
 
 export function listenWebSocket(
-  opts: { hostname: string; port: number; path: string; tls?: { cert: string; key: string } },
+  opts: WebSocketListenOptions,
   onConnection: (conn: ByteConnection) => void,
   log: Logger,
 ): Listening {
-  const transport = opts.tls ? "wss" : "ws";
+  const transport = opts.transport ?? (opts.tls ? "wss" : "ws");
+  const trusted = (opts.trustedProxies ?? []).map(parseTrusted);
+  const limit = readLimit(opts.maxPacketSize);
   const server = Deno.serve({
     hostname: opts.hostname,
     port: opts.port,
     onListen: () => {},
+    onError: (err) => {
+      log.warn(`${transport} request failed: ${(err as Error)?.message ?? err}`);
+      return new Response("internal error\n", { status: 500 });
+    },
     ...(opts.tls ?? {}),
   }, (req, info) => {
+    const addr = info.remoteAddr as Deno.NetAddr;
+    let peer: PeerInfo | undefined = { remoteAddress: joinHostPort(addr.hostname, addr.port) };
+    if (opts.resolvePeer) {
+      peer = opts.resolvePeer(addr);
+      if (!peer) return new Response("Forbidden\n", { status: 403 });
+    }
     const url = new URL(req.url);
     if (url.pathname !== opts.path) {
       return new Response(`Not found. MQTT over WebSocket is served at ${opts.path}\n`, {
@@ -94,7 +162,7 @@ export function listenWebSocket(
       return new Response(
         "This is an MQTT over WebSocket endpoint: connect with a WebSocket MQTT client " +
           `(subprotocol ${MQTT_SUBPROTOCOLS.join(", ")}).\n`,
-        { status: 426, headers: { upgrade: "websocket" } },
+        { status: 426, headers: { upgrade: "websocket", connection: "Upgrade" } },
       );
     }
     const offered = (req.headers.get("sec-websocket-protocol") ?? "")
@@ -105,19 +173,103 @@ export function listenWebSocket(
         status: 400,
       });
     }
-    const { socket, response } = Deno.upgradeWebSocket(req, chosen ? { protocol: chosen } : {});
-    const addr = info.remoteAddr as Deno.NetAddr;
+    let remoteAddress = peer.remoteAddress;
+    if (trusted.length > 0) {
+      const forwarded = forwardedClient(req.headers, hostOnly(remoteAddress), trusted);
+      if (forwarded) remoteAddress = joinHostPort(forwarded, portOnly(remoteAddress));
+    }
+    let upgraded;
+    try {
+      upgraded = Deno.upgradeWebSocket(req, {
+        ...(chosen ? { protocol: chosen } : {}),
+        // Keep-alive is MQTT's job; an extra idle timeout would cut quiet, healthy clients.
+        idleTimeout: 0,
+      });
+    } catch (err) {
+      return new Response(`Bad WebSocket upgrade: ${(err as Error).message}\n`, { status: 400 });
+    }
+    const { socket, response } = upgraded;
     socket.onopen = () => {
-      onConnection(fromWebSocket(socket, `${addr.hostname}:${addr.port}`, transport, log));
+      onConnection(
+        fromWebSocket(socket, remoteAddress, transport, log, {
+          maxQueuedBytes: limit,
+          peerCertificateCN: peer.peerCertificateCN,
+        }),
+      );
     };
     return response;
   });
   const addr = server.addr as Deno.NetAddr;
   return {
-    address: `${addr.hostname}:${addr.port}`,
+    address: joinHostPort(addr.hostname, addr.port),
     port: addr.port,
     close() {
       server.shutdown().catch(() => {});
     },
   };
+}
+
+// --- X-Forwarded-For -----------------------------------------------------------------------------
+
+type Trusted = (ip: string) => boolean;
+
+function parseTrusted(spec: string): Trusted {
+  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(spec);
+  if (m) {
+    const bits = Number(m[2]);
+    const base = ipv4ToInt(m[1]);
+    if (base === undefined || bits > 32) throw new Error(`invalid trusted proxy ${spec}`);
+    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+    return (ip) => {
+      const n = ipv4ToInt(normalizeIp(ip));
+      return n !== undefined && ((n & mask) >>> 0) === ((base & mask) >>> 0);
+    };
+  }
+  const want = normalizeIp(spec);
+  return (ip) => normalizeIp(ip) === want;
+}
+
+function ipv4ToInt(ip: string): number | undefined {
+  const p = ip.split(".").map(Number);
+  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) return undefined;
+  return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
+}
+
+function normalizeIp(ip: string): string {
+  const s = ip.trim().replace(/^\[|\]$/g, "").toLowerCase();
+  return s.startsWith("::ffff:") && s.includes(".") ? s.slice(7) : s;
+}
+
+/**
+ * The client as seen by the nearest trusted proxy: X-Forwarded-For read from the right, skipping
+ * the trusted proxies themselves (anything further left could be forged by the client), else
+ * X-Real-IP. Only consulted when the TCP peer is a trusted proxy.
+ */
+function forwardedClient(headers: Headers, peerIp: string, trusted: Trusted[]): string | undefined {
+  const isTrusted = (ip: string) => trusted.some((t) => t(ip));
+  if (!isTrusted(peerIp)) return undefined;
+  const xff = headers.get("x-forwarded-for");
+  if (xff) {
+    const hops = xff.split(",").map((s) => normalizeIp(s)).filter(Boolean);
+    for (let i = hops.length - 1; i >= 0; i--) {
+      if (!isTrusted(hops[i]) || i === 0) return validIp(hops[i]);
+    }
+  }
+  const real = headers.get("x-real-ip");
+  return real ? validIp(normalizeIp(real)) : undefined;
+}
+
+function validIp(s: string): string | undefined {
+  if (ipv4ToInt(s) !== undefined) return s;
+  return /^[0-9a-f:.]+$/.test(s) && s.includes(":") ? s : undefined;
+}
+
+function hostOnly(address: string): string {
+  const i = address.lastIndexOf(":");
+  return i > 0 ? address.slice(0, i) : address;
+}
+
+function portOnly(address: string): string {
+  const i = address.lastIndexOf(":");
+  return i > 0 ? address.slice(i + 1) : "0";
 }

@@ -20,76 +20,98 @@ Deno.test("the broker checks CONNECT packets", async (t) => {
         assert.equal(raw.hex((await c.expect(T.PINGRESP)).bytes), "d0 00");
       }));
 
-    await t.step("an MQTT 3.1 CONNECT (MQIsdp, level 3) is accepted", () =>
-      scoped(async (defer) => {
-        const c = await open();
-        defer(c.close);
-        await c.write(
-          raw.connect({ protocolName: "MQIsdp", protocolLevel: 3, clientId: "mqisdp-" + uid("") }),
-        );
-        const ack = await c.expect(T.CONNACK);
-        assert.equal(raw.hex(ack.bytes), "20 02 00 00");
-      }));
+    await t.step(
+      "an MQTT 3.1 CONNECT (MQIsdp, level 3) is accepted",
+      () =>
+        scoped(async (defer) => {
+          const c = await open();
+          defer(c.close);
+          await c.write(
+            raw.connect({
+              protocolName: "MQIsdp",
+              protocolLevel: 3,
+              clientId: "mqisdp-" + uid(""),
+            }),
+          );
+          const ack = await c.expect(T.CONNACK);
+          assert.equal(raw.hex(ack.bytes), "20 02 00 00");
+        }),
+    );
 
-    await t.step("a zero-length client id with clean session 0 is refused with 0x02, then closed", () =>
-      scoped(async (defer) => {
-        const c = await open();
-        defer(c.close);
-        await c.write(raw.connect({ clientId: "", cleanSession: false }));
-        const ack = await c.expect(T.CONNACK);
-        assert.equal(raw.hex(ack.bytes), "20 02 00 02");
-        await c.expectClosed(3_000);
-      }));
+    await t.step(
+      "a zero-length client id with clean session 0 is refused with 0x02, then closed",
+      () =>
+        scoped(async (defer) => {
+          const c = await open();
+          defer(c.close);
+          await c.write(raw.connect({ clientId: "", cleanSession: false }));
+          const ack = await c.expect(T.CONNACK);
+          assert.equal(raw.hex(ack.bytes), "20 02 00 02");
+          await c.expectClosed(3_000);
+        }),
+    );
 
-    await t.step("a zero-length client id with clean session 1 is accepted", () =>
-      scoped(async (defer) => {
-        const c = await open();
-        defer(c.close);
-        await c.write(raw.connect({ clientId: "", cleanSession: true }));
-        const ack = await c.expect(T.CONNACK);
-        assert.equal(raw.hex(ack.bytes), "20 02 00 00");
-        await c.write(raw.pingreq());
-        await c.expect(T.PINGRESP);
-      }));
+    await t.step(
+      "a zero-length client id with clean session 1 is accepted",
+      () =>
+        scoped(async (defer) => {
+          const c = await open();
+          defer(c.close);
+          await c.write(raw.connect({ clientId: "", cleanSession: true }));
+          const ack = await c.expect(T.CONNACK);
+          assert.equal(raw.hex(ack.bytes), "20 02 00 00");
+          await c.write(raw.pingreq());
+          await c.expect(T.PINGRESP);
+        }),
+    );
 
-    await t.step("an unknown protocol level is refused with 0x01, then closed", () =>
-      scoped(async (defer) => {
-        const c = await open();
-        defer(c.close);
-        await c.write(raw.connect({ clientId: uid("c"), protocolLevel: 7 }));
-        const ack = await c.expect(T.CONNACK);
-        assert.equal(raw.hex(ack.bytes), "20 02 00 01");
-        await c.expectClosed(3_000);
-      }));
+    await t.step(
+      "an unknown protocol level is refused with 0x01, then closed",
+      () =>
+        scoped(async (defer) => {
+          const c = await open();
+          defer(c.close);
+          await c.write(raw.connect({ clientId: uid("c"), protocolLevel: 7 }));
+          const ack = await c.expect(T.CONNACK);
+          assert.equal(raw.hex(ack.bytes), "20 02 00 01");
+          await c.expectClosed(3_000);
+        }),
+    );
 
-    await t.step("a second CONNECT on the same connection closes it", () =>
-      scoped(async (defer) => {
-        const c = await open();
-        defer(c.close);
-        const id = uid("c");
-        await c.write(raw.connect({ clientId: id }));
-        await c.expect(T.CONNACK);
-        await c.write(raw.connect({ clientId: id }), true);
-        const extra = await c.expectClosed(3_000);
-        assert.deepEqual(extra.map(raw.describe), [], "no answer to the second CONNECT");
-      }));
+    await t.step(
+      "a second CONNECT on the same connection closes it",
+      () =>
+        scoped(async (defer) => {
+          const c = await open();
+          defer(c.close);
+          const id = uid("c");
+          await c.write(raw.connect({ clientId: id }));
+          await c.expect(T.CONNACK);
+          await c.write(raw.connect({ clientId: id }), true);
+          const extra = await c.expectClosed(3_000);
+          assert.deepEqual(extra.map(raw.describe), [], "no answer to the second CONNECT");
+        }),
+    );
 
-    await t.step("a PUBLISH before CONNECT closes the connection and is not routed", () =>
-      scoped(async (defer) => {
-        const p = uid("preconnect");
-        const sub = await connectMqttJs(broker.url);
-        defer(sub.close);
-        await sub.subscribe(`${p}/#`, 1);
-        const c = await open();
-        defer(c.close);
-        await c.write(raw.publish({ topic: `${p}/t`, payload: "sneaky", qos: 0 }), true);
-        const extra = await c.expectClosed(3_000);
-        assert.deepEqual(extra.map(raw.describe), []);
-        await sub.publish(`${p}/marker`, "end", { qos: 1 });
-        await sub.inbox.waitFor((m) => m.topic === `${p}/marker`);
-        await sleep(200);
-        assert.deepEqual(sub.inbox.on(`${p}/t`), [], "the pre-CONNECT PUBLISH was routed");
-      }));
+    await t.step(
+      "a PUBLISH before CONNECT closes the connection and is not routed",
+      () =>
+        scoped(async (defer) => {
+          const p = uid("preconnect");
+          const sub = await connectMqttJs(broker.url);
+          defer(sub.close);
+          await sub.subscribe(`${p}/#`, 1);
+          const c = await open();
+          defer(c.close);
+          await c.write(raw.publish({ topic: `${p}/t`, payload: "sneaky", qos: 0 }), true);
+          const extra = await c.expectClosed(3_000);
+          assert.deepEqual(extra.map(raw.describe), []);
+          await sub.publish(`${p}/marker`, "end", { qos: 1 });
+          await sub.inbox.waitFor((m) => m.topic === `${p}/marker`);
+          await sleep(200);
+          assert.deepEqual(sub.inbox.on(`${p}/t`), [], "the pre-CONNECT PUBLISH was routed");
+        }),
+    );
 
     await t.step({
       name: "a connection that sends no CONNECT within the connect timeout is closed",
@@ -105,17 +127,20 @@ Deno.test("the broker checks CONNECT packets", async (t) => {
         }),
     });
 
-    await t.step("keepalive 0 means no timeout: a quiet client stays connected", () =>
-      scoped(async (defer) => {
-        const c = await open();
-        defer(c.close);
-        await c.write(raw.connect({ clientId: uid("ka0"), keepAlive: 0 }));
-        await c.expect(T.CONNACK);
-        // Longer than the 1 s connect timeout and than any keepalive rounding.
-        await c.expectSilence(2_500);
-        await c.write(raw.pingreq());
-        await c.expect(T.PINGRESP);
-      }));
+    await t.step(
+      "keepalive 0 means no timeout: a quiet client stays connected",
+      () =>
+        scoped(async (defer) => {
+          const c = await open();
+          defer(c.close);
+          await c.write(raw.connect({ clientId: uid("ka0"), keepAlive: 0 }));
+          await c.expect(T.CONNACK);
+          // Longer than the 1 s connect timeout and than any keepalive rounding.
+          await c.expectSilence(2_500);
+          await c.write(raw.pingreq());
+          await c.expect(T.PINGRESP);
+        }),
+    );
   } finally {
     await broker.stop();
   }

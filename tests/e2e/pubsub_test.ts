@@ -14,21 +14,24 @@ Deno.test("mqtt.js clients publish and subscribe through the broker", async (t) 
   try {
     for (const v of VERSIONS) {
       for (const qos of [0, 1, 2] as const) {
-        await t.step(`${v.name}: a message published at QoS ${qos} arrives at QoS ${qos}`, () =>
-          scoped(async (defer) => {
-            const topic = `${uid("pubsub")}/q${qos}`;
-            const sub = await connectMqttJs(broker.url, v.opts);
-            defer(sub.close);
-            const pub = await connectMqttJs(broker.url, v.opts);
-            defer(pub.close);
-            assert.deepEqual(await sub.subscribe(topic, qos), [qos]);
-            await pub.publish(topic, `hello at ${qos}`, { qos });
-            const m = await sub.inbox.waitFor((m) => m.topic === topic);
-            assert.equal(m.payload, `hello at ${qos}`);
-            assert.equal(m.qos, qos);
-            assert.equal(m.retain, false);
-            assert.equal(m.dup, false);
-          }));
+        await t.step(
+          `${v.name}: a message published at QoS ${qos} arrives at QoS ${qos}`,
+          () =>
+            scoped(async (defer) => {
+              const topic = `${uid("pubsub")}/q${qos}`;
+              const sub = await connectMqttJs(broker.url, v.opts);
+              defer(sub.close);
+              const pub = await connectMqttJs(broker.url, v.opts);
+              defer(pub.close);
+              assert.deepEqual(await sub.subscribe(topic, qos), [qos]);
+              await pub.publish(topic, `hello at ${qos}`, { qos });
+              const m = await sub.inbox.waitFor((m) => m.topic === topic);
+              assert.equal(m.payload, `hello at ${qos}`);
+              assert.equal(m.qos, qos);
+              assert.equal(m.retain, false);
+              assert.equal(m.dup, false);
+            }),
+        );
       }
     }
 
@@ -49,48 +52,54 @@ Deno.test("mqtt.js clients publish and subscribe through the broker", async (t) 
         }
       }));
 
-    await t.step("delivery QoS is the minimum of publish QoS and subscription QoS", () =>
-      scoped(async (defer) => {
-        const p = uid("pubsub");
-        const sub = await connectMqttJs(broker.url);
-        defer(sub.close);
-        const pub = await connectMqttJs(broker.url);
-        defer(pub.close);
-        await sub.subscribe(`${p}/sub1`, 1);
-        await sub.subscribe(`${p}/sub2`, 2);
-        await sub.subscribe(`${p}/sub0`, 0);
-        await pub.publish(`${p}/sub1`, "x", { qos: 2 });
-        await pub.publish(`${p}/sub2`, "x", { qos: 1 });
-        await pub.publish(`${p}/sub0`, "x", { qos: 2 });
-        const got = await sub.inbox.waitForCount(3);
-        const qosOf = (t: string) => got.find((m) => m.topic === t)?.qos;
-        assert.equal(qosOf(`${p}/sub1`), 1);
-        assert.equal(qosOf(`${p}/sub2`), 1);
-        assert.equal(qosOf(`${p}/sub0`), 0);
-      }));
+    await t.step(
+      "delivery QoS is the minimum of publish QoS and subscription QoS",
+      () =>
+        scoped(async (defer) => {
+          const p = uid("pubsub");
+          const sub = await connectMqttJs(broker.url);
+          defer(sub.close);
+          const pub = await connectMqttJs(broker.url);
+          defer(pub.close);
+          await sub.subscribe(`${p}/sub1`, 1);
+          await sub.subscribe(`${p}/sub2`, 2);
+          await sub.subscribe(`${p}/sub0`, 0);
+          await pub.publish(`${p}/sub1`, "x", { qos: 2 });
+          await pub.publish(`${p}/sub2`, "x", { qos: 1 });
+          await pub.publish(`${p}/sub0`, "x", { qos: 2 });
+          const got = await sub.inbox.waitForCount(3);
+          const qosOf = (t: string) => got.find((m) => m.topic === t)?.qos;
+          assert.equal(qosOf(`${p}/sub1`), 1);
+          assert.equal(qosOf(`${p}/sub2`), 1);
+          assert.equal(qosOf(`${p}/sub0`), 0);
+        }),
+    );
 
-    await t.step("overlapping subscriptions of one client give one delivery at the max QoS", () =>
-      scoped(async (defer) => {
-        const p = uid("overlap");
-        const sub = await connectMqttJs(broker.url);
-        defer(sub.close);
-        const pub = await connectMqttJs(broker.url);
-        defer(pub.close);
-        await sub.subscribe(`${p}/a/+`, 1);
-        await sub.subscribe(`${p}/a/#`, 2);
-        await sub.subscribe(`${p}/marker`, 0);
-        await pub.publish(`${p}/a/b`, "once", { qos: 2 });
-        await pub.publish(`${p}/marker`, "end", { qos: 0 });
-        await sub.inbox.waitFor((m) => m.topic === `${p}/marker`);
-        // The marker is published after and travels the same connection; give stragglers a
-        // moment anyway.
-        await new Promise((r) => setTimeout(r, 300));
-        const got = sub.inbox.on(`${p}/a/b`);
-        assert.deepEqual(
-          got.map((m) => ({ payload: m.payload, qos: m.qos })),
-          [{ payload: "once", qos: 2 }],
-        );
-      }));
+    await t.step(
+      "overlapping subscriptions of one client give one delivery at the max QoS",
+      () =>
+        scoped(async (defer) => {
+          const p = uid("overlap");
+          const sub = await connectMqttJs(broker.url);
+          defer(sub.close);
+          const pub = await connectMqttJs(broker.url);
+          defer(pub.close);
+          await sub.subscribe(`${p}/a/+`, 1);
+          await sub.subscribe(`${p}/a/#`, 2);
+          await sub.subscribe(`${p}/marker`, 0);
+          await pub.publish(`${p}/a/b`, "once", { qos: 2 });
+          await pub.publish(`${p}/marker`, "end", { qos: 0 });
+          await sub.inbox.waitFor((m) => m.topic === `${p}/marker`);
+          // The marker is published after and travels the same connection; give stragglers a
+          // moment anyway.
+          await new Promise((r) => setTimeout(r, 300));
+          const got = sub.inbox.on(`${p}/a/b`);
+          assert.deepEqual(
+            got.map((m) => ({ payload: m.payload, qos: m.qos })),
+            [{ payload: "once", qos: 2 }],
+          );
+        }),
+    );
 
     await t.step("unsubscribing stops delivery", () =>
       scoped(async (defer) => {

@@ -7,7 +7,10 @@ import { PacketType as T } from "../helpers/raw.ts";
 
 /** Ends a persistent session: connect with clean session 1, then DISCONNECT. */
 async function wipeSession(broker: Broker, clientId: string): Promise<void> {
-  const { client } = await raw.rawConnect(broker.host, broker.port, { clientId, cleanSession: true });
+  const { client } = await raw.rawConnect(broker.host, broker.port, {
+    clientId,
+    cleanSession: true,
+  });
   await client.write(raw.disconnect(), true);
   await client.close();
 }
@@ -38,7 +41,9 @@ Deno.test("QoS 1 and 2 flows and persistent sessions", async (t) => {
           await pub.write(raw.pubrel(7));
           assert.equal(raw.hex((await pub.expect(T.PUBCOMP)).bytes), "70 02 00 07");
 
-          await pub.write(raw.publish({ topic: `${topic}/marker`, payload: "end", qos: 2, packetId: 8 }));
+          await pub.write(
+            raw.publish({ topic: `${topic}/marker`, payload: "end", qos: 2, packetId: 8 }),
+          );
           await pub.expect(T.PUBREC);
           await pub.write(raw.pubrel(8));
           await pub.expect(T.PUBCOMP);
@@ -161,13 +166,20 @@ Deno.test("QoS 1 and 2 flows and persistent sessions", async (t) => {
         }),
     );
 
-    await t.step("a QoS 1 PUBLISH is answered with PUBACK carrying its packet id", () =>
-      scoped(async (defer) => {
-        const { client } = await raw.rawConnect(broker.host, broker.port, { clientId: uid("ack") });
-        defer(client.close);
-        await client.write(raw.publish({ topic: `${uid("ack")}/t`, payload: "x", qos: 1, packetId: 0x1234 }));
-        assert.equal(raw.hex((await client.expect(T.PUBACK)).bytes), "40 02 12 34");
-      }));
+    await t.step(
+      "a QoS 1 PUBLISH is answered with PUBACK carrying its packet id",
+      () =>
+        scoped(async (defer) => {
+          const { client } = await raw.rawConnect(broker.host, broker.port, {
+            clientId: uid("ack"),
+          });
+          defer(client.close);
+          await client.write(
+            raw.publish({ topic: `${uid("ack")}/t`, payload: "x", qos: 1, packetId: 0x1234 }),
+          );
+          assert.equal(raw.hex((await client.expect(T.PUBACK)).bytes), "40 02 12 34");
+        }),
+    );
   } finally {
     await broker.stop();
   }

@@ -8,22 +8,25 @@ import { PacketType as T } from "../helpers/raw.ts";
 Deno.test("topic filters and wildcards", async (t) => {
   const broker = await startBroker();
   try {
-    await t.step("'#' does not match $SYS topics, nor does '+/x' match '$SYS/x'", () =>
-      scoped(async (defer) => {
-        const p = uid("sys");
-        const sub = await connectMqttJs(broker.url);
-        defer(sub.close);
-        await sub.subscribe("#", 0);
-        await sub.subscribe(`+/${p}`, 0);
-        const pub = await connectMqttJs(broker.url);
-        defer(pub.close);
-        await pub.publish(`$SYS/${p}`, "sys", { qos: 1 });
-        await pub.publish(`x/${p}`, "plain", { qos: 1 });
-        await sub.inbox.waitFor((m) => m.topic === `x/${p}`);
-        await sleep(300);
-        const dollar = sub.inbox.messages.filter((m) => m.topic.startsWith("$"));
-        assert.deepEqual(dollar.map((m) => m.topic), [], "wildcards matched $ topics");
-      }));
+    await t.step(
+      "'#' does not match $SYS topics, nor does '+/x' match '$SYS/x'",
+      () =>
+        scoped(async (defer) => {
+          const p = uid("sys");
+          const sub = await connectMqttJs(broker.url);
+          defer(sub.close);
+          await sub.subscribe("#", 0);
+          await sub.subscribe(`+/${p}`, 0);
+          const pub = await connectMqttJs(broker.url);
+          defer(pub.close);
+          await pub.publish(`$SYS/${p}`, "sys", { qos: 1 });
+          await pub.publish(`x/${p}`, "plain", { qos: 1 });
+          await sub.inbox.waitFor((m) => m.topic === `x/${p}`);
+          await sleep(300);
+          const dollar = sub.inbox.messages.filter((m) => m.topic.startsWith("$"));
+          assert.deepEqual(dollar.map((m) => m.topic), [], "wildcards matched $ topics");
+        }),
+    );
 
     await t.step("'a/#' matches the parent level 'a'", () =>
       scoped(async (defer) => {
@@ -74,56 +77,71 @@ Deno.test("topic filters and wildcards", async (t) => {
         assert.equal(m.payload, "empty level");
       }));
 
-    await t.step("an invalid filter gets 0x80 while a valid one in the same SUBSCRIBE is granted", () =>
-      scoped(async (defer) => {
-        const p = uid("invalid");
-        const { client } = await raw.rawConnect(broker.host, broker.port, { clientId: uid("inv") });
-        defer(client.close);
-        await client.write(
-          raw.subscribe(3, [[`${p}/a/#/b`, 0], [`${p}/ok`, 1], [`${p}/a+`, 0], [`${p}/#x`, 1]]),
-        );
-        const ack = await client.expect(T.SUBACK);
-        assert.equal(raw.hex(ack.bytes), "90 06 00 03 80 01 80 80");
-        // The connection stays open and the valid subscription works.
-        await client.write(raw.pingreq());
-        await client.expect(T.PINGRESP);
-        await client.write(raw.publish({ topic: `${p}/ok`, payload: "granted", qos: 1, packetId: 9 }));
-        const got = [await client.next(), await client.next()];
-        const pub = got.find((x) => x.type === T.PUBLISH);
-        assert.ok(got.some((x) => x.type === T.PUBACK && x.packetId === 9));
-        assert.equal(pub && raw.text(pub), "granted");
-      }));
-
-    await t.step("a PUBLISH with a wildcard in its topic name closes the connection", () =>
-      scoped(async (defer) => {
-        const p = uid("wildpub");
-        const sub = await connectMqttJs(broker.url);
-        defer(sub.close);
-        await sub.subscribe(`${p}/#`, 0);
-        for (const topic of [`${p}/+`, `${p}/#`, `${p}/a+b`]) {
-          const { client } = await raw.rawConnect(broker.host, broker.port, { clientId: uid("w") });
+    await t.step(
+      "an invalid filter gets 0x80 while a valid one in the same SUBSCRIBE is granted",
+      () =>
+        scoped(async (defer) => {
+          const p = uid("invalid");
+          const { client } = await raw.rawConnect(broker.host, broker.port, {
+            clientId: uid("inv"),
+          });
           defer(client.close);
-          await client.write(raw.publish({ topic, payload: "bad", qos: 0 }), true);
-          await client.expectClosed(3_000);
-        }
-        await sub.publish(`${p}/marker`, "end", { qos: 1 });
-        await sub.inbox.waitFor((m) => m.topic === `${p}/marker`);
-        assert.deepEqual(sub.inbox.messages.map((m) => m.topic), [`${p}/marker`]);
-      }));
+          await client.write(
+            raw.subscribe(3, [[`${p}/a/#/b`, 0], [`${p}/ok`, 1], [`${p}/a+`, 0], [`${p}/#x`, 1]]),
+          );
+          const ack = await client.expect(T.SUBACK);
+          assert.equal(raw.hex(ack.bytes), "90 06 00 03 80 01 80 80");
+          // The connection stays open and the valid subscription works.
+          await client.write(raw.pingreq());
+          await client.expect(T.PINGRESP);
+          await client.write(
+            raw.publish({ topic: `${p}/ok`, payload: "granted", qos: 1, packetId: 9 }),
+          );
+          const got = [await client.next(), await client.next()];
+          const pub = got.find((x) => x.type === T.PUBLISH);
+          assert.ok(got.some((x) => x.type === T.PUBACK && x.packetId === 9));
+          assert.equal(pub && raw.text(pub), "granted");
+        }),
+    );
 
-    await t.step("topics are case sensitive and a leading '/' is a distinct level", () =>
-      scoped(async (defer) => {
-        const p = uid("case");
-        const c = await connectMqttJs(broker.url);
-        defer(c.close);
-        await c.subscribe(`${p}/Room`, 1);
-        await c.publish(`${p}/room`, "lower", { qos: 1 });
-        await c.publish(`/${p}/Room`, "leading slash", { qos: 1 });
-        await c.publish(`${p}/Room`, "exact", { qos: 1 });
-        await c.inbox.waitFor((m) => m.payload === "exact");
-        await sleep(200);
-        assert.deepEqual(c.inbox.messages.map((m) => m.payload), ["exact"]);
-      }));
+    await t.step(
+      "a PUBLISH with a wildcard in its topic name closes the connection",
+      () =>
+        scoped(async (defer) => {
+          const p = uid("wildpub");
+          const sub = await connectMqttJs(broker.url);
+          defer(sub.close);
+          await sub.subscribe(`${p}/#`, 0);
+          for (const topic of [`${p}/+`, `${p}/#`, `${p}/a+b`]) {
+            const { client } = await raw.rawConnect(broker.host, broker.port, {
+              clientId: uid("w"),
+            });
+            defer(client.close);
+            await client.write(raw.publish({ topic, payload: "bad", qos: 0 }), true);
+            await client.expectClosed(3_000);
+          }
+          await sub.publish(`${p}/marker`, "end", { qos: 1 });
+          await sub.inbox.waitFor((m) => m.topic === `${p}/marker`);
+          assert.deepEqual(sub.inbox.messages.map((m) => m.topic), [`${p}/marker`]);
+        }),
+    );
+
+    await t.step(
+      "topics are case sensitive and a leading '/' is a distinct level",
+      () =>
+        scoped(async (defer) => {
+          const p = uid("case");
+          const c = await connectMqttJs(broker.url);
+          defer(c.close);
+          await c.subscribe(`${p}/Room`, 1);
+          await c.publish(`${p}/room`, "lower", { qos: 1 });
+          await c.publish(`/${p}/Room`, "leading slash", { qos: 1 });
+          await c.publish(`${p}/Room`, "exact", { qos: 1 });
+          await c.inbox.waitFor((m) => m.payload === "exact");
+          await sleep(200);
+          assert.deepEqual(c.inbox.messages.map((m) => m.payload), ["exact"]);
+        }),
+    );
   } finally {
     await broker.stop();
   }

@@ -45,12 +45,15 @@ Deno.test("the broker publishes wills exactly when it should", async (t) => {
   };
 
   try {
-    await t.step("the will is published when the socket is closed without DISCONNECT", () =>
-      scoped(async (defer) => {
-        const { topic, sub, client } = await setup(defer);
-        await client.close();
-        await expectWill(sub, topic);
-      }));
+    await t.step(
+      "the will is published when the socket is closed without DISCONNECT",
+      () =>
+        scoped(async (defer) => {
+          const { topic, sub, client } = await setup(defer);
+          await client.close();
+          await expectWill(sub, topic);
+        }),
+    );
 
     await t.step("the will is not published after a DISCONNECT", () =>
       scoped(async (defer) => {
@@ -60,29 +63,35 @@ Deno.test("the broker publishes wills exactly when it should", async (t) => {
         await expectNoWill(sub, topic);
       }));
 
-    await t.step("a silent client is closed after 1.5 × keepalive and its will is published", () =>
-      scoped(async (defer) => {
-        const { topic, sub, client } = await setup(defer, { keepAlive: 1 });
-        const t0 = performance.now();
-        await client.expectClosed(3_000);
-        const elapsed = performance.now() - t0;
-        assert.ok(elapsed >= 900, `closed after ${elapsed.toFixed(0)} ms, before keepalive`);
-        assert.ok(elapsed <= 2_600, `closed after ${elapsed.toFixed(0)} ms, expected ~1.5 s`);
-        await expectWill(sub, topic);
-      }));
+    await t.step(
+      "a silent client is closed after 1.5 × keepalive and its will is published",
+      () =>
+        scoped(async (defer) => {
+          const { topic, sub, client } = await setup(defer, { keepAlive: 1 });
+          const t0 = performance.now();
+          await client.expectClosed(3_000);
+          const elapsed = performance.now() - t0;
+          assert.ok(elapsed >= 900, `closed after ${elapsed.toFixed(0)} ms, before keepalive`);
+          assert.ok(elapsed <= 2_600, `closed after ${elapsed.toFixed(0)} ms, expected ~1.5 s`);
+          await expectWill(sub, topic);
+        }),
+    );
 
-    await t.step("a client that sends PINGREQ within its keepalive stays connected", () =>
-      scoped(async (defer) => {
-        const { topic, sub, client } = await setup(defer, { keepAlive: 1 });
-        for (let i = 0; i < 4; i++) {
-          await sleep(700);
-          await client.write(raw.pingreq());
-          await client.expect(T.PINGRESP);
-        }
-        assert.equal(client.closed, false);
-        await client.write(raw.disconnect());
-        await expectNoWill(sub, topic);
-      }));
+    await t.step(
+      "a client that sends PINGREQ within its keepalive stays connected",
+      () =>
+        scoped(async (defer) => {
+          const { topic, sub, client } = await setup(defer, { keepAlive: 1 });
+          for (let i = 0; i < 4; i++) {
+            await sleep(700);
+            await client.write(raw.pingreq());
+            await client.expect(T.PINGRESP);
+          }
+          assert.equal(client.closed, false);
+          await client.write(raw.disconnect());
+          await expectNoWill(sub, topic);
+        }),
+    );
 
     await t.step(
       "a takeover (same client id) closes the first connection and publishes its will",
@@ -106,43 +115,49 @@ Deno.test("the broker publishes wills exactly when it should", async (t) => {
         }),
     );
 
-    await t.step("a protocol error after CONNECT closes the connection and publishes the will", () =>
-      scoped(async (defer) => {
-        const { topic, sub, client } = await setup(defer);
-        // PUBREL with reserved flags 0000 (must be 0010): malformed.
-        await client.write(raw.pubrel(1, 0x60), true);
-        await client.expectClosed(3_000);
-        await expectWill(sub, topic);
-      }));
+    await t.step(
+      "a protocol error after CONNECT closes the connection and publishes the will",
+      () =>
+        scoped(async (defer) => {
+          const { topic, sub, client } = await setup(defer);
+          // PUBREL with reserved flags 0000 (must be 0010): malformed.
+          await client.write(raw.pubrel(1, 0x60), true);
+          await client.expectClosed(3_000);
+          await expectWill(sub, topic);
+        }),
+    );
 
-    await t.step("will retain and will QoS are honoured: a later subscriber gets the retained will", () =>
-      scoped(async (defer) => {
-        const topic = `${uid("will")}/retained`;
-        const { client } = await raw.rawConnect(broker.host, broker.port, {
-          clientId: uid("will-r"),
-          will: { topic, payload: "retained gone", qos: 2, retain: true },
-        });
-        defer(client.close);
-        const cleaner = await connectMqttJs(broker.url);
-        defer(cleaner.close);
-        defer(() => cleaner.publish(topic, "", { qos: 1, retain: true }));
-        const live = await connectMqttJs(broker.url);
-        defer(live.close);
-        await live.subscribe(topic, 2);
-        await client.close();
-        const m = await live.inbox.waitFor((m) => m.topic === topic);
-        assert.equal(m.payload, "retained gone");
-        assert.equal(m.qos, 2, "will QoS 2 to a QoS 2 subscriber");
-        assert.equal(m.retain, false, "forwarded to an existing subscriber with RETAIN=0");
+    await t.step(
+      "will retain and will QoS are honoured: a later subscriber gets the retained will",
+      () =>
+        scoped(async (defer) => {
+          const topic = `${uid("will")}/retained`;
+          const { client } = await raw.rawConnect(broker.host, broker.port, {
+            clientId: uid("will-r"),
+            will: { topic, payload: "retained gone", qos: 2, retain: true },
+          });
+          defer(client.close);
+          const cleaner = await connectMqttJs(broker.url);
+          defer(cleaner.close);
+          defer(() => cleaner.publish(topic, "", { qos: 1, retain: true }));
+          const live = await connectMqttJs(broker.url);
+          defer(live.close);
+          await live.subscribe(topic, 2);
+          await client.close();
+          const m = await live.inbox.waitFor((m) => m.topic === topic);
+          assert.equal(m.payload, "retained gone");
+          assert.equal(m.qos, 2, "will QoS 2 to a QoS 2 subscriber");
+          assert.equal(m.retain, false, "forwarded to an existing subscriber with RETAIN=0");
 
-        const later = await connectMqttJs(broker.url);
-        defer(later.close);
-        await later.subscribe(topic, 1);
-        const r = await later.inbox.waitFor((m) => m.topic === topic);
-        assert.equal(r.payload, "retained gone");
-        assert.equal(r.retain, true);
-        assert.equal(r.qos, 1, "min(will QoS 2, subscription QoS 1)");
-      }));
+          const later = await connectMqttJs(broker.url);
+          defer(later.close);
+          await later.subscribe(topic, 1);
+          const r = await later.inbox.waitFor((m) => m.topic === topic);
+          assert.equal(r.payload, "retained gone");
+          assert.equal(r.retain, true);
+          assert.equal(r.qos, 1, "min(will QoS 2, subscription QoS 1)");
+        }),
+    );
   } finally {
     await broker.stop();
   }

@@ -52,7 +52,8 @@ function externalBroker(url: string): Broker {
     port,
     url: `mqtt://${u.hostname}:${port}`,
     logs: () => "",
-    waitForLog: () => Promise.reject(new Error("broker logs are not available with MQTTWK_TEST_URL")),
+    waitForLog: () =>
+      Promise.reject(new Error("broker logs are not available with MQTTWK_TEST_URL")),
     stop: () => Promise.resolve(0),
     kill: () => Promise.resolve(),
   };
@@ -114,7 +115,6 @@ async function spawnBroker(opts: BrokerOptions): Promise<Broker> {
     what: string,
   ): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const done = () => {
         waiters.delete(test);
         clearTimeout(timer);
@@ -126,10 +126,14 @@ async function spawnBroker(opts: BrokerOptions): Promise<Broker> {
           resolve(v);
         } else if (exited) {
           done();
-          reject(new Error(`broker exited (code ${exited.code}) while waiting for ${what}; logs:\n${text}`));
+          reject(
+            new Error(
+              `broker exited (code ${exited.code}) while waiting for ${what}; logs:\n${text}`,
+            ),
+          );
         }
       };
-      timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         done();
         reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; logs:\n${text}`));
       }, timeoutMs);

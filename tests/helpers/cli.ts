@@ -24,9 +24,11 @@ const SUB = findOnPath("mosquitto_sub");
 const STDBUF = findOnPath("stdbuf");
 
 /** Why the CLI tests cannot run, or undefined when both binaries are present. */
-export const CLI_MISSING: string | undefined = PUB && SUB ? undefined : `${
-  [PUB ? "" : "mosquitto_pub", SUB ? "" : "mosquitto_sub"].filter(Boolean).join(" and ")
-} not found on PATH: install the Debian package mosquitto-clients (apt-get install -y mosquitto-clients)`;
+export const CLI_MISSING: string | undefined = PUB && SUB
+  ? undefined
+  : `${
+    [PUB ? "" : "mosquitto_pub", SUB ? "" : "mosquitto_sub"].filter(Boolean).join(" and ")
+  } not found on PATH: install the Debian package mosquitto-clients (apt-get install -y mosquitto-clients)`;
 
 let warned = false;
 /**
@@ -131,7 +133,12 @@ export async function mosquittoSub(args: string[], readyTimeoutMs = 10_000): Pro
         for (const line of lines) {
           if (!line.startsWith(MARK + "|")) continue;
           const [, topic, qos, retain, ...rest] = line.split("|");
-          messages.push({ topic, qos: Number(qos), retain: retain === "1", payload: rest.join("|") });
+          messages.push({
+            topic,
+            qos: Number(qos),
+            retain: retain === "1",
+            payload: rest.join("|"),
+          });
         }
       }
       for (const w of [...waiters]) w();
@@ -146,7 +153,6 @@ export async function mosquittoSub(args: string[], readyTimeoutMs = 10_000): Pro
 
   const wait = <T>(check: () => T | undefined, timeoutMs: number, what: string) =>
     new Promise<T>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const test = () => {
         const v = check();
         if (v !== undefined || exited) {
@@ -156,9 +162,11 @@ export async function mosquittoSub(args: string[], readyTimeoutMs = 10_000): Pro
           else reject(new Error(`mosquitto_sub exited while waiting for ${what}:\n${text}`));
         }
       };
-      timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         waiters.delete(test);
-        reject(new Error(`mosquitto_sub: timed out after ${timeoutMs} ms waiting for ${what}:\n${text}`));
+        reject(
+          new Error(`mosquitto_sub: timed out after ${timeoutMs} ms waiting for ${what}:\n${text}`),
+        );
       }, timeoutMs);
       waiters.add(test);
       test();

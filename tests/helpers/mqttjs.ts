@@ -37,15 +37,18 @@ export class Inbox {
     pred: (m: Received) => boolean = () => true,
     timeoutMs = 5_000,
   ): Promise<Received[]> {
-    return this.#wait(() => {
-      const ms = this.messages.filter(pred);
-      return ms.length >= n ? ms : undefined;
-    }, timeoutMs, `${n} messages`);
+    return this.#wait(
+      () => {
+        const ms = this.messages.filter(pred);
+        return ms.length >= n ? ms : undefined;
+      },
+      timeoutMs,
+      `${n} messages`,
+    );
   }
 
   #wait<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
     return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const test = () => {
         const v = check();
         if (v !== undefined) {
@@ -54,7 +57,7 @@ export class Inbox {
           resolve(v);
         }
       };
-      timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         this.#waiters.delete(test);
         const got = this.messages.slice(-10).map((m) => `${m.topic}=${m.payload.slice(0, 40)}`);
         reject(

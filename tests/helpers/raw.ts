@@ -211,7 +211,9 @@ export function parsePacket(buf: Uint8Array): { packet: Packet; size: number } |
     len += (b & 0x7f) * mult;
     if ((b & 0x80) === 0) break;
     mult *= 128;
-    if (i > 4) throw new Error(`malformed remaining length from broker: ${hex(buf.subarray(0, 6))}`);
+    if (i > 4) {
+      throw new Error(`malformed remaining length from broker: ${hex(buf.subarray(0, 6))}`);
+    }
   }
   if (buf.length < i + len) return undefined;
   const bytes = buf.slice(0, i + len);
@@ -321,7 +323,6 @@ export class RawClient {
   /** Waits until `check` returns a value, the connection ends (undefined), or the timeout. */
   #waitUntil<T>(check: () => T | undefined, timeoutMs: number): Promise<T | "closed" | "timeout"> {
     return new Promise((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const test = () => {
         const v = check();
         const r = v !== undefined ? v : this.#eof ? "closed" as const : undefined;
@@ -331,7 +332,7 @@ export class RawClient {
           resolve(r);
         }
       };
-      timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         this.#waiters.delete(test);
         resolve("timeout");
       }, timeoutMs);

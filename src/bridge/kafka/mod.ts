@@ -1,19 +1,170 @@
 /** Kafka bridge entry point: egress (MQTT -> Kafka) as a MessageSink, ingress (Kafka -> MQTT). */
+import { Kafka, type LogEntry, logLevel } from "kafkajs";
 import type { Broker } from "../../broker/broker.ts";
 import type { BrokerEvents, MessageSink } from "../../broker/hooks.ts";
 import type { Config } from "../../config/load.ts";
 import type { Logger } from "../../log.ts";
+import { Egress, type EgressCounters } from "./egress.ts";
+import { isPermanentSendError, ProducerWorker } from "./producer_link.ts";
+import { Ingress, type IngressCounters } from "./ingress.ts";
+import { silenceKafkajsTimerWarnings } from "./kafkajs_warnings.ts";
+import { eventRecord, messageRecord, type RecordContext } from "./records.ts";
+import { bridgeSettings, RuleSet } from "./settings.ts";
+
+export type { BridgeSettings } from "./settings.ts";
+
+/** What the bridge needs of the broker; the real Broker has it all. */
+export type BridgeHost = Pick<Broker, "nodeId" | "publish" | "commitBarrier" | "isValidTopicName">;
+
+export interface KafkaBridgeStats extends EgressCounters {
+  /** Whether the producer currently has a connection to Kafka. */
+  connected: boolean;
+  /** Records waiting for Kafka (buffered or in flight) and their approximate bytes. */
+  buffered: number;
+  bufferedBytes: number;
+  /** Ingress counters; null when no consumer topics are configured. */
+  ingress: IngressCounters | null;
+  /** Whether the ingress consumer currently holds its group membership. */
+  ingressJoined: boolean;
+}
 
 export interface KafkaBridge {
   sink: MessageSink;
   events: BrokerEvents;
   /** Connects producer/consumer; ingress publishes into `broker`. Must not throw when Kafka is down. */
-  start(broker: Broker): Promise<void>;
+  start(broker: BridgeHost): Promise<void>;
   stop(): Promise<void>;
+  /** A snapshot of the counters (what was produced, buffered, dropped, refused, consumed). */
+  stats(): KafkaBridgeStats;
 }
 
 /** Returns null when the bridge is disabled in config. */
-export function createKafkaBridge(config: Config, _log: Logger): KafkaBridge | null {
+export function createKafkaBridge(config: Config, log: Logger): KafkaBridge | null {
   if (!config.kafkaEnabled) return null;
-  throw new Error("mqttwk.broker.kafka.broker-enabled: the Kafka bridge is not available yet");
+  silenceKafkajsTimerWarnings();
+  const s = bridgeSettings(config);
+  const rules = new RuleSet(s.rules);
+  const ctx: RecordContext = {
+    keyMode: s.keyMode,
+    format: s.format,
+    brokerId: s.brokerId,
+    nodeId: "",
+    processId: String(Deno.pid),
+  };
+  // The consumer's client; the producer has its own in producer_worker.ts.
+  const kafka = new Kafka({
+    clientId: `mqttwk-${s.brokerId}`,
+    brokers: s.brokers,
+    connectionTimeout: 3000,
+    retry: { retries: s.retries, initialRetryTime: s.backoffMs, maxRetryTime: s.backoffMaxMs },
+    // kafkajs repeats every connection error at ERROR; the bridge reports state changes itself.
+    logLevel: log.enabled("debug") ? logLevel.INFO : logLevel.NOTHING,
+    logCreator: () => (e: LogEntry) => log.debug(`kafkajs ${e.namespace}: ${e.log.message}`),
+  });
+  let worker: ProducerWorker | null = null;
+  const egress = new Egress({
+    maxMessages: s.bufferMessages,
+    maxBytes: s.bufferBytes,
+    lingerMs: s.lingerMs,
+    batchBytes: s.batchBytes,
+    maxRequestBytes: s.maxRequestBytes,
+    backoffMs: s.backoffMs,
+    backoffMaxMs: s.backoffMaxMs,
+    createProducer: () => {
+      worker ??= new ProducerWorker({
+        clientId: `mqttwk-${s.brokerId}`,
+        brokers: s.brokers,
+        acks: s.acks,
+        idempotent: s.idempotent,
+        retries: s.retries,
+        backoffMs: s.backoffMs,
+        backoffMaxMs: s.backoffMaxMs,
+        debug: log.enabled("debug"),
+      }, log);
+      return worker.producer();
+    },
+    isPermanent: isPermanentSendError,
+    log,
+    target: s.brokers.join(","),
+  });
+  const ingress = s.ingress
+    ? new Ingress({
+      settings: s.ingress,
+      kafka,
+      log,
+      backoffMs: s.backoffMs,
+      backoffMaxMs: s.backoffMaxMs,
+    })
+    : null;
+
+  const sink: MessageSink = {
+    accept(msg, from) {
+      const rule = rules.match(msg.topic);
+      if (rule === null || rule.kafkaTopic === null) return;
+      const rec = messageRecord(msg, from, rule.kafkaTopic, ctx);
+      // QoS 0 has no acknowledgement to hold back.
+      return egress.offer(rec, rule.mode === "at-least-once" && msg.qos > 0);
+    },
+  };
+
+  const eventsTopic = s.eventsTopic;
+  const events: BrokerEvents = eventsTopic === null ? {} : {
+    clientConnected: (c) =>
+      void egress.offer(eventRecord(c, { event: "connected" }, eventsTopic, ctx), false),
+    clientDisconnected: (c, reason) =>
+      void egress.offer(eventRecord(c, { event: "disconnected", reason }, eventsTopic, ctx), false),
+    subscribed: (c, filter, qos) =>
+      void egress.offer(
+        eventRecord(c, { event: "subscribed", filter, qos }, eventsTopic, ctx),
+        false,
+      ),
+    unsubscribed: (c, filter) =>
+      void egress.offer(eventRecord(c, { event: "unsubscribed", filter }, eventsTopic, ctx), false),
+  };
+
+  return {
+    sink,
+    events,
+    start(broker) {
+      ctx.nodeId = broker.nodeId;
+      const ruleText = s.rules.map((r) =>
+        `${r.filter} -> ${r.kafkaTopic ?? "-"}${r.kafkaTopic ? ` ${r.mode}` : ""}`
+      ).join("; ");
+      log.info(
+        `kafka bridge to ${s.brokers.join(",")}: ${ruleText} (key ${s.keyMode}, format ` +
+          `${s.format}${s.idempotent ? ", idempotent" : ""}${
+            eventsTopic ? `, client events to ${eventsTopic}` : ""
+          })` +
+          (s.ingress
+            ? `; ingress from ${s.ingress.topics.join(",")} (group ${s.ingress.groupId}) to ` +
+              `${s.ingress.topicHeader ? `header ${s.ingress.topicHeader} or ` : ""}` +
+              `${s.ingress.mqttTopic}`
+            : ""),
+      );
+      egress.start();
+      ingress?.start(broker);
+      return Promise.resolve();
+    },
+    async stop() {
+      // Ingress first: the broker is closing and must not be handed more messages.
+      await ingress?.stop();
+      await egress.stop();
+      await worker?.close();
+      const c = egress.counters;
+      log.info(
+        `kafka bridge stopped: ${c.produced} records produced, ${c.dropped} dropped, ` +
+          `${c.rejected} refused (buffer full), ${c.failed} rejected by Kafka, ${c.abandoned} ` +
+          `undelivered at stop` +
+          (ingress ? `; ingress published ${ingress.counters.published}` : ""),
+      );
+    },
+    stats: () => ({
+      ...egress.counters,
+      connected: egress.connected,
+      buffered: egress.buffered,
+      bufferedBytes: egress.bufferedBytes,
+      ingress: ingress ? { ...ingress.counters } : null,
+      ingressJoined: ingress?.joined ?? false,
+    }),
+  };
 }

@@ -127,8 +127,12 @@ function ingressSettings(c: Config): IngressSettings | null {
   };
 }
 
+function isKafkaTopic(topic: string): boolean {
+  return KAFKA_TOPIC.test(topic) && topic !== "." && topic !== "..";
+}
+
 function checkTopic(topic: string, key: string): string {
-  if (!KAFKA_TOPIC.test(topic) || topic === "." || topic === "..") {
+  if (!isKafkaTopic(topic)) {
     throw new Error(
       `mqttwk.broker.kafka.${key}: ${JSON.stringify(topic)} is not a valid Kafka topic ` +
         `(letters, digits, ".", "_", "-"; at most 249)`,
@@ -159,7 +163,12 @@ export function parseRule(text: string, defaultMode: DeliveryMode): Rule {
   if (!MODES.includes(mode as DeliveryMode)) {
     throw bad(`has an unknown mode ${JSON.stringify(rest[1])}`);
   }
-  return { filter, kafkaTopic: checkTopic(rest[0], "rules"), mode: mode as DeliveryMode };
+  if (!isKafkaTopic(rest[0])) {
+    throw bad(
+      `has an invalid Kafka topic ${JSON.stringify(rest[0])} (letters, digits, ".", "_", "-")`,
+    );
+  }
+  return { filter, kafkaTopic: rest[0], mode: mode as DeliveryMode };
 }
 
 /** First-match rule lookup, memoised per topic because it runs for every publish. */

@@ -1,0 +1,414 @@
+/**
+ * The egress pipeline: a bounded buffer of records, drained by one loop that sends whatever has
+ * accumulated as a single produce request, so records published in the same few milliseconds
+ * share a round trip and nothing awaits Kafka per message. Only the loop talks to Kafka; the
+ * publish path just appends, which keeps MQTT working whatever state Kafka is in.
+ */
+import type { Logger } from "../../log.ts";
+import type { OutRecord } from "./records.ts";
+
+/** What the pipeline needs from a Kafka producer (kafkajs in production, a fake in tests). */
+export interface ProducerLink {
+  connect(): Promise<void>;
+  /** Resolves once Kafka acknowledged every record (per the configured acks). */
+  send(records: OutRecord[]): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export interface EgressOptions {
+  maxMessages: number;
+  maxBytes: number;
+  lingerMs: number;
+  /** Pending bytes that end the linger early. */
+  batchBytes: number;
+  maxRequestBytes: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  /** A fresh producer per connection attempt, so a broken one never lingers. */
+  createProducer: () => ProducerLink;
+  /** Classifies a send failure: true = the records can never be stored (drop, don't retry). */
+  isPermanent: (err: unknown) => boolean;
+  log: Logger;
+  /** Where Kafka is, for log lines. */
+  target: string;
+  /** Milliseconds between "still down / dropping" summaries. */
+  reportEveryMs?: number;
+}
+
+export interface EgressCounters {
+  /** Records Kafka acknowledged. */
+  produced: number;
+  /** Records dropped because the buffer was full (fire-and-forget, QoS 0, events). */
+  dropped: number;
+  /** At-least-once publishes refused because the buffer was full (left unacknowledged). */
+  rejected: number;
+  /** Records Kafka refused for good (e.g. too large); at-least-once ones left unacknowledged. */
+  failed: number;
+  /** Records still undelivered when the bridge stopped. */
+  abandoned: number;
+  /** Produce requests sent successfully. */
+  batches: number;
+  /** Times the connection to Kafka was lost or could not be made. */
+  connectFailures: number;
+}
+
+interface Entry {
+  rec: OutRecord;
+  resolve?: () => void;
+  reject?: (err: Error) => void;
+}
+
+export class BufferFullError extends Error {
+  override name = "BufferFullError";
+}
+
+export class Egress {
+  readonly counters: EgressCounters = {
+    produced: 0,
+    dropped: 0,
+    rejected: 0,
+    failed: 0,
+    abandoned: 0,
+    batches: 0,
+    connectFailures: 0,
+  };
+  readonly #o: EgressOptions;
+  /** Queue with a moving head: shift() on a big array is O(n). */
+  #q: Entry[] = [];
+  #head = 0;
+  #bytes = 0;
+  #producer: ProducerLink | null = null;
+  #connected = false;
+  #running = false;
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Records to send one per request after a request was refused, to find the bad one. */
+  #isolate = 0;
+  /** Bumped when stop() gives up on the queue, so a late send result leaves it alone. */
+  #epoch = 0;
+  #downSince = 0;
+  #lastReport = 0;
+  #dropsSinceReport = 0;
+  #rejectsSinceReport = 0;
+  #reportTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(opts: EgressOptions) {
+    this.#o = opts;
+  }
+
+  /** Records waiting or in flight. */
+  get buffered(): number {
+    return this.#q.length - this.#head;
+  }
+
+  get bufferedBytes(): number {
+    return this.#bytes;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /**
+   * Queues a record. With `wait`, returns a promise settled when Kafka has it (or rejected when
+   * it cannot be buffered); without, never delays and drops the record when the buffer is full.
+   */
+  offer(rec: OutRecord, wait: boolean): void | Promise<void> {
+    if (
+      this.buffered + 1 > this.#o.maxMessages || this.#bytes + rec.bytes > this.#o.maxBytes ||
+      !this.#running
+    ) {
+      if (wait) {
+        this.counters.rejected++;
+        this.#rejectsSinceReport++;
+        this.#noteOverflow();
+        return Promise.reject(
+          new BufferFullError(
+            this.#running ? "kafka buffer full" : "kafka bridge stopped",
+          ),
+        );
+      }
+      this.counters.dropped++;
+      this.#dropsSinceReport++;
+      this.#noteOverflow();
+      return;
+    }
+    this.#bytes += rec.bytes;
+    let p: Promise<void> | undefined;
+    if (wait) {
+      const w = Promise.withResolvers<void>();
+      this.#q.push({ rec, resolve: w.resolve, reject: w.reject });
+      p = w.promise;
+    } else {
+      this.#q.push({ rec });
+    }
+    const wake = this.#wake;
+    if (wake) wake();
+    return p;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#reportTimer = setInterval(() => this.#report(), this.#o.reportEveryMs ?? 10_000);
+    this.#loop = this.#run().catch((err) => {
+      // Never expected; without the loop nothing reaches Kafka, so say so loudly.
+      this.#o.log.error(`kafka egress stopped unexpectedly: ${err?.stack ?? err}`);
+    });
+  }
+
+  /** Gives in-flight and buffered records up to `graceMs` to reach Kafka, then gives up on them. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (!this.#running) return;
+    const deadline = Date.now() + graceMs;
+    while (this.buffered > 0 && this.#connected && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    this.#running = false;
+    clearInterval(this.#reportTimer);
+    this.#wake?.();
+    clearTimeout(this.#sleepTimer);
+    this.#wakeSleep?.();
+    // A send stuck on an unresponsive Kafka must not hold up shutdown for its full timeout;
+    // closing the producer below fails it, and the loop then finds it was abandoned.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.#loop, new Promise((r) => timer = setTimeout(r, 2_000))]);
+    clearTimeout(timer);
+    this.#epoch++;
+    const left = this.buffered;
+    if (left > 0) {
+      this.counters.abandoned += left;
+      const err = new Error("kafka bridge stopped before the record reached Kafka");
+      for (let i = this.#head; i < this.#q.length; i++) this.#q[i].reject?.(err);
+      this.#q = [];
+      this.#head = 0;
+      this.#bytes = 0;
+      this.#o.log.warn(
+        `kafka bridge stopped with ${left} records not delivered ` +
+          `(at-least-once publishers were not acknowledged and will resend)`,
+      );
+    }
+    await this.#dropProducer();
+  }
+
+  // ------------------------------------------------------------------ the loop
+
+  async #run(): Promise<void> {
+    let backoff = this.#o.backoffMs;
+    while (this.#running) {
+      // Connecting before the first record makes its latency normal and reports a missing
+      // Kafka at start-up rather than at the first publish.
+      if (!this.#connected) {
+        try {
+          await this.#connect();
+          backoff = this.#o.backoffMs;
+        } catch (err) {
+          this.#noteDown(err, "cannot connect");
+          await this.#sleep(jitter(backoff));
+          backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
+          continue;
+        }
+      }
+      if (this.buffered === 0) {
+        await new Promise<void>((r) => this.#wake = r);
+        this.#wake = null;
+        continue;
+      }
+      await this.#linger();
+      const n = this.#takeCount();
+      const batch = this.#q.slice(this.#head, this.#head + n);
+      const epoch = this.#epoch;
+      try {
+        await this.#producer!.send(batch.map((e) => e.rec));
+      } catch (err) {
+        if (epoch !== this.#epoch) return;
+        if (this.#o.isPermanent(err)) {
+          this.#refused(batch, err);
+          continue;
+        }
+        this.#noteDown(err, "send failed");
+        // kafkajs already retried inside send; a new producer starts from a clean connection
+        // and producer id, which also sidesteps stale idempotence sequence numbers.
+        await this.#dropProducer();
+        await this.#sleep(jitter(backoff));
+        backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
+        continue;
+      }
+      if (epoch !== this.#epoch) {
+        for (const e of batch) e.resolve?.();
+        return;
+      }
+      this.counters.batches++;
+      this.counters.produced += n;
+      if (this.#isolate > 0) this.#isolate = Math.max(0, this.#isolate - n);
+      this.#remove(n);
+      for (const e of batch) e.resolve?.();
+    }
+  }
+
+  async #connect(): Promise<void> {
+    const p = this.#o.createProducer();
+    this.#producer = p;
+    try {
+      await p.connect();
+    } catch (err) {
+      this.#producer = null;
+      await p.disconnect().catch(() => {});
+      throw err;
+    }
+    this.#connected = true;
+    if (this.#downSince) {
+      const secs = ((Date.now() - this.#downSince) / 1000).toFixed(1);
+      this.#o.log.info(
+        `kafka ${this.#o.target} reachable again after ${secs} s; delivering ${this.buffered} ` +
+          `buffered records (${this.#bytes} bytes)`,
+      );
+      this.#downSince = 0;
+    } else {
+      this.#o.log.info(`kafka producer connected to ${this.#o.target}`);
+    }
+  }
+
+  async #dropProducer(): Promise<void> {
+    const p = this.#producer;
+    this.#producer = null;
+    this.#connected = false;
+    if (p) await p.disconnect().catch(() => {});
+  }
+
+  /** Waits up to linger.ms for more records, unless a batch' worth is already there. */
+  async #linger(): Promise<void> {
+    if (this.#o.lingerMs <= 0 || this.#bytes >= this.#o.batchBytes || this.#isolate > 0) return;
+    const end = Date.now() + this.#o.lingerMs;
+    while (this.#running && this.#bytes < this.#o.batchBytes && Date.now() < end) {
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, end - Date.now());
+        this.#wake = () => {
+          if (this.#bytes >= this.#o.batchBytes) {
+            clearTimeout(t);
+            r();
+          }
+        };
+      });
+      this.#wake = null;
+    }
+  }
+
+  /** How many queued records go into the next request: all that fit in max.request.size. */
+  #takeCount(): number {
+    if (this.#isolate > 0) return 1;
+    let n = 0;
+    let bytes = 0;
+    for (let i = this.#head; i < this.#q.length; i++) {
+      const b = this.#q[i].rec.bytes;
+      if (n > 0 && bytes + b > this.#o.maxRequestBytes) break;
+      bytes += b;
+      n++;
+    }
+    return n;
+  }
+
+  #remove(n: number): void {
+    for (let i = this.#head; i < this.#head + n; i++) this.#bytes -= this.#q[i].rec.bytes;
+    this.#head += n;
+    if (this.#head === this.#q.length) {
+      this.#q = [];
+      this.#head = 0;
+    } else if (this.#head > 4096 && this.#head * 2 > this.#q.length) {
+      this.#q = this.#q.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #refused(batch: Entry[], err: unknown): void {
+    if (batch.length > 1) {
+      // One bad record fails the whole request: resend these one by one to keep the good ones.
+      this.#isolate = batch.length;
+      return;
+    }
+    this.counters.failed++;
+    if (this.#isolate > 0) this.#isolate--;
+    this.#remove(1);
+    const e = batch[0];
+    this.#o.log.warn(
+      `kafka refused a record for ${e.rec.topic} (${e.rec.headers["mqtt.topic"] ?? "event"}, ` +
+        `${e.rec.bytes} bytes) for good: ${describe(err)}`,
+    );
+    e.reject?.(new Error(`kafka refused the record: ${describe(err)}`));
+  }
+
+  #wakeSleep: (() => void) | null = null;
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((r) => {
+      this.#wakeSleep = r;
+      this.#sleepTimer = setTimeout(r, ms);
+    }).then(() => {
+      this.#wakeSleep = null;
+    });
+  }
+
+  // ------------------------------------------------------------------ reporting
+
+  #noteDown(err: unknown, what: string): void {
+    this.counters.connectFailures++;
+    if (!this.#downSince) {
+      this.#downSince = Date.now();
+      this.#lastReport = Date.now();
+      this.#o.log.warn(
+        `kafka ${this.#o.target} unavailable (${what}: ${describe(err)}); MQTT goes on, ` +
+          `${this.buffered} records (${this.#bytes} bytes) buffered, up to ` +
+          `${this.#o.maxMessages} records / ${this.#o.maxBytes} bytes`,
+      );
+    } else {
+      this.#o.log.debug(`kafka still unavailable (${what}: ${describe(err)})`);
+    }
+  }
+
+  #noteOverflow(): void {
+    if (this.#dropsSinceReport + this.#rejectsSinceReport === 1) {
+      // The first loss is reported at once; the rest are summed up by #report.
+      this.#o.log.warn(
+        `kafka buffer full (${this.buffered} records, ${this.#bytes} bytes): dropping ` +
+          `fire-and-forget and QoS 0 records, leaving at-least-once publishes unacknowledged`,
+      );
+      this.#lastReport = Date.now();
+    }
+  }
+
+  #report(): void {
+    const c = this.counters;
+    if (this.#dropsSinceReport > 1 || this.#rejectsSinceReport > 1) {
+      this.#o.log.warn(
+        `kafka buffer full: ${this.#dropsSinceReport} records dropped and ` +
+          `${this.#rejectsSinceReport} at-least-once publishes refused since the last report ` +
+          `(totals: ${c.dropped} dropped, ${c.rejected} refused; ${this.buffered} buffered)`,
+      );
+    }
+    this.#dropsSinceReport = 0;
+    this.#rejectsSinceReport = 0;
+    if (this.#downSince && Date.now() - this.#lastReport >= (this.#o.reportEveryMs ?? 10_000)) {
+      const secs = Math.round((Date.now() - this.#downSince) / 1000);
+      this.#o.log.warn(
+        `kafka ${this.#o.target} still unavailable after ${secs} s: ${this.buffered} records ` +
+          `(${this.#bytes} bytes) buffered; totals ${c.dropped} dropped, ${c.rejected} refused`,
+      );
+      this.#lastReport = Date.now();
+    }
+  }
+}
+
+function jitter(ms: number): number {
+  return Math.round(ms * (0.8 + Math.random() * 0.4));
+}
+
+export function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: unknown }).cause;
+    return cause instanceof Error && cause.message !== err.message
+      ? `${err.message} (${cause.message})`
+      : err.message;
+  }
+  return String(err);
+}

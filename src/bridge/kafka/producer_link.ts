@@ -1,0 +1,125 @@
+/** The egress pipeline's producer, as a handle on the kafkajs producer in producer_worker.ts. */
+import type { Logger } from "../../log.ts";
+import type { ProducerLink } from "./egress.ts";
+import type { OutRecord } from "./records.ts";
+
+export interface WorkerConfig {
+  clientId: string;
+  brokers: string[];
+  acks: -1 | 0 | 1;
+  idempotent: boolean;
+  retries: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  debug: boolean;
+}
+
+export interface WireRecord {
+  topic: string;
+  key: string | null;
+  value: Uint8Array;
+  headers: Record<string, string>;
+  timestamp: string;
+}
+
+export type WorkerRequest =
+  | { id: number; op: "init"; config: WorkerConfig }
+  | { id: number; op: "connect" }
+  | { id: number; op: "send"; records: WireRecord[] }
+  | { id: number; op: "disconnect" };
+
+export type WorkerReply =
+  | { id: number; ok: true; log?: string }
+  | { id: number; ok: false; message: string; permanent: boolean };
+
+/** A send failure as reported by the worker; `permanent` = no retry can fix it. */
+export class KafkaSendError extends Error {
+  override name = "KafkaSendError";
+  constructor(message: string, readonly permanent: boolean) {
+    super(message);
+  }
+}
+
+/** Owns the worker thread; `producer()` is the egress pipeline's createProducer. */
+export class ProducerWorker {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  #next = 1;
+  #closed = false;
+
+  constructor(config: WorkerConfig, log: Logger) {
+    this.#worker = new Worker(new URL("./producer_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    this.#worker.onmessage = (e: MessageEvent<WorkerReply>) => {
+      const r = e.data;
+      if (r.ok && r.log !== undefined) {
+        log.debug(r.log);
+        return;
+      }
+      const p = this.#pending.get(r.id);
+      if (!p) return;
+      this.#pending.delete(r.id);
+      if (r.ok) p.resolve();
+      else p.reject(new KafkaSendError(r.message, r.permanent));
+    };
+    this.#worker.onerror = (e) => {
+      // A crashed worker must not leave the egress loop waiting forever.
+      e.preventDefault();
+      log.error(`kafka producer thread failed: ${e.message}`);
+      this.#failAll(new Error(`kafka producer thread failed: ${e.message}`));
+    };
+    void this.#call({ id: 0, op: "init", config });
+  }
+
+  #call(req: WorkerRequest): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("kafka producer thread closed"));
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#pending.set(req.id, { resolve, reject });
+    this.#worker.postMessage(req);
+    return promise;
+  }
+
+  #failAll(err: Error): void {
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+
+  producer(): ProducerLink {
+    return {
+      connect: () => this.#call({ id: this.#next++, op: "connect" }),
+      send: (records: OutRecord[]) =>
+        this.#call({
+          id: this.#next++,
+          op: "send",
+          // Only what kafkajs needs crosses the thread boundary (structured clone).
+          records: records.map((r) => ({
+            topic: r.topic,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+            timestamp: r.timestamp,
+          })),
+        }),
+      disconnect: () => this.#call({ id: this.#next++, op: "disconnect" }),
+    };
+  }
+
+  /** Disconnects the producer and ends the thread. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#call({ id: this.#next++, op: "disconnect" }).catch(() => {}),
+      new Promise((r) => timer = setTimeout(r, 2_000)),
+    ]);
+    clearTimeout(timer);
+    this.#closed = true;
+    this.#failAll(new Error("kafka producer thread closed"));
+    this.#worker.terminate();
+  }
+}
+
+export function isPermanentSendError(err: unknown): boolean {
+  return err instanceof KafkaSendError && err.permanent;
+}

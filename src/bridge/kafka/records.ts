@@ -1,0 +1,113 @@
+/** How an MQTT message or client event becomes a Kafka record. */
+import { Buffer } from "node:buffer";
+import type { ClientInfo } from "../../broker/hooks.ts";
+import type { StoredMessage } from "../../store/store.ts";
+import type { KeyMode, RecordFormat } from "./settings.ts";
+
+/** A record as handed to kafkajs (its `Message` shape), plus where it goes. */
+export interface OutRecord {
+  topic: string;
+  key: string | null;
+  value: Buffer;
+  headers: Record<string, string>;
+  /** ms since epoch, as a decimal string (kafkajs's form). */
+  timestamp: string;
+  /** Approximate size for the buffer and request limits. */
+  bytes: number;
+}
+
+export interface RecordContext {
+  keyMode: KeyMode;
+  format: RecordFormat;
+  brokerId: string;
+  nodeId: string;
+  /** The original sent the JVM's process id; ours is the Deno process id. */
+  processId: string;
+}
+
+/** Per-record overhead of the Kafka record format, roughly, so tiny records still count. */
+const RECORD_OVERHEAD = 70;
+
+export function messageRecord(
+  msg: StoredMessage,
+  from: ClientInfo,
+  kafkaTopic: string,
+  ctx: RecordContext,
+): OutRecord {
+  const key = ctx.keyMode === "topic"
+    ? msg.topic
+    : ctx.keyMode === "client-id"
+    ? from.clientId
+    : null;
+  const value = ctx.format === "raw"
+    ? Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.byteLength)
+    : Buffer.from(mqttwkJson(msg, from.clientId, ctx));
+  const headers: Record<string, string> = {
+    "mqtt.topic": msg.topic,
+    "mqtt.qos": String(msg.qos),
+    "mqtt.retain": String(msg.retain),
+    "mqtt.client_id": from.clientId,
+    "mqttwk.node_id": ctx.nodeId,
+    "mqttwk.timestamp": String(msg.createdAt),
+    "mqttwk.message_id": msg.id,
+  };
+  return finish(kafkaTopic, key, value, headers, msg.createdAt);
+}
+
+/**
+ * The original MqttWk's value, field for field and in its (alphabetical) order, so consumers
+ * written against it keep working. The retain flag is the real one; the original lost it.
+ */
+export function mqttwkJson(msg: StoredMessage, clientId: string, ctx: RecordContext): string {
+  const p = msg.payload;
+  return JSON.stringify({
+    brokerId: ctx.brokerId,
+    clientId,
+    dup: false,
+    messageBytes: Array.from(new Int8Array(p.buffer, p.byteOffset, p.byteLength)),
+    mqttQoS: msg.qos,
+    processId: ctx.processId,
+    retain: msg.retain,
+    topic: msg.topic,
+  });
+}
+
+export type ClientEvent =
+  | { event: "connected" }
+  | { event: "disconnected"; reason: string }
+  | { event: "subscribed"; filter: string; qos: number }
+  | { event: "unsubscribed"; filter: string };
+
+export function eventRecord(
+  client: ClientInfo,
+  e: ClientEvent,
+  kafkaTopic: string,
+  ctx: RecordContext,
+): OutRecord {
+  const now = Date.now();
+  const value = Buffer.from(JSON.stringify({
+    ...e,
+    clientId: client.clientId,
+    username: client.username ?? null,
+    remoteAddress: client.remoteAddress,
+    transport: client.transport,
+    protocolVersion: client.protocolVersion,
+    brokerId: ctx.brokerId,
+    nodeId: ctx.nodeId,
+    timestamp: now,
+  }));
+  const headers = { "mqtt.client_id": client.clientId, "mqttwk.node_id": ctx.nodeId };
+  return finish(kafkaTopic, client.clientId, value, headers, now);
+}
+
+function finish(
+  topic: string,
+  key: string | null,
+  value: Buffer,
+  headers: Record<string, string>,
+  at: number,
+): OutRecord {
+  let bytes = RECORD_OVERHEAD + value.byteLength + (key?.length ?? 0);
+  for (const k in headers) bytes += k.length + headers[k].length + 2;
+  return { topic, key, value, headers, timestamp: String(at), bytes };
+}

@@ -1,0 +1,596 @@
+/**
+ * Redis store (the shared persistence of a cluster), over one Redis server or a Redis Cluster.
+ *
+ * Key layout (prefix `P`, default "mqttwk:"); `{…}` is a Redis Cluster hash tag, so every key of
+ * one session lives in one slot and one session's update is one atomic MULTI:
+ *   P s:{<id>}:s     session record (binary, see redis_codec.ts)
+ *   P s:{<id>}:sub   hash filter -> subscription JSON
+ *   P s:{<id>}:out   hash seq -> outbound entry (binary)
+ *   P s:{<id>}:q2    set of inbound QoS 2 packet ids
+ *   P s:{<id>}:exp   ms since epoch when the (disconnected) session expires; absent otherwise
+ *   P {g}:sessions   set of every session id (loadSessions; never KEYS or SCAN)
+ *   P {g}:expiry     sorted set id -> expiry time, disconnected sessions only
+ *   P {g}:retained   hash topic -> retained message (binary)
+ * (<id> is the client id with "%" and "}" percent-escaped, so the tag is always the whole id.)
+ *
+ * Group commit as in the SQLite store: mutations are coalesced in memory and written by one
+ * commit at a time — one MULTI pipeline on a single server, one MULTI per slot (sent at once)
+ * on a Redis Cluster — `commitIntervalMs` after the first mutation, at `maxBatchOps` mutations,
+ * or when flushed. A failed commit rejects the flushes waiting for it, is logged, and is retried
+ * with backoff under newer mutations until it succeeds.
+ *
+ * Disconnected sessions with a finite expiry carry a Redis TTL (expiry + `ttlGraceSeconds`,
+ * counted from their last save) as a backstop, so sessions do not leak even when no node is left
+ * to expire them; deleteExpiredSessions() reads the expiry sorted set.
+ */
+import type { Buffer } from "node:buffer";
+import type { ChainableCommander } from "ioredis";
+import {
+  decodeEntry,
+  decodeMessage,
+  decodeValue,
+  encodeEntry,
+  encodeMessage,
+  encodeValue,
+} from "./redis_codec.ts";
+import {
+  createRedis,
+  describeRedis,
+  type RedisClient,
+  type RedisConnOptions,
+} from "./redis_conn.ts";
+import {
+  EXPIRY_NEVER,
+  type LoadedSession,
+  type OutboundEntry,
+  type SessionRecord,
+  type Store,
+  type StoredMessage,
+  type SubscriptionRecord,
+} from "./store.ts";
+
+export interface StoreLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface RedisStoreOptions extends RedisConnOptions {
+  logger?: StoreLogger;
+  /** Longest time a mutation waits before a commit starts (default 2 ms). */
+  commitIntervalMs?: number;
+  /** Batch size that starts a commit at once (default 1000). */
+  maxBatchOps?: number;
+  /** Seconds a disconnected session's keys outlive its expiry before Redis drops them (600). */
+  ttlGraceSeconds?: number;
+}
+
+export const DEFAULT_PREFIX = "mqttwk:";
+const MAX_RETRY_MS = 2000;
+const RESOLVED: Promise<void> = Promise.resolve();
+
+const defaultLogger: StoreLogger = {
+  info: () => {},
+  warn: (m) => console.warn(m),
+  error: (m) => console.error(m),
+};
+
+/** Key names, shared with the cluster link. */
+export class RedisKeys {
+  constructor(readonly prefix: string = DEFAULT_PREFIX) {
+    if (prefix.includes("{") || prefix.includes("}")) {
+      throw new Error(`redis key prefix ${JSON.stringify(prefix)} must not contain "{" or "}"`);
+    }
+  }
+  /** The five keys of one session, all in the session's slot: s, sub, out, q2, exp. */
+  session(id: string): [string, string, string, string, string] {
+    const base = `${this.prefix}s:{${tag(id)}}:`;
+    return [base + "s", base + "sub", base + "out", base + "q2", base + "exp"];
+  }
+  get sessions(): string {
+    return `${this.prefix}{g}:sessions`;
+  }
+  get expiry(): string {
+    return `${this.prefix}{g}:expiry`;
+  }
+  get retained(): string {
+    return `${this.prefix}{g}:retained`;
+  }
+  /** A key (or channel) in the global slot, for the cluster link: `P {g}:<name>`. */
+  global(name: string): string {
+    return `${this.prefix}{g}:${name}`;
+  }
+}
+
+function tag(id: string): string {
+  if (id === "") return "%";
+  return id.replace(/%/g, "%25").replace(/\}/g, "%7D");
+}
+
+interface SessionOps {
+  /** Delete every key of the session before applying the rest. */
+  reset: boolean;
+  /** The session ends deleted (reset and not saved again). */
+  deleted: boolean;
+  record?: Buffer;
+  /** Expiry time of a disconnected session, null when connected or never expiring. */
+  deadline?: number | null;
+  /** TTL of the keys in ms, null for none. */
+  ttlMs?: number | null;
+  subs: Map<string, string | null>;
+  out: Map<number, Buffer | null>;
+  q2: Map<number, boolean>;
+}
+
+class Batch {
+  sessions = new Map<string, SessionOps>();
+  retained = new Map<string, Buffer | null>();
+  ops = 0;
+  get empty(): boolean {
+    return this.ops === 0;
+  }
+  of(id: string): SessionOps {
+    let s = this.sessions.get(id);
+    if (!s) {
+      s = { reset: false, deleted: false, subs: new Map(), out: new Map(), q2: new Map() };
+      this.sessions.set(id, s);
+    }
+    return s;
+  }
+}
+
+/** Copies the remaining TTL of the record key to the session's other keys (or removes theirs). */
+const SYNC_TTL = `
+local t = redis.call('PTTL', KEYS[1])
+if t == -2 then return 0 end
+for i = 2, #KEYS do
+  if t > 0 then redis.call('PEXPIRE', KEYS[i], t) else redis.call('PERSIST', KEYS[i]) end
+end
+return 1`;
+
+/** Deletes the session if it expired (or its keys already timed out); else returns its deadline. */
+const DELETE_IF_EXPIRED = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+  return 1
+end
+local d = redis.call('GET', KEYS[5])
+if d and tonumber(d) <= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+  return 1
+end
+if d then return d end
+return -1`;
+
+export class RedisStore implements Store {
+  readonly options: RedisStoreOptions;
+  readonly keys: RedisKeys;
+  readonly cluster: boolean;
+  #log: StoreLogger;
+  #redis: RedisClient | null = null;
+  #opened = false;
+  #closed = false;
+  #pending = new Batch();
+  #retry: Batch[] = [];
+  #committing: Promise<void> | null = null;
+  #next: Promise<void> | null = null;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #failures = 0;
+  #commitInterval: number;
+  #maxBatchOps: number;
+  #graceMs: number;
+  #stats = { commits: 0, failedCommits: 0, mutations: 0, commitMs: 0 };
+
+  constructor(opts: RedisStoreOptions) {
+    this.options = opts;
+    this.keys = new RedisKeys(opts.keyPrefix ?? DEFAULT_PREFIX);
+    this.cluster = opts.mode === "cluster";
+    this.#log = opts.logger ?? defaultLogger;
+    this.#commitInterval = opts.commitIntervalMs ?? 2;
+    this.#maxBatchOps = opts.maxBatchOps ?? 1000;
+    this.#graceMs = (opts.ttlGraceSeconds ?? 600) * 1000;
+  }
+
+  /** Counters for metrics and benchmarks. */
+  stats(): { commits: number; failedCommits: number; mutations: number; commitMs: number } {
+    return { ...this.#stats };
+  }
+
+  /** The store's own connection (the cluster link opens its own). */
+  get redis(): RedisClient {
+    if (!this.#redis) throw new Error("the Redis store is not open");
+    return this.#redis;
+  }
+
+  async open(): Promise<void> {
+    if (this.#opened) return;
+    if (this.#closed) throw new Error("the Redis store was closed; create a new one");
+    const where = describeRedis(this.options);
+    // Fail fast at start-up instead of queueing forever: the first connect must succeed.
+    const probe = createRedis(this.options, {
+      name: "mqttwk-store-probe",
+      maxRetriesPerRequest: 0,
+    });
+    probe.on("error", () => {});
+    try {
+      await withTimeout(probe.connect(), 5000, `connecting to ${where}`);
+      await withTimeout(probe.ping(), 5000, `PING ${where}`);
+    } catch (e) {
+      probe.disconnect();
+      throw new Error(
+        `Cannot reach ${where}: ${(e as Error).message}. Start Redis or fix redis.* settings.`,
+        { cause: e },
+      );
+    }
+    probe.disconnect();
+    const redis = createRedis(this.options, { name: "mqttwk-store" });
+    let down = false;
+    redis.on("error", (err: Error) => {
+      if (!down) this.#log.warn(`store: ${where} unreachable: ${err.message}; retrying`);
+      down = true;
+    });
+    redis.on("ready", () => {
+      if (down) this.#log.info(`store: ${where} reachable again`);
+      down = false;
+    });
+    await redis.connect();
+    this.#redis = redis;
+    this.#opened = true;
+    this.#log.info(`store: using ${where} (key prefix ${this.keys.prefix})`);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const redis = this.#redis;
+    if (!redis) return;
+    try {
+      if (!this.#pending.empty || this.#retry.length || this.#committing) {
+        await withTimeout(this.#drain(), 10_000, "writing the last changes to Redis").catch((e) =>
+          this.#log.error(`store: closing with unwritten changes: ${(e as Error).message}`)
+        );
+      }
+    } finally {
+      clearTimeout(this.#timer);
+      this.#redis = null;
+      try {
+        await withTimeout(redis.quit(), 2000, "QUIT");
+      } catch {
+        redis.disconnect();
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ loads
+
+  async loadSessions(): Promise<LoadedSession[]> {
+    await this.#drain();
+    const ids = await this.redis.smembers(this.keys.sessions);
+    const out: LoadedSession[] = [];
+    for (let i = 0; i < ids.length; i += 256) {
+      const chunk = await Promise.all(ids.slice(i, i + 256).map((id) => this.#load(id)));
+      for (const l of chunk) if (l) out.push(l);
+    }
+    return out;
+  }
+
+  async loadSession(clientId: string): Promise<LoadedSession | null> {
+    await this.#drain();
+    return await this.#load(clientId);
+  }
+
+  async #load(clientId: string): Promise<LoadedSession | null> {
+    const [ks, ksub, kout, kq2] = this.keys.session(clientId);
+    const res = await this.redis.multi()
+      .getBuffer(ks)
+      .hgetall(ksub)
+      .hgetallBuffer(kout)
+      .smembers(kq2)
+      .exec();
+    if (!res) throw new Error(`loading session ${clientId}: transaction aborted`);
+    for (const [err] of res) if (err) throw err;
+    const rec = res[0][1] as Buffer | null;
+    if (!rec) return null;
+    const subs = res[1][1] as Record<string, string>;
+    const outs = res[2][1] as Record<string, Buffer>;
+    const q2 = res[3][1] as string[];
+    const outbound = Object.values(outs).map(decodeEntry);
+    outbound.sort((a, b) => a.seq - b.seq);
+    return {
+      session: decodeValue<SessionRecord>(rec),
+      subscriptions: Object.values(subs).map((s) => JSON.parse(s) as SubscriptionRecord),
+      outbound,
+      inboundQos2: q2.map(Number),
+    };
+  }
+
+  async loadRetained(): Promise<StoredMessage[]> {
+    await this.#drain();
+    const all = await this.redis.hgetallBuffer(this.keys.retained);
+    return Object.values(all).map(decodeMessage);
+  }
+
+  // ------------------------------------------------------------------ mutations
+
+  #batch(): Batch {
+    if (this.#closed) throw new Error("the Redis store is closed");
+    const b = this.#pending;
+    b.ops++;
+    this.#stats.mutations++;
+    if (b.ops === 1) {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => this.#autoCommit(), this.#commitInterval);
+    } else if (b.ops === this.#maxBatchOps) {
+      queueMicrotask(() => this.#autoCommit());
+    }
+    return b;
+  }
+
+  #autoCommit(): void {
+    if (this.#closed && !this.#redis) return;
+    this.flush().catch(() => {/* logged by the commit */});
+  }
+
+  saveSession(session: SessionRecord): void {
+    const ops = this.#batch().of(session.clientId);
+    ops.deleted = false;
+    ops.record = encodeValue(session);
+    const finite = session.disconnectedAt !== null && session.expiryInterval !== EXPIRY_NEVER;
+    ops.deadline = finite ? session.disconnectedAt! + session.expiryInterval * 1000 : null;
+    ops.ttlMs = finite ? session.expiryInterval * 1000 + this.#graceMs : null;
+  }
+
+  deleteSession(clientId: string): void {
+    const b = this.#batch();
+    b.sessions.set(clientId, {
+      reset: true,
+      deleted: true,
+      subs: new Map(),
+      out: new Map(),
+      q2: new Map(),
+    });
+  }
+
+  addSubscription(clientId: string, sub: SubscriptionRecord): void {
+    this.#batch().of(clientId).subs.set(sub.filter, JSON.stringify(sub));
+  }
+
+  removeSubscription(clientId: string, filter: string): void {
+    this.#batch().of(clientId).subs.set(filter, null);
+  }
+
+  putOutbound(clientId: string, entry: OutboundEntry): void {
+    this.#batch().of(clientId).out.set(entry.seq, encodeEntry(entry));
+  }
+
+  removeOutbound(clientId: string, seq: number): void {
+    this.#batch().of(clientId).out.set(seq, null);
+  }
+
+  addInboundQos2(clientId: string, packetId: number): void {
+    this.#batch().of(clientId).q2.set(packetId, true);
+  }
+
+  removeInboundQos2(clientId: string, packetId: number): void {
+    this.#batch().of(clientId).q2.set(packetId, false);
+  }
+
+  setRetained(topic: string, message: StoredMessage | null): void {
+    this.#batch().retained.set(topic, message ? encodeMessage(message) : null);
+  }
+
+  // ------------------------------------------------------------------ commits
+
+  flush(): Promise<void> {
+    if (this.#closed && !this.#redis) return Promise.reject(new Error("the Redis store is closed"));
+    if (this.#pending.empty && this.#retry.length === 0) return this.#committing ?? RESOLVED;
+    if (!this.#next) {
+      const before = this.#committing ?? RESOLVED;
+      this.#next = before.catch(() => {}).then(() => {
+        this.#next = null;
+        return this.#commit();
+      });
+    }
+    return this.#next;
+  }
+
+  /** Resolves once everything issued so far is written, retrying failed commits. */
+  async #drain(): Promise<void> {
+    for (let i = 0;; i++) {
+      try {
+        await this.flush();
+        if (this.#pending.empty && this.#retry.length === 0 && !this.#committing) return;
+      } catch (e) {
+        if (i >= 50) throw e;
+        await sleep(Math.min(100 * 2 ** i, MAX_RETRY_MS));
+      }
+    }
+  }
+
+  #commit(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batches = [...this.#retry, this.#pending];
+    this.#retry = [];
+    this.#pending = new Batch();
+    const started = performance.now();
+    const p = this.#send(batches).then(() => {
+      this.#stats.commits++;
+      this.#stats.commitMs += performance.now() - started;
+      if (this.#failures > 0) {
+        this.#log.info(`store: Redis writes work again after ${this.#failures} failed commit(s)`);
+        this.#failures = 0;
+      }
+    }, (err) => {
+      this.#stats.failedCommits++;
+      this.#failures++;
+      // Older than anything issued since: retried first, under the newer mutations.
+      this.#retry = batches.concat(this.#retry);
+      const delay = Math.min(50 * 2 ** Math.min(this.#failures, 10), MAX_RETRY_MS);
+      if (this.#failures === 1 || this.#failures % 20 === 0) {
+        this.#log.error(
+          `store: Redis commit failed (${this.#failures} in a row), retrying in ${delay} ms: ` +
+            `${(err as Error)?.message ?? err}`,
+        );
+      }
+      if (!this.#closed) {
+        clearTimeout(this.#timer);
+        this.#timer = setTimeout(() => this.#autoCommit(), delay);
+      }
+      throw err;
+    });
+    this.#committing = p;
+    const clear = () => {
+      if (this.#committing === p) this.#committing = null;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  /** Groups every command by slot group: one MULTI each (all in one MULTI on a single server). */
+  async #send(batches: Batch[]): Promise<void> {
+    const groups = new Map<string, [string, ...unknown[]][]>();
+    const group = (k: string) => {
+      let g = groups.get(k);
+      if (!g) groups.set(k, g = []);
+      return g;
+    };
+    const G = "g";
+    const K = this.keys;
+    for (const b of batches) {
+      for (const [id, ops] of b.sessions) {
+        const keys = K.session(id);
+        const [ks, ksub, kout, kq2, kexp] = keys;
+        const cmds = group("s:" + id);
+        if (ops.reset) cmds.push(["del", ks, ksub, kout, kq2, kexp]);
+        if (ops.record) {
+          cmds.push(["set", ks, ops.record]);
+          if (ops.deadline != null) cmds.push(["set", kexp, String(ops.deadline)]);
+          else cmds.push(["del", kexp]);
+          if (ops.ttlMs != null) cmds.push(["pexpire", ks, ops.ttlMs]);
+        }
+        const hset: unknown[] = [];
+        const hdel: string[] = [];
+        for (const [f, v] of ops.subs) v === null ? hdel.push(f) : hset.push(f, v);
+        if (hdel.length) cmds.push(["hdel", ksub, ...hdel]);
+        if (hset.length) cmds.push(["hset", ksub, ...hset]);
+        const oset: unknown[] = [];
+        const odel: string[] = [];
+        for (const [seq, v] of ops.out) v === null ? odel.push(String(seq)) : oset.push(seq, v);
+        if (odel.length) cmds.push(["hdel", kout, ...odel]);
+        if (oset.length) cmds.push(["hset", kout, ...oset]);
+        const qadd: number[] = [];
+        const qdel: number[] = [];
+        for (const [pid, on] of ops.q2) (on ? qadd : qdel).push(pid);
+        if (qdel.length) cmds.push(["srem", kq2, ...qdel]);
+        if (qadd.length) cmds.push(["sadd", kq2, ...qadd]);
+        if (!ops.deleted || ops.record || ops.subs.size || ops.out.size || ops.q2.size) {
+          cmds.push(["eval", SYNC_TTL, 5, ...keys]);
+        }
+        const g = group(G);
+        if (ops.record) {
+          g.push(["sadd", K.sessions, id]);
+          if (ops.deadline != null) g.push(["zadd", K.expiry, ops.deadline, id]);
+          else g.push(["zrem", K.expiry, id]);
+        } else if (ops.deleted) {
+          g.push(["srem", K.sessions, id]);
+          g.push(["zrem", K.expiry, id]);
+        }
+      }
+      if (b.retained.size) {
+        const set: unknown[] = [];
+        const del: string[] = [];
+        for (const [topic, v] of b.retained) v === null ? del.push(topic) : set.push(topic, v);
+        const g = group(G);
+        if (del.length) g.push(["hdel", K.retained, ...del]);
+        if (set.length) g.push(["hset", K.retained, ...set]);
+      }
+    }
+    if (groups.size === 0) return;
+    const redis = this.redis;
+    if (!this.cluster) {
+      const m = redis.multi();
+      for (const cmds of groups.values()) for (const c of cmds) addCommand(m, c);
+      checkExec(await m.exec());
+      return;
+    }
+    // Redis Cluster: one MULTI per slot group, all sent in the same tick (auto-pipelined).
+    await Promise.all(
+      [...groups.values()].map(async (cmds) => {
+        const m = redis.multi();
+        for (const c of cmds) addCommand(m, c);
+        checkExec(await m.exec());
+      }),
+    );
+  }
+
+  async deleteExpiredSessions(now: number): Promise<string[]> {
+    // Pending saves must reach Redis first, or a session saved just now would be missed.
+    await this.#drain();
+    const redis = this.redis;
+    const K = this.keys;
+    const expired: string[] = [];
+    while (true) {
+      const ids = await redis.zrangebyscore(K.expiry, "-inf", now, "LIMIT", 0, 500);
+      if (ids.length === 0) break;
+      const results = await Promise.all(
+        ids.map((id) => evalScript(redis, DELETE_IF_EXPIRED, K.session(id), [now])),
+      );
+      const m = redis.multi();
+      ids.forEach((id, i) => {
+        const r = results[i];
+        if (r === 1) {
+          expired.push(id);
+          m.zrem(K.expiry, id).srem(K.sessions, id);
+        } else if (r === -1) m.zrem(K.expiry, id); // connected or never expiring now
+        else m.zadd(K.expiry, Number(r), id); // saved again with a later deadline
+      });
+      checkExec(await m.exec());
+      if (ids.length < 500) break;
+    }
+    if (expired.length > 0) this.#log.info(`store: deleted ${expired.length} expired session(s)`);
+    return expired;
+  }
+}
+
+/**
+ * EVAL that also works on a Redis Cluster with auto-pipelining (which would route by the script
+ * text, not the keys): sent as its own one-command pipeline.
+ */
+export async function evalScript(
+  redis: RedisClient,
+  script: string,
+  keys: string[],
+  args: (string | number | Buffer)[],
+): Promise<unknown> {
+  const res = await redis.pipeline().eval(script, keys.length, ...keys, ...args).exec();
+  if (!res) throw new Error("Redis pipeline aborted");
+  const [err, value] = res[0];
+  if (err) throw err;
+  return value;
+}
+
+function addCommand(m: ChainableCommander, c: [string, ...unknown[]]): void {
+  const [name, ...args] = c;
+  // deno-lint-ignore no-explicit-any
+  (m as any)[name](...args);
+}
+
+function checkExec(res: [Error | null, unknown][] | null): void {
+  if (!res) throw new Error("Redis transaction aborted");
+  for (const [err] of res) if (err) throw err;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,271 @@
+/**
+ * TLS through node:tls rather than Deno.listenTls: Deno.listenTls (Deno 2.x) has no way to
+ * request or verify client certificates, while node:tls under Deno does (requestCert, ca,
+ * rejectUnauthorized) and also swaps certificates in place (setSecureContext), so a reload
+ * keeps every established connection.
+ *
+ * A "front" is a node:net listener that optionally strips a PROXY protocol header and then
+ * optionally terminates TLS, handing each resulting socket on with the real client's address.
+ */
+import { Buffer } from "node:buffer";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import net from "node:net";
+import tls from "node:tls";
+import type { Logger } from "../log.ts";
+import { joinHostPort, ProxyHeaderParser, ProxyProtocolError } from "./proxy_protocol.ts";
+import type { Listening } from "./tcp.ts";
+
+export type ClientAuth = "none" | "optional" | "required";
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  /** CA bundle for client certificates; needed unless clientAuth is "none". */
+  caFile?: string;
+  clientAuth: ClientAuth;
+  /** Passphrase of an encrypted private key. */
+  passphrase?: string;
+}
+
+export interface TlsMaterial {
+  cert: string;
+  /** Always unencrypted PKCS#8 PEM, so Deno.serve (which takes no passphrase) can use it too. */
+  key: string;
+  ca?: string;
+  /** For log lines: subject and expiry of the leaf certificate. */
+  summary: string;
+}
+
+export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
+  const read = (what: string, path: string) => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (err) {
+      throw new Error(`cannot read TLS ${what} ${path}: ${(err as Error).message}`);
+    }
+  };
+  const cert = read("certificate", files.certFile);
+  const rawKey = read("private key", files.keyFile);
+  let key: string;
+  try {
+    key = createPrivateKey({ key: rawKey, passphrase: files.passphrase || undefined })
+      .export({ type: "pkcs8", format: "pem" }) as string;
+  } catch (err) {
+    throw new Error(`cannot use TLS private key ${files.keyFile}: ${(err as Error).message}`);
+  }
+  let x: X509Certificate;
+  try {
+    x = new X509Certificate(cert);
+  } catch (err) {
+    throw new Error(`cannot parse TLS certificate ${files.certFile}: ${(err as Error).message}`);
+  }
+  // A renewal caught between writing the certificate and the key must not install a mismatch.
+  if (!x.checkPrivateKey(createPrivateKey(key))) {
+    throw new Error(`TLS private key ${files.keyFile} does not match ${files.certFile}`);
+  }
+  const summary = `${x.subject.replace(/\n/g, ", ")}, valid until ${x.validTo}`;
+  let ca: string | undefined;
+  if (files.clientAuth !== "none") {
+    if (!files.caFile) {
+      throw new Error(
+        "client certificates are requested (ssl-client-auth) but no CA is configured " +
+          "(mqttwk.broker.ssl-ca-file)",
+      );
+    }
+    ca = read("client CA", files.caFile);
+  }
+  return { cert, key, ca, summary };
+}
+
+/** Modification times of the files, to notice a certificate renewal without a SIGHUP. */
+export function fileStamp(files: TlsFiles): string {
+  return [files.certFile, files.keyFile, files.clientAuth !== "none" ? files.caFile : undefined]
+    .filter((p): p is string => !!p)
+    .map((p) => {
+      try {
+        const s = Deno.statSync(p);
+        return `${p}:${s.mtime?.getTime()}:${s.size}`;
+      } catch {
+        return `${p}:missing`;
+      }
+    }).join("|");
+}
+
+function secureOptions(m: TlsMaterial, clientAuth: ClientAuth): tls.TlsOptions {
+  return {
+    cert: m.cert,
+    key: m.key,
+    ...(clientAuth === "none" ? {} : {
+      ca: m.ca,
+      requestCert: true,
+      // "optional" lets a client without a certificate in; one with a bad certificate is
+      // refused after the handshake (see below), which node cannot express by itself.
+      rejectUnauthorized: clientAuth === "required",
+    }),
+  };
+}
+
+export interface FrontSocket {
+  socket: net.Socket;
+  /** "ip:port" of the real client (from the PROXY header when there is one). */
+  remoteAddress: string;
+  /** CN of a verified client certificate. */
+  peerCertificateCN?: string;
+}
+
+export interface FrontOptions {
+  hostname: string;
+  port: number;
+  /** Listener name for logs: "tls", "wss", "ws". */
+  name: string;
+  /** Seconds to wait for a PROXY protocol header; undefined = the listener expects none. */
+  proxyTimeout?: number;
+  tls?: { material: TlsMaterial; clientAuth: ClientAuth };
+}
+
+export interface Front extends Listening {
+  /** Resolves once bound (address and port are valid from then on). */
+  readonly ready: Promise<void>;
+  /** Installs new certificates for new handshakes; established connections are untouched. */
+  setMaterial(m: TlsMaterial): void;
+}
+
+export function listenFront(
+  opts: FrontOptions,
+  onSocket: (s: FrontSocket) => void,
+  log: Logger,
+): Front {
+  const clientAuth = opts.tls?.clientAuth ?? "none";
+  // Real addresses of connections during the TLS handshake. Keyed by the TCP socket, which the
+  // TLS socket keeps as `_parent` (Node and Deno alike); once the handshake failed the TLS
+  // socket no longer knows its peer, so the TCP peer only works as a key before that.
+  const byRaw = new WeakMap<object, string>();
+  const byPeer = new Map<string, string>();
+  const realAddress = (s: tls.TLSSocket): string | undefined => {
+    const parent = (s as unknown as { _parent?: object })._parent;
+    const fromParent = parent ? byRaw.get(parent) : undefined;
+    const key = `${s.remoteAddress}:${s.remotePort}`;
+    const fromPeer = byPeer.get(key);
+    byPeer.delete(key);
+    return fromParent ?? fromPeer ?? (s.remoteAddress ? key : undefined);
+  };
+  let tlsServer: tls.Server | undefined;
+  if (opts.tls) {
+    tlsServer = tls.createServer(secureOptions(opts.tls.material, clientAuth));
+    tlsServer.on("secureConnection", (s: tls.TLSSocket) => {
+      const remoteAddress = realAddress(s) ?? "?";
+      let cn: string | undefined;
+      const cert = clientAuth === "none" ? undefined : s.getPeerCertificate();
+      const presented = cert !== undefined && cert !== null && Object.keys(cert).length > 0;
+      if (presented && !s.authorized) {
+        log.warn(
+          `${opts.name}: refusing ${remoteAddress}: client certificate not trusted ` +
+            `(${s.authorizationError ?? "unknown reason"})`,
+        );
+        s.destroy();
+        return;
+      }
+      if (presented) {
+        const subjectCN = cert.subject?.CN;
+        cn = Array.isArray(subjectCN) ? subjectCN[0] : subjectCN;
+      }
+      s.on("error", () => {});
+      onSocket({ socket: s, remoteAddress, peerCertificateCN: cn });
+    });
+    tlsServer.on("tlsClientError", (err: Error, s?: tls.TLSSocket) => {
+      const who = (s && realAddress(s)) ?? "a client";
+      log.info(`${opts.name}: TLS handshake with ${who} failed: ${err.message}`);
+    });
+  }
+
+  const handOn = (raw: net.Socket, remoteAddress: string) => {
+    if (!tlsServer) {
+      // The consumer resumes the socket (pipe() does) once it is ready for the bytes.
+      raw.on("error", () => {});
+      onSocket({ socket: raw, remoteAddress });
+      return;
+    }
+    const key = `${raw.remoteAddress}:${raw.remotePort}`;
+    byRaw.set(raw, remoteAddress);
+    byPeer.set(key, remoteAddress);
+    raw.once("close", () => byPeer.delete(key));
+    tlsServer.emit("connection", raw);
+    raw.resume();
+  };
+
+  const server = net.createServer((raw) => {
+    raw.setNoDelay(true);
+    const peer = joinHostPort(raw.remoteAddress ?? "?", raw.remotePort ?? 0);
+    if (opts.proxyTimeout === undefined) {
+      handOn(raw, peer);
+      return;
+    }
+    const parser = new ProxyHeaderParser();
+    const fail = (why: string) => {
+      log.warn(`${opts.name}: closing connection from ${peer}: ${why}`);
+      cleanup();
+      raw.destroy();
+    };
+    const timer = setTimeout(
+      () => fail(`no PROXY protocol header within ${opts.proxyTimeout! * 1000} ms`),
+      opts.proxyTimeout * 1000,
+    );
+    const onData = (chunk: Uint8Array) => {
+      let r;
+      try {
+        r = parser.push(chunk);
+      } catch (err) {
+        fail(err instanceof ProxyProtocolError ? err.message : String(err));
+        return;
+      }
+      if (!r.done) return;
+      cleanup();
+      // Paused until the next consumer is attached: after our "data" listener goes, the socket
+      // would otherwise keep flowing and drop bytes on the floor.
+      raw.pause();
+      if (r.rest.length > 0) raw.unshift(Buffer.from(r.rest));
+      handOn(raw, r.header.source ?? peer);
+    };
+    const onEnd = () => fail("connection closed before the PROXY protocol header");
+    const cleanup = () => {
+      clearTimeout(timer);
+      raw.off("data", onData);
+      raw.off("end", onEnd);
+    };
+    raw.on("data", onData);
+    raw.on("end", onEnd);
+    raw.on("error", () => cleanup());
+  });
+
+  let address = "";
+  let port = 0;
+  const { promise: ready, resolve, reject } = Promise.withResolvers<void>();
+  server.once("error", reject);
+  server.listen({ host: opts.hostname, port: opts.port }, () => {
+    server.off("error", reject);
+    server.on("error", (err: Error) => log.error(`${opts.name} listener error: ${err.message}`));
+    const a = server.address() as net.AddressInfo;
+    address = joinHostPort(a.address, a.port);
+    port = a.port;
+    resolve();
+  });
+  ready.catch(() => {});
+  let closed = false;
+  return {
+    get address() {
+      return address;
+    },
+    get port() {
+      return port;
+    },
+    ready,
+    setMaterial(m) {
+      tlsServer?.setSecureContext(secureOptions(m, clientAuth));
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      server.close();
+    },
+  };
+}

@@ -1,0 +1,225 @@
+/** The egress pipeline against a scripted producer: batching, acknowledgements, overflow, outages. */
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { BufferFullError, Egress, type EgressOptions } from "../../src/bridge/kafka/egress.ts";
+import type { OutRecord } from "../../src/bridge/kafka/records.ts";
+import { type Logger, silentLogger } from "../../src/log.ts";
+
+/** A producer whose availability the test switches; it records every request. */
+class FakeKafka {
+  up = true;
+  /** Payloads of records that count as too large for Kafka. */
+  tooLarge = new Set<string>();
+  requests: string[][] = [];
+  stored: string[] = [];
+  connects = 0;
+  sendDelayMs = 0;
+
+  producer() {
+    return {
+      connect: () => {
+        this.connects++;
+        return this.up ? Promise.resolve() : Promise.reject(new Error("ECONNREFUSED"));
+      },
+      send: async (records: OutRecord[]) => {
+        if (this.sendDelayMs) await new Promise((r) => setTimeout(r, this.sendDelayMs));
+        const values = records.map((r) => r.value.toString());
+        this.requests.push(values);
+        if (!this.up) throw new Error("connection closed");
+        if (values.some((v) => this.tooLarge.has(v))) {
+          throw Object.assign(new Error("too large"), { type: "MESSAGE_TOO_LARGE" });
+        }
+        this.stored.push(...values);
+      },
+      disconnect: () => Promise.resolve(),
+    };
+  }
+}
+
+function rec(value: string, bytes = 100): OutRecord {
+  return {
+    topic: "t",
+    key: null,
+    value: Buffer.from(value),
+    headers: {},
+    timestamp: "0",
+    bytes,
+  };
+}
+
+function pipeline(kafka: FakeKafka, over: Partial<EgressOptions> = {}): Egress {
+  const e = new Egress({
+    maxMessages: 1000,
+    maxBytes: 1_000_000,
+    lingerMs: 2,
+    batchBytes: 16384,
+    maxRequestBytes: 1_000_000,
+    backoffMs: 5,
+    backoffMaxMs: 20,
+    createProducer: () => kafka.producer(),
+    isPermanent: (err) => (err as { type?: string }).type === "MESSAGE_TOO_LARGE",
+    log: silentLogger,
+    target: "fake:9092",
+    ...over,
+  });
+  e.start();
+  return e;
+}
+
+async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not reached");
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Whether `p` is still pending after the current macrotask queue drains. */
+async function pending(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  p.then(() => settled = true, () => settled = true);
+  await new Promise((r) => setTimeout(r, 20));
+  return !settled;
+}
+
+Deno.test("records offered together go to Kafka in one request", async () => {
+  const kafka = new FakeKafka();
+  const e = pipeline(kafka);
+  await until(() => e.connected);
+  const acks = [];
+  for (let i = 0; i < 50; i++) acks.push(e.offer(rec(`m${i}`), true));
+  await Promise.all(acks);
+  assert.equal(kafka.requests.length, 1);
+  assert.equal(kafka.stored.length, 50);
+  assert.equal(e.counters.produced, 50);
+  assert.equal(e.counters.batches, 1);
+  await e.stop();
+});
+
+Deno.test("a request never exceeds max.request.size, but a lone large record is still sent", async () => {
+  const kafka = new FakeKafka();
+  const e = pipeline(kafka, { maxRequestBytes: 250 });
+  await until(() => e.connected);
+  const acks = [e.offer(rec("big", 400), true)];
+  for (let i = 0; i < 5; i++) acks.push(e.offer(rec(`s${i}`, 100), true));
+  await Promise.all(acks);
+  assert.deepEqual(kafka.requests, [["big"], ["s0", "s1"], ["s2", "s3"], ["s4"]]);
+  await e.stop();
+});
+
+Deno.test("the acknowledgement waits for Kafka, and fire-and-forget returns nothing to wait for", async () => {
+  const kafka = new FakeKafka();
+  kafka.sendDelayMs = 50;
+  const e = pipeline(kafka);
+  await until(() => e.connected);
+  assert.equal(e.offer(rec("ff"), false), undefined);
+  const ack = e.offer(rec("alo"), true)!;
+  assert.ok(await pending(ack), "ack must wait for Kafka");
+  await ack;
+  assert.deepEqual(kafka.stored, ["ff", "alo"]);
+  await e.stop();
+});
+
+Deno.test("while Kafka is down records are buffered and acknowledged once it is back", async () => {
+  const kafka = new FakeKafka();
+  kafka.up = false;
+  const e = pipeline(kafka);
+  const acks = [1, 2, 3].map((i) => e.offer(rec(`m${i}`), true)!);
+  e.offer(rec("q0"), false);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.ok(await pending(acks[0]));
+  assert.equal(e.buffered, 4);
+  assert.ok(e.counters.connectFailures > 1, "keeps retrying");
+  kafka.up = true;
+  await Promise.all(acks);
+  assert.deepEqual(kafka.stored, ["m1", "m2", "m3", "q0"]);
+  assert.equal(e.buffered, 0);
+  assert.equal(e.bufferedBytes, 0);
+  await e.stop();
+});
+
+Deno.test("a send that fails is retried on a new connection, in order", async () => {
+  const kafka = new FakeKafka();
+  const e = pipeline(kafka);
+  await until(() => e.connected);
+  kafka.up = false;
+  const acks = [e.offer(rec("a"), true)!, e.offer(rec("b"), true)!];
+  await until(() => kafka.requests.length >= 1 && !e.connected);
+  kafka.up = true;
+  await Promise.all(acks);
+  assert.deepEqual(kafka.stored, ["a", "b"]);
+  assert.ok(kafka.connects >= 2);
+  await e.stop();
+});
+
+Deno.test("when the buffer is full, at-least-once is refused and fire-and-forget dropped", async () => {
+  const kafka = new FakeKafka();
+  kafka.up = false;
+  const warnings: string[] = [];
+  const log: Logger = { ...silentLogger, warn: (m) => warnings.push(m) };
+  const e = pipeline(kafka, { maxMessages: 3, log });
+  const kept = [e.offer(rec("1"), true)!, e.offer(rec("2"), true)!];
+  e.offer(rec("3"), false);
+  const refused = e.offer(rec("4"), true)!;
+  await assert.rejects(refused, BufferFullError);
+  assert.equal(e.offer(rec("5"), false), undefined);
+  assert.equal(e.counters.rejected, 1);
+  assert.equal(e.counters.dropped, 1);
+  assert.equal(e.buffered, 3);
+  assert.ok(warnings.some((w) => w.includes("kafka buffer full")), warnings.join("\n"));
+  kafka.up = true;
+  await Promise.all(kept);
+  assert.deepEqual(kafka.stored, ["1", "2", "3"]);
+  await e.stop();
+});
+
+Deno.test("the byte bound of the buffer holds as well as the count", async () => {
+  const kafka = new FakeKafka();
+  kafka.up = false;
+  const e = pipeline(kafka, { maxBytes: 250 });
+  e.offer(rec("a", 100), false);
+  e.offer(rec("b", 100), false);
+  e.offer(rec("c", 100), false);
+  assert.equal(e.buffered, 2);
+  assert.equal(e.counters.dropped, 1);
+  await e.stop(0);
+});
+
+Deno.test("a record Kafka refuses for good is dropped without holding up the others", async () => {
+  const kafka = new FakeKafka();
+  kafka.tooLarge.add("bad");
+  const e = pipeline(kafka);
+  await until(() => e.connected);
+  const a = e.offer(rec("a"), true)!;
+  const bad = e.offer(rec("bad"), true)!;
+  const c = e.offer(rec("c"), true)!;
+  await a;
+  await assert.rejects(bad, /refused/);
+  await c;
+  assert.deepEqual(kafka.stored, ["a", "c"]);
+  assert.equal(e.counters.failed, 1);
+  await e.stop();
+});
+
+Deno.test("stopping gives up on what Kafka never got and refuses later records", async () => {
+  const kafka = new FakeKafka();
+  kafka.up = false;
+  const e = pipeline(kafka);
+  const ack = e.offer(rec("x"), true)!;
+  e.offer(rec("y"), false);
+  await e.stop(50);
+  await assert.rejects(ack, /stopped/);
+  assert.equal(e.counters.abandoned, 2);
+  await assert.rejects(e.offer(rec("z"), true) as Promise<void>, /stopped/);
+});
+
+Deno.test("stopping first delivers what is buffered when Kafka is there", async () => {
+  const kafka = new FakeKafka();
+  kafka.sendDelayMs = 30;
+  const e = pipeline(kafka);
+  await until(() => e.connected);
+  for (let i = 0; i < 10; i++) e.offer(rec(`m${i}`), false);
+  await e.stop();
+  assert.equal(kafka.stored.length, 10);
+  assert.equal(e.counters.abandoned, 0);
+});

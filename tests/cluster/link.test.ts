@@ -1,0 +1,261 @@
+/** Three in-process nodes over one Redis (and over a Redis Cluster): the cluster semantics. */
+import assert from "node:assert/strict";
+import type { PublishPacket, QoS } from "../../src/codec/packets.ts";
+import { MemoryClient } from "../broker/memory_pipe.ts";
+import {
+  HAVE_REDIS,
+  REDIS_IGNORE,
+  startRedis,
+  startRedisCluster,
+  testPrefix,
+} from "../helpers/redis.ts";
+import type { RedisConnOptions } from "../../src/store/redis_conn.ts";
+import { eventually, type Node, startNode } from "./harness.ts";
+
+const standalone = HAVE_REDIS ? await startRedis() : null;
+const rcluster = HAVE_REDIS ? await startRedisCluster() : null;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function redisFor(kind: "standalone" | "cluster"): RedisConnOptions {
+  const keyPrefix = testPrefix(kind);
+  return kind === "standalone"
+    ? { mode: "normal", host: "127.0.0.1", port: standalone?.port ?? 1, keyPrefix }
+    : { mode: "cluster", host: "", port: 0, nodes: rcluster?.nodes ?? "", keyPrefix };
+}
+
+async function cluster(
+  kind: "standalone" | "cluster",
+  n: number,
+  fn: (nodes: Node[], redis: RedisConnOptions) => Promise<void>,
+): Promise<void> {
+  const redis = redisFor(kind);
+  const nodes: Node[] = [];
+  try {
+    for (let i = 1; i <= n; i++) nodes.push(await startNode(redis, `n${i}`));
+    await fn(nodes, redis);
+  } finally {
+    for (const node of nodes) await node.close().catch(() => {});
+  }
+}
+
+let pid = 0;
+async function subscribe(c: MemoryClient, topic: string, qos: QoS): Promise<void> {
+  await c.send({ type: "subscribe", packetId: ++pid % 60000 + 1, subscriptions: [{ topic, qos }] });
+  await c.next("suback");
+}
+
+async function publish(c: MemoryClient, topic: string, payload: string, qos: QoS, retain = false) {
+  const packetId = qos ? ++pid % 60000 + 1 : undefined;
+  await c.send({
+    type: "publish",
+    topic,
+    payload: enc.encode(payload),
+    qos,
+    retain,
+    dup: false,
+    packetId,
+  });
+  if (qos === 1) await c.next("puback");
+  if (qos === 2) {
+    await c.next("pubrec");
+    await c.send({ type: "pubrel", packetId: packetId! });
+    await c.next("pubcomp");
+  }
+}
+
+/** Receives one PUBLISH and completes its QoS flow. */
+async function receive(c: MemoryClient, timeoutMs = 5000): Promise<PublishPacket> {
+  const p = await c.next("publish", timeoutMs);
+  if (p.qos === 1) await c.send({ type: "puback", packetId: p.packetId! });
+  if (p.qos === 2) {
+    await c.send({ type: "pubrec", packetId: p.packetId! });
+    await c.next("pubrel");
+    await c.send({ type: "pubcomp", packetId: p.packetId! });
+  }
+  return p;
+}
+
+const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: false };
+
+for (const kind of ["standalone", "cluster"] as const) {
+  Deno.test({
+    ...opts,
+    name:
+      `cluster over ${kind} Redis: messages cross nodes at QoS 0, 1 and 2, only to subscribed nodes`,
+    fn: () =>
+      cluster(kind, 3, async ([a, b, c]) => {
+        const sub = new MemoryClient(a.broker);
+        await sub.connect("sub");
+        await subscribe(sub, "x/+", 2);
+        await eventually(() => b.link.routesFor("x/1").includes("n1"), 5000, "route on n2");
+        assert.deepEqual(c.link.routesFor("x/1"), ["n1"]);
+        assert.deepEqual(b.link.routesFor("y"), []);
+        const pub = new MemoryClient(b.broker);
+        await pub.connect("pub");
+        for (const qos of [0, 1, 2] as const) {
+          await publish(pub, "x/1", `hello ${qos}`, qos);
+          const m = await receive(sub);
+          assert.equal(dec.decode(m.payload), `hello ${qos}`);
+          assert.equal(m.qos, qos);
+        }
+        // Order is kept across the hop.
+        for (let i = 0; i < 50; i++) await publish(pub, "x/o", `m${i}`, 1);
+        for (let i = 0; i < 50; i++) {
+          assert.equal(dec.decode((await receive(sub)).payload), `m${i}`);
+        }
+        // Unsubscribing removes the route everywhere.
+        await sub.send({ type: "unsubscribe", packetId: 77, topics: ["x/+"] });
+        await sub.next("unsuback");
+        await eventually(() => b.link.routesFor("x/1").length === 0, 5000, "route removal");
+        sub.close();
+        pub.close();
+      }),
+  });
+
+  Deno.test({
+    ...opts,
+    name:
+      `cluster over ${kind} Redis: a session taken over on another node closes the old connection and publishes the will once`,
+    fn: () =>
+      cluster(kind, 2, async ([a, b]) => {
+        const watcher = new MemoryClient(a.broker);
+        await watcher.connect("watcher");
+        await subscribe(watcher, "will/#", 1);
+        await eventually(() => b.link.routesFor("will/x").includes("n1"));
+        const first = new MemoryClient(b.broker);
+        const ack = await first.connect("dev", false, {
+          will: { topic: "will/dev", payload: enc.encode("gone"), qos: 1, retain: false },
+        });
+        assert.equal(ack.reasonCode, 0);
+        const second = new MemoryClient(a.broker);
+        await second.connect("dev", false);
+        await first.waitClosed(5000);
+        const w = await receive(watcher);
+        assert.equal(dec.decode(w.payload), "gone");
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(watcher.received.filter((p) => p.type === "publish").length, 0);
+        assert.ok(a.broker.sessions.has("dev"));
+        assert.ok(!b.broker.sessions.has("dev"));
+        second.close();
+        watcher.close();
+      }),
+  });
+
+  Deno.test({
+    ...opts,
+    name:
+      `cluster over ${kind} Redis: a persistent session resumed on another node gets its queued messages`,
+    fn: () =>
+      cluster(kind, 2, async ([a, b]) => {
+        const s1 = new MemoryClient(a.broker);
+        await s1.connect("p1", false);
+        await subscribe(s1, "q/#", 1);
+        // Receive one but do not acknowledge it: it stays in flight.
+        const pub = new MemoryClient(b.broker);
+        await pub.connect("pubber");
+        await eventually(() => b.link.routesFor("q/1").includes("n1"));
+        await publish(pub, "q/1", "inflight", 1);
+        await s1.next("publish");
+        s1.close();
+        await eventually(() => a.broker.sessions.get("p1")?.client === null, 5000, "disconnect");
+        for (let i = 0; i < 5; i++) await publish(pub, "q/1", `queued ${i}`, 1);
+        const s2 = new MemoryClient(b.broker);
+        const ack = await s2.connect("p1", false);
+        assert.equal(ack.sessionPresent, true);
+        const got: string[] = [];
+        for (let i = 0; i < 6; i++) got.push(dec.decode((await receive(s2)).payload));
+        assert.deepEqual(got, [
+          "inflight",
+          "queued 0",
+          "queued 1",
+          "queued 2",
+          "queued 3",
+          "queued 4",
+        ]);
+        assert.ok(!a.broker.sessions.has("p1"));
+        // Its subscription now lives on n2: messages from n1 reach it there.
+        const pub1 = new MemoryClient(a.broker);
+        await pub1.connect("pub1");
+        await eventually(() => a.link.routesFor("q/2").includes("n2"));
+        await publish(pub1, "q/2", "after move", 1);
+        assert.equal(dec.decode((await receive(s2)).payload), "after move");
+        s2.close();
+        pub.close();
+        pub1.close();
+      }),
+  });
+
+  Deno.test({
+    ...opts,
+    name:
+      `cluster over ${kind} Redis: retained messages and their deletion are seen from every node`,
+    fn: () =>
+      cluster(kind, 3, async ([a, b, c]) => {
+        const pub = new MemoryClient(a.broker);
+        await pub.connect("rpub");
+        await publish(pub, "r/1", "kept", 1, true);
+        await eventually(() => c.broker.retained.get("r/1") !== undefined, 5000, "retained on n3");
+        const s = new MemoryClient(b.broker);
+        await s.connect("rsub");
+        await subscribe(s, "r/#", 1);
+        const m = await receive(s);
+        assert.equal(dec.decode(m.payload), "kept");
+        assert.equal(m.retain, true);
+        await publish(pub, "r/1", "", 1, true);
+        await eventually(() => !c.broker.retained.get("r/1"), 5000, "deletion on n3");
+        // A node started later loads it from the store.
+        const d = await (await import("./harness.ts")).startNode(
+          { ...b.store.options },
+          "n4",
+        );
+        try {
+          assert.equal(d.broker.retained.get("r/1") ?? null, null);
+        } finally {
+          await d.close();
+        }
+        s.close();
+        pub.close();
+      }),
+  });
+}
+
+Deno.test({
+  ...opts,
+  name: "cluster: a second live node with the same node id is refused with a clear error",
+  fn: () =>
+    cluster("standalone", 1, async (_nodes, redis) => {
+      await assert.rejects(
+        startNode(redis, "n1", { nodeTimeoutMs: 500 }),
+        /node id "n1" is already in use by another live node/,
+      );
+    }),
+});
+
+Deno.test({
+  ...opts,
+  name: "cluster: a node that stops hands its offline sessions and queued messages to a survivor",
+  fn: () =>
+    cluster("standalone", 2, async ([a, b]) => {
+      const s = new MemoryClient(a.broker);
+      await s.connect("keep", false);
+      await subscribe(s, "k/#", 1);
+      s.close();
+      await eventually(() => a.broker.sessions.get("keep")?.client === null);
+      await a.close();
+      const pub = new MemoryClient(b.broker);
+      await pub.connect("kp");
+      // Until n2 takes over, messages go to n1's stream; afterwards to n2 itself.
+      for (let i = 0; i < 10; i++) await publish(pub, "k/1", `m${i}`, 1);
+      await eventually(() => b.broker.sessions.has("keep"), 10_000, "takeover");
+      for (let i = 10; i < 20; i++) await publish(pub, "k/1", `m${i}`, 1);
+      const s2 = new MemoryClient(b.broker);
+      const ack = await s2.connect("keep", false);
+      assert.equal(ack.sessionPresent, true);
+      const got = new Set<string>();
+      while (got.size < 20) got.add(dec.decode((await receive(s2, 10_000)).payload));
+      s2.close();
+      pub.close();
+    }),
+});

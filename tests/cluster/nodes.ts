@@ -1,0 +1,119 @@
+/**
+ * Cluster nodes as subprocesses: main.ts with --mqttwk.broker.cluster-on=true once main.ts wires
+ * the cluster, else tests/cluster/node_main.ts (the same wiring).
+ */
+const ROOT = new URL("../../", import.meta.url);
+const LISTENING = /listening tcp (\S+):(\d+)/;
+
+/** True once main.ts builds the Redis cluster when cluster-on is set. */
+export const MAIN_WIRED: boolean = (() => {
+  try {
+    return Deno.readTextFileSync(new URL("main.ts", ROOT)).includes("createRedisCluster");
+  } catch {
+    return false;
+  }
+})();
+
+export interface NodeProcess {
+  id: string;
+  port: number;
+  url: string;
+  logs(): string;
+  waitForLog(re: RegExp, timeoutMs?: number): Promise<void>;
+  kill(): Promise<void>;
+  stop(): Promise<number>;
+}
+
+export async function spawnNode(
+  id: string,
+  redisArgs: string[],
+  extra: string[] = [],
+): Promise<NodeProcess> {
+  const entry = MAIN_WIRED ? "main.ts" : "tests/cluster/node_main.ts";
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      entry,
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--persistence",
+      "memory",
+      "--mqttwk.broker.cluster-on=true",
+      "--mqttwk.broker.websocket-enabled=false",
+      `--node-id=${id}`,
+      "--mqttwk.broker.cluster.node-timeout=1",
+      ...redisArgs,
+      ...extra,
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  let exited = false;
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    const d = new TextDecoder();
+    for await (const c of s) text += d.decode(c, { stream: true });
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]).catch(() => {});
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const waitForLog = async (re: RegExp, timeoutMs = 15_000) => {
+    const end = Date.now() + timeoutMs;
+    while (!re.test(text)) {
+      if (exited) throw new Error(`node ${id} exited while waiting for ${re}:\n${text}`);
+      if (Date.now() > end) throw new Error(`node ${id}: timed out waiting for ${re}:\n${text}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  try {
+    await waitForLog(LISTENING);
+  } catch (e) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await status;
+    await pumps;
+    throw e;
+  }
+  const port = Number(text.match(LISTENING)![2]);
+  return {
+    id,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    logs: () => text,
+    waitForLog,
+    kill: async () => {
+      if (!exited) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }
+      await status;
+      await pumps;
+    },
+    stop: async () => {
+      if (!exited) {
+        try {
+          child.kill("SIGTERM");
+        } catch { /* gone */ }
+      }
+      const t = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 10_000);
+      const s = await status;
+      clearTimeout(t);
+      await pumps;
+      return s.code;
+    },
+  };
+}

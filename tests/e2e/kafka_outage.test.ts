@@ -1,0 +1,191 @@
+/**
+ * The Kafka bridge while Kafka is down, against a real Apache Kafka that the test stops and
+ * starts: at-least-once holds PUBACKs until Kafka has the records, and a full buffer refuses or
+ * drops (per delivery mode) instead of growing.
+ */
+import assert from "node:assert/strict";
+import mqtt from "mqtt";
+import type { IClientOptions, MqttClient } from "mqtt";
+import {
+  type Broker as BrokerProcess,
+  scoped,
+  sleep,
+  startBroker,
+  uid,
+} from "../helpers/broker.ts";
+import { connectMqttJs } from "../helpers/mqttjs.ts";
+import { createTopic, KafkaReader, type KafkaServer, startTestKafka } from "../helpers/kafka.ts";
+
+type Defer = (cleanup: () => unknown) => void;
+
+const ktopic = (label: string) => uid(label).replace(/[^a-zA-Z0-9._-]/g, "-");
+
+async function bridgeBroker(
+  kafka: KafkaServer,
+  defer: Defer,
+  settings: Record<string, string | number>,
+): Promise<BrokerProcess> {
+  const b = await startBroker({
+    args: [
+      "--mqttwk.broker.kafka.broker-enabled=true",
+      `--mqttwk.broker.kafka.bootstrap.servers=${kafka.bootstrap}`,
+      "--mqttwk.broker.kafka.reconnect.backoff.ms=50",
+      "--mqttwk.broker.kafka.reconnect.backoff.max.ms=500",
+      ...Object.entries(settings).map(([k, v]) => `--mqttwk.broker.kafka.${k}=${v}`),
+    ],
+  });
+  defer(() => b.stop());
+  return b;
+}
+
+/** An mqtt.js publisher that records which QoS 1 publishes were acknowledged. */
+async function publisher(url: string, opts: IClientOptions = {}) {
+  const client: MqttClient = await mqtt.connectAsync(url, {
+    reconnectPeriod: 0,
+    connectTimeout: 5_000,
+    protocolVersion: 4,
+    ...opts,
+  });
+  client.on("error", () => {});
+  const acked = new Set<string>();
+  return {
+    client,
+    acked,
+    /** Publishes without waiting; the PUBACK lands in `acked`. */
+    send(topic: string, payload: string, qos: 0 | 1 = 1) {
+      client.publish(topic, payload, { qos }, (err) => {
+        if (!err) acked.add(payload);
+      });
+    },
+    async waitAcked(payloads: string[], timeoutMs: number) {
+      const end = Date.now() + timeoutMs;
+      while (payloads.some((p) => !acked.has(p))) {
+        if (Date.now() > end) {
+          const missing = payloads.filter((p) => !acked.has(p));
+          throw new Error(`no PUBACK within ${timeoutMs} ms for ${missing.join(",")}`);
+        }
+        await sleep(50);
+      }
+    },
+    close: () => client.endAsync(true),
+  };
+}
+
+const range = (prefix: string, n: number) => [...Array(n).keys()].map((i) => `${prefix}${i}`);
+
+Deno.test({
+  name: "the Kafka bridge while Kafka is down",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const kafka = await startTestKafka();
+    if (!kafka) return;
+    try {
+      await t.step(
+        "at-least-once: PUBACKs wait while Kafka is down and every acknowledged message arrives",
+        () =>
+          scoped(async (defer) => {
+            const topic = ktopic("alo");
+            await createTopic(kafka.bootstrap, topic);
+            const b = await bridgeBroker(kafka, defer, { "producer.topic": topic });
+            const sub = await connectMqttJs(b.url);
+            defer(sub.close);
+            await sub.subscribe("alo/#", 1);
+            const pub = await publisher(b.url);
+            defer(pub.close);
+
+            const before = range("before-", 5);
+            for (const p of before) pub.send("alo/x", p);
+            await pub.waitAcked(before, 10_000);
+
+            await kafka.stop();
+            const down = range("down-", 20);
+            for (const p of down) pub.send("alo/x", p);
+            pub.send("alo/q0", "qos0-while-down", 0);
+            // MQTT goes on: subscribers get everything at once...
+            await sub.inbox.waitForCount(26, () => true, 10_000);
+            await sleep(1500);
+            // ...but no publisher is told the message is safe while Kafka does not have it.
+            assert.deepEqual(down.filter((p) => pub.acked.has(p)), []);
+            await b.waitForLog(/kafka .* unavailable/, 10_000);
+
+            await kafka.start();
+            await pub.waitAcked(down, 60_000);
+            const r = await KafkaReader.open(kafka.bootstrap, [topic]);
+            defer(() => r.close());
+            await r.waitForCount(26);
+            const values = new Set(r.values());
+            for (const p of [...before, ...down, "qos0-while-down"]) {
+              assert.ok(values.has(p), `${p} reached Kafka`);
+            }
+            await b.waitForLog(/kafka .* reachable again after/);
+          }),
+      );
+
+      await t.step(
+        "a full buffer refuses at-least-once publishes and drops fire-and-forget",
+        () =>
+          scoped(async (defer) => {
+            const aloTopic = ktopic("full-alo");
+            const ffTopic = ktopic("full-ff");
+            await createTopic(kafka.bootstrap, aloTopic);
+            await createTopic(kafka.bootstrap, ffTopic);
+            await kafka.stop();
+            // Started while Kafka is down: start-up must not wait for it or fail.
+            const alo = await bridgeBroker(kafka, defer, {
+              "producer.topic": aloTopic,
+              "buffer.max-messages": 5,
+            });
+            const ff = await bridgeBroker(kafka, defer, {
+              "producer.topic": ffTopic,
+              "buffer.max-messages": 5,
+              delivery: "fire-and-forget",
+            });
+
+            // fire-and-forget: acknowledged at once, beyond the buffer dropped and counted.
+            const ffPub = await publisher(ff.url);
+            defer(ffPub.close);
+            const ffAll = range("ff-", 8);
+            for (const p of ffAll) ffPub.send("full/ff", p);
+            await ffPub.waitAcked(ffAll, 5_000);
+            await ff.waitForLog(/kafka buffer full/);
+
+            // at-least-once: five wait in the buffer, three are refused (never acknowledged).
+            const aloPub = await publisher(alo.url, {
+              clientId: uid("alo-pub"),
+              clean: false,
+              reconnectPeriod: 200,
+            });
+            defer(aloPub.close);
+            const aloAll = range("alo-", 8);
+            for (const p of aloAll) aloPub.send("full/alo", p);
+            await alo.waitForLog(/kafka buffer full/);
+            await alo.waitForLog(/not acknowledged: kafka buffer full/);
+            await sleep(500);
+            assert.equal(aloPub.acked.size, 0);
+
+            await kafka.start();
+            await aloPub.waitAcked(aloAll.slice(0, 5), 60_000);
+            await sleep(500);
+            assert.deepEqual(aloAll.filter((p) => aloPub.acked.has(p)), aloAll.slice(0, 5));
+            // The refused ones come again when the client reconnects, as after any lost ack.
+            aloPub.client.stream.destroy();
+            await aloPub.waitAcked(aloAll, 30_000);
+
+            const r = await KafkaReader.open(kafka.bootstrap, [aloTopic, ffTopic]);
+            defer(() => r.close());
+            await r.waitForCount(8, (x) => x.topic === aloTopic);
+            await r.waitForCount(5, (x) => x.topic === ffTopic);
+            await sleep(1000);
+            assert.deepEqual(new Set(r.values((x) => x.topic === aloTopic)), new Set(aloAll));
+            assert.deepEqual(r.values((x) => x.topic === ffTopic).sort(), ffAll.slice(0, 5));
+
+            assert.equal(await ff.stop(), 0);
+            assert.match(ff.logs(), /kafka bridge stopped: 5 records produced, 3 dropped/);
+          }),
+      );
+    } finally {
+      await kafka.close();
+    }
+  },
+});
