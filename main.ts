@@ -12,6 +12,8 @@ import { EXPIRY_NEVER, type Store } from "./src/store/store.ts";
 import { type Listeners, startListeners } from "./src/transport/listeners.ts";
 import { createSecurity } from "./src/auth/mod.ts";
 import { createKafkaBridge } from "./src/bridge/kafka/mod.ts";
+import type { ClusterLink } from "./src/broker/cluster.ts";
+import { createRedisCluster } from "./src/cluster/mod.ts";
 
 function openFileLimit(): number | null {
   try {
@@ -42,6 +44,19 @@ function resolveNodeId(config: Config, log: Logger): string {
   return id;
 }
 
+function storageSummary(config: Config): string {
+  if (config.clusterOn) {
+    const where = config.redisMode === "cluster"
+      ? `Redis Cluster ${config.redisNodes}`
+      : `Redis ${config.redisHost}:${config.redisPort}`;
+    return `cluster over ${where}`;
+  }
+  if (config.persistence === "sqlite") {
+    return `persistence sqlite in ${config.dataDir}, durability ${config.durability}`;
+  }
+  return "persistence memory";
+}
+
 export async function main(args: string[]): Promise<number> {
   let config: Config;
   let warnings: string[];
@@ -68,7 +83,11 @@ export async function main(args: string[]): Promise<number> {
 
   const nodeId = resolveNodeId(config, log);
   let store: Store;
-  if (config.persistence === "sqlite") {
+  let cluster: ClusterLink | undefined;
+  if (config.clusterOn) {
+    // The cluster shares one store: sessions, queues and retained messages live in Redis.
+    ({ store, cluster } = createRedisCluster(config, log));
+  } else if (config.persistence === "sqlite") {
     store = new SqliteStore({
       dir: config.dataDir,
       durability: config.durability,
@@ -127,7 +146,9 @@ export async function main(args: string[]): Promise<number> {
       retryInterval: config.retryInterval,
       sessionExpiryInterval: config.sessionExpiryInterval || EXPIRY_NEVER,
       keepAlive: config.keepAlive,
-      durable: config.persistence === "sqlite" && config.durability === "sync",
+      // In a cluster acks wait for Redis; otherwise for SQLite in sync mode.
+      durable: config.clusterOn ||
+        (config.persistence === "sqlite" && config.durability === "sync"),
     },
     store,
     log,
@@ -136,6 +157,7 @@ export async function main(args: string[]): Promise<number> {
     admit: security.admit,
     sinks: kafka ? [kafka.sink] : [],
     events: kafka?.events,
+    cluster,
   });
 
   try {
@@ -157,10 +179,7 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   log.info(
-    `mqttwk ${config.brokerId} started (node ${nodeId}, persistence ${config.persistence}` +
-      (config.persistence === "sqlite"
-        ? ` in ${config.dataDir}, durability ${config.durability}`
-        : "") +
+    `mqttwk ${config.brokerId} started (node ${nodeId}, ${storageSummary(config)}` +
       `, connection limit ${maxConnections}` +
       (fileLimit !== null ? `, open-file limit ${fileLimit}` : "") + `, config ${config.source})`,
   );

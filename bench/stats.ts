@@ -71,7 +71,8 @@ export function table(headers: string[], rows: string[][], rightAlignFrom = 1): 
   const line = (cells: string[]) =>
     cells.map((s, c) => c >= rightAlignFrom ? s.padStart(widths[c]) : s.padEnd(widths[c]))
       .join("  ").trimEnd();
-  return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join(
-    "\n",
-  );
+  return [line(headers), widths.map((w) => "-".repeat(w)).join("  ").trimEnd(), ...rows.map(line)]
+    .join(
+      "\n",
+    );
 }

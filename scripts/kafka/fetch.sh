@@ -17,6 +17,15 @@ if [[ -f "$dest/libs/.complete" ]]; then
   exit 0
 fi
 
+mkdir -p "$cache"
+# Test files run in parallel and each asks for the jars: one fetches, the others wait for it.
+exec 9>"$cache/kafka-$version.lock"
+flock 9
+if [[ -f "$dest/libs/.complete" ]]; then
+  echo "$dest/libs"
+  exit 0
+fi
+
 command -v mvn >/dev/null || { echo "fetch.sh: mvn (Maven) is not installed" >&2; exit 1; }
 command -v java >/dev/null || { echo "fetch.sh: java is not installed" >&2; exit 1; }
 

@@ -147,8 +147,9 @@ export class Broker implements ClusterHost {
     return this.options.nodeId;
   }
 
-  #subAdd(filter: string, clientId: string, qos: QoS): void {
-    if (this.tree.add(filter, clientId, { qos })) this.cluster?.routeAdded(filter);
+  /** Returns a promise while a new route is being announced to the cluster. */
+  #subAdd(filter: string, clientId: string, qos: QoS): void | Promise<void> {
+    if (this.tree.add(filter, clientId, { qos })) return this.cluster?.routeAdded(filter);
   }
 
   #subRemove(filter: string, clientId: string): void {
@@ -338,6 +339,9 @@ export class Broker implements ClusterHost {
         disconnectedAt: null,
         protocolVersion: client.version,
         node: this.options.nodeId,
+        // Kept so that, in a cluster, the node adopting this session after a crash of ours can
+        // publish it.
+        will: p.will,
       });
       this.#touch();
     }
@@ -487,6 +491,8 @@ export class Broker implements ClusterHost {
 
   adoptSession(loaded: LoadedSession): void {
     if (this.sessions.has(loaded.session.clientId)) return;
+    const wasConnected = loaded.session.disconnectedAt === null;
+    const will = loaded.session.will;
     const s = this.#restore(loaded);
     this.store.saveSession({
       clientId: s.clientId,
@@ -496,6 +502,15 @@ export class Broker implements ClusterHost {
       node: this.options.nodeId,
     });
     this.#touch();
+    if (wasConnected && will) {
+      // Its node died with the connection open: an abnormal close, so the will is due.
+      this.#publishWill({
+        clientId: s.clientId,
+        remoteAddress: "cluster",
+        transport: "cluster",
+        protocolVersion: s.protocolVersion,
+      }, will);
+    }
   }
 
   retainedFromPeer(topic: string, msg: StoredMessage | null): void {
@@ -797,6 +812,7 @@ export class Broker implements ClusterHost {
     const s = client.session!;
     const codes: number[] = [];
     const granted: { filter: string; qos: QoS }[] = [];
+    let announcing: Promise<void>[] | null = null;
     for (const sub of p.subscriptions) {
       const filter = sub.topic;
       let code: number = SUBACK_FAILURE;
@@ -813,7 +829,13 @@ export class Broker implements ClusterHost {
         const qos = sub.qos;
         const rec = { filter, qos };
         s.subscriptions.set(filter, rec);
-        this.#subAdd(filter, s.clientId, qos);
+        const announced = this.#subAdd(filter, s.clientId, qos);
+        if (announced) {
+          (announcing ??= []).push(announced.catch((err) => {
+            // The route is re-announced when the cluster link recovers; the SUBACK still goes.
+            this.log.warn(`announcing route ${filter} failed: ${err?.message ?? err}`);
+          }));
+        }
         if (s.persistent) {
           this.store.addSubscription(s.clientId, rec);
           this.#touch();
@@ -825,10 +847,17 @@ export class Broker implements ClusterHost {
       codes.push(code);
     }
     this.stats.subscriptions = this.tree.size;
-    client.send(
-      encode({ type: "suback", packetId: p.packetId, reasonCodes: codes }, client.version),
-      true,
+    const suback = encode(
+      { type: "suback", packetId: p.packetId, reasonCodes: codes },
+      client.version,
     );
+    if (announcing) {
+      // In a cluster the SUBACK waits until every node routes the new filter here, so a message
+      // published anywhere right after it is not missed; later output queues behind it.
+      const commit = this.commitBarrier();
+      if (commit) announcing.push(commit);
+      client.sendAfter(Promise.all(announcing).then(() => {}), suback);
+    } else client.send(suback, true);
     // MQTT-3.3.1-6 / -8: retained messages follow the SUBACK, RETAIN=1, at min(QoS), also when
     // an existing subscription is replaced.
     for (const g of granted) {

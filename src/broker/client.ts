@@ -347,6 +347,13 @@ export class Client {
     this.#enqueue(bytes);
   }
 
+  /** Queues bytes that must not leave before `barrier` resolves; later output waits too. */
+  sendAfter(barrier: Promise<void>, bytes: Uint8Array): void {
+    if (this.state === "closed") return;
+    this.#gate.push({ barrier, chunks: [bytes] });
+    if (this.#gate.length === 1) this.#releaseGate();
+  }
+
   #releaseGate(): void {
     const seg = this.#gate[0];
     seg.barrier.then(() => {

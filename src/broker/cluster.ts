@@ -30,8 +30,11 @@ export interface ClusterHost {
 export interface ClusterLink {
   start(host: ClusterHost): Promise<void>;
   stop(): Promise<void>;
-  /** The first local session subscribed to `filter`. */
-  routeAdded(filter: string): void;
+  /**
+   * The first local session subscribed to `filter`. A returned promise resolves once every node
+   * routes the filter here (the SUBACK waits for it).
+   */
+  routeAdded(filter: string): void | Promise<void>;
   /** The last local session left `filter`. */
   routeRemoved(filter: string): void;
   /**

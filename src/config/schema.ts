@@ -108,7 +108,8 @@ export const SCHEMA = [
     type: "bool",
     default: false,
     field: "sslEnabled",
-    doc: "Turn on the TLS (ssl-port) and WSS (wss-port) listeners (certificate from ssl-cert-file).",
+    doc:
+      "Turn on the TLS (ssl-port) and WSS (wss-port) listeners (certificate from ssl-cert-file).",
   },
   {
     key: `${B}.ssl-password`,

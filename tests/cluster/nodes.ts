@@ -1,18 +1,6 @@
-/**
- * Cluster nodes as subprocesses: main.ts with --mqttwk.broker.cluster-on=true once main.ts wires
- * the cluster, else tests/cluster/node_main.ts (the same wiring).
- */
+/** Cluster nodes as subprocesses: main.ts with --mqttwk.broker.cluster-on=true. */
 const ROOT = new URL("../../", import.meta.url);
 const LISTENING = /listening tcp (\S+):(\d+)/;
-
-/** True once main.ts builds the Redis cluster when cluster-on is set. */
-export const MAIN_WIRED: boolean = (() => {
-  try {
-    return Deno.readTextFileSync(new URL("main.ts", ROOT)).includes("createRedisCluster");
-  } catch {
-    return false;
-  }
-})();
 
 export interface NodeProcess {
   id: string;
@@ -29,7 +17,7 @@ export async function spawnNode(
   redisArgs: string[],
   extra: string[] = [],
 ): Promise<NodeProcess> {
-  const entry = MAIN_WIRED ? "main.ts" : "tests/cluster/node_main.ts";
+  const entry = "main.ts";
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",

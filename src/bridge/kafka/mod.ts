@@ -34,6 +34,11 @@ export interface KafkaBridge {
   /** Connects producer/consumer; ingress publishes into `broker`. Must not throw when Kafka is down. */
   start(broker: BridgeHost): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Stops only the ingress consumer. Meant to run before the broker closes its store, so that no
+   * record is handed to a closing broker; stop() afterwards does the rest.
+   */
+  stopIngress(): Promise<void>;
   /** A snapshot of the counters (what was produced, buffered, dropped, refused, consumed). */
   stats(): KafkaBridgeStats;
 }
@@ -144,6 +149,9 @@ export function createKafkaBridge(config: Config, log: Logger): KafkaBridge | nu
       egress.start();
       ingress?.start(broker);
       return Promise.resolve();
+    },
+    stopIngress: async () => {
+      await ingress?.stop();
     },
     async stop() {
       // Ingress first: the broker is closing and must not be handed more messages.
