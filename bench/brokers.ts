@@ -142,6 +142,8 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
       args = [
         "run",
         "--allow-all",
+        // For profiling, e.g. MQTTWK_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+        ...(Deno.env.get("MQTTWK_BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
         "main.ts",
         "--port",
         String(port),
