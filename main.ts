@@ -194,6 +194,8 @@ export async function main(args: string[]): Promise<number> {
   const signal = await stopped;
   log.info(`${signal} received: shutting down`);
   listeners.close();
+  // No Kafka record may reach a broker whose store is closing.
+  if (kafka) await kafka.stopIngress();
   await broker.close();
   if (kafka) await kafka.stop();
   log.info("stopped");

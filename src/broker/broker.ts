@@ -23,7 +23,7 @@ import type { ClusterHost, ClusterLink } from "./cluster.ts";
 import type { Authenticator, Authorizer, BrokerEvents, ClientInfo, MessageSink } from "./hooks.ts";
 import { allowAll } from "./hooks.ts";
 import type { BrokerOptions } from "./options.ts";
-import { publishBytes } from "./outgoing.ts";
+import { publishTemplate } from "./outgoing.ts";
 import { RetainedIndex } from "./retained.ts";
 import { Session } from "./session.ts";
 import { isValidFilter, isValidTopicName, type TopicLimits } from "./topic.ts";
@@ -86,6 +86,7 @@ export class Broker implements ClusterHost {
   readonly #limits: TopicLimits;
 
   #msgCounter = 0;
+  #unackedWarned = 0;
   /** Node id plus start time: message ids stay unique across restarts of the same node. */
   readonly #idPrefix: string;
   #idCounter = 0;
@@ -355,9 +356,13 @@ export class Broker implements ClusterHost {
     const s = client.session!;
     for (const e of s.inflight.values()) {
       if (e.state === "released") {
-        client.send(encode({ type: "pubrel", packetId: e.packetId! }, client.version));
+        client.sendAck(0x62, e.packetId!);
       } else {
-        client.send(publishBytes(e.message, client.version, e.qos, e.retain, e.packetId!, true));
+        client.sendPublish(
+          publishTemplate(e.message, client.version, e.qos, e.retain),
+          e.packetId!,
+          true,
+        );
         this.stats.messagesOut++;
       }
     }
@@ -455,8 +460,14 @@ export class Broker implements ClusterHost {
           if (now - sentAt < retryMs) continue;
           sentTimes.set(e, now);
           if (e.state === "released") {
-            c.send(encode({ type: "pubrel", packetId: e.packetId! }, c.version));
-          } else c.send(publishBytes(e.message, c.version, e.qos, e.retain, e.packetId!, true));
+            c.sendAck(0x62, e.packetId!);
+          } else {
+            c.sendPublish(
+              publishTemplate(e.message, c.version, e.qos, e.retain),
+              e.packetId!,
+              true,
+            );
+          }
         }
       }
     }
@@ -558,16 +569,15 @@ export class Broker implements ClusterHost {
     this.stats.messagesIn++;
     if (p.qos === 2 && s.inboundQos2.has(p.packetId!)) {
       // A resend before PUBREL: already routed once, only the PUBREC is repeated (exactly once).
-      client.send(encode({ type: "pubrec", packetId: p.packetId! }, client.version), true);
+      client.sendAck(0x50, p.packetId!, true);
       return;
     }
     let pending: void | Promise<void> = undefined;
     if (this.authorizer.canPublish(client.info, p.topic)) {
-      // Copy small payloads out of large read buffers so a retained or queued message does not
-      // pin a whole socket chunk.
-      let payload = p.payload;
-      if (payload.buffer.byteLength > payload.byteLength * 2 + 256) payload = payload.slice();
-      const msg = this.#message(p.topic, payload, p.qos, p.retain, client.info.clientId);
+      // The payload stays a view into the read buffer; `compact` copies it out only if the
+      // message outlives this turn (retained, queued, in flight).
+      const msg = this.#message(p.topic, p.payload, p.qos, p.retain, client.info.clientId);
+      if (p.dup) msg.dup = true;
       pending = this.publish(msg, client.info);
     } else {
       // MQTT 3.1.1: an unauthorized PUBLISH is acknowledged and dropped.
@@ -582,17 +592,19 @@ export class Broker implements ClusterHost {
         this.#touch();
       }
     }
-    const ack = encode({ type: p.qos === 1 ? "puback" : "pubrec", packetId: pid }, client.version);
+    const first = p.qos === 1 ? 0x40 : 0x50;
     if (pending) {
-      pending.then(() => client.send(ack, true), (err) => {
-        this.log.warn(
-          `message ${p.topic} from ${client.info.clientId} not acknowledged: ${
-            err?.message ?? err
-          }`,
-        );
+      pending.then(() => client.sendAck(first, pid, true), (err) => {
+        // One line per burst, not per message: a full bridge buffer refuses thousands.
+        if (this.#unackedWarned++ % 1000 === 0) {
+          this.log.warn(
+            `message ${p.topic} from ${client.info.clientId} not acknowledged: ` +
+              `${err?.message ?? err} (${this.#unackedWarned} so far)`,
+          );
+        }
         if (p.qos === 2) s.inboundQos2.delete(pid);
       });
-    } else client.send(ack, true);
+    } else client.sendAck(first, pid, true);
   }
 
   /**
@@ -609,6 +621,7 @@ export class Broker implements ClusterHost {
           this.#touch();
         }
       } else {
+        compact(msg);
         this.retained.set(msg.topic, msg);
         this.store.setRetained(msg.topic, msg);
         this.#touch();
@@ -674,7 +687,7 @@ export class Broker implements ClusterHost {
     const c = s.client;
     if (qos === 0) {
       if (c && c.state === "connected" && !c.congested) {
-        c.send(publishBytes(msg, c.version, 0, retain, 0, false));
+        c.sendPublish(publishTemplate(msg, c.version, 0, retain), 0, false);
         this.stats.messagesOut++;
       } else {
         // QoS 0 is not queued for offline sessions, and is shed first for slow readers.
@@ -682,6 +695,7 @@ export class Broker implements ClusterHost {
       }
       return;
     }
+    compact(msg);
     const entry: OutboundEntry = { seq: s.nextSeq++, message: msg, qos, retain, state: "queued" };
     if (
       c && c.state === "connected" && s.queueLength === 0 &&
@@ -737,7 +751,12 @@ export class Broker implements ClusterHost {
       // Exactly once across a crash: a QoS 2 delivery leaves only once its packet id is durable.
       durable = entry.qos === 2;
     }
-    c.send(publishBytes(entry.message, c.version, entry.qos, entry.retain, pid, false), durable);
+    c.sendPublish(
+      publishTemplate(entry.message, c.version, entry.qos, entry.retain),
+      pid,
+      false,
+      durable,
+    );
     this.stats.messagesOut++;
   }
 
@@ -775,7 +794,7 @@ export class Broker implements ClusterHost {
     // MQTT-4.3.3-3: answer with PUBREL (flags 0x2), also for a repeated PUBREC. For a persistent
     // session it leaves only once "released" is durable: a subscriber that saw PUBREL may forget
     // the id, so a crash must not make us resend the PUBLISH under it.
-    client.send(encode({ type: "pubrel", packetId: pid }, client.version), s.persistent);
+    client.sendAck(0x62, pid, s.persistent);
   }
 
   handlePubcomp(client: Client, pid: number): void {
@@ -805,7 +824,7 @@ export class Broker implements ClusterHost {
       this.#touch();
     }
     // PUBCOMP waits for the commit: the client may reuse the id right after it.
-    client.send(encode({ type: "pubcomp", packetId: pid }, client.version), true);
+    client.sendAck(0x70, pid, true);
   }
 
   handleSubscribe(client: Client, p: SubscribePacket): void {
@@ -883,6 +902,15 @@ export class Broker implements ClusterHost {
     this.stats.subscriptions = this.tree.size;
     client.send(encode({ type: "unsuback", packetId: p.packetId }, client.version), true);
   }
+}
+
+/**
+ * Copies a payload out of a larger read buffer, so a message that is kept (retained, queued, in
+ * flight) does not pin a whole socket chunk. Messages that are only passed through are not copied.
+ */
+function compact(msg: StoredMessage): void {
+  const p = msg.payload;
+  if (p.buffer.byteLength > p.byteLength * 2 + 256) msg.payload = p.slice();
 }
 
 /** When each in-flight delivery was last sent (only tracked when retry is on). */

@@ -23,6 +23,7 @@ import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
 import type { ByteConnection } from "../transport/connection.ts";
 import type { Broker } from "./broker.ts";
 import type { ClientInfo } from "./hooks.ts";
+import type { PublishTemplate } from "./outgoing.ts";
 import type { Session } from "./session.ts";
 
 type State = "new" | "connecting" | "connected" | "closed";
@@ -50,8 +51,11 @@ export class Client {
 
   readonly #decoder: Decoder;
   readonly #write: (bytes: Uint8Array) => Promise<void>;
-  #out: Uint8Array[] = [];
-  #outBytes = 0;
+  /** Output waiting for the next write; packets are appended in place (no per-packet buffer). */
+  #buf: Uint8Array | null = null;
+  #len = 0;
+  /** Capacity for the next output buffer (the last write's size), so it rarely has to grow. */
+  #hint = 256;
   #writingBytes = 0;
   #writing = false;
   #flushScheduled = false;
@@ -314,7 +318,7 @@ export class Client {
 
   /** Bytes waiting to be written (buffered plus the write in progress). */
   get buffered(): number {
-    return this.#outBytes + this.#writingBytes;
+    return this.#len + this.#writingBytes;
   }
 
   /** True while the client is not keeping up; QoS 0 is dropped and feeding stops. */
@@ -323,28 +327,79 @@ export class Client {
   }
 
   /**
-   * Queues bytes for the client. With `durable`, they leave only after everything the store
-   * was told so far is committed.
+   * The gate segment new output must join, or null when it may go straight to the buffer. With
+   * `durable`, output waits until everything the store was told so far is committed.
    */
-  send(bytes: Uint8Array, durable = false): void {
-    if (this.state === "closed") return;
+  #gateFor(durable: boolean): GateSegment | null {
     if (durable) {
       const barrier = this.broker.commitBarrier();
       if (barrier) {
         const last = this.#gate[this.#gate.length - 1];
-        if (last && last.barrier === barrier) last.chunks.push(bytes);
-        else {
-          this.#gate.push({ barrier, chunks: [bytes] });
-          if (this.#gate.length === 1) this.#releaseGate();
-        }
-        return;
+        if (last && last.barrier === barrier) return last;
+        const seg = { barrier, chunks: [] };
+        this.#gate.push(seg);
+        if (this.#gate.length === 1) this.#releaseGate();
+        return seg;
       }
     }
-    if (this.#gate.length > 0) {
-      this.#gate[this.#gate.length - 1].chunks.push(bytes);
+    // Output after gated output keeps its order.
+    return this.#gate.length > 0 ? this.#gate[this.#gate.length - 1] : null;
+  }
+
+  /** Queues bytes for the client (see #gateFor for `durable`). */
+  send(bytes: Uint8Array, durable = false): void {
+    if (this.state === "closed") return;
+    const seg = this.#gateFor(durable);
+    if (seg) seg.chunks.push(bytes);
+    else this.#enqueue(bytes);
+  }
+
+  /** PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) without allocating. */
+  sendAck(first: number, packetId: number, durable = false): void {
+    if (this.state === "closed") return;
+    const seg = this.#gateFor(durable);
+    if (seg || this.version === 5) {
+      const b = new Uint8Array([first, 2, packetId >> 8, packetId & 0xff]);
+      if (seg) seg.chunks.push(b);
+      else this.#enqueue(b);
       return;
     }
-    this.#enqueue(bytes);
+    const buf = this.#room(4);
+    const i = this.#len;
+    buf[i] = first;
+    buf[i + 1] = 2;
+    buf[i + 2] = packetId >> 8;
+    buf[i + 3] = packetId & 0xff;
+    this.#len = i + 4;
+    this.#queued();
+  }
+
+  /** A PUBLISH from a shared template, its packet id and DUP patched in the output buffer. */
+  sendPublish(t: PublishTemplate, packetId: number, dup: boolean, durable = false): void {
+    if (this.state === "closed") return;
+    const seg = this.#gateFor(durable);
+    if (t.packetIdOffset < 0) {
+      if (seg) seg.chunks.push(t.bytes);
+      else this.#enqueue(t.bytes);
+      return;
+    }
+    const n = t.bytes.byteLength;
+    let buf: Uint8Array;
+    let at: number;
+    if (seg) {
+      buf = t.bytes.slice();
+      at = 0;
+      seg.chunks.push(buf);
+    } else {
+      buf = this.#room(n);
+      at = this.#len;
+      buf.set(t.bytes, at);
+      this.#len = at + n;
+    }
+    buf[at + t.packetIdOffset] = packetId >> 8;
+    buf[at + t.packetIdOffset + 1] = packetId & 0xff;
+    if (dup) buf[at] |= 0x08;
+    if (!seg) this.#queued();
   }
 
   /** Queues bytes that must not leave before `barrier` resolves; later output waits too. */
@@ -370,9 +425,28 @@ export class Client {
     });
   }
 
+  /** The output buffer with room for `n` more bytes. */
+  #room(n: number): Uint8Array {
+    let buf = this.#buf;
+    if (buf === null) {
+      buf = this.#buf = new Uint8Array(n > this.#hint ? n : this.#hint);
+    } else if (buf.byteLength - this.#len < n) {
+      const next = new Uint8Array(Math.max(this.#len + n, buf.byteLength * 2));
+      next.set(buf.subarray(0, this.#len));
+      buf = this.#buf = next;
+    }
+    return buf;
+  }
+
   #enqueue(bytes: Uint8Array): void {
-    this.#out.push(bytes);
-    this.#outBytes += bytes.byteLength;
+    const n = bytes.byteLength;
+    const buf = this.#room(n);
+    buf.set(bytes, this.#len);
+    this.#len += n;
+    this.#queued();
+  }
+
+  #queued(): void {
     if (!this.#writing && !this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flush);
@@ -388,23 +462,15 @@ export class Client {
     if (this.#writing || this.state === "closed") return;
     this.#writing = true;
     try {
-      while (this.#out.length > 0) {
-        const chunks = this.#out;
-        const n = this.#outBytes;
-        this.#out = [];
-        this.#outBytes = 0;
-        let buf: Uint8Array;
-        if (chunks.length === 1) buf = chunks[0];
-        else {
-          buf = new Uint8Array(n);
-          let off = 0;
-          for (const c of chunks) {
-            buf.set(c, off);
-            off += c.byteLength;
-          }
-        }
+      while (this.#len > 0) {
+        const n = this.#len;
+        const out = this.#buf!.subarray(0, n);
+        // The written buffer belongs to the transport until the write resolves: start a new one.
+        this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
+        this.#buf = null;
+        this.#len = 0;
         this.#writingBytes = n;
-        await this.#write(buf);
+        await this.#write(out);
         this.#writingBytes = 0;
         if (this.#congestedSince !== 0 && !this.congested) {
           this.#congestedSince = 0;
@@ -433,7 +499,7 @@ export class Client {
     if (this.#ending || this.state === "closed") return;
     this.#ending = true;
     this.closeReason = reason;
-    if (!this.#writing && this.#out.length === 0 && this.#gate.length === 0) {
+    if (!this.#writing && this.#len === 0 && this.#gate.length === 0) {
       queueMicrotask(() => this.#finish());
     } else {
       // A peer that never reads must not keep the socket forever.
@@ -457,8 +523,8 @@ export class Client {
     this.closeReason = reason;
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#keepaliveTimer);
-    this.#out = [];
-    this.#outBytes = 0;
+    this.#buf = null;
+    this.#len = 0;
     this.#gate = [];
     try {
       this.conn.close();

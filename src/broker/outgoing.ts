@@ -1,32 +1,36 @@
 /**
  * Encode-once for fan-out: the bytes of a message's PUBLISH are built once per variant
  * (protocol family, QoS, RETAIN) and shared. QoS 0 subscribers share the very same buffer; QoS
- * 1/2 subscribers get a copy with their packet id (and DUP) patched in.
+ * 1/2 subscribers get it copied into their output buffer with their packet id (and DUP) patched
+ * in (see Client.sendPublish).
  */
 import { encodePublish } from "../codec/encoder.ts";
 import type { ProtocolVersion, QoS } from "../codec/packets.ts";
 import type { StoredMessage } from "../store/store.ts";
 
-interface Template {
+export interface PublishTemplate {
   bytes: Uint8Array;
+  /** -1 for QoS 0. */
   packetIdOffset: number;
 }
 
-const cache = new WeakMap<StoredMessage, (Template | undefined)[]>();
+/**
+ * Templates live on the message under a symbol: a WeakMap keyed by millions of short-lived
+ * messages costs far more in GC, and symbol-keyed properties are invisible to JSON and structured
+ * clone, so stores never persist them.
+ */
+const TEMPLATES = Symbol("publishTemplates");
 
-export function publishBytes(
+type Cached = StoredMessage & { [TEMPLATES]?: (PublishTemplate | undefined)[] };
+
+export function publishTemplate(
   msg: StoredMessage,
   version: ProtocolVersion,
   qos: QoS,
   retain: boolean,
-  packetId: number,
-  dup: boolean,
-): Uint8Array {
-  let variants = cache.get(msg);
-  if (!variants) {
-    variants = [];
-    cache.set(msg, variants);
-  }
+): PublishTemplate {
+  const m = msg as Cached;
+  const variants = m[TEMPLATES] ??= [];
   // 3.1 and 3.1.1 PUBLISH are byte-identical; 5.0 adds properties.
   const idx = (version === 5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0);
   let t = variants[idx];
@@ -43,11 +47,23 @@ export function publishBytes(
     }, version);
     variants[idx] = t;
   }
-  const tpl: Template = t;
-  if (qos === 0) return tpl.bytes;
-  const b = tpl.bytes.slice();
-  b[tpl.packetIdOffset] = packetId >> 8;
-  b[tpl.packetIdOffset + 1] = packetId & 0xff;
+  return t;
+}
+
+/** A standalone copy (used where the bytes are not appended to an output buffer). */
+export function publishBytes(
+  msg: StoredMessage,
+  version: ProtocolVersion,
+  qos: QoS,
+  retain: boolean,
+  packetId: number,
+  dup: boolean,
+): Uint8Array {
+  const t = publishTemplate(msg, version, qos, retain);
+  if (qos === 0) return t.bytes;
+  const b = t.bytes.slice();
+  b[t.packetIdOffset] = packetId >> 8;
+  b[t.packetIdOffset + 1] = packetId & 0xff;
   if (dup) b[0] |= 0x08;
   return b;
 }

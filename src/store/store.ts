@@ -31,6 +31,8 @@ export interface StoredMessage {
   expiresAt?: number;
   /** Client id of the publisher (for no-local, bridges, logs). */
   origin?: string;
+  /** DUP flag of the PUBLISH it arrived in (bridges report it; never persisted). */
+  dup?: boolean;
 }
 
 export interface SessionRecord {

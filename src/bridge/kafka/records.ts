@@ -63,7 +63,7 @@ export function mqttwkJson(msg: StoredMessage, clientId: string, ctx: RecordCont
   return JSON.stringify({
     brokerId: ctx.brokerId,
     clientId,
-    dup: false,
+    dup: msg.dup ?? false,
     messageBytes: Array.from(new Int8Array(p.buffer, p.byteOffset, p.byteLength)),
     mqttQoS: msg.qos,
     processId: ctx.processId,
