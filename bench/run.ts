@@ -40,7 +40,8 @@ const USAGE = `usage: deno task bench [options]
   --warmup S           warm-up before each window in seconds (default 0.5, smoke 0.3)
   --scenarios LIST     comma-separated scenario names or prefixes (e.g. fanin,p2p-q1,lat,conn)
   --brokers LIST       comma-separated: ${ALL_BROKERS.join(",")} (default: all)
-  --connections N      idle connections for the conn scenario (default 19000, smoke 200)
+  --connections N      idle connections for the conn scenario (default 19000, smoke 200);
+                       for conn-cluster the total over its 3 nodes (default 50000)
   --window N           closed-loop window of the throughput scenarios, in deliveries (default
                        ${DEFAULT_WINDOW})
   --json FILE          also write all results as JSON
@@ -87,25 +88,33 @@ function parseOptions(): Options {
   };
   const smoke = values.smoke;
   const connections = Math.floor(num(values.connections, smoke ? 200 : 19_000, "--connections", 1));
-  if (connections > 19_500) fail("--connections: the generator can hold at most ~19,500 sockets");
-  let scenarios = buildScenarios({ connections, smoke });
+  const clusterConnections = Math.floor(
+    num(values.connections, smoke ? 600 : 50_000, "--connections", 3),
+  );
+  let scenarios = buildScenarios({ connections, clusterConnections, smoke });
   if (values.list) {
-    for (const s of scenarios) console.log(`${s.name.padEnd(14)} ${s.description}`);
+    for (const s of scenarios) {
+      console.log(`${s.name.padEnd(14)} ${s.description}${s.optIn ? " (name it exactly)" : ""}`);
+    }
     Deno.exit(0);
   }
   if (values.scenarios) {
     const wanted = values.scenarios.split(",").map((x) => x.trim()).filter(Boolean);
-    const all = smoke ? buildScenarios({ connections, smoke: false }).concat(scenarios) : scenarios;
+    const all = smoke
+      ? buildScenarios({ connections, clusterConnections, smoke: false }).concat(scenarios)
+      : scenarios;
     const seen = new Set<string>();
     scenarios = all.filter((s) => {
-      if (seen.has(s.name) || !wanted.some((w) => s.name.startsWith(w))) return false;
+      // Opt-in scenarios only by their exact name (so "conn" does not pull in conn-cluster).
+      const match = s.optIn ? wanted.includes(s.name) : wanted.some((w) => s.name.startsWith(w));
+      if (seen.has(s.name) || !match) return false;
       seen.add(s.name);
       return true;
     });
     if (smoke) {
       // Smoke-sized variants of whatever was asked for.
       scenarios = scenarios.map((s) =>
-        s.kind === "conn" ? s : {
+        s.kind === "conn" || s.kind === "conn-cluster" ? s : {
           ...s,
           publishers: Math.min(s.publishers, 2),
           subscribers: Math.min(s.subscribers, 2),
@@ -113,7 +122,15 @@ function parseOptions(): Options {
       );
     }
     if (scenarios.length === 0) fail(`no scenario matches ${values.scenarios} (see --list)`);
+  } else scenarios = scenarios.filter((s) => !s.optIn);
+  if (scenarios.some((s) => s.kind === "conn") && connections > 19_500) {
+    fail("--connections: the generator can hold at most ~19,500 sockets");
   }
+  if (scenarios.some((s) => s.kind === "conn-cluster") && clusterConnections > 58_200) {
+    fail("--connections: conn-cluster holds at most 3 x 19,400 connections");
+  }
+  // conn-cluster takes minutes per round: one round unless asked for more.
+  const onlyCluster = scenarios.every((s) => s.kind === "conn-cluster");
   let brokers = ALL_BROKERS;
   if (values.brokers) {
     brokers = values.brokers.split(",").map((x) => x.trim()).filter(Boolean) as BrokerName[];
@@ -123,7 +140,7 @@ function parseOptions(): Options {
   }
   return {
     smoke,
-    rounds: Math.floor(num(values.rounds, smoke ? 1 : 3, "--rounds", 1)),
+    rounds: Math.floor(num(values.rounds, smoke || onlyCluster ? 1 : 3, "--rounds", 1)),
     timing: {
       durationMs: num(values.duration, smoke ? 1 : 2, "--duration", 0.1) * 1000,
       warmupMs: num(values.warmup, smoke ? 0.3 : 0.5, "--warmup", 0) * 1000,
@@ -185,7 +202,7 @@ function medians(results: RunResult[], scenarios: Scenario[], brokers: BrokerNam
         genCpuPct: m((r) => r.genCpuPct),
         otherCpuPct: m((r) => r.otherCpuPct),
         lost: m((r) => r.lost),
-        ...(s.kind === "conn"
+        ...(s.kind === "conn" || s.kind === "conn-cluster"
           ? {
             connections: m((r) => r.connections),
             connectSeconds: m((r) => r.connectSeconds),
@@ -210,6 +227,7 @@ function ratios(ms: Median[], scenarios: Scenario[]): Ratio[] {
   const get = (s: string, b: BrokerName) => ms.find((m) => m.scenario === s && m.broker === b);
   const out: Ratio[] = [];
   for (const s of scenarios) {
+    if (s.kind === "conn-cluster") continue; // MqttWk only: nothing to compare with
     const w = get(s.name, "mqttwk");
     const mo = get(s.name, "mosquitto");
     const ae = get(s.name, "aedes");
@@ -246,8 +264,9 @@ function report(
       const m = ms.find((x) => x.scenario === s.name && x.broker === b);
       const failed = results.filter((r) => r.scenario === s.name && r.broker === b && !r.ok);
       const note = failed.length ? `${failed.length} failed: ${failed[0].error}` : "";
-      if (!m) return [LABEL[b], "FAILED", ...Array(s.kind === "conn" ? 8 : 7).fill("-"), note];
-      if (s.kind === "conn") {
+      const conn = s.kind === "conn" || s.kind === "conn-cluster";
+      if (!m) return [LABEL[b], "FAILED", ...Array(conn ? 8 : 7).fill("-"), note];
+      if (conn) {
         return [
           LABEL[b],
           fmtNum(m.connections ?? NaN),
@@ -274,7 +293,7 @@ function report(
         note,
       ];
     });
-    const headers = s.kind === "conn"
+    const headers = s.kind === "conn" || s.kind === "conn-cluster"
       ? [
         "broker",
         "connections",
@@ -303,16 +322,18 @@ function report(
   }
 
   const rs = ratios(ms, scenarios);
-  lines.push(
-    "",
-    "== Ratios (medians of rounds; msgs/s and conn/s: higher is better for MqttWk, " +
-      "p99 and RSS/connection: lower is better)",
-    table(
-      ["scenario", "metric", "MqttWk/Mosquitto", "MqttWk/Aedes"],
-      rs.map((r) => [r.scenario, r.metric, fmtSig(r.vsMosquitto), fmtSig(r.vsAedes)]),
-      2,
-    ),
-  );
+  if (rs.length) {
+    lines.push(
+      "",
+      "== Ratios (medians of rounds; msgs/s and conn/s: higher is better for MqttWk, " +
+        "p99 and RSS/connection: lower is better)",
+      table(
+        ["scenario", "metric", "MqttWk/Mosquitto", "MqttWk/Aedes"],
+        rs.map((r) => [r.scenario, r.metric, fmtSig(r.vsMosquitto), fmtSig(r.vsAedes)]),
+        2,
+      ),
+    );
+  }
 
   const durable = scenarios.filter((s) => s.qos === 1 && s.kind !== "conn" && s.kind !== "latency")
     .map((s) => {
@@ -406,7 +427,7 @@ async function main() {
         const took = ((performance.now() - t0) / 1000).toFixed(1);
         const tag = `[${round}/${o.rounds}] ${s.name} ${b} (${took} s)`;
         if (!r.ok) console.error(`${tag}: FAILED: ${r.error}`);
-        else if (s.kind === "conn") {
+        else if (s.kind === "conn" || s.kind === "conn-cluster") {
           console.error(
             `${tag}: ${fmtNum(r.connections ?? 0)} conns in ${
               fmtSig(r.connectSeconds ?? NaN)
@@ -482,6 +503,17 @@ async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Pro
     otherCpuPct: NaN,
     lost: 0,
   });
+  if (s.kind === "conn-cluster") {
+    // Starts its own Redis and 3 nodes (killed on exit by cluster_conn.ts); bounded inside.
+    try {
+      const { runConnCluster } = await import("./cluster_conn.ts");
+      const r = await runConnCluster({ connections: s.connections!, scenario: s.name, round });
+      console.log(r.text);
+      return r.result;
+    } catch (e) {
+      return base(e instanceof Error ? e.message : String(e));
+    }
+  }
   let broker: RunningBroker;
   try {
     broker = await startBroker(b);

@@ -16,7 +16,7 @@ import {
 import { encodeConnect, nowMs, PublishBatcher, readTimestamp } from "./mqtt_wire.ts";
 import { LatencyHistogram } from "./stats.ts";
 
-export type ScenarioKind = "fanin" | "fanout" | "p2p" | "latency" | "conn";
+export type ScenarioKind = "fanin" | "fanout" | "p2p" | "latency" | "conn" | "conn-cluster";
 
 export interface Scenario {
   name: string;
@@ -27,9 +27,11 @@ export interface Scenario {
   subscribers: number;
   /** Offered load in msgs/s for kind "latency". */
   rate?: number;
-  /** Idle connections for kind "conn". */
+  /** Idle connections for kind "conn" (and in total for "conn-cluster"). */
   connections?: number;
   description: string;
+  /** Not part of the default suite: runs only when named exactly with --scenarios. */
+  optIn?: boolean;
 }
 
 /** Unacknowledged QoS 1 PUBLISHes allowed per publisher. */
@@ -48,6 +50,8 @@ const DEBUG = Deno.env.get("BENCH_DEBUG") === "1";
 export interface ScenarioOptions {
   connections: number;
   smoke: boolean;
+  /** Total idle connections for conn-cluster (default 50,000). */
+  clusterConnections?: number;
 }
 
 export function buildScenarios(o: ScenarioOptions): Scenario[] {
@@ -130,11 +134,24 @@ export function buildScenarios(o: ScenarioOptions): Scenario[] {
     connections: o.connections,
     description: `connection capacity, ${o.connections} idle connections (keepalive 0)`,
   });
+  const cc = o.clusterConnections ?? 50_000;
+  out.push({
+    name: "conn-cluster",
+    kind: "conn-cluster",
+    qos: 0,
+    payload: 0,
+    publishers: 0,
+    subscribers: 0,
+    connections: cc,
+    description: `cluster connection capacity, ${cc} idle connections over 3 MqttWk nodes`,
+    optIn: true,
+  });
   return out;
 }
 
 /** mqttwk-durable exists for the QoS 1 durable-vs-memory ratio: it only runs QoS 1 traffic. */
 export function brokerRuns(b: BrokerName, s: Scenario): boolean {
+  if (s.kind === "conn-cluster") return b === "mqttwk"; // starts its own cluster
   if (b !== "mqttwk-durable") return true;
   return s.kind !== "conn" && s.qos === 1;
 }
@@ -165,6 +182,8 @@ export interface RunResult {
   connectSeconds?: number;
   connectRate?: number;
   rssPerConnKiB?: number;
+  /** Scenario-specific details kept in the JSON output (conn-cluster: per node). */
+  detail?: Record<string, unknown>;
 }
 
 export interface Timing {
@@ -186,6 +205,9 @@ export function runScenario(
   t: Timing,
   round: number,
 ): Promise<ScenarioRun> {
+  if (s.kind === "conn-cluster") {
+    return Promise.reject(new Error("conn-cluster is run by bench/cluster_conn.ts"));
+  }
   return s.kind === "conn" ? runConnections(b, s, round) : runTraffic(b, s, t, round);
 }
 
