@@ -185,6 +185,8 @@ async function workerMain(): Promise<never> {
       concurrency: { type: "string", default: "64" },
       "connect-deadline-s": { type: "string", default: "140" },
       "lifetime-s": { type: "string", default: "300" },
+      /** Stop connecting after this many failures; default max(100, 1% of count). */
+      "max-failures": { type: "string" },
     },
   });
   const port = Number(values.port);
@@ -235,7 +237,9 @@ async function workerMain(): Promise<never> {
       localAddress: (i) => `127.0.${addrX}.${1 + Math.floor(i / perAddr)}`,
       concurrency,
       deadline: startedAt + connectDeadlineMs,
-      maxFailures: Math.max(100, Math.floor(count / 100)),
+      maxFailures: values["max-failures"] !== undefined
+        ? Number(values["max-failures"])
+        : Math.max(100, Math.floor(count / 100)),
     });
     clearInterval(progress);
     emit({ type: "connected", ...r });

@@ -67,6 +67,13 @@ export interface BrokerStats {
 
 const RESOLVED = Promise.resolve();
 
+/** How long a QoS 1 delivery to an online persistent session may stay unwritten (see below). */
+const VOLATILE_GRACE_MS = 10;
+const PENDING = Symbol("volatileDeliveries");
+const WAITER = Symbol("publisherAck");
+const ACKABLE = Symbol("ackWaitsForDeliveries");
+type Tracked = StoredMessage & { [PENDING]?: number; [WAITER]?: () => void; [ACKABLE]?: true };
+
 export class Broker implements ClusterHost {
   readonly options: BrokerOptions;
   readonly store: Store;
@@ -196,6 +203,7 @@ export class Broker implements ClusterHost {
     }
     await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 3000))]);
     for (const c of this.clients) c.close("server shutting down", false);
+    clearTimeout(this.#volatileTimer);
     if (this.cluster) {
       await this.cluster.stop().catch((err) =>
         this.log.warn(`cluster stop failed: ${err?.message ?? err}`)
@@ -370,6 +378,7 @@ export class Broker implements ClusterHost {
   }
 
   #discard(s: Session): void {
+    this.#settleSession(s, false);
     for (const filter of s.subscriptions.keys()) this.#subRemove(filter, s.clientId);
     this.sessions.delete(s.clientId);
     if (s.persistent) {
@@ -391,6 +400,9 @@ export class Broker implements ClusterHost {
     const s = client.session;
     if (s && s.client === client) {
       s.client = null;
+      // Offline now: its unacknowledged deliveries must be in the store (or, if the session
+      // ends, simply stop holding up their publishers).
+      this.#settleSession(s, s.persistent);
       if (s.persistent) {
         s.disconnectedAt = Date.now();
         this.store.saveSession({
@@ -492,6 +504,7 @@ export class Broker implements ClusterHost {
     }
     const cur = this.sessions.get(clientId);
     if (cur) {
+      this.#settleSession(cur, true);
       // Forget it here without deleting it from the shared store: the new owner resumes it.
       for (const filter of cur.subscriptions.keys()) this.#subRemove(filter, clientId);
       this.sessions.delete(clientId);
@@ -573,11 +586,15 @@ export class Broker implements ClusterHost {
       return;
     }
     let pending: void | Promise<void> = undefined;
+    let msg: StoredMessage | undefined;
     if (this.authorizer.canPublish(client.info, p.topic)) {
       // The payload stays a view into the read buffer; `compact` copies it out only if the
       // message outlives this turn (retained, queued, in flight).
-      const msg = this.#message(p.topic, p.payload, p.qos, p.retain, client.info.clientId);
+      msg = this.#message(p.topic, p.payload, p.qos, p.retain, client.info.clientId);
       if (p.dup) msg.dup = true;
+      // Only a client's own PUBLISH has an ack that can wait for its deliveries to settle;
+      // messages from peers, Kafka or wills rely on the store flush alone.
+      if (p.qos === 1 && this.options.durable) (msg as Tracked)[ACKABLE] = true;
       pending = this.publish(msg, client.info);
     } else {
       // MQTT 3.1.1: an unauthorized PUBLISH is acknowledged and dropped.
@@ -593,8 +610,9 @@ export class Broker implements ClusterHost {
       }
     }
     const first = p.qos === 1 ? 0x40 : 0x50;
+    const ack = () => client.sendAck(first, pid, true);
     if (pending) {
-      pending.then(() => client.sendAck(first, pid, true), (err) => {
+      pending.then(() => msg ? this.#whenSettled(msg, ack) : ack(), (err) => {
         // One line per burst, not per message: a full bridge buffer refuses thousands.
         if (this.#unackedWarned++ % 1000 === 0) {
           this.log.warn(
@@ -604,7 +622,8 @@ export class Broker implements ClusterHost {
         }
         if (p.qos === 2) s.inboundQos2.delete(pid);
       });
-    } else client.sendAck(first, pid, true);
+    } else if (msg) this.#whenSettled(msg, ack);
+    else ack();
   }
 
   /**
@@ -701,7 +720,7 @@ export class Broker implements ClusterHost {
       c && c.state === "connected" && s.queueLength === 0 &&
       s.inflight.size < this.options.maxInflight && !c.congested
     ) {
-      this.#sendEntry(s, c, entry);
+      this.#sendEntry(s, c, entry, true);
       return;
     }
     if (
@@ -738,7 +757,7 @@ export class Broker implements ClusterHost {
     }
   }
 
-  #sendEntry(s: Session, c: Client, entry: OutboundEntry): void {
+  #sendEntry(s: Session, c: Client, entry: OutboundEntry, fresh = false): void {
     const pid = s.allocatePacketId();
     entry.packetId = pid;
     entry.state = "sent";
@@ -746,10 +765,14 @@ export class Broker implements ClusterHost {
     if (this.options.retryInterval > 0) sentTimes.set(entry, Date.now());
     let durable = false;
     if (s.persistent) {
-      this.store.putOutbound(s.clientId, entry);
-      this.#touch();
-      // Exactly once across a crash: a QoS 2 delivery leaves only once its packet id is durable.
-      durable = entry.qos === 2;
+      if (fresh && entry.qos === 1 && (entry.message as Tracked)[ACKABLE]) {
+        this.#holdVolatile(s, entry);
+      } else {
+        this.store.putOutbound(s.clientId, entry);
+        this.#touch();
+        // Exactly once across a crash: a QoS 2 delivery leaves only once its packet id is durable.
+        durable = entry.qos === 2;
+      }
     }
     c.sendPublish(
       publishTemplate(entry.message, c.version, entry.qos, entry.retain),
@@ -810,11 +833,96 @@ export class Broker implements ClusterHost {
   #complete(s: Session, e: OutboundEntry): void {
     s.inflight.delete(e.packetId!);
     sentTimes.delete(e);
-    if (s.persistent) {
+    if (this.#volatile.delete(e)) {
+      // Delivered before it ever had to be written: the store never sees it.
+      this.#settle(e.message);
+    } else if (s.persistent) {
       this.store.removeOutbound(s.clientId, e.seq);
       this.#touch();
     }
     this.pump(s);
+  }
+
+  // ------------------------------------------------------------------ volatile deliveries
+  //
+  // A QoS 1 message sent at once to an online persistent session is not written to the store
+  // straight away. The publisher's PUBACK waits until every such delivery is either acknowledged
+  // by its subscriber (then nothing is written at all) or, after VOLATILE_GRACE_MS, written and
+  // committed. Nothing acknowledged can be lost: until the publisher has its PUBACK it resends
+  // after a crash. Most deliveries to healthy subscribers thus cost the store nothing.
+
+  readonly #volatile = new Map<OutboundEntry, Session>();
+  #volatileFifo: { e: OutboundEntry; at: number }[] = [];
+  #volatileHead = 0;
+  #volatileTimer: ReturnType<typeof setTimeout> | undefined;
+
+  #holdVolatile(s: Session, e: OutboundEntry): void {
+    this.#volatile.set(e, s);
+    const m = e.message as Tracked;
+    m[PENDING] = (m[PENDING] ?? 0) + 1;
+    this.#volatileFifo.push({ e, at: Date.now() });
+    this.#volatileTimer ??= setTimeout(() => this.#ageVolatile(), VOLATILE_GRACE_MS);
+  }
+
+  /** Writes deliveries that stayed unacknowledged past the grace period. */
+  #ageVolatile(): void {
+    this.#volatileTimer = undefined;
+    const limit = Date.now() - VOLATILE_GRACE_MS;
+    const fifo = this.#volatileFifo;
+    let i = this.#volatileHead;
+    for (; i < fifo.length && fifo[i].at <= limit; i++) this.#persistVolatile(fifo[i].e);
+    if (i >= fifo.length) {
+      this.#volatileFifo = [];
+      this.#volatileHead = 0;
+    } else {
+      this.#volatileHead = i;
+      if (i > 1024 && i * 2 > fifo.length) {
+        this.#volatileFifo = fifo.slice(i);
+        this.#volatileHead = 0;
+      }
+      const next = this.#volatileFifo[this.#volatileHead].at + VOLATILE_GRACE_MS - Date.now();
+      this.#volatileTimer = setTimeout(() => this.#ageVolatile(), next > 1 ? next : 1);
+    }
+  }
+
+  #persistVolatile(e: OutboundEntry): void {
+    const s = this.#volatile.get(e);
+    if (!s) return; // acknowledged meanwhile
+    this.#volatile.delete(e);
+    this.store.putOutbound(s.clientId, e);
+    this.#touch();
+    this.#settle(e.message);
+  }
+
+  /** Settles the volatile deliveries of a session that goes offline (write) or away (drop). */
+  #settleSession(s: Session, write: boolean): void {
+    if (this.#volatile.size === 0) return;
+    for (const e of s.inflight.values()) {
+      if (this.#volatile.get(e) !== s) continue;
+      if (write) this.#persistVolatile(e);
+      else {
+        this.#volatile.delete(e);
+        this.#settle(e.message);
+      }
+    }
+  }
+
+  #settle(msg: StoredMessage): void {
+    const m = msg as Tracked;
+    const n = (m[PENDING] ?? 1) - 1;
+    m[PENDING] = n;
+    if (n === 0 && m[WAITER]) {
+      const w = m[WAITER];
+      m[WAITER] = undefined;
+      w();
+    }
+  }
+
+  /** Runs `ack` once the message's volatile deliveries are settled (at once if it has none). */
+  #whenSettled(msg: StoredMessage, ack: () => void): void {
+    const m = msg as Tracked;
+    if (m[PENDING]) m[WAITER] = ack;
+    else ack();
   }
 
   handlePubrel(client: Client, pid: number): void {
