@@ -100,9 +100,10 @@ export async function main(args: string[]): Promise<number> {
 
   const fileLimit = openFileLimit();
   let maxConnections = config.maxConnections;
-  if (fileLimit !== null && maxConnections > fileLimit - 200) {
-    // Leave room for the listener, the store and log files: refusing cleanly beats EMFILE.
-    maxConnections = Math.max(1, fileLimit - 200);
+  if (fileLimit !== null && maxConnections > fileLimit - 400) {
+    // Leave room for listeners, store, Redis/Kafka clients, workers and up to 100 connections
+    // being refused with CONNACK 0x03: refusing cleanly beats EMFILE.
+    maxConnections = Math.max(1, fileLimit - 400);
     log.warn(
       `max-connections ${config.maxConnections} exceeds the open-file limit ${fileLimit}; ` +
         `using ${maxConnections}`,

@@ -67,8 +67,11 @@ export interface BrokerStats {
 
 const RESOLVED = Promise.resolve();
 
+/** Refused connections allowed to wait for their CONNACK 0x03 at the same time. */
+const MAX_REFUSING = 100;
+
 /** How long a QoS 1 delivery to an online persistent session may stay unwritten (see below). */
-const VOLATILE_GRACE_MS = 10;
+const VOLATILE_GRACE_MS = 25;
 const PENDING = Symbol("volatileDeliveries");
 const WAITER = Symbol("publisherAck");
 const ACKABLE = Symbol("ackWaitsForDeliveries");
@@ -218,30 +221,48 @@ export class Broker implements ClusterHost {
 
   /** Serves one connection until it ends. */
   handleConnection(conn: ByteConnection): Promise<void> {
-    const client = new Client(this, conn);
     const ip = hostOf(conn.remoteAddress);
-    const perIp = (this.#perIp.get(ip) ?? 0) + 1;
-    this.#perIp.set(ip, perIp);
+    let why: string | null = null;
+    if (this.#closing) why = "server shutting down";
+    else if (this.clients.size - this.#refusing >= this.options.maxConnections) {
+      why = `connection limit ${this.options.maxConnections} reached`;
+    } else if (
+      this.options.maxConnectionsPerIp > 0 &&
+      (this.#perIp.get(ip) ?? 0) >= this.options.maxConnectionsPerIp
+    ) {
+      why = `per-address connection limit ${this.options.maxConnectionsPerIp} reached for ${ip}`;
+    } else if (this.#admit) why = this.#admit(conn.remoteAddress);
+
+    if (why !== null && this.#refusing >= MAX_REFUSING) {
+      // A burst of refusals must not use up the file descriptors held in reserve: beyond a
+      // hundred waiting for their CONNACK 0x03, close at once.
+      this.#noteRefusal(why, conn.remoteAddress);
+      conn.close();
+      return RESOLVED;
+    }
+    const client = new Client(this, conn);
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     this.clients.add(client);
     this.stats.connections = this.clients.size;
-    if (this.#closing) {
+    if (why !== null) {
+      this.#noteRefusal(why, conn.remoteAddress);
+      this.#refusing++;
       client.refuse = 0x03;
-    } else if (this.clients.size > this.options.maxConnections) {
-      this.log.warn(
-        `connection limit ${this.options.maxConnections} reached; refusing ${conn.remoteAddress}`,
-      );
-      client.refuse = 0x03;
-    } else if (this.options.maxConnectionsPerIp > 0 && perIp > this.options.maxConnectionsPerIp) {
-      this.log.warn(`per-address connection limit reached for ${ip}; refusing`);
-      client.refuse = 0x03;
-    } else if (this.#admit) {
-      const why = this.#admit(conn.remoteAddress);
-      if (why !== null) {
-        this.log.warn(`refusing ${conn.remoteAddress}: ${why}`);
-        client.refuse = 0x03;
-      }
     }
     return client.run();
+  }
+
+  #refusing = 0;
+  #refusals = 0;
+  #refusalLoggedAt = 0;
+
+  /** One log line per second at most, with the count, however many connections are refused. */
+  #noteRefusal(why: string, address: string): void {
+    this.#refusals++;
+    const now = Date.now();
+    if (now - this.#refusalLoggedAt < 1000) return;
+    this.#refusalLoggedAt = now;
+    this.log.warn(`refusing ${address}: ${why} (${this.#refusals} refused so far)`);
   }
 
   // ------------------------------------------------------------------ durability
@@ -391,6 +412,7 @@ export class Broker implements ClusterHost {
 
   clientClosed(client: Client, reason: string, publishWill: boolean): void {
     this.clients.delete(client);
+    if (client.refuse !== null) this.#refusing--;
     this.#congested.delete(client);
     this.stats.connections = this.clients.size;
     const ip = hostOf(client.conn.remoteAddress);

@@ -9,7 +9,7 @@ Deno.test({
   fn: async () => {
     const broker = await startBroker({ args: ["--mqttwk.broker.max-connections=3"] });
     try {
-      assert.match(broker.logs(), /connection limit 3\b/);
+      await broker.waitForLog(/connection limit 3\b/);
       await scoped(async (defer) => {
         const held: raw.RawClient[] = [];
         for (let i = 0; i < 3; i++) {
