@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { BenchConn, sleep } from "./client.ts";
 import { cpuSeconds, freePort, memoryKiB, systemBusySeconds } from "./brokers.ts";
 import { ConnectionSet } from "./conn_worker.ts";
-import type { RunResult } from "./scenarios.ts";
+import { emptyResult, type RunResult } from "./scenarios.ts";
 import { fmtNum, fmtSig, table } from "./stats.ts";
 import { type RedisServer, startRedis } from "../tests/helpers/redis.ts";
 
@@ -468,21 +468,7 @@ export async function runConnCluster(o: ConnClusterOptions): Promise<ConnCluster
     throw new Error(`connections must be ${CLUSTER_NODES}..${MAX_CLUSTER_CONNECTIONS}, got ${n}`);
   }
   const concurrency = o.concurrency ?? 64;
-  const res: RunResult = {
-    scenario: o.scenario ?? "conn-cluster",
-    broker: "mqttwk",
-    round: o.round ?? 1,
-    ok: false,
-    msgsPerSec: 0,
-    sentPerSec: 0,
-    p50Ms: NaN,
-    p99Ms: NaN,
-    brokerCpuPct: NaN,
-    brokerPeakRssMiB: NaN,
-    genCpuPct: NaN,
-    otherCpuPct: NaN,
-    lost: 0,
-  };
+  const res = emptyResult("mqttwk", o.scenario ?? "conn-cluster", o.round ?? 1);
   const started = performance.now();
   const shares = Array.from(
     { length: CLUSTER_NODES },

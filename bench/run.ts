@@ -23,6 +23,7 @@ import {
   brokerRuns,
   buildScenarios,
   DEFAULT_WINDOW,
+  emptyResult,
   MAX_BATCH,
   MAX_UNACKED,
   type RunResult,
@@ -487,22 +488,7 @@ async function main() {
 let current: RunningBroker | null = null;
 
 async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Promise<RunResult> {
-  const base = (error: string): RunResult => ({
-    scenario: s.name,
-    broker: b,
-    round,
-    ok: false,
-    error,
-    msgsPerSec: 0,
-    sentPerSec: 0,
-    p50Ms: NaN,
-    p99Ms: NaN,
-    brokerCpuPct: NaN,
-    brokerPeakRssMiB: NaN,
-    genCpuPct: NaN,
-    otherCpuPct: NaN,
-    lost: 0,
-  });
+  const base = (error: string): RunResult => ({ ...emptyResult(b, s.name, round), error });
   if (s.kind === "conn-cluster") {
     // Starts its own Redis and 3 nodes (killed on exit by cluster_conn.ts); bounded inside.
     try {

@@ -211,10 +211,11 @@ export function runScenario(
   return s.kind === "conn" ? runConnections(b, s, round) : runTraffic(b, s, t, round);
 }
 
-function emptyResult(b: RunningBroker, s: Scenario, round: number): RunResult {
+/** A result with nothing measured yet (ok: false until a run fills it in). */
+export function emptyResult(broker: BrokerName, scenario: string, round: number): RunResult {
   return {
-    scenario: s.name,
-    broker: b.name,
+    scenario,
+    broker,
     round,
     ok: false,
     msgsPerSec: 0,
@@ -243,7 +244,7 @@ async function runTraffic(
   t: Timing,
   round: number,
 ): Promise<ScenarioRun> {
-  const res = emptyResult(b, s, round);
+  const res = emptyResult(b.name, s.name, round);
   const conns: BenchConn[] = [];
   const cleanup = async () => {
     await Promise.all(conns.map((c) => c.close()));
@@ -437,7 +438,7 @@ function localAddressFor(i: number, round: number): string {
 }
 
 async function runConnections(b: RunningBroker, s: Scenario, round: number): Promise<ScenarioRun> {
-  const res = emptyResult(b, s, round);
+  const res = emptyResult(b.name, s.name, round);
   const n = s.connections!;
   const sockets: net.Socket[] = [];
   const cleanup = async () => {

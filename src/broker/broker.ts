@@ -362,19 +362,9 @@ export class Broker implements ClusterHost {
     session.client = client;
     session.disconnectedAt = null;
     client.session = session;
-    if (session.persistent) {
-      this.store.saveSession({
-        clientId: id,
-        expiryInterval: expiry,
-        disconnectedAt: null,
-        protocolVersion: client.version,
-        node: this.options.nodeId,
-        // Kept so that, in a cluster, the node adopting this session after a crash of ours can
-        // publish it.
-        will: p.will,
-      });
-      this.#touch();
-    }
+    // The will is kept so that, in a cluster, the node adopting this session after a crash of
+    // ours can publish it.
+    if (session.persistent) this.#saveSession(session, p.will);
     this.stats.sessions = this.sessions.size;
     this.events.clientConnected?.(client.info);
     return present;
@@ -396,6 +386,19 @@ export class Broker implements ClusterHost {
       }
     }
     this.pump(s);
+  }
+
+  /** Writes the session record (not its subscriptions or queue), owned by this node. */
+  #saveSession(s: Session, will?: Will): void {
+    this.store.saveSession({
+      clientId: s.clientId,
+      expiryInterval: s.expiryInterval,
+      disconnectedAt: s.disconnectedAt,
+      protocolVersion: s.protocolVersion,
+      node: this.options.nodeId,
+      will,
+    });
+    this.#touch();
   }
 
   #discard(s: Session): void {
@@ -427,14 +430,7 @@ export class Broker implements ClusterHost {
       this.#settleSession(s, s.persistent);
       if (s.persistent) {
         s.disconnectedAt = Date.now();
-        this.store.saveSession({
-          clientId: s.clientId,
-          expiryInterval: s.expiryInterval,
-          disconnectedAt: s.disconnectedAt,
-          protocolVersion: s.protocolVersion,
-          node: this.options.nodeId,
-        });
-        this.#touch();
+        this.#saveSession(s);
       } else {
         this.#discard(s);
       }
@@ -540,14 +536,7 @@ export class Broker implements ClusterHost {
     const wasConnected = loaded.session.disconnectedAt === null;
     const will = loaded.session.will;
     const s = this.#restore(loaded);
-    this.store.saveSession({
-      clientId: s.clientId,
-      expiryInterval: s.expiryInterval,
-      disconnectedAt: s.disconnectedAt,
-      protocolVersion: s.protocolVersion,
-      node: this.options.nodeId,
-    });
-    this.#touch();
+    this.#saveSession(s);
     if (wasConnected && will) {
       // Its node died with the connection open: an abnormal close, so the will is due.
       this.#publishWill({

@@ -90,6 +90,8 @@ for (const kind of ["standalone", "cluster"] as const) {
         await sub.connect("sub");
         await subscribe(sub, "x/+", 2);
         await eventually(() => b.link.routesFor("x/1").includes("n1"), 5000, "route on n2");
+        // Pub/sub reaches each node on its own schedule (Redis Cluster relays between shards).
+        await eventually(() => c.link.routesFor("x/1").includes("n1"), 5000, "route on n3");
         assert.deepEqual(c.link.routesFor("x/1"), ["n1"]);
         assert.deepEqual(b.link.routesFor("y"), []);
         const pub = new MemoryClient(b.broker);
