@@ -174,10 +174,16 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
     stderr: "piped",
   }).spawn();
   let tail = "";
+  const logFile = Deno.env.get("MQTTWK_BENCH_BROKER_LOG");
   const drain = async (s: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
     try {
-      for await (const chunk of s) tail = (tail + dec.decode(chunk)).slice(-4000);
+      for await (const chunk of s) {
+        const text = dec.decode(chunk);
+        // For investigations: MQTTWK_BENCH_BROKER_LOG=FILE keeps the broker's whole output.
+        if (logFile) Deno.writeTextFileSync(logFile, text, { append: true });
+        tail = (tail + text).slice(-4000);
+      }
     } catch { /* closed */ }
   };
   const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
