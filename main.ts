@@ -14,6 +14,7 @@ import { createSecurity } from "./src/auth/mod.ts";
 import { createKafkaBridge } from "./src/bridge/kafka/mod.ts";
 import type { ClusterLink } from "./src/broker/cluster.ts";
 import { createRedisCluster } from "./src/cluster/mod.ts";
+import { type HealthSource, listenMetrics } from "./src/metrics/http.ts";
 
 function openFileLimit(): number | null {
   try {
@@ -179,6 +180,45 @@ export async function main(args: string[]): Promise<number> {
     await broker.close();
     return 1;
   }
+  let metrics: { close(): void } | undefined;
+  if (config.httpEnabled) {
+    const sources: HealthSource[] = [];
+    if (cluster) {
+      const link = cluster;
+      sources.push({ name: "cluster", healthy: () => link.healthy !== false, metrics: () => ({}) });
+    }
+    if (kafka) {
+      const bridge = kafka;
+      sources.push({
+        name: "kafka",
+        healthy: () => bridge.stats().connected,
+        metrics: () => {
+          const st = bridge.stats();
+          return {
+            produced_total: st.produced,
+            dropped_total: st.dropped,
+            rejected_total: st.rejected,
+            buffered: st.buffered,
+            buffered_bytes: st.bufferedBytes,
+          };
+        },
+      });
+    }
+    try {
+      metrics = listenMetrics(
+        { hostname: config.httpHost, port: config.httpPort },
+        broker,
+        sources,
+        log,
+      );
+    } catch (err) {
+      log.error(`cannot listen: server.port ${config.httpPort}: ${(err as Error).message}`);
+      listeners.close();
+      await broker.close();
+      return 1;
+    }
+  }
+
   log.info(
     `mqttwk ${config.brokerId} started (node ${nodeId}, ${storageSummary(config)}` +
       `, connection limit ${maxConnections}` +
@@ -195,6 +235,7 @@ export async function main(args: string[]): Promise<number> {
   const signal = await stopped;
   log.info(`${signal} received: shutting down`);
   listeners.close();
+  metrics?.close();
   // No Kafka record may reach a broker whose store is closing.
   if (kafka) await kafka.stopIngress();
   await broker.close();

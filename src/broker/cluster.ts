@@ -28,6 +28,8 @@ export interface ClusterHost {
 
 /** What the broker asks of the cluster. */
 export interface ClusterLink {
+  /** False while the shared store is unreachable (the node serves its own clients meanwhile). */
+  readonly healthy?: boolean;
   start(host: ClusterHost): Promise<void>;
   stop(): Promise<void>;
   /**

@@ -776,7 +776,21 @@ export const SCHEMA = [
     type: "port",
     default: 8922,
     field: "httpPort",
-    doc: "HTTP port for the management API; 0 picks a free port.",
+    doc: "HTTP port of the read-only /metrics and /health endpoint; 0 picks a free port.",
+  },
+  {
+    key: `${B}.http-enabled`,
+    type: "bool",
+    default: false,
+    field: "httpEnabled",
+    doc: "Serve /metrics (Prometheus) and /health on server.port.",
+  },
+  {
+    key: `${B}.http-host`,
+    type: "string",
+    default: "127.0.0.1",
+    field: "httpHost",
+    doc: "Address of the /metrics and /health endpoint (loopback unless you expose it).",
   },
   {
     key: "jetty.contextPath",

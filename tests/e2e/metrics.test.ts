@@ -1,0 +1,89 @@
+/** The read-only /metrics and /health endpoint, including degraded health when Redis is lost. */
+import assert from "node:assert/strict";
+import { EXTERNAL, scoped, startBroker, uid } from "../helpers/broker.ts";
+import { REDIS_IGNORE, startRedis } from "../helpers/redis.ts";
+import * as raw from "../helpers/raw.ts";
+
+const HTTP = /listening http (\S+):(\d+)/;
+
+async function endpoint(logs: () => string, wait: (re: RegExp) => Promise<string>) {
+  await wait(HTTP);
+  const m = logs().match(HTTP)!;
+  return `http://${m[1]}:${m[2]}`;
+}
+
+Deno.test({
+  name: "/metrics counts connections and messages and /health answers ok",
+  ignore: EXTERNAL,
+  async fn() {
+    const broker = await startBroker({
+      args: ["--mqttwk.broker.http-enabled=true", "--server.port=0"],
+    });
+    try {
+      const base = await endpoint(broker.logs, (re) => broker.waitForLog(re));
+      await scoped(async (defer) => {
+        const { client } = await raw.rawConnect(broker.host, broker.port, { clientId: uid("m") });
+        defer(client.close);
+        await client.write(raw.publish({ topic: uid("m"), payload: "x", qos: 1, packetId: 1 }));
+        await client.expect(raw.PacketType.PUBACK);
+        const text = await (await fetch(`${base}/metrics`)).text();
+        assert.match(text, /^mqttwk_connections 1$/m);
+        assert.match(text, /^mqttwk_messages_received_total 1$/m);
+        assert.match(text, /# TYPE mqttwk_messages_sent_total counter/);
+        const health = await fetch(`${base}/health`);
+        assert.equal(health.status, 200);
+        assert.equal((await health.json()).status, "ok");
+        const post = await fetch(`${base}/metrics`, { method: "POST" });
+        await post.body?.cancel();
+        assert.equal(post.status, 405, "read-only");
+      });
+    } finally {
+      assert.equal(await broker.stop(), 0, broker.logs());
+    }
+  },
+});
+
+Deno.test({
+  name: "/health reports the cluster degraded while Redis is down, and ok again after",
+  ignore: EXTERNAL || REDIS_IGNORE,
+  async fn() {
+    const redis = await startRedis();
+    const broker = await startBroker({
+      args: [
+        "--mqttwk.broker.http-enabled=true",
+        "--server.port=0",
+        "--mqttwk.broker.cluster-on=true",
+        `--redis.port=${redis.port}`,
+        `--node-id=${uid("n")}`,
+      ],
+    });
+    try {
+      const base = await endpoint(broker.logs, (re) => broker.waitForLog(re));
+      const status = async () => {
+        const r = await fetch(`${base}/health`);
+        const body = await r.json();
+        return { code: r.status, body };
+      };
+      assert.equal((await status()).code, 200);
+      await redis.kill();
+      let degraded = { code: 0, body: {} as { degraded?: string[] } };
+      for (let i = 0; i < 100 && degraded.code !== 503; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        degraded = await status();
+      }
+      assert.equal(degraded.code, 503);
+      assert.deepEqual(degraded.body.degraded, ["cluster"]);
+      assert.match(await (await fetch(`${base}/metrics`)).text(), /^mqttwk_cluster_healthy 0$/m);
+      await redis.start();
+      let back = 0;
+      for (let i = 0; i < 100 && back !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        back = (await status()).code;
+      }
+      assert.equal(back, 200);
+    } finally {
+      await broker.stop();
+      await redis.kill();
+    }
+  },
+});
