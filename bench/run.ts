@@ -38,7 +38,8 @@ const USAGE = `usage: deno task bench [options]
   --smoke              a few seconds in total: one tiny scenario per broker (CI)
   --rounds N           rounds, brokers alternating within each (default 3, smoke 1)
   --duration S         measurement window per run in seconds (default 2, smoke 1)
-  --warmup S           warm-up before each window in seconds (default 0.5, smoke 0.3)
+  --warmup S           warm-up before each window in seconds (default 0.5, smoke 0.3;
+                       the lat scenarios warm up at least 5 s)
   --scenarios LIST     comma-separated scenario names or prefixes (e.g. fanin,p2p-q1,lat,conn)
   --brokers LIST       comma-separated: ${ALL_BROKERS.join(",")} (default: all)
   --connections N      idle connections for the conn scenario (default 19000, smoke 200);

@@ -212,6 +212,9 @@ export function runScenario(
 }
 
 /** A result with nothing measured yet (ok: false until a run fills it in). */
+/** Minimum warm-up of the fixed-load latency scenarios (full runs; --smoke keeps its own). */
+export const LATENCY_WARMUP_MS = 5000;
+
 export function emptyResult(broker: BrokerName, scenario: string, round: number): RunResult {
   return {
     scenario,
@@ -388,7 +391,11 @@ async function runTraffic(
     const failed = loopsDone.then(() => null, (e) => e as Error);
     const race = (ms: number) => Promise.race([sleep(ms), failed]);
 
-    let err = await race(t.warmupMs);
+    // Tail latency of a long-running server is what matters; a JIT runtime's first seconds
+    // (functions still being optimized) would dominate p99, so the fixed-load runs warm up longer.
+    let err = await race(
+      s.kind === "latency" ? Math.max(t.warmupMs, LATENCY_WARMUP_MS) : t.warmupMs,
+    );
     const d0 = delivered;
     const s0 = sent;
     const bc0 = cpuSeconds(b.pid);
