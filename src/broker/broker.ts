@@ -26,6 +26,7 @@ import type { BrokerOptions } from "./options.ts";
 import { publishTemplate } from "./outgoing.ts";
 import { RetainedIndex } from "./retained.ts";
 import { Session } from "./session.ts";
+import { VolatileDeliveries } from "./volatile.ts";
 import { isValidFilter, isValidTopicName, type TopicLimits } from "./topic.ts";
 import { TopicTree } from "./topic_tree.ts";
 
@@ -70,13 +71,6 @@ const RESOLVED = Promise.resolve();
 /** Refused connections allowed to wait for their CONNACK 0x03 at the same time. */
 const MAX_REFUSING = 100;
 
-/** How long a QoS 1 delivery to an online persistent session may stay unwritten (see below). */
-const VOLATILE_GRACE_MS = 25;
-const PENDING = Symbol("volatileDeliveries");
-const WAITER = Symbol("publisherAck");
-const ACKABLE = Symbol("ackWaitsForDeliveries");
-type Tracked = StoredMessage & { [PENDING]?: number; [WAITER]?: () => void; [ACKABLE]?: true };
-
 export class Broker implements ClusterHost {
   readonly options: BrokerOptions;
   readonly store: Store;
@@ -95,6 +89,11 @@ export class Broker implements ClusterHost {
   readonly retained = new RetainedIndex();
   readonly #limits: TopicLimits;
 
+  /** QoS 1 deliveries to online persistent sessions not written yet (see volatile.ts). */
+  readonly #volatile = new VolatileDeliveries((s, e) => {
+    this.store.putOutbound(s.clientId, e);
+    this.#touch();
+  });
   #msgCounter = 0;
   #unackedWarned = 0;
   /** Node id plus start time: message ids stay unique across restarts of the same node. */
@@ -206,7 +205,7 @@ export class Broker implements ClusterHost {
     }
     await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 3000))]);
     for (const c of this.clients) c.close("server shutting down", false);
-    clearTimeout(this.#volatileTimer);
+    this.#volatile.stop();
     if (this.cluster) {
       await this.cluster.stop().catch((err) =>
         this.log.warn(`cluster stop failed: ${err?.message ?? err}`)
@@ -402,7 +401,7 @@ export class Broker implements ClusterHost {
   }
 
   #discard(s: Session): void {
-    this.#settleSession(s, false);
+    this.#volatile.settleSession(s, false);
     for (const filter of s.subscriptions.keys()) this.#subRemove(filter, s.clientId);
     this.sessions.delete(s.clientId);
     if (s.persistent) {
@@ -427,7 +426,7 @@ export class Broker implements ClusterHost {
       s.client = null;
       // Offline now: its unacknowledged deliveries must be in the store (or, if the session
       // ends, simply stop holding up their publishers).
-      this.#settleSession(s, s.persistent);
+      this.#volatile.settleSession(s, s.persistent);
       if (s.persistent) {
         s.disconnectedAt = Date.now();
         this.#saveSession(s);
@@ -522,7 +521,7 @@ export class Broker implements ClusterHost {
     }
     const cur = this.sessions.get(clientId);
     if (cur) {
-      this.#settleSession(cur, true);
+      this.#volatile.settleSession(cur, true);
       // Forget it here without deleting it from the shared store: the new owner resumes it.
       for (const filter of cur.subscriptions.keys()) this.#subRemove(filter, clientId);
       this.sessions.delete(clientId);
@@ -605,7 +604,7 @@ export class Broker implements ClusterHost {
       if (p.dup) msg.dup = true;
       // Only a client's own PUBLISH has an ack that can wait for its deliveries to settle;
       // messages from peers, Kafka or wills rely on the store flush alone.
-      if (p.qos === 1 && this.options.durable) (msg as Tracked)[ACKABLE] = true;
+      if (p.qos === 1 && this.options.durable) VolatileDeliveries.markAckable(msg);
       pending = this.publish(msg, client.info);
     } else {
       // MQTT 3.1.1: an unauthorized PUBLISH is acknowledged and dropped.
@@ -623,7 +622,7 @@ export class Broker implements ClusterHost {
     const first = p.qos === 1 ? 0x40 : 0x50;
     const ack = () => client.sendAck(first, pid, true);
     if (pending) {
-      pending.then(() => msg ? this.#whenSettled(msg, ack) : ack(), (err) => {
+      pending.then(() => msg ? this.#volatile.whenSettled(msg, ack) : ack(), (err) => {
         // One line per burst, not per message: a full bridge buffer refuses thousands.
         if (this.#unackedWarned++ % 1000 === 0) {
           this.log.warn(
@@ -633,7 +632,7 @@ export class Broker implements ClusterHost {
         }
         if (p.qos === 2) s.inboundQos2.delete(pid);
       });
-    } else if (msg) this.#whenSettled(msg, ack);
+    } else if (msg) this.#volatile.whenSettled(msg, ack);
     else ack();
   }
 
@@ -776,8 +775,8 @@ export class Broker implements ClusterHost {
     if (this.options.retryInterval > 0) sentTimes.set(entry, Date.now());
     let durable = false;
     if (s.persistent) {
-      if (fresh && entry.qos === 1 && (entry.message as Tracked)[ACKABLE]) {
-        this.#holdVolatile(s, entry);
+      if (fresh && entry.qos === 1 && VolatileDeliveries.isAckable(entry.message)) {
+        this.#volatile.hold(s, entry);
       } else {
         this.store.putOutbound(s.clientId, entry);
         this.#touch();
@@ -844,96 +843,12 @@ export class Broker implements ClusterHost {
   #complete(s: Session, e: OutboundEntry): void {
     s.inflight.delete(e.packetId!);
     sentTimes.delete(e);
-    if (this.#volatile.delete(e)) {
-      // Delivered before it ever had to be written: the store never sees it.
-      this.#settle(e.message);
-    } else if (s.persistent) {
+    // A volatile delivery acknowledged in time was never written: nothing to remove.
+    if (!this.#volatile.acknowledged(e) && s.persistent) {
       this.store.removeOutbound(s.clientId, e.seq);
       this.#touch();
     }
     this.pump(s);
-  }
-
-  // ------------------------------------------------------------------ volatile deliveries
-  //
-  // A QoS 1 message sent at once to an online persistent session is not written to the store
-  // straight away. The publisher's PUBACK waits until every such delivery is either acknowledged
-  // by its subscriber (then nothing is written at all) or, after VOLATILE_GRACE_MS, written and
-  // committed. Nothing acknowledged can be lost: until the publisher has its PUBACK it resends
-  // after a crash. Most deliveries to healthy subscribers thus cost the store nothing.
-
-  readonly #volatile = new Map<OutboundEntry, Session>();
-  #volatileFifo: { e: OutboundEntry; at: number }[] = [];
-  #volatileHead = 0;
-  #volatileTimer: ReturnType<typeof setTimeout> | undefined;
-
-  #holdVolatile(s: Session, e: OutboundEntry): void {
-    this.#volatile.set(e, s);
-    const m = e.message as Tracked;
-    m[PENDING] = (m[PENDING] ?? 0) + 1;
-    this.#volatileFifo.push({ e, at: Date.now() });
-    this.#volatileTimer ??= setTimeout(() => this.#ageVolatile(), VOLATILE_GRACE_MS);
-  }
-
-  /** Writes deliveries that stayed unacknowledged past the grace period. */
-  #ageVolatile(): void {
-    this.#volatileTimer = undefined;
-    const limit = Date.now() - VOLATILE_GRACE_MS;
-    const fifo = this.#volatileFifo;
-    let i = this.#volatileHead;
-    for (; i < fifo.length && fifo[i].at <= limit; i++) this.#persistVolatile(fifo[i].e);
-    if (i >= fifo.length) {
-      this.#volatileFifo = [];
-      this.#volatileHead = 0;
-    } else {
-      this.#volatileHead = i;
-      if (i > 1024 && i * 2 > fifo.length) {
-        this.#volatileFifo = fifo.slice(i);
-        this.#volatileHead = 0;
-      }
-      const next = this.#volatileFifo[this.#volatileHead].at + VOLATILE_GRACE_MS - Date.now();
-      this.#volatileTimer = setTimeout(() => this.#ageVolatile(), next > 1 ? next : 1);
-    }
-  }
-
-  #persistVolatile(e: OutboundEntry): void {
-    const s = this.#volatile.get(e);
-    if (!s) return; // acknowledged meanwhile
-    this.#volatile.delete(e);
-    this.store.putOutbound(s.clientId, e);
-    this.#touch();
-    this.#settle(e.message);
-  }
-
-  /** Settles the volatile deliveries of a session that goes offline (write) or away (drop). */
-  #settleSession(s: Session, write: boolean): void {
-    if (this.#volatile.size === 0) return;
-    for (const e of s.inflight.values()) {
-      if (this.#volatile.get(e) !== s) continue;
-      if (write) this.#persistVolatile(e);
-      else {
-        this.#volatile.delete(e);
-        this.#settle(e.message);
-      }
-    }
-  }
-
-  #settle(msg: StoredMessage): void {
-    const m = msg as Tracked;
-    const n = (m[PENDING] ?? 1) - 1;
-    m[PENDING] = n;
-    if (n === 0 && m[WAITER]) {
-      const w = m[WAITER];
-      m[WAITER] = undefined;
-      w();
-    }
-  }
-
-  /** Runs `ack` once the message's volatile deliveries are settled (at once if it has none). */
-  #whenSettled(msg: StoredMessage, ack: () => void): void {
-    const m = msg as Tracked;
-    if (m[PENDING]) m[WAITER] = ack;
-    else ack();
   }
 
   handlePubrel(client: Client, pid: number): void {

@@ -1,0 +1,122 @@
+/**
+ * Volatile deliveries: a QoS 1 message sent at once to an online persistent session is not
+ * written to the store straight away. The publisher's PUBACK waits until every such delivery is
+ * either acknowledged by its subscriber (then nothing is ever written) or, after the grace
+ * period, written and committed. Nothing acknowledged can be lost: until the publisher has its
+ * PUBACK it resends after a crash. Healthy subscribers thus cost the store nothing.
+ */
+import type { OutboundEntry, StoredMessage } from "../store/store.ts";
+import type { Session } from "./session.ts";
+
+/** How long a delivery may stay unwritten while its subscriber has not acknowledged it. */
+export const VOLATILE_GRACE_MS = 25;
+
+const PENDING = Symbol("volatileDeliveries");
+const WAITER = Symbol("publisherAck");
+const ACKABLE = Symbol("ackWaitsForDeliveries");
+type Tracked = StoredMessage & { [PENDING]?: number; [WAITER]?: () => void; [ACKABLE]?: true };
+
+export class VolatileDeliveries {
+  readonly #held = new Map<OutboundEntry, Session>();
+  #fifo: { e: OutboundEntry; at: number }[] = [];
+  #head = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #write: (s: Session, e: OutboundEntry) => void;
+
+  /** `write` puts an entry into the store (the caller's next commit makes it durable). */
+  constructor(write: (s: Session, e: OutboundEntry) => void) {
+    this.#write = write;
+  }
+
+  /**
+   * Marks a client's own QoS 1 PUBLISH: its ack can wait for its deliveries. Messages from
+   * peers, Kafka or wills rely on the store flush alone and are never held.
+   */
+  static markAckable(msg: StoredMessage): void {
+    (msg as Tracked)[ACKABLE] = true;
+  }
+
+  static isAckable(msg: StoredMessage): boolean {
+    return (msg as Tracked)[ACKABLE] === true;
+  }
+
+  hold(s: Session, e: OutboundEntry): void {
+    this.#held.set(e, s);
+    const m = e.message as Tracked;
+    m[PENDING] = (m[PENDING] ?? 0) + 1;
+    this.#fifo.push({ e, at: Date.now() });
+    this.#timer ??= setTimeout(() => this.#age(), VOLATILE_GRACE_MS);
+  }
+
+  /** The subscriber acknowledged `e`; returns false if it was not held (it is in the store). */
+  acknowledged(e: OutboundEntry): boolean {
+    if (!this.#held.delete(e)) return false;
+    settle(e.message);
+    return true;
+  }
+
+  /** Settles a session's held deliveries as it goes offline (`write`) or away (drop). */
+  settleSession(s: Session, write: boolean): void {
+    if (this.#held.size === 0) return;
+    for (const e of s.inflight.values()) {
+      if (this.#held.get(e) !== s) continue;
+      if (write) this.#persist(e);
+      else {
+        this.#held.delete(e);
+        settle(e.message);
+      }
+    }
+  }
+
+  /** Runs `ack` once the message's held deliveries are settled (at once if it has none). */
+  whenSettled(msg: StoredMessage, ack: () => void): void {
+    const m = msg as Tracked;
+    if (m[PENDING]) m[WAITER] = ack;
+    else ack();
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Writes deliveries that stayed unacknowledged past the grace period. */
+  #age(): void {
+    this.#timer = undefined;
+    const limit = Date.now() - VOLATILE_GRACE_MS;
+    const fifo = this.#fifo;
+    let i = this.#head;
+    for (; i < fifo.length && fifo[i].at <= limit; i++) this.#persist(fifo[i].e);
+    if (i >= fifo.length) {
+      this.#fifo = [];
+      this.#head = 0;
+      return;
+    }
+    this.#head = i;
+    if (i > 1024 && i * 2 > fifo.length) {
+      this.#fifo = fifo.slice(i);
+      this.#head = 0;
+    }
+    const next = this.#fifo[this.#head].at + VOLATILE_GRACE_MS - Date.now();
+    this.#timer = setTimeout(() => this.#age(), next > 1 ? next : 1);
+  }
+
+  #persist(e: OutboundEntry): void {
+    const s = this.#held.get(e);
+    if (!s) return; // acknowledged meanwhile
+    this.#held.delete(e);
+    this.#write(s, e);
+    settle(e.message);
+  }
+}
+
+function settle(msg: StoredMessage): void {
+  const m = msg as Tracked;
+  const n = (m[PENDING] ?? 1) - 1;
+  m[PENDING] = n;
+  if (n === 0 && m[WAITER]) {
+    const w = m[WAITER];
+    m[WAITER] = undefined;
+    w();
+  }
+}
