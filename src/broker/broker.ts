@@ -606,6 +606,8 @@ export class Broker implements ClusterHost {
       // messages from peers, Kafka or wills rely on the store flush alone.
       if (p.qos === 1 && this.options.durable) VolatileDeliveries.markAckable(msg);
       pending = this.publish(msg, client.info);
+      // Later deliveries of the same object (as a retained message) have no ack to hold.
+      VolatileDeliveries.unmark(msg);
     } else {
       // MQTT 3.1.1: an unauthorized PUBLISH is acknowledged and dropped.
       this.log.info(`client ${client.info.clientId} not authorized to publish to ${p.topic}`);

@@ -36,6 +36,11 @@ export class VolatileDeliveries {
     (msg as Tracked)[ACKABLE] = true;
   }
 
+  /** Ends the routing of the PUBLISH: its later deliveries (e.g. as retained) are written. */
+  static unmark(msg: StoredMessage): void {
+    (msg as Tracked)[ACKABLE] = undefined;
+  }
+
   static isAckable(msg: StoredMessage): boolean {
     return (msg as Tracked)[ACKABLE] === true;
   }
