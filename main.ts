@@ -20,7 +20,14 @@ function openFileLimit(): number | null {
   try {
     const limits = Deno.readTextFileSync("/proc/self/limits");
     const m = limits.match(/Max open files\s+(\d+)/);
-    return m ? Number(m[1]) : null;
+    if (m) return Number(m[1]);
+  } catch {
+    // Deno lets only --allow-all read /proc/self; a child shell inherits the same limit.
+  }
+  try {
+    const out = new Deno.Command("sh", { args: ["-c", "ulimit -n"], stderr: "null" }).outputSync();
+    const n = Number(new TextDecoder().decode(out.stdout).trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : null;
   } catch {
     return null;
   }
