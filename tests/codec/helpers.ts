@@ -88,17 +88,7 @@ export function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** mulberry32: tiny, seedable, good enough to make failures reproducible. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from "../helpers/random.ts";
 
 /** Splits `bytes` at random points into chunks (possibly empty ones). */
 export function randomChunks(bytes: Uint8Array, rand: () => number, maxChunk = 16): Uint8Array[] {

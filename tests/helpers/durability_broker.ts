@@ -197,17 +197,8 @@ export async function rowsForClient(
   }
 }
 
-/** Deterministic PRNG (mulberry32), so a failing kill point can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG, so a failing kill point can be replayed from its seed. */
+export { mulberry32 as seededRandom } from "./random.ts";
 
 /** The seed from MQTTWK_DURABILITY_SEED, or a new one; printed so a run can be replayed. */
 export function testSeed(label: string): number {
