@@ -30,7 +30,7 @@ RUN deno cache main.ts \
 
 USER node
 VOLUME /app/data
-EXPOSE 8885 9995
+EXPOSE 8885 9995 8883 9443 8922
 
 # Same permissions as the `start` task in deno.json.
 ENTRYPOINT ["deno", "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run", "main.ts"]
