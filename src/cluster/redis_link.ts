@@ -465,6 +465,28 @@ export class RedisClusterLink implements ClusterLink {
     }
   }
 
+  /** Reads (without blocking) and delivers whatever is waiting unread in this node's stream. */
+  async #drainOwn(): Promise<void> {
+    const key = this.#stream(this.#me);
+    for (let round = 0; round < 100; round++) {
+      const res = await callBuffer(
+        this.#cmd!,
+        "XREADGROUP",
+        "GROUP",
+        GROUP,
+        this.#me,
+        "COUNT",
+        READ_COUNT,
+        "STREAMS",
+        key,
+        ">",
+      ) as [Buffer, StreamEntry[]][] | null;
+      const entries = res?.[0]?.[1] ?? [];
+      if (entries.length === 0) return;
+      await this.#deliverEntries(key, entries, -1);
+    }
+  }
+
   /** Own stream: pending entries of an earlier run first, then new ones; ack after durability. */
   async #read(): Promise<void> {
     const reader = this.#reader!;
@@ -658,6 +680,11 @@ export class RedisClusterLink implements ClusterLink {
     const acquiring = this.#acquiring.get(clientId);
     if (acquiring) acquiring.lost = true;
     try {
+      // Messages already queued for this node in its stream (e.g. published while the session
+      // was offline) must reach the session before it moves, or they would arrive after it left.
+      await this.#drainOwn().catch((e) =>
+        host.log.warn(`cluster: draining own stream before releasing ${clientId}: ${e}`)
+      );
       await host.releaseSession(clientId);
     } catch (e) {
       host.log.warn(`cluster: releasing ${clientId}: ${(e as Error).message}`);
