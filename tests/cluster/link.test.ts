@@ -199,6 +199,8 @@ for (const kind of ["standalone", "cluster"] as const) {
         await pub.connect("rpub");
         await publish(pub, "r/1", "kept", 1, true);
         await eventually(() => c.broker.retained.get("r/1") !== undefined, 5000, "retained on n3");
+        // Each node learns it from its own pub/sub delivery (Redis Cluster relays per shard).
+        await eventually(() => b.broker.retained.get("r/1") !== undefined, 5000, "retained on n2");
         const s = new MemoryClient(b.broker);
         await s.connect("rsub");
         await subscribe(s, "r/#", 1);
