@@ -467,10 +467,16 @@ export class RedisClusterLink implements ClusterLink {
 
   /** Reads (without blocking) and delivers whatever is waiting unread in this node's stream. */
   async #drainOwn(): Promise<void> {
-    const key = this.#stream(this.#me);
-    for (let round = 0; round < 100; round++) {
+    await this.#deliverUnread(this.#cmd!, this.#stream(this.#me), -1);
+  }
+
+  /** Reads (without blocking) and delivers every unread entry of `key`; returns how many. */
+  async #deliverUnread(cmd: RedisClient, key: string, after: number): Promise<number> {
+    let count = 0;
+    // Bounded: a stream written faster than it is read must not hold a release forever.
+    for (let round = 0; round < 1000; round++) {
       const res = await callBuffer(
-        this.#cmd!,
+        cmd,
         "XREADGROUP",
         "GROUP",
         GROUP,
@@ -482,9 +488,11 @@ export class RedisClusterLink implements ClusterLink {
         ">",
       ) as [Buffer, StreamEntry[]][] | null;
       const entries = res?.[0]?.[1] ?? [];
-      if (entries.length === 0) return;
-      await this.#deliverEntries(key, entries, -1);
+      if (entries.length === 0) break;
+      await this.#deliverEntries(key, entries, after);
+      count += entries.length;
     }
+    return count;
   }
 
   /** Own stream: pending entries of an earlier run first, then new ones; ack after durability. */
@@ -861,24 +869,7 @@ export class RedisClusterLink implements ClusterLink {
       if (!String((e as Error).message).includes("NOGROUP")) throw e;
       await this.#ensureGroup(node);
     }
-    while (true) {
-      const res = await callBuffer(
-        cmd,
-        "XREADGROUP",
-        "GROUP",
-        GROUP,
-        this.#me,
-        "COUNT",
-        READ_COUNT,
-        "STREAMS",
-        key,
-        ">",
-      ) as [Buffer, StreamEntry[]][] | null;
-      const entries = res?.[0]?.[1] ?? [];
-      if (entries.length === 0) break;
-      await this.#deliverEntries(key, entries, after);
-      count += entries.length;
-    }
+    count += await this.#deliverUnread(cmd, key, after);
     return count;
   }
 }

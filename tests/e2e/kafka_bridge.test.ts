@@ -3,14 +3,16 @@
  * records look like, where they go, client events, two nodes, and ingress with offset commits.
  */
 import assert from "node:assert/strict";
-import { type Broker as BrokerProcess, scoped, startBroker, uid } from "../helpers/broker.ts";
+import { type Broker as BrokerProcess, scoped } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import {
   committedOffsets,
   createTopic,
   KafkaReader,
   type KafkaServer,
+  kafkaTopic,
   produce,
+  startBridgeBroker,
   startTestKafka,
 } from "../helpers/kafka.ts";
 import { defaultConfig } from "../../src/config/load.ts";
@@ -20,8 +22,7 @@ import { silentLogger } from "../../src/log.ts";
 
 type Defer = (cleanup: () => unknown) => void;
 
-/** Kafka topic names: uid() without characters Kafka does not allow. */
-const ktopic = (label: string) => uid(label).replace(/[^a-zA-Z0-9._-]/g, "-");
+const ktopic = kafkaTopic;
 
 async function bridgeBroker(
   kafka: KafkaServer,
@@ -29,15 +30,11 @@ async function bridgeBroker(
   settings: Record<string, string | number | boolean>,
   extra: string[] = [],
 ): Promise<BrokerProcess> {
-  const b = await startBroker({
-    args: [
-      "--mqttwk.broker.kafka.broker-enabled=true",
-      `--mqttwk.broker.kafka.bootstrap.servers=${kafka.bootstrap}`,
-      "--mqttwk.broker.kafka.reconnect.backoff.max.ms=1000",
-      ...Object.entries(settings).map(([k, v]) => `--mqttwk.broker.kafka.${k}=${v}`),
-      ...extra,
-    ],
-  });
+  const b = await startBridgeBroker(
+    kafka,
+    { "reconnect.backoff.max.ms": 1000, ...settings },
+    extra,
+  );
   defer(async () => {
     const code = await b.stop();
     assert.equal(code, 0, `broker exit code; logs:\n${b.logs()}`);

@@ -6,33 +6,30 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import type { IClientOptions, MqttClient } from "mqtt";
-import {
-  type Broker as BrokerProcess,
-  scoped,
-  sleep,
-  startBroker,
-  uid,
-} from "../helpers/broker.ts";
+import { type Broker as BrokerProcess, scoped, sleep, uid } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
-import { createTopic, KafkaReader, type KafkaServer, startTestKafka } from "../helpers/kafka.ts";
+import {
+  createTopic,
+  KafkaReader,
+  type KafkaServer,
+  kafkaTopic,
+  startBridgeBroker,
+  startTestKafka,
+} from "../helpers/kafka.ts";
 
 type Defer = (cleanup: () => unknown) => void;
 
-const ktopic = (label: string) => uid(label).replace(/[^a-zA-Z0-9._-]/g, "-");
+const ktopic = kafkaTopic;
 
 async function bridgeBroker(
   kafka: KafkaServer,
   defer: Defer,
   settings: Record<string, string | number>,
 ): Promise<BrokerProcess> {
-  const b = await startBroker({
-    args: [
-      "--mqttwk.broker.kafka.broker-enabled=true",
-      `--mqttwk.broker.kafka.bootstrap.servers=${kafka.bootstrap}`,
-      "--mqttwk.broker.kafka.reconnect.backoff.ms=50",
-      "--mqttwk.broker.kafka.reconnect.backoff.max.ms=500",
-      ...Object.entries(settings).map(([k, v]) => `--mqttwk.broker.kafka.${k}=${v}`),
-    ],
+  const b = await startBridgeBroker(kafka, {
+    "reconnect.backoff.ms": 50,
+    "reconnect.backoff.max.ms": 500,
+    ...settings,
   });
   defer(() => b.stop());
   return b;

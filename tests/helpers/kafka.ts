@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import { type Consumer, type IHeaders, Kafka, logLevel } from "kafkajs";
 import { type KafkaServer, startKafka } from "../../scripts/kafka/launcher.ts";
 import { silenceKafkajsTimerWarnings } from "../../src/bridge/kafka/kafkajs_warnings.ts";
+import { type Broker, startBroker, uid } from "./broker.ts";
 
 silenceKafkajsTimerWarnings();
 
@@ -183,4 +184,25 @@ export async function committedOffsets(
   } finally {
     await admin.disconnect();
   }
+}
+
+/** A Kafka topic name from uid(): Kafka allows only [a-zA-Z0-9._-]. */
+export function kafkaTopic(label: string): string {
+  return uid(label).replace(/[^a-zA-Z0-9._-]/g, "-");
+}
+
+/** A broker subprocess with the bridge on, pointed at `kafka`; `settings` are kafka.* keys. */
+export function startBridgeBroker(
+  kafka: KafkaServer,
+  settings: Record<string, string | number | boolean>,
+  extra: string[] = [],
+): Promise<Broker> {
+  return startBroker({
+    args: [
+      "--mqttwk.broker.kafka.broker-enabled=true",
+      `--mqttwk.broker.kafka.bootstrap.servers=${kafka.bootstrap}`,
+      ...Object.entries(settings).map(([k, v]) => `--mqttwk.broker.kafka.${k}=${v}`),
+      ...extra,
+    ],
+  });
 }
