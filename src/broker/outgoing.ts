@@ -49,21 +49,3 @@ export function publishTemplate(
   }
   return t;
 }
-
-/** A standalone copy (used where the bytes are not appended to an output buffer). */
-export function publishBytes(
-  msg: StoredMessage,
-  version: ProtocolVersion,
-  qos: QoS,
-  retain: boolean,
-  packetId: number,
-  dup: boolean,
-): Uint8Array {
-  const t = publishTemplate(msg, version, qos, retain);
-  if (qos === 0) return t.bytes;
-  const b = t.bytes.slice();
-  b[t.packetIdOffset] = packetId >> 8;
-  b[t.packetIdOffset + 1] = packetId & 0xff;
-  if (dup) b[0] |= 0x08;
-  return b;
-}

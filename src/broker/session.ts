@@ -45,10 +45,6 @@ export class Session {
     this.queuedBytes += entry.message.payload.byteLength;
   }
 
-  peek(): OutboundEntry | undefined {
-    return this.#queue[this.#head];
-  }
-
   dequeue(): OutboundEntry | undefined {
     if (this.#head >= this.#queue.length) return undefined;
     const e = this.#queue[this.#head];
@@ -60,11 +56,6 @@ export class Session {
       this.#head = 0;
     }
     return e;
-  }
-
-  /** Queued entries in order (for tests and persistence snapshots). */
-  queued(): OutboundEntry[] {
-    return this.#queue.slice(this.#head);
   }
 
   /** A packet id not used by any in-flight outbound message. */

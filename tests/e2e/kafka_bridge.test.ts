@@ -3,7 +3,7 @@
  * records look like, where they go, client events, two nodes, and ingress with offset commits.
  */
 import assert from "node:assert/strict";
-import { type Broker as BrokerProcess, scoped } from "../helpers/broker.ts";
+import { type Broker as BrokerProcess, type Defer, scoped } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import {
   committedOffsets,
@@ -19,10 +19,6 @@ import { defaultConfig } from "../../src/config/load.ts";
 import { createKafkaBridge } from "../../src/bridge/kafka/mod.ts";
 import type { StoredMessage } from "../../src/store/store.ts";
 import { silentLogger } from "../../src/log.ts";
-
-type Defer = (cleanup: () => unknown) => void;
-
-const ktopic = kafkaTopic;
 
 async function bridgeBroker(
   kafka: KafkaServer,
@@ -60,7 +56,7 @@ Deno.test({
         "raw records carry the payload, the MQTT topic as key and the metadata as headers",
         () =>
           scoped(async (defer) => {
-            const topic = ktopic("raw");
+            const topic = kafkaTopic("raw");
             await createTopic(kafka.bootstrap, topic);
             const b = await bridgeBroker(kafka, defer, { "producer.topic": topic }, [
               "--node-id=node-a",
@@ -100,7 +96,7 @@ Deno.test({
         "records of one MQTT topic share a partition, many topics spread out",
         () =>
           scoped(async (defer) => {
-            const topic = ktopic("part");
+            const topic = kafkaTopic("part");
             await createTopic(kafka.bootstrap, topic);
             const b = await bridgeBroker(kafka, defer, { "producer.topic": topic });
             const c = await connectMqttJs(b.url);
@@ -127,7 +123,7 @@ Deno.test({
         "with key client-id the publisher's client id is the key",
         () =>
           scoped(async (defer) => {
-            const topic = ktopic("cid");
+            const topic = kafkaTopic("cid");
             await createTopic(kafka.bootstrap, topic);
             const b = await bridgeBroker(kafka, defer, {
               "producer.topic": topic,
@@ -156,7 +152,7 @@ Deno.test({
         "with key none records have no key and spread over partitions",
         () =>
           scoped(async (defer) => {
-            const topic = ktopic("nokey");
+            const topic = kafkaTopic("nokey");
             await createTopic(kafka.bootstrap, topic);
             const b = await bridgeBroker(kafka, defer, {
               "producer.topic": topic,
@@ -176,7 +172,7 @@ Deno.test({
         "the mqttwk-json format is the original broker's record",
         () =>
           scoped(async (defer) => {
-            const topic = ktopic("json");
+            const topic = kafkaTopic("json");
             await createTopic(kafka.bootstrap, topic);
             const b = await bridgeBroker(kafka, defer, {
               "producer.topic": topic,
@@ -212,8 +208,8 @@ Deno.test({
         "rules choose the Kafka topic, and '-' keeps messages out of Kafka",
         () =>
           scoped(async (defer) => {
-            const tel = ktopic("tel");
-            const rest = ktopic("rest");
+            const tel = kafkaTopic("tel");
+            const rest = kafkaTopic("rest");
             await createTopic(kafka.bootstrap, tel);
             await createTopic(kafka.bootstrap, rest);
             const b = await bridgeBroker(kafka, defer, {
@@ -236,10 +232,10 @@ Deno.test({
 
       await t.step("client events go to their own topic", () =>
         scoped(async (defer) => {
-          const events = ktopic("events");
+          const events = kafkaTopic("events");
           await createTopic(kafka.bootstrap, events);
           const b = await bridgeBroker(kafka, defer, {
-            "producer.topic": ktopic("unused"),
+            "producer.topic": kafkaTopic("unused"),
             "events.topic": events,
           });
           const c = await connectMqttJs(b.url, { clientId: "watched" });
@@ -266,7 +262,7 @@ Deno.test({
         "two nodes each produce their own clients' messages, each exactly once",
         () =>
           scoped(async (defer) => {
-            const topic = ktopic("two");
+            const topic = kafkaTopic("two");
             await createTopic(kafka.bootstrap, topic);
             const a = await bridgeBroker(kafka, defer, { "producer.topic": topic }, [
               "--node-id=node-a",
@@ -302,8 +298,8 @@ Deno.test({
         "ingress publishes records into MQTT and commits them",
         () =>
           scoped(async (defer) => {
-            const input = ktopic("in");
-            const group = ktopic("group");
+            const input = kafkaTopic("in");
+            const group = kafkaTopic("group");
             await createTopic(kafka.bootstrap, input);
             const settings = {
               "consumer.topics": input,
@@ -371,8 +367,8 @@ Deno.test({
       await t.step(
         "a record the broker did not accept is not committed and comes again",
         async () => {
-          const input = ktopic("refuse");
-          const group = ktopic("group");
+          const input = kafkaTopic("refuse");
+          const group = kafkaTopic("group");
           await createTopic(kafka.bootstrap, input, 1);
           await produce(kafka.bootstrap, input, [
             { key: "a", value: "ok-1" },

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import type { IClientOptions, MqttClient } from "mqtt";
-import { type Broker as BrokerProcess, scoped, sleep, uid } from "../helpers/broker.ts";
+import { type Broker as BrokerProcess, type Defer, scoped, sleep, uid } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import {
   createTopic,
@@ -16,10 +16,6 @@ import {
   startBridgeBroker,
   startTestKafka,
 } from "../helpers/kafka.ts";
-
-type Defer = (cleanup: () => unknown) => void;
-
-const ktopic = kafkaTopic;
 
 async function bridgeBroker(
   kafka: KafkaServer,
@@ -82,7 +78,7 @@ Deno.test({
         "at-least-once: PUBACKs wait while Kafka is down and every acknowledged message arrives",
         () =>
           scoped(async (defer) => {
-            const topic = ktopic("alo");
+            const topic = kafkaTopic("alo");
             await createTopic(kafka.bootstrap, topic);
             const b = await bridgeBroker(kafka, defer, { "producer.topic": topic });
             const sub = await connectMqttJs(b.url);
@@ -123,8 +119,8 @@ Deno.test({
         "a full buffer refuses at-least-once publishes and drops fire-and-forget",
         () =>
           scoped(async (defer) => {
-            const aloTopic = ktopic("full-alo");
-            const ffTopic = ktopic("full-ff");
+            const aloTopic = kafkaTopic("full-alo");
+            const ffTopic = kafkaTopic("full-ff");
             await createTopic(kafka.bootstrap, aloTopic);
             await createTopic(kafka.bootstrap, ffTopic);
             await kafka.stop();

@@ -207,9 +207,10 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Runs `fn` with a `defer` to register cleanups, which run in reverse order even on failure. */
-export async function scoped<T>(
-  fn: (defer: (cleanup: () => unknown) => void) => Promise<T>,
-): Promise<T> {
+/** Registers a cleanup that `scoped` runs, last first, when its body ends. */
+export type Defer = (cleanup: () => unknown) => void;
+
+export async function scoped<T>(fn: (defer: Defer) => Promise<T>): Promise<T> {
   const cleanups: (() => unknown)[] = [];
   try {
     return await fn((c) => cleanups.push(c));
