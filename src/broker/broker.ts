@@ -219,7 +219,7 @@ export class Broker implements ClusterHost {
   }
 
   /** Serves one connection until it ends. */
-  handleConnection(conn: ByteConnection): Promise<void> {
+  handleConnection(conn: ByteConnection): void {
     const ip = hostOf(conn.remoteAddress);
     let why: string | null = null;
     if (this.#closing) why = "server shutting down";
@@ -237,7 +237,7 @@ export class Broker implements ClusterHost {
       // hundred waiting for their CONNACK 0x03, close at once.
       this.#noteRefusal(why, conn.remoteAddress);
       conn.close();
-      return RESOLVED;
+      return;
     }
     const client = new Client(this, conn);
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
@@ -248,7 +248,7 @@ export class Broker implements ClusterHost {
       this.#refusing++;
       client.refuse = 0x03;
     }
-    return client.run();
+    client.run();
   }
 
   #refusing = 0;

@@ -20,7 +20,12 @@ import type {
   Will,
 } from "../codec/packets.ts";
 import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
-import type { ByteConnection } from "../transport/connection.ts";
+import {
+  type ByteConnection,
+  type RawIo,
+  type RawSink,
+  streamRawIo,
+} from "../transport/connection.ts";
 import type { Broker } from "./broker.ts";
 import type { ClientInfo } from "./hooks.ts";
 import type { PublishTemplate } from "./outgoing.ts";
@@ -35,7 +40,7 @@ interface GateSegment {
 
 const PINGRESP = new Uint8Array([0xd0, 0x00]);
 
-export class Client {
+export class Client implements RawSink {
   readonly broker: Broker;
   readonly conn: ByteConnection;
   state: State = "new";
@@ -50,7 +55,7 @@ export class Client {
   refuse: number | null = null;
 
   readonly #decoder: Decoder;
-  readonly #write: (bytes: Uint8Array) => Promise<void>;
+  readonly #io: RawIo;
   /** Output waiting for the next write; packets are appended in place (no per-packet buffer). */
   #buf: Uint8Array | null = null;
   #len = 0;
@@ -62,7 +67,6 @@ export class Client {
   #ending = false;
   #gate: GateSegment[] = [];
   #backlog: Packet[] = [];
-  #connecting: Promise<void> | null = null;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
   #congestedSince = 0;
@@ -79,49 +83,50 @@ export class Client {
       protocolVersion: 4,
     };
     this.#decoder = new Decoder({ maxPacketSize: broker.options.maxPacketSize });
-    if (conn.raw) {
-      const raw = conn.raw;
-      this.#write = (b) => raw.write(b);
-    } else {
-      const writer = conn.writable.getWriter();
-      // Swallow the rejection of `closed` so an aborted connection is not an unhandled error.
-      writer.closed.catch(() => {});
-      this.#write = (b) => writer.write(b);
-    }
+    this.#io = conn.raw ?? streamRawIo(conn);
   }
 
-  /** Reads until the connection ends. Never throws. */
-  async run(): Promise<void> {
+  /** Starts reading; the transport pushes chunks into onData until onEnd. Never throws. */
+  run(): void {
     const timeout = this.refuse !== null
       ? Math.min(2, this.broker.options.connectTimeout)
       : this.broker.options.connectTimeout;
     this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = undefined;
       if (this.state === "new") this.close("no CONNECT within connect timeout");
     }, timeout * 1000);
-    const raw = this.conn.raw;
-    const reader = raw ? null : this.conn.readable.getReader();
+    this.#io.start(this);
+  }
+
+  /** RawSink: one chunk from the transport, decoded and dispatched synchronously. */
+  onData(chunk: Uint8Array): void {
+    if (this.state === "closed" || this.#ending) return;
+    this.lastReceived = Date.now();
     try {
-      while (this.state !== "closed" && !this.#ending) {
-        let value: Uint8Array | null | undefined;
-        if (raw) value = await raw.read();
-        else value = (await reader!.read()).value;
-        if (!value) break;
-        this.lastReceived = Date.now();
-        this.#decoder.push(value, this.#onPacket);
-        if (this.#connecting) await this.#connecting;
-      }
-      if (this.state !== "closed" && !this.#ending) this.close("connection closed by client");
+      this.#decoder.push(chunk, this.#onPacket);
     } catch (err) {
-      if (err instanceof ProtocolError) {
-        this.broker.log.warn(
-          `protocol error from ${this.#who()}: ${err.message}; closing connection`,
-        );
-        this.close(`protocol error: ${err.message}`);
-      } else if (this.state !== "closed") {
-        this.close(`read failed: ${(err as Error)?.message ?? err}`);
-      }
-    } finally {
-      reader?.releaseLock();
+      this.#failed(err);
+    }
+  }
+
+  /** RawSink: end of the byte stream, or a read error. */
+  onEnd(error?: Error): void {
+    if (this.state === "closed") return;
+    if (error) this.close(`read failed: ${error.message}`);
+    else if (!this.#ending) this.close("connection closed by client");
+  }
+
+  #failed(err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.broker.log.warn(
+        `protocol error from ${this.#who()}: ${err.message}; closing connection`,
+      );
+      this.close(`protocol error: ${err.message}`);
+    } else if (this.state !== "closed") {
+      this.close(`internal error: ${(err as Error)?.message ?? err}`);
+      this.broker.log.error(
+        `error handling input from ${this.#who()}: ${(err as Error)?.stack ?? err}`,
+      );
     }
   }
 
@@ -147,11 +152,16 @@ export class Client {
         );
       }
       this.state = "connecting";
-      this.#connecting = this.#handleConnect(p).catch((err) => {
-        this.broker.log.error(`CONNECT handling failed for ${this.#who()}: ${err}`);
-        this.close("internal error during CONNECT");
+      // Packets already in this chunk wait in the backlog; no more are read until CONNACK.
+      this.#io.pause();
+      this.#handleConnect(p).catch((err) => {
+        if (err instanceof ProtocolError) this.#failed(err);
+        else {
+          this.broker.log.error(`CONNECT handling failed for ${this.#who()}: ${err}`);
+          this.close("internal error during CONNECT");
+        }
       }).finally(() => {
-        this.#connecting = null;
+        if (this.state !== "closed" && !this.#ending) this.#io.resume();
       });
       return;
     }
@@ -457,35 +467,56 @@ export class Client {
     }
   }
 
-  #flush = async (): Promise<void> => {
+  /**
+   * Hands the buffered output to the transport. Synchronous while the transport accepts it (the
+   * common case); only a full transport buffer makes it wait, and then for one promise.
+   */
+  #flush = (): void => {
     this.#flushScheduled = false;
     if (this.#writing || this.state === "closed") return;
-    this.#writing = true;
-    try {
-      while (this.#len > 0) {
-        const n = this.#len;
-        const out = this.#buf!.subarray(0, n);
-        // The written buffer belongs to the transport until the write resolves: start a new one.
-        this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
-        this.#buf = null;
-        this.#len = 0;
-        this.#writingBytes = n;
-        await this.#write(out);
-        this.#writingBytes = 0;
-        if (this.#congestedSince !== 0 && !this.congested) {
-          this.#congestedSince = 0;
-        }
-        // Room again: let queued QoS 1/2 messages flow.
-        if (this.session && this.state === "connected") this.broker.pump(this.session);
+    while (this.#len > 0) {
+      const n = this.#len;
+      const out = this.#buf!.subarray(0, n);
+      // The written buffer belongs to the transport from now on: start a new one.
+      this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
+      this.#buf = null;
+      this.#len = 0;
+      let wait: Promise<void> | undefined;
+      try {
+        wait = this.#io.write(out);
+      } catch (err) {
+        this.#writeFailed(err);
+        return;
       }
-    } catch (err) {
-      this.#writing = false;
-      if (!this.isClosed) this.close(`write failed: ${(err as Error)?.message ?? err}`);
-      return;
+      if (wait) {
+        this.#writing = true;
+        this.#writingBytes = n;
+        wait.then(this.#written, (err) => {
+          this.#writing = false;
+          this.#writeFailed(err);
+        });
+        return;
+      }
     }
-    this.#writing = false;
+    if (this.#congestedSince !== 0 && !this.congested) {
+      this.#congestedSince = 0;
+      if (this.session && this.state === "connected") this.broker.pump(this.session);
+    }
     if (this.#ending && this.#gate.length === 0) this.#finish();
   };
+
+  /** The transport took a write it had made us wait for: room again. */
+  #written = (): void => {
+    this.#writing = false;
+    this.#writingBytes = 0;
+    // Let queued QoS 1/2 messages flow.
+    if (this.session && this.state === "connected") this.broker.pump(this.session);
+    this.#flush();
+  };
+
+  #writeFailed(err: unknown): void {
+    if (!this.isClosed) this.close(`write failed: ${(err as Error)?.message ?? err}`);
+  }
 
   /** ms since the client went over its outbound limit, 0 if it is not over it. */
   get congestedSince(): number {
@@ -499,6 +530,8 @@ export class Client {
     if (this.#ending || this.state === "closed") return;
     this.#ending = true;
     this.closeReason = reason;
+    // Nothing more is read from a connection on its way out.
+    this.#io.pause();
     if (!this.#writing && this.#len === 0 && this.#gate.length === 0) {
       queueMicrotask(() => this.#finish());
     } else {

@@ -159,8 +159,7 @@ export function startListeners(
         accept,
         log,
       );
-      all.push(tcp);
-      log.info(`listening tcp ${tcp.address}${viaProxy("tcp")}`);
+      announce(tcp, "tcp", viaProxy("tcp"));
     }
     if (config.websocketEnabled) {
       if (proxied.has("ws")) frontedWebSocket("ws", config.websocketPort);

@@ -1,9 +1,148 @@
-/** A node:net / node:tls socket adapted to ByteConnection, with backpressure both ways. */
+/**
+ * A node:net / node:tls socket adapted to ByteConnection: a push-based raw path for the broker
+ * core, and WHATWG streams (created only when a wrapper asks for them), with backpressure both
+ * ways.
+ *
+ * Plain TCP goes through node:net rather than Deno.listen because Deno's node:net is built on
+ * native handles that read only when data is ready: an idle connection holds no pending read
+ * and no buffer. With Deno.Conn every idle connection keeps a read op, its buffer and promise
+ * alive, about 2.5 KiB more per connection, and each message pays an op round trip.
+ */
 import type { Socket } from "node:net";
-import type { ByteConnection } from "./connection.ts";
+import type { ByteConnection, RawIo, RawSink } from "./connection.ts";
 
-/** Bytes read ahead of the broker before the socket is paused. */
+/** Bytes read ahead of a stream consumer before the socket is paused. */
 const READ_HIGH_WATER = 64 * 1024;
+
+class NodeSocketConnection implements ByteConnection, RawIo {
+  readonly #socket: Socket;
+  readonly remoteAddress: string;
+  readonly transport: string;
+  readonly peerCertificateCN?: string;
+  #closed = false;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+
+  constructor(socket: Socket, remoteAddress: string, transport: string, cn: string | undefined) {
+    this.#socket = socket;
+    this.remoteAddress = remoteAddress;
+    this.transport = transport;
+    if (cn !== undefined) this.peerCertificateCN = cn;
+  }
+
+  get raw(): RawIo {
+    return this;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.destroy();
+  }
+
+  // ------------------------------------------------------------------ raw path
+
+  start(sink: RawSink): void {
+    const s = this.#socket;
+    let ended = false;
+    const end = (err?: Error) => {
+      if (ended) return;
+      ended = true;
+      sink.onEnd(err);
+    };
+    s.on("data", (chunk: Uint8Array) => {
+      if (!ended) sink.onData(chunk);
+    });
+    s.on("end", () => end());
+    s.on("close", () => end());
+    s.on("error", (err: Error) => end(err));
+    // A socket handed on paused (after a PROXY header) does not flow by itself.
+    s.resume();
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    if (!this.#closed) this.#socket.resume();
+  }
+
+  write(bytes: Uint8Array): Promise<void> | undefined {
+    const s = this.#socket;
+    if (this.#closed || s.destroyed) return Promise.reject(new Error("socket is closed"));
+    if (s.write(bytes)) return undefined;
+    return drained(s);
+  }
+
+  // ------------------------------------------------------------------ streams
+
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= this.#makeReadable();
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
+      write: (chunk) => this.write(chunk),
+      close: () => {
+        this.#socket.end();
+      },
+      abort: () => this.close(),
+    });
+  }
+
+  #makeReadable(): ReadableStream<Uint8Array> {
+    const socket = this.#socket;
+    return new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        let ended = false;
+        const end = (err?: Error) => {
+          if (ended) return;
+          ended = true;
+          try {
+            if (err) ctrl.error(err);
+            else ctrl.close();
+          } catch {
+            // already closed or cancelled
+          }
+        };
+        socket.on("data", (chunk: Uint8Array) => {
+          if (ended) return;
+          // node hands out a fresh buffer per read, so the decoder may keep views into it.
+          ctrl.enqueue(chunk);
+          if ((ctrl.desiredSize ?? 1) <= 0) socket.pause();
+        });
+        socket.on("end", () => end());
+        socket.on("close", () => end());
+        socket.on("error", (err: Error) => end(err));
+        socket.resume();
+      },
+      pull: () => {
+        if (!this.#closed && socket.isPaused()) socket.resume();
+      },
+      cancel: () => this.close(),
+    }, new ByteLengthQueuingStrategy({ highWaterMark: READ_HIGH_WATER }));
+  }
+}
+
+/** Resolves on "drain"; rejects if the socket closes or fails first. */
+function drained(s: Socket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: Error) => {
+      s.off("drain", onDrain);
+      s.off("close", onClose);
+      s.off("error", onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error("socket closed while writing"));
+    const onError = (err: Error) => done(err);
+    s.on("drain", onDrain);
+    s.on("close", onClose);
+    s.on("error", onError);
+  });
+}
 
 export function fromNodeSocket(
   socket: Socket,
@@ -11,64 +150,5 @@ export function fromNodeSocket(
   transport: string,
   extra: { peerCertificateCN?: string } = {},
 ): ByteConnection {
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    socket.destroy();
-  };
-  const readable = new ReadableStream<Uint8Array>({
-    start(ctrl) {
-      let ended = false;
-      const end = (err?: Error) => {
-        if (ended) return;
-        ended = true;
-        try {
-          if (err) ctrl.error(err);
-          else ctrl.close();
-        } catch {
-          // already closed or cancelled
-        }
-      };
-      socket.on("data", (chunk: Uint8Array) => {
-        if (ended) return;
-        // node hands out a fresh buffer per read, so the decoder may keep views into it.
-        ctrl.enqueue(chunk);
-        if ((ctrl.desiredSize ?? 1) <= 0) socket.pause();
-      });
-      socket.on("end", () => end());
-      socket.on("close", () => end());
-      socket.on("error", (err: Error) => end(err));
-    },
-    pull() {
-      if (!closed && socket.isPaused()) socket.resume();
-    },
-    cancel: close,
-  }, new ByteLengthQueuingStrategy({ highWaterMark: READ_HIGH_WATER }));
-  const writable = new WritableStream<Uint8Array>({
-    write(chunk) {
-      if (closed || socket.destroyed) return Promise.reject(new Error("socket is closed"));
-      if (socket.write(chunk)) return;
-      return new Promise<void>((resolve, reject) => {
-        const done = (err?: Error) => {
-          socket.off("drain", onDrain);
-          socket.off("close", onClose);
-          socket.off("error", onError);
-          if (err) reject(err);
-          else resolve();
-        };
-        const onDrain = () => done();
-        const onClose = () => done(new Error("socket closed while writing"));
-        const onError = (err: Error) => done(err);
-        socket.on("drain", onDrain);
-        socket.on("close", onClose);
-        socket.on("error", onError);
-      });
-    },
-    close() {
-      socket.end();
-    },
-    abort: close,
-  });
-  return { readable, writable, remoteAddress, transport, close, ...extra };
+  return new NodeSocketConnection(socket, remoteAddress, transport, extra.peerCertificateCN);
 }
