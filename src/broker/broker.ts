@@ -170,20 +170,20 @@ export class Broker implements ClusterHost {
     const s = new Session(l.session.clientId, l.session.expiryInterval, l.session.protocolVersion);
     s.disconnectedAt = l.session.disconnectedAt ?? Date.now();
     for (const sub of l.subscriptions) {
-      s.subscriptions.set(sub.filter, sub);
+      s.setSubscription(sub);
       this.#subAdd(sub.filter, s.clientId, sub.qos);
     }
     let lastPid = 0;
     for (const e of l.outbound) {
       if (e.state === "queued") s.enqueue(e);
       else if (e.packetId) {
-        s.inflight.set(e.packetId, e);
+        s.setInflight(e.packetId, e);
         lastPid = e.packetId;
       }
       if (e.seq >= s.nextSeq) s.nextSeq = e.seq + 1;
     }
     if (lastPid) s.notePacketId(lastPid);
-    for (const id of l.inboundQos2) s.inboundQos2.add(id);
+    for (const id of l.inboundQos2) s.addInboundQos2(id);
     this.sessions.set(s.clientId, s);
     return s;
   }
@@ -615,7 +615,7 @@ export class Broker implements ClusterHost {
     if (p.qos === 0) return;
     const pid = p.packetId!;
     if (p.qos === 2) {
-      s.inboundQos2.add(pid);
+      s.addInboundQos2(pid);
       if (s.persistent) {
         this.store.addInboundQos2(s.clientId, pid);
         this.#touch();
@@ -632,7 +632,7 @@ export class Broker implements ClusterHost {
               `${err?.message ?? err} (${this.#unackedWarned} so far)`,
           );
         }
-        if (p.qos === 2) s.inboundQos2.delete(pid);
+        if (p.qos === 2) s.deleteInboundQos2(pid);
       });
     } else if (msg) this.#volatile.whenSettled(msg, ack);
     else ack();
@@ -773,7 +773,7 @@ export class Broker implements ClusterHost {
     const pid = s.allocatePacketId();
     entry.packetId = pid;
     entry.state = "sent";
-    s.inflight.set(pid, entry);
+    s.setInflight(pid, entry);
     if (this.options.retryInterval > 0) sentTimes.set(entry, Date.now());
     let durable = false;
     if (s.persistent) {
@@ -843,7 +843,7 @@ export class Broker implements ClusterHost {
   }
 
   #complete(s: Session, e: OutboundEntry): void {
-    s.inflight.delete(e.packetId!);
+    s.deleteInflight(e.packetId!);
     sentTimes.delete(e);
     // A volatile delivery acknowledged in time was never written: nothing to remove.
     if (!this.#volatile.acknowledged(e) && s.persistent) {
@@ -855,7 +855,7 @@ export class Broker implements ClusterHost {
 
   handlePubrel(client: Client, pid: number): void {
     const s = client.session!;
-    if (s.inboundQos2.delete(pid) && s.persistent) {
+    if (s.deleteInboundQos2(pid) && s.persistent) {
       this.store.removeInboundQos2(s.clientId, pid);
       this.#touch();
     }
@@ -883,7 +883,7 @@ export class Broker implements ClusterHost {
       } else {
         const qos = sub.qos;
         const rec = { filter, qos };
-        s.subscriptions.set(filter, rec);
+        s.setSubscription(rec);
         const announced = this.#subAdd(filter, s.clientId, qos);
         if (announced) {
           (announcing ??= []).push(announced.catch((err) => {
@@ -926,7 +926,7 @@ export class Broker implements ClusterHost {
   handleUnsubscribe(client: Client, p: UnsubscribePacket): void {
     const s = client.session!;
     for (const filter of p.topics) {
-      if (s.subscriptions.delete(filter)) {
+      if (s.deleteSubscription(filter)) {
         this.#subRemove(filter, s.clientId);
         if (s.persistent) {
           this.store.removeSubscription(s.clientId, filter);

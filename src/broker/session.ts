@@ -6,19 +6,23 @@ import type { ProtocolVersion } from "../codec/packets.ts";
 import type { OutboundEntry, SubscriptionRecord } from "../store/store.ts";
 import type { Client } from "./client.ts";
 
+// Shared stand-ins for collections not created yet; typed read-only so nothing writes to them.
+const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
+const EMPTY_SET: ReadonlySet<never> = new Set<never>();
+
 export class Session {
   readonly clientId: string;
   expiryInterval: number;
   protocolVersion: ProtocolVersion;
-  readonly subscriptions = new Map<string, SubscriptionRecord>();
+  // The three collections are created on first write: an idle client with no subscriptions
+  // then costs no hash tables (about 500 bytes each, times tens of thousands of connections).
+  #subscriptions: Map<string, SubscriptionRecord> | null = null;
   /** Messages not yet sent, in order; consumed from `#head` to avoid O(n) shifts. */
   #queue: OutboundEntry[] = [];
   #head = 0;
   queuedBytes = 0;
-  /** Sent and unacknowledged (or PUBREL sent), by packet id, in send order. */
-  readonly inflight = new Map<number, OutboundEntry>();
-  /** Inbound QoS 2 packet ids waiting for PUBREL (exactly-once de-duplication). */
-  readonly inboundQos2 = new Set<number>();
+  #inflight: Map<number, OutboundEntry> | null = null;
+  #inboundQos2: Set<number> | null = null;
   nextSeq = 1;
   #nextPid = 1;
   client: Client | null = null;
@@ -30,6 +34,45 @@ export class Session {
     this.clientId = clientId;
     this.expiryInterval = expiryInterval;
     this.protocolVersion = protocolVersion;
+  }
+
+  /** Subscriptions by filter. */
+  get subscriptions(): ReadonlyMap<string, SubscriptionRecord> {
+    return this.#subscriptions ?? EMPTY_MAP;
+  }
+
+  setSubscription(rec: SubscriptionRecord): void {
+    (this.#subscriptions ??= new Map()).set(rec.filter, rec);
+  }
+
+  deleteSubscription(filter: string): boolean {
+    return this.#subscriptions?.delete(filter) ?? false;
+  }
+
+  /** Sent and unacknowledged (or PUBREL sent), by packet id, in send order. */
+  get inflight(): ReadonlyMap<number, OutboundEntry> {
+    return this.#inflight ?? EMPTY_MAP;
+  }
+
+  setInflight(packetId: number, entry: OutboundEntry): void {
+    (this.#inflight ??= new Map()).set(packetId, entry);
+  }
+
+  deleteInflight(packetId: number): boolean {
+    return this.#inflight?.delete(packetId) ?? false;
+  }
+
+  /** Inbound QoS 2 packet ids waiting for PUBREL (exactly-once de-duplication). */
+  get inboundQos2(): ReadonlySet<number> {
+    return this.#inboundQos2 ?? EMPTY_SET;
+  }
+
+  addInboundQos2(packetId: number): void {
+    (this.#inboundQos2 ??= new Set()).add(packetId);
+  }
+
+  deleteInboundQos2(packetId: number): boolean {
+    return this.#inboundQos2?.delete(packetId) ?? false;
   }
 
   get persistent(): boolean {

@@ -26,6 +26,8 @@ const LENGTH = 1;
 const BODY = 2;
 
 const EMPTY = new Uint8Array(0);
+/** Shared by every decoder: parsing is synchronous and the reader is released after each body. */
+const READER = new BodyReader();
 
 export class Decoder {
   /**
@@ -46,7 +48,6 @@ export class Decoder {
   #filled = 0;
   #failure: unknown = undefined;
   #failed = false;
-  readonly #reader = new BodyReader();
 
   constructor(opts: DecoderOptions = {}) {
     this.maxPacketSize = opts.maxPacketSize ?? MAX_PACKET_SIZE;
@@ -66,7 +67,7 @@ export class Decoder {
       this.#failed = true;
       this.#failure = e;
       this.#body = EMPTY;
-      this.#reader.release();
+      READER.release();
       throw e;
     }
   }
@@ -141,7 +142,7 @@ export class Decoder {
   }
 
   #parse(buf: Uint8Array, start: number, end: number): Packet {
-    const r = this.#reader;
+    const r = READER;
     r.reset(buf, start, end, this.protocolVersion === 5);
     const packet = parsePacket(r, this.#header, this.protocolVersion);
     r.release();
