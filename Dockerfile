@@ -33,4 +33,4 @@ VOLUME /app/data
 EXPOSE 8885 9995 8883 9443 8922
 
 # Same permissions as the `start` task in deno.json.
-ENTRYPOINT ["deno", "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run", "main.ts"]
+ENTRYPOINT ["deno", "run", "--v8-flags=--max-semi-space-size=2", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run", "main.ts"]

@@ -11,9 +11,8 @@ import { SqliteStore } from "./src/store/sqlite.ts";
 import { EXPIRY_NEVER, type Store } from "./src/store/store.ts";
 import { type Listeners, startListeners } from "./src/transport/listeners.ts";
 import { createSecurity } from "./src/auth/mod.ts";
-import { createKafkaBridge } from "./src/bridge/kafka/mod.ts";
+import type { KafkaBridge } from "./src/bridge/kafka/mod.ts";
 import type { ClusterLink } from "./src/broker/cluster.ts";
-import { createRedisCluster } from "./src/cluster/mod.ts";
 import { type HealthSource, listenMetrics } from "./src/metrics/http.ts";
 
 function openFileLimit(): number | null {
@@ -94,6 +93,8 @@ export async function main(args: string[]): Promise<number> {
   let cluster: ClusterLink | undefined;
   if (config.clusterOn) {
     // The cluster shares one store: sessions, queues and retained messages live in Redis.
+    // Loaded only when used: ioredis and kafkajs would otherwise add ~15 MB to every broker.
+    const { createRedisCluster } = await import("./src/cluster/mod.ts");
     ({ store, cluster } = createRedisCluster(config, log));
   } else if (config.persistence === "sqlite") {
     store = new SqliteStore({
@@ -126,9 +127,12 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
 
-  let kafka;
+  let kafka: KafkaBridge | null = null;
   try {
-    kafka = createKafkaBridge(config, log);
+    if (config.kafkaEnabled) {
+      const { createKafkaBridge } = await import("./src/bridge/kafka/mod.ts");
+      kafka = createKafkaBridge(config, log);
+    }
   } catch (err) {
     log.error(`cannot start: ${(err as Error).message}`);
     return 1;

@@ -21,6 +21,15 @@ export const BROKER_LIMITS = {
 };
 
 const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/**
+ * The V8 flags `deno task start` runs the broker with (deno.json), so every bench measures the
+ * broker as users run it.
+ */
+export const START_V8_FLAGS: string[] = (() => {
+  const tasks = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks;
+  return String(tasks.start).split(/\s+/).filter((a) => a.startsWith("--v8-flags="));
+})();
 const AEDES_PREFIX = `${REPO_ROOT}/.cache/aedes`;
 const AEDES_MODULE = `${AEDES_PREFIX}/node_modules/aedes/aedes.js`;
 
@@ -142,6 +151,7 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
       args = [
         "run",
         "--allow-all",
+        ...START_V8_FLAGS,
         // For profiling, e.g. MQTTWK_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
         ...(Deno.env.get("MQTTWK_BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
         "main.ts",

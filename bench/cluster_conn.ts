@@ -20,7 +20,7 @@
 
 import { parseArgs } from "node:util";
 import { BenchConn, sleep } from "./client.ts";
-import { cpuSeconds, freePort, memoryKiB, systemBusySeconds } from "./brokers.ts";
+import { cpuSeconds, freePort, memoryKiB, START_V8_FLAGS, systemBusySeconds } from "./brokers.ts";
 import { ConnectionSet } from "./conn_worker.ts";
 import { emptyResult, type RunResult } from "./scenarios.ts";
 import { fmtNum, fmtSig, table } from "./stats.ts";
@@ -127,6 +127,7 @@ async function startNode(
     args: [
       "run",
       "--allow-all",
+      ...START_V8_FLAGS,
       "main.ts",
       "--port",
       String(port),

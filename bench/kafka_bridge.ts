@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { Kafka, logLevel } from "kafkajs";
 import { BenchConn, sleep } from "./client.ts";
+import { START_V8_FLAGS } from "./brokers.ts";
 import { nowMs, PublishBatcher } from "./mqtt_wire.ts";
 import { startKafka } from "../scripts/kafka/launcher.ts";
 import { silenceKafkajsTimerWarnings } from "../src/bridge/kafka/kafkajs_warnings.ts";
@@ -45,6 +46,7 @@ async function startMqttwk(bootstrap: string, mode: Mode, topic: string): Promis
   const args = [
     "run",
     "--allow-all",
+    ...START_V8_FLAGS,
     "main.ts",
     "--port=0",
     "--host=127.0.0.1",

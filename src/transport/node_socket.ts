@@ -14,6 +14,33 @@ import type { ByteConnection, RawIo, RawSink } from "./connection.ts";
 /** Bytes read ahead of a stream consumer before the socket is paused. */
 const READ_HIGH_WATER = 64 * 1024;
 
+/*
+ * The raw path's listeners are shared by all sockets (an emitter calls them with `this` set to
+ * itself) and find their sink on the socket: three closures per connection would cost ~200
+ * bytes each time, times tens of thousands of idle connections.
+ */
+const SINK = Symbol("mqttwk.sink");
+const ERROR = Symbol("mqttwk.error");
+
+interface SinkSocket extends Socket {
+  [SINK]: RawSink;
+  [ERROR]?: Error;
+}
+
+function onSinkData(this: SinkSocket, chunk: Uint8Array): void {
+  this[SINK].onData(chunk);
+}
+
+// "error" and "end" are always followed by "close" (these sockets are not half-open), so the
+// end is reported once, from "close", with the error if there was one.
+function onSinkError(this: SinkSocket, err: Error): void {
+  this[ERROR] ??= err;
+}
+
+function onSinkClose(this: SinkSocket): void {
+  this[SINK].onEnd(this[ERROR]);
+}
+
 class NodeSocketConnection implements ByteConnection, RawIo {
   readonly #socket: Socket;
   readonly remoteAddress: string;
@@ -43,19 +70,11 @@ class NodeSocketConnection implements ByteConnection, RawIo {
   // ------------------------------------------------------------------ raw path
 
   start(sink: RawSink): void {
-    const s = this.#socket;
-    let ended = false;
-    const end = (err?: Error) => {
-      if (ended) return;
-      ended = true;
-      sink.onEnd(err);
-    };
-    s.on("data", (chunk: Uint8Array) => {
-      if (!ended) sink.onData(chunk);
-    });
-    s.on("end", () => end());
-    s.on("close", () => end());
-    s.on("error", (err: Error) => end(err));
+    const s = this.#socket as SinkSocket;
+    s[SINK] = sink;
+    s.on("data", onSinkData);
+    s.on("error", onSinkError);
+    s.on("close", onSinkClose);
     // A socket handed on paused (after a PROXY header) does not flow by itself.
     s.resume();
   }

@@ -105,6 +105,9 @@ function secureOptions(m: TlsMaterial, clientAuth: ClientAuth): tls.TlsOptions {
   };
 }
 
+/** Shared, so keeping an idle socket from throwing costs no closure per connection. */
+function ignoreError(): void {}
+
 export interface FrontSocket {
   socket: net.Socket;
   /** "ip:port" of the real client (from the PROXY header when there is one). */
@@ -169,7 +172,7 @@ export function listenFront(
         const subjectCN = cert.subject?.CN;
         cn = Array.isArray(subjectCN) ? subjectCN[0] : subjectCN;
       }
-      s.on("error", () => {});
+      s.on("error", ignoreError);
       onSocket({ socket: s, remoteAddress, peerCertificateCN: cn });
     });
     tlsServer.on("tlsClientError", (err: Error, s?: tls.TLSSocket) => {
@@ -181,7 +184,7 @@ export function listenFront(
   const handOn = (raw: net.Socket, remoteAddress: string) => {
     if (!tlsServer) {
       // The consumer resumes the socket (pipe() does) once it is ready for the bytes.
-      raw.on("error", () => {});
+      raw.on("error", ignoreError);
       onSocket({ socket: raw, remoteAddress });
       return;
     }
