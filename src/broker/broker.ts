@@ -705,20 +705,25 @@ export class Broker implements ClusterHost {
   /** Delivers to local subscribers: once per session, at the highest matching QoS. */
   route(msg: StoredMessage): void {
     const targets = this.#targets(msg.topic);
+    const single = targets.length === 1;
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i];
       const s = this.sessions.get(t.clientId);
       if (!s) continue;
-      this.deliver(s, msg, (msg.qos < t.qos ? msg.qos : t.qos) as QoS, false);
+      this.deliver(s, msg, (msg.qos < t.qos ? msg.qos : t.qos) as QoS, false, single);
     }
   }
 
-  /** Sends or queues one message for one session. */
-  deliver(s: Session, msg: StoredMessage, qos: QoS, retain: boolean): void {
+  /**
+   * Sends or queues one message for one session. `single`: no other session receives this
+   * message now, so its PUBLISH is written straight into the client's buffer, not shared.
+   */
+  deliver(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, single = false): void {
     const c = s.client;
     if (qos === 0) {
       if (c && c.state === "connected" && !c.congested) {
-        c.sendPublish(publishTemplate(msg, c.version, 0, retain), 0, false);
+        if (single) c.sendMessage(msg, 0, retain, 0);
+        else c.sendPublish(publishTemplate(msg, c.version, 0, retain), 0, false);
         this.stats.messagesOut++;
       } else {
         // QoS 0 is not queued for offline sessions, and is shed first for slow readers.
@@ -732,7 +737,7 @@ export class Broker implements ClusterHost {
       c && c.state === "connected" && s.queueLength === 0 &&
       s.inflight.size < this.options.maxInflight && !c.congested
     ) {
-      this.#sendEntry(s, c, entry, true);
+      this.#sendEntry(s, c, entry, true, single);
       return;
     }
     if (
@@ -769,7 +774,7 @@ export class Broker implements ClusterHost {
     }
   }
 
-  #sendEntry(s: Session, c: Client, entry: OutboundEntry, fresh = false): void {
+  #sendEntry(s: Session, c: Client, entry: OutboundEntry, fresh = false, single = false): void {
     const pid = s.allocatePacketId();
     entry.packetId = pid;
     entry.state = "sent";
@@ -786,12 +791,15 @@ export class Broker implements ClusterHost {
         durable = entry.qos === 2;
       }
     }
-    c.sendPublish(
-      publishTemplate(entry.message, c.version, entry.qos, entry.retain),
-      pid,
-      false,
-      durable,
-    );
+    if (single) c.sendMessage(entry.message, entry.qos, entry.retain, pid, durable);
+    else {
+      c.sendPublish(
+        publishTemplate(entry.message, c.version, entry.qos, entry.retain),
+        pid,
+        false,
+        durable,
+      );
+    }
     this.stats.messagesOut++;
   }
 

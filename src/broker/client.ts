@@ -8,13 +8,15 @@
  * sessions) waits behind a commit barrier; later output queues behind it to keep order.
  */
 import { Decoder } from "../codec/decoder.ts";
-import { encode } from "../codec/encoder.ts";
+import { encode, publishSizeV4, writePublishV4 } from "../codec/encoder.ts";
+import { utf8Length } from "../codec/utf8.ts";
 import { ProtocolError } from "../codec/errors.ts";
 import type {
   ConnectPacket,
   Packet,
   ProtocolVersion,
   PublishPacket,
+  QoS,
   SubscribePacket,
   UnsubscribePacket,
   Will,
@@ -28,7 +30,8 @@ import {
 } from "../transport/connection.ts";
 import type { Broker } from "./broker.ts";
 import type { ClientInfo } from "./hooks.ts";
-import type { PublishTemplate } from "./outgoing.ts";
+import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
+import type { StoredMessage } from "../store/store.ts";
 import type { Session } from "./session.ts";
 
 type State = "new" | "connecting" | "connected" | "closed";
@@ -412,6 +415,40 @@ export class Client implements RawSink {
     buf[at + t.packetIdOffset + 1] = packetId & 0xff;
     if (dup) buf[at] |= 0x08;
     if (!seg) this.#queued();
+  }
+
+  /**
+   * A PUBLISH of `msg` for this client alone, written straight into the output buffer: a
+   * message with one subscriber (point-to-point, fan-in) then costs no shared template, which
+   * would be one more buffer allocation and copy per message. Falls back to the template when
+   * the output is gated or the client speaks 5.0.
+   */
+  sendMessage(
+    msg: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    packetId: number,
+    durable = false,
+  ): void {
+    if (this.state === "closed") return;
+    if (durable || this.version === 5 || this.#gate.length > 0) {
+      this.sendPublish(publishTemplate(msg, this.version, qos, retain), packetId, false, durable);
+      return;
+    }
+    const topicBytes = utf8Length(msg.topic);
+    const n = publishSizeV4(topicBytes, msg.payload.byteLength, qos);
+    const buf = this.#room(n);
+    this.#len = writePublishV4(
+      buf,
+      this.#len,
+      msg.topic,
+      topicBytes,
+      msg.payload,
+      qos,
+      retain,
+      packetId,
+    );
+    this.#queued();
   }
 
   /** Queues bytes that must not leave before `barrier` resolves; later output waits too. */

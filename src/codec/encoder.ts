@@ -12,6 +12,7 @@ import type {
   Packet,
   ProtocolVersion,
   PublishPacket,
+  QoS,
   SubackPacket,
   SubscribePacket,
   UnsubackPacket,
@@ -173,6 +174,37 @@ export function encodePublish(
   if (v5) pos = writeProperties(buf, pos, p.properties, propsLength);
   buf.set(p.payload, pos);
   return { bytes: buf, packetIdOffset };
+}
+
+/**
+ * Size of a 3.1/3.1.1 PUBLISH whose topic takes `topicBytes` bytes in UTF-8, for writing it in
+ * place with writePublishV4 (a delivery to a single subscriber needs no shared copy).
+ */
+export function publishSizeV4(topicBytes: number, payloadLength: number, qos: QoS): number {
+  if (topicBytes > 0xffff) {
+    throw new RangeError(`string of ${topicBytes} bytes exceeds the 65535-byte MQTT limit`);
+  }
+  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + payloadLength;
+  return 1 + vbiLength(remaining) + remaining;
+}
+
+/** Writes a 3.1/3.1.1 PUBLISH at `pos` (sized by publishSizeV4); returns the end position. */
+export function writePublishV4(
+  buf: Uint8Array,
+  pos: number,
+  topic: string,
+  topicBytes: number,
+  payload: Uint8Array,
+  qos: QoS,
+  retain: boolean,
+  packetId: number,
+): number {
+  buf[pos] = 0x30 | (qos << 1) | (retain ? 0x01 : 0);
+  pos = writeVbi(buf, pos + 1, 2 + topicBytes + (qos > 0 ? 2 : 0) + payload.length);
+  pos = writeString(buf, pos, topic);
+  if (qos > 0) pos = writeU16(buf, pos, packetId);
+  buf.set(payload, pos);
+  return pos + payload.length;
 }
 
 function encodeAck(
