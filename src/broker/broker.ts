@@ -456,8 +456,10 @@ export class Broker implements ClusterHost {
 
   #tick(): void {
     const now = Date.now();
-    // Session expiry.
     for (const s of this.sessions.values()) {
+      // Deliveries still unacknowledged after a tick must not pin their socket chunks.
+      if (s.inflight.size > 0) { for (const e of s.inflight.values()) compact(e.message); }
+      // Session expiry.
       if (s.client || s.disconnectedAt === null || s.expiryInterval === EXPIRY_NEVER) continue;
       if (now - s.disconnectedAt >= s.expiryInterval * 1000) {
         this.log.info(`session ${s.clientId} expired`);
@@ -731,15 +733,17 @@ export class Broker implements ClusterHost {
       }
       return;
     }
-    compact(msg);
     const entry: OutboundEntry = { seq: s.nextSeq++, message: msg, qos, retain, state: "queued" };
     if (
       c && c.state === "connected" && s.queueLength === 0 &&
       s.inflight.size < this.options.maxInflight && !c.congested
     ) {
+      // Sent at once and normally acknowledged within milliseconds: the payload may stay a view
+      // into the socket chunk; #tick compacts what is still in flight a second later.
       this.#sendEntry(s, c, entry, true, single);
       return;
     }
+    compact(msg);
     if (
       s.queueLength >= this.options.maxQueuedMessages ||
       (this.options.maxQueuedBytes > 0 &&

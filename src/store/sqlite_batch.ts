@@ -43,11 +43,17 @@ export const PROPS_OFFSET = 5;
 const STATES = ["queued", "sent", "released"] as const;
 const STATE_CODE = { queued: 0, sent: 1, released: 2 } as const;
 
+function exact(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
+}
+
 function pushMessage(a: Flat[], m: StoredMessage): void {
   a.push(
     m.id,
     m.topic,
-    m.payload,
+    // Posting a view to the worker clones its whole buffer: a payload that still sits in a
+    // socket chunk with other bytes is cut out first.
+    exact(m.payload),
     m.qos,
     m.retain ? 1 : 0,
     m.properties ?? null,
