@@ -204,7 +204,14 @@ for (const kind of ["standalone", "cluster"] as const) {
         const s = new MemoryClient(b.broker);
         await s.connect("rsub");
         await subscribe(s, "r/#", 1);
-        const m = await receive(s);
+        const m = await receive(s).catch((err) => {
+          // Seen once under heavy parallel load; say what the node held if it happens again.
+          const held = b.broker.retained.get("r/1");
+          throw new Error(
+            `${err.message}; n2 retained r/1: ${held ? "yes" : "no"}, ` +
+              `received meanwhile: ${s.received.map((p) => p.type).join(",") || "nothing"}`,
+          );
+        });
         assert.equal(dec.decode(m.payload), "kept");
         assert.equal(m.retain, true);
         await publish(pub, "r/1", "", 1, true);
