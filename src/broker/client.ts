@@ -36,9 +36,38 @@ import type { Session } from "./session.ts";
 
 type State = "new" | "connecting" | "connected" | "closed";
 
-interface GateSegment {
-  barrier: Promise<void>;
-  chunks: Uint8Array[];
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Output held until `barrier` (a store commit) resolves, packed into one buffer: an ack or a
+ * PUBLISH behind a commit is a few bytes appended, not a buffer of its own.
+ */
+class GateSegment {
+  readonly barrier: Promise<void>;
+  buf: Uint8Array;
+  len: number;
+
+  /** `first` is adopted, not copied; it has no spare room, so nothing is ever written into it. */
+  constructor(barrier: Promise<void>, first: Uint8Array = EMPTY) {
+    this.barrier = barrier;
+    this.buf = first;
+    this.len = first.byteLength;
+  }
+
+  /** The buffer with room for `n` more bytes at `len`. */
+  room(n: number): Uint8Array {
+    if (this.buf.byteLength - this.len < n) {
+      const next = new Uint8Array(Math.max(this.len + n, this.buf.byteLength * 2, 64));
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+    }
+    return this.buf;
+  }
+
+  append(bytes: Uint8Array): void {
+    this.room(bytes.byteLength).set(bytes, this.len);
+    this.len += bytes.byteLength;
+  }
 }
 
 const PINGRESP = new Uint8Array([0xd0, 0x00]);
@@ -351,7 +380,7 @@ export class Client implements RawSink {
       if (barrier) {
         const last = this.#gate[this.#gate.length - 1];
         if (last && last.barrier === barrier) return last;
-        const seg = { barrier, chunks: [] };
+        const seg = new GateSegment(barrier);
         this.#gate.push(seg);
         if (this.#gate.length === 1) this.#releaseGate();
         return seg;
@@ -365,7 +394,7 @@ export class Client implements RawSink {
   send(bytes: Uint8Array, durable = false): void {
     if (this.state === "closed") return;
     const seg = this.#gateFor(durable);
-    if (seg) seg.chunks.push(bytes);
+    if (seg) seg.append(bytes);
     else this.#enqueue(bytes);
   }
 
@@ -373,20 +402,18 @@ export class Client implements RawSink {
   sendAck(first: number, packetId: number, durable = false): void {
     if (this.state === "closed") return;
     const seg = this.#gateFor(durable);
-    if (seg || this.version === 5) {
-      const b = new Uint8Array([first, 2, packetId >> 8, packetId & 0xff]);
-      if (seg) seg.chunks.push(b);
-      else this.#enqueue(b);
-      return;
-    }
-    const buf = this.#room(4);
-    const i = this.#len;
+    // 5.0 sends Success without properties in this same 2-byte form (3.4.2.1).
+    const buf = seg ? seg.room(4) : this.#room(4);
+    const i = seg ? seg.len : this.#len;
     buf[i] = first;
     buf[i + 1] = 2;
     buf[i + 2] = packetId >> 8;
     buf[i + 3] = packetId & 0xff;
-    this.#len = i + 4;
-    this.#queued();
+    if (seg) seg.len = i + 4;
+    else {
+      this.#len = i + 4;
+      this.#queued();
+    }
   }
 
   /** A PUBLISH from a shared template, its packet id and DUP patched in the output buffer. */
@@ -394,7 +421,7 @@ export class Client implements RawSink {
     if (this.state === "closed") return;
     const seg = this.#gateFor(durable);
     if (t.packetIdOffset < 0) {
-      if (seg) seg.chunks.push(t.bytes);
+      if (seg) seg.append(t.bytes);
       else this.#enqueue(t.bytes);
       return;
     }
@@ -402,15 +429,15 @@ export class Client implements RawSink {
     let buf: Uint8Array;
     let at: number;
     if (seg) {
-      buf = t.bytes.slice();
-      at = 0;
-      seg.chunks.push(buf);
+      buf = seg.room(n);
+      at = seg.len;
+      seg.len = at + n;
     } else {
       buf = this.#room(n);
       at = this.#len;
-      buf.set(t.bytes, at);
       this.#len = at + n;
     }
+    buf.set(t.bytes, at);
     buf[at + t.packetIdOffset] = packetId >> 8;
     buf[at + t.packetIdOffset + 1] = packetId & 0xff;
     if (dup) buf[at] |= 0x08;
@@ -454,7 +481,7 @@ export class Client implements RawSink {
   /** Queues bytes that must not leave before `barrier` resolves; later output waits too. */
   sendAfter(barrier: Promise<void>, bytes: Uint8Array): void {
     if (this.state === "closed") return;
-    this.#gate.push({ barrier, chunks: [bytes] });
+    this.#gate.push(new GateSegment(barrier, bytes));
     if (this.#gate.length === 1) this.#releaseGate();
   }
 
@@ -463,7 +490,7 @@ export class Client implements RawSink {
     seg.barrier.then(() => {
       if (this.state === "closed") return;
       this.#gate.shift();
-      for (const c of seg.chunks) this.#enqueue(c);
+      if (seg.len > 0) this.#enqueue(seg.buf.subarray(0, seg.len));
       if (this.#gate.length > 0) this.#releaseGate();
     }, (err) => {
       this.broker.log.error(

@@ -155,59 +155,6 @@ export class ProxyHeaderParser {
   }
 }
 
-/**
- * Reads a PROXY header from the start of `readable` and returns the header plus a stream of
- * everything after it. The returned stream pulls from the original one, so backpressure holds.
- */
-export async function readProxyHeader(
-  readable: ReadableStream<Uint8Array>,
-  timeoutMs: number,
-): Promise<{ header: ProxyHeader; readable: ReadableStream<Uint8Array> }> {
-  const reader = readable.getReader();
-  const parser = new ProxyHeaderParser();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new ProxyProtocolError(`no PROXY protocol header within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
-  try {
-    while (true) {
-      const { value, done } = await Promise.race([reader.read(), timeout]);
-      if (done) throw new ProxyProtocolError("connection closed before the PROXY protocol header");
-      const r = parser.push(value);
-      if (!r.done) continue;
-      let pending: Uint8Array | undefined = r.rest.length > 0 ? r.rest.slice() : undefined;
-      const out = new ReadableStream<Uint8Array>({
-        async pull(ctrl) {
-          if (pending) {
-            ctrl.enqueue(pending);
-            pending = undefined;
-            return;
-          }
-          try {
-            const { value, done } = await reader.read();
-            if (done) ctrl.close();
-            else ctrl.enqueue(value);
-          } catch (err) {
-            ctrl.error(err);
-          }
-        },
-        cancel(reason) {
-          return reader.cancel(reason);
-        },
-      }, { highWaterMark: 0 });
-      return { header: r.header, readable: out };
-    }
-  } catch (err) {
-    reader.cancel().catch(() => {});
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function startsWith(buf: Uint8Array, prefix: Uint8Array): boolean {
   const n = Math.min(buf.length, prefix.length);
   for (let i = 0; i < n; i++) if (buf[i] !== prefix[i]) return false;
@@ -264,8 +211,8 @@ function compressIPv6(groups: string[]): string {
 }
 
 /**
- * "ip:port" without brackets for IPv6, the form fromDenoConn uses, so per-address limits see the
- * same key whichever listener a client came through.
+ * "ip:port" without brackets for IPv6, the one form every listener uses, so per-address limits
+ * see the same key whichever listener a client came through.
  */
 export function joinHostPort(host: string, port: string | number): string {
   return `${host}:${port}`;
