@@ -71,6 +71,8 @@ class GateSegment {
 }
 
 const PINGRESP = new Uint8Array([0xd0, 0x00]);
+/** The shared empty gate; frozen, so a push that skipped the copy-on-write check would throw. */
+const NO_GATE: GateSegment[] = Object.freeze([]) as unknown as GateSegment[];
 
 export class Client implements RawSink {
   readonly broker: Broker;
@@ -97,7 +99,8 @@ export class Client implements RawSink {
   #writing = false;
   #flushScheduled = false;
   #ending = false;
-  #gate: GateSegment[] = [];
+  /** NO_GATE until output is first held back: most connections never need an array here. */
+  #gate: GateSegment[] = NO_GATE;
   #backlog: Packet[] | null = null;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
@@ -135,7 +138,7 @@ export class Client implements RawSink {
     if (this.state === "closed" || this.#ending) return;
     this.lastReceived = Date.now();
     try {
-      this.#decoder.push(chunk, this.#onPacket);
+      this.#decoder.push(chunk, Client.#packet, this);
     } catch (err) {
       this.#failed(err);
     }
@@ -168,7 +171,12 @@ export class Client implements RawSink {
       : this.info.remoteAddress;
   }
 
-  #onPacket = (p: Packet): void => {
+  /** One function for all clients (called with `this` bound by the decoder), not one each. */
+  static #packet(this: Client, p: Packet): void {
+    this.#onPacket(p);
+  }
+
+  #onPacket(p: Packet): void {
     if (this.#ending || this.state === "closed") return;
     if (this.state === "connecting") {
       (this.#backlog ??= []).push(p);
@@ -198,7 +206,7 @@ export class Client implements RawSink {
       return;
     }
     this.#dispatch(p);
-  };
+  }
 
   #dispatch(p: Packet): void {
     const broker = this.broker;
@@ -381,6 +389,7 @@ export class Client implements RawSink {
         const last = this.#gate[this.#gate.length - 1];
         if (last && last.barrier === barrier) return last;
         const seg = new GateSegment(barrier);
+        if (this.#gate === NO_GATE) this.#gate = [];
         this.#gate.push(seg);
         if (this.#gate.length === 1) this.#releaseGate();
         return seg;
@@ -481,6 +490,7 @@ export class Client implements RawSink {
   /** Queues bytes that must not leave before `barrier` resolves; later output waits too. */
   sendAfter(barrier: Promise<void>, bytes: Uint8Array): void {
     if (this.state === "closed") return;
+    if (this.#gate === NO_GATE) this.#gate = [];
     this.#gate.push(new GateSegment(barrier, bytes));
     if (this.#gate.length === 1) this.#releaseGate();
   }
@@ -490,6 +500,7 @@ export class Client implements RawSink {
     seg.barrier.then(() => {
       if (this.state === "closed") return;
       this.#gate.shift();
+      if (this.#gate.length === 0) this.#gate = NO_GATE;
       if (seg.len > 0) this.#enqueue(seg.buf.subarray(0, seg.len));
       if (this.#gate.length > 0) this.#releaseGate();
     }, (err) => {
@@ -633,7 +644,7 @@ export class Client implements RawSink {
     clearTimeout(this.#keepaliveTimer);
     this.#buf = null;
     this.#len = 0;
-    this.#gate = [];
+    this.#gate = NO_GATE;
     try {
       this.conn.close();
     } catch {

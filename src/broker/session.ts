@@ -9,6 +9,7 @@ import type { Client } from "./client.ts";
 // Shared stand-ins for collections not created yet; typed read-only so nothing writes to them.
 const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
 const EMPTY_SET: ReadonlySet<never> = new Set<never>();
+const NO_QUEUE: OutboundEntry[] = Object.freeze([]) as unknown as OutboundEntry[];
 
 export class Session {
   readonly clientId: string;
@@ -18,7 +19,7 @@ export class Session {
   // then costs no hash tables (about 500 bytes each, times tens of thousands of connections).
   #subscriptions: Map<string, SubscriptionRecord> | null = null;
   /** Messages not yet sent, in order; consumed from `#head` to avoid O(n) shifts. */
-  #queue: OutboundEntry[] = [];
+  #queue: OutboundEntry[] = NO_QUEUE;
   #head = 0;
   queuedBytes = 0;
   #inflight: Map<number, OutboundEntry> | null = null;
@@ -84,6 +85,7 @@ export class Session {
   }
 
   enqueue(entry: OutboundEntry): void {
+    if (this.#queue === NO_QUEUE) this.#queue = [];
     this.#queue.push(entry);
     this.queuedBytes += entry.message.payload.byteLength;
   }
@@ -93,8 +95,12 @@ export class Session {
     const e = this.#queue[this.#head];
     this.#queue[this.#head++] = undefined as unknown as OutboundEntry;
     this.queuedBytes -= e.message.payload.byteLength;
-    // Compact once the consumed prefix dominates, keeping dequeue amortised O(1).
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+    if (this.#head === this.#queue.length) {
+      // Drained: give the array back (an idle session holds none).
+      this.#queue = NO_QUEUE;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      // Compact once the consumed prefix dominates, keeping dequeue amortised O(1).
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
     }

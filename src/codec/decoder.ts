@@ -55,14 +55,15 @@ export class Decoder {
   }
 
   /**
-   * Feeds bytes; calls onPacket synchronously, in order, for each complete packet. Throws
+   * Feeds bytes; calls onPacket (with `self` as `this`) synchronously, in order, for each
+   * complete packet. Throws
    * ProtocolError on malformed input. After any throw (including one from onPacket, which
    * leaves the rest of the chunk unread) the decoder is unusable and rethrows that error.
    */
-  push(chunk: Uint8Array, onPacket: (p: Packet) => void): void {
+  push<T>(chunk: Uint8Array, onPacket: (this: T, p: Packet) => void, self?: T): void {
     if (this.#failed) throw this.#failure;
     try {
-      this.#consume(chunk, onPacket);
+      this.#consume(chunk, onPacket as (this: unknown, p: Packet) => void, self);
     } catch (e) {
       this.#failed = true;
       this.#failure = e;
@@ -72,7 +73,7 @@ export class Decoder {
     }
   }
 
-  #consume(chunk: Uint8Array, onPacket: (p: Packet) => void): void {
+  #consume(chunk: Uint8Array, onPacket: (this: unknown, p: Packet) => void, self: unknown): void {
     const len = chunk.length;
     let pos = 0;
     while (pos < len) {
@@ -114,7 +115,7 @@ export class Decoder {
           this.#state = HEADER;
           const start = pos;
           pos += length;
-          onPacket(this.#parse(chunk, start, pos));
+          onPacket.call(self, this.#parse(chunk, start, pos));
         } else {
           const body = new Uint8Array(length);
           body.set(pos === 0 ? chunk : chunk.subarray(pos));
@@ -136,7 +137,7 @@ export class Decoder {
         pos += need;
         this.#body = EMPTY;
         this.#state = HEADER;
-        onPacket(this.#parse(body, 0, body.length));
+        onPacket.call(self, this.#parse(body, 0, body.length));
       }
     }
   }
