@@ -147,7 +147,7 @@ export class Client implements RawSink {
   /** RawSink: end of the byte stream, or a read error. */
   onEnd(error?: Error): void {
     if (this.state === "closed") return;
-    if (error) this.close(`read failed: ${error.message}`);
+    if (error) this.close(`connection error: ${error.message}`);
     else if (!this.#ending) this.close("connection closed by client");
   }
 
