@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Broker } from "../../src/broker/broker.ts";
+import { encode } from "../../src/codec/encoder.ts";
 import { defaultBrokerOptions } from "../../src/broker/options.ts";
 import { silentLogger } from "../../src/log.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
@@ -131,5 +132,47 @@ Deno.test("core closes a connection whose first packet is not CONNECT", async ()
     const c = new MemoryClient(b);
     await c.send({ type: "pingreq" });
     await c.waitClosed();
+  });
+});
+
+Deno.test("an unacknowledged delivery stops pinning its publisher's read chunk after a tick", async () => {
+  await withBroker(async (b) => {
+    const sub = new MemoryClient(b);
+    await sub.connect("slow-acker");
+    await sub.send({ type: "subscribe", packetId: 1, subscriptions: [{ topic: "pin/+", qos: 1 }] });
+    await sub.next("suback");
+    const pub = new MemoryClient(b);
+    await pub.connect("pinner");
+    // Two PUBLISHes in one chunk: each payload starts as a view into that chunk.
+    const one = (topic: string, id: number) => ({
+      type: "publish" as const,
+      topic,
+      payload: enc.encode(`payload-${id}`),
+      qos: 1 as const,
+      retain: false,
+      dup: false,
+      packetId: id,
+    });
+    const chunk = new Uint8Array(4096); // a socket chunk with room to spare
+    let n = 0;
+    for (const p of [one("pin/a", 1), one("pin/b", 2)]) {
+      const bytes = encode(p, 4);
+      chunk.set(bytes, n);
+      n += bytes.length;
+    }
+    await pub.sendBytes(chunk.subarray(0, n));
+    await pub.next("puback");
+    await sub.next("publish");
+    const inflight = () => [...b.sessions.get("slow-acker")!.inflight.values()];
+    assert.equal(inflight().length, 2, "both deliveries wait for their PUBACK");
+    // Sent at once: still views into the publisher's chunk.
+    assert.ok(inflight().every((e) => e.message.payload.buffer.byteLength === 4096));
+    await new Promise((r) => setTimeout(r, 1100));
+    for (const e of inflight()) {
+      assert.equal(e.message.payload.buffer.byteLength, e.message.payload.byteLength);
+      assert.match(new TextDecoder().decode(e.message.payload), /^payload-[12]$/);
+    }
+    sub.close();
+    pub.close();
   });
 });

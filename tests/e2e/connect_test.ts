@@ -141,6 +141,32 @@ Deno.test("the broker checks CONNECT packets", async (t) => {
           await c.expect(T.PINGRESP);
         }),
     );
+
+    await t.step(
+      "packets sent right behind CONNECT, in the same write, are handled in order after CONNACK",
+      () =>
+        scoped(async (defer) => {
+          const c = await open();
+          defer(c.close);
+          const topic = `pipe/${uid("t")}`;
+          // One TCP write: CONNECT, SUBSCRIBE, a QoS 1 PUBLISH to that subscription, PINGREQ.
+          await c.write(raw.concat(
+            raw.connect({ clientId: uid("pipe"), cleanSession: true }),
+            raw.subscribe(1, [[topic, 1]]),
+            raw.publish({ topic, qos: 1, packetId: 7, payload: "self" }),
+            raw.pingreq(),
+          ));
+          const order: string[] = [];
+          for (let i = 0; i < 5; i++) order.push((await c.next()).name);
+          assert.deepEqual(
+            order.filter((n) => n !== "PUBLISH"),
+            ["CONNACK", "SUBACK", "PUBACK", "PINGRESP"],
+          );
+          assert.equal(order[0], "CONNACK");
+          assert.ok(order.includes("PUBLISH"), `got ${order.join(", ")}`);
+          assert.ok(order.indexOf("PUBLISH") > order.indexOf("SUBACK"));
+        }),
+    );
   } finally {
     await broker.stop();
   }
