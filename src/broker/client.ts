@@ -130,7 +130,11 @@ export class Client implements RawSink {
       this.#connectTimer = undefined;
       if (this.state === "new") this.close("no CONNECT within connect timeout");
     }, timeout * 1000);
-    this.#io.start(this);
+    try {
+      this.#io.start(this);
+    } catch (err) {
+      this.close(`connection error: ${(err as Error)?.message ?? err}`);
+    }
   }
 
   /** RawSink: one chunk from the transport, decoded and dispatched synchronously. */
