@@ -373,16 +373,7 @@ export class Broker implements ClusterHost {
   resume(client: Client): void {
     const s = client.session!;
     for (const e of s.inflight.values()) {
-      if (e.state === "released") {
-        client.sendAck(0x62, e.packetId!);
-      } else {
-        client.sendPublish(
-          publishTemplate(e.message, client.version, e.qos, e.retain),
-          e.packetId!,
-          true,
-        );
-        this.stats.messagesOut++;
-      }
+      if (resend(client, e)) this.stats.messagesOut++;
     }
     this.pump(s);
   }
@@ -490,15 +481,7 @@ export class Broker implements ClusterHost {
           const sentAt = sentTimes.get(e) ?? 0;
           if (now - sentAt < retryMs) continue;
           sentTimes.set(e, now);
-          if (e.state === "released") {
-            c.sendAck(0x62, e.packetId!);
-          } else {
-            c.sendPublish(
-              publishTemplate(e.message, c.version, e.qos, e.retain),
-              e.packetId!,
-              true,
-            );
-          }
+          resend(c, e);
         }
       }
     }
@@ -959,6 +942,19 @@ export class Broker implements ClusterHost {
 function compact(msg: StoredMessage): void {
   const p = msg.payload;
   if (p.buffer.byteLength > p.byteLength * 2 + 256) msg.payload = p.slice();
+}
+
+/**
+ * Sends an in-flight delivery again: PUBREL once released, else the PUBLISH with DUP set.
+ * Returns whether it was a PUBLISH.
+ */
+function resend(c: Client, e: OutboundEntry): boolean {
+  if (e.state === "released") {
+    c.sendAck(0x62, e.packetId!);
+    return false;
+  }
+  c.sendPublish(publishTemplate(e.message, c.version, e.qos, e.retain), e.packetId!, true);
+  return true;
 }
 
 /** When each in-flight delivery was last sent (only tracked when retry is on). */

@@ -40,20 +40,16 @@ import {
   type RedisConnOptions,
 } from "./redis_conn.ts";
 import {
+  consoleStoreLogger,
   EXPIRY_NEVER,
   type LoadedSession,
   type OutboundEntry,
   type SessionRecord,
   type Store,
   type StoredMessage,
+  type StoreLogger,
   type SubscriptionRecord,
 } from "./store.ts";
-
-export interface StoreLogger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
 
 export interface RedisStoreOptions extends RedisConnOptions {
   logger?: StoreLogger;
@@ -68,12 +64,6 @@ export interface RedisStoreOptions extends RedisConnOptions {
 export const DEFAULT_PREFIX = "mqttwk:";
 const MAX_RETRY_MS = 2000;
 const RESOLVED: Promise<void> = Promise.resolve();
-
-const defaultLogger: StoreLogger = {
-  info: () => {},
-  warn: (m) => console.warn(m),
-  error: (m) => console.error(m),
-};
 
 /** Key names, shared with the cluster link. */
 export class RedisKeys {
@@ -185,7 +175,7 @@ export class RedisStore implements Store {
     this.options = opts;
     this.keys = new RedisKeys(opts.keyPrefix ?? DEFAULT_PREFIX);
     this.cluster = opts.mode === "cluster";
-    this.#log = opts.logger ?? defaultLogger;
+    this.#log = opts.logger ?? consoleStoreLogger;
     this.#commitInterval = opts.commitIntervalMs ?? 2;
     this.#maxBatchOps = opts.maxBatchOps ?? 1000;
     this.#graceMs = (opts.ttlGraceSeconds ?? 600) * 1000;

@@ -25,20 +25,16 @@ import { join } from "node:path";
 import { Batch } from "./sqlite_batch.ts";
 import { DB_FILE, SqliteDb } from "./sqlite_db.ts";
 import { type Call, Handler, type Response } from "./sqlite_protocol.ts";
-import type {
-  LoadedSession,
-  OutboundEntry,
-  SessionRecord,
-  Store,
-  StoredMessage,
-  SubscriptionRecord,
+import {
+  consoleStoreLogger,
+  type LoadedSession,
+  type OutboundEntry,
+  type SessionRecord,
+  type Store,
+  type StoredMessage,
+  type StoreLogger,
+  type SubscriptionRecord,
 } from "./store.ts";
-
-export interface StoreLogger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
 
 export interface SqliteStoreOptions {
   /** Directory of the database file; created on open. */
@@ -56,12 +52,6 @@ export interface SqliteStoreOptions {
 /** Longest pause between retries of a failing commit. */
 const MAX_RETRY_MS = 2000;
 const RESOLVED: Promise<void> = Promise.resolve();
-
-const defaultLogger: StoreLogger = {
-  info: () => {},
-  warn: (m) => console.warn(m),
-  error: (m) => console.error(m),
-};
 
 interface Backend {
   call(call: Call): Promise<unknown>;
@@ -99,7 +89,7 @@ export class SqliteStore implements Store {
 
   constructor(opts: SqliteStoreOptions) {
     this.#opts = { worker: true, maxBatchOps: 1000, ...opts };
-    this.#log = opts.logger ?? defaultLogger;
+    this.#log = opts.logger ?? consoleStoreLogger;
     this.path = join(opts.dir, DB_FILE);
   }
 

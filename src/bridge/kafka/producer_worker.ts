@@ -7,6 +7,7 @@
 /// <reference lib="deno.worker" />
 import { Buffer } from "node:buffer";
 import { Kafka, type LogEntry, logLevel, type Message, Partitioners, type Producer } from "kafkajs";
+import { describe } from "./egress.ts";
 import { silenceKafkajsTimerWarnings } from "./kafkajs_warnings.ts";
 import type { WorkerReply, WorkerRequest } from "./producer_link.ts";
 
@@ -30,16 +31,6 @@ function isPermanent(err: unknown, depth = 0): boolean {
   if (typeof e.type === "string" && PERMANENT.has(e.type)) return true;
   if (Array.isArray(e.errors) && e.errors.some((x) => isPermanent(x, depth + 1))) return true;
   return isPermanent(e.cause, depth + 1);
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    return cause instanceof Error && cause.message !== err.message
-      ? `${err.message} (${cause.message})`
-      : err.message;
-  }
-  return String(err);
 }
 
 let kafka: Kafka | null = null;
