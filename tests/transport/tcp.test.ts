@@ -1,0 +1,161 @@
+/**
+ * The plain TCP listener's two paths, native handles and node:net sockets, held to the same
+ * RawIo contract over real sockets.
+ */
+import assert from "node:assert/strict";
+import type { ByteConnection, RawSink } from "../../src/transport/connection.ts";
+import { listenTcp } from "../../src/transport/tcp.ts";
+import { nativeTcp } from "../../src/transport/tcp_handle.ts";
+import { silentLogger as quiet } from "../../src/log.ts";
+
+Deno.test("the pinned runtime offers the native TCP handles the listener relies on", () => {
+  // Without them plain TCP still works, on Sockets, but idle connections cost ~1 KiB more.
+  assert.notEqual(nativeTcp(), null);
+});
+
+/** A sink that records what a connection delivers. */
+class Recorder implements RawSink {
+  bytes: number[] = [];
+  ends: (Error | undefined)[] = [];
+  #waiters: (() => void)[] = [];
+  onData(chunk: Uint8Array): void {
+    for (const b of chunk) this.bytes.push(b);
+    this.#wake();
+  }
+  onEnd(error?: Error): void {
+    this.ends.push(error);
+    this.#wake();
+  }
+  #wake() {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  async until(cond: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((r) => {
+        this.#waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+}
+
+async function readSome(c: Deno.Conn, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const r = await c.read(out.subarray(got));
+    if (r === null) throw new Error(`EOF after ${got} of ${n} bytes`);
+    got += r;
+  }
+  return out;
+}
+
+for (const nativeHandles of [true, false]) {
+  const kind = nativeHandles ? "native handles" : "node:net sockets";
+
+  Deno.test(`tcp over ${kind}: bytes both ways, the peer's address, pause and resume`, async () => {
+    const conns: ByteConnection[] = [];
+    const front = listenTcp({ hostname: "127.0.0.1", port: 0, nativeHandles }, (c) => {
+      conns.push(c);
+    }, quiet);
+    await front.ready;
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
+    try {
+      while (conns.length === 0) await new Promise((r) => setTimeout(r, 5));
+      const conn = conns[0];
+      assert.equal(conn.transport, "tcp");
+      assert.equal(conn.remoteAddress, `127.0.0.1:${(client.localAddr as Deno.NetAddr).port}`);
+      const io = conn.raw!;
+      const rec = new Recorder();
+      io.start(rec);
+      await client.write(new Uint8Array([1, 2, 3]));
+      await rec.until(() => rec.bytes.length === 3, "the first bytes");
+      assert.deepEqual(rec.bytes, [1, 2, 3]);
+
+      assert.equal(
+        io.write(new Uint8Array([9, 8, 7])),
+        undefined,
+        "a small write is taken at once",
+      );
+      assert.deepEqual([...await readSome(client, 3)], [9, 8, 7]);
+
+      io.pause();
+      await client.write(new Uint8Array([4, 5]));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(rec.bytes.length, 3, "nothing is delivered while paused");
+      io.resume();
+      await rec.until(() => rec.bytes.length === 5, "the bytes held while paused");
+      assert.deepEqual(rec.bytes.slice(3), [4, 5]);
+      assert.deepEqual(rec.ends, []);
+
+      client.close();
+      await rec.until(() => rec.ends.length > 0, "the end of the stream");
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(rec.ends, [undefined], "a clean end is reported once, without an error");
+      conn.close();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(rec.ends.length, 1, "closing afterwards reports nothing more");
+    } finally {
+      try {
+        client.close();
+      } catch {
+        // closed by the test
+      }
+      front.close();
+    }
+  });
+
+  Deno.test(`tcp over ${kind}: a full socket buffer makes the writer wait, a close fails it`, async () => {
+    const conns: ByteConnection[] = [];
+    const front = listenTcp({ hostname: "127.0.0.1", port: 0, nativeHandles }, (c) => {
+      conns.push(c);
+    }, quiet);
+    await front.ready;
+    const slow = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
+    const frozen = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
+    try {
+      while (conns.length < 2) await new Promise((r) => setTimeout(r, 5));
+      // Accept order follows connect order on loopback.
+      const [toSlow, toFrozen] = conns;
+      const recSlow = new Recorder();
+      const recFrozen = new Recorder();
+      toSlow.raw!.start(recSlow);
+      toFrozen.raw!.start(recFrozen);
+
+      // 32 MiB is far beyond any loopback socket buffer: the write cannot complete at once.
+      const big = 32 * 1024 * 1024;
+      const wait = toSlow.raw!.write(new Uint8Array(big).fill(7));
+      assert.ok(wait instanceof Promise, "a write the socket cannot take makes the writer wait");
+      let settled = false;
+      wait.then(() => settled = true, () => settled = true);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(settled, false, "it waits while the peer does not read");
+      const buf = new Uint8Array(1 << 20);
+      let got = 0;
+      while (got < big) {
+        const n = await slow.read(buf);
+        if (n === null) throw new Error("EOF");
+        got += n;
+      }
+      await wait;
+
+      const stuck = toFrozen.raw!.write(new Uint8Array(big));
+      assert.ok(stuck instanceof Promise);
+      toFrozen.close();
+      await assert.rejects(stuck, "a write still pending when the connection closes fails");
+      await recFrozen.until(() => recFrozen.ends.length === 1, "the end after a local close");
+      await assert.rejects(
+        Promise.resolve().then(() => toFrozen.raw!.write(new Uint8Array(1))),
+        /closed/,
+        "writing to a closed connection fails",
+      );
+    } finally {
+      slow.close();
+      frozen.close();
+      for (const c of conns) c.close();
+      front.close();
+    }
+  });
+}
