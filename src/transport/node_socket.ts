@@ -3,10 +3,11 @@
  * core, and WHATWG streams (created only when a wrapper asks for them), with backpressure both
  * ways.
  *
- * Plain TCP goes through node:net rather than Deno.listen because Deno's node:net is built on
- * native handles that read only when data is ready: an idle connection holds no pending read
- * and no buffer. With Deno.Conn every idle connection keeps a read op, its buffer and promise
- * alive, about 2.5 KiB more per connection, and each message pays an op round trip.
+ * TLS, and plain TCP behind a PROXY header, go through node:net rather than Deno.listen because
+ * Deno's node:net is built on native handles that read only when data is ready: an idle
+ * connection holds no pending read and no buffer. With Deno.Conn every idle connection keeps a
+ * read op, its buffer and promise alive, about 2.5 KiB more per connection, and each message
+ * pays an op round trip. Plain TCP without a header skips the Socket too (tcp_handle.ts).
  */
 import type { Socket } from "node:net";
 import type { ByteConnection, RawIo, RawSink } from "./connection.ts";

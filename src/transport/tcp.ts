@@ -1,6 +1,6 @@
 /**
- * Plain TCP listener: bare native handles (tcp_handle.ts) when the runtime offers them and no
- * PROXY header is expected, node:net sockets otherwise (see node_socket.ts for why not
+ * Plain TCP listener: bare native handles (tcp_handle.ts) when the runtime offers them, node:net
+ * sockets otherwise (see node_socket.ts for why not
  * Deno.listen).
  */
 import type { Logger } from "../log.ts";
@@ -29,7 +29,7 @@ export function listenTcp(
   log: Logger,
 ): Front {
   const native = opts.nativeHandles === false ? null : nativeTcp();
-  if (native && opts.proxyTimeout === undefined) {
+  if (native) {
     return listenHandles(native, { ...opts, name: "tcp" }, onConnection, log);
   }
   if (!native && opts.nativeHandles !== false) {

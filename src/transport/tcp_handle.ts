@@ -17,7 +17,7 @@ import process from "node:process";
 import { getSystemErrorName } from "node:util";
 import type { Logger } from "../log.ts";
 import type { ByteConnection, RawIo, RawSink } from "./connection.ts";
-import { joinHostPort } from "./proxy_protocol.ts";
+import { joinHostPort, ProxyHeaderParser, ProxyProtocolError } from "./proxy_protocol.ts";
 import type { Front } from "./tls.ts";
 
 /** A native TCP handle (Node's TCPWrap): every call returns 0 or a negative errno. */
@@ -117,11 +117,21 @@ function onWriteComplete(this: WriteReq, status: number): void {
 
 function ignoreRead(): void {}
 
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 class HandleConnection implements ByteConnection, RawIo {
   readonly #n: Native;
   readonly #h: TcpHandle;
-  readonly remoteAddress: string;
+  /** The peer, or the client the PROXY header names. */
+  remoteAddress: string;
   #sink: RawSink | null = null;
+  /** Bytes that followed a PROXY header in its chunk, delivered first. */
+  #pending: Uint8Array | null = null;
   #reading = false;
   #closed = false;
   #ended = false;
@@ -151,7 +161,58 @@ class HandleConnection implements ByteConnection, RawIo {
     }
     this.#h[CONN] = this;
     this.#h.onread = onHandleRead;
-    this.resume();
+    const rest = this.#pending;
+    if (rest === null) {
+      this.resume();
+      return;
+    }
+    this.#pending = null;
+    // Not from inside start(): the sink expects its chunks from the transport, as with any read.
+    queueMicrotask(() => {
+      if (this.#closed) return;
+      sink.onData(rest);
+      this.resume();
+    });
+  }
+
+  /**
+   * Reads a PROXY protocol header before the connection is handed on; `done` gets null once it
+   * is in (the peer's address replaced, reading paused), or why the connection must be closed.
+   */
+  expectProxyHeader(timeoutMs: number, done: (failure: string | null) => void): void {
+    const parser = new ProxyHeaderParser();
+    let settled = false;
+    const finish = (failure: string | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (failure === null) {
+        this.pause();
+        this.#sink = null;
+      }
+      done(failure);
+    };
+    const timer = setTimeout(
+      () => finish(`no PROXY protocol header within ${timeoutMs} ms`),
+      timeoutMs,
+    );
+    this.start({
+      onData: (chunk) => {
+        if (settled) return;
+        let r;
+        try {
+          r = parser.push(chunk);
+        } catch (err) {
+          finish(err instanceof ProxyProtocolError ? err.message : String(err));
+          return;
+        }
+        if (!r.done) return;
+        if (r.header.source) this.remoteAddress = r.header.source;
+        if (r.rest.length > 0) this.#pending = r.rest;
+        finish(null);
+      },
+      onEnd: () => finish("connection closed before the PROXY protocol header"),
+    });
   }
 
   /** One read's outcome, from the shared onread. */
@@ -160,7 +221,9 @@ class HandleConnection implements ByteConnection, RawIo {
     const nread = n.state[n.kReadBytesOrError];
     if (nread > 0) {
       // The runtime hands out a fresh buffer per read, so views into it stay valid.
-      this.#sink!.onData(new Uint8Array(buf, n.state[n.kArrayBufferOffset], nread));
+      const chunk = new Uint8Array(buf, n.state[n.kArrayBufferOffset], nread);
+      if (this.#sink) this.#sink.onData(chunk);
+      else this.#pending = this.#pending ? concat(this.#pending, chunk) : chunk;
     } else if (nread < 0) {
       // End of stream or a read error: this connection is over either way (never half-open).
       this.#end(nread === UV_EOF ? undefined : errnoError(nread, "read"));
@@ -260,7 +323,13 @@ class HandleConnection implements ByteConnection, RawIo {
  */
 export function listenHandles(
   n: Native,
-  opts: { hostname: string; port: number; name: string },
+  opts: {
+    hostname: string;
+    port: number;
+    name: string;
+    /** Seconds to wait for a PROXY protocol header; undefined = none expected. */
+    proxyTimeout?: number;
+  },
   onConnection: (conn: ByteConnection) => void,
   log: Logger,
 ): Front {
@@ -296,9 +365,21 @@ export function listenHandles(
       const h = new n.Tcp(n.socketType);
       if (handle.accept(h) !== 0) return;
       h.setNoDelay(true);
-      const peer: { address?: string; port?: number } = {};
-      h.getpeername(peer);
-      onConnection(new HandleConnection(n, h, joinHostPort(peer.address ?? "?", peer.port ?? 0)));
+      const a: { address?: string; port?: number } = {};
+      h.getpeername(a);
+      const peer = joinHostPort(a.address ?? "?", a.port ?? 0);
+      const conn = new HandleConnection(n, h, peer);
+      if (opts.proxyTimeout === undefined) {
+        onConnection(conn);
+        return;
+      }
+      conn.expectProxyHeader(opts.proxyTimeout * 1000, (failure) => {
+        if (failure === null) onConnection(conn);
+        else {
+          log.warn(`${opts.name}: closing connection from ${peer}: ${failure}`);
+          conn.close();
+        }
+      });
     };
     resolve();
   });

@@ -3,7 +3,7 @@
  * RawIo contract over real sockets.
  */
 import assert from "node:assert/strict";
-import type { ByteConnection, RawSink } from "../../src/transport/connection.ts";
+import { type ByteConnection, type RawSink, streamRawIo } from "../../src/transport/connection.ts";
 import { listenTcp } from "../../src/transport/tcp.ts";
 import { nativeTcp } from "../../src/transport/tcp_handle.ts";
 import { silentLogger as quiet } from "../../src/log.ts";
@@ -154,6 +154,60 @@ for (const nativeHandles of [true, false]) {
     } finally {
       slow.close();
       frozen.close();
+      for (const c of conns) c.close();
+      front.close();
+    }
+  });
+}
+
+/** A logger that keeps its warnings. */
+function warnings(): { log: typeof quiet; lines: string[] } {
+  const lines: string[] = [];
+  return { log: { ...quiet, warn: (m: string) => lines.push(m) }, lines };
+}
+
+for (const nativeHandles of [true, false]) {
+  const kind = nativeHandles ? "native handles" : "node:net sockets";
+
+  Deno.test(`tcp over ${kind} with PROXY protocol: the header names the client, the rest is MQTT`, async () => {
+    const conns: ByteConnection[] = [];
+    const { log, lines } = warnings();
+    const front = listenTcp(
+      { hostname: "127.0.0.1", port: 0, nativeHandles, proxyTimeout: 0.3 },
+      (c) => conns.push(c),
+      log,
+    );
+    await front.ready;
+    const good = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
+    const direct = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
+    try {
+      // Header and the first bytes after it in one segment: those bytes must not be lost.
+      await good.write(
+        new TextEncoder().encode("PROXY TCP4 203.0.113.7 10.0.0.1 40000 8885\r\n\x10\x02"),
+      );
+      while (conns.length === 0) await new Promise((r) => setTimeout(r, 5));
+      const conn = conns[0];
+      assert.equal(conn.remoteAddress, "203.0.113.7:40000");
+      const rec = new Recorder();
+      (conn.raw ?? streamRawIo(conn)).start(rec);
+      await rec.until(() => rec.bytes.length === 2, "the bytes after the header");
+      await good.write(new Uint8Array([3]));
+      await rec.until(() => rec.bytes.length === 3, "the next read");
+      assert.deepEqual(rec.bytes, [0x10, 0x02, 3]);
+
+      // MQTT straight to a PROXY port: closed at once, logged with the peer; silence times out.
+      await direct.write(new Uint8Array([0x10, 0x0c, 0, 4, 0x4d, 0x51, 0x54, 0x54]));
+      assert.equal(await direct.read(new Uint8Array(8)), null, "closed without an answer");
+      assert.equal(await silent.read(new Uint8Array(8)), null, "closed after the timeout");
+      assert.equal(conns.length, 1, "neither is handed to the broker");
+      assert.ok(lines.some((l) => /missing PROXY protocol header/.test(l)), lines.join("\n"));
+      assert.ok(
+        lines.some((l) => /no PROXY protocol header within 300 ms/.test(l)),
+        lines.join("\n"),
+      );
+    } finally {
+      for (const c of [good, direct, silent]) c.close();
       for (const c of conns) c.close();
       front.close();
     }
