@@ -133,6 +133,8 @@ class HandleConnection implements ByteConnection, RawIo {
   /** Bytes that followed a PROXY header in its chunk, delivered first. */
   #pending: Uint8Array | null = null;
   #reading = false;
+  /** The sink asked for no more chunks for now. */
+  #paused = false;
   #closed = false;
   #ended = false;
   #readable: ReadableStream<Uint8Array> | undefined;
@@ -161,17 +163,19 @@ class HandleConnection implements ByteConnection, RawIo {
     }
     this.#h[CONN] = this;
     this.#h.onread = onHandleRead;
+    this.#paused = false;
     const rest = this.#pending;
     if (rest === null) {
-      this.resume();
+      this.#startReading();
       return;
     }
     this.#pending = null;
     // Not from inside start(): the sink expects its chunks from the transport, as with any read.
+    // It may pause on them (a CONNECT waiting for authentication), so reading starts after.
     queueMicrotask(() => {
       if (this.#closed) return;
       sink.onData(rest);
-      this.resume();
+      this.#startReading();
     });
   }
 
@@ -232,13 +236,19 @@ class HandleConnection implements ByteConnection, RawIo {
   }
 
   pause(): void {
+    this.#paused = true;
     if (!this.#reading || this.#closed) return;
     this.#reading = false;
     this.#h.readStop();
   }
 
   resume(): void {
-    if (this.#reading || this.#closed || !this.#sink) return;
+    this.#paused = false;
+    this.#startReading();
+  }
+
+  #startReading(): void {
+    if (this.#reading || this.#paused || this.#closed || !this.#sink) return;
     this.#reading = true;
     const err = this.#h.readStart();
     if (err < 0) {

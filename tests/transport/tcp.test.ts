@@ -189,10 +189,21 @@ for (const nativeHandles of [true, false]) {
       while (conns.length === 0) await new Promise((r) => setTimeout(r, 5));
       const conn = conns[0];
       assert.equal(conn.remoteAddress, "203.0.113.7:40000");
+      const io = conn.raw ?? streamRawIo(conn);
+      // Like the broker with a CONNECT to authenticate: it pauses on the first bytes it gets.
       const rec = new Recorder();
-      (conn.raw ?? streamRawIo(conn)).start(rec);
+      io.start({
+        onData: (chunk) => {
+          if (rec.bytes.length === 0) io.pause();
+          rec.onData(chunk);
+        },
+        onEnd: (err) => rec.onEnd(err),
+      });
       await rec.until(() => rec.bytes.length === 2, "the bytes after the header");
       await good.write(new Uint8Array([3]));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(rec.bytes.length, 2, "a pause on the bytes after the header holds");
+      io.resume();
       await rec.until(() => rec.bytes.length === 3, "the next read");
       assert.deepEqual(rec.bytes, [0x10, 0x02, 3]);
 
