@@ -107,6 +107,14 @@ export class RedisClusterLink implements ClusterLink {
   #acquiring = new Map<string, { lost: boolean }>();
   #releases = new Map<string, () => void>();
   #retainedTopics = new Set<string>();
+  /**
+   * One set per retained reload in progress: the topics that changed live (here or on a peer)
+   * while its snapshot was being read. The snapshot may predate those changes, so it must not
+   * undo them.
+   */
+  #retainedReloads = new Set<Set<string>>();
+  /** The same for route snapshots: "node\nfilter" -> announced (true) or withdrawn (false). */
+  #routeReloads = new Set<Map<string, boolean>>();
   /** Recently delivered message ids, with the order in which they were first seen. */
   #recent = new Map<string, number>();
   #seenCount = 0;
@@ -370,16 +378,30 @@ export class RedisClusterLink implements ClusterLink {
     return p;
   }
 
-  #setRoutes(node: string, filters: Iterable<string>): void {
+  /**
+   * Replaces what `node` routes. `live` holds the route changes announced while `filters` was
+   * being read ("node\nfilter" -> present): they are newer than the snapshot and win over it.
+   */
+  #setRoutes(node: string, filters: Iterable<string>, live?: Map<string, boolean>): void {
     const old = this.#routes.get(node);
     if (old) { for (const f of old) this.#trie.remove(f, node); }
     const set = new Set(filters);
+    if (live) {
+      const prefix = `${node}\n`;
+      for (const [key, present] of live) {
+        if (!key.startsWith(prefix)) continue;
+        const f = key.slice(prefix.length);
+        if (present) set.add(f);
+        else set.delete(f);
+      }
+    }
     if (set.size === 0) this.#routes.delete(node);
     else this.#routes.set(node, set);
     for (const f of set) this.#trie.add(f, node, true);
   }
 
   #addRoute(node: string, filter: string): void {
+    for (const live of this.#routeReloads) live.set(`${node}\n${filter}`, true);
     let set = this.#routes.get(node);
     if (!set) this.#routes.set(node, set = new Set());
     set.add(filter);
@@ -387,36 +409,70 @@ export class RedisClusterLink implements ClusterLink {
   }
 
   #removeRoute(node: string, filter: string): void {
+    for (const live of this.#routeReloads) live.set(`${node}\n${filter}`, false);
     const set = this.#routes.get(node);
     if (!set?.delete(filter)) return;
     if (set.size === 0) this.#routes.delete(node);
     this.#trie.remove(filter, node);
   }
 
+  /** Reads route snapshots with `read`, noting the live route changes meanwhile. */
+  async #readRoutes<T>(read: () => Promise<T>): Promise<[T, Map<string, boolean>]> {
+    const live = new Map<string, boolean>();
+    this.#routeReloads.add(live);
+    try {
+      return [await read(), live];
+    } finally {
+      this.#routeReloads.delete(live);
+    }
+  }
+
   async #reloadRoutes(node: string): Promise<void> {
-    const filters = await this.#cmd!.smembers(this.#g(`routes:${node}`));
-    this.#setRoutes(node, filters);
+    const [filters, live] = await this.#readRoutes(() =>
+      this.#cmd!.smembers(this.#g(`routes:${node}`))
+    );
+    this.#setRoutes(node, filters, live);
   }
 
   async #reloadAll(): Promise<void> {
     const cmd = this.#cmd!;
-    const nodes = (await cmd.smembers(this.#g("nodes"))).filter((n) => n !== this.#me);
-    const tables = await Promise.all(nodes.map((n) => cmd.smembers(this.#g(`routes:${n}`))));
-    for (const n of [...this.#routes.keys()]) if (!nodes.includes(n)) this.#setRoutes(n, []);
-    nodes.forEach((n, i) => this.#setRoutes(n, tables[i]));
+    const [[nodes, tables], live] = await this.#readRoutes(async () => {
+      const nodes = (await cmd.smembers(this.#g("nodes"))).filter((n) => n !== this.#me);
+      return [nodes, await Promise.all(nodes.map((n) => cmd.smembers(this.#g(`routes:${n}`))))];
+    });
+    for (const n of [...this.#routes.keys()]) if (!nodes.includes(n)) this.#setRoutes(n, [], live);
+    nodes.forEach((n, i) => this.#setRoutes(n, tables[i], live));
     await this.#reloadRetained();
   }
 
   async #reloadRetained(): Promise<void> {
     const host = this.#host!;
-    const all = await this.store.loadRetained();
+    const touched = new Set<string>();
+    this.#retainedReloads.add(touched);
+    let all;
+    try {
+      all = await this.store.loadRetained();
+    } finally {
+      this.#retainedReloads.delete(touched);
+    }
     const now = new Set<string>();
     for (const m of all) {
+      if (touched.has(m.topic)) continue;
       now.add(m.topic);
       host.retainedFromPeer(m.topic, m);
     }
-    for (const t of this.#retainedTopics) if (!now.has(t)) host.retainedFromPeer(t, null);
+    for (const t of this.#retainedTopics) {
+      if (touched.has(t)) now.add(t);
+      else if (!now.has(t)) host.retainedFromPeer(t, null);
+    }
     this.#retainedTopics = now;
+  }
+
+  /** A retained message set or deleted live: newer than any snapshot being read now. */
+  #retainedLive(topic: string, present: boolean): void {
+    if (present) this.#retainedTopics.add(topic);
+    else this.#retainedTopics.delete(topic);
+    for (const touched of this.#retainedReloads) touched.add(topic);
   }
 
   // ------------------------------------------------------------------ messages
@@ -580,8 +636,7 @@ export class RedisClusterLink implements ClusterLink {
       } else if (channel === `${p}ch:retained`) {
         const v = decodeValue<{ topic: string; from: string; msg: StoredMessage | null }>(data);
         if (v.from === this.#me) return;
-        if (v.msg) this.#retainedTopics.add(v.topic);
-        else this.#retainedTopics.delete(v.topic);
+        this.#retainedLive(v.topic, !!v.msg);
         host.retainedFromPeer(v.topic, v.msg);
       } else if (channel === `${p}ch:nodes`) {
         const [op, node] = data.toString().split("\n");
@@ -605,8 +660,7 @@ export class RedisClusterLink implements ClusterLink {
   }
 
   retainedChanged(topic: string, msg: StoredMessage | null): void {
-    if (msg) this.#retainedTopics.add(topic);
-    else this.#retainedTopics.delete(topic);
+    this.#retainedLive(topic, msg !== null);
     this.#cmd?.publish(this.#ch("retained"), encodeValue({ topic, from: this.#me, msg }))
       .catch(() => {});
   }

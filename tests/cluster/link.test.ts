@@ -11,6 +11,7 @@ import {
 } from "../helpers/redis.ts";
 import type { RedisConnOptions } from "../../src/store/redis_conn.ts";
 import { eventually, type Node, startNode } from "./harness.ts";
+import { Redis } from "ioredis";
 
 const standalone = HAVE_REDIS ? await startRedis() : null;
 const rcluster = HAVE_REDIS ? await startRedisCluster() : null;
@@ -198,20 +199,14 @@ for (const kind of ["standalone", "cluster"] as const) {
         const pub = new MemoryClient(a.broker);
         await pub.connect("rpub");
         await publish(pub, "r/1", "kept", 1, true);
-        await eventually(() => c.broker.retained.get("r/1") !== undefined, 5000, "retained on n3");
+        // RetainedIndex.get gives null, not undefined, for a topic it does not hold.
+        await eventually(() => c.broker.retained.get("r/1") !== null, 5000, "retained on n3");
         // Each node learns it from its own pub/sub delivery (Redis Cluster relays per shard).
-        await eventually(() => b.broker.retained.get("r/1") !== undefined, 5000, "retained on n2");
+        await eventually(() => b.broker.retained.get("r/1") !== null, 5000, "retained on n2");
         const s = new MemoryClient(b.broker);
         await s.connect("rsub");
         await subscribe(s, "r/#", 1);
-        const m = await receive(s).catch((err) => {
-          // Seen once under heavy parallel load; say what the node held if it happens again.
-          const held = b.broker.retained.get("r/1");
-          throw new Error(
-            `${err.message}; n2 retained r/1: ${held ? "yes" : "no"}, ` +
-              `received meanwhile: ${s.received.map((p) => p.type).join(",") || "nothing"}`,
-          );
-        });
+        const m = await receive(s);
         assert.equal(dec.decode(m.payload), "kept");
         assert.equal(m.retain, true);
         await publish(pub, "r/1", "", 1, true);
@@ -231,6 +226,92 @@ for (const kind of ["standalone", "cluster"] as const) {
       }),
   });
 }
+
+Deno.test({
+  ...opts,
+  name: "cluster: a retained message that arrives while a reload reads its snapshot survives it",
+  fn: () =>
+    cluster("standalone", 2, async ([a, b]) => {
+      // Hold b's next retained reload between reading its snapshot and applying it.
+      const store = b.store as unknown as { loadRetained: () => Promise<unknown[]> };
+      const load = store.loadRetained.bind(store);
+      const { promise: snapshotRead, resolve: readDone } = Promise.withResolvers<void>();
+      const { promise: gate, resolve: openGate } = Promise.withResolvers<void>();
+      const { promise: applied, resolve: appliedDone } = Promise.withResolvers<void>();
+      store.loadRetained = async () => {
+        const snapshot = await load();
+        readDone();
+        await gate;
+        queueMicrotask(appliedDone);
+        return snapshot;
+      };
+      // A Redis blip: pub/sub connections reconnect, and a node reloads its view on "ready".
+      await standalone!.cli("client", "kill", "type", "pubsub");
+      await snapshotRead;
+
+      const pub = new MemoryClient(a.broker);
+      await pub.connect("race-pub");
+      await publish(pub, "race/1", "fresh", 1, true);
+      await eventually(() => b.broker.retained.get("race/1") !== null, 5000, "live retained on n2");
+      openGate();
+      await applied;
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(
+        dec.decode(b.broker.retained.get("race/1")?.payload),
+        "fresh",
+        "the older snapshot must not delete what arrived live",
+      );
+      pub.close();
+    }),
+});
+
+Deno.test({
+  ...opts,
+  name: "cluster: a route announced while a reload reads the route tables survives it",
+  fn: async () => {
+    // Hold n2's next read of n1's route table between Redis's answer and its use.
+    const proto = Redis.prototype as unknown as {
+      smembers: (this: Redis, key: string) => Promise<string[]>;
+    };
+    const smembers = proto.smembers;
+    const { promise: tableRead, resolve: readDone } = Promise.withResolvers<void>();
+    const { promise: gate, resolve: openGate } = Promise.withResolvers<void>();
+    let armed = false;
+    proto.smembers = async function (key) {
+      const table = await smembers.call(this, key);
+      if (armed && this.options.connectionName === "mqttwk-cluster-n2" && key.endsWith(":n1")) {
+        armed = false;
+        readDone();
+        await gate;
+      }
+      return table;
+    };
+    try {
+      await cluster("standalone", 2, async ([a, b]) => {
+        armed = true;
+        // A Redis blip: pub/sub connections reconnect, and a node reloads its view on "ready".
+        await standalone!.cli("client", "kill", "type", "pubsub");
+        await tableRead;
+        const s = new MemoryClient(a.broker);
+        await s.connect("race-sub");
+        await subscribe(s, "race/#", 1);
+        await eventually(() => b.link.routesFor("race/x").includes("n1"), 5000, "live route");
+        openGate();
+        await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual(b.link.routesFor("race/x"), ["n1"], "the older table must not drop it");
+        const pub = new MemoryClient(b.broker);
+        await pub.connect("race-pub");
+        await publish(pub, "race/x", "routed", 1);
+        assert.equal(dec.decode((await receive(s)).payload), "routed");
+        pub.close();
+        s.close();
+      });
+    } finally {
+      proto.smembers = smembers;
+      openGate();
+    }
+  },
+});
 
 Deno.test({
   ...opts,

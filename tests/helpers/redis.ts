@@ -72,10 +72,27 @@ async function cli(port: number, ...args: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
 }
 
-async function waitPing(port: number, timeoutMs = 10_000): Promise<void> {
+/** A redis-server that exited before answering, typically because its port was taken. */
+class EarlyExit extends Error {}
+
+async function waitPing(
+  port: number,
+  child: Deno.ChildProcess,
+  logFile: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  let exited = false;
+  child.status.then(() => exited = true);
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if ((await cli(port, "ping")).includes("PONG")) return;
+    if (exited) {
+      let log = "";
+      try {
+        log = Deno.readTextFileSync(logFile).trim().split("\n").slice(-3).join("\n");
+      } catch { /* no log */ }
+      throw new EarlyExit(`redis-server on ${port} exited at start-up:\n${log}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`redis-server on ${port} did not answer PING`);
@@ -100,12 +117,24 @@ export interface RedisServerOptions {
   port?: number;
 }
 
-/** Starts one redis-server in its own temp dir. */
+/**
+ * Starts one redis-server in its own temp dir. A free port can be taken by a parallel test
+ * between the check and the bind: a server that exits at start-up is retried on another one.
+ */
 export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisServer> {
   if (!HAVE_REDIS) {
     throw new Error("redis-server / redis-cli not found on PATH (apt-get install redis-server)");
   }
-  const port = opts.port ?? freePort();
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await launchRedis(opts.port ?? freePort(), opts);
+    } catch (err) {
+      if (!(err instanceof EarlyExit) || opts.port !== undefined || attempt === 3) throw err;
+    }
+  }
+}
+
+async function launchRedis(port: number, opts: RedisServerOptions): Promise<RedisServer> {
   const dir = await Deno.makeTempDir({ prefix: `mqttwk-redis-${port}-` });
   dirs.add(dir);
   let child: Deno.ChildProcess | null = null;
@@ -126,6 +155,8 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
     "no",
     "--loglevel",
     "warning",
+    "--logfile",
+    join(dir, "redis.log"),
   ];
   if (opts.cluster) {
     args.push("--cluster-enabled", "yes", "--cluster-config-file", join(dir, "nodes.conf"));
@@ -141,7 +172,7 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
     children.add(c);
     child = c;
     c.status.then(() => children.delete(c));
-    await waitPing(port);
+    await waitPing(port, c, join(dir, "redis.log"));
   };
   await start();
   const server: RedisServer = {
