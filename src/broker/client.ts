@@ -285,6 +285,12 @@ export class Client implements RawSink {
     }
     let clientId = p.clientId;
     if (clientId.length === 0) {
+      if (level === 3) {
+        // MQTT 3.1 has no server-assigned identifiers (1 to 23 characters); Mosquitto refuses
+        // them the same way. Longer ones are accepted, as Mosquitto and 3.1.1 (3.1.3-5) do.
+        this.#refuse(ConnackReturnCode.IdentifierRejected, "MQTT 3.1 requires a client id");
+        return;
+      }
       if (!p.clean) {
         // MQTT-3.1.3-8: zero-length id with clean session 0 -> 0x02 and close.
         this.#refuse(

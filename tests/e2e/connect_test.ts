@@ -39,6 +39,31 @@ Deno.test("the broker checks CONNECT packets", async (t) => {
     );
 
     await t.step(
+      "MQTT 3.1: an empty client id is refused with 0x02, one longer than 23 characters accepted",
+      () =>
+        scoped(async (defer) => {
+          const empty = await open();
+          defer(empty.close);
+          await empty.write(
+            raw.connect({ protocolName: "MQIsdp", protocolLevel: 3, clientId: "" }),
+          );
+          assert.equal(raw.hex((await empty.expect(T.CONNACK)).bytes), "20 02 00 02");
+          await empty.expectClosed(3_000);
+          // As Mosquitto does: the 3.1 limit of 23 characters is not enforced.
+          const long = await open();
+          defer(long.close);
+          await long.write(
+            raw.connect({
+              protocolName: "MQIsdp",
+              protocolLevel: 3,
+              clientId: uid("x".repeat(30)),
+            }),
+          );
+          assert.equal(raw.hex((await long.expect(T.CONNACK)).bytes), "20 02 00 00");
+        }),
+    );
+
+    await t.step(
       "a zero-length client id with clean session 0 is refused with 0x02, then closed",
       () =>
         scoped(async (defer) => {
