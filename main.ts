@@ -4,11 +4,11 @@
 import { ConfigError, HelpRequested, loadConfig } from "./src/config/load.ts";
 import type { Config } from "./src/config/load.ts";
 import { Broker } from "./src/broker/broker.ts";
-import { defaultBrokerOptions } from "./src/broker/options.ts";
+import { brokerOptionsFrom } from "./src/config/broker_options.ts";
 import { createLogger, type Logger } from "./src/log.ts";
 import { MemoryStore } from "./src/store/memory.ts";
 import { SqliteStore } from "./src/store/sqlite.ts";
-import { EXPIRY_NEVER, type Store } from "./src/store/store.ts";
+import type { Store } from "./src/store/store.ts";
 import { type Listeners, startListeners } from "./src/transport/listeners.ts";
 import { createSecurity } from "./src/auth/mod.ts";
 import type { KafkaBridge } from "./src/bridge/kafka/mod.ts";
@@ -139,30 +139,7 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const broker = new Broker({
-    options: {
-      ...defaultBrokerOptions,
-      brokerId: config.brokerId,
-      nodeId,
-      connectTimeout: config.connectTimeout,
-      maxConnections,
-      maxConnectionsPerIp: config.maxConnectionsPerIp,
-      maxPacketSize: config.maxPacketSize,
-      maxTopicLevels: config.maxTopicLevels,
-      maxTopicLength: config.maxTopicLength,
-      maxSubscriptionsPerClient: config.maxSubscriptionsPerClient,
-      maxInflight: config.maxInflight,
-      maxQueuedMessages: config.maxQueuedMessages,
-      maxQueuedBytes: config.maxQueuedBytes,
-      queueFullPolicy: config.queueFullPolicy,
-      outboundBufferBytes: config.outboundBufferBytes,
-      slowConsumerTimeout: config.slowConsumerTimeout,
-      retryInterval: config.retryInterval,
-      sessionExpiryInterval: config.sessionExpiryInterval || EXPIRY_NEVER,
-      keepAlive: config.keepAlive,
-      // In a cluster acks wait for Redis; otherwise for SQLite in sync mode.
-      durable: config.clusterOn ||
-        (config.persistence === "sqlite" && config.durability === "sync"),
-    },
+    options: brokerOptionsFrom(config, nodeId, maxConnections),
     store,
     log,
     authenticator: security.authenticator,

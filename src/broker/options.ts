@@ -30,6 +30,10 @@ export interface BrokerOptions {
   durable: boolean;
 }
 
+/**
+ * The core's defaults, for embedding and tests; they match the configuration's defaults (a test in
+ * tests/config keeps them in line) except that `durable` is off.
+ */
 export const defaultBrokerOptions: BrokerOptions = {
   brokerId: "mqttwk",
   nodeId: "node",

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { DEFAULT_CONFIG_PATH, defaultConfig, loadConfig, ROWS } from "../../src/config/load.ts";
 import { fakeFiles, noFiles } from "./helpers.ts";
+import { brokerOptionsFrom } from "../../src/config/broker_options.ts";
+import { defaultBrokerOptions } from "../../src/broker/options.ts";
 
 const shippedYaml = Deno.readTextFileSync(
   new URL("../../config/application.yaml", import.meta.url),
@@ -96,4 +98,11 @@ Deno.test("the shipped yaml sets every used key and mentions every compatibility
 Deno.test("a missing default config/application.yaml is not an error", () => {
   const { config } = loadConfig({ args: [], env: {}, readTextFile: noFiles });
   assert.equal(config.source, "defaults");
+});
+
+Deno.test("the broker core's own defaults are the configuration's defaults", () => {
+  const configured = brokerOptionsFrom(defaultConfig(), defaultBrokerOptions.nodeId);
+  // The embedded default persists durably; the core alone does not assume a durable store.
+  assert.equal(configured.durable, true);
+  assert.deepEqual({ ...configured, durable: false }, defaultBrokerOptions);
 });

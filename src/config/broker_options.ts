@@ -1,0 +1,35 @@
+/** The one place where configuration keys become the broker core's options. */
+import type { BrokerOptions } from "../broker/options.ts";
+import { EXPIRY_NEVER } from "../store/store.ts";
+import type { Config } from "./load.ts";
+
+export function brokerOptionsFrom(
+  config: Config,
+  nodeId: string,
+  /** The connection limit after the open-file limit was taken into account. */
+  maxConnections: number = config.maxConnections,
+): BrokerOptions {
+  return {
+    brokerId: config.brokerId,
+    nodeId,
+    connectTimeout: config.connectTimeout,
+    maxConnections,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    maxPacketSize: config.maxPacketSize,
+    maxTopicLevels: config.maxTopicLevels,
+    maxTopicLength: config.maxTopicLength,
+    maxSubscriptionsPerClient: config.maxSubscriptionsPerClient,
+    maxInflight: config.maxInflight,
+    maxQueuedMessages: config.maxQueuedMessages,
+    maxQueuedBytes: config.maxQueuedBytes,
+    queueFullPolicy: config.queueFullPolicy,
+    outboundBufferBytes: config.outboundBufferBytes,
+    slowConsumerTimeout: config.slowConsumerTimeout,
+    retryInterval: config.retryInterval,
+    sessionExpiryInterval: config.sessionExpiryInterval || EXPIRY_NEVER,
+    keepAlive: config.keepAlive,
+    // In a cluster acks wait for Redis; otherwise for SQLite in sync mode.
+    durable: config.clusterOn ||
+      (config.persistence === "sqlite" && config.durability === "sync"),
+  };
+}
