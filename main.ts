@@ -216,8 +216,13 @@ export async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGHUP", () => {
     log.info("SIGHUP received: reloading certificates, passwords and ACLs");
     listeners.reload();
-    Promise.resolve(security.reload()).catch((err) =>
-      log.error(`reload failed, keeping the previous settings: ${(err as Error).message}`)
+    Promise.resolve(security.reload()).then(
+      () => {
+        // Subscriptions made under the old rules are held to the new ones, as new ones would be.
+        const dropped = broker.reauthorizeAll();
+        if (dropped > 0) log.info(`${dropped} subscription(s) dropped under the reloaded ACL`);
+      },
+      (err) => log.error(`reload failed, keeping the previous settings: ${(err as Error).message}`),
     );
   });
   const signal = await stopped;

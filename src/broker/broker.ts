@@ -354,6 +354,9 @@ export class Broker implements ClusterHost {
       present = true;
       session.expiryInterval = expiry;
       session.protocolVersion = client.version;
+      // The rules may have changed while it was offline, and whoever resumes a session need not
+      // be who made its subscriptions: it keeps only what this client may subscribe to.
+      this.reauthorize(session, client.info);
     } else {
       session = new Session(id, expiry, client.version);
       this.sessions.set(id, session);
@@ -367,6 +370,51 @@ export class Broker implements ClusterHost {
     this.stats.sessions = this.sessions.size;
     this.events.clientConnected?.(client.info);
     return present;
+  }
+
+  /**
+   * Drops the subscriptions of `s` that the authorizer no longer allows for `info` (after an ACL
+   * reload, or when a session is resumed). Returns how many were dropped.
+   */
+  reauthorize(s: Session, info: ClientInfo): number {
+    let dropped = 0;
+    for (const filter of [...s.subscriptions.keys()]) {
+      if (this.authorizer.canSubscribe(info, filter)) continue;
+      s.deleteSubscription(filter);
+      this.#subRemove(filter, s.clientId);
+      if (s.persistent) {
+        this.store.removeSubscription(s.clientId, filter);
+        this.#touch();
+      }
+      this.events.unsubscribed?.(info, filter);
+      this.log.info(`client ${s.clientId}: subscription ${filter} dropped: no longer authorized`);
+      dropped++;
+    }
+    if (dropped > 0) this.stats.subscriptions = this.tree.size;
+    // Queued messages it may no longer read go too; in-flight ones were already sent once and
+    // finish their flow (a QoS 2 exchange cut in half would break exactly-once).
+    if (s.queueLength > 0) {
+      const gone = s.dropQueued((e) => this.authorizer.canSubscribe(info, e.message.topic));
+      for (const e of gone) {
+        if (s.persistent) this.store.removeOutbound(s.clientId, e.seq);
+      }
+      if (gone.length > 0) {
+        if (s.persistent) this.#touch();
+        this.log.info(
+          `client ${s.clientId}: ${gone.length} queued message(s) dropped: no longer authorized`,
+        );
+      }
+    }
+    return dropped;
+  }
+
+  /** reauthorize() for every connected client; offline sessions are checked when resumed. */
+  reauthorizeAll(): number {
+    let dropped = 0;
+    for (const c of this.clients) {
+      if (c.session && c.state === "connected") dropped += this.reauthorize(c.session, c.info);
+    }
+    return dropped;
   }
 
   /** After CONNACK: resend what was in flight (DUP), then feed the queue. */

@@ -107,6 +107,25 @@ export class Session {
     return e;
   }
 
+  /** Removes the queued entries `keep` rejects, in order; returns them. */
+  dropQueued(keep: (e: OutboundEntry) => boolean): OutboundEntry[] {
+    const dropped: OutboundEntry[] = [];
+    const kept: OutboundEntry[] = [];
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const e = this.#queue[i];
+      if (keep(e)) kept.push(e);
+      else {
+        dropped.push(e);
+        this.queuedBytes -= e.message.payload.byteLength;
+      }
+    }
+    if (dropped.length > 0) {
+      this.#queue = kept.length > 0 ? kept : NO_QUEUE;
+      this.#head = 0;
+    }
+    return dropped;
+  }
+
   /** A packet id not used by any in-flight outbound message. */
   allocatePacketId(): number {
     for (let i = 0; i < 65535; i++) {
