@@ -19,7 +19,7 @@ import type { LoadedSession, OutboundEntry, Store, StoredMessage } from "../stor
 import { EXPIRY_NEVER } from "../store/store.ts";
 import type { ByteConnection } from "../transport/connection.ts";
 import { Client } from "./client.ts";
-import type { ClusterHost, ClusterLink } from "./cluster.ts";
+import type { ClusterHost, ClusterLink, KeptWill } from "./cluster.ts";
 import type { Authenticator, Authorizer, BrokerEvents, ClientInfo, MessageSink } from "./hooks.ts";
 import { allowAll } from "./hooks.ts";
 import type { BrokerOptions } from "./options.ts";
@@ -251,6 +251,8 @@ export class Broker implements ClusterHost {
     client.run();
   }
 
+  /** Clean-session clients whose will the cluster keeps for a survivor of this node. */
+  #keptWills = new Set<Client>();
   #refusing = 0;
   #refusals = 0;
   #refusalLoggedAt = 0;
@@ -367,6 +369,14 @@ export class Broker implements ClusterHost {
     // The will is kept so that, in a cluster, the node adopting this session after a crash of
     // ours can publish it.
     if (session.persistent) this.#saveSession(session, p.will);
+    else if (p.will && this.cluster?.keepWill) {
+      this.#keptWills.add(client);
+      this.cluster.keepWill(id, {
+        will: p.will,
+        username: client.info.username,
+        protocolVersion: client.version,
+      });
+    }
     this.stats.sessions = this.sessions.size;
     this.events.clientConnected?.(client.info);
     return present;
@@ -461,6 +471,10 @@ export class Broker implements ClusterHost {
     if (n <= 0) this.#perIp.delete(ip);
     else this.#perIp.set(ip, n);
     const s = client.session;
+    if (this.#keptWills.delete(client)) {
+      // Gone cleanly or not, this node has dealt with the will (published or discarded).
+      this.cluster!.keepWill!(client.info.clientId, null);
+    }
     if (s && s.client === client) {
       s.client = null;
       // Offline now: its unacknowledged deliveries must be in the store (or, if the session
@@ -578,6 +592,16 @@ export class Broker implements ClusterHost {
         protocolVersion: s.protocolVersion,
       }, will);
     }
+  }
+
+  publishOrphanWill(clientId: string, kept: KeptWill): void {
+    this.#publishWill({
+      clientId,
+      username: kept.username,
+      remoteAddress: "cluster",
+      transport: "cluster",
+      protocolVersion: kept.protocolVersion,
+    }, kept.will);
   }
 
   retainedFromPeer(topic: string, msg: StoredMessage | null): void {

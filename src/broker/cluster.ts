@@ -2,6 +2,7 @@
  * The seam between the broker core and a cluster implementation (src/cluster/, Redis). The core
  * stays single-node when no ClusterLink is given.
  */
+import type { Will } from "../codec/packets.ts";
 import type { Logger } from "../log.ts";
 import type { LoadedSession, StoredMessage } from "../store/store.ts";
 
@@ -18,12 +19,21 @@ export interface ClusterHost {
   releaseSession(clientId: string): Promise<void>;
   /** Takes over an offline session of a dead node so its subscriptions keep collecting messages. */
   adoptSession(loaded: LoadedSession): void;
+  /** Publishes the will of a clean-session client whose node died with its connection open. */
+  publishOrphanWill(clientId: string, kept: KeptWill): void;
   /** A retained message was set (or, with null, deleted) on another node. */
   retainedFromPeer(topic: string, msg: StoredMessage | null): void;
   /** Client ids of the sessions this node holds (connected or offline). */
   localSessions(): string[];
   /** Filters with at least one local subscriber (for re-announcing routes after a Redis outage). */
   localRoutes(): string[];
+}
+
+/** A clean-session client's will, kept where a surviving node can find it. */
+export interface KeptWill {
+  will: Will;
+  username?: string;
+  protocolVersion: number;
 }
 
 /** What the broker asks of the cluster. */
@@ -48,4 +58,10 @@ export interface ClusterLink {
   acquireSession(clientId: string): Promise<void>;
   /** Tells the other nodes that a retained message changed. */
   retainedChanged(topic: string, msg: StoredMessage | null): void;
+  /**
+   * A clean-session client with a will is connected here (`kept`), or its will no longer needs
+   * keeping (null: it left, or its will was published). If this node dies, the node that takes
+   * it over publishes the wills still kept. (Persistent sessions keep theirs in their record.)
+   */
+  keepWill?(clientId: string, kept: KeptWill | null): void;
 }

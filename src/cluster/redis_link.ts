@@ -14,7 +14,7 @@
  * taken over), P ch:node:<node>:m (QoS 0 messages), P ch:node:<node>:c (control: release).
  */
 import type { Buffer } from "node:buffer";
-import type { ClusterHost, ClusterLink } from "../broker/cluster.ts";
+import type { ClusterHost, ClusterLink, KeptWill } from "../broker/cluster.ts";
 import { TopicTree } from "../broker/topic_tree.ts";
 import { decodeMessage, decodeValue, encodeMessage, encodeValue } from "../store/redis_codec.ts";
 import { createRedis, describeRedis, type RedisClient } from "../store/redis_conn.ts";
@@ -238,6 +238,8 @@ export class RedisClusterLink implements ClusterLink {
     if (this.#local.size) await cmd.sadd(this.#g(`routes:${this.#me}`), ...this.#local);
     await cmd.publish(this.#ch("routes"), `R\n${this.#me}`);
     await this.#adoptSessionsOf(this.#me);
+    // Clients of an earlier run of this node that crashed are gone: their wills are due.
+    await this.#publishWillsOf(this.#me);
     await this.#reloadAll();
 
     this.#timers.push(setInterval(() => this.#beat(), this.#heartbeatMs));
@@ -843,6 +845,7 @@ export class RedisClusterLink implements ClusterLink {
       if (!won) return;
       host.log.warn(`cluster: node ${dead} is dead; taking over its sessions and queued messages`);
       const adopted = await this.#adoptSessionsOf(dead);
+      const wills = await this.#publishWillsOf(dead);
       // Copies first seen from now on reached the adopted sessions too: those are duplicates.
       const mark = this.#seenCount;
       await Promise.all(this.#routeOps);
@@ -855,7 +858,8 @@ export class RedisClusterLink implements ClusterLink {
       await cmd.publish(this.#ch("nodes"), `gone\n${dead}`);
       this.#setRoutes(dead, []);
       host.log.info(
-        `cluster: took over node ${dead}: ${adopted} session(s), ${drained} queued message(s)`,
+        `cluster: took over node ${dead}: ${adopted} session(s), ${drained} queued message(s), ` +
+          `${wills} will(s) of clean-session clients`,
       );
       // Publishers learn of the death one heartbeat later at most: catch what they still sent.
       await sleep(2 * this.nodeTimeoutMs);
@@ -867,6 +871,35 @@ export class RedisClusterLink implements ClusterLink {
     })().catch((e) => {
       host.log.warn(`cluster: taking over ${dead} failed: ${e?.message ?? e}; will retry`);
     }).finally(() => this.#takingOver.delete(dead));
+  }
+
+  keepWill(clientId: string, kept: KeptWill | null): void {
+    const cmd = this.#cmd;
+    if (!cmd) return;
+    const key = this.#g(`wills:${this.#me}`);
+    // Not awaited: queued by the client while Redis is away, and in order with later changes.
+    const done = kept ? cmd.hset(key, clientId, encodeValue(kept)) : cmd.hdel(key, clientId);
+    done.catch((e: Error) =>
+      this.#host?.log.warn(`cluster: keeping the will of ${clientId} failed: ${e.message}`)
+    );
+  }
+
+  /** Publishes the wills `node` still kept for its clean-session clients; returns how many. */
+  async #publishWillsOf(node: string): Promise<number> {
+    const cmd = this.#cmd!;
+    const key = this.#g(`wills:${node}`);
+    const kept = await cmd.hgetallBuffer(key);
+    const ids = Object.keys(kept);
+    for (const id of ids) {
+      try {
+        this.#host!.publishOrphanWill(id, decodeValue<KeptWill>(kept[id]));
+      } catch (e) {
+        this.#host!.log.warn(`cluster: will of ${id} from ${node} unreadable: ${e}`);
+      }
+    }
+    // Published at least once: a crash right here publishes them again on the next takeover.
+    if (ids.length > 0) await cmd.del(key);
+    return ids.length;
   }
 
   /** Resumes offline here every session `node` held; returns how many. */

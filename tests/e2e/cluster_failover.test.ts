@@ -80,6 +80,57 @@ for (const kind of ["standalone", "cluster"] as const) {
 
 Deno.test({
   ...opts,
+  name: "a node killed with SIGKILL: a survivor publishes the wills of its clients, clean or not",
+  fn: () =>
+    scoped(async (defer) => {
+      const r = await startRedis();
+      defer(() => r.kill());
+      const [n1, n2, n3] = await threeNodes([`--redis.port=${r.port}`], defer);
+      const t = uid("wills");
+      const watcher = await connectMqttJs(n2.url);
+      defer(watcher.close);
+      await watcher.subscribe(`${t}/#`, 1);
+      const probe = await connectMqttJs(n1.url);
+      await awaitRoute(probe, watcher, `${t}/probe`);
+      await probe.close();
+      const withWill = (clean: boolean) =>
+        connectMqttJs(n1.url, {
+          clientId: `${t}-${clean ? "clean" : "kept"}`,
+          clean,
+          will: { topic: `${t}/will`, payload: clean ? "clean gone" : "kept gone", qos: 1 },
+        });
+      const clean = await withWill(true);
+      const kept = await withWill(false);
+      // One that leaves properly must not have its will published by anyone.
+      const polite = await connectMqttJs(n1.url, {
+        clientId: `${t}-polite`,
+        will: { topic: `${t}/will`, payload: "polite gone", qos: 1 },
+      });
+      await polite.close();
+      await sleep(200);
+      await n1.kill();
+      clean.client.end(true);
+      kept.client.end(true);
+      const wills = async () =>
+        (await watcher.inbox.waitForCount(2, (m) => m.topic === `${t}/will`, 20_000))
+          .map((m) => m.payload).sort();
+      assert.deepEqual(
+        await wills(),
+        ["clean gone", "kept gone"],
+        `--- n2:\n${n2.logs()}\n--- n3:\n${n3.logs()}`,
+      );
+      const took = /took over node n1: .*, 1 will\(s\) of clean-session clients/;
+      await n2.waitForLog(took, 1000).catch(() => n3.waitForLog(took, 1000));
+      await sleep(500);
+      assert.deepEqual(watcher.inbox.on(`${t}/will`).map((m) => m.payload).sort(), [
+        "clean gone",
+        "kept gone",
+      ], "each will once, and none for the client that disconnected");
+    }),
+});
+
+Deno.test({
+  ...opts,
   name: "a node killed with SIGKILL during QoS 1 traffic loses no acknowledged message",
   fn: () =>
     scoped(async (defer) => {
