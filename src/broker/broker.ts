@@ -368,7 +368,7 @@ export class Broker implements ClusterHost {
     client.session = session;
     // The will is kept so that, in a cluster, the node adopting this session after a crash of
     // ours can publish it.
-    if (session.persistent) this.#saveSession(session, p.will);
+    if (session.persistent) this.#saveSession(session, p.will, client.info.username);
     else if (p.will && this.cluster?.keepWill) {
       this.#keptWills.add(client);
       this.cluster.keepWill(id, {
@@ -437,7 +437,7 @@ export class Broker implements ClusterHost {
   }
 
   /** Writes the session record (not its subscriptions or queue), owned by this node. */
-  #saveSession(s: Session, will?: Will): void {
+  #saveSession(s: Session, will?: Will, username?: string): void {
     this.store.saveSession({
       clientId: s.clientId,
       expiryInterval: s.expiryInterval,
@@ -445,6 +445,7 @@ export class Broker implements ClusterHost {
       protocolVersion: s.protocolVersion,
       node: this.options.nodeId,
       will,
+      username: will ? username : undefined,
     });
     this.#touch();
   }
@@ -587,6 +588,7 @@ export class Broker implements ClusterHost {
       // Its node died with the connection open: an abnormal close, so the will is due.
       this.#publishWill({
         clientId: s.clientId,
+        username: loaded.session.username,
         remoteAddress: "cluster",
         transport: "cluster",
         protocolVersion: s.protocolVersion,

@@ -44,6 +44,12 @@ export interface SessionRecord {
   protocolVersion: ProtocolVersion;
   /** Will kept for MQTT 5 delayed wills / cluster takeover; absent if none. */
   will?: Will;
+  /**
+   * Username of the connection the will belongs to, so a node that adopts the session authorizes
+   * the will as that user. Kept by the stores a cluster uses (memory, Redis); SQLite, which no
+   * other node adopts from, does not keep it.
+   */
+  username?: string;
   /** Node currently owning the session (cluster); absent on a single node. */
   node?: string;
 }

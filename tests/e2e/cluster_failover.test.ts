@@ -14,8 +14,9 @@ const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: fals
 async function threeNodes(
   redisArgs: string[],
   defer: (c: () => unknown) => void,
+  extra: string[] = [],
 ): Promise<NodeProcess[]> {
-  const nodes = await Promise.all(["n1", "n2", "n3"].map((id) => spawnNode(id, redisArgs)));
+  const nodes = await Promise.all(["n1", "n2", "n3"].map((id) => spawnNode(id, redisArgs, extra)));
   for (const n of nodes) defer(() => n.kill());
   return nodes;
 }
@@ -85,26 +86,42 @@ Deno.test({
     scoped(async (defer) => {
       const r = await startRedis();
       defer(() => r.kill());
-      const [n1, n2, n3] = await threeNodes([`--redis.port=${r.port}`], defer);
+      // Each user may write only its own will topic, so a will published as anyone else (say,
+      // with the username lost on the way to the survivor) is refused.
+      const dir = await Deno.makeTempDir({ prefix: "mqttwk-wills-" });
+      defer(() => Deno.remove(dir, { recursive: true }));
+      const acl = `${dir}/acl`;
+      await Deno.writeTextFile(
+        acl,
+        "topic readwrite #\ntopic deny +/will/#\n\nuser watcher\ntopic read #\n\n" +
+          "pattern write +/will/%u\n",
+      );
+      const [n1, n2, n3] = await threeNodes([`--redis.port=${r.port}`], defer, [
+        `--mqttwk.broker.auth.acl-file=${acl}`,
+      ]);
       const t = uid("wills");
-      const watcher = await connectMqttJs(n2.url);
+      const watcher = await connectMqttJs(n2.url, { username: "watcher" });
       defer(watcher.close);
       await watcher.subscribe(`${t}/#`, 1);
       const probe = await connectMqttJs(n1.url);
       await awaitRoute(probe, watcher, `${t}/probe`);
       await probe.close();
-      const withWill = (clean: boolean) =>
-        connectMqttJs(n1.url, {
-          clientId: `${t}-${clean ? "clean" : "kept"}`,
+      const withWill = (clean: boolean) => {
+        const user = `${t}-${clean ? "clean" : "kept"}`;
+        return connectMqttJs(n1.url, {
+          clientId: user,
+          username: user,
           clean,
-          will: { topic: `${t}/will`, payload: clean ? "clean gone" : "kept gone", qos: 1 },
+          will: { topic: `${t}/will/${user}`, payload: clean ? "clean gone" : "kept gone", qos: 1 },
         });
+      };
       const clean = await withWill(true);
       const kept = await withWill(false);
       // One that leaves properly must not have its will published by anyone.
       const polite = await connectMqttJs(n1.url, {
         clientId: `${t}-polite`,
-        will: { topic: `${t}/will`, payload: "polite gone", qos: 1 },
+        username: `${t}-polite`,
+        will: { topic: `${t}/will/${t}-polite`, payload: "polite gone", qos: 1 },
       });
       await polite.close();
       await sleep(200);
@@ -112,7 +129,7 @@ Deno.test({
       clean.client.end(true);
       kept.client.end(true);
       const wills = async () =>
-        (await watcher.inbox.waitForCount(2, (m) => m.topic === `${t}/will`, 20_000))
+        (await watcher.inbox.waitForCount(2, (m) => m.topic.startsWith(`${t}/will/`), 20_000))
           .map((m) => m.payload).sort();
       assert.deepEqual(
         await wills(),
@@ -122,7 +139,8 @@ Deno.test({
       const took = /took over node n1: .*, 1 will\(s\) of clean-session clients/;
       await n2.waitForLog(took, 1000).catch(() => n3.waitForLog(took, 1000));
       await sleep(500);
-      assert.deepEqual(watcher.inbox.on(`${t}/will`).map((m) => m.payload).sort(), [
+      const all = watcher.inbox.on().filter((m) => m.topic.startsWith(`${t}/will/`));
+      assert.deepEqual(all.map((m) => m.payload).sort(), [
         "clean gone",
         "kept gone",
       ], "each will once, and none for the client that disconnected");
