@@ -4,7 +4,7 @@
  * a frame may hold several packets); text frames are a protocol error.
  */
 import type { Logger } from "../log.ts";
-import type { ByteConnection } from "./connection.ts";
+import type { ByteConnection, RawIo, RawSink } from "./connection.ts";
 import { joinHostPort } from "./proxy_protocol.ts";
 import type { Listening } from "./tcp.ts";
 
@@ -28,80 +28,186 @@ export function fromWebSocket(
   log: Logger,
   opts: { maxQueuedBytes?: number; peerCertificateCN?: string } = {},
 ): ByteConnection {
-  socket.binaryType = "arraybuffer";
-  const limit = opts.maxQueuedBytes ?? readLimit(1024 * 1024);
-  const close = () => {
+  return new WebSocketConnection(socket, remoteAddress, transport, log, opts);
+}
+
+/**
+ * Frames are pushed straight into the core (the raw path): WHATWG streams on top of a
+ * WebSocket, with a read always pending, cost several KiB per idle connection. Streams are only
+ * built if a wrapper asks for them.
+ */
+class WebSocketConnection implements ByteConnection, RawIo {
+  readonly #socket: WebSocket;
+  readonly remoteAddress: string;
+  readonly transport: string;
+  readonly peerCertificateCN?: string;
+  readonly #log: Logger;
+  readonly #limit: number;
+  #sink: RawSink | null = null;
+  #paused = false;
+  /** Frames not yet delivered: before start, while paused. */
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #ended = false;
+  #endError: Error | undefined;
+  #endReported = false;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+
+  constructor(
+    socket: WebSocket,
+    remoteAddress: string,
+    transport: string,
+    log: Logger,
+    opts: { maxQueuedBytes?: number; peerCertificateCN?: string },
+  ) {
+    this.#socket = socket;
+    this.remoteAddress = remoteAddress;
+    this.transport = transport;
+    if (opts.peerCertificateCN !== undefined) this.peerCertificateCN = opts.peerCertificateCN;
+    this.#log = log;
+    this.#limit = opts.maxQueuedBytes ?? readLimit(1024 * 1024);
+    socket.binaryType = "arraybuffer";
+    // Listening from the start: frames that come before the broker starts reading are kept.
+    socket.onmessage = (e) => this.#onMessage(e);
+    socket.onclose = () => this.#finish();
+    socket.onerror = () => {};
+  }
+
+  get raw(): RawIo {
+    return this;
+  }
+
+  #onMessage(e: MessageEvent): void {
+    if (this.#ended) return;
+    if (typeof e.data === "string") {
+      this.#log.warn(
+        `websocket client ${this.remoteAddress} sent a text frame; closing (MQTT needs binary)`,
+      );
+      this.#closeWith(1003, "MQTT over WebSocket uses binary frames");
+      this.#finish();
+      return;
+    }
+    const chunk = new Uint8Array(e.data as ArrayBuffer);
+    if (this.#sink && !this.#paused && this.#queue.length === 0) {
+      this.#sink.onData(chunk);
+      return;
+    }
+    // A WebSocket cannot be paused from Deno: what comes meanwhile waits here, up to the limit.
+    this.#queue.push(chunk);
+    this.#queuedBytes += chunk.byteLength;
+    if (this.#queuedBytes > this.#limit) {
+      this.#log.warn(
+        `websocket client ${this.remoteAddress} sent more than ${this.#limit} bytes the broker ` +
+          `has not read yet; closing`,
+      );
+      this.#closeWith(1009, "too much unread data");
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      this.#finish(new Error("websocket read queue limit exceeded"));
+    }
+  }
+
+  #finish(err?: Error): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#endError = err;
+    this.#drain();
+  }
+
+  /** Delivers queued frames while not paused, then the end once everything is out. */
+  #drain(): void {
+    const sink = this.#sink;
+    if (!sink) return;
+    while (!this.#paused && this.#queue.length > 0) {
+      const chunk = this.#queue.shift()!;
+      this.#queuedBytes -= chunk.byteLength;
+      sink.onData(chunk);
+    }
+    if (this.#ended && this.#queue.length === 0 && !this.#endReported) {
+      this.#endReported = true;
+      sink.onEnd(this.#endError);
+    }
+  }
+
+  start(sink: RawSink): void {
+    if (this.#sink) throw new Error("connection already started");
+    this.#sink = sink;
+    this.#drain();
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#drain();
+  }
+
+  write(bytes: Uint8Array): Promise<void> | undefined {
+    const socket = this.#socket;
+    if (socket.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new Error("websocket is not open"));
+    }
+    socket.send(bytes);
+    if (socket.bufferedAmount <= HIGH_WATER) return undefined;
+    // Deno has no drain event for WebSockets: poll until the browser has taken enough.
+    return new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (socket.readyState !== WebSocket.OPEN) reject(new Error("websocket closed"));
+        else if (socket.bufferedAmount > HIGH_WATER) setTimeout(check, 5);
+        else resolve();
+      };
+      setTimeout(check, 5);
+    });
+  }
+
+  close(): void {
+    this.#closeWith();
+  }
+
+  #closeWith(code?: number, reason?: string): void {
     try {
-      socket.close();
+      this.#socket.close(code, reason);
     } catch {
       // already closing
     }
-  };
-  const readable = new ReadableStream<Uint8Array>({
-    start(ctrl) {
-      let ended = false;
-      const end = () => {
-        if (ended) return;
-        ended = true;
-        try {
-          ctrl.close();
-        } catch {
-          // already closed or cancelled
-        }
-      };
-      socket.onmessage = (e) => {
-        if (ended) return;
-        if (typeof e.data === "string") {
-          log.warn(
-            `websocket client ${remoteAddress} sent a text frame; closing (MQTT needs binary)`,
-          );
-          try {
-            socket.close(1003, "MQTT over WebSocket uses binary frames");
-          } catch {
-            // closing anyway
-          }
-          end();
-          return;
-        }
-        ctrl.enqueue(new Uint8Array(e.data as ArrayBuffer));
-        if ((ctrl.desiredSize ?? 0) < 0) {
-          log.warn(
-            `websocket client ${remoteAddress} sent more than ${limit} bytes the broker has not ` +
-              `read yet; closing`,
-          );
-          try {
-            socket.close(1009, "too much unread data");
-          } catch {
-            // closing anyway
-          }
-          try {
-            ctrl.error(new Error("websocket read queue limit exceeded"));
-          } catch {
-            // already closed
-          }
-          ended = true;
-        }
-      };
-      socket.onclose = end;
-      socket.onerror = () => {};
-    },
-    cancel: close,
-  }, new ByteLengthQueuingStrategy({ highWaterMark: limit }));
-  const writable = new WritableStream<Uint8Array>({
-    async write(chunk) {
-      if (socket.readyState !== WebSocket.OPEN) throw new Error("websocket is not open");
-      socket.send(chunk);
-      while (socket.bufferedAmount > HIGH_WATER && socket.readyState === WebSocket.OPEN) {
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    },
-    close,
-    abort: close,
-  });
-  const conn: ByteConnection = { readable, writable, remoteAddress, transport, close };
-  return opts.peerCertificateCN === undefined
-    ? conn
-    : { ...conn, peerCertificateCN: opts.peerCertificateCN };
+  }
+
+  // ------------------------------------------------------------------ streams, for wrappers
+
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream<Uint8Array>({
+      start: (ctrl) => {
+        this.start({
+          onData: (chunk) => {
+            ctrl.enqueue(chunk);
+            if ((ctrl.desiredSize ?? 1) <= 0) this.pause();
+          },
+          onEnd: (err) => {
+            try {
+              if (err) ctrl.error(err);
+              else ctrl.close();
+            } catch {
+              // already cancelled
+            }
+          },
+        });
+      },
+      pull: () => this.resume(),
+      cancel: () => this.close(),
+    }, new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }));
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
+      write: (chunk) => this.write(chunk),
+      close: () => this.close(),
+      abort: () => this.close(),
+    });
+  }
 }
 
 /** Who a request really comes from when the TCP peer is not the client. */

@@ -55,3 +55,75 @@ Deno.test("binary frames reach the broker in order and a text frame ends the str
   for await (const chunk of conn.readable) got.push(...chunk);
   assert.deepEqual(got, [1, 2, 3]);
 });
+
+/** Records what the raw path delivers. */
+function recorder() {
+  const r = {
+    bytes: [] as number[],
+    ends: [] as (Error | undefined)[],
+    onData(chunk: Uint8Array) {
+      r.bytes.push(...chunk);
+    },
+    onEnd(err?: Error) {
+      r.ends.push(err);
+    },
+  };
+  return r;
+}
+
+Deno.test("the raw path delivers frames that came before start, holds them while paused", () => {
+  const sock = fakeSocket();
+  const conn = fromWebSocket(sock as unknown as WebSocket, "192.0.2.1:1", "ws", silentLogger, {
+    maxQueuedBytes: 1000,
+  });
+  sock.onmessage!({ data: new Uint8Array([1]).buffer });
+  const rec = recorder();
+  conn.raw!.start(rec);
+  assert.deepEqual(rec.bytes, [1], "a frame from before start comes first");
+  conn.raw!.pause();
+  sock.onmessage!({ data: new Uint8Array([2]).buffer });
+  sock.onmessage!({ data: new Uint8Array([3]).buffer });
+  assert.deepEqual(rec.bytes, [1], "nothing is delivered while paused");
+  conn.raw!.resume();
+  assert.deepEqual(rec.bytes, [1, 2, 3]);
+  sock.onmessage!({ data: new Uint8Array([4]).buffer });
+  assert.deepEqual(rec.bytes, [1, 2, 3, 4]);
+  sock.onclose!();
+  assert.deepEqual(rec.ends, [undefined]);
+});
+
+Deno.test("the raw path closes a paused connection whose unread bytes exceed the limit", () => {
+  const sock = fakeSocket();
+  const conn = fromWebSocket(sock as unknown as WebSocket, "192.0.2.1:1", "ws", silentLogger, {
+    maxQueuedBytes: 1000,
+  });
+  const rec = recorder();
+  conn.raw!.start(rec);
+  conn.raw!.pause();
+  sock.onmessage!({ data: new ArrayBuffer(600) });
+  assert.equal(sock.closedWith, undefined);
+  sock.onmessage!({ data: new ArrayBuffer(600) });
+  assert.equal(sock.closedWith, 1009);
+  assert.equal(rec.ends.length, 1);
+  assert.match(rec.ends[0]!.message, /limit exceeded/);
+  sock.onclose!();
+  assert.equal(rec.ends.length, 1, "the end is reported once");
+});
+
+Deno.test("a raw write waits while the browser is behind and fails if the socket closes", async () => {
+  const sock = fakeSocket();
+  const conn = fromWebSocket(sock as unknown as WebSocket, "192.0.2.1:1", "ws", silentLogger);
+  assert.equal(conn.raw!.write(new Uint8Array([1])), undefined, "taken at once");
+  sock.bufferedAmount = 1024 * 1024;
+  const wait = conn.raw!.write(new Uint8Array([2]));
+  assert.ok(wait instanceof Promise);
+  setTimeout(() => sock.bufferedAmount = 0, 20);
+  await wait;
+  assert.equal(conn.raw!.write(new Uint8Array([3])), undefined, "room again");
+  sock.bufferedAmount = 1024 * 1024;
+  const stuck = conn.raw!.write(new Uint8Array([4]))!;
+  sock.close();
+  await assert.rejects(stuck, /closed/);
+  await assert.rejects(Promise.resolve().then(() => conn.raw!.write(new Uint8Array([5]))));
+  assert.equal(sock.sent.length, 4);
+});
