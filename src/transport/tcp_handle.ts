@@ -16,9 +16,15 @@ import net from "node:net";
 import process from "node:process";
 import { getSystemErrorName } from "node:util";
 import type { Logger } from "../log.ts";
-import type { ByteConnection, RawIo, RawSink } from "./connection.ts";
+import {
+  type ByteConnection,
+  type RawIo,
+  rawReadable,
+  type RawSink,
+  rawWritable,
+} from "./connection.ts";
 import { joinHostPort, ProxyHeaderParser, ProxyProtocolError } from "./proxy_protocol.ts";
-import type { Front } from "./tls.ts";
+import { bindFront, type Front } from "./tls.ts";
 
 /** A native TCP handle (Node's TCPWrap): every call returns 0 or a negative errno. */
 interface TcpHandle {
@@ -296,34 +302,11 @@ class HandleConnection implements ByteConnection, RawIo {
   // ------------------------------------------------------------------ streams, for wrappers
 
   get readable(): ReadableStream<Uint8Array> {
-    return this.#readable ??= new ReadableStream<Uint8Array>({
-      start: (ctrl) => {
-        this.start({
-          onData: (chunk) => {
-            ctrl.enqueue(chunk);
-            if ((ctrl.desiredSize ?? 1) <= 0) this.pause();
-          },
-          onEnd: (err) => {
-            try {
-              if (err) ctrl.error(err);
-              else ctrl.close();
-            } catch {
-              // already cancelled
-            }
-          },
-        });
-      },
-      pull: () => this.resume(),
-      cancel: () => this.close(),
-    }, new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }));
+    return this.#readable ??= rawReadable(this, () => this.close());
   }
 
   get writable(): WritableStream<Uint8Array> {
-    return this.#writable ??= new WritableStream<Uint8Array>({
-      write: (chunk) => this.write(chunk),
-      close: () => this.close(),
-      abort: () => this.close(),
-    });
+    return this.#writable ??= rawWritable(this, () => this.close());
   }
 }
 
@@ -344,75 +327,48 @@ export function listenHandles(
   log: Logger,
 ): Front {
   const server = net.createServer();
-  let address = "";
-  let port = 0;
   let refusedAt = 0;
   let refused = 0;
-  const { promise: ready, resolve, reject } = Promise.withResolvers<void>();
-  server.once("error", reject);
-  server.listen({ host: opts.hostname, port: opts.port }, () => {
-    server.off("error", reject);
-    server.on("error", (err: Error) => log.error(`${opts.name} listener error: ${err.message}`));
-    const a = server.address() as net.AddressInfo;
-    address = joinHostPort(a.address, a.port);
-    port = a.port;
-    // Set before the event loop can accept anything: "listening" runs on the next tick.
-    const handle = (server as unknown as { _handle?: ServerHandle })._handle;
-    if (typeof handle?.accept !== "function") {
-      server.close();
-      reject(new Error(`${opts.name}: the runtime's node:net server exposes no native handle`));
-      return;
-    }
-    handle.onconnection = (status) => {
-      if (status < 0) {
-        // Out of file descriptors, typically: one line per second at most.
-        refused++;
-        const now = Date.now();
-        if (now - refusedAt >= 1000) {
-          log.error(
-            `${opts.name}: cannot accept: ${errnoError(status, "accept").message}` +
-              ` (${refused} so far)`,
-          );
-          refusedAt = now;
-        }
-        return;
+  return bindFront(server, opts, log, {
+    // Runs before the event loop can accept anything: "listening" comes on the next tick.
+    onBound() {
+      const handle = (server as unknown as { _handle?: ServerHandle })._handle;
+      if (typeof handle?.accept !== "function") {
+        return new Error(`${opts.name}: the runtime's node:net server exposes no native handle`);
       }
-      const h = new n.Tcp(n.socketType);
-      if (handle.accept(h) !== 0) return;
-      h.setNoDelay(true);
-      const a: { address?: string; port?: number } = {};
-      h.getpeername(a);
-      const peer = joinHostPort(a.address ?? "?", a.port ?? 0);
-      const conn = new HandleConnection(n, h, peer);
-      if (opts.proxyTimeout === undefined) {
-        onConnection(conn);
-        return;
-      }
-      conn.expectProxyHeader(opts.proxyTimeout * 1000, (failure) => {
-        if (failure === null) onConnection(conn);
-        else {
-          log.warn(`${opts.name}: closing connection from ${peer}: ${failure}`);
-          conn.close();
+      handle.onconnection = (status) => {
+        if (status < 0) {
+          // Out of file descriptors, typically: one line per second at most.
+          refused++;
+          const now = Date.now();
+          if (now - refusedAt >= 1000) {
+            log.error(
+              `${opts.name}: cannot accept: ${errnoError(status, "accept").message}` +
+                ` (${refused} so far)`,
+            );
+            refusedAt = now;
+          }
+          return;
         }
-      });
-    };
-    resolve();
+        const h = new n.Tcp(n.socketType);
+        if (handle.accept(h) !== 0) return;
+        h.setNoDelay(true);
+        const a: { address?: string; port?: number } = {};
+        h.getpeername(a);
+        const peer = joinHostPort(a.address ?? "?", a.port ?? 0);
+        const conn = new HandleConnection(n, h, peer);
+        if (opts.proxyTimeout === undefined) {
+          onConnection(conn);
+          return;
+        }
+        conn.expectProxyHeader(opts.proxyTimeout * 1000, (failure) => {
+          if (failure === null) onConnection(conn);
+          else {
+            log.warn(`${opts.name}: closing connection from ${peer}: ${failure}`);
+            conn.close();
+          }
+        });
+      };
+    },
   });
-  ready.catch(() => {});
-  let closed = false;
-  return {
-    get address() {
-      return address;
-    },
-    get port() {
-      return port;
-    },
-    ready,
-    setMaterial() {},
-    close() {
-      if (closed) return;
-      closed = true;
-      server.close();
-    },
-  };
 }

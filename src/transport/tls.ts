@@ -240,6 +240,23 @@ export function listenFront(
     raw.on("error", () => cleanup());
   });
 
+  return bindFront(server, opts, log, {
+    setMaterial(m) {
+      tlsServer?.setSecureContext(secureOptions(m, clientAuth));
+    },
+  });
+}
+
+/**
+ * Binds a node:net server as a Front: bind errors reject `ready`, later ones are logged.
+ * `onBound` runs once bound, before anything is accepted; an error it returns fails `ready`.
+ */
+export function bindFront(
+  server: net.Server,
+  opts: { hostname: string; port: number; name: string },
+  log: Logger,
+  hooks: { onBound?: () => Error | undefined; setMaterial?: (m: TlsMaterial) => void } = {},
+): Front {
   let address = "";
   let port = 0;
   const { promise: ready, resolve, reject } = Promise.withResolvers<void>();
@@ -250,7 +267,11 @@ export function listenFront(
     const a = server.address() as net.AddressInfo;
     address = joinHostPort(a.address, a.port);
     port = a.port;
-    resolve();
+    const failed = hooks.onBound?.();
+    if (failed) {
+      server.close();
+      reject(failed);
+    } else resolve();
   });
   ready.catch(() => {});
   let closed = false;
@@ -263,7 +284,7 @@ export function listenFront(
     },
     ready,
     setMaterial(m) {
-      tlsServer?.setSecureContext(secureOptions(m, clientAuth));
+      hooks.setMaterial?.(m);
     },
     close() {
       if (closed) return;

@@ -4,7 +4,13 @@
  * a frame may hold several packets); text frames are a protocol error.
  */
 import type { Logger } from "../log.ts";
-import type { ByteConnection, RawIo, RawSink } from "./connection.ts";
+import {
+  type ByteConnection,
+  type RawIo,
+  rawReadable,
+  type RawSink,
+  rawWritable,
+} from "./connection.ts";
 import { joinHostPort } from "./proxy_protocol.ts";
 import type { Listening } from "./tcp.ts";
 
@@ -179,34 +185,11 @@ class WebSocketConnection implements ByteConnection, RawIo {
   // ------------------------------------------------------------------ streams, for wrappers
 
   get readable(): ReadableStream<Uint8Array> {
-    return this.#readable ??= new ReadableStream<Uint8Array>({
-      start: (ctrl) => {
-        this.start({
-          onData: (chunk) => {
-            ctrl.enqueue(chunk);
-            if ((ctrl.desiredSize ?? 1) <= 0) this.pause();
-          },
-          onEnd: (err) => {
-            try {
-              if (err) ctrl.error(err);
-              else ctrl.close();
-            } catch {
-              // already cancelled
-            }
-          },
-        });
-      },
-      pull: () => this.resume(),
-      cancel: () => this.close(),
-    }, new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }));
+    return this.#readable ??= rawReadable(this, () => this.close());
   }
 
   get writable(): WritableStream<Uint8Array> {
-    return this.#writable ??= new WritableStream<Uint8Array>({
-      write: (chunk) => this.write(chunk),
-      close: () => this.close(),
-      abort: () => this.close(),
-    });
+    return this.#writable ??= rawWritable(this, () => this.close());
   }
 }
 
