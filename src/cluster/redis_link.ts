@@ -237,10 +237,11 @@ export class RedisClusterLink implements ClusterLink {
     for (const f of host.localRoutes()) this.#local.add(f);
     if (this.#local.size) await cmd.sadd(this.#g(`routes:${this.#me}`), ...this.#local);
     await cmd.publish(this.#ch("routes"), `R\n${this.#me}`);
-    await this.#adoptSessionsOf(this.#me);
-    // Clients of an earlier run of this node that crashed are gone: their wills are due.
-    await this.#publishWillsOf(this.#me);
     await this.#reloadAll();
+    // Sessions and clients of an earlier run of this node that crashed: their wills are due, and
+    // are published only now that the routes to other nodes' subscribers are known.
+    await this.#adoptSessionsOf(this.#me);
+    await this.#publishWillsOf(this.#me);
 
     this.#timers.push(setInterval(() => this.#beat(), this.#heartbeatMs));
     this.#timers.push(setInterval(() => this.#checkNodes(), this.#heartbeatMs));

@@ -149,6 +149,48 @@ Deno.test({
 
 Deno.test({
   ...opts,
+  name: "a node restarted under its id after SIGKILL publishes the wills its earlier run left",
+  fn: () =>
+    scoped(async (defer) => {
+      const r = await startRedis();
+      defer(() => r.kill());
+      const args = [`--redis.port=${r.port}`];
+      // n2 waits long before taking a silent node over, so the restarted n1 comes first.
+      const n2 = await spawnNode("n2", args, ["--mqttwk.broker.cluster.node-timeout=30"]);
+      defer(() => n2.kill());
+      let n1 = await spawnNode("n1", args);
+      defer(() => n1.kill());
+      const t = uid("rewills");
+      const watcher = await connectMqttJs(n2.url);
+      defer(watcher.close);
+      await watcher.subscribe(`${t}/#`, 1);
+      const probe = await connectMqttJs(n1.url);
+      await awaitRoute(probe, watcher, `${t}/probe`);
+      await probe.close();
+      const withWill = (clean: boolean) =>
+        connectMqttJs(n1.url, {
+          clientId: `${t}-${clean ? "clean" : "kept"}`,
+          clean,
+          will: { topic: `${t}/will`, payload: clean ? "clean gone" : "kept gone", qos: 1 },
+        });
+      const clean = await withWill(true);
+      const kept = await withWill(false);
+      await sleep(200);
+      await n1.kill();
+      clean.client.end(true);
+      kept.client.end(true);
+      n1 = await spawnNode("n1", args);
+      const wills = await watcher.inbox.waitForCount(2, (m) => m.topic === `${t}/will`, 15_000)
+        .catch((e) => {
+          throw new Error(`${e.message}\n--- n1:\n${n1.logs()}\n--- n2:\n${n2.logs()}`);
+        });
+      assert.deepEqual(wills.map((m) => m.payload).sort(), ["clean gone", "kept gone"]);
+      assert.doesNotMatch(n2.logs(), /took over node n1/, "n1 published them itself");
+    }),
+});
+
+Deno.test({
+  ...opts,
   name: "a node killed with SIGKILL during QoS 1 traffic loses no acknowledged message",
   fn: () =>
     scoped(async (defer) => {
