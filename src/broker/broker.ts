@@ -586,16 +586,15 @@ export class Broker implements ClusterHost {
     this.#saveSession(s);
     if (wasConnected && will) {
       // Its node died with the connection open: an abnormal close, so the will is due.
-      this.#publishWill({
-        clientId: s.clientId,
+      this.publishOrphanWill(s.clientId, {
+        will,
         username: loaded.session.username,
-        remoteAddress: "cluster",
-        transport: "cluster",
         protocolVersion: s.protocolVersion,
-      }, will);
+      });
     }
   }
 
+  /** A will whose connection went down with its node: authorized as the user it belonged to. */
   publishOrphanWill(clientId: string, kept: KeptWill): void {
     this.#publishWill({
       clientId,

@@ -53,6 +53,15 @@ export type ParseResult =
 export class ProxyHeaderParser {
   #buf = new Uint8Array(0);
 
+  /** push(), for callers that close the connection on bad input: the reason instead of a throw. */
+  feed(chunk: Uint8Array): ParseResult | string {
+    try {
+      return this.push(chunk);
+    } catch (err) {
+      return err instanceof ProxyProtocolError ? err.message : String(err);
+    }
+  }
+
   push(chunk: Uint8Array): ParseResult {
     const buf = new Uint8Array(this.#buf.length + chunk.length);
     buf.set(this.#buf);

@@ -23,7 +23,7 @@ import {
   type RawSink,
   rawWritable,
 } from "./connection.ts";
-import { joinHostPort, ProxyHeaderParser, ProxyProtocolError } from "./proxy_protocol.ts";
+import { joinHostPort, ProxyHeaderParser } from "./proxy_protocol.ts";
 import { bindFront, type Front } from "./tls.ts";
 
 /** A native TCP handle (Node's TCPWrap): every call returns 0 or a negative errno. */
@@ -131,7 +131,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 class HandleConnection implements ByteConnection, RawIo {
-  readonly #n: Native;
   readonly #h: TcpHandle;
   /** The peer, or the client the PROXY header names. */
   remoteAddress: string;
@@ -146,8 +145,7 @@ class HandleConnection implements ByteConnection, RawIo {
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
 
-  constructor(n: Native, h: TcpHandle, remoteAddress: string) {
-    this.#n = n;
+  constructor(h: TcpHandle, remoteAddress: string) {
     this.#h = h;
     this.remoteAddress = remoteAddress;
   }
@@ -209,11 +207,9 @@ class HandleConnection implements ByteConnection, RawIo {
     this.start({
       onData: (chunk) => {
         if (settled) return;
-        let r;
-        try {
-          r = parser.push(chunk);
-        } catch (err) {
-          finish(err instanceof ProxyProtocolError ? err.message : String(err));
+        const r = parser.feed(chunk);
+        if (typeof r === "string") {
+          finish(r);
           return;
         }
         if (!r.done) return;
@@ -227,7 +223,8 @@ class HandleConnection implements ByteConnection, RawIo {
 
   /** One read's outcome, from the shared onread. */
   received(buf: ArrayBuffer): void {
-    const n = this.#n;
+    // Set: handles exist only where nativeTcp() found the interface.
+    const n = native!;
     const nread = n.state[n.kReadBytesOrError];
     if (nread > 0) {
       // The runtime hands out a fresh buffer per read, so views into it stay valid.
@@ -265,7 +262,8 @@ class HandleConnection implements ByteConnection, RawIo {
 
   write(bytes: Uint8Array): Promise<void> | undefined {
     if (this.#closed) return Promise.reject(new Error("socket is closed"));
-    const n = this.#n;
+    // Set: handles exist only where nativeTcp() found the interface.
+    const n = native!;
     const req = new n.WriteWrap();
     req.handle = this.#h;
     req.oncomplete = onWriteComplete;
@@ -356,7 +354,7 @@ export function listenHandles(
         const a: { address?: string; port?: number } = {};
         h.getpeername(a);
         const peer = joinHostPort(a.address ?? "?", a.port ?? 0);
-        const conn = new HandleConnection(n, h, peer);
+        const conn = new HandleConnection(h, peer);
         if (opts.proxyTimeout === undefined) {
           onConnection(conn);
           return;

@@ -12,7 +12,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import net from "node:net";
 import tls from "node:tls";
 import type { Logger } from "../log.ts";
-import { joinHostPort, ProxyHeaderParser, ProxyProtocolError } from "./proxy_protocol.ts";
+import { joinHostPort, ProxyHeaderParser } from "./proxy_protocol.ts";
 import type { Listening } from "./tcp.ts";
 
 export type ClientAuth = "none" | "optional" | "required";
@@ -214,11 +214,9 @@ export function listenFront(
       opts.proxyTimeout * 1000,
     );
     const onData = (chunk: Uint8Array) => {
-      let r;
-      try {
-        r = parser.push(chunk);
-      } catch (err) {
-        fail(err instanceof ProxyProtocolError ? err.message : String(err));
+      const r = parser.feed(chunk);
+      if (typeof r === "string") {
+        fail(r);
         return;
       }
       if (!r.done) return;

@@ -21,6 +21,22 @@ async function threeNodes(
   return nodes;
 }
 
+/** A client named `name` (its username too) whose QoS 1 will on `topic` says `payload`. */
+function connectWithWill(
+  url: string,
+  name: string,
+  clean: boolean,
+  topic: string,
+  payload: string,
+): ReturnType<typeof connectMqttJs> {
+  return connectMqttJs(url, {
+    clientId: name,
+    username: name,
+    clean,
+    will: { topic, payload, qos: 1 },
+  });
+}
+
 /** Publishes probes until the subscriber sees one: routes propagate asynchronously. */
 async function awaitRoute(
   pub: Awaited<ReturnType<typeof connectMqttJs>>,
@@ -106,23 +122,18 @@ Deno.test({
       const probe = await connectMqttJs(n1.url);
       await awaitRoute(probe, watcher, `${t}/probe`);
       await probe.close();
-      const withWill = (clean: boolean) => {
-        const user = `${t}-${clean ? "clean" : "kept"}`;
-        return connectMqttJs(n1.url, {
-          clientId: user,
-          username: user,
-          clean,
-          will: { topic: `${t}/will/${user}`, payload: clean ? "clean gone" : "kept gone", qos: 1 },
-        });
-      };
-      const clean = await withWill(true);
-      const kept = await withWill(false);
+      const own = (name: string) =>
+        connectWithWill(
+          n1.url,
+          `${t}-${name}`,
+          name !== "kept",
+          `${t}/will/${t}-${name}`,
+          `${name} gone`,
+        );
+      const clean = await own("clean");
+      const kept = await own("kept");
       // One that leaves properly must not have its will published by anyone.
-      const polite = await connectMqttJs(n1.url, {
-        clientId: `${t}-polite`,
-        username: `${t}-polite`,
-        will: { topic: `${t}/will/${t}-polite`, payload: "polite gone", qos: 1 },
-      });
+      const polite = await own("polite");
       await polite.close();
       await sleep(200);
       await n1.kill();
@@ -167,14 +178,8 @@ Deno.test({
       const probe = await connectMqttJs(n1.url);
       await awaitRoute(probe, watcher, `${t}/probe`);
       await probe.close();
-      const withWill = (clean: boolean) =>
-        connectMqttJs(n1.url, {
-          clientId: `${t}-${clean ? "clean" : "kept"}`,
-          clean,
-          will: { topic: `${t}/will`, payload: clean ? "clean gone" : "kept gone", qos: 1 },
-        });
-      const clean = await withWill(true);
-      const kept = await withWill(false);
+      const clean = await connectWithWill(n1.url, `${t}-clean`, true, `${t}/will`, "clean gone");
+      const kept = await connectWithWill(n1.url, `${t}-kept`, false, `${t}/will`, "kept gone");
       await sleep(200);
       await n1.kill();
       clean.client.end(true);
