@@ -281,7 +281,14 @@ Deno.test({
       await sub.inbox.waitForCount(want.size, (m) => m.topic === `${t}/m`, 20_000).catch(() => {});
       const got = new Set(sub.inbox.on(`${t}/m`).map((m) => m.payload));
       const missing = [...want].filter((m) => !got.has(m));
-      assert.deepEqual(missing, [], `${missing.length} of ${want.size} acknowledged messages lost`);
+      const unexpected = [...got].filter((m) => !want.has(m));
+      assert.deepEqual(
+        missing,
+        [],
+        `${missing.length} of ${want.size} acknowledged messages lost ` +
+          `(received but never acknowledged: ${unexpected.join(",") || "none"})` +
+          `\n--- n1:\n${n1.logs()}\n--- n2:\n${n2.logs()}`,
+      );
       // Routes and cross-node delivery work again after the restart.
       await awaitRoute(pub, sub, `${t}/after`);
     }),
