@@ -8,11 +8,11 @@ import { brokerOptionsFrom } from "./src/config/broker_options.ts";
 import { createLogger, type Logger } from "./src/log.ts";
 import { MemoryStore } from "./src/store/memory.ts";
 import { SqliteStore } from "./src/store/sqlite.ts";
-import type { Store } from "./src/store/store.ts";
+import type { Store } from "./src/broker/ports/store.ts";
 import { type Listeners, startListeners } from "./src/transport/listeners.ts";
 import { createSecurity } from "./src/auth/mod.ts";
 import type { KafkaBridge } from "./src/bridge/kafka/mod.ts";
-import type { ClusterLink } from "./src/broker/cluster.ts";
+import type { ClusterLink } from "./src/broker/ports/cluster.ts";
 import { type HealthSource, listenMetrics } from "./src/metrics/http.ts";
 
 function openFileLimit(): number | null {

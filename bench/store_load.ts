@@ -5,7 +5,7 @@
  *   deno run -A bench/store_load.ts [retained=100000] [sessions=10000] [queuedPerSession=10]
  */
 import { SqliteStore } from "../src/store/sqlite.ts";
-import type { StoredMessage } from "../src/store/store.ts";
+import type { StoredMessage } from "../src/broker/model.ts";
 
 const RETAINED = Number(Deno.args[0] ?? 100_000);
 const SESSIONS = Number(Deno.args[1] ?? 10_000);

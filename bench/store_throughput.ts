@@ -8,7 +8,7 @@
  */
 import { MemoryStore } from "../src/store/memory.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
-import type { Store } from "../src/store/store.ts";
+import type { Store } from "../src/broker/ports/store.ts";
 
 const MESSAGES = Number(Deno.args[0] ?? 50_000);
 const IN_FLIGHT = Number(Deno.args[1] ?? 1_000);

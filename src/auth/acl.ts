@@ -12,7 +12,7 @@
  * matching grant access is denied. read = subscribe and receive retained messages; write =
  * publish (wills included).
  */
-import type { ClientInfo } from "../broker/hooks.ts";
+import type { ClientInfo } from "../broker/model.ts";
 
 export type Access = "read" | "write" | "readwrite" | "deny";
 

@@ -1,6 +1,6 @@
 /** Builds the authenticator and authorizer the configuration asks for. */
-import type { Authenticator, Authorizer, AuthRequest, AuthResult } from "../broker/hooks.ts";
-import { allowAll } from "../broker/hooks.ts";
+import type { Authenticator, Authorizer, AuthRequest, AuthResult } from "../broker/ports/auth.ts";
+import { allowAll } from "../broker/ports/auth.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../log.ts";
 import { AclChecker, type AclFile, parseAcl } from "./acl.ts";

@@ -3,7 +3,7 @@
  * deny (with the CONNACK code it wants), ignore (no opinion, e.g. a user it does not know) or
  * error (it could not decide, e.g. the HTTP hook is down).
  */
-import type { AuthRequest, AuthResult } from "../broker/hooks.ts";
+import type { AuthRequest, AuthResult } from "../broker/ports/auth.ts";
 import type { Logger } from "../log.ts";
 import {
   DUMMY_ENTRY,

@@ -22,16 +22,12 @@ import type {
   Will,
 } from "../codec/packets.ts";
 import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
-import {
-  type ByteConnection,
-  type RawIo,
-  type RawSink,
-  streamRawIo,
-} from "../transport/connection.ts";
+import type { ByteConnection, RawIo, RawSink } from "./ports/connection.ts";
+import { streamRawIo } from "./stream_io.ts";
 import type { Broker } from "./broker.ts";
-import type { ClientInfo } from "./hooks.ts";
+import type { ClientInfo } from "./model.ts";
 import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
-import type { StoredMessage } from "../store/store.ts";
+import type { StoredMessage } from "./model.ts";
 import type { Session } from "./session.ts";
 
 type State = "new" | "connecting" | "connected" | "closed";

@@ -6,7 +6,7 @@
  */
 import { encodePublish } from "../codec/encoder.ts";
 import type { ProtocolVersion, QoS } from "../codec/packets.ts";
-import type { StoredMessage } from "../store/store.ts";
+import type { StoredMessage } from "./model.ts";
 
 export interface PublishTemplate {
   bytes: Uint8Array;

@@ -2,7 +2,7 @@
  * Retained messages, indexed by topic level so a wildcard subscription walks only the matching
  * branches instead of scanning every retained topic.
  */
-import type { StoredMessage } from "../store/store.ts";
+import type { StoredMessage } from "./model.ts";
 
 class Node {
   children: Map<string, Node> | null = null;

@@ -3,7 +3,7 @@
  * clean session is a session with expiry 0 that ends with its connection.
  */
 import type { ProtocolVersion } from "../codec/packets.ts";
-import type { OutboundEntry, SubscriptionRecord } from "../store/store.ts";
+import type { OutboundEntry, SubscriptionRecord } from "./model.ts";
 import type { Client } from "./client.ts";
 
 // Shared stand-ins for collections not created yet; typed read-only so nothing writes to them.

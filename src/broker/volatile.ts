@@ -5,7 +5,7 @@
  * period, written and committed. Nothing acknowledged can be lost: until the publisher has its
  * PUBACK it resends after a crash. Healthy subscribers thus cost the store nothing.
  */
-import type { OutboundEntry, StoredMessage } from "../store/store.ts";
+import type { OutboundEntry, StoredMessage } from "./model.ts";
 import type { Session } from "./session.ts";
 
 /** How long a delivery may stay unwritten while its subscriber has not acknowledged it. */

@@ -14,12 +14,12 @@
  * taken over), P ch:node:<node>:m (QoS 0 messages), P ch:node:<node>:c (control: release).
  */
 import type { Buffer } from "node:buffer";
-import type { ClusterHost, ClusterLink, KeptWill } from "../broker/cluster.ts";
+import type { ClusterHost, ClusterLink, KeptWill } from "../broker/ports/cluster.ts";
 import { TopicTree } from "../broker/topic_tree.ts";
 import { decodeMessage, decodeValue, encodeMessage, encodeValue } from "../store/redis_codec.ts";
 import { createRedis, describeRedis, type RedisClient } from "../store/redis_conn.ts";
 import { evalScript, RedisStore, withTimeout } from "../store/redis.ts";
-import type { StoredMessage } from "../store/store.ts";
+import type { StoredMessage } from "../broker/model.ts";
 
 export interface RedisClusterLinkOptions {
   /** Milliseconds without a heartbeat after which a node counts as dead (default 5000). */

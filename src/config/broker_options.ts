@@ -1,6 +1,6 @@
 /** The one place where configuration keys become the broker core's options. */
 import type { BrokerOptions } from "../broker/options.ts";
-import { EXPIRY_NEVER } from "../store/store.ts";
+import { EXPIRY_NEVER } from "../broker/model.ts";
 import type { Config } from "./load.ts";
 
 export function brokerOptionsFrom(

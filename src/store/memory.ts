@@ -7,10 +7,10 @@ import {
   type LoadedSession,
   type OutboundEntry,
   type SessionRecord,
-  type Store,
   type StoredMessage,
   type SubscriptionRecord,
-} from "./store.ts";
+} from "../broker/model.ts";
+import type { Store } from "../broker/ports/store.ts";
 
 interface ClientState {
   session?: SessionRecord;

@@ -39,17 +39,16 @@ import {
   type RedisClient,
   type RedisConnOptions,
 } from "./redis_conn.ts";
+import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import {
-  consoleStoreLogger,
   EXPIRY_NEVER,
   type LoadedSession,
   type OutboundEntry,
   type SessionRecord,
-  type Store,
   type StoredMessage,
-  type StoreLogger,
   type SubscriptionRecord,
-} from "./store.ts";
+} from "../broker/model.ts";
+import type { Store } from "../broker/ports/store.ts";
 
 export interface RedisStoreOptions extends RedisConnOptions {
   logger?: StoreLogger;

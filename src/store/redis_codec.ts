@@ -7,7 +7,7 @@
  * Inside the header a Uint8Array is written as {"$b": index}.
  */
 import { Buffer } from "node:buffer";
-import type { OutboundEntry, StoredMessage } from "./store.ts";
+import type { OutboundEntry, StoredMessage } from "../broker/model.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -25,16 +25,15 @@ import { join } from "node:path";
 import { Batch } from "./sqlite_batch.ts";
 import { DB_FILE, SqliteDb } from "./sqlite_db.ts";
 import { type Call, Handler, type Response } from "./sqlite_protocol.ts";
-import {
-  consoleStoreLogger,
-  type LoadedSession,
-  type OutboundEntry,
-  type SessionRecord,
-  type Store,
-  type StoredMessage,
-  type StoreLogger,
-  type SubscriptionRecord,
-} from "./store.ts";
+import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
+import type {
+  LoadedSession,
+  OutboundEntry,
+  SessionRecord,
+  StoredMessage,
+  SubscriptionRecord,
+} from "../broker/model.ts";
+import type { Store } from "../broker/ports/store.ts";
 
 export interface SqliteStoreOptions {
   /** Directory of the database file; created on open. */

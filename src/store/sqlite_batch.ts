@@ -4,7 +4,12 @@
  * costs at most a primary-key lookup instead of an insert plus a delete.
  */
 import type { Properties, QoS } from "../codec/packets.ts";
-import type { OutboundEntry, SessionRecord, StoredMessage, SubscriptionRecord } from "./store.ts";
+import type {
+  OutboundEntry,
+  SessionRecord,
+  StoredMessage,
+  SubscriptionRecord,
+} from "../broker/model.ts";
 
 /**
  * Structured-clonable form posted to the worker. Applying it in field order (deletions of whole

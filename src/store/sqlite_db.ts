@@ -12,7 +12,7 @@ import {
   type SessionRecord,
   type StoredMessage,
   type SubscriptionRecord,
-} from "./store.ts";
+} from "../broker/model.ts";
 
 export const DB_FILE = "mqttwk.db";
 const FORMAT = "mqttwk-store";

@@ -3,7 +3,8 @@ import net from "node:net";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../log.ts";
 import { withConnectUsername } from "./cert_username.ts";
-import { type ByteConnection, withStreams } from "./connection.ts";
+import type { ByteConnection } from "../broker/ports/connection.ts";
+import { withStreams } from "./streams.ts";
 import { fromNodeSocket } from "./node_socket.ts";
 import { type Listening, listenTcp } from "./tcp.ts";
 import {

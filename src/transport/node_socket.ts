@@ -10,7 +10,7 @@
  * pays an op round trip. Plain TCP without a header skips the Socket too (tcp_handle.ts).
  */
 import type { Socket } from "node:net";
-import type { ByteConnection, RawIo, RawSink } from "./connection.ts";
+import type { ByteConnection, RawIo, RawSink } from "../broker/ports/connection.ts";
 
 /** Bytes read ahead of a stream consumer before the socket is paused. */
 const READ_HIGH_WATER = 64 * 1024;

@@ -4,7 +4,7 @@
  * Deno.listen).
  */
 import type { Logger } from "../log.ts";
-import type { ByteConnection } from "./connection.ts";
+import type { ByteConnection } from "../broker/ports/connection.ts";
 import { fromNodeSocket } from "./node_socket.ts";
 import { listenHandles, nativeTcp } from "./tcp_handle.ts";
 import { type Front, listenFront } from "./tls.ts";

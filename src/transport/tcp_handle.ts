@@ -16,13 +16,8 @@ import net from "node:net";
 import process from "node:process";
 import { getSystemErrorName } from "node:util";
 import type { Logger } from "../log.ts";
-import {
-  type ByteConnection,
-  type RawIo,
-  rawReadable,
-  type RawSink,
-  rawWritable,
-} from "./connection.ts";
+import type { ByteConnection, RawIo, RawSink } from "../broker/ports/connection.ts";
+import { rawReadable, rawWritable } from "./streams.ts";
 import { joinHostPort, ProxyHeaderParser } from "./proxy_protocol.ts";
 import { bindFront, type Front } from "./tls.ts";
 

@@ -4,13 +4,8 @@
  * a frame may hold several packets); text frames are a protocol error.
  */
 import type { Logger } from "../log.ts";
-import {
-  type ByteConnection,
-  type RawIo,
-  rawReadable,
-  type RawSink,
-  rawWritable,
-} from "./connection.ts";
+import type { ByteConnection, RawIo, RawSink } from "../broker/ports/connection.ts";
+import { rawReadable, rawWritable } from "./streams.ts";
 import { joinHostPort } from "./proxy_protocol.ts";
 import type { Listening } from "./tcp.ts";
 

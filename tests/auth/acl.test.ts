@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AclChecker, filtersOverlap, filterWithin, parseAcl } from "../../src/auth/acl.ts";
-import type { ClientInfo } from "../../src/broker/hooks.ts";
+import type { ClientInfo } from "../../src/broker/model.ts";
 
 const client = (username: string | undefined, clientId = "dev1"): ClientInfo => ({
   clientId,

@@ -1,5 +1,5 @@
 /** Shared test data for the auth tests. */
-import type { AuthRequest } from "../../src/broker/hooks.ts";
+import type { AuthRequest } from "../../src/broker/ports/auth.ts";
 import type { Logger } from "../../src/log.ts";
 
 /** The original MqttWk's demo public key (RSA-512), as in keystore/demo-auth-public.pem. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createSecurity } from "../../src/auth/mod.ts";
 import { formatHash, hashPassword } from "../../src/auth/password_file.ts";
-import type { ClientInfo } from "../../src/broker/hooks.ts";
+import type { ClientInfo } from "../../src/broker/model.ts";
 import { defaultConfig } from "../../src/config/load.ts";
 import {
   DEMO_PASSWORD,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { ClientInfo } from "../../src/broker/hooks.ts";
-import type { StoredMessage } from "../../src/store/store.ts";
+import type { ClientInfo } from "../../src/broker/model.ts";
+import type { StoredMessage } from "../../src/broker/model.ts";
 import {
   eventRecord,
   messageRecord,

@@ -3,7 +3,7 @@ import { Decoder } from "../../src/codec/decoder.ts";
 import { encode } from "../../src/codec/encoder.ts";
 import type { Packet, ProtocolVersion } from "../../src/codec/packets.ts";
 import type { Broker } from "../../src/broker/broker.ts";
-import type { ByteConnection } from "../../src/transport/connection.ts";
+import type { ByteConnection } from "../../src/broker/ports/connection.ts";
 
 export class MemoryClient {
   readonly received: Packet[] = [];

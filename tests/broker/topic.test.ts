@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { RetainedIndex } from "../../src/broker/retained.ts";
 import { isValidFilter, isValidTopicName, topicMatches } from "../../src/broker/topic.ts";
 import { TopicTree } from "../../src/broker/topic_tree.ts";
-import type { StoredMessage } from "../../src/store/store.ts";
+import type { StoredMessage } from "../../src/broker/model.ts";
 
 const CASES: [filter: string, topic: string, match: boolean][] = [
   ["a/b", "a/b", true],

@@ -17,7 +17,7 @@ import {
 } from "../helpers/kafka.ts";
 import { defaultConfig } from "../../src/config/load.ts";
 import { createKafkaBridge } from "../../src/bridge/kafka/mod.ts";
-import type { StoredMessage } from "../../src/store/store.ts";
+import type { StoredMessage } from "../../src/broker/model.ts";
 import { silentLogger } from "../../src/log.ts";
 
 async function bridgeBroker(

@@ -13,10 +13,10 @@ import {
   type LoadedSession,
   type OutboundEntry,
   type SessionRecord,
-  type Store,
   type StoredMessage,
   type SubscriptionRecord,
-} from "../../src/store/store.ts";
+} from "../../src/broker/model.ts";
+import type { Store } from "../../src/broker/ports/store.ts";
 
 export interface StoreFixture {
   store: Store;

@@ -3,7 +3,8 @@
  * RawIo contract over real sockets.
  */
 import assert from "node:assert/strict";
-import { type ByteConnection, type RawSink, streamRawIo } from "../../src/transport/connection.ts";
+import type { ByteConnection, RawSink } from "../../src/broker/ports/connection.ts";
+import { streamRawIo } from "../../src/broker/stream_io.ts";
 import { listenTcp } from "../../src/transport/tcp.ts";
 import { nativeTcp } from "../../src/transport/tcp_handle.ts";
 import { silentLogger as quiet } from "../../src/log.ts";

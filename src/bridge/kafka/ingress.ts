@@ -5,7 +5,7 @@
  */
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from "kafkajs";
 import type { Logger } from "../../log.ts";
-import type { StoredMessage } from "../../store/store.ts";
+import type { StoredMessage } from "../../broker/model.ts";
 import { describe } from "./egress.ts";
 import type { IngressSettings } from "./settings.ts";
 

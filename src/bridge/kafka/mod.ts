@@ -1,7 +1,8 @@
 /** Kafka bridge entry point: egress (MQTT -> Kafka) as a MessageSink, ingress (Kafka -> MQTT). */
 import { Kafka, type LogEntry, logLevel } from "kafkajs";
 import type { Broker } from "../../broker/broker.ts";
-import type { BrokerEvents, MessageSink } from "../../broker/hooks.ts";
+import type { BrokerEvents } from "../../broker/ports/events.ts";
+import type { MessageSink } from "../../broker/ports/sink.ts";
 import type { Config } from "../../config/load.ts";
 import type { Logger } from "../../log.ts";
 import { Egress, type EgressCounters } from "./egress.ts";

@@ -1,7 +1,7 @@
 /** How an MQTT message or client event becomes a Kafka record. */
 import { Buffer } from "node:buffer";
-import type { ClientInfo } from "../../broker/hooks.ts";
-import type { StoredMessage } from "../../store/store.ts";
+import type { ClientInfo } from "../../broker/model.ts";
+import type { StoredMessage } from "../../broker/model.ts";
 import type { KeyMode, RecordFormat } from "./settings.ts";
 
 /** A record as handed to kafkajs (its `Message` shape), plus where it goes. */

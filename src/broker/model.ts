@@ -1,14 +1,6 @@
 /**
- * The one persistence interface of the broker. Implementations: memory (tests, `persistence:
- * memory`), embedded SQLite (the default), Redis (cluster). tests/store/contract.ts runs the
- * same cases against every implementation.
- *
- * The broker core keeps the live state of connected sessions in memory and writes every change
- * of persistent state through this interface. Mutations are buffered and synchronous (no promise
- * per packet on the hot path); `flush()` resolves once every mutation issued before it is
- * durable. The core acknowledges a QoS 1/2 PUBLISH only after the flush that covers the message
- * and the queue entries it created has resolved. Implementations group many mutations into one
- * commit ("group commit").
+ * The broker's data model: the records the core keeps, persists through the Store port and
+ * hands to the cluster and the bridges. Modelled on MQTT 5; 3.1.1 uses a subset.
  */
 import type { Properties, ProtocolVersion, QoS, Will } from "../codec/packets.ts";
 
@@ -91,51 +83,11 @@ export interface LoadedSession {
   inboundQos2: number[];
 }
 
-export interface Store {
-  /** Opens (creating if needed) and checks the backing storage. Throws a clear error if unusable. */
-  open(): Promise<void>;
-  /** Flushes and closes. */
-  close(): Promise<void>;
-
-  // --- start-up / resume ---------------------------------------------------------------
-  /** All sessions with everything they hold (single-node start-up). */
-  loadSessions(): Promise<LoadedSession[]>;
-  /** One session, or null (cluster resume on another node). */
-  loadSession(clientId: string): Promise<LoadedSession | null>;
-  /** Every retained message. */
-  loadRetained(): Promise<StoredMessage[]>;
-
-  // --- buffered mutations (synchronous; made durable by the next flush) ---------------
-  /** Creates or replaces the session record (not its subscriptions or queue). */
-  saveSession(session: SessionRecord): void;
-  /** Removes the session and all it holds: subscriptions, outbound entries, inbound QoS 2 ids. */
-  deleteSession(clientId: string): void;
-  addSubscription(clientId: string, sub: SubscriptionRecord): void;
-  removeSubscription(clientId: string, filter: string): void;
-  /** Appends (or replaces, same seq) an outbound entry. */
-  putOutbound(clientId: string, entry: OutboundEntry): void;
-  removeOutbound(clientId: string, seq: number): void;
-  addInboundQos2(clientId: string, packetId: number): void;
-  removeInboundQos2(clientId: string, packetId: number): void;
-  /** Sets the retained message of `topic`; null deletes it. */
-  setRetained(topic: string, message: StoredMessage | null): void;
-
-  /** Resolves when every mutation issued before this call is durable; rejects on write failure. */
-  flush(): Promise<void>;
-  /** Removes sessions whose expiry passed before `now` (ms); returns their client ids. */
-  deleteExpiredSessions(now: number): Promise<string[]>;
+/** Who a connection is, as authentication, authorization and hooks see it. */
+export interface ClientInfo {
+  clientId: string;
+  username?: string;
+  remoteAddress: string;
+  transport: string;
+  protocolVersion: number;
 }
-
-/** What a store logs through: commit failures and recoveries. */
-export interface StoreLogger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
-
-/** For stores created without a logger (tests, tools): warnings and errors to the console. */
-export const consoleStoreLogger: StoreLogger = {
-  info: () => {},
-  warn: (m) => console.warn(m),
-  error: (m) => console.error(m),
-};

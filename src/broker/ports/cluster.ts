@@ -2,9 +2,9 @@
  * The seam between the broker core and a cluster implementation (src/cluster/, Redis). The core
  * stays single-node when no ClusterLink is given.
  */
-import type { Will } from "../codec/packets.ts";
-import type { Logger } from "../log.ts";
-import type { LoadedSession, StoredMessage } from "../store/store.ts";
+import type { Will } from "../../codec/packets.ts";
+import type { Logger } from "../../log.ts";
+import type { LoadedSession, StoredMessage } from "../model.ts";
 
 /** What a cluster implementation may ask of the local broker. */
 export interface ClusterHost {
