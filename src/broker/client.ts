@@ -298,7 +298,7 @@ export class Client implements RawSink {
       clientId = this.broker.assignClientId();
     }
     this.info.clientId = clientId;
-    this.info.username = p.username;
+    this.info.username = this.conn.username ?? p.username;
     if (p.will && !this.broker.isValidTopicName(p.will.topic)) {
       throw new ProtocolError("invalid will topic", "MQTT-3.1.2-9", ReasonCode.TopicNameInvalid);
     }

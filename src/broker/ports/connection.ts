@@ -19,6 +19,12 @@ export interface ByteConnection {
    */
   readonly peerCertificateCN?: string;
   /**
+   * Username the transport established for this connection (the verified certificate CN on a
+   * listener that uses it as the MQTT username, like Mosquitto's use_identity_as_username). When
+   * set, the core uses it instead of the CONNECT packet's username.
+   */
+  readonly username?: string;
+  /**
    * Optional stream-free path for sockets. A pending WHATWG stream read costs a 64 KiB buffer
    * plus ~5 KiB of stream objects per connection; `raw` pushes each chunk straight into the core
    * instead, which is what makes tens of thousands of idle connections cheap. When present the
