@@ -4,7 +4,7 @@
  */
 import type { ProtocolVersion } from "../codec/packets.ts";
 import type { OutboundEntry, SubscriptionRecord } from "./model.ts";
-import type { Client } from "./client.ts";
+import type { ClientOutput } from "./output.ts";
 
 // Shared stand-ins for collections not created yet; typed read-only so nothing writes to them.
 const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
@@ -26,7 +26,8 @@ export class Session {
   #inboundQos2: Set<number> | null = null;
   nextSeq = 1;
   #nextPid = 1;
-  client: Client | null = null;
+  /** The connection attached to the session, null while offline. */
+  client: ClientOutput | null = null;
   disconnectedAt: number | null = null;
   /** Messages dropped because the queue was full (logged once per burst). */
   dropped = 0;

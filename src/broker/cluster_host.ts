@@ -1,0 +1,49 @@
+/** What the cluster link may ask of this node (the ClusterHost port), answered by the core. */
+import type { Logger } from "../log.ts";
+import type { Core } from "./core.ts";
+import type { LoadedSession, StoredMessage } from "./model.ts";
+import type { ClusterHost, KeptWill } from "./ports/cluster.ts";
+
+export class CoreClusterHost implements ClusterHost {
+  readonly #core: Core;
+
+  constructor(core: Core) {
+    this.#core = core;
+  }
+
+  get nodeId(): string {
+    return this.#core.options.nodeId;
+  }
+
+  get log(): Logger {
+    return this.#core.log;
+  }
+
+  deliverFromPeer(msg: StoredMessage): void {
+    this.#core.router.route(msg);
+  }
+
+  releaseSession(clientId: string): Promise<void> {
+    return this.#core.sessions.release(clientId);
+  }
+
+  adoptSession(loaded: LoadedSession): void {
+    this.#core.sessions.adopt(loaded);
+  }
+
+  publishOrphanWill(clientId: string, kept: KeptWill): void {
+    this.#core.wills.publishOrphan(clientId, kept);
+  }
+
+  retainedFromPeer(topic: string, msg: StoredMessage | null): void {
+    this.#core.retainer.fromPeer(topic, msg);
+  }
+
+  localSessions(): string[] {
+    return [...this.#core.sessions.map.keys()];
+  }
+
+  localRoutes(): string[] {
+    return this.#core.subscriptions.filters();
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Delivery of messages to one session: sent at once while its client keeps up and its
+ * in-flight window has room, else queued (bounded, with the configured full-queue policy);
+ * queued messages flow as acknowledgements free the window. QoS 0 is never queued.
+ */
+import type { QoS } from "../codec/packets.ts";
+import type { Logger } from "../log.ts";
+import { compact } from "./messages.ts";
+import type { OutboundEntry, StoredMessage } from "./model.ts";
+import type { BrokerOptions } from "./options.ts";
+import { publishTemplate } from "./outgoing.ts";
+import type { ClientOutput } from "./output.ts";
+import type { Persistence } from "./persistence.ts";
+import type { Session } from "./session.ts";
+import type { BrokerStats } from "./stats.ts";
+import { VolatileDeliveries } from "./volatile.ts";
+
+/** When each in-flight delivery was last sent (only tracked when retry is on). */
+const sentTimes = new WeakMap<OutboundEntry, number>();
+
+export class Delivery {
+  readonly #options: BrokerOptions;
+  readonly #stats: BrokerStats;
+  readonly #persistence: Persistence;
+  readonly #volatile: VolatileDeliveries;
+  readonly #log: Logger;
+
+  constructor(
+    options: BrokerOptions,
+    stats: BrokerStats,
+    persistence: Persistence,
+    volatile: VolatileDeliveries,
+    log: Logger,
+  ) {
+    this.#options = options;
+    this.#stats = stats;
+    this.#persistence = persistence;
+    this.#volatile = volatile;
+    this.#log = log;
+  }
+
+  /**
+   * Sends or queues one message for one session. `single`: no other session receives this
+   * message now, so its PUBLISH is written straight into the client's buffer, not shared.
+   */
+  deliver(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, single = false): void {
+    const c = s.client;
+    const options = this.#options;
+    if (qos === 0) {
+      if (c && c.state === "connected" && !c.congested) {
+        if (single) c.sendMessage(msg, 0, retain, 0);
+        else c.sendPublish(publishTemplate(msg, c.version, 0, retain), 0, false);
+        this.#stats.messagesOut++;
+      } else {
+        // QoS 0 is not queued for offline sessions, and is shed first for slow readers.
+        this.#stats.dropped++;
+      }
+      return;
+    }
+    const entry: OutboundEntry = { seq: s.nextSeq++, message: msg, qos, retain, state: "queued" };
+    if (
+      c && c.state === "connected" && s.queueLength === 0 &&
+      s.inflight.size < options.maxInflight && !c.congested
+    ) {
+      // Sent at once and normally acknowledged within milliseconds: the payload may stay a view
+      // into the socket chunk; the broker's tick compacts what is still in flight a second later.
+      this.#send(s, c, entry, true, single);
+      return;
+    }
+    compact(msg);
+    if (
+      s.queueLength >= options.maxQueuedMessages ||
+      (options.maxQueuedBytes > 0 &&
+        s.queuedBytes + msg.payload.byteLength > options.maxQueuedBytes)
+    ) {
+      if (options.queueFullPolicy === "drop-oldest" && s.queueLength > 0) {
+        const old = s.dequeue()!;
+        this.#persistence.removeOutbound(s, old.seq);
+      } else {
+        this.#dropped(s);
+        return;
+      }
+      this.#dropped(s);
+    }
+    s.enqueue(entry);
+    this.#persistence.putOutbound(s, entry);
+  }
+
+  /** Moves queued messages into the in-flight window while the client keeps up. */
+  pump(s: Session): void {
+    const c = s.client;
+    if (!c || c.state !== "connected") return;
+    while (s.queueLength > 0 && s.inflight.size < this.#options.maxInflight && !c.congested) {
+      this.#send(s, c, s.dequeue()!);
+    }
+  }
+
+  /** After CONNACK: resend what was in flight (DUP), then feed the queue. */
+  resume(s: Session): void {
+    const c = s.client;
+    if (!c) return;
+    for (const e of s.inflight.values()) {
+      if (resend(c, e)) this.#stats.messagesOut++;
+    }
+    this.pump(s);
+  }
+
+  /** The subscriber finished the flow of `e` (PUBACK, or PUBCOMP): free its slot. */
+  complete(s: Session, e: OutboundEntry): void {
+    s.deleteInflight(e.packetId!);
+    sentTimes.delete(e);
+    // A volatile delivery acknowledged in time was never written: nothing to remove.
+    if (!this.#volatile.acknowledged(e)) this.#persistence.removeOutbound(s, e.seq);
+    this.pump(s);
+  }
+
+  /** In-session retry: resends deliveries unacknowledged for `retryInterval` (off by default). */
+  retry(s: Session, now: number): void {
+    const c = s.client;
+    if (!c || c.state !== "connected" || s.inflight.size === 0) return;
+    const retryMs = this.#options.retryInterval * 1000;
+    for (const e of s.inflight.values()) {
+      const sentAt = sentTimes.get(e) ?? 0;
+      if (now - sentAt < retryMs) continue;
+      sentTimes.set(e, now);
+      resend(c, e);
+    }
+  }
+
+  #dropped(s: Session): void {
+    this.#stats.dropped++;
+    if (s.dropped++ % 1000 === 0) {
+      this.#log.warn(
+        `queue of ${s.clientId} is full (${s.queueLength} messages, ${s.queuedBytes} bytes); ` +
+          `dropping messages (policy ${this.#options.queueFullPolicy}, ${s.dropped} so far)`,
+      );
+    }
+  }
+
+  #send(s: Session, c: ClientOutput, entry: OutboundEntry, fresh = false, single = false): void {
+    const pid = s.allocatePacketId();
+    entry.packetId = pid;
+    entry.state = "sent";
+    s.setInflight(pid, entry);
+    if (this.#options.retryInterval > 0) sentTimes.set(entry, Date.now());
+    let durable = false;
+    if (s.persistent) {
+      if (fresh && entry.qos === 1 && VolatileDeliveries.isAckable(entry.message)) {
+        this.#volatile.hold(s, entry);
+      } else {
+        this.#persistence.putOutbound(s, entry);
+        // Exactly once across a crash: a QoS 2 delivery leaves only once its packet id is durable.
+        durable = entry.qos === 2;
+      }
+    }
+    if (single) c.sendMessage(entry.message, entry.qos, entry.retain, pid, durable);
+    else {
+      c.sendPublish(
+        publishTemplate(entry.message, c.version, entry.qos, entry.retain),
+        pid,
+        false,
+        durable,
+      );
+    }
+    this.#stats.messagesOut++;
+  }
+}
+
+/**
+ * Sends an in-flight delivery again: PUBREL once released, else the PUBLISH with DUP set.
+ * Returns whether it was a PUBLISH.
+ */
+function resend(c: ClientOutput, e: OutboundEntry): boolean {
+  if (e.state === "released") {
+    c.sendAck(0x62, e.packetId!);
+    return false;
+  }
+  c.sendPublish(publishTemplate(e.message, c.version, e.qos, e.retain), e.packetId!, true);
+  return true;
+}

@@ -1,0 +1,72 @@
+/**
+ * PUBLISH from a client: topic check, QoS 2 de-duplication, authorization, then the message's
+ * path through the node (Publisher). The PUBACK/PUBREC goes out once the message is safe: after
+ * the store commit, the cluster hand-off and the sinks that hold the ack, and after its volatile
+ * deliveries settled.
+ */
+import { ProtocolError } from "../../codec/errors.ts";
+import type { PublishPacket } from "../../codec/packets.ts";
+import { ReasonCode } from "../../codec/reason_codes.ts";
+import type { Client } from "../client.ts";
+import type { Core } from "../core.ts";
+import type { StoredMessage } from "../model.ts";
+import { isValidTopicName } from "../topic.ts";
+import { VolatileDeliveries } from "../volatile.ts";
+
+/** Unacknowledged publishes logged so far: one line per burst, not per message. */
+let unackedWarned = 0;
+
+export function handlePublish(core: Core, client: Client, p: PublishPacket): void {
+  const s = client.session!;
+  if (!isValidTopicName(p.topic, core.limits)) {
+    throw new ProtocolError(
+      `invalid topic name ${JSON.stringify(p.topic.slice(0, 100))}`,
+      "MQTT-3.3.2-2",
+      ReasonCode.TopicNameInvalid,
+    );
+  }
+  core.stats.messagesIn++;
+  if (p.qos === 2 && s.inboundQos2.has(p.packetId!)) {
+    // A resend before PUBREL: already routed once, only the PUBREC is repeated (exactly once).
+    client.sendAck(0x50, p.packetId!, true);
+    return;
+  }
+  let pending: void | Promise<void> = undefined;
+  let msg: StoredMessage | undefined;
+  if (core.authorizer.canPublish(client.info, p.topic)) {
+    // The payload stays a view into the read buffer; `compact` copies it out only if the
+    // message outlives this turn (retained, queued, in flight).
+    msg = core.messages.create(p.topic, p.payload, p.qos, p.retain, client.info.clientId);
+    if (p.dup) msg.dup = true;
+    // Only a client's own PUBLISH has an ack that can wait for its deliveries to settle;
+    // messages from peers, Kafka or wills rely on the store flush alone.
+    if (p.qos === 1 && core.options.durable) VolatileDeliveries.markAckable(msg);
+    pending = core.publisher.publish(msg, client.info);
+    // Later deliveries of the same object (as a retained message) have no ack to hold.
+    VolatileDeliveries.unmark(msg);
+  } else {
+    // MQTT 3.1.1: an unauthorized PUBLISH is acknowledged and dropped.
+    core.log.info(`client ${client.info.clientId} not authorized to publish to ${p.topic}`);
+  }
+  if (p.qos === 0) return;
+  const pid = p.packetId!;
+  if (p.qos === 2) {
+    s.addInboundQos2(pid);
+    core.persistence.addInboundQos2(s, pid);
+  }
+  const first = p.qos === 1 ? 0x40 : 0x50;
+  const ack = () => client.sendAck(first, pid, true);
+  if (pending) {
+    pending.then(() => msg ? core.volatile.whenSettled(msg, ack) : ack(), (err) => {
+      // A full bridge buffer refuses thousands.
+      if (unackedWarned++ % 1000 === 0) {
+        core.log.warn(
+          `message ${p.topic} from ${client.info.clientId} not acknowledged: ` +
+            `${err?.message ?? err} (${unackedWarned} so far)`,
+        );
+      }
+      if (p.qos === 2) s.deleteInboundQos2(pid);
+    });
+  } else if (msg) core.volatile.whenSettled(msg, ack);
+  else ack();
+}

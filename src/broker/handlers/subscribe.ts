@@ -1,0 +1,68 @@
+/**
+ * SUBSCRIBE: each filter checked (validity, authorization, the per-client limit) and granted or
+ * refused (0x80); the SUBACK, then the retained messages of the granted filters (RETAIN=1). In a
+ * cluster the SUBACK waits until every node routes a new filter here.
+ */
+import { encode } from "../../codec/encoder.ts";
+import type { QoS, SubscribePacket } from "../../codec/packets.ts";
+import { SUBACK_FAILURE } from "../../codec/reason_codes.ts";
+import type { Client } from "../client.ts";
+import type { Core } from "../core.ts";
+import { isValidFilter } from "../topic.ts";
+
+export function handleSubscribe(core: Core, client: Client, p: SubscribePacket): void {
+  const s = client.session!;
+  const codes: number[] = [];
+  const granted: { filter: string; qos: QoS }[] = [];
+  let announcing: Promise<void>[] | null = null;
+  for (const sub of p.subscriptions) {
+    const filter = sub.topic;
+    let code: number = SUBACK_FAILURE;
+    if (!isValidFilter(filter, core.limits)) {
+      core.log.info(`client ${s.clientId}: invalid topic filter ${JSON.stringify(filter)}`);
+    } else if (!core.authorizer.canSubscribe(client.info, filter)) {
+      core.log.info(`client ${s.clientId} not authorized to subscribe to ${filter}`);
+    } else if (
+      core.options.maxSubscriptionsPerClient > 0 && !s.subscriptions.has(filter) &&
+      s.subscriptions.size >= core.options.maxSubscriptionsPerClient
+    ) {
+      core.log.info(`client ${s.clientId}: subscription limit reached`);
+    } else {
+      const qos = sub.qos;
+      const rec = { filter, qos };
+      s.setSubscription(rec);
+      const announced = core.subscriptions.add(filter, s.clientId, qos);
+      if (announced) {
+        (announcing ??= []).push(announced.catch((err) => {
+          // The route is re-announced when the cluster link recovers; the SUBACK still goes.
+          core.log.warn(`announcing route ${filter} failed: ${err?.message ?? err}`);
+        }));
+      }
+      core.persistence.addSubscription(s, rec);
+      granted.push({ filter, qos });
+      core.events.subscribed?.(client.info, filter, qos);
+      code = qos;
+    }
+    codes.push(code);
+  }
+  core.stats.subscriptions = core.subscriptions.size;
+  const suback = encode(
+    { type: "suback", packetId: p.packetId, reasonCodes: codes },
+    client.version,
+  );
+  if (announcing) {
+    // A message published anywhere right after the SUBACK must not be missed; later output
+    // queues behind it.
+    const commit = core.persistence.commitBarrier();
+    if (commit) announcing.push(commit);
+    client.sendAfter(Promise.all(announcing).then(() => {}), suback);
+  } else client.send(suback, true);
+  // MQTT-3.3.1-6 / -8: retained messages follow the SUBACK, RETAIN=1, at min(QoS), also when
+  // an existing subscription is replaced.
+  for (const g of granted) {
+    for (const m of core.retained.match(g.filter)) {
+      if (!core.authorizer.canSubscribe(client.info, m.topic)) continue;
+      core.delivery.deliver(s, m, (m.qos < g.qos ? m.qos : g.qos) as QoS, true);
+    }
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The broker's once-a-second housekeeping: in-flight payloads stop pinning socket chunks,
+ * offline sessions expire, slow consumers are cut off, and (when configured) unacknowledged
+ * deliveries are retried in-session.
+ */
+import type { Core } from "./core.ts";
+import { compact } from "./messages.ts";
+
+export function tick(core: Core): void {
+  const now = Date.now();
+  for (const s of core.sessions.map.values()) {
+    // Deliveries still unacknowledged after a tick must not pin their socket chunks.
+    if (s.inflight.size > 0) { for (const e of s.inflight.values()) compact(e.message); }
+  }
+  core.sessions.expire(now);
+  cutSlowConsumers(core, now);
+  // In-session retry is off by default, as the spec advises for 3.1.1.
+  if (core.options.retryInterval > 0) {
+    for (const c of core.clients) {
+      if (c.session && c.state === "connected") core.delivery.retry(c.session, now);
+    }
+  }
+}
+
+function cutSlowConsumers(core: Core, now: number): void {
+  const limit = core.options.slowConsumerTimeout * 1000;
+  for (const c of core.congested) {
+    const since = c.congestedSince;
+    if (since === 0) core.congested.delete(c);
+    else if (now - since >= limit) {
+      core.log.warn(
+        `client ${c.info.clientId} has not read ${c.buffered} bytes for ` +
+          `${core.options.slowConsumerTimeout}s; disconnecting slow consumer`,
+      );
+      core.congested.delete(c);
+      c.close("slow consumer");
+    }
+  }
+}

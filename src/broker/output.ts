@@ -1,0 +1,384 @@
+/**
+ * The output side of a client connection: one buffer per connection, the commit gate, and the
+ * graceful end. It is what deliveries see of a connected client (Session.client).
+ *
+ * Output is coalesced: everything written during one synchronous turn (a whole read chunk of
+ * packets, or a whole fan-out) leaves in a single transport write. Output that must not leave
+ * before the store has committed (acks of persisted messages, QoS 2 deliveries to persistent
+ * sessions) waits behind a commit barrier; later output queues behind it to keep order.
+ */
+import { publishSizeV4, writePublishV4 } from "../codec/encoder.ts";
+import type { ProtocolVersion, QoS } from "../codec/packets.ts";
+import { utf8Length } from "../codec/utf8.ts";
+import type { Logger } from "../log.ts";
+import type { ClientInfo, StoredMessage } from "./model.ts";
+import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
+import type { RawIo } from "./ports/connection.ts";
+
+export type ClientState = "new" | "connecting" | "connected" | "closed";
+
+/** What the output side needs from the broker. */
+export interface OutputHost {
+  readonly options: { readonly outboundBufferBytes: number };
+  readonly log: Logger;
+  /** See Persistence.commitBarrier. */
+  commitBarrier(): Promise<void> | null;
+  /** The client went over its outbound limit (the slow-consumer clock starts). */
+  congested(client: ClientOutput): void;
+  /** The client has room again: queued deliveries may flow. */
+  drained(client: ClientOutput): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Output held until `barrier` (a store commit) resolves, packed into one buffer: an ack or a
+ * PUBLISH behind a commit is a few bytes appended, not a buffer of its own.
+ */
+class GateSegment {
+  readonly barrier: Promise<void>;
+  buf: Uint8Array;
+  len: number;
+
+  /** `first` is adopted, not copied; it has no spare room, so nothing is ever written into it. */
+  constructor(barrier: Promise<void>, first: Uint8Array = EMPTY) {
+    this.barrier = barrier;
+    this.buf = first;
+    this.len = first.byteLength;
+  }
+
+  /** The buffer with room for `n` more bytes at `len`. */
+  room(n: number): Uint8Array {
+    if (this.buf.byteLength - this.len < n) {
+      const next = new Uint8Array(Math.max(this.len + n, this.buf.byteLength * 2, 64));
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+    }
+    return this.buf;
+  }
+
+  append(bytes: Uint8Array): void {
+    this.room(bytes.byteLength).set(bytes, this.len);
+    this.len += bytes.byteLength;
+  }
+}
+
+/** The shared empty gate; frozen, so a push that skipped the copy-on-write check would throw. */
+const NO_GATE: GateSegment[] = Object.freeze([]) as unknown as GateSegment[];
+
+export abstract class ClientOutput<H extends OutputHost = OutputHost> {
+  protected readonly host: H;
+  protected readonly io: RawIo;
+  state: ClientState = "new";
+  version: ProtocolVersion = 4;
+  info: ClientInfo;
+  closeReason = "";
+
+  /** Output waiting for the next write; packets are appended in place (no per-packet buffer). */
+  #buf: Uint8Array | null = null;
+  #len = 0;
+  /** Capacity for the next output buffer (the last write's size), so it rarely has to grow. */
+  #hint = 256;
+  #writingBytes = 0;
+  #writing = false;
+  #flushScheduled = false;
+  #ending = false;
+  /** NO_GATE until output is first held back: most connections never need an array here. */
+  #gate: GateSegment[] = NO_GATE;
+  #congestedSince = 0;
+
+  constructor(host: H, io: RawIo, info: ClientInfo) {
+    this.host = host;
+    this.io = io;
+    this.info = info;
+  }
+
+  /** Closes now; the will is published unless `publishWill` is false or the client said goodbye. */
+  abstract close(reason: string, publishWill?: boolean): void;
+
+  /** Describes the client for log lines. */
+  protected who(): string {
+    return this.info.clientId
+      ? `client ${this.info.clientId} (${this.info.remoteAddress})`
+      : this.info.remoteAddress;
+  }
+
+  /** A method, not a property check, because `state` changes behind awaits. */
+  get isClosed(): boolean {
+    return this.state === "closed";
+  }
+
+  /** True once end() has been called: nothing more is read or handled. */
+  protected get ending(): boolean {
+    return this.#ending;
+  }
+
+  /** Bytes waiting to be written (buffered plus the write in progress). */
+  get buffered(): number {
+    return this.#len + this.#writingBytes;
+  }
+
+  /** True while the client is not keeping up; QoS 0 is dropped and feeding stops. */
+  get congested(): boolean {
+    return this.buffered > this.host.options.outboundBufferBytes;
+  }
+
+  /** ms since the client went over its outbound limit, 0 if it is not over it. */
+  get congestedSince(): number {
+    return this.#congestedSince;
+  }
+
+  /**
+   * The gate segment new output must join, or null when it may go straight to the buffer. With
+   * `durable`, output waits until everything the store was told so far is committed.
+   */
+  #gateFor(durable: boolean): GateSegment | null {
+    if (durable) {
+      const barrier = this.host.commitBarrier();
+      if (barrier) {
+        const last = this.#gate[this.#gate.length - 1];
+        if (last && last.barrier === barrier) return last;
+        const seg = new GateSegment(barrier);
+        if (this.#gate === NO_GATE) this.#gate = [];
+        this.#gate.push(seg);
+        if (this.#gate.length === 1) this.#releaseGate();
+        return seg;
+      }
+    }
+    // Output after gated output keeps its order.
+    return this.#gate.length > 0 ? this.#gate[this.#gate.length - 1] : null;
+  }
+
+  /** Queues bytes for the client (see #gateFor for `durable`). */
+  send(bytes: Uint8Array, durable = false): void {
+    if (this.state === "closed") return;
+    const seg = this.#gateFor(durable);
+    if (seg) seg.append(bytes);
+    else this.enqueue(bytes);
+  }
+
+  /** PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) without allocating. */
+  sendAck(first: number, packetId: number, durable = false): void {
+    if (this.state === "closed") return;
+    const seg = this.#gateFor(durable);
+    // 5.0 sends Success without properties in this same 2-byte form (3.4.2.1).
+    const buf = seg ? seg.room(4) : this.#room(4);
+    const i = seg ? seg.len : this.#len;
+    buf[i] = first;
+    buf[i + 1] = 2;
+    buf[i + 2] = packetId >> 8;
+    buf[i + 3] = packetId & 0xff;
+    if (seg) seg.len = i + 4;
+    else {
+      this.#len = i + 4;
+      this.#queued();
+    }
+  }
+
+  /** A PUBLISH from a shared template, its packet id and DUP patched in the output buffer. */
+  sendPublish(t: PublishTemplate, packetId: number, dup: boolean, durable = false): void {
+    if (this.state === "closed") return;
+    const seg = this.#gateFor(durable);
+    if (t.packetIdOffset < 0) {
+      if (seg) seg.append(t.bytes);
+      else this.enqueue(t.bytes);
+      return;
+    }
+    const n = t.bytes.byteLength;
+    let buf: Uint8Array;
+    let at: number;
+    if (seg) {
+      buf = seg.room(n);
+      at = seg.len;
+      seg.len = at + n;
+    } else {
+      buf = this.#room(n);
+      at = this.#len;
+      this.#len = at + n;
+    }
+    buf.set(t.bytes, at);
+    buf[at + t.packetIdOffset] = packetId >> 8;
+    buf[at + t.packetIdOffset + 1] = packetId & 0xff;
+    if (dup) buf[at] |= 0x08;
+    if (!seg) this.#queued();
+  }
+
+  /**
+   * A PUBLISH of `msg` for this client alone, written straight into the output buffer: a
+   * message with one subscriber (point-to-point, fan-in) then costs no shared template, which
+   * would be one more buffer allocation and copy per message. Falls back to the template when
+   * the output is gated or the client speaks 5.0.
+   */
+  sendMessage(
+    msg: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    packetId: number,
+    durable = false,
+  ): void {
+    if (this.state === "closed") return;
+    if (durable || this.version === 5 || this.#gate.length > 0) {
+      this.sendPublish(publishTemplate(msg, this.version, qos, retain), packetId, false, durable);
+      return;
+    }
+    const topicBytes = utf8Length(msg.topic);
+    const n = publishSizeV4(topicBytes, msg.payload.byteLength, qos);
+    const buf = this.#room(n);
+    this.#len = writePublishV4(
+      buf,
+      this.#len,
+      msg.topic,
+      topicBytes,
+      msg.payload,
+      qos,
+      retain,
+      packetId,
+    );
+    this.#queued();
+  }
+
+  /** Queues bytes that must not leave before `barrier` resolves; later output waits too. */
+  sendAfter(barrier: Promise<void>, bytes: Uint8Array): void {
+    if (this.state === "closed") return;
+    if (this.#gate === NO_GATE) this.#gate = [];
+    this.#gate.push(new GateSegment(barrier, bytes));
+    if (this.#gate.length === 1) this.#releaseGate();
+  }
+
+  #releaseGate(): void {
+    const seg = this.#gate[0];
+    seg.barrier.then(() => {
+      if (this.state === "closed") return;
+      this.#gate.shift();
+      if (this.#gate.length === 0) this.#gate = NO_GATE;
+      if (seg.len > 0) this.enqueue(seg.buf.subarray(0, seg.len));
+      if (this.#gate.length > 0) this.#releaseGate();
+    }, (err) => {
+      this.host.log.error(
+        `store commit failed (${err?.message ?? err}); closing ${this.who()} without ` +
+          `acknowledging its pending messages`,
+      );
+      this.close("store commit failed");
+    });
+  }
+
+  /** The output buffer with room for `n` more bytes. */
+  #room(n: number): Uint8Array {
+    let buf = this.#buf;
+    if (buf === null) {
+      buf = this.#buf = new Uint8Array(n > this.#hint ? n : this.#hint);
+    } else if (buf.byteLength - this.#len < n) {
+      const next = new Uint8Array(Math.max(this.#len + n, buf.byteLength * 2));
+      next.set(buf.subarray(0, this.#len));
+      buf = this.#buf = next;
+    }
+    return buf;
+  }
+
+  /** Appends bytes to the output buffer, past any gate (CONNACK refusals use it directly). */
+  protected enqueue(bytes: Uint8Array): void {
+    const n = bytes.byteLength;
+    const buf = this.#room(n);
+    buf.set(bytes, this.#len);
+    this.#len += n;
+    this.#queued();
+  }
+
+  #queued(): void {
+    if (!this.#writing && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      if (ClientOutput.#toFlush.push(this) === 1) queueMicrotask(ClientOutput.#flushAll);
+    }
+    if (this.#congestedSince === 0 && this.congested) {
+      this.#congestedSince = Date.now();
+      this.host.congested(this);
+    }
+  }
+
+  /** Clients with output queued this turn: one microtask flushes them all. */
+  static #toFlush: ClientOutput[] = [];
+
+  static #flushAll(): void {
+    const all = ClientOutput.#toFlush;
+    ClientOutput.#toFlush = [];
+    for (const c of all) c.#flush();
+  }
+
+  /**
+   * Hands the buffered output to the transport. Synchronous while the transport accepts it (the
+   * common case); only a full transport buffer makes it wait, and then for one promise.
+   */
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#writing || this.state === "closed") return;
+    while (this.#len > 0) {
+      const n = this.#len;
+      const out = this.#buf!.subarray(0, n);
+      // The written buffer belongs to the transport from now on: start a new one.
+      this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
+      this.#buf = null;
+      this.#len = 0;
+      let wait: Promise<void> | undefined;
+      try {
+        wait = this.io.write(out);
+      } catch (err) {
+        this.#writeFailed(err);
+        return;
+      }
+      if (wait) {
+        this.#writing = true;
+        this.#writingBytes = n;
+        wait.then(() => this.#written(), (err) => {
+          this.#writing = false;
+          this.#writeFailed(err);
+        });
+        return;
+      }
+    }
+    if (this.#congestedSince !== 0 && !this.congested) {
+      this.#congestedSince = 0;
+      if (this.state === "connected") this.host.drained(this);
+    }
+    if (this.#ending && this.#gate.length === 0) this.#finish();
+  }
+
+  /** The transport took a write it had made us wait for: room again. */
+  #written(): void {
+    this.#writing = false;
+    this.#writingBytes = 0;
+    // Let queued QoS 1/2 messages flow.
+    if (this.state === "connected") this.host.drained(this);
+    this.#flush();
+  }
+
+  #writeFailed(err: unknown): void {
+    if (!this.isClosed) this.close(`write failed: ${(err as Error)?.message ?? err}`);
+  }
+
+  /** Stops reading, lets queued output drain (bounded), then closes. */
+  end(reason: string): void {
+    if (this.#ending || this.state === "closed") return;
+    this.#ending = true;
+    this.closeReason = reason;
+    // Nothing more is read from a connection on its way out.
+    this.io.pause();
+    if (!this.#writing && this.#len === 0 && this.#gate.length === 0) {
+      queueMicrotask(() => this.#finish());
+    } else {
+      // A peer that never reads must not keep the socket forever.
+      setTimeout(() => this.#finish(), 2000);
+    }
+  }
+
+  #finish(): void {
+    if (this.state === "closed") return;
+    this.close(this.closeReason || "closed", false);
+  }
+
+  /** Drops whatever output is still waiting (the connection is closing). */
+  protected discardOutput(): void {
+    this.#buf = null;
+    this.#len = 0;
+    this.#gate = NO_GATE;
+  }
+}

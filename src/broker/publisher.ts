@@ -1,0 +1,52 @@
+/**
+ * The path of every message accepted on this node (from a client, a will, the Kafka ingress):
+ * retained store, local subscribers, other nodes, then the sinks (Kafka bridge).
+ */
+import type { ClientInfo, StoredMessage } from "./model.ts";
+import type { ClusterLink } from "./ports/cluster.ts";
+import type { MessageSink } from "./ports/sink.ts";
+import type { Retainer } from "./retain.ts";
+import type { Router } from "./router.ts";
+
+export class Publisher {
+  readonly #retainer: Retainer;
+  readonly #router: Router;
+  readonly #cluster: ClusterLink | undefined;
+  readonly #sinks: MessageSink[];
+
+  constructor(
+    retainer: Retainer,
+    router: Router,
+    cluster: ClusterLink | undefined,
+    sinks: MessageSink[],
+  ) {
+    this.#retainer = retainer;
+    this.#router = router;
+    this.#cluster = cluster;
+    this.#sinks = sinks;
+  }
+
+  /**
+   * Routes a message accepted on this node. Returns a promise when the publisher's ack must wait
+   * (QoS 1/2 copies queued for other nodes, a sink's at-least-once hand-off). Sinks see only
+   * messages with a local origin (`from`).
+   */
+  publish(msg: StoredMessage, from?: ClientInfo): void | Promise<void> {
+    if (msg.retain) this.#retainer.apply(msg);
+    this.#router.route(msg);
+    let waits: Promise<void>[] | null = null;
+    if (this.#cluster) {
+      const r = this.#cluster.forward(msg);
+      if (r) waits = [r];
+    }
+    const sinks = this.#sinks;
+    if (!from || sinks.length === 0) {
+      return waits ? waits[0] : undefined;
+    }
+    for (const sink of sinks) {
+      const r = sink.accept(msg, from);
+      if (r) (waits ??= []).push(r);
+    }
+    if (waits) return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Wills: published when a connection ends without DISCONNECT (authorized as the client that set
+ * them), and, in a cluster, kept where a surviving node can publish them if this node dies.
+ */
+import type { Will } from "../codec/packets.ts";
+import type { Logger } from "../log.ts";
+import type { MessageFactory } from "./messages.ts";
+import type { ClientInfo } from "./model.ts";
+import type { Authorizer } from "./ports/auth.ts";
+import type { ClusterLink, KeptWill } from "./ports/cluster.ts";
+import type { Publisher } from "./publisher.ts";
+
+export class Wills {
+  readonly #authorizer: Authorizer;
+  readonly #publisher: Publisher;
+  readonly #messages: MessageFactory;
+  readonly #log: Logger;
+  readonly #cluster: ClusterLink | undefined;
+  /** Connections of clean-session clients whose will the cluster keeps for a survivor. */
+  readonly #kept = new Set<object>();
+
+  constructor(
+    authorizer: Authorizer,
+    publisher: Publisher,
+    messages: MessageFactory,
+    log: Logger,
+    cluster: ClusterLink | undefined,
+  ) {
+    this.#authorizer = authorizer;
+    this.#publisher = publisher;
+    this.#messages = messages;
+    this.#log = log;
+    this.#cluster = cluster;
+  }
+
+  /** Publishes `will` on behalf of `info`, if `info` may publish to its topic. */
+  publish(info: ClientInfo, will: Will): void {
+    if (!this.#authorizer.canPublish(info, will.topic)) {
+      this.#log.info(`will of ${info.clientId} on ${will.topic} not authorized; dropped`);
+      return;
+    }
+    const msg = this.#messages.create(
+      will.topic,
+      will.payload,
+      will.qos,
+      will.retain,
+      info.clientId,
+    );
+    msg.properties = will.properties;
+    this.#log.debug(`publishing will of ${info.clientId} to ${will.topic}`);
+    this.#publisher.publish(msg, info);
+  }
+
+  /** A will whose connection went down with its node: authorized as the user it belonged to. */
+  publishOrphan(clientId: string, kept: KeptWill): void {
+    this.publish({
+      clientId,
+      username: kept.username,
+      remoteAddress: "cluster",
+      transport: "cluster",
+      protocolVersion: kept.protocolVersion,
+    }, kept.will);
+  }
+
+  /**
+   * A clean-session client with a will connected here (`connection` identifies it): in a
+   * cluster its will is kept for the node that would take over if this one died. (Persistent
+   * sessions keep theirs in their session record.)
+   */
+  keep(connection: object, info: ClientInfo, will: Will): void {
+    if (!this.#cluster?.keepWill) return;
+    this.#kept.add(connection);
+    this.#cluster.keepWill(info.clientId, {
+      will,
+      username: info.username,
+      protocolVersion: info.protocolVersion,
+    });
+  }
+
+  /** The connection is gone and this node has dealt with its will (published or discarded). */
+  release(connection: object, clientId: string): void {
+    if (this.#kept.delete(connection)) this.#cluster!.keepWill!(clientId, null);
+  }
+}
