@@ -1,0 +1,197 @@
+/**
+ * The broker process as an object: wires the configuration into node id, store, security,
+ * cluster, Kafka bridge, broker core, listeners and metrics, and takes them down again.
+ * main.ts runs one and maps signals onto it; tests run it in-process.
+ */
+import { Broker } from "../broker/broker.ts";
+import { brokerOptionsFrom } from "../config/broker_options.ts";
+import type { Config } from "../config/load.ts";
+import { createLogger, type Logger } from "../log.ts";
+import type { KafkaBridge } from "../bridge/kafka/mod.ts";
+import type { Listening } from "../transport/tcp.ts";
+import { bridgeHealth, createBridge } from "./bridge.ts";
+import { clusterHealth } from "./cluster.ts";
+import { connectionBudget } from "./connection_budget.ts";
+import { type Listeners, openListeners } from "./listeners.ts";
+import { type HealthSource, type HealthView, healthView, serveMetrics } from "./metrics.ts";
+import { resolveNodeId } from "./node_id.ts";
+import { createSecurity, reloadSecurity, type Security } from "./security.ts";
+import { chooseStore, storageSummary } from "./store.ts";
+
+export type { HealthView } from "./metrics.ts";
+
+/** Options for createApp. */
+export interface AppOptions {
+  /** Where the app logs; by default a console logger at the configured `log-level`. */
+  log?: Logger;
+}
+
+/** start() failed; the reason was already logged as "cannot start: …" or "cannot listen: …". */
+export class StartFailed extends Error {
+  override name = "StartFailed";
+}
+
+/** One broker with everything around it, started and stopped as a unit. */
+export interface App {
+  readonly config: Config;
+  readonly log: Logger;
+  /** The broker core (stats, sessions); throws before start() has built it. */
+  readonly broker: Broker;
+  /** This node's id; throws before start() has chosen it. */
+  readonly nodeId: string;
+  /** The connection limit in force, after the open-file limit was taken into account. */
+  readonly maxConnections: number;
+  /** The /metrics and /health endpoint while it is being served. */
+  readonly metrics: Listening | undefined;
+  /**
+   * The bound MQTT listeners, with real ports where 0 was configured; empty before start()
+   * and after stop().
+   */
+  listening(): readonly Listening[];
+  /** What /health would answer. */
+  health(): HealthView;
+  /**
+   * Starts everything and resolves once every listener is bound. Rejects with StartFailed
+   * (already logged) when the configuration cannot be served; whatever had started is closed.
+   */
+  start(): Promise<void>;
+  /**
+   * What SIGHUP does: re-reads certificates, passwords and ACLs, then drops subscriptions the
+   * new ACL forbids. Resolves false (logged) when the files could not be loaded.
+   */
+  reload(): Promise<boolean>;
+  /** Closes listeners, metrics, the Kafka bridge, every connection and the store. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Builds an app from a loaded configuration; nothing runs until start(). */
+export function createApp(config: Config, opts: AppOptions = {}): App {
+  return new MqttwkApp(config, opts.log ?? createLogger(config.logLevel));
+}
+
+class MqttwkApp implements App {
+  #broker?: Broker;
+  #nodeId?: string;
+  #maxConnections = 0;
+  #security?: Security;
+  #kafka: KafkaBridge | null = null;
+  #listeners?: Listeners;
+  #metrics?: Listening;
+  #sources: HealthSource[] = [];
+  #started = false;
+  #running = false;
+  #stopping?: Promise<void>;
+
+  constructor(readonly config: Config, readonly log: Logger) {}
+
+  get broker(): Broker {
+    if (!this.#broker) throw new Error("the app has not been started");
+    return this.#broker;
+  }
+
+  get nodeId(): string {
+    if (this.#nodeId === undefined) throw new Error("the app has not been started");
+    return this.#nodeId;
+  }
+
+  get maxConnections(): number {
+    return this.#maxConnections;
+  }
+
+  get metrics(): Listening | undefined {
+    return this.#metrics;
+  }
+
+  listening(): readonly Listening[] {
+    return this.#running ? this.#listeners?.all ?? [] : [];
+  }
+
+  health(): HealthView {
+    return healthView(this.broker, this.#sources);
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) throw new Error("an app starts once; create a new one");
+    this.#started = true;
+    const { config, log } = this;
+    const nodeId = this.#nodeId = resolveNodeId(config, log);
+    const { store, cluster } = await chooseStore(config, log);
+    const { maxConnections, fileLimit } = connectionBudget(config, log);
+    this.#maxConnections = maxConnections;
+
+    const security = this.#security = await this.#orFail(
+      "cannot start",
+      () => createSecurity(config, log),
+    );
+    const kafka = this.#kafka = await this.#orFail("cannot start", () => createBridge(config, log));
+    if (cluster) this.#sources.push(clusterHealth(cluster));
+    if (kafka) this.#sources.push(bridgeHealth(kafka));
+
+    const broker = this.#broker = new Broker({
+      options: brokerOptionsFrom(config, nodeId, maxConnections),
+      store,
+      log,
+      authenticator: security.authenticator,
+      authorizer: security.authorizer,
+      admit: security.admit,
+      sinks: kafka ? [kafka.sink] : [],
+      events: kafka?.events,
+      cluster,
+    });
+    await this.#orFail("cannot start", () => broker.start());
+    if (kafka) await kafka.start(broker);
+
+    this.#listeners = await this.#orFail(
+      "cannot listen",
+      () => openListeners(config, broker, log),
+      () => this.#teardown(),
+    );
+    this.#metrics = await this.#orFail(
+      `cannot listen: server.port ${config.httpPort}`,
+      () => serveMetrics(config, broker, this.#sources, log),
+      () => this.#teardown(),
+    );
+    this.#running = true;
+
+    log.info(
+      `mqttwk ${config.brokerId} started (node ${nodeId}, ${storageSummary(config)}` +
+        `, connection limit ${maxConnections}` +
+        (fileLimit !== null ? `, open-file limit ${fileLimit}` : "") + `, config ${config.source})`,
+    );
+  }
+
+  reload(): Promise<boolean> {
+    if (!this.#running) return Promise.reject(new Error("the app is not running"));
+    this.#listeners!.reload();
+    return reloadSecurity(this.#security!, this.broker, this.log);
+  }
+
+  stop(): Promise<void> {
+    if (!this.#running) return this.#stopping ?? Promise.resolve();
+    this.#running = false;
+    this.#stopping = this.#teardown().then(() => this.log.info("stopped"));
+    return this.#stopping;
+  }
+
+  /** Runs one start-up step; on failure logs "<what>: <reason>", undoes, throws StartFailed. */
+  async #orFail<T>(what: string, step: () => T | Promise<T>, undo?: () => Promise<void>) {
+    try {
+      return await step();
+    } catch (err) {
+      const message = `${what}: ${(err as Error).message}`;
+      this.log.error(message);
+      await undo?.();
+      throw new StartFailed(message, { cause: err });
+    }
+  }
+
+  async #teardown(): Promise<void> {
+    this.#listeners?.close();
+    this.#metrics?.close();
+    this.#metrics = undefined;
+    // No Kafka record may reach a broker whose store is closing.
+    if (this.#kafka) await this.#kafka.stopIngress();
+    await this.#broker?.close();
+    if (this.#kafka) await this.#kafka.stop();
+  }
+}

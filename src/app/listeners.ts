@@ -1,0 +1,27 @@
+/**
+ * The one call into the transport's listeners. Its signature is expected to change (each
+ * listener taking only its own settings); adapting that belongs here and nowhere else.
+ */
+import type { Broker } from "../broker/broker.ts";
+import type { Config } from "../config/load.ts";
+import type { Logger } from "../log.ts";
+import { type Listeners, startListeners } from "../transport/listeners.ts";
+
+export type { Listeners } from "../transport/listeners.ts";
+
+/** Starts every listener the configuration enables and resolves once all are bound. */
+export async function openListeners(
+  config: Config,
+  broker: Broker,
+  log: Logger,
+): Promise<Listeners> {
+  const listeners = startListeners(config, (conn) => void broker.handleConnection(conn), log);
+  try {
+    await listeners.ready;
+  } catch (err) {
+    // The ones that did bind must not outlive a failed start of an in-process app.
+    listeners.close();
+    throw err;
+  }
+  return listeners;
+}
