@@ -9,7 +9,7 @@ import {
   startRedisCluster,
   testPrefix,
 } from "../helpers/redis.ts";
-import type { RedisConnOptions } from "../../src/store/redis_conn.ts";
+import type { RedisConnOptions } from "../../src/redis/conn.ts";
 import { eventually, type Node, startNode } from "./harness.ts";
 import { Redis } from "ioredis";
 
