@@ -1,6 +1,7 @@
 /**
  * Builds the Redis store and the cluster link from the configuration (`cluster-on`): main.ts
- * passes `store` as the broker's store and `cluster` as its ClusterLink.
+ * passes `store` as the broker's store and `cluster` as its ClusterLink. The one place in
+ * src/cluster/ that knows the concrete store: the link itself only needs a ClusterStore.
  */
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../log.ts";
@@ -8,13 +9,15 @@ import { RedisStore } from "../store/redis.ts";
 import { RedisClusterLink } from "./redis_link.ts";
 
 export { RedisClusterLink } from "./redis_link.ts";
-export type { RedisClusterLinkOptions } from "./redis_link.ts";
+export type { ClusterStore, RedisClusterLinkOptions } from "./redis_link.ts";
 
+/** The store and the link of one clustered node. */
 export interface RedisCluster {
   store: RedisStore;
   cluster: RedisClusterLink;
 }
 
+/** Creates (without connecting) the Redis store and the cluster link `config` describes. */
 export function createRedisCluster(config: Config, log: Logger): RedisCluster {
   const store = new RedisStore({
     mode: config.redisMode,

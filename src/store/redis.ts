@@ -36,9 +36,13 @@ import {
 import {
   createRedis,
   describeRedis,
+  ignoreErrors,
   type RedisClient,
   type RedisConnOptions,
-} from "./redis_conn.ts";
+  watchConnection,
+} from "../redis/conn.ts";
+import { checkExec, evalScript, sleep, withTimeout } from "../redis/commands.ts";
+import { DEFAULT_PREFIX, RedisKeys } from "../redis/keys.ts";
 import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import {
   EXPIRY_NEVER,
@@ -60,41 +64,8 @@ export interface RedisStoreOptions extends RedisConnOptions {
   ttlGraceSeconds?: number;
 }
 
-export const DEFAULT_PREFIX = "mqttwk:";
 const MAX_RETRY_MS = 2000;
 const RESOLVED: Promise<void> = Promise.resolve();
-
-/** Key names, shared with the cluster link. */
-export class RedisKeys {
-  constructor(readonly prefix: string = DEFAULT_PREFIX) {
-    if (prefix.includes("{") || prefix.includes("}")) {
-      throw new Error(`redis key prefix ${JSON.stringify(prefix)} must not contain "{" or "}"`);
-    }
-  }
-  /** The five keys of one session, all in the session's slot: s, sub, out, q2, exp. */
-  session(id: string): [string, string, string, string, string] {
-    const base = `${this.prefix}s:{${tag(id)}}:`;
-    return [base + "s", base + "sub", base + "out", base + "q2", base + "exp"];
-  }
-  get sessions(): string {
-    return `${this.prefix}{g}:sessions`;
-  }
-  get expiry(): string {
-    return `${this.prefix}{g}:expiry`;
-  }
-  get retained(): string {
-    return `${this.prefix}{g}:retained`;
-  }
-  /** A key (or channel) in the global slot, for the cluster link: `P {g}:<name>`. */
-  global(name: string): string {
-    return `${this.prefix}{g}:${name}`;
-  }
-}
-
-function tag(id: string): string {
-  if (id === "") return "%";
-  return id.replace(/%/g, "%25").replace(/\}/g, "%7D");
-}
 
 interface SessionOps {
   /** Delete every key of the session before applying the rest. */
@@ -200,7 +171,7 @@ export class RedisStore implements Store {
       name: "mqttwk-store-probe",
       maxRetriesPerRequest: 0,
     });
-    probe.on("error", () => {});
+    ignoreErrors(probe);
     try {
       await withTimeout(probe.connect(), 5000, `connecting to ${where}`);
       await withTimeout(probe.ping(), 5000, `PING ${where}`);
@@ -213,14 +184,11 @@ export class RedisStore implements Store {
     }
     probe.disconnect();
     const redis = createRedis(this.options, { name: "mqttwk-store" });
-    let down = false;
-    redis.on("error", (err: Error) => {
-      if (!down) this.#log.warn(`store: ${where} unreachable: ${err.message}; retrying`);
-      down = true;
-    });
-    redis.on("ready", () => {
-      if (down) this.#log.info(`store: ${where} reachable again`);
-      down = false;
+    watchConnection(redis, where, {
+      down: (why) => this.#log.warn(`store: ${why}; retrying`),
+      up: (wasDown) => {
+        if (wasDown) this.#log.info(`store: ${where} reachable again`);
+      },
     });
     await redis.connect();
     this.#redis = redis;
@@ -542,44 +510,8 @@ export class RedisStore implements Store {
   }
 }
 
-/**
- * EVAL that also works on a Redis Cluster with auto-pipelining (which would route by the script
- * text, not the keys): sent as its own one-command pipeline.
- */
-export async function evalScript(
-  redis: RedisClient,
-  script: string,
-  keys: string[],
-  args: (string | number | Buffer)[],
-): Promise<unknown> {
-  const res = await redis.pipeline().eval(script, keys.length, ...keys, ...args).exec();
-  if (!res) throw new Error("Redis pipeline aborted");
-  const [err, value] = res[0];
-  if (err) throw err;
-  return value;
-}
-
 function addCommand(m: ChainableCommander, c: [string, ...unknown[]]): void {
   const [name, ...args] = c;
   // deno-lint-ignore no-explicit-any
   (m as any)[name](...args);
-}
-
-function checkExec(res: [Error | null, unknown][] | null): void {
-  if (!res) throw new Error("Redis transaction aborted");
-  for (const [err] of res) if (err) throw err;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -8,7 +8,7 @@ import { RedisClusterLink } from "../../src/cluster/redis_link.ts";
 import { createLogger, type Logger, silentLogger } from "../../src/log.ts";
 import { RedisStore, type RedisStoreOptions } from "../../src/store/redis.ts";
 import { EXPIRY_NEVER } from "../../src/broker/model.ts";
-import type { RedisConnOptions } from "../../src/store/redis_conn.ts";
+import type { RedisConnOptions } from "../../src/redis/conn.ts";
 
 export interface Node {
   id: string;

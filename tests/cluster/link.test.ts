@@ -9,8 +9,10 @@ import {
   startRedisCluster,
   testPrefix,
 } from "../helpers/redis.ts";
-import type { RedisConnOptions } from "../../src/store/redis_conn.ts";
+import type { RedisConnOptions } from "../../src/redis/conn.ts";
 import { eventually, type Node, startNode } from "./harness.ts";
+import { RetainedReplica } from "../../src/cluster/retained.ts";
+import { RouteTable } from "../../src/cluster/routes.ts";
 import { Redis } from "ioredis";
 
 const standalone = HAVE_REDIS ? await startRedis() : null;
@@ -137,8 +139,13 @@ for (const kind of ["standalone", "cluster"] as const) {
         await first.waitClosed(5000);
         const w = await receive(watcher);
         assert.equal(dec.decode(w.payload), "gone");
-        await new Promise((r) => setTimeout(r, 300));
-        assert.equal(watcher.received.filter((p) => p.type === "publish").length, 0);
+        // A second copy of the will would have been forwarded through n2's stream before this
+        // marker, published on n2 after the move: the marker must be the next message.
+        const marker = new MemoryClient(b.broker);
+        await marker.connect("marker");
+        await publish(marker, "will/marker", "after", 1);
+        assert.equal((await receive(watcher)).topic, "will/marker", "the will came twice");
+        marker.close();
         assert.ok(a.broker.sessions.has("dev"));
         assert.ok(!b.broker.sessions.has("dev"));
         second.close();
@@ -238,12 +245,23 @@ Deno.test({
       const { promise: snapshotRead, resolve: readDone } = Promise.withResolvers<void>();
       const { promise: gate, resolve: openGate } = Promise.withResolvers<void>();
       const { promise: applied, resolve: appliedDone } = Promise.withResolvers<void>();
+      let held = false;
+      let released = false;
       store.loadRetained = async () => {
         const snapshot = await load();
+        if (held) return snapshot;
+        held = true;
         readDone();
         await gate;
-        queueMicrotask(appliedDone);
+        released = true;
         return snapshot;
+      };
+      // Told when that reload has applied its snapshot.
+      const proto = RetainedReplica.prototype as unknown as { reload(): Promise<void> };
+      const reload = proto.reload;
+      proto.reload = async function (this: { ctx: { store: unknown } }) {
+        await reload.call(this);
+        if (released && this.ctx.store === store) appliedDone();
       };
       // A Redis blip: pub/sub connections reconnect, and a node reloads its view on "ready".
       await standalone!.cli("client", "kill", "type", "pubsub");
@@ -255,7 +273,7 @@ Deno.test({
       await eventually(() => b.broker.retained.get("race/1") !== null, 5000, "live retained on n2");
       openGate();
       await applied;
-      await new Promise((r) => setTimeout(r, 50));
+      proto.reload = reload;
       assert.equal(
         dec.decode(b.broker.retained.get("race/1")?.payload),
         "fresh",
@@ -277,6 +295,15 @@ Deno.test({
     const { promise: tableRead, resolve: readDone } = Promise.withResolvers<void>();
     const { promise: gate, resolve: openGate } = Promise.withResolvers<void>();
     let armed = false;
+    // Told when n2's reload that read the held table has applied it.
+    const routes = RouteTable.prototype as unknown as { reload(): Promise<void> };
+    const reload = routes.reload;
+    const { promise: reloaded, resolve: reloadDone } = Promise.withResolvers<void>();
+    let opened = false;
+    routes.reload = async function (this: { ctx: { me: string } }) {
+      await reload.call(this);
+      if (opened && this.ctx.me === "n2") reloadDone();
+    };
     proto.smembers = async function (key) {
       const table = await smembers.call(this, key);
       if (armed && this.options.connectionName === "mqttwk-cluster-n2" && key.endsWith(":n1")) {
@@ -296,8 +323,9 @@ Deno.test({
         await s.connect("race-sub");
         await subscribe(s, "race/#", 1);
         await eventually(() => b.link.routesFor("race/x").includes("n1"), 5000, "live route");
+        opened = true;
         openGate();
-        await new Promise((r) => setTimeout(r, 100));
+        await reloaded;
         assert.deepEqual(b.link.routesFor("race/x"), ["n1"], "the older table must not drop it");
         const pub = new MemoryClient(b.broker);
         await pub.connect("race-pub");
@@ -308,6 +336,7 @@ Deno.test({
       });
     } finally {
       proto.smembers = smembers;
+      routes.reload = reload;
       openGate();
     }
   },

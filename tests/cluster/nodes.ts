@@ -1,4 +1,6 @@
 /** Cluster nodes as subprocesses: main.ts with --mqttwk.broker.cluster-on=true. */
+import type { connectMqttJs } from "../helpers/mqttjs.ts";
+
 const ROOT = new URL("../../", import.meta.url);
 const LISTENING = /listening tcp (\S+):(\d+)/;
 
@@ -104,4 +106,22 @@ export async function spawnNode(
       return s.code;
     },
   };
+}
+
+type MqttJsClient = Awaited<ReturnType<typeof connectMqttJs>>;
+
+/** Publishes probes until the subscriber sees one: routes propagate asynchronously. */
+export async function awaitRoute(
+  pub: MqttJsClient,
+  sub: MqttJsClient,
+  topic: string,
+): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    await pub.publish(topic, "probe", { qos: 0 });
+    try {
+      await sub.inbox.waitFor((m) => m.topic === topic && m.payload === "probe", 100);
+      return;
+    } catch { /* not yet */ }
+  }
+  throw new Error(`route for ${topic} never reached the publisher's node`);
 }

@@ -7,7 +7,7 @@ import mqtt from "mqtt";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { REDIS_IGNORE, type RedisServer, startRedis, startRedisCluster } from "../helpers/redis.ts";
 import { scoped, sleep, uid } from "../helpers/broker.ts";
-import { type NodeProcess, spawnNode } from "../cluster/nodes.ts";
+import { awaitRoute, type NodeProcess, spawnNode } from "../cluster/nodes.ts";
 
 const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: false };
 
@@ -35,22 +35,6 @@ function connectWithWill(
     clean,
     will: { topic, payload, qos: 1 },
   });
-}
-
-/** Publishes probes until the subscriber sees one: routes propagate asynchronously. */
-async function awaitRoute(
-  pub: Awaited<ReturnType<typeof connectMqttJs>>,
-  sub: Awaited<ReturnType<typeof connectMqttJs>>,
-  topic: string,
-): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    await pub.publish(topic, "probe", { qos: 0 });
-    try {
-      await sub.inbox.waitFor((m) => m.topic === topic && m.payload === "probe", 100);
-      return;
-    } catch { /* not yet */ }
-  }
-  throw new Error(`route for ${topic} never reached the publisher's node`);
 }
 
 for (const kind of ["standalone", "cluster"] as const) {

@@ -8,7 +8,7 @@ import mqtt from "mqtt";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { freePort, REDIS_IGNORE, startRedis } from "../helpers/redis.ts";
 import { scoped, sleep, uid } from "../helpers/broker.ts";
-import { spawnNode } from "../cluster/nodes.ts";
+import { awaitRoute, spawnNode } from "../cluster/nodes.ts";
 
 const NGINX = "/usr/sbin/nginx";
 const MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
@@ -99,7 +99,7 @@ Deno.test({
       }
       const pub = await connectMqttJs(url);
       defer(pub.close);
-      await sleep(300);
+      for (const s of subs) await awaitRoute(pub, s, `${t}/probe`);
       await pub.publish(`${t}/x`, "through nginx", { qos: 1 });
       for (const s of subs) {
         const m = await s.inbox.waitFor((m) => m.topic === `${t}/x`);

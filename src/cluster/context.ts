@@ -1,0 +1,50 @@
+/**
+ * What every part of the Redis cluster link shares: who this node is, its command connection,
+ * the key names, the timing and whether the link is up. Owned and updated by RedisClusterLink.
+ */
+import type { ClusterHost } from "../broker/ports/cluster.ts";
+import type { Store } from "../broker/ports/store.ts";
+import type { Logger } from "../log.ts";
+import type { RedisClient, RedisConnOptions } from "../redis/conn.ts";
+import type { RedisKeys } from "../redis/keys.ts";
+
+/**
+ * The shared store as the cluster link uses it: where its Redis is (the link opens its own
+ * connections there), reads of what other nodes left, and flushes before acknowledging.
+ */
+export interface ClusterStore extends Pick<Store, "flush" | "loadSession" | "loadRetained"> {
+  readonly options: RedisConnOptions;
+}
+
+/** State shared by the parts of one running link. */
+export class LinkContext {
+  /** False while Redis is unreachable (and until the first connect). */
+  healthy = false;
+  /** When Redis was last (re)connected: nodes get one timeout after it to renew heartbeats. */
+  healthySince = Date.now();
+  stopped = false;
+
+  constructor(
+    readonly host: ClusterHost,
+    readonly store: ClusterStore,
+    readonly keys: RedisKeys,
+    /** The command connection (auto-pipelined; queues commands while Redis is away). */
+    readonly cmd: RedisClient,
+    readonly nodeTimeoutMs: number,
+  ) {}
+
+  get me(): string {
+    return this.host.nodeId;
+  }
+  get log(): Logger {
+    return this.host.log;
+  }
+  /** Heartbeat period: five heartbeats per node timeout. */
+  get heartbeatMs(): number {
+    return Math.max(100, Math.floor(this.nodeTimeoutMs / 5));
+  }
+  /** `P {g}:<name>`. */
+  g(name: string): string {
+    return this.keys.global(name);
+  }
+}

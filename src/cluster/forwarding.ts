@@ -1,0 +1,225 @@
+/**
+ * Message forwarding between nodes, and its de-duplication.
+ *
+ * QoS 1/2: one XADD per target node to its stream `P stream:{<node>}` (capped with MAXLEN ~);
+ * the publisher's ack waits for it. The owner reads its stream with XREADGROUP, delivers
+ * locally, waits until what that queued is durable in the store, then XACKs and deletes the
+ * entries; what it had read but not acknowledged when it died is re-read by it or drained by
+ * the node taking it over. QoS 0: one PUBLISH to the node's message channel. Either way the
+ * message is one "publish" wire frame, encoded once for every target.
+ */
+import type { Buffer } from "node:buffer";
+import type { StoredMessage } from "../broker/model.ts";
+import { callBuffer, isRedisError, sleep } from "../redis/commands.ts";
+import type { RedisClient } from "../redis/conn.ts";
+import type { LinkContext } from "./context.ts";
+import { RecentIds } from "./recent_ids.ts";
+import { decodeWire, encodeWire } from "./wire.ts";
+
+const GROUP = "mqttwk";
+const READ_COUNT = 512;
+/** The field of a stream entry holding the wire frame. */
+const FIELD = "m";
+
+type StreamEntry = [Buffer, Buffer[]];
+
+/** Sends messages to the nodes that route them, and delivers what other nodes sent here. */
+export class Forwarder {
+  #recent: RecentIds;
+  #reading: Promise<void> | null = null;
+
+  constructor(
+    private readonly ctx: LinkContext,
+    /** Other nodes with subscribers for a topic (null: none). */
+    private readonly targets: (topic: string) => string[] | null,
+    private readonly streamMaxLen: number,
+    recentIds: number,
+  ) {
+    this.#recent = new RecentIds(recentIds);
+  }
+
+  /** Ids first seen from now on are compared against this mark by drainStream. */
+  get mark(): number {
+    return this.#recent.mark;
+  }
+
+  /** Resolves once QoS 1/2 copies are in the target nodes' streams. */
+  forward(msg: StoredMessage): void | Promise<void> {
+    const targets = this.targets(msg.topic);
+    if (!targets) return;
+    const { cmd, keys } = this.ctx;
+    const frame = encodeWire({ kind: "publish", msg });
+    if (msg.qos === 0) {
+      for (const n of targets) cmd.publish(keys.channel(`node:${n}:m`), frame).catch(() => {});
+      return;
+    }
+    const max = this.streamMaxLen;
+    const adds = targets.map((n) =>
+      cmd.xadd(keys.stream(n), "MAXLEN", "~", max, "*", FIELD, frame)
+    );
+    return adds.length === 1 ? adds[0].then(() => {}) : Promise.all(adds).then(() => {});
+  }
+
+  /** A QoS 0 message from the node's message channel. */
+  fromChannel(msg: StoredMessage): void {
+    if (!this.#recent.seen(msg.id)) this.ctx.host.deliverFromPeer(msg);
+  }
+
+  /** Creates `node`'s stream and consumer group unless they exist. */
+  async ensureGroup(node: string): Promise<void> {
+    try {
+      await this.ctx.cmd.xgroup("CREATE", this.ctx.keys.stream(node), GROUP, "0", "MKSTREAM");
+    } catch (e) {
+      if (!isRedisError(e, "BUSYGROUP")) throw e;
+    }
+  }
+
+  /** Starts reading this node's stream on its own (blocking) connection. */
+  startReading(reader: RedisClient): void {
+    this.#reading ??= this.#read(reader);
+  }
+
+  /** Resolves once the read loop ended (after the link stopped and closed the reader). */
+  async stopped(): Promise<void> {
+    await this.#reading?.catch(() => {});
+  }
+
+  /** Delivers whatever waits unread in this node's stream (before a session leaves). */
+  async drainOwn(): Promise<void> {
+    await this.#deliverUnread(this.ctx.keys.stream(this.ctx.me), -1);
+  }
+
+  /**
+   * Delivers everything left in a dead node's stream here; returns the count. Ids first seen
+   * after `after` (a mark) reached the adopted sessions already and are skipped.
+   */
+  async drainStream(node: string, after: number): Promise<number> {
+    const { cmd, me, keys } = this.ctx;
+    const key = keys.stream(node);
+    let count = 0;
+    try {
+      // Pending: read by the dead node but not acknowledged.
+      let start = "0-0";
+      while (true) {
+        const res = await callBuffer(
+          cmd,
+          "XAUTOCLAIM",
+          key,
+          GROUP,
+          me,
+          0,
+          start,
+          "COUNT",
+          READ_COUNT,
+        ) as [Buffer, StreamEntry[], Buffer[]];
+        const entries = res[1] ?? [];
+        if (entries.length) {
+          await this.#deliverEntries(key, entries, after);
+          count += entries.length;
+        }
+        start = res[0].toString();
+        if (start === "0-0") break;
+      }
+    } catch (e) {
+      if (!isRedisError(e, "NOGROUP")) throw e;
+      await this.ensureGroup(node);
+    }
+    count += await this.#deliverUnread(key, after);
+    return count;
+  }
+
+  /** Reads (without blocking) and delivers every unread entry of `key`; returns how many. */
+  async #deliverUnread(key: string, after: number): Promise<number> {
+    let count = 0;
+    // Bounded: a stream written faster than it is read must not hold a release forever.
+    for (let round = 0; round < 1000; round++) {
+      const res = await callBuffer(
+        this.ctx.cmd,
+        "XREADGROUP",
+        "GROUP",
+        GROUP,
+        this.ctx.me,
+        "COUNT",
+        READ_COUNT,
+        "STREAMS",
+        key,
+        ">",
+      ) as [Buffer, StreamEntry[]][] | null;
+      const entries = res?.[0]?.[1] ?? [];
+      if (entries.length === 0) break;
+      await this.#deliverEntries(key, entries, after);
+      count += entries.length;
+    }
+    return count;
+  }
+
+  /** Own stream: pending entries of an earlier run first, then new ones; ack after durability. */
+  async #read(reader: RedisClient): Promise<void> {
+    const ctx = this.ctx;
+    const key = ctx.keys.stream(ctx.me);
+    let from = "0";
+    let failures = 0;
+    while (!ctx.stopped) {
+      try {
+        const args: (string | number)[] = ["GROUP", GROUP, ctx.me, "COUNT", READ_COUNT];
+        if (from === ">") args.push("BLOCK", 1000);
+        args.push("STREAMS", key, from);
+        const res = await reader.callBuffer("XREADGROUP", ...args) as
+          | [Buffer, StreamEntry[]][]
+          | null;
+        failures = 0;
+        const entries = res?.[0]?.[1] ?? [];
+        if (from === "0" && entries.length === 0) {
+          from = ">";
+          continue;
+        }
+        if (entries.length === 0) continue;
+        await this.#deliverEntries(key, entries, -1);
+      } catch (e) {
+        if (ctx.stopped) return;
+        if (isRedisError(e, "NOGROUP")) {
+          await this.ensureGroup(ctx.me).catch(() => {});
+          from = "0";
+          continue;
+        }
+        failures++;
+        if (failures === 1) {
+          ctx.log.warn(`cluster: reading own stream: ${(e as Error)?.message ?? e}`);
+        }
+        await sleep(Math.min(50 * 2 ** Math.min(failures, 6), 2000));
+      }
+    }
+  }
+
+  /**
+   * Delivers stream entries locally, then acknowledges them. `after`: skip only ids first seen
+   * after that mark (when the sessions they were meant for were already here); own stream: -1.
+   */
+  async #deliverEntries(key: string, entries: StreamEntry[], after: number): Promise<void> {
+    const { host, log } = this.ctx;
+    const ids: string[] = [];
+    for (const [id, fields] of entries) {
+      ids.push(id.toString());
+      if (!fields) continue; // deleted by trimming
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        if (fields[i].toString() !== FIELD) continue;
+        let msg: StoredMessage;
+        try {
+          const wire = decodeWire(fields[i + 1]);
+          if (wire.kind !== "publish") throw new Error(`a ${wire.kind} message in a stream`);
+          msg = wire.msg;
+        } catch (e) {
+          log.warn(`cluster: undecodable stream entry ${id}: ${e}`);
+          continue;
+        }
+        const first = this.#recent.firstSeen(msg.id);
+        if (first === undefined) this.#recent.seen(msg.id);
+        else if (after < 0 || first > after) continue;
+        host.deliverFromPeer(msg);
+      }
+    }
+    // Queue entries for persistent sessions must be durable before the stream forgets them.
+    await this.ctx.store.flush();
+    await this.ctx.cmd.multi().xack(key, GROUP, ...ids).xdel(key, ...ids).exec();
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * Which node holds which session, and moving sessions between nodes.
+ *
+ * `P {g}:holder` maps client id -> node holding the session (connected or offline) and
+ * `P {g}:held:<node>` lists each node's sessions. A node that gets a CONNECT for a session held
+ * elsewhere asks the holder to release it (control channel); a dead or silent holder is first
+ * taken over by a survivor, which is then asked instead. A node taking over a dead one resumes
+ * the dead node's sessions offline (adoptFrom).
+ */
+import { evalScript, sleep } from "../redis/commands.ts";
+import type { LinkContext } from "./context.ts";
+import { encodeWire, type WireMessage } from "./wire.ts";
+
+/** Claims `id` for ARGV[2]; returns the previous holder. KEYS: holder, held:<me>. */
+const CLAIM = `
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return old`;
+
+/** Claims `id` only if nobody (or ARGV[2]) holds it; returns the holder afterwards. */
+const CLAIM_IF_FREE = `
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old and old ~= ARGV[2] then return old end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return ARGV[2]`;
+
+/** Moves `id` from dead ARGV[2] to ARGV[3] if ARGV[2] still holds it. KEYS: holder, held:<me>. */
+const CLAIM_FROM = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1`;
+
+/** Forgets `id` if ARGV[2] holds it. KEYS: holder, held:<me>. */
+const RELEASE_IF_MINE = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1`;
+
+/** The sessions this node holds, and the protocol that moves them. */
+export class SessionHolder {
+  /** Sessions this node holds in Redis, with the time it claimed them. */
+  #held = new Map<string, number>();
+  #acquiring = new Map<string, { lost: boolean }>();
+  #releases = new Map<string, () => void>();
+
+  constructor(
+    private readonly ctx: LinkContext,
+    private readonly releaseTimeoutMs: number,
+    /** Runs before a session is released: messages queued for it here must reach it first. */
+    private readonly beforeRelease: () => Promise<void>,
+  ) {}
+
+  /** Makes sure no other node holds `clientId`; resolves once any holder has released it. */
+  async acquire(clientId: string): Promise<void> {
+    const { cmd, me } = this.ctx;
+    const state = { lost: false };
+    this.#acquiring.set(clientId, state);
+    try {
+      // The holder releases it; a dead (or unresponsive) holder is first taken over by a survivor,
+      // which queues what the dead node's stream still held into the session; then that survivor
+      // releases it to us.
+      for (let round = 0; round < 4; round++) {
+        const old = await cmd.hget(this.ctx.g("holder"), clientId);
+        if (!old || old === me) break;
+        const alive = await cmd.exists(this.ctx.g(`alive:${old}`));
+        if (alive && (await this.#requestRelease(old, clientId))) break;
+        if (!(await this.#awaitTakeover(old))) break;
+      }
+      await evalScript(cmd, CLAIM, this.#keys(), [clientId, me]);
+      this.#held.set(clientId, Date.now());
+      if (state.lost) {
+        throw new Error(`session ${clientId} was taken over by another node meanwhile`);
+      }
+    } finally {
+      this.#acquiring.delete(clientId);
+    }
+  }
+
+  /** Handles a release request or its answer. */
+  onWire(m: WireMessage): void {
+    if (m.kind === "release") this.#onReleaseRequest(m.clientId, m.from, m.req);
+    else if (m.kind === "released") this.#releases.get(m.req)?.();
+  }
+
+  /** Resumes offline here every session `node` held; returns how many. */
+  async adoptFrom(node: string): Promise<number> {
+    const { cmd, me, host, store } = this.ctx;
+    const ids = await cmd.smembers(this.ctx.g(`held:${node}`));
+    let n = 0;
+    for (const id of ids) {
+      const ok = await evalScript(cmd, CLAIM_FROM, this.#keys(), [id, node, me]);
+      if (ok !== 1) continue;
+      const loaded = await store.loadSession(id);
+      if (!loaded) {
+        await evalScript(cmd, RELEASE_IF_MINE, this.#keys(), [id, me]);
+        continue;
+      }
+      this.#held.set(id, Date.now());
+      host.adoptSession(loaded);
+      n++;
+    }
+    await store.flush();
+    return n;
+  }
+
+  /**
+   * After an outage: claims again every local session nobody else took meanwhile, and releases
+   * locally those another node took over (their clients reconnect there).
+   */
+  async reclaim(): Promise<void> {
+    const { cmd, me, host } = this.ctx;
+    for (const id of host.localSessions()) {
+      const holder = await evalScript(cmd, CLAIM_IF_FREE, this.#keys(), [id, me]);
+      if (holder === me) {
+        if (!this.#held.has(id)) this.#held.set(id, Date.now());
+      } else {
+        host.log.warn(
+          `cluster: session ${id} was taken over by node ${holder} during the outage; ` +
+            `releasing it here`,
+        );
+        this.#held.delete(id);
+        await host.releaseSession(id);
+      }
+    }
+  }
+
+  /** Forgets in Redis the sessions this node no longer holds (ended, expired, released). */
+  async cleanup(): Promise<void> {
+    const { cmd, me, host } = this.ctx;
+    const local = new Set(host.localSessions());
+    const now = Date.now();
+    for (const id of local) if (!this.#held.has(id)) this.#held.set(id, now);
+    for (const [id, since] of this.#held) {
+      if (local.has(id) || this.#acquiring.has(id) || now - since < 10_000) continue;
+      this.#held.delete(id);
+      await evalScript(cmd, RELEASE_IF_MINE, this.#keys(), [id, me]).catch(() => {});
+    }
+  }
+
+  #keys(): string[] {
+    return [this.ctx.g("holder"), this.ctx.g(`held:${this.ctx.me}`)];
+  }
+
+  /** Waits until a dead node has been taken over; false if that did not happen in time. */
+  async #awaitTakeover(node: string): Promise<boolean> {
+    const { cmd, nodeTimeoutMs } = this.ctx;
+    const end = Date.now() + 8 * nodeTimeoutMs + 5000;
+    while (Date.now() < end && !this.ctx.stopped) {
+      const [member, lock] = await Promise.all([
+        cmd.sismember(this.ctx.g("nodes"), node),
+        cmd.get(this.ctx.g(`adopt:${node}`)),
+      ]);
+      if (!member) return true;
+      if (!lock && (await cmd.exists(this.ctx.g(`alive:${node}`)))) return true; // back alive
+      await sleep(Math.min(100, this.ctx.heartbeatMs));
+    }
+    this.ctx.log.warn(`cluster: node ${node} was not taken over in time; proceeding`);
+    return false;
+  }
+
+  async #requestRelease(node: string, clientId: string): Promise<boolean> {
+    const req = crypto.randomUUID();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#releases.set(req, resolve);
+    try {
+      await this.ctx.cmd.publish(
+        this.ctx.keys.channel(`node:${node}:c`),
+        encodeWire({ kind: "release", clientId, from: this.ctx.me, req }),
+      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<"timeout">((r) => {
+        timer = setTimeout(() => r("timeout"), this.releaseTimeoutMs);
+      });
+      const r = await Promise.race([promise, timedOut]);
+      clearTimeout(timer);
+      if (r === "timeout") {
+        this.ctx.log.warn(
+          `cluster: node ${node} did not release session ${clientId} within ` +
+            `${this.releaseTimeoutMs} ms`,
+        );
+        return false;
+      }
+      return true;
+    } finally {
+      this.#releases.delete(req);
+    }
+  }
+
+  async #onReleaseRequest(clientId: string, from: string, req: string): Promise<void> {
+    const { host, cmd, me } = this.ctx;
+    const acquiring = this.#acquiring.get(clientId);
+    if (acquiring) acquiring.lost = true;
+    try {
+      // Messages already queued for this node in its stream (e.g. published while the session
+      // was offline) must reach the session before it moves, or they would arrive after it left.
+      await this.beforeRelease().catch((e) =>
+        host.log.warn(`cluster: draining own stream before releasing ${clientId}: ${e}`)
+      );
+      await host.releaseSession(clientId);
+    } catch (e) {
+      host.log.warn(`cluster: releasing ${clientId}: ${(e as Error).message}`);
+    }
+    this.#held.delete(clientId);
+    await cmd.srem(this.ctx.g(`held:${me}`), clientId).catch(() => {});
+    await cmd.publish(
+      this.ctx.keys.channel(`node:${from}:c`),
+      encodeWire({ kind: "released", req }),
+    )
+      .catch(() => {});
+  }
+}

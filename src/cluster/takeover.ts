@@ -1,0 +1,55 @@
+/**
+ * Taking over a dead node. The survivors race for `P {g}:adopt:<node>` (SET NX); the winner
+ * resumes the dead node's sessions offline, publishes the wills it kept, drains its stream into
+ * those sessions, removes its routes and membership and tells every node. Publishers that had
+ * not yet heard of the death may still write to its stream: it is drained again 2 × timeout
+ * later, then left to expire.
+ */
+import { sleep } from "../redis/commands.ts";
+import type { LinkContext } from "./context.ts";
+import type { Forwarder } from "./forwarding.ts";
+import type { RouteTable } from "./routes.ts";
+import type { SessionHolder } from "./sessions.ts";
+import type { KeptWills } from "./wills.ts";
+import { encodeWire } from "./wire.ts";
+
+/** The parts of the link a takeover works with. */
+export interface TakeoverParts {
+  sessions: Pick<SessionHolder, "adoptFrom">;
+  wills: Pick<KeptWills, "publishOf">;
+  forwarder: Pick<Forwarder, "mark" | "drainStream">;
+  routes: Pick<RouteTable, "settled" | "drop">;
+}
+
+/** Takes `dead` over if this node wins the election; resolves when done (or lost). */
+export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: string) {
+  const { cmd, me, log, nodeTimeoutMs } = ctx;
+  const lock = ctx.g(`adopt:${dead}`);
+  const won = await cmd.set(lock, me, "PX", Math.max(30_000, 6 * nodeTimeoutMs), "NX");
+  if (!won) return;
+  log.warn(`cluster: node ${dead} is dead; taking over its sessions and queued messages`);
+  const adopted = await parts.sessions.adoptFrom(dead);
+  const wills = await parts.wills.publishOf(dead);
+  // Copies first seen from now on reached the adopted sessions too: those are duplicates.
+  const mark = parts.forwarder.mark;
+  await parts.routes.settled();
+  const drained = await parts.forwarder.drainStream(dead, mark);
+  await cmd.multi()
+    .del(ctx.g(`routes:${dead}`))
+    .del(ctx.g(`held:${dead}`))
+    .srem(ctx.g("nodes"), dead)
+    .exec();
+  await cmd.publish(ctx.keys.channel("nodes"), encodeWire({ kind: "node-gone", node: dead }));
+  parts.routes.drop(dead);
+  log.info(
+    `cluster: took over node ${dead}: ${adopted} session(s), ${drained} queued message(s), ` +
+      `${wills} will(s) of clean-session clients`,
+  );
+  // Publishers learn of the death one heartbeat later at most: catch what they still sent.
+  await sleep(2 * nodeTimeoutMs);
+  if (ctx.stopped) return;
+  const late = await parts.forwarder.drainStream(dead, mark);
+  if (late) log.info(`cluster: ${late} late message(s) for dead node ${dead} delivered`);
+  await cmd.pexpire(ctx.keys.stream(dead), 3_600_000);
+  await cmd.del(lock);
+}

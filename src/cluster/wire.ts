@@ -1,0 +1,307 @@
+/**
+ * The one message format of the cluster link. Everything nodes exchange through Redis — pub/sub
+ * channels, stream entries, the wills kept for survivors — is a WireMessage, written by
+ * encodeWire and read by decodeWire.
+ *
+ * Compact binary: a tag byte naming the kind, then that kind's fields in a fixed order. Strings
+ * are MQTT strings (u16 byte length + UTF-8), counts and property numbers unsigned varints
+ * (LEB128), times float64, other bytes a varint length + the bytes. A message's payload comes
+ * last and runs to the end of the frame: it is copied once each way, never re-encoded, so
+ * forwarding costs a few header bytes over the payload.
+ */
+import { Buffer } from "node:buffer";
+import type { Properties, QoS, UserProperty } from "../codec/packets.ts";
+import type { StoredMessage } from "../broker/model.ts";
+import type { KeptWill } from "../broker/ports/cluster.ts";
+import { In, Out } from "./wire_fields.ts";
+
+/** Every message of the cluster protocol. */
+export type WireMessage =
+  /** An application message for the receiving node's local subscribers (channel or stream). */
+  | { kind: "publish"; msg: StoredMessage }
+  /** `node` has a first local subscriber to `filter`. */
+  | { kind: "route-added"; node: string; filter: string }
+  /** `node` lost its last local subscriber to `filter`. */
+  | { kind: "route-removed"; node: string; filter: string }
+  /** `node` replaced its whole route table: read it again. */
+  | { kind: "routes-reset"; node: string }
+  /** A retained message was set (or, with null, deleted) on node `from`. */
+  | { kind: "retained"; from: string; topic: string; msg: StoredMessage | null }
+  /** `node` was taken over: forget its routes. */
+  | { kind: "node-gone"; node: string }
+  /** Node `from` asks the holder of `clientId` to release it, answering to request `req`. */
+  | { kind: "release"; clientId: string; from: string; req: string }
+  /** The session asked for by request `req` was released. */
+  | { kind: "released"; req: string }
+  /** A clean-session client's will, kept for whichever node takes its node over. */
+  | { kind: "will"; kept: KeptWill };
+
+/** The kinds, as WireMessage["kind"] values. */
+export type WireKind = WireMessage["kind"];
+
+const TAGS: Record<WireKind, number> = {
+  "publish": 1,
+  "route-added": 2,
+  "route-removed": 3,
+  "routes-reset": 4,
+  "retained": 5,
+  "node-gone": 6,
+  "release": 7,
+  "released": 8,
+  "will": 9,
+};
+const KINDS: WireKind[] = [];
+for (const [k, t] of Object.entries(TAGS)) KINDS[t] = k as WireKind;
+
+const NUM = 0;
+const STR = 1;
+const BIN = 2;
+const NUMS = 3;
+const PAIRS = 4;
+
+/** Every MQTT 5 property, by its MQTT identifier: a new one in Properties fails to compile. */
+const PROPERTIES: Record<keyof Properties, [id: number, kind: number]> = {
+  payloadFormatIndicator: [0x01, NUM],
+  messageExpiryInterval: [0x02, NUM],
+  contentType: [0x03, STR],
+  responseTopic: [0x08, STR],
+  correlationData: [0x09, BIN],
+  subscriptionIdentifiers: [0x0b, NUMS],
+  sessionExpiryInterval: [0x11, NUM],
+  assignedClientIdentifier: [0x12, STR],
+  serverKeepAlive: [0x13, NUM],
+  authenticationMethod: [0x15, STR],
+  authenticationData: [0x16, BIN],
+  requestProblemInformation: [0x17, NUM],
+  willDelayInterval: [0x18, NUM],
+  requestResponseInformation: [0x19, NUM],
+  responseInformation: [0x1a, STR],
+  serverReference: [0x1c, STR],
+  reasonString: [0x1f, STR],
+  receiveMaximum: [0x21, NUM],
+  topicAliasMaximum: [0x22, NUM],
+  topicAlias: [0x23, NUM],
+  maximumQoS: [0x24, NUM],
+  retainAvailable: [0x25, NUM],
+  userProperties: [0x26, PAIRS],
+  maximumPacketSize: [0x27, NUM],
+  wildcardSubscriptionAvailable: [0x28, NUM],
+  subscriptionIdentifiersAvailable: [0x29, NUM],
+  sharedSubscriptionAvailable: [0x2a, NUM],
+};
+const PROPERTY_BY_ID: ([keyof Properties, number] | undefined)[] = [];
+for (const [key, [id, kind]] of Object.entries(PROPERTIES)) {
+  PROPERTY_BY_ID[id] = [key as keyof Properties, kind];
+}
+
+// StoredMessage flags: qos in bits 0-1, then one bit each.
+const RETAIN = 4;
+const EXPIRES = 8;
+const ORIGIN = 16;
+const PROPS = 32;
+const HAS_DUP = 64;
+const DUP = 128;
+// Will flags: qos in bits 0-1, RETAIN and PROPS as above, then:
+const USERNAME = 8;
+
+/** Encodes one message of the cluster protocol. */
+export function encodeWire(m: WireMessage): Buffer {
+  const out = new Out();
+  put(out, m);
+  const size = out.pos;
+  out.buf = Buffer.allocUnsafe(size);
+  out.pos = 0;
+  put(out, m);
+  return out.buf;
+}
+
+/** Decodes what encodeWire wrote; throws on anything else. */
+export function decodeWire(buf: Uint8Array): WireMessage {
+  const r = new In(buf);
+  const kind = KINDS[r.u8()];
+  switch (kind) {
+    case "publish":
+      return { kind, msg: getMessage(r) };
+    case "route-added":
+    case "route-removed":
+      return { kind, node: r.str(), filter: r.str() };
+    case "routes-reset":
+    case "node-gone":
+      return { kind, node: r.str() };
+    case "retained": {
+      const present = r.u8() === 1;
+      return { kind, from: r.str(), topic: r.str(), msg: present ? getMessage(r) : null };
+    }
+    case "release":
+      return { kind, clientId: r.str(), from: r.str(), req: r.str() };
+    case "released":
+      return { kind, req: r.str() };
+    case "will":
+      return { kind, kept: getWill(r) };
+    default:
+      throw new Error(`unknown cluster message tag ${buf[0]}`);
+  }
+}
+
+function put(o: Out, m: WireMessage): void {
+  o.u8(TAGS[m.kind]);
+  switch (m.kind) {
+    case "publish":
+      return putMessage(o, m.msg);
+    case "route-added":
+    case "route-removed":
+      o.str(m.node);
+      return o.str(m.filter);
+    case "routes-reset":
+    case "node-gone":
+      return o.str(m.node);
+    case "retained":
+      o.u8(m.msg ? 1 : 0);
+      o.str(m.from);
+      o.str(m.topic);
+      if (m.msg) putMessage(o, m.msg);
+      return;
+    case "release":
+      o.str(m.clientId);
+      o.str(m.from);
+      return o.str(m.req);
+    case "released":
+      return o.str(m.req);
+    case "will":
+      return putWill(o, m.kept);
+  }
+}
+
+/** Last in its frame: the payload runs to the end. */
+function putMessage(o: Out, m: StoredMessage): void {
+  let flags = m.qos | (m.retain ? RETAIN : 0);
+  if (m.expiresAt !== undefined) flags |= EXPIRES;
+  if (m.origin !== undefined) flags |= ORIGIN;
+  if (m.properties !== undefined) flags |= PROPS;
+  if (m.dup !== undefined) flags |= HAS_DUP | (m.dup ? DUP : 0);
+  o.u8(flags);
+  o.f64(m.createdAt);
+  if (m.expiresAt !== undefined) o.f64(m.expiresAt);
+  o.str(m.id);
+  o.str(m.topic);
+  if (m.origin !== undefined) o.str(m.origin);
+  if (m.properties !== undefined) putProperties(o, m.properties);
+  o.rest(m.payload);
+}
+
+function getMessage(r: In): StoredMessage {
+  const flags = r.u8();
+  const createdAt = r.f64();
+  const expiresAt = flags & EXPIRES ? r.f64() : undefined;
+  const m: StoredMessage = {
+    id: r.str(),
+    topic: r.str(),
+    payload: undefined as unknown as Uint8Array,
+    qos: (flags & 3) as QoS,
+    retain: (flags & RETAIN) !== 0,
+    createdAt,
+  };
+  if (expiresAt !== undefined) m.expiresAt = expiresAt;
+  if (flags & ORIGIN) m.origin = r.str();
+  if (flags & PROPS) m.properties = getProperties(r);
+  if (flags & HAS_DUP) m.dup = (flags & DUP) !== 0;
+  m.payload = r.rest();
+  return m;
+}
+
+function putWill(o: Out, k: KeptWill): void {
+  const w = k.will;
+  let flags = w.qos | (w.retain ? RETAIN : 0);
+  if (w.properties !== undefined) flags |= PROPS;
+  if (k.username !== undefined) flags |= USERNAME;
+  o.u8(flags);
+  o.varint(k.protocolVersion);
+  o.str(w.topic);
+  if (k.username !== undefined) o.str(k.username);
+  if (w.properties !== undefined) putProperties(o, w.properties);
+  o.rest(w.payload);
+}
+
+function getWill(r: In): KeptWill {
+  const flags = r.u8();
+  const protocolVersion = r.varint();
+  const topic = r.str();
+  const username = flags & USERNAME ? r.str() : undefined;
+  const properties = flags & PROPS ? getProperties(r) : undefined;
+  const will: KeptWill["will"] = {
+    topic,
+    payload: r.rest(),
+    qos: (flags & 3) as QoS,
+    retain: (flags & RETAIN) !== 0,
+  };
+  if (properties !== undefined) will.properties = properties;
+  const kept: KeptWill = { will, protocolVersion };
+  if (username !== undefined) kept.username = username;
+  return kept;
+}
+
+function putProperties(o: Out, props: Properties): void {
+  const keys = (Object.keys(props) as (keyof Properties)[]).filter((k) => props[k] !== undefined);
+  o.varint(keys.length);
+  for (const key of keys) {
+    const spec = PROPERTIES[key];
+    if (!spec) throw new Error(`cluster: property ${key} has no wire encoding`);
+    const [id, kind] = spec;
+    const v = props[key];
+    o.u8(id);
+    switch (kind) {
+      case NUM:
+        o.varint(v as number);
+        break;
+      case STR:
+        o.str(v as string);
+        break;
+      case BIN:
+        o.bytes(v as Uint8Array);
+        break;
+      case NUMS:
+        o.varint((v as number[]).length);
+        for (const n of v as number[]) o.varint(n);
+        break;
+      default:
+        o.varint((v as UserProperty[]).length);
+        for (const [name, value] of v as UserProperty[]) {
+          o.str(name);
+          o.str(value);
+        }
+    }
+  }
+}
+
+function getProperties(r: In): Properties {
+  const props: Record<string, unknown> = {};
+  for (let count = r.varint(); count > 0; count--) {
+    const id = r.u8();
+    const spec = PROPERTY_BY_ID[id];
+    if (!spec) throw new Error(`unknown property 0x${id.toString(16)} in a cluster message`);
+    const [key, kind] = spec;
+    switch (kind) {
+      case NUM:
+        props[key] = r.varint();
+        break;
+      case STR:
+        props[key] = r.str();
+        break;
+      case BIN:
+        props[key] = r.bytes();
+        break;
+      case NUMS: {
+        const list: number[] = [];
+        for (let n = r.varint(); n > 0; n--) list.push(r.varint());
+        props[key] = list;
+        break;
+      }
+      default: {
+        const list: UserProperty[] = [];
+        for (let n = r.varint(); n > 0; n--) list.push([r.str(), r.str()]);
+        props[key] = list;
+      }
+    }
+  }
+  return props as Properties;
+}

@@ -1,0 +1,143 @@
+/** The cluster's one wire format: every message survives encoding and decoding unchanged. */
+import assert from "node:assert/strict";
+import type { Properties } from "../../src/codec/packets.ts";
+import type { StoredMessage } from "../../src/broker/model.ts";
+import { decodeWire, encodeWire, type WireMessage } from "../../src/cluster/wire.ts";
+
+const enc = new TextEncoder();
+
+/** Every MQTT 5 property at once, with values at the edges of their ranges. */
+const everyProperty: Required<Properties> = {
+  payloadFormatIndicator: 1,
+  messageExpiryInterval: 0xffffffff,
+  contentType: "application/json; charset=utf-8",
+  responseTopic: "reply/ü/🚀",
+  correlationData: new Uint8Array([0, 1, 2, 255]),
+  subscriptionIdentifiers: [1, 268_435_455],
+  sessionExpiryInterval: 0xffffffff,
+  assignedClientIdentifier: "auto-123",
+  serverKeepAlive: 65535,
+  authenticationMethod: "SCRAM-SHA-256",
+  authenticationData: new Uint8Array(300).fill(7),
+  requestProblemInformation: 0,
+  willDelayInterval: 30,
+  requestResponseInformation: 1,
+  responseInformation: "resp",
+  serverReference: "other:1883",
+  reasonString: "why",
+  receiveMaximum: 10,
+  topicAliasMaximum: 0,
+  topicAlias: 3,
+  maximumQoS: 1,
+  retainAvailable: 0,
+  userProperties: [["a", "1"], ["a", "2"], ["", ""], ["ключ", "значение"]],
+  maximumPacketSize: 1_048_576,
+  wildcardSubscriptionAvailable: 1,
+  subscriptionIdentifiersAvailable: 1,
+  sharedSubscriptionAvailable: 0,
+};
+
+const full: StoredMessage = {
+  id: "n1-42",
+  topic: "a/b/ç",
+  payload: enc.encode("hello"),
+  qos: 2,
+  retain: true,
+  properties: everyProperty,
+  createdAt: 1_720_000_000_123,
+  expiresAt: 1_720_000_060_123.5,
+  origin: "client-7",
+  dup: true,
+};
+
+const bare: StoredMessage = {
+  id: "n2-1",
+  topic: "t",
+  payload: new Uint8Array(0),
+  qos: 0,
+  retain: false,
+  createdAt: 0,
+};
+
+function roundTrip(m: WireMessage): WireMessage {
+  return decodeWire(encodeWire(m));
+}
+
+Deno.test("wire: a forwarded message keeps every field, its properties and its payload", () => {
+  for (const msg of [full, bare, { ...bare, dup: false, qos: 1 as const }]) {
+    const back = roundTrip({ kind: "publish", msg });
+    assert.deepStrictEqual(back, { kind: "publish", msg });
+  }
+});
+
+Deno.test("wire: absent optional fields stay absent rather than becoming undefined", () => {
+  const back = roundTrip({ kind: "publish", msg: bare });
+  assert.equal(back.kind, "publish");
+  if (back.kind !== "publish") return;
+  for (const key of ["properties", "expiresAt", "origin", "dup"]) {
+    assert.ok(!(key in back.msg), `${key} should be absent`);
+  }
+});
+
+Deno.test("wire: decoded bytes are plain copies, independent of the frame they came from", () => {
+  const frame = encodeWire({ kind: "publish", msg: full });
+  const back = decodeWire(frame);
+  if (back.kind !== "publish") throw new Error("wrong kind");
+  assert.equal(back.msg.payload.constructor, Uint8Array);
+  assert.equal(back.msg.properties!.correlationData!.constructor, Uint8Array);
+  frame.fill(0);
+  assert.deepStrictEqual(back.msg.payload, enc.encode("hello"));
+});
+
+Deno.test("wire: the payload travels as raw bytes after a small header", () => {
+  const payload = new Uint8Array(64 * 1024).map((_, i) => i & 0xff);
+  const msg: StoredMessage = { ...bare, qos: 1, payload, origin: "c" };
+  const frame = encodeWire({ kind: "publish", msg });
+  assert.ok(frame.byteLength - payload.byteLength < 40, `header of ${frame.byteLength} bytes`);
+  assert.deepStrictEqual(
+    new Uint8Array(frame.subarray(frame.byteLength - payload.byteLength)),
+    payload,
+  );
+});
+
+Deno.test("wire: every control message of the protocol round-trips", () => {
+  const messages: WireMessage[] = [
+    { kind: "route-added", node: "n1", filter: "a/+/#" },
+    { kind: "route-removed", node: "n1", filter: "a\nb" },
+    { kind: "routes-reset", node: "n-ü" },
+    { kind: "retained", from: "n1", topic: "r/1", msg: full },
+    { kind: "retained", from: "n1", topic: "r/1", msg: null },
+    { kind: "node-gone", node: "n3" },
+    { kind: "release", clientId: "", from: "n2", req: crypto.randomUUID() },
+    { kind: "released", req: "req-1" },
+    {
+      kind: "will",
+      kept: {
+        will: {
+          topic: "will/x",
+          payload: enc.encode("gone"),
+          qos: 1,
+          retain: true,
+          properties: { willDelayInterval: 5, userProperties: [["k", "v"]] },
+        },
+        username: "alice",
+        protocolVersion: 5,
+      },
+    },
+    {
+      kind: "will",
+      kept: {
+        will: { topic: "w", payload: new Uint8Array(0), qos: 0, retain: false },
+        protocolVersion: 4,
+      },
+    },
+  ];
+  for (const m of messages) assert.deepStrictEqual(roundTrip(m), m);
+});
+
+Deno.test("wire: truncated or unknown frames are refused, not misread", () => {
+  const frame = encodeWire({ kind: "release", clientId: "c", from: "n2", req: "r" });
+  assert.throws(() => decodeWire(frame.subarray(0, frame.byteLength - 1)), /truncated/);
+  assert.throws(() => decodeWire(new Uint8Array([200])), /unknown cluster message/);
+  assert.throws(() => decodeWire(new Uint8Array(0)), /truncated/);
+});
