@@ -149,6 +149,7 @@ Deno.test("the http hook's answers are cached per credentials, errors are not", 
     assert.equal((await p.check(b)).kind, "deny");
     hook.reply = () => Response.json({ result: "allow" });
     assert.equal((await p.check(b)).kind, "deny", "a deny is cached too");
+    // Fixed on purpose: the 0.3 s cache TTL must run out.
     await new Promise((r) => setTimeout(r, 350));
     assert.equal((await p.check(b)).kind, "allow", "until it expires");
 
@@ -165,10 +166,12 @@ Deno.test("the http hook's answers are cached per credentials, errors are not", 
 Deno.test("a slow or unreachable http hook is an error with a clear log line", async () => {
   const hook = startHook();
   const log = memoryLogger();
+  let slowReply: Promise<Response> | undefined;
   try {
     const p = new HttpHookProvider({ url: hook.url, timeout: 0.2, cacheTtl: 10, log });
+    // Fixed on purpose: an answer later than the provider's 0.2 s timeout.
     hook.reply = () =>
-      new Promise((r) => setTimeout(() => r(Response.json({ result: "allow" })), 600));
+      slowReply = new Promise((r) => setTimeout(() => r(Response.json({ result: "allow" })), 600));
     const started = Date.now();
     const v = await p.check(request({ username: "alice", pw: "secret-pw" }));
     assert.equal(v.kind, "error");
@@ -178,7 +181,7 @@ Deno.test("a slow or unreachable http hook is an error with a clear log line", a
       /WARN auth hook http:\/\/127\.0\.0\.1:\d+\/auth no answer within 0\.2 s/,
     );
   } finally {
-    await new Promise((r) => setTimeout(r, 500)); // let the slow reply finish
+    await slowReply;
     await hook.close();
   }
   const down = new HttpHookProvider({ url: hook.url, timeout: 1, cacheTtl: 10, log });

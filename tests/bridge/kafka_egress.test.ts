@@ -4,6 +4,7 @@ import { Buffer } from "node:buffer";
 import { BufferFullError, Egress, type EgressOptions } from "../../src/bridge/kafka/egress.ts";
 import type { OutRecord } from "../../src/bridge/kafka/records.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /** A producer whose availability the test switches; it records every request. */
 class FakeKafka {
@@ -22,6 +23,7 @@ class FakeKafka {
         return this.up ? Promise.resolve() : Promise.reject(new Error("ECONNREFUSED"));
       },
       send: async (records: OutRecord[]) => {
+        // A slow Kafka, as the test asks: the latency is the scenario, not a wait.
         if (this.sendDelayMs) await new Promise((r) => setTimeout(r, this.sendDelayMs));
         const values = records.map((r) => r.value.toString());
         this.requests.push(values);
@@ -66,18 +68,16 @@ function pipeline(kafka: FakeKafka, over: Partial<EgressOptions> = {}): Egress {
   return e;
 }
 
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not reached");
-    await new Promise((r) => setTimeout(r, 2));
-  }
+/** Waits for the pipeline's producer to be connected. */
+function connected(e: Egress): Promise<true> {
+  return waitFor(() => e.connected, { what: "the producer to connect", interval: 2 });
 }
 
 /** Whether `p` is still pending after the current macrotask queue drains. */
 async function pending(p: Promise<unknown>): Promise<boolean> {
   let settled = false;
   p.then(() => settled = true, () => settled = true);
+  // Fixed on purpose: "not settled for a while" has no event to wait on.
   await new Promise((r) => setTimeout(r, 20));
   return !settled;
 }
@@ -85,7 +85,7 @@ async function pending(p: Promise<unknown>): Promise<boolean> {
 Deno.test("records offered together go to Kafka in one request", async () => {
   const kafka = new FakeKafka();
   const e = pipeline(kafka);
-  await until(() => e.connected);
+  await connected(e);
   const acks = [];
   for (let i = 0; i < 50; i++) acks.push(e.offer(rec(`m${i}`), true));
   await Promise.all(acks);
@@ -99,7 +99,7 @@ Deno.test("records offered together go to Kafka in one request", async () => {
 Deno.test("a request never exceeds max.request.size, but a lone large record is still sent", async () => {
   const kafka = new FakeKafka();
   const e = pipeline(kafka, { maxRequestBytes: 250 });
-  await until(() => e.connected);
+  await connected(e);
   const acks = [e.offer(rec("big", 400), true)];
   for (let i = 0; i < 5; i++) acks.push(e.offer(rec(`s${i}`, 100), true));
   await Promise.all(acks);
@@ -111,7 +111,7 @@ Deno.test("the acknowledgement waits for Kafka, and fire-and-forget returns noth
   const kafka = new FakeKafka();
   kafka.sendDelayMs = 50;
   const e = pipeline(kafka);
-  await until(() => e.connected);
+  await connected(e);
   assert.equal(e.offer(rec("ff"), false), undefined);
   const ack = e.offer(rec("alo"), true)!;
   assert.ok(await pending(ack), "ack must wait for Kafka");
@@ -126,7 +126,7 @@ Deno.test("while Kafka is down records are buffered and acknowledged once it is 
   const e = pipeline(kafka);
   const acks = [1, 2, 3].map((i) => e.offer(rec(`m${i}`), true)!);
   e.offer(rec("q0"), false);
-  await new Promise((r) => setTimeout(r, 100));
+  await waitFor(() => e.counters.connectFailures > 1, { what: "a retried connect", interval: 2 });
   assert.ok(await pending(acks[0]));
   assert.equal(e.buffered, 4);
   assert.ok(e.counters.connectFailures > 1, "keeps retrying");
@@ -141,10 +141,13 @@ Deno.test("while Kafka is down records are buffered and acknowledged once it is 
 Deno.test("a send that fails is retried on a new connection, in order", async () => {
   const kafka = new FakeKafka();
   const e = pipeline(kafka);
-  await until(() => e.connected);
+  await connected(e);
   kafka.up = false;
   const acks = [e.offer(rec("a"), true)!, e.offer(rec("b"), true)!];
-  await until(() => kafka.requests.length >= 1 && !e.connected);
+  await waitFor(() => kafka.requests.length >= 1 && !e.connected, {
+    what: "a failed send and the connection dropped",
+    interval: 2,
+  });
   kafka.up = true;
   await Promise.all(acks);
   assert.deepEqual(kafka.stored, ["a", "b"]);
@@ -189,7 +192,7 @@ Deno.test("a record Kafka refuses for good is dropped without holding up the oth
   const kafka = new FakeKafka();
   kafka.tooLarge.add("bad");
   const e = pipeline(kafka);
-  await until(() => e.connected);
+  await connected(e);
   const a = e.offer(rec("a"), true)!;
   const bad = e.offer(rec("bad"), true)!;
   const c = e.offer(rec("c"), true)!;
@@ -217,7 +220,7 @@ Deno.test("stopping first delivers what is buffered when Kafka is there", async 
   const kafka = new FakeKafka();
   kafka.sendDelayMs = 30;
   const e = pipeline(kafka);
-  await until(() => e.connected);
+  await connected(e);
   for (let i = 0; i < 10; i++) e.offer(rec(`m${i}`), false);
   await e.stop();
   assert.equal(kafka.stored.length, 10);

@@ -35,6 +35,7 @@ Deno.test({
         case "hook-forbidden":
           return new Response(null, { status: 403 });
         case "hook-slow":
+          // Fixed on purpose: an answer later than the broker's 0.5 s http-timeout.
           await sleep(1_500);
           return Response.json({ result: "allow" });
         default:

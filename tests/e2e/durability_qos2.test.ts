@@ -163,6 +163,7 @@ Deno.test({
               assert.equal(raw.hex((await sub.expect(T.PUBREL)).bytes), raw.hex(raw.pubrel(y)));
               // The subscriber has released the id (it would send PUBCOMP now); the broker dies
               // before it reads that PUBCOMP.
+              // Fixed on purpose: the kill point (right away, or after background work).
               if (waitMs > 0) await sleep(waitMs);
               await b.kill();
               await sub.close();

@@ -179,6 +179,7 @@ Deno.test({
         const queued = await rowsForClient(b.dir, subId);
         assert.deepEqual(queued, { sessions: 1, subscriptions: 1, outbound: 1, inbound_qos2: 0 });
 
+        // Fixed on purpose: the 1 s expiry must pass while the broker is down.
         await sleep(2_000);
         await b.restart();
         const { client: sub, connack } = await b.connect({ clientId: subId, cleanSession: false });

@@ -202,14 +202,18 @@ export function uid(label = "t"): string {
   return `${label}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
+/**
+ * A fixed wait, for when time passing is what the test is about (a keepalive, a TTL, "nothing
+ * comes"). To wait for something to happen, wait for it: waitFor in ./wait.ts, an Inbox, a log.
+ */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Runs `fn` with a `defer` to register cleanups, which run in reverse order even on failure. */
 /** Registers a cleanup that `scoped` runs, last first, when its body ends. */
 export type Defer = (cleanup: () => unknown) => void;
 
+/** Runs `fn` with a `defer` to register cleanups, which run in reverse order even on failure. */
 export async function scoped<T>(fn: (defer: Defer) => Promise<T>): Promise<T> {
   const cleanups: (() => unknown)[] = [];
   try {

@@ -107,6 +107,7 @@ export class DurableBroker {
       } catch (e) {
         const msg = (e as Error).message;
         if (attempt < 5 && this.#port !== 0 && /AddrInUse|address already in use/i.test(msg)) {
+          // A retry interval: nothing to wait on but the kernel letting go of the port.
           await new Promise((r) => setTimeout(r, 200));
           continue;
         }

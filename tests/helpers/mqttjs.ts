@@ -79,6 +79,12 @@ export interface Client {
   /** Subscribe and check the SUBACK granted what was asked (no 0x80). */
   subscribe(filter: string | string[], qos?: 0 | 1 | 2): Promise<number[]>;
   publish(topic: string, payload: string | Uint8Array, opts?: PubOpts): Promise<void>;
+  /**
+   * Resolves once the broker has answered a request sent now. It handles a connection's packets
+   * in order, so whatever it had written to this client before (retained messages after a
+   * SUBACK, say) has then arrived: "nothing more came" can be checked without a grace period.
+   */
+  sync(): Promise<void>;
   /** Normal DISCONNECT and socket close. */
   close(): Promise<void>;
 }
@@ -130,6 +136,10 @@ export async function connectMqttJs(url: string, opts: IClientOptions = {}): Pro
         typeof payload === "string" ? payload : Buffer.from(payload),
         { qos: o.qos ?? 0, retain: o.retain ?? false },
       );
+    },
+    sync: async () => {
+      // An UNSUBSCRIBE of a filter nobody uses: harmless, and every broker answers it.
+      await client.unsubscribeAsync(`mqttwk-sync/${crypto.randomUUID()}`);
     },
     close: async () => {
       if (client.connected) {

@@ -6,6 +6,7 @@
  * CI=true, where they run and fail.
  */
 import { join } from "node:path";
+import { waitFor } from "./wait.ts";
 
 function haveRedis(): boolean {
   try {
@@ -83,9 +84,8 @@ async function waitPing(
 ): Promise<void> {
   let exited = false;
   child.status.then(() => exited = true);
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if ((await cli(port, "ping")).includes("PONG")) return;
+  await waitFor(async () => {
+    if ((await cli(port, "ping")).includes("PONG")) return true;
     if (exited) {
       let log = "";
       try {
@@ -93,9 +93,7 @@ async function waitPing(
       } catch { /* no log */ }
       throw new EarlyExit(`redis-server on ${port} exited at start-up:\n${log}`);
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`redis-server on ${port} did not answer PING`);
+  }, { what: `redis-server on ${port} to answer PING`, timeout: timeoutMs, interval: 50 });
 }
 
 export interface RedisServer {
@@ -231,10 +229,11 @@ export async function startRedisCluster(): Promise<RedisClusterServers> {
   }
   const end = Date.now() + 20_000;
   for (const s of servers) {
-    while (!(await s.cli("cluster", "info")).includes("cluster_state:ok")) {
-      if (Date.now() > end) throw new Error("Redis Cluster did not reach cluster_state:ok");
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(async () => (await s.cli("cluster", "info")).includes("cluster_state:ok"), {
+      what: `Redis Cluster node ${s.port} to reach cluster_state:ok`,
+      timeout: Math.max(0, end - Date.now()),
+      interval: 100,
+    });
   }
   return {
     servers,

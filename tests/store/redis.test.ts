@@ -8,6 +8,7 @@ import {
   startRedisCluster,
   testPrefix,
 } from "../helpers/redis.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const quiet = { info() {}, warn() {}, error() {} };
 
@@ -138,7 +139,9 @@ Deno.test({
     const server = await startRedis({ aof: true });
     try {
       const prefix = testPrefix("restart");
-      const opts = { ...standaloneOpts(prefix), port: server.port };
+      const warnings: string[] = [];
+      const logger = { ...quiet, warn: (m: string) => warnings.push(m) };
+      const opts = { ...standaloneOpts(prefix), port: server.port, logger };
       await withStore(opts, async (s) => {
         s.saveSession(session("a"));
         s.putOutbound("a", entry(1));
@@ -146,7 +149,11 @@ Deno.test({
         await server.stop();
         s.putOutbound("a", entry(2));
         const flushed = s.flush();
-        await new Promise((r) => setTimeout(r, 300));
+        // Redis comes back only once the store has found it gone, with the flush in between.
+        await waitFor(() => warnings.some((w) => /unreachable/.test(w)), {
+          what: "the store to report Redis unreachable",
+          detail: () => `warnings: ${JSON.stringify(warnings)}`,
+        });
         await server.start();
         await flushed.catch(() => s.flush());
         await s.flush();

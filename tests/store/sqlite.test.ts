@@ -3,6 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite.ts";
 import { bytes, entry, message, session, storeContract } from "./contract.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 type Extra = Partial<Omit<SqliteStoreOptions, "dir">>;
 
@@ -183,7 +184,7 @@ Deno.test("sqlite interval: flush resolves at once; data is committed within the
     const db = side(dir);
     const count = () => (db.prepare("SELECT count(*) AS n FROM sessions").get() as { n: number }).n;
     assert.equal(count(), 0);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => count() === 1, { what: "the interval commit", timeout: 200 });
     assert.equal(count(), 1);
     db.close();
     await store.close();

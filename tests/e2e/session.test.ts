@@ -1,9 +1,24 @@
 /** QoS 1/2 flows and persistent sessions, byte-exact over raw TCP. */
 import assert from "node:assert/strict";
-import { type Broker, scoped, sleep, startBroker, uid } from "../helpers/broker.ts";
-import { connectMqttJs } from "../helpers/mqttjs.ts";
+import { type Broker, scoped, startBroker, uid } from "../helpers/broker.ts";
+import { type Client, connectMqttJs } from "../helpers/mqttjs.ts";
 import * as raw from "../helpers/raw.ts";
 import { PacketType as T } from "../helpers/raw.ts";
+
+/**
+ * A will for a connection the test drops, and a wait for it: the broker publishes the will once
+ * it has seen the connection go, after detaching the session. Publishing before that would race
+ * the broker (a message could still go to the dead connection).
+ */
+async function dropWatch(watcher: Client) {
+  const topic = `${uid("dropped")}/will`;
+  await watcher.subscribe(topic, 0);
+  return {
+    will: { topic, payload: "gone" },
+    seen: () =>
+      watcher.inbox.waitFor((m) => m.topic === topic, 3_000, "the broker to see the drop"),
+  };
+}
 
 /** Ends a persistent session: connect with clean session 1, then DISCONNECT. */
 async function wipeSession(broker: Broker, clientId: string): Promise<void> {
@@ -47,8 +62,8 @@ Deno.test("QoS 1 and 2 flows and persistent sessions", async (t) => {
           await pub.expect(T.PUBREC);
           await pub.write(raw.pubrel(8));
           await pub.expect(T.PUBCOMP);
+          // The marker went after the whole QoS 2 flow: a second delivery would be here first.
           await sub.inbox.waitFor((m) => m.topic === `${topic}/marker`);
-          await sleep(200);
           assert.deepEqual(sub.inbox.on(topic).map((m) => m.payload), ["exactly once"]);
         }),
     );
@@ -60,15 +75,17 @@ Deno.test("QoS 1 and 2 flows and persistent sessions", async (t) => {
           const topic = `${uid("pubrel")}/t`;
           const clientId = uid("pubrel-sub");
           defer(() => wipeSession(broker, clientId));
+          const pub = await connectMqttJs(broker.url);
+          defer(pub.close);
+          const drop = await dropWatch(pub);
           const first = await raw.rawConnect(broker.host, broker.port, {
             clientId,
             cleanSession: false,
+            will: drop.will,
           });
           defer(first.client.close);
           assert.deepEqual(await raw.rawSubscribe(first.client, 1, [[topic, 2]]), [2]);
 
-          const pub = await connectMqttJs(broker.url);
-          defer(pub.close);
           await pub.publish(topic, "qos2 payload", { qos: 2 });
 
           const msg = await first.client.expect(T.PUBLISH);
@@ -80,7 +97,7 @@ Deno.test("QoS 1 and 2 flows and persistent sessions", async (t) => {
           assert.equal(raw.hex(rel.bytes), raw.hex(raw.pubrel(id)), "PUBREL must be 62 02 <id>");
           // Abrupt disconnect without PUBCOMP.
           await first.client.close();
-          await sleep(300);
+          await drop.seen();
 
           const again = await raw.rawConnect(broker.host, broker.port, {
             clientId,
@@ -104,24 +121,26 @@ Deno.test("QoS 1 and 2 flows and persistent sessions", async (t) => {
           const topic = `${uid("queue")}/t`;
           const clientId = uid("queue-sub");
           defer(() => wipeSession(broker, clientId));
+          const pub = await connectMqttJs(broker.url);
+          defer(pub.close);
+          const drop = await dropWatch(pub);
           const first = await raw.rawConnect(broker.host, broker.port, {
             clientId,
             cleanSession: false,
+            will: drop.will,
           });
           defer(first.client.close);
           assert.equal(raw.hex(first.connack.bytes), "20 02 00 00");
           assert.deepEqual(await raw.rawSubscribe(first.client, 1, [[topic, 1]]), [1]);
 
-          const pub = await connectMqttJs(broker.url);
-          defer(pub.close);
           await pub.publish(topic, "m1", { qos: 1 });
           const m1 = await first.client.expect(T.PUBLISH);
           assert.equal(raw.text(m1), "m1");
           assert.equal(m1.qos, 1);
           assert.equal(m1.dup, false);
-          // No PUBACK; abrupt disconnect, and let the broker notice it.
+          // No PUBACK; abrupt disconnect, and the broker must have noticed it before m2..m4.
           await first.client.close();
-          await sleep(500);
+          await drop.seen();
 
           for (const p of ["m2", "m3", "m4"]) await pub.publish(topic, p, { qos: 1 });
 
@@ -149,10 +168,11 @@ Deno.test("QoS 1 and 2 flows and persistent sessions", async (t) => {
           for (const p of [r1, ...later]) await again.client.write(raw.puback(p.packetId!));
           await again.client.expectSilence(300);
           await again.client.write(raw.disconnect());
+          // The broker closes the connection as it ends it, so m5 finds the session offline.
+          await again.client.expectClosed();
           await again.client.close();
 
           // Something queued while offline, then a clean-session reconnect: nothing comes.
-          await sleep(200);
           await pub.publish(topic, "m5", { qos: 1 });
           const clean = await raw.rawConnect(broker.host, broker.port, {
             clientId,

@@ -1,6 +1,6 @@
 /** Retained messages. */
 import assert from "node:assert/strict";
-import { scoped, sleep, startBroker, uid } from "../helpers/broker.ts";
+import { scoped, startBroker, uid } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import * as raw from "../helpers/raw.ts";
 import { PacketType as T } from "../helpers/raw.ts";
@@ -84,8 +84,8 @@ Deno.test("retained messages", async (t) => {
           await sub.subscribe(topic, 1);
           await sub.subscribe(`${topic}/marker`, 1);
           await pub.publish(`${topic}/marker`, "end", { qos: 1 });
+          // Retained messages follow their SUBACK, so they would be here before the marker.
           await sub.inbox.waitFor((m) => m.topic === `${topic}/marker`);
-          await sleep(200);
           assert.deepEqual(sub.inbox.on(topic), []);
         }),
     );
@@ -102,7 +102,7 @@ Deno.test("retained messages", async (t) => {
         defer(sub.close);
         await sub.subscribe(topic, 1);
         await sub.inbox.waitFor((m) => m.topic === topic);
-        await sleep(300);
+        await sub.sync();
         assert.deepEqual(sub.inbox.on(topic).map((m) => m.payload), ["new"]);
       }));
 
@@ -119,7 +119,7 @@ Deno.test("retained messages", async (t) => {
         defer(sub.close);
         await sub.subscribe(`${p}/a/+`, 1);
         const got = await sub.inbox.waitForCount(2);
-        await sleep(200);
+        await sub.sync();
         assert.deepEqual(sub.inbox.messages.map((m) => m.payload).sort(), ["a/x", "a/y"]);
         assert.ok(got.every((m) => m.retain));
       }));
