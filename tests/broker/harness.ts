@@ -9,6 +9,7 @@ import { type BrokerOptions, defaultBrokerOptions } from "../../src/broker/optio
 import type { Packet, PublishPacket, QoS } from "../../src/codec/packets.ts";
 import { silentLogger } from "../../src/log.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
+import { SqliteStore } from "../../src/store/sqlite.ts";
 import { MemoryClient, type MemoryClientOptions } from "./memory_pipe.ts";
 
 export { MemoryClient };
@@ -151,4 +152,25 @@ export async function drop(c: MemoryClient): Promise<void> {
 export async function disconnect(c: MemoryClient): Promise<void> {
   await c.send({ type: "disconnect" });
   await c.waitClosed();
+}
+
+/** A temporary directory for a SqliteStore, removed after `fn`. */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "mqttwk-core-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A SqliteStore in `dir`, committing synchronously, on the calling thread. */
+export function sqliteStore(dir: string): SqliteStore {
+  return new SqliteStore({
+    dir,
+    durability: "sync",
+    commitIntervalMs: 5,
+    worker: false,
+    logger: { info: () => {}, warn: () => {}, error: (m) => console.error(m) },
+  });
 }
