@@ -5,6 +5,13 @@ import type { Packet, ProtocolVersion } from "../../src/codec/packets.ts";
 import type { Broker } from "../../src/broker/broker.ts";
 import type { ByteConnection } from "../../src/broker/ports/connection.ts";
 
+export interface MemoryClientOptions {
+  /** "ip:port" the broker sees (per-address limits). */
+  remoteAddress?: string;
+  /** Username established by the transport (overrides CONNECT's). */
+  username?: string;
+}
+
 export class MemoryClient {
   readonly received: Packet[] = [];
   closed = false;
@@ -13,7 +20,7 @@ export class MemoryClient {
   #conn: ByteConnection;
   readonly version: ProtocolVersion;
 
-  constructor(broker: Broker, version: ProtocolVersion = 4) {
+  constructor(broker: Broker, version: ProtocolVersion = 4, opts: MemoryClientOptions = {}) {
     this.version = version;
     const up = new TransformStream<Uint8Array, Uint8Array>();
     const down = new TransformStream<Uint8Array, Uint8Array>();
@@ -23,8 +30,9 @@ export class MemoryClient {
     this.#conn = {
       readable: up.readable,
       writable: down.writable,
-      remoteAddress: "memory:1",
+      remoteAddress: opts.remoteAddress ?? "memory:1",
       transport: "memory",
+      username: opts.username,
       close: () => {
         if (closed) return;
         closed = true;
@@ -64,6 +72,29 @@ export class MemoryClient {
 
   sendBytes(b: Uint8Array): Promise<void> {
     return this.#toBroker.write(b);
+  }
+
+  /** Like send, but ignores a connection the broker already closed. */
+  async trySend(p: Packet): Promise<void> {
+    try {
+      await this.send(p);
+    } catch {
+      // closed by the broker
+    }
+  }
+
+  /** Like sendBytes, but ignores a connection the broker already closed. */
+  async trySendBytes(b: Uint8Array): Promise<void> {
+    try {
+      await this.sendBytes(b);
+    } catch {
+      // closed by the broker
+    }
+  }
+
+  /** Received packets of `type` not yet taken by next(). */
+  pending(type: Packet["type"]): Packet[] {
+    return this.received.filter((p) => p.type === type);
   }
 
   /** Waits for (and removes) the first received packet matching `pred`. */
