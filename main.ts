@@ -10,6 +10,7 @@ import { MemoryStore } from "./src/store/memory.ts";
 import { SqliteStore } from "./src/store/sqlite.ts";
 import type { Store } from "./src/broker/ports/store.ts";
 import { type Listeners, startListeners } from "./src/transport/listeners.ts";
+import { listenerSettings } from "./src/transport/settings.ts";
 import { createSecurity } from "./src/auth/mod.ts";
 import type { KafkaBridge } from "./src/bridge/kafka/mod.ts";
 import type { ClusterLink } from "./src/broker/ports/cluster.ts";
@@ -161,7 +162,11 @@ export async function main(args: string[]): Promise<number> {
 
   let listeners: Listeners;
   try {
-    listeners = startListeners(config, (conn) => void broker.handleConnection(conn), log);
+    listeners = startListeners(
+      listenerSettings(config),
+      (conn) => void broker.handleConnection(conn),
+      log,
+    );
     await listeners.ready;
   } catch (err) {
     log.error(`cannot listen: ${(err as Error).message}`);
