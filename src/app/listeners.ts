@@ -1,11 +1,12 @@
 /**
- * The one call into the transport's listeners. Its signature is expected to change (each
- * listener taking only its own settings); adapting that belongs here and nowhere else.
+ * The one call into the transport's listeners: the configuration becomes each listener's own
+ * settings here, and nowhere else.
  */
 import type { Broker } from "../broker/broker.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../log.ts";
 import { type Listeners, startListeners } from "../transport/listeners.ts";
+import { listenerSettings } from "../transport/settings.ts";
 
 export type { Listeners } from "../transport/listeners.ts";
 
@@ -15,7 +16,11 @@ export async function openListeners(
   broker: Broker,
   log: Logger,
 ): Promise<Listeners> {
-  const listeners = startListeners(config, (conn) => void broker.handleConnection(conn), log);
+  const listeners = startListeners(
+    listenerSettings(config),
+    (conn) => void broker.handleConnection(conn),
+    log,
+  );
   try {
     await listeners.ready;
   } catch (err) {

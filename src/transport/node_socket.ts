@@ -47,15 +47,19 @@ class NodeSocketConnection implements ByteConnection, RawIo {
   readonly remoteAddress: string;
   readonly transport: string;
   readonly peerCertificateCN?: string;
+  readonly username?: string;
   #closed = false;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
 
-  constructor(socket: Socket, remoteAddress: string, transport: string, cn: string | undefined) {
+  constructor(socket: Socket, remoteAddress: string, transport: string, identity: Identity) {
     this.#socket = socket;
     this.remoteAddress = remoteAddress;
     this.transport = transport;
-    if (cn !== undefined) this.peerCertificateCN = cn;
+    if (identity.peerCertificateCN !== undefined) {
+      this.peerCertificateCN = identity.peerCertificateCN;
+    }
+    if (identity.username !== undefined) this.username = identity.username;
   }
 
   get raw(): RawIo {
@@ -66,6 +70,16 @@ class NodeSocketConnection implements ByteConnection, RawIo {
     if (this.#closed) return;
     this.#closed = true;
     this.#socket.destroy();
+  }
+
+  /**
+   * Closes once everything written is out: a written chunk may still sit in the socket's (or
+   * the TLS layer's) buffer, which close() would drop.
+   */
+  closeAfterWrites(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.destroySoon();
   }
 
   // ------------------------------------------------------------------ raw path
@@ -164,11 +178,20 @@ function drained(s: Socket): Promise<void> {
   });
 }
 
+/** Who the TLS layer says the client is. */
+export interface Identity {
+  /** CN of the verified client certificate. */
+  peerCertificateCN?: string;
+  /** The MQTT username the transport established (the CN, when configured so). */
+  username?: string;
+}
+
+/** Adapts an accepted node:net or node:tls socket. */
 export function fromNodeSocket(
   socket: Socket,
   remoteAddress: string,
   transport: string,
-  extra: { peerCertificateCN?: string } = {},
-): ByteConnection {
-  return new NodeSocketConnection(socket, remoteAddress, transport, extra.peerCertificateCN);
+  identity: Identity = {},
+): ByteConnection & { readonly raw: RawIo; closeAfterWrites(): void } {
+  return new NodeSocketConnection(socket, remoteAddress, transport, identity);
 }

@@ -4,18 +4,16 @@
  * Deno.listen).
  */
 import type { Logger } from "../log.ts";
-import type { ByteConnection } from "../broker/ports/connection.ts";
+import type { ByteConnection, RawIo } from "../broker/ports/connection.ts";
 import { fromNodeSocket } from "./node_socket.ts";
 import { listenHandles, nativeTcp } from "./tcp_handle.ts";
-import { type Front, listenFront } from "./tls.ts";
+import type { Front } from "./listening.ts";
+import { listenFront } from "./tls.ts";
 
-export interface Listening {
-  /** The bound address, e.g. "0.0.0.0:8885" (the real port when 0 was asked for). */
-  readonly address: string;
-  readonly port: number;
-  close(): void;
-}
+/** Kept here for the modules that import it from this file. */
+export type { Listening } from "./listening.ts";
 
+/** Listens on plain TCP; each connection has the raw path. */
 export function listenTcp(
   opts: {
     hostname: string;
@@ -24,19 +22,22 @@ export function listenTcp(
     proxyTimeout?: number;
     /** false forces node:net sockets even where native handles would do (tests). */
     nativeHandles?: boolean;
+    /** Listener name for logs; "tcp" unless it carries another protocol (WebSocket). */
+    name?: string;
   },
-  onConnection: (conn: ByteConnection) => void,
+  onConnection: (conn: ByteConnection & { readonly raw: RawIo }) => void,
   log: Logger,
 ): Front {
+  const name = opts.name ?? "tcp";
   const native = opts.nativeHandles === false ? null : nativeTcp();
   if (native) {
-    return listenHandles(native, { ...opts, name: "tcp" }, onConnection, log);
+    return listenHandles(native, { ...opts, name }, onConnection, log);
   }
   if (!native && opts.nativeHandles !== false) {
-    log.info("tcp: the runtime offers no native TCP handles; using node:net sockets");
+    log.info(`${name}: the runtime offers no native TCP handles; using node:net sockets`);
   }
   return listenFront(
-    { hostname: opts.hostname, port: opts.port, name: "tcp", proxyTimeout: opts.proxyTimeout },
+    { hostname: opts.hostname, port: opts.port, name, proxyTimeout: opts.proxyTimeout },
     (s) => onConnection(fromNodeSocket(s.socket, s.remoteAddress, "tcp")),
     log,
   );

@@ -19,7 +19,7 @@ import type { Logger } from "../log.ts";
 import type { ByteConnection, RawIo, RawSink } from "../broker/ports/connection.ts";
 import { rawReadable, rawWritable } from "./streams.ts";
 import { joinHostPort, ProxyHeaderParser } from "./proxy_protocol.ts";
-import { bindFront, type Front } from "./tls.ts";
+import { bindFront, type Front } from "./listening.ts";
 
 /** A native TCP handle (Node's TCPWrap): every call returns 0 or a negative errno. */
 interface TcpHandle {
@@ -316,7 +316,7 @@ export function listenHandles(
     /** Seconds to wait for a PROXY protocol header; undefined = none expected. */
     proxyTimeout?: number;
   },
-  onConnection: (conn: ByteConnection) => void,
+  onConnection: (conn: ByteConnection & { readonly raw: RawIo }) => void,
   log: Logger,
 ): Front {
   const server = net.createServer();

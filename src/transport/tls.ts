@@ -8,88 +8,12 @@
  * optionally terminates TLS, handing each resulting socket on with the real client's address.
  */
 import { Buffer } from "node:buffer";
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import net from "node:net";
 import tls from "node:tls";
 import type { Logger } from "../log.ts";
 import { joinHostPort, ProxyHeaderParser } from "./proxy_protocol.ts";
-import type { Listening } from "./tcp.ts";
-
-export type ClientAuth = "none" | "optional" | "required";
-
-export interface TlsFiles {
-  certFile: string;
-  keyFile: string;
-  /** CA bundle for client certificates; needed unless clientAuth is "none". */
-  caFile?: string;
-  clientAuth: ClientAuth;
-  /** Passphrase of an encrypted private key. */
-  passphrase?: string;
-}
-
-export interface TlsMaterial {
-  cert: string;
-  /** Always unencrypted PKCS#8 PEM, so Deno.serve (which takes no passphrase) can use it too. */
-  key: string;
-  ca?: string;
-  /** For log lines: subject and expiry of the leaf certificate. */
-  summary: string;
-}
-
-export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
-  const read = (what: string, path: string) => {
-    try {
-      return Deno.readTextFileSync(path);
-    } catch (err) {
-      throw new Error(`cannot read TLS ${what} ${path}: ${(err as Error).message}`);
-    }
-  };
-  const cert = read("certificate", files.certFile);
-  const rawKey = read("private key", files.keyFile);
-  let key: string;
-  try {
-    key = createPrivateKey({ key: rawKey, passphrase: files.passphrase || undefined })
-      .export({ type: "pkcs8", format: "pem" }) as string;
-  } catch (err) {
-    throw new Error(`cannot use TLS private key ${files.keyFile}: ${(err as Error).message}`);
-  }
-  let x: X509Certificate;
-  try {
-    x = new X509Certificate(cert);
-  } catch (err) {
-    throw new Error(`cannot parse TLS certificate ${files.certFile}: ${(err as Error).message}`);
-  }
-  // A renewal caught between writing the certificate and the key must not install a mismatch.
-  if (!x.checkPrivateKey(createPrivateKey(key))) {
-    throw new Error(`TLS private key ${files.keyFile} does not match ${files.certFile}`);
-  }
-  const summary = `${x.subject.replace(/\n/g, ", ")}, valid until ${x.validTo}`;
-  let ca: string | undefined;
-  if (files.clientAuth !== "none") {
-    if (!files.caFile) {
-      throw new Error(
-        "client certificates are requested (ssl-client-auth) but no CA is configured " +
-          "(mqttwk.broker.ssl-ca-file)",
-      );
-    }
-    ca = read("client CA", files.caFile);
-  }
-  return { cert, key, ca, summary };
-}
-
-/** Modification times of the files, to notice a certificate renewal without a SIGHUP. */
-export function fileStamp(files: TlsFiles): string {
-  return [files.certFile, files.keyFile, files.clientAuth !== "none" ? files.caFile : undefined]
-    .filter((p): p is string => !!p)
-    .map((p) => {
-      try {
-        const s = Deno.statSync(p);
-        return `${p}:${s.mtime?.getTime()}:${s.size}`;
-      } catch {
-        return `${p}:missing`;
-      }
-    }).join("|");
-}
+import { bindFront, type Front } from "./listening.ts";
+import type { ClientAuth, TlsMaterial } from "./tls_material.ts";
 
 function secureOptions(m: TlsMaterial, clientAuth: ClientAuth): tls.TlsOptions {
   return {
@@ -124,13 +48,6 @@ export interface FrontOptions {
   /** Seconds to wait for a PROXY protocol header; undefined = the listener expects none. */
   proxyTimeout?: number;
   tls?: { material: TlsMaterial; clientAuth: ClientAuth };
-}
-
-export interface Front extends Listening {
-  /** Resolves once bound (address and port are valid from then on). */
-  readonly ready: Promise<void>;
-  /** Installs new certificates for new handshakes; established connections are untouched. */
-  setMaterial(m: TlsMaterial): void;
 }
 
 export function listenFront(
@@ -243,51 +160,4 @@ export function listenFront(
       tlsServer?.setSecureContext(secureOptions(m, clientAuth));
     },
   });
-}
-
-/**
- * Binds a node:net server as a Front: bind errors reject `ready`, later ones are logged.
- * `onBound` runs once bound, before anything is accepted; an error it returns fails `ready`.
- */
-export function bindFront(
-  server: net.Server,
-  opts: { hostname: string; port: number; name: string },
-  log: Logger,
-  hooks: { onBound?: () => Error | undefined; setMaterial?: (m: TlsMaterial) => void } = {},
-): Front {
-  let address = "";
-  let port = 0;
-  const { promise: ready, resolve, reject } = Promise.withResolvers<void>();
-  server.once("error", reject);
-  server.listen({ host: opts.hostname, port: opts.port }, () => {
-    server.off("error", reject);
-    server.on("error", (err: Error) => log.error(`${opts.name} listener error: ${err.message}`));
-    const a = server.address() as net.AddressInfo;
-    address = joinHostPort(a.address, a.port);
-    port = a.port;
-    const failed = hooks.onBound?.();
-    if (failed) {
-      server.close();
-      reject(failed);
-    } else resolve();
-  });
-  ready.catch(() => {});
-  let closed = false;
-  return {
-    get address() {
-      return address;
-    },
-    get port() {
-      return port;
-    },
-    ready,
-    setMaterial(m) {
-      hooks.setMaterial?.(m);
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      server.close();
-    },
-  };
 }

@@ -1,41 +1,86 @@
+/**
+ * ssl-cn-as-username: over real TLS and WSS sockets with a client certificate, the broker
+ * authorizes by the certificate's CN, whatever username the CONNECT packet claims.
+ */
 import assert from "node:assert/strict";
-import { Decoder } from "../../src/codec/decoder.ts";
+import tls from "node:tls";
 import { encode } from "../../src/codec/encoder.ts";
-import type { Packet } from "../../src/codec/packets.ts";
-import { withConnectUsername } from "../../src/transport/cert_username.ts";
+import { EXTERNAL, scoped, startBroker } from "../helpers/broker.ts";
+import { listenerPort, makeCerts, readerOf, wsOver } from "./helpers.ts";
 
-Deno.test("the certificate CN replaces the CONNECT username however the bytes are chunked", async () => {
-  const connect = encode({
-    type: "connect",
-    protocolName: "MQTT",
-    protocolVersion: 4,
-    clean: true,
-    keepalive: 10,
-    clientId: "c1",
-    username: "claimed",
-    password: new TextEncoder().encode("pw"),
-  }, 4);
-  const ping = encode({ type: "pingreq" }, 4);
-  const all = new Uint8Array([...connect, ...ping]);
-  const chunks = [...all].map((b) => new Uint8Array([b]));
-  const source = new ReadableStream<Uint8Array>({
-    pull(c) {
-      const n = chunks.shift();
-      if (n) c.enqueue(n);
-      else c.close();
-    },
-  });
-  const packets: Packet[] = [];
-  const d = new Decoder();
-  for await (const c of withConnectUsername(source, "alice", 1 << 20)) {
-    d.push(c, (p) => packets.push(p));
-  }
-  assert.equal(packets.length, 2);
-  assert.equal(packets[0].type, "connect");
-  if (packets[0].type === "connect") {
-    assert.equal(packets[0].username, "alice");
-    assert.equal(packets[0].clientId, "c1");
-    assert.deepEqual([...packets[0].password!], [...new TextEncoder().encode("pw")]);
-  }
-  assert.equal(packets[1].type, "pingreq");
+/** CONNECT claiming another user, then SUBSCRIBE to the CN's topics and the claimed user's. */
+function connectAndSubscribe(clientId: string): Uint8Array[] {
+  return [
+    encode({
+      type: "connect",
+      protocolName: "MQTT",
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 30,
+      clientId,
+      username: "claimed",
+    }, 4),
+    encode({
+      type: "subscribe",
+      packetId: 1,
+      subscriptions: [{ topic: "alice/t", qos: 0 }, { topic: "claimed/t", qos: 0 }],
+    } as never, 4),
+  ];
+}
+
+/** CONNACK accepted, then SUBACK granting alice's topic and refusing the claimed user's. */
+const EXPECTED = [0x20, 0x02, 0x00, 0x00, 0x90, 0x04, 0x00, 0x01, 0x00, 0x80];
+
+Deno.test({
+  name: "with ssl-cn-as-username the ACL sees the certificate CN, not CONNECT's username",
+  ignore: EXTERNAL,
+  fn: () =>
+    scoped(async (defer) => {
+      const certs = await makeCerts();
+      defer(() => Deno.remove(certs.dir, { recursive: true }));
+      const acl = `${certs.dir}/acl`;
+      await Deno.writeTextFile(acl, "user alice\ntopic readwrite alice/#\n");
+      const broker = await startBroker({
+        args: [
+          `--mqttwk.broker.ssl-cert-file=${certs.serverCert}`,
+          `--mqttwk.broker.ssl-key-file=${certs.serverKey}`,
+          "--mqttwk.broker.ssl-port=0",
+          "--mqttwk.broker.wss-port=0",
+          "--mqttwk.broker.ssl-client-auth=required",
+          `--mqttwk.broker.ssl-ca-file=${certs.ca}`,
+          "--mqttwk.broker.ssl-cn-as-username=true",
+          `--mqttwk.broker.auth.acl-file=${acl}`,
+        ],
+      });
+      defer(() => broker.stop());
+      const tlsPort = await listenerPort(broker, "tls");
+      const wssPort = await listenerPort(broker, "wss");
+      const open = async (port: number) => {
+        const socket = tls.connect({
+          host: "127.0.0.1",
+          port,
+          servername: "localhost",
+          ca: await Deno.readTextFile(certs.ca),
+          cert: await Deno.readTextFile(certs.clientCert),
+          key: await Deno.readTextFile(certs.clientKey),
+        });
+        defer(() => socket.destroy());
+        await new Promise<void>((resolve, reject) => {
+          socket.once("secureConnect", resolve);
+          socket.once("error", reject);
+        });
+        return socket;
+      };
+
+      const overTls = await open(tlsPort);
+      const reader = readerOf(overTls);
+      for (const p of connectAndSubscribe("cn-tls")) overTls.write(p);
+      assert.deepEqual([...await reader.bytes(EXPECTED.length)], EXPECTED, "over TLS");
+
+      const ws = await wsOver(await open(wssPort));
+      for (const p of connectAndSubscribe("cn-wss")) ws.send(p);
+      assert.deepEqual([...await ws.payload(EXPECTED.length)], EXPECTED, "over WSS");
+
+      await broker.waitForLog(/wss client 127\.0\.0\.1:\d+ presented certificate CN=alice; using/);
+    }),
 });

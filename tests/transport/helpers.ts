@@ -142,3 +142,124 @@ export async function runFor(
   const d = new TextDecoder();
   return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
 }
+
+/** A byte stream client over any connected node socket: waits for bytes, never sleeps. */
+export interface SocketReader {
+  /** Resolves with everything received so far once it is at least `n` bytes. */
+  bytes(n: number, timeoutMs?: number): Promise<Uint8Array>;
+  /** Resolves when the socket has closed. */
+  closed: Promise<void>;
+}
+
+/** Collects what `socket` receives. */
+export function readerOf(socket: import("node:net").Socket): SocketReader {
+  let got = new Uint8Array(0);
+  let wake = () => {};
+  let ended = false;
+  socket.on("data", (chunk: Uint8Array) => {
+    const next = new Uint8Array(got.length + chunk.length);
+    next.set(got);
+    next.set(chunk, got.length);
+    got = next;
+    wake();
+  });
+  const closed = new Promise<void>((resolve) =>
+    socket.on("close", () => {
+      ended = true;
+      wake();
+      resolve();
+    })
+  );
+  socket.on("error", () => {});
+  return {
+    closed,
+    async bytes(n, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (got.length < n) {
+        if (ended) throw new Error(`closed after ${got.length} of ${n} bytes`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`only ${got.length} of ${n} bytes arrived`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, left);
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      }
+      return got;
+    },
+  };
+}
+
+/** A masked client frame (RFC 6455 section 5.3), FIN set unless `fin` is false. */
+export function clientFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
+  const len = payload.length;
+  const ext = len < 126 ? 0 : len < 65536 ? 2 : 8;
+  const out = new Uint8Array(2 + ext + 4 + len);
+  out[0] = (fin ? 0x80 : 0) | opcode;
+  out[1] = 0x80 | (ext === 0 ? len : ext === 2 ? 126 : 127);
+  const dv = new DataView(out.buffer);
+  if (ext === 2) dv.setUint16(2, len);
+  if (ext === 8) dv.setBigUint64(2, BigInt(len));
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  out.set(mask, 2 + ext);
+  for (let i = 0; i < len; i++) out[6 + ext + i] = payload[i] ^ mask[i & 3];
+  return out;
+}
+
+/** An upgrade request for MQTT at `path`. */
+export function upgradeRequest(path = "/mqtt", extra: Record<string, string> = {}): string {
+  const headers: Record<string, string> = {
+    host: "localhost",
+    upgrade: "websocket",
+    connection: "Upgrade",
+    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "sec-websocket-version": "13",
+    "sec-websocket-protocol": "mqtt",
+    ...extra,
+  };
+  return `GET ${path} HTTP/1.1\r\n` +
+    Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n";
+}
+
+/**
+ * A WebSocket client over a connected socket: sends the upgrade, then MQTT bytes as masked
+ * binary frames; `payload` collects the binary payloads the server sends (unmasked frames).
+ */
+export async function wsOver(socket: import("node:net").Socket) {
+  const reader = readerOf(socket);
+  socket.write(upgradeRequest());
+  const text = () => new TextDecoder().decode(got);
+  let got = await reader.bytes(12);
+  while (!text().includes("\r\n\r\n")) got = await reader.bytes(got.length + 1);
+  const headEnd = text().indexOf("\r\n\r\n") + 4;
+  if (!text().startsWith("HTTP/1.1 101")) throw new Error(`upgrade refused: ${text()}`);
+  return {
+    send(bytes: Uint8Array) {
+      socket.write(clientFrame(0x2, bytes));
+    },
+    /** Binary payload bytes from the server once there are at least `n`. */
+    async payload(n: number): Promise<Uint8Array> {
+      while (true) {
+        const all = await reader.bytes(headEnd);
+        const out: number[] = [];
+        let i = headEnd;
+        while (i + 2 <= all.length) {
+          let len = all[i + 1] & 0x7f;
+          let at = i + 2;
+          if (len === 126) {
+            len = (all[i + 2] << 8) | all[i + 3];
+            at = i + 4;
+          }
+          if (at + len > all.length) break;
+          if ((all[i] & 0x0f) === 0x2) out.push(...all.subarray(at, at + len));
+          i = at + len;
+        }
+        if (out.length >= n) return new Uint8Array(out);
+        await reader.bytes(all.length + 1);
+      }
+    },
+    closed: reader.closed,
+  };
+}

@@ -1,0 +1,40 @@
+/** The MQTT over TLS listener. */
+import type { Logger } from "../log.ts";
+import type { ByteConnection } from "../broker/ports/connection.ts";
+import { certIdentity } from "./identity.ts";
+import { announce, type Front, type ListenerBase, proxySuffix } from "./listening.ts";
+import { fromNodeSocket } from "./node_socket.ts";
+import { listenFront } from "./tls.ts";
+import type { ClientAuth, TlsMaterial } from "./tls_material.ts";
+
+/** What a TLS-terminating listener needs beyond where to bind. */
+export interface TlsListenerSettings extends ListenerBase {
+  /** Whether client certificates are requested, and whether one is required. */
+  clientAuth: ClientAuth;
+  /** Use a verified client certificate's CN as the MQTT username. */
+  cnAsUsername: boolean;
+}
+
+/**
+ * Starts the TLS listener with `material` (replaceable later through the Front's setMaterial);
+ * it logs `listening tls ADDR` once bound.
+ */
+export function tlsListener(
+  s: TlsListenerSettings,
+  material: TlsMaterial,
+  accept: (conn: ByteConnection) => void,
+  log: Logger,
+): Front {
+  const front = listenFront({
+    hostname: s.host,
+    port: s.port,
+    name: "tls",
+    proxyTimeout: s.proxyTimeout,
+    tls: { material, clientAuth: s.clientAuth },
+  }, (fs) => {
+    fs.socket.setNoDelay(true);
+    const id = certIdentity("tls", fs.remoteAddress, fs.peerCertificateCN, s.cnAsUsername, log);
+    accept(fromNodeSocket(fs.socket, fs.remoteAddress, "tls", id));
+  }, log);
+  return announce(front, () => `listening tls ${front.address}${proxySuffix(s)}`, log);
+}
