@@ -86,6 +86,9 @@ export class Broker {
     // In a cluster the store is shared: sessions are loaded when their client connects here.
     const loaded = core.cluster ? [] : await store.loadSessions();
     for (const l of loaded) core.sessions.restore(l);
+    core.stats.sessions = core.sessions.map.size;
+    core.stats.subscriptions = core.subscriptions.size;
+    core.stats.retained = core.retained.size;
     if (loaded.length || core.retained.size) {
       core.log.info(
         `restored ${loaded.length} sessions and ${core.retained.size} retained messages`,

@@ -42,10 +42,9 @@ export function startListeners(
   const bind = (what: string, host: string, start: () => Front) => {
     const front = start();
     fronts.push(front);
+    // Named here, where it is known which listener failed; `ready` rejects and the caller stops.
     front.ready.catch((err) => {
-      log.error(`cannot listen: ${what} on ${host}: ${(err as Error).message}; shutting down`);
-      // startListeners is synchronous for its caller; SIGTERM takes the normal shutdown path.
-      Deno.kill(Deno.pid, "SIGTERM");
+      log.error(`cannot listen: ${what} on ${host}: ${(err as Error).message}`);
     });
   };
   try {

@@ -155,8 +155,6 @@ Deno.test(
   },
 );
 
-// A port already taken is not tested here: the transport answers a failed bind by sending the
-// whole process SIGTERM, which would end the test runner.
 Deno.test("start() fails with StartFailed, logs why and leaves nothing open", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mqttwk-app-fail-" });
   try {
@@ -180,4 +178,20 @@ Deno.test("start() fails with StartFailed, logs why and leaves nothing open", as
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a port already taken fails start() with the listener named, and the process lives on", async () => {
+  await scoped(async (defer) => {
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    defer(() => taken.close());
+    const log = logBook();
+    const app = createApp(appConfig(["--port", String(taken.addr.port)]), { log });
+    await assert.rejects(app.start(), StartFailed);
+    assert.match(log.text(), new RegExp(`ERROR cannot listen: tcp on 127\\.0\\.0\\.1: .*`));
+    assert.deepEqual(app.listening(), []);
+    // A second app on a free port starts in the same process: nothing was torn down with it.
+    const { app: other } = await startApp();
+    defer(() => other.stop());
+    assert.equal(other.listening().length, 1);
+  });
 });
