@@ -7,8 +7,22 @@
 
 import { BenchConn, sleep } from "./client.ts";
 
-export type BrokerName = "mqttwk" | "mqttwk-durable" | "mosquitto" | "aedes";
-export const ALL_BROKERS: BrokerName[] = ["mqttwk", "mqttwk-durable", "mosquitto", "aedes"];
+export type BrokerName = "mqttwk" | "mqttwk-durable" | "mqttwk-baseline" | "mosquitto" | "aedes";
+
+/**
+ * Another checkout of MqttWk (e.g. `git worktree add /tmp/base main~5`) run beside this one in
+ * the same rounds, for before/after comparisons that share the machine's noise:
+ * MQTTWK_BENCH_BASELINE=/tmp/base deno task bench.
+ */
+export const BASELINE_ROOT = Deno.env.get("MQTTWK_BENCH_BASELINE")?.replace(/\/$/, "") || null;
+
+export const ALL_BROKERS: BrokerName[] = [
+  "mqttwk",
+  ...(BASELINE_ROOT ? ["mqttwk-baseline" as const] : []),
+  "mqttwk-durable",
+  "mosquitto",
+  "aedes",
+];
 
 export const AEDES_VERSION = "1.2.0";
 export const MOSQUITTO_BIN = "/usr/sbin/mosquitto";
@@ -42,6 +56,13 @@ export async function provision(name: BrokerName): Promise<string> {
     case "mqttwk-durable": {
       if (!exists(`${REPO_ROOT}/main.ts`)) throw new Unavailable("main.ts does not exist yet");
       return "MqttWk (this repo)";
+    }
+    case "mqttwk-baseline": {
+      if (!BASELINE_ROOT) throw new Unavailable("MQTTWK_BENCH_BASELINE is not set");
+      if (!exists(`${BASELINE_ROOT}/main.ts`)) {
+        throw new Unavailable(`${BASELINE_ROOT}/main.ts not found`);
+      }
+      return `MqttWk (baseline ${BASELINE_ROOT})`;
     }
     case "mosquitto": {
       if (!exists(MOSQUITTO_BIN)) {
@@ -146,6 +167,7 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
   ];
   switch (name) {
     case "mqttwk":
+    case "mqttwk-baseline":
     case "mqttwk-durable":
       cmd = Deno.execPath();
       args = [
@@ -157,7 +179,7 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
         "main.ts",
         "--port",
         String(port),
-        ...(name === "mqttwk"
+        ...(name !== "mqttwk-durable"
           ? ["--persistence", "memory"]
           : ["--persistence", "sqlite", "--data-dir", tmp]),
         "--mqttwk.broker.websocket-enabled=false",
@@ -178,7 +200,7 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
   }
   const child = new Deno.Command(cmd, {
     args,
-    cwd: REPO_ROOT,
+    cwd: name === "mqttwk-baseline" ? BASELINE_ROOT! : REPO_ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

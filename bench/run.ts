@@ -163,6 +163,7 @@ function fail(msg: string): never {
 const LABEL: Record<BrokerName, string> = {
   "mqttwk": "MqttWk",
   "mqttwk-durable": "MqttWk durable",
+  "mqttwk-baseline": "MqttWk baseline",
   "mosquitto": "Mosquitto",
   "aedes": "Aedes",
 };
@@ -334,6 +335,37 @@ function report(
         rs.map((r) => [r.scenario, r.metric, fmtSig(r.vsMosquitto), fmtSig(r.vsAedes)]),
         2,
       ),
+    );
+  }
+
+  if (brokers.includes("mqttwk-baseline")) {
+    const pair = (s: Scenario, b: BrokerName) =>
+      ms.find((m) => m.scenario === s.name && m.broker === b);
+    const rows: string[][] = [];
+    for (const s of scenarios) {
+      const now = pair(s, "mqttwk");
+      const base = pair(s, "mqttwk-baseline");
+      if (!now || !base) continue;
+      const row = (metric: string, a: number | undefined, b: number | undefined) =>
+        rows.push([
+          s.name,
+          metric,
+          fmtSig(b ?? NaN),
+          fmtSig(a ?? NaN),
+          fmtSig((a ?? NaN) / (b ?? NaN)),
+        ]);
+      if (s.kind === "conn") {
+        row("connect rate", now.connectRate, base.connectRate);
+        row("RSS KiB/connection", now.rssPerConnKiB, base.rssPerConnKiB);
+      } else {
+        if (s.kind !== "latency") row("msgs/s", now.msgsPerSec, base.msgsPerSec);
+        row("p99 ms", now.p99Ms, base.p99Ms);
+      }
+    }
+    lines.push(
+      "",
+      "== This checkout against the baseline (MQTTWK_BENCH_BASELINE), medians of rounds",
+      table(["scenario", "metric", "baseline", "this checkout", "this/baseline"], rows, 2),
     );
   }
 
