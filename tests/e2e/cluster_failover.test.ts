@@ -7,6 +7,7 @@ import mqtt from "mqtt";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { REDIS_IGNORE, type RedisServer, startRedis, startRedisCluster } from "../helpers/redis.ts";
 import { scoped, sleep, uid } from "../helpers/broker.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { awaitRoute, type NodeProcess, spawnNode } from "../cluster/nodes.ts";
 
 const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: false };
@@ -35,6 +36,48 @@ function connectWithWill(
     clean,
     will: { topic, payload, qos: 1 },
   });
+}
+
+/**
+ * Subscribes a probe on `url` to `topic` until the node serves the retained message there:
+ * retained changes reach the other nodes asynchronously (`ch:retained`).
+ */
+async function awaitRetained(url: string, topic: string): Promise<void> {
+  const probe = await connectMqttJs(url);
+  try {
+    await waitFor(async () => {
+      await probe.subscribe(topic, 1);
+      await probe.sync(); // a retained message follows the SUBACK: it has arrived by now
+      if (probe.inbox.on(topic).length > 0) return true;
+      await probe.client.unsubscribeAsync(topic);
+      return false;
+    }, { what: `${url} to serve the retained message on ${topic}`, timeout: 10_000, interval: 50 });
+  } finally {
+    await probe.close();
+  }
+}
+
+/**
+ * Waits until Redis holds what a survivor needs to publish the wills of `node`'s clients:
+ * `clean` in the node's kept wills (`P {g}:wills:<node>`), `gone` not there, and a session
+ * record for each of `persistent`.
+ */
+function awaitKeptWills(
+  redis: RedisServer,
+  node: string,
+  want: { clean: string[]; gone?: string[]; persistent: string[] },
+): Promise<true> {
+  let seen = "";
+  return waitFor(async () => {
+    const kept = (await redis.cli("HKEYS", `mqttwk:{g}:wills:${node}`)).split("\n")
+      .map((l) => l.trim()).filter((l) => l !== "");
+    const sessions = await Promise.all(
+      want.persistent.map(async (id) => (await redis.cli("EXISTS", `mqttwk:s:{${id}}:s`)).trim()),
+    );
+    seen = `wills of ${kept.join(",") || "nobody"}; session records: ${sessions.join(",")}`;
+    return want.clean.every((id) => kept.includes(id)) &&
+      !(want.gone ?? []).some((id) => kept.includes(id)) && sessions.every((n) => n === "1");
+  }, { what: `the wills of ${node}'s clients in Redis`, interval: 20, detail: () => seen });
 }
 
 for (const kind of ["standalone", "cluster"] as const) {
@@ -68,7 +111,7 @@ for (const kind of ["standalone", "cluster"] as const) {
           assert.equal(m.qos, qos);
         }
         await pub.publish(`${t}/r`, "retained", { qos: 1, retain: true });
-        await sleep(200);
+        await awaitRetained(n3.url, `${t}/r`);
         const late = await connectMqttJs(n3.url);
         defer(late.close);
         await late.subscribe(`${t}/r`, 1);
@@ -119,7 +162,12 @@ Deno.test({
       // One that leaves properly must not have its will published by anyone.
       const polite = await own("polite");
       await polite.close();
-      await sleep(200);
+      await n1.waitForLog(new RegExp(`client ${t}-polite disconnected`), 5_000);
+      await awaitKeptWills(r, "n1", {
+        clean: [`${t}-clean`],
+        gone: [`${t}-polite`],
+        persistent: [`${t}-kept`],
+      });
       await n1.kill();
       clean.client.end(true);
       kept.client.end(true);
@@ -133,6 +181,7 @@ Deno.test({
       );
       const took = /took over node n1: .*, 1 will\(s\) of clean-session clients/;
       await n2.waitForLog(took, 1000).catch(() => n3.waitForLog(took, 1000));
+      // "Nothing more comes" (no second copy, no will for polite) has no event: a grace period.
       await sleep(500);
       const all = watcher.inbox.on().filter((m) => m.topic.startsWith(`${t}/will/`));
       assert.deepEqual(all.map((m) => m.payload).sort(), [
@@ -164,7 +213,7 @@ Deno.test({
       await probe.close();
       const clean = await connectWithWill(n1.url, `${t}-clean`, true, `${t}/will`, "clean gone");
       const kept = await connectWithWill(n1.url, `${t}-kept`, false, `${t}/will`, "kept gone");
-      await sleep(200);
+      await awaitKeptWills(r, "n1", { clean: [`${t}-clean`], persistent: [`${t}-kept`] });
       await n1.kill();
       clean.client.end(true);
       kept.client.end(true);
@@ -199,12 +248,16 @@ Deno.test({
         for (let i = 0; !stop && i < 2000; i++) {
           await pub.publish(`${t}/m`, `m${i}`, { qos: 1 });
           acked.push(`m${i}`);
-          await sleep(2);
+          await sleep(2); // paces the traffic: a steady stream across the kill, not a burst
         }
       })();
-      await sleep(500);
+      await waitFor(() => sub.inbox.on(`${t}/m`).length >= 50, {
+        what: "50 messages to reach the subscriber before the kill",
+        detail: () => `${acked.length} acknowledged, ${sub.inbox.on(`${t}/m`).length} received`,
+      });
       await n1.kill();
       sub.client.end(true);
+      // The outage window: publishing goes on while n1 is dead and is then taken over.
       await sleep(1000);
       stop = true;
       await publishing;
@@ -217,8 +270,11 @@ Deno.test({
       back.on("error", () => {});
       defer(() => back.endAsync());
       const want = new Set(acked);
-      const end = Date.now() + 20_000;
-      while ([...want].some((m) => !got.has(m)) && Date.now() < end) await sleep(100);
+      await waitFor(() => [...want].every((m) => got.has(m)), {
+        what: "every acknowledged message at the resumed subscriber",
+        timeout: 20_000,
+        interval: 50,
+      }).catch(() => {}); // the assertion below says which are missing
       const missing = [...want].filter((m) => !got.has(m));
       assert.equal(
         missing.length,
@@ -252,11 +308,15 @@ Deno.test({
         for (let i = 0; i < 300; i++) {
           await pub.publish(`${t}/m`, `m${i}`, { qos: 1 });
           acked.push(`m${i}`);
-          await sleep(3);
+          await sleep(3); // paces the traffic: a steady stream across the restart, not a burst
         }
       })();
-      await sleep(300);
+      await waitFor(() => sub.inbox.on(`${t}/m`).length >= 30, {
+        what: "30 messages to reach the subscriber before Redis stops",
+        detail: () => `${acked.length} acknowledged, ${sub.inbox.on(`${t}/m`).length} received`,
+      });
       await r.stop();
+      // The outage window: publishing goes on while Redis is down.
       await sleep(1500);
       await r.start();
       await publishing;

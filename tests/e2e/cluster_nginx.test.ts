@@ -7,7 +7,8 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { freePort, REDIS_IGNORE, startRedis } from "../helpers/redis.ts";
-import { scoped, sleep, uid } from "../helpers/broker.ts";
+import { scoped, uid } from "../helpers/broker.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { awaitRoute, spawnNode } from "../cluster/nodes.ts";
 
 const NGINX = "/usr/sbin/nginx";
@@ -79,14 +80,20 @@ Deno.test({
         await nginx.status;
         await nginx.stderr.cancel().catch(() => {});
       });
-      for (let i = 0; i < 100; i++) {
+      let refused = "";
+      await waitFor(async () => {
         try {
           (await Deno.connect({ hostname: "127.0.0.1", port: front })).close();
-          break;
-        } catch {
-          await sleep(50);
+          return true;
+        } catch (e) {
+          refused = String(e);
+          return false;
         }
-      }
+      }, {
+        what: `nginx to accept on 127.0.0.1:${front}`,
+        interval: 50,
+        detail: () => refused,
+      });
       const url = `mqtt://127.0.0.1:${front}`;
       const t = uid("nginx");
       // least_conn spreads these over both nodes; the cluster makes them one broker.
@@ -116,8 +123,11 @@ Deno.test({
       again.on("message", (_t, payload) => got.push(new TextDecoder().decode(payload)));
       again.on("error", () => {});
       defer(() => again.endAsync());
-      const end = Date.now() + 10_000;
-      while (!got.includes("while away") && Date.now() < end) await sleep(50);
+      await waitFor(() => got.includes("while away"), {
+        what: "the message queued while away at the resumed session",
+        timeout: 10_000,
+        detail: () => `got ${JSON.stringify(got)}`,
+      });
       assert.deepEqual(got, ["while away"]);
     }),
 });

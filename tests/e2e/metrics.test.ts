@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { EXTERNAL, scoped, startBroker, uid } from "../helpers/broker.ts";
 import { REDIS_IGNORE, startRedis } from "../helpers/redis.ts";
 import * as raw from "../helpers/raw.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const HTTP = /listening http (\S+):(\d+)/;
 
@@ -59,27 +60,37 @@ Deno.test({
     });
     try {
       const base = await endpoint(broker.logs, (re) => broker.waitForLog(re));
+      let last = "";
       const status = async () => {
         const r = await fetch(`${base}/health`);
         const body = await r.json();
-        return { code: r.status, body };
+        last = `${r.status} ${JSON.stringify(body)}`;
+        return { code: r.status, body: body as { degraded?: string[] } };
       };
       assert.equal((await status()).code, 200);
       await redis.kill();
-      let degraded = { code: 0, body: {} as { degraded?: string[] } };
-      for (let i = 0; i < 100 && degraded.code !== 503; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        degraded = await status();
-      }
+      const degraded = await waitFor(async () => {
+        const s = await status();
+        return s.code === 503 && s;
+      }, {
+        what: "/health to answer 503 once Redis is gone",
+        timeout: 10_000,
+        interval: 100,
+        detail: () => `last answer: ${last}`,
+      });
       assert.equal(degraded.code, 503);
       assert.deepEqual(degraded.body.degraded, ["cluster"]);
       assert.match(await (await fetch(`${base}/metrics`)).text(), /^mqttwk_cluster_healthy 0$/m);
       await redis.start();
-      let back = 0;
-      for (let i = 0; i < 100 && back !== 200; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        back = (await status()).code;
-      }
+      const back = await waitFor(async () => {
+        const s = await status();
+        return s.code === 200 && s.code;
+      }, {
+        what: "/health to answer 200 again once Redis is back",
+        timeout: 10_000,
+        interval: 100,
+        detail: () => `last answer: ${last}`,
+      });
       assert.equal(back, 200);
     } finally {
       await broker.stop();

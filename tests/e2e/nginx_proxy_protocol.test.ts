@@ -9,6 +9,7 @@ import { encode } from "../../src/codec/encoder.ts";
 import { EXTERNAL, scoped, startBroker, uid } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { freePort, ignoreWithout, listenerPort, requireBinary } from "../transport/helpers.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const NGINX = "/usr/sbin/nginx";
 /** Debian builds the stream module as a separate package. */
@@ -41,19 +42,21 @@ stream {
     stderr: "piped",
     stdin: "null",
   }).spawn();
-  const deadline = Date.now() + 5000;
-  while (true) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port: tcp })).close();
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        const out = await child.output();
-        throw new Error(`nginx did not start: ${err}\n${new TextDecoder().decode(out.stderr)}`);
+  let refused = "";
+  try {
+    await waitFor(async () => {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: tcp })).close();
+        return true;
+      } catch (err) {
+        refused = String(err);
+        return false;
       }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    }, { what: `nginx to accept on 127.0.0.1:${tcp}`, interval: 50, detail: () => refused });
+  } catch (err) {
+    child.kill("SIGKILL");
+    const out = await child.output();
+    throw new Error(`nginx did not start: ${err}\n${new TextDecoder().decode(out.stderr)}`);
   }
   return {
     tcp,

@@ -8,6 +8,7 @@ import { encode } from "../../src/codec/encoder.ts";
 import { EXTERNAL, scoped, startBroker, uid } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { listenerPort, makeCerts } from "../transport/helpers.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const WS = ["--mqttwk.broker.websocket-enabled=true", "--mqttwk.broker.websocket-port=0"];
 
@@ -54,10 +55,8 @@ async function rawWs(url: string, protocol = "mqtt") {
   const ws = new WebSocket(url, protocol);
   ws.binaryType = "arraybuffer";
   const frames: Uint8Array[] = [];
-  let wake = () => {};
   ws.onmessage = (e) => {
     frames.push(new Uint8Array(e.data as ArrayBuffer));
-    wake();
   };
   const closed = new Promise<CloseEvent>((r) => ws.addEventListener("close", (e) => r(e)));
   await new Promise<void>((resolve, reject) => {
@@ -65,20 +64,19 @@ async function rawWs(url: string, protocol = "mqtt") {
     ws.onerror = () => reject(new Error(`cannot open ${url}`));
   });
   /** All bytes received so far, once there are at least `n`. */
-  const bytes = async (n: number, timeoutMs = 5_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (true) {
-      const all = new Uint8Array(frames.reduce((s, f) => s + f.length, 0));
+  const received = () => frames.reduce((s, f) => s + f.length, 0);
+  const bytes = (n: number, timeoutMs = 5_000) =>
+    waitFor(() => {
+      if (received() < n) return false;
+      const all = new Uint8Array(received());
       let o = 0;
       for (const f of frames) all.set(f, (o += f.length) - f.length);
-      if (all.length >= n) return all;
-      if (Date.now() > deadline) throw new Error(`only ${all.length} of ${n} bytes arrived`);
-      await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, 50);
-      });
-    }
-  };
+      return all;
+    }, {
+      what: `${n} bytes over the WebSocket`,
+      timeout: timeoutMs,
+      detail: () => `only ${received()} arrived`,
+    });
   return { ws, bytes, closed };
 }
 

@@ -180,6 +180,7 @@ export function readerOf(socket: import("node:net").Socket): SocketReader {
         const left = deadline - Date.now();
         if (left <= 0) throw new Error(`only ${got.length} of ${n} bytes arrived`);
         await new Promise<void>((r) => {
+          // Not a fixed wait: the deadline, cut short by the next chunk or the close.
           const t = setTimeout(r, left);
           wake = () => {
             clearTimeout(t);

@@ -8,6 +8,8 @@ import { streamRawIo } from "../../src/broker/stream_io.ts";
 import { listenTcp } from "../../src/transport/tcp.ts";
 import { nativeTcp } from "../../src/transport/tcp_handle.ts";
 import { silentLogger as quiet } from "../../src/log.ts";
+import { sleep } from "../helpers/broker.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 Deno.test("the pinned runtime offers the native TCP handles the listener relies on", () => {
   // Without them plain TCP still works, on Sockets, but idle connections cost ~1 KiB more.
@@ -18,28 +20,26 @@ Deno.test("the pinned runtime offers the native TCP handles the listener relies 
 class Recorder implements RawSink {
   bytes: number[] = [];
   ends: (Error | undefined)[] = [];
-  #waiters: (() => void)[] = [];
   onData(chunk: Uint8Array): void {
     for (const b of chunk) this.bytes.push(b);
-    this.#wake();
   }
   onEnd(error?: Error): void {
     this.ends.push(error);
-    this.#wake();
-  }
-  #wake() {
-    for (const w of this.#waiters.splice(0)) w();
   }
   async until(cond: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((r) => {
-        this.#waiters.push(r);
-        setTimeout(r, 50);
-      });
-    }
+    await waitFor(cond, {
+      what,
+      detail: () => `${this.bytes.length} bytes, ${this.ends.length} ends`,
+    });
   }
+}
+
+/** Waits until the listener has handed over `n` connections. */
+function accepted(conns: ByteConnection[], n: number): Promise<true> {
+  return waitFor(() => conns.length >= n, {
+    what: `${n} accepted connection(s)`,
+    detail: () => `${conns.length} accepted`,
+  });
 }
 
 async function readSome(c: Deno.Conn, n: number): Promise<Uint8Array> {
@@ -64,7 +64,7 @@ for (const nativeHandles of [true, false]) {
     await front.ready;
     const client = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
     try {
-      while (conns.length === 0) await new Promise((r) => setTimeout(r, 5));
+      await accepted(conns, 1);
       const conn = conns[0];
       assert.equal(conn.transport, "tcp");
       assert.equal(conn.remoteAddress, `127.0.0.1:${(client.localAddr as Deno.NetAddr).port}`);
@@ -84,7 +84,7 @@ for (const nativeHandles of [true, false]) {
 
       io.pause();
       await client.write(new Uint8Array([4, 5]));
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100); // "nothing is delivered" has no event: a window in which it must not
       assert.equal(rec.bytes.length, 3, "nothing is delivered while paused");
       io.resume();
       await rec.until(() => rec.bytes.length === 5, "the bytes held while paused");
@@ -93,10 +93,10 @@ for (const nativeHandles of [true, false]) {
 
       client.close();
       await rec.until(() => rec.ends.length > 0, "the end of the stream");
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50); // room for a second, wrong end report: its absence has no event
       assert.deepEqual(rec.ends, [undefined], "a clean end is reported once, without an error");
       conn.close();
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50); // room for a wrong end report after the close: its absence has no event
       assert.equal(rec.ends.length, 1, "closing afterwards reports nothing more");
     } finally {
       try {
@@ -117,7 +117,7 @@ for (const nativeHandles of [true, false]) {
     const slow = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
     const frozen = await Deno.connect({ hostname: "127.0.0.1", port: front.port });
     try {
-      while (conns.length < 2) await new Promise((r) => setTimeout(r, 5));
+      await accepted(conns, 2);
       // Accept order follows connect order on loopback.
       const [toSlow, toFrozen] = conns;
       const recSlow = new Recorder();
@@ -131,7 +131,7 @@ for (const nativeHandles of [true, false]) {
       assert.ok(wait instanceof Promise, "a write the socket cannot take makes the writer wait");
       let settled = false;
       wait.then(() => settled = true, () => settled = true);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100); // that the write stays pending is a matter of time passing
       assert.equal(settled, false, "it waits while the peer does not read");
       const buf = new Uint8Array(1 << 20);
       let got = 0;
@@ -187,7 +187,7 @@ for (const nativeHandles of [true, false]) {
       await good.write(
         new TextEncoder().encode("PROXY TCP4 203.0.113.7 10.0.0.1 40000 8885\r\n\x10\x02"),
       );
-      while (conns.length === 0) await new Promise((r) => setTimeout(r, 5));
+      await accepted(conns, 1);
       const conn = conns[0];
       assert.equal(conn.remoteAddress, "203.0.113.7:40000");
       const io = conn.raw ?? streamRawIo(conn);
@@ -202,7 +202,7 @@ for (const nativeHandles of [true, false]) {
       });
       await rec.until(() => rec.bytes.length === 2, "the bytes after the header");
       await good.write(new Uint8Array([3]));
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100); // "nothing is delivered" has no event: a window in which it must not
       assert.equal(rec.bytes.length, 2, "a pause on the bytes after the header holds");
       io.resume();
       await rec.until(() => rec.bytes.length === 3, "the next read");
