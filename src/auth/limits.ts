@@ -111,3 +111,51 @@ export class FailureBackoff {
     }
   }
 }
+
+/**
+ * True for 127.0.0.0/8 and ::1 (after ipOf, so IPv4-mapped forms count too): a local reverse
+ * proxy, the bench and the tests all arrive from there, and per-address limits would lump every
+ * client behind a local proxy into one budget.
+ */
+export function isLoopback(ip: string): boolean {
+  return ip === "::1" || /^127\.\d+\.\d+\.\d+$/.test(ip);
+}
+
+/**
+ * One authentication at a time per address, so the failure back-off applies to the address as
+ * a whole: N parallel guesses wait N delays, not one. At most `maxPending` attempts per address
+ * (the running one included); beyond that `run` refuses at once instead of queueing, so an
+ * address cannot hold an unbounded number of sockets in the queue.
+ */
+export class AttemptQueue {
+  #queues = new Map<string, { tail: Promise<unknown>; pending: number }>();
+
+  constructor(readonly maxPending: number) {}
+
+  /** Runs `fn` after the address's earlier attempts settle; undefined when its queue is full. */
+  run<T>(ip: string, fn: () => Promise<T>): Promise<T> | undefined {
+    const q = this.#queues.get(ip) ?? { tail: Promise.resolve(), pending: 0 };
+    if (q.pending >= this.maxPending) return undefined;
+    q.pending++;
+    this.#queues.set(ip, q);
+    const result = q.tail.then(fn);
+    // The chain must go on after a rejection, and the entry go once the queue is empty, so an
+    // address costs nothing after its last attempt.
+    q.tail = result.then(noop, noop).finally(() => {
+      if (--q.pending === 0 && this.#queues.get(ip) === q) this.#queues.delete(ip);
+    });
+    return result;
+  }
+
+  /** Attempts waiting or running for the address. */
+  pending(ip: string): number {
+    return this.#queues.get(ip)?.pending ?? 0;
+  }
+
+  /** Addresses with attempts waiting or running. */
+  get size(): number {
+    return this.#queues.size;
+  }
+}
+
+function noop(): void {}

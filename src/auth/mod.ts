@@ -4,9 +4,10 @@ import { allowAll } from "../broker/ports/auth.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../log.ts";
 import { AclChecker, type AclFile, parseAcl } from "./acl.ts";
-import { ConnectionRateLimiter, FailureBackoff, ipOf } from "./limits.ts";
+import { AttemptQueue, ConnectionRateLimiter, FailureBackoff, ipOf, isLoopback } from "./limits.ts";
 import {
   CONNACK_NOT_AUTHORIZED,
+  CONNACK_SERVER_UNAVAILABLE,
   HttpHookProvider,
   PasswordFileProvider,
   type Provider,
@@ -14,6 +15,7 @@ import {
   runChain,
 } from "./providers.ts";
 
+/** What src/auth/ gives the core: the auth ports, the admission hook and a reload. */
 export interface Security {
   authenticator: Authenticator;
   authorizer: Authorizer;
@@ -36,6 +38,8 @@ type AuthConfig = Pick<
   | "authMaxConnectionRate"
   | "authConnectionBurst"
   | "authFailureDelayMax"
+  | "authMaxPendingPerIp"
+  | "authLimitLoopback"
 >;
 
 const PROVIDER_NAMES = ["rsa", "password-file", "http"] as const;
@@ -105,6 +109,26 @@ async function readAcl(path: string): Promise<AclFile> {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * A warning at most once a second with the number of occurrences since the last one, so a flood
+ * of refusals cannot flood the log too.
+ */
+function rateLimitedWarning(log: Logger): (msg: string) => void {
+  let count = 0;
+  let loggedAt = -Infinity;
+  return (msg) => {
+    count++;
+    const now = Date.now();
+    if (now - loggedAt < 1000) return;
+    loggedAt = now;
+    log.warn(`${msg} (${count} refused so far)`);
+  };
+}
+
+/**
+ * The authenticator, authorizer and admission hook for `config`; rejects with a message naming
+ * the config key when the settings contradict each other or a file cannot be read.
+ */
 export async function createSecurity(config: AuthConfig, log: Logger): Promise<Security> {
   const providers = config.passwordMust ? buildProviders(config, log) : [];
   if (config.passwordMust && providers.length === 0) {
@@ -153,28 +177,51 @@ export async function createSecurity(config: AuthConfig, log: Logger): Promise<S
   if (checker) log.info(`ACL from ${config.authAclFile}`);
 
   const backoff = new FailureBackoff(config.authFailureDelayMax * 1000);
+  const queue = new AttemptQueue(config.authMaxPendingPerIp);
+  const limited = (ip: string) => config.authLimitLoopback || !isLoopback(ip);
+  const queueFull = rateLimitedWarning(log);
+
+  const attempt = async (req: AuthRequest, ip: string): Promise<AuthResult> => {
+    // Waiting before deciding, not after, so an attacker cannot cut the wait short by
+    // hanging up once the answer is known.
+    const wait = backoff.delayFor(ip);
+    if (wait > 0) await sleep(wait);
+    let result: AuthResult;
+    if (req.username === undefined) {
+      // 3.1.1 has no "missing credentials" code; 0x04 is for malformed ones, and an anonymous
+      // client is simply not authorized to connect (mosquitto answers the same).
+      result = {
+        ok: false,
+        reasonCode: CONNACK_NOT_AUTHORIZED,
+        reason: "not authorized (no username, and mqtt-password-must is true)",
+      };
+    } else {
+      result = await runChain(providers, req);
+    }
+    if (!result.ok) backoff.failed(ip);
+    return result;
+  };
+
   const authenticator: Authenticator = {
-    authenticate: async (req: AuthRequest): Promise<AuthResult> => {
+    authenticate: (req: AuthRequest): Promise<AuthResult> | AuthResult => {
       if (!config.passwordMust) return { ok: true };
       const ip = ipOf(req.remoteAddress);
-      // Waiting before deciding, not after, so an attacker cannot cut the wait short by
-      // hanging up once the answer is known.
-      const wait = backoff.delayFor(ip);
-      if (wait > 0) await sleep(wait);
-      let result: AuthResult;
-      if (req.username === undefined) {
-        // 3.1.1 has no "missing credentials" code; 0x04 is for malformed ones, and an anonymous
-        // client is simply not authorized to connect (mosquitto answers the same).
-        result = {
-          ok: false,
-          reasonCode: CONNACK_NOT_AUTHORIZED,
-          reason: "not authorized (no username, and mqtt-password-must is true)",
-        };
-      } else {
-        result = await runChain(providers, req);
-      }
-      if (!result.ok) backoff.failed(ip);
-      return result;
+      // Exempt addresses keep the per-attempt back-off but are neither serialised nor bounded:
+      // behind a local proxy one bad client must not make everyone else's login wait in line.
+      if (!limited(ip)) return attempt(req, ip);
+      const queued = queue.run(ip, () => attempt(req, ip));
+      if (queued) return queued;
+      queueFull(
+        `refusing authentication attempts from ${ip}: ${config.authMaxPendingPerIp} already ` +
+          `pending (mqttwk.broker.auth.max-pending-per-ip)`,
+      );
+      // Server unavailable, not bad credentials: nothing was checked, and a device that sees
+      // 0x04 may stop retrying for good.
+      return {
+        ok: false,
+        reasonCode: CONNACK_SERVER_UNAVAILABLE,
+        reason: `too many pending authentication attempts from ${ip}`,
+      };
     },
   };
 
@@ -186,7 +233,8 @@ export async function createSecurity(config: AuthConfig, log: Logger): Promise<S
     );
     admit = (remoteAddress) => {
       const ip = ipOf(remoteAddress);
-      return limiter.take(ip) ? null : `connection rate limit for ${ip} exceeded ` +
+      if (!limited(ip) || limiter.take(ip)) return null;
+      return `connection rate limit for ${ip} exceeded ` +
         `(${config.authMaxConnectionRate}/s, burst ${config.authConnectionBurst})`;
     };
   }

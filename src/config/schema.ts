@@ -412,15 +412,16 @@ export const SCHEMA = [
   {
     key: `${B}.auth.max-connection-rate`,
     type: "int",
-    default: 0,
+    default: 10,
     min: 0,
     field: "authMaxConnectionRate",
-    doc: "New connections per second allowed from one IP address (token bucket); 0 = unlimited.",
+    doc: "New connections per second allowed from one IP address (token bucket; loopback " +
+      "exempt unless auth.limit-loopback); 0 = unlimited.",
   },
   {
     key: `${B}.auth.connection-burst`,
     type: "int",
-    default: 10,
+    default: 30,
     min: 1,
     field: "authConnectionBurst",
     doc: "Connections one IP address may open at once before max-connection-rate applies.",
@@ -432,6 +433,22 @@ export const SCHEMA = [
     min: 0,
     field: "authFailureDelayMax",
     doc: "Longest delay before answering an address with recent failed logins; 0 = no delay.",
+  },
+  {
+    key: `${B}.auth.max-pending-per-ip`,
+    type: "int",
+    default: 16,
+    min: 1,
+    field: "authMaxPendingPerIp",
+    doc: "Authentication attempts one IP address may have waiting at once (they are checked one " +
+      "at a time); beyond it CONNACK 0x03 at once. Loopback exempt unless auth.limit-loopback.",
+  },
+  {
+    key: `${B}.auth.limit-loopback`,
+    type: "bool",
+    default: false,
+    field: "authLimitLoopback",
+    doc: "Apply max-connection-rate and max-pending-per-ip to 127.0.0.0/8 and ::1 too.",
   },
 
   // --- Kafka bridge (original keys) ------------------------------------------------------------

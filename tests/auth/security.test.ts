@@ -39,7 +39,10 @@ Deno.test("by default everyone is let in and everything is allowed", async () =>
   assert.deepEqual(await s.authenticator.authenticate(request()), { ok: true });
   assert.equal(s.authorizer.canPublish(info(), "any/topic"), true);
   assert.equal(s.authorizer.canSubscribe(info(), "#"), true);
-  assert.equal(s.admit, undefined);
+  // The rate limit is on by default, but loopback (local proxies, tests, the bench) is exempt.
+  for (let i = 0; i < 100; i++) assert.equal(s.admit!(`127.0.0.1:${1000 + i}`), null);
+  const outside = Array.from({ length: 40 }, (_, i) => s.admit!(`192.0.2.7:${1000 + i}`));
+  assert.equal(outside.filter((r) => r === null).length, 30, "a burst of 30 from elsewhere");
   assert.match(log.lines.join("\n"), /authentication off/);
 });
 
@@ -115,6 +118,37 @@ Deno.test("repeated failures from one address slow its next answers, not others'
     assert.ok(capped.ms >= 590 && capped.ms < 2_000, `waited ${capped.ms} ms, capped at 600`);
     const other = await attempt("10.0.0.2", "wonderland");
     assert.ok(other.ms < 300, `another address is not slowed (${other.ms} ms)`);
+  }));
+
+Deno.test("parallel attempts from one address wait for each other's back-off; loopback does not", () =>
+  withFiles(async (dir) => {
+    const s = await createSecurity({
+      ...defaultConfig(),
+      passwordMust: true,
+      authPasswordFile: `${dir}/pw`,
+      authFailureDelayMax: 0.05,
+      authMaxPendingPerIp: 5,
+    }, memoryLogger());
+    const burst = async (ip: string, n: number) => {
+      const t = Date.now();
+      const codes = await Promise.all(Array.from({ length: n }, async (_, i) => {
+        const r = await s.authenticator.authenticate(
+          request({ username: "alice", pw: "bad", remoteAddress: `${ip}:${4000 + i}` }),
+        );
+        return r.ok ? 0 : r.reasonCode;
+      }));
+      return { codes, ms: Date.now() - t };
+    };
+    const outside = await burst("10.0.0.9", 7);
+    const local = await burst("127.0.0.1", 7);
+    console.log(
+      `7 parallel failures with a 50 ms back-off: 10.0.0.9 answered in ${outside.ms} ms ` +
+        `(${outside.codes.join(",")}), 127.0.0.1 in ${local.ms} ms (${local.codes.join(",")})`,
+    );
+    assert.deepEqual(outside.codes, [4, 4, 4, 4, 4, 3, 3], "five queued, two refused");
+    assert.ok(outside.ms >= 4 * 50, "the queued four after the first waited 50 ms each");
+    assert.deepEqual(local.codes, [4, 4, 4, 4, 4, 4, 4], "loopback is neither bounded...");
+    assert.ok(local.ms < 4 * 50, "...nor serialised");
   }));
 
 Deno.test("the connection rate limit refuses an address over its budget", async () => {

@@ -10,12 +10,31 @@ import { ReasonCode } from "../../codec/reason_codes.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
 import type { StoredMessage } from "../model.ts";
+import { isSysTopic } from "../sys_topic.ts";
 import { isValidTopicName } from "../topic.ts";
 import { VolatileDeliveries } from "../volatile.ts";
 
 /** Unacknowledged publishes logged so far: one line per burst, not per message. */
 let unackedWarned = 0;
 
+/** A client's refused publishes: one log line per burst, with the count, not one per message. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+const refusals = new WeakMap<Client, { count: number; loggedAt: number }>();
+
+function noteRefusal(core: Core, client: Client, topic: string, why: string): void {
+  const now = Date.now();
+  const r = refusals.get(client) ?? { count: 0, loggedAt: -Infinity };
+  r.count++;
+  refusals.set(client, r);
+  if (now - r.loggedAt < REFUSAL_LOG_INTERVAL_MS) return;
+  r.loggedAt = now;
+  core.log.info(
+    `client ${client.info.clientId} not authorized to publish to ${topic}${why}` +
+      (r.count > 1 ? ` (${r.count} refused publishes from this client)` : ""),
+  );
+}
+
+/** Handles a client's PUBLISH (see the module comment). */
 export function handlePublish(core: Core, client: Client, p: PublishPacket): void {
   const s = client.session!;
   if (!isValidTopicName(p.topic, core.limits)) {
@@ -33,7 +52,10 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
   }
   let pending: void | Promise<void> = undefined;
   let msg: StoredMessage | undefined;
-  if (core.authorizer.canPublish(client.info, p.topic)) {
+  // $SYS is the broker's own (as in Mosquitto): no ACL can open it to clients, while the broker
+  // still publishes there through Publisher, which this check does not guard.
+  const sys = isSysTopic(p.topic);
+  if (!sys && core.authorizer.canPublish(client.info, p.topic)) {
     // The payload stays a view into the read buffer; `compact` copies it out only if the
     // message outlives this turn (retained, queued, in flight).
     msg = core.messages.create(p.topic, p.payload, p.qos, p.retain, client.info.clientId);
@@ -46,7 +68,7 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
     VolatileDeliveries.unmark(msg);
   } else {
     // MQTT 3.1.1: an unauthorized PUBLISH is acknowledged and dropped.
-    core.log.info(`client ${client.info.clientId} not authorized to publish to ${p.topic}`);
+    noteRefusal(core, client, p.topic, sys ? " (reserved for the broker)" : "");
   }
   if (p.qos === 0) return;
   const pid = p.packetId!;
