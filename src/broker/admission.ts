@@ -39,7 +39,10 @@ export class Admission {
       return `connection limit ${o.maxConnections} reached`;
     }
     const ip = hostOf(remoteAddress);
-    if (o.maxConnectionsPerIp > 0 && (this.#perIp.get(ip) ?? 0) >= o.maxConnectionsPerIp) {
+    if (
+      o.maxConnectionsPerIp > 0 && (this.#perIp.get(ip) ?? 0) >= o.maxConnectionsPerIp &&
+      (o.limitLoopback || !isLoopback(ip))
+    ) {
       return `per-address connection limit ${o.maxConnectionsPerIp} reached for ${ip}`;
     }
     return this.#admit ? this.#admit(remoteAddress) : null;
@@ -80,6 +83,12 @@ export class Admission {
     this.#refusalLoggedAt = now;
     this.#log.warn(`refusing ${address}: ${why} (${this.#refusals} refused so far)`);
   }
+}
+
+/** 127.0.0.0/8 and ::1, also as Deno and node:net spell them ("[::1]", "::ffff:127.0.0.1"). */
+function isLoopback(host: string): boolean {
+  const h = host.startsWith("[") ? host.slice(1, -1) : host;
+  return h === "::1" || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h);
 }
 
 function hostOf(address: string): string {

@@ -5,7 +5,13 @@ export interface BrokerOptions {
   /** Seconds to wait for CONNECT after the transport connected. */
   connectTimeout: number;
   maxConnections: number;
+  /** 0 = unlimited. */
   maxConnectionsPerIp: number;
+  /**
+   * Whether the per-address limit applies to loopback too: behind a local proxy every client is
+   * 127.0.0.1, so by default it does not.
+   */
+  limitLoopback: boolean;
   maxPacketSize: number;
   maxTopicLevels: number;
   maxTopicLength: number;
@@ -39,7 +45,8 @@ export const defaultBrokerOptions: BrokerOptions = {
   nodeId: "node",
   connectTimeout: 10,
   maxConnections: 19000,
-  maxConnectionsPerIp: 0,
+  maxConnectionsPerIp: 1000,
+  limitLoopback: false,
   maxPacketSize: 1024 * 1024,
   maxTopicLevels: 128,
   maxTopicLength: 65535,

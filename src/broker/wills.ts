@@ -9,6 +9,7 @@ import type { ClientInfo } from "./model.ts";
 import type { Authorizer } from "./ports/auth.ts";
 import type { ClusterLink, KeptWill } from "./ports/cluster.ts";
 import type { Publisher } from "./publisher.ts";
+import { isSysTopic } from "./sys_topic.ts";
 
 export class Wills {
   readonly #authorizer: Authorizer;
@@ -35,7 +36,8 @@ export class Wills {
 
   /** Publishes `will` on behalf of `info`, if `info` may publish to its topic. */
   publish(info: ClientInfo, will: Will): void {
-    if (!this.#authorizer.canPublish(info, will.topic)) {
+    // $SYS belongs to the broker: a will cannot write there any more than a PUBLISH can.
+    if (isSysTopic(will.topic) || !this.#authorizer.canPublish(info, will.topic)) {
       this.#log.info(`will of ${info.clientId} on ${will.topic} not authorized; dropped`);
       return;
     }

@@ -15,6 +15,7 @@ export function brokerOptionsFrom(
     connectTimeout: config.connectTimeout,
     maxConnections,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
+    limitLoopback: config.authLimitLoopback,
     maxPacketSize: config.maxPacketSize,
     maxTopicLevels: config.maxTopicLevels,
     maxTopicLength: config.maxTopicLength,

@@ -207,10 +207,11 @@ export const SCHEMA = [
   {
     key: `${B}.max-connections-per-ip`,
     type: "int",
-    default: 0,
+    default: 1000,
     min: 0,
     field: "maxConnectionsPerIp",
-    doc: "Maximum simultaneous connections from one IP address; 0 = unlimited.",
+    doc: "Maximum simultaneous connections from one IP address (loopback exempt unless " +
+      "auth.limit-loopback); 0 = unlimited.",
   },
   {
     key: `${B}.max-packet-size`,
@@ -448,7 +449,8 @@ export const SCHEMA = [
     type: "bool",
     default: false,
     field: "authLimitLoopback",
-    doc: "Apply max-connection-rate and max-pending-per-ip to 127.0.0.0/8 and ::1 too.",
+    doc: "Apply max-connection-rate, max-pending-per-ip and max-connections-per-ip to " +
+      "127.0.0.0/8 and ::1 too.",
   },
 
   // --- Kafka bridge (original keys) ------------------------------------------------------------

@@ -39,6 +39,24 @@ Deno.test("beyond maxConnectionsPerIp a CONNECT from that address is refused wit
   }, { options: { maxConnectionsPerIp: 1 } });
 });
 
+Deno.test("the per-address limit leaves loopback alone unless limitLoopback is set", async () => {
+  // Behind a local proxy every client comes from 127.0.0.1: one address for all of them.
+  await withBroker(async (b) => {
+    const a1 = await connected(b, "l1", { remoteAddress: "127.0.0.1:1000" });
+    const a2 = await connected(b, "l2", { remoteAddress: "127.0.0.1:1001" });
+    const a3 = await connected(b, "l3", { remoteAddress: "[::1]:1002" });
+    const a4 = await connected(b, "l4", { remoteAddress: "[::1]:1003" });
+    for (const c of [a1, a2, a3, a4]) c.close();
+  }, { options: { maxConnectionsPerIp: 1 } });
+  await withBroker(async (b) => {
+    const a1 = await connected(b, "l1", { remoteAddress: "127.0.0.1:1000" });
+    const a2 = new MemoryClient(b, 4, { remoteAddress: "127.0.0.1:1001" });
+    assert.equal((await a2.connect("l2")).reasonCode, 0x03);
+    await a2.waitClosed();
+    a1.close();
+  }, { options: { maxConnectionsPerIp: 1, limitLoopback: true } });
+});
+
 Deno.test("a connection the admit hook refuses gets CONNACK 0x03", async () => {
   const asked: string[] = [];
   await withBroker(async (b) => {

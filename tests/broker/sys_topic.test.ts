@@ -12,7 +12,7 @@ import { MemoryStore } from "../../src/store/memory.ts";
 import type { Logger } from "../../src/log.ts";
 import { silentLogger } from "../../src/log.ts";
 import { isSysTopic } from "../../src/broker/sys_topic.ts";
-import { connected, publishAcked, subscribe, text } from "./harness.ts";
+import { connected, publishAcked, subscribe, text, waitFor } from "./harness.ts";
 
 const enc = new TextEncoder();
 
@@ -97,4 +97,33 @@ Deno.test("only $SYS itself and the topics under $SYS/ are the broker's", () => 
   for (const t of ["$SYSTEM", "$SYSx/a", "$sys/a", "a/$SYS/b", "SYS/a", "$SY", ""]) {
     assert.ok(!isSysTopic(t), t);
   }
+});
+
+Deno.test("a will on $SYS is not published when its client drops, whatever the authorizer says", async () => {
+  const log = memoryLog();
+  await withLoggingBroker(log, { canPublish: () => true, canSubscribe: () => true }, async (b) => {
+    const watcher = await connected(b, "watcher");
+    await subscribe(watcher, [["#", 0], ["$SYS/#", 0]]);
+    const dying = await connected(b, "dying", {
+      extra: {
+        will: { topic: "$SYS/broker/version", payload: enc.encode("forged"), qos: 0, retain: true },
+      },
+    });
+    dying.close(); // no DISCONNECT: the will is due
+    await waitFor(() => log.lines.some((l) => l.includes("will of dying")), 3000, "will dropped");
+    // The broker's own path still reaches $SYS subscribers: the marker comes through, the will not.
+    const marker: StoredMessage = {
+      id: "m1",
+      topic: "$SYS/marker",
+      payload: enc.encode("marker"),
+      qos: 0,
+      retain: false,
+      createdAt: Date.now(),
+    };
+    await b.publish(marker);
+    const got = await watcher.next("publish");
+    assert.equal(text(got), "marker");
+    assert.equal(b.retained.get("$SYS/broker/version") ?? null, null);
+    watcher.close();
+  });
 });

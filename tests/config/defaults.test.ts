@@ -27,7 +27,7 @@ Deno.test("with no file, env or flags every setting has its documented default",
   assert.equal(config.logLevel, "info");
   assert.equal(config.connectTimeout, 10);
   assert.equal(config.maxConnections, 19000);
-  assert.equal(config.maxConnectionsPerIp, 0);
+  assert.equal(config.maxConnectionsPerIp, 1000);
   assert.equal(config.maxPacketSize, 1048576);
   assert.equal(config.maxTopicLevels, 128);
   assert.equal(config.maxTopicLength, 65535);
