@@ -82,7 +82,8 @@ export class Admission {
   }
 }
 
-function hostOf(address: string): string {
+/** The address part of "ip:port" (what per-address limits count). */
+export function hostOf(address: string): string {
   const i = address.lastIndexOf(":");
   return i > 0 ? address.slice(0, i) : address;
 }
