@@ -33,7 +33,7 @@ conn.setNoDelay(true);
 
 /** Bytes read but not yet consumed; PINGRESPs (0xd0 0x00) are counted. */
 let pingResponses = 0;
-let waiting: (() => void) | null = null;
+let waiting = null as (() => void) | null;
 (async () => {
   const buf = new Uint8Array(64 * 1024);
   while (true) {

@@ -18,15 +18,19 @@ Deno.test("3,000 retained QoS 1 messages all reach a subscriber with a queue of 
     await subscribe(sub, [["ret/#", 1]]);
     const got = new Set<string>();
     // The reader acknowledges as it goes, as a client reading at full speed does.
-    await waitFor(() => {
-      for (let p = sub.received.shift(); p; p = sub.received.shift()) {
-        if (p.type !== "publish") continue;
-        const m = p as PublishPacket;
-        got.add(m.topic);
-        void sub.send({ type: "puback", packetId: m.packetId! });
-      }
-      return got.size === 3000;
-    }, 10_000, `3000 retained deliveries (${got.size})`);
+    await waitFor(
+      () => {
+        for (let p = sub.received.shift(); p; p = sub.received.shift()) {
+          if (p.type !== "publish") continue;
+          const m = p as PublishPacket;
+          got.add(m.topic);
+          void sub.send({ type: "puback", packetId: m.packetId! });
+        }
+        return got.size === 3000;
+      },
+      10_000,
+      "3000 retained deliveries",
+    );
     const s = b.sessions.get("reader")!;
     console.log(
       `retained QoS 1: ${got.size} of 3000 delivered, ${b.stats.dropped} dropped, ` +

@@ -96,8 +96,7 @@ Deno.test("verified users count per user, unverified usernames per address", asy
   }, {
     options: { maxSessionsPerUser: 2, maxSessionsPerAddress: 1 },
     authenticator: {
-      authenticate: (req) =>
-        req.username === "alice" ? { ok: true, verified: true } : { ok: true },
+      authenticate: (req) => req.username === "alice" ? { ok: true, verified: true } : { ok: true },
     },
   });
 });
