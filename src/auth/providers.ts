@@ -310,7 +310,7 @@ export async function runChain(
   let errors = 0;
   for (const p of providers) {
     const v = await p.check(req);
-    if (v.kind === "allow") return { ok: true };
+    if (v.kind === "allow") return { ok: true, verified: true };
     notes.push(`${p.name}: ${v.why}`);
     if (v.kind === "deny") code = Math.max(code, v.code);
     if (v.kind === "error") errors++;

@@ -91,7 +91,8 @@ function isLoopback(host: string): boolean {
   return h === "::1" || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h);
 }
 
-function hostOf(address: string): string {
+/** The address part of "ip:port" (what per-address limits count). */
+export function hostOf(address: string): string {
   const i = address.lastIndexOf(":");
   return i > 0 ? address.slice(0, i) : address;
 }

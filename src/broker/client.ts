@@ -158,13 +158,18 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     }
   }
 
-  /** Answers CONNECT with a refusal code and closes once it is written. */
-  refuseConnect(code: number, why: string): void {
-    this.host.log.info(
-      `refused connection from ${this.info.remoteAddress}` +
-        (this.info.clientId ? ` (client ${this.info.clientId})` : "") +
-        `: ${why} (CONNACK 0x${code.toString(16).padStart(2, "0")})`,
-    );
+  /**
+   * Answers CONNECT with a refusal code and closes once it is written. `log` false when the
+   * caller already logged it (rate-limited).
+   */
+  refuseConnect(code: number, why: string, log = true): void {
+    if (log) {
+      this.host.log.info(
+        `refused connection from ${this.info.remoteAddress}` +
+          (this.info.clientId ? ` (client ${this.info.clientId})` : "") +
+          `: ${why} (CONNACK 0x${code.toString(16).padStart(2, "0")})`,
+      );
+    }
     this.enqueue(
       encode({ type: "connack", sessionPresent: false, reasonCode: code }, this.version),
     );

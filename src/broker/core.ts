@@ -18,6 +18,7 @@ import { Publisher } from "./publisher.ts";
 import { Retainer } from "./retain.ts";
 import { RetainedIndex } from "./retained.ts";
 import { Router } from "./router.ts";
+import type { QueueBudget } from "./session.ts";
 import { Sessions } from "./sessions.ts";
 import { type BrokerStats, newStats } from "./stats.ts";
 import { SubscriptionTable } from "./subscriptions.ts";
@@ -51,6 +52,8 @@ export class Core {
   readonly cluster: ClusterLink | undefined;
   readonly limits: TopicLimits;
   readonly stats: BrokerStats = newStats();
+  /** Bytes queued across every session (see BrokerOptions.maxQueuedBytesTotal). */
+  readonly queueBudget: QueueBudget = { bytes: 0 };
 
   /** Every open connection, connected or not yet. */
   readonly clients = new Set<Client>();
@@ -93,7 +96,14 @@ export class Core {
     const volatile = this.volatile = new VolatileDeliveries((s, e) =>
       persistence.putOutbound(s, e)
     );
-    const delivery = this.delivery = new Delivery(options, this.stats, persistence, volatile, log);
+    const delivery = this.delivery = new Delivery(
+      options,
+      this.stats,
+      persistence,
+      volatile,
+      log,
+      this.queueBudget,
+    );
     this.messages = new MessageFactory(options.nodeId);
     const sessionMap = new Map();
     this.router = new Router(subscriptions, sessionMap, delivery);
@@ -110,6 +120,7 @@ export class Core {
       events,
       wills,
       cluster,
+      queueBudget: this.queueBudget,
     }, sessionMap);
   }
 }

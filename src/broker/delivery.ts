@@ -11,7 +11,8 @@ import type { BrokerOptions } from "./options.ts";
 import { publishTemplate } from "./outgoing.ts";
 import type { ClientOutput } from "./output.ts";
 import type { Persistence } from "./persistence.ts";
-import type { Session } from "./session.ts";
+import type { RetainedFeed } from "./retained_feed.ts";
+import { QUEUE_ENTRY_OVERHEAD, type QueueBudget, type Session } from "./session.ts";
 import type { BrokerStats } from "./stats.ts";
 import { VolatileDeliveries } from "./volatile.ts";
 
@@ -24,6 +25,9 @@ export class Delivery {
   readonly #persistence: Persistence;
   readonly #volatile: VolatileDeliveries;
   readonly #log: Logger;
+  readonly #budget: QueueBudget;
+  #totalDrops = 0;
+  #totalLoggedAt = 0;
 
   constructor(
     options: BrokerOptions,
@@ -31,12 +35,14 @@ export class Delivery {
     persistence: Persistence,
     volatile: VolatileDeliveries,
     log: Logger,
+    budget: QueueBudget = { bytes: 0 },
   ) {
     this.#options = options;
     this.#stats = stats;
     this.#persistence = persistence;
     this.#volatile = volatile;
     this.#log = log;
+    this.#budget = budget;
   }
 
   /**
@@ -68,10 +74,10 @@ export class Delivery {
       return;
     }
     compact(msg);
+    const size = msg.payload.byteLength;
     if (
       s.queueLength >= options.maxQueuedMessages ||
-      (options.maxQueuedBytes > 0 &&
-        s.queuedBytes + msg.payload.byteLength > options.maxQueuedBytes)
+      (options.maxQueuedBytes > 0 && s.queuedBytes + size > options.maxQueuedBytes)
     ) {
       if (options.queueFullPolicy === "drop-oldest" && s.queueLength > 0) {
         const old = s.dequeue()!;
@@ -82,16 +88,55 @@ export class Delivery {
       }
       this.#dropped(s);
     }
+    const total = options.maxQueuedBytesTotal;
+    if (total > 0 && this.#budget.bytes + size + QUEUE_ENTRY_OVERHEAD > total) {
+      // The node's queues together are full: this session gives up its oldest message for the
+      // new one if the policy says so and it has any, else the new one goes.
+      if (options.queueFullPolicy === "drop-oldest" && s.queueLength > 0) {
+        const old = s.dequeue()!;
+        this.#persistence.removeOutbound(s, old.seq);
+        this.#totalFull(s);
+      } else {
+        this.#totalFull(s);
+        return;
+      }
+    }
     s.enqueue(entry);
     this.#persistence.putOutbound(s, entry);
   }
 
-  /** Moves queued messages into the in-flight window while the client keeps up. */
+  /**
+   * Moves queued messages into the in-flight window while the client keeps up, then the retained
+   * messages its recent SUBSCRIBEs are still owed.
+   */
   pump(s: Session): void {
     const c = s.client;
     if (!c || c.state !== "connected") return;
     while (s.queueLength > 0 && s.inflight.size < this.#options.maxInflight && !c.congested) {
       this.#send(s, c, s.dequeue()!);
+    }
+    if (s.retainedFeed !== null && s.queueLength === 0) this.#feedRetained(s, c, s.retainedFeed);
+  }
+
+  /**
+   * Sends retained messages while the client has room: never into a full buffer (where QoS 0
+   * would be shed) nor into the queue (where they would count against its limit). Output held
+   * behind a commit does not count as buffered, so the feed waits for the gate too; the client's
+   * draining (or the gate's release) calls pump again.
+   */
+  #feedRetained(s: Session, c: ClientOutput, feed: RetainedFeed): void {
+    const maxInflight = this.#options.maxInflight;
+    while (!c.congested && !c.gated) {
+      const m = feed.peek();
+      if (m === null) {
+        s.retainedFeed = null;
+        return;
+      }
+      const qos = feed.qos;
+      if (qos > 0 && s.inflight.size >= maxInflight) return;
+      feed.take();
+      // Only this client gets it now: written straight into its buffer.
+      this.deliver(s, m, qos, true, true);
     }
   }
 
@@ -125,6 +170,20 @@ export class Delivery {
       sentTimes.set(e, now);
       resend(c, e);
     }
+  }
+
+  /** A drop because all queues together are full: one log line a second at most. */
+  #totalFull(s: Session): void {
+    this.#stats.dropped++;
+    this.#totalDrops++;
+    const now = Date.now();
+    if (now - this.#totalLoggedAt < 1000) return;
+    this.#totalLoggedAt = now;
+    this.#log.warn(
+      `queued messages of all sessions reached ${this.#budget.bytes} bytes ` +
+        `(mqttwk.broker.max-queued-bytes-total ${this.#options.maxQueuedBytesTotal}); dropping ` +
+        `for ${s.clientId} (policy ${this.#options.queueFullPolicy}, ${this.#totalDrops} so far)`,
+    );
   }
 
   #dropped(s: Session): void {

@@ -22,6 +22,17 @@ export interface BrokerOptions {
   /** 0 = unlimited. */
   maxQueuedBytes: number;
   queueFullPolicy: "drop-new" | "drop-oldest";
+  /**
+   * Bytes all sessions together may hold queued (payload plus QUEUE_ENTRY_OVERHEAD per message);
+   * beyond it the full-queue policy applies. 0 = unlimited.
+   */
+  maxQueuedBytesTotal: number;
+  /** Persistent sessions (connected or offline) this node holds; 0 = unlimited. */
+  maxSessions: number;
+  /** Persistent sessions one authenticated user may hold; 0 = unlimited. */
+  maxSessionsPerUser: number;
+  /** Persistent sessions the unauthenticated clients of one address may hold; 0 = unlimited. */
+  maxSessionsPerAddress: number;
   /** Bytes a connection may have waiting to be written before QoS 0 is dropped and feeding stops. */
   outboundBufferBytes: number;
   /** Seconds a connection may stay over its outbound buffer limit before it is disconnected. */
@@ -55,6 +66,10 @@ export const defaultBrokerOptions: BrokerOptions = {
   maxQueuedMessages: 1000,
   maxQueuedBytes: 0,
   queueFullPolicy: "drop-new",
+  maxQueuedBytesTotal: 256 * 1024 * 1024,
+  maxSessions: 100_000,
+  maxSessionsPerUser: 10_000,
+  maxSessionsPerAddress: 1000,
   outboundBufferBytes: 1024 * 1024,
   slowConsumerTimeout: 30,
   retryInterval: 0,

@@ -123,6 +123,11 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     return this.buffered > this.host.options.outboundBufferBytes;
   }
 
+  /** True while output waits behind a store commit (it does not count in `buffered`). */
+  get gated(): boolean {
+    return this.#gate.length > 0;
+  }
+
   /** ms since the client went over its outbound limit, 0 if it is not over it. */
   get congestedSince(): number {
     return this.#congestedSince;
@@ -253,6 +258,8 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       if (this.#gate.length === 0) this.#gate = NO_GATE;
       if (seg.len > 0) this.enqueue(seg.buf.subarray(0, seg.len));
       if (this.#gate.length > 0) this.#releaseGate();
+      // Whatever waited for the gate to open (retained messages after a SUBACK) may flow.
+      else if (this.state === "connected") this.host.drained(this);
     }, (err) => {
       this.host.log.error(
         `store commit failed (${err?.message ?? err}); closing ${this.who()} without ` +

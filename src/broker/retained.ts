@@ -61,42 +61,63 @@ export class RetainedIndex {
     node.message = message;
   }
 
-  /** Every retained message whose topic matches `filter`. */
-  match(filter: string, out: StoredMessage[] = []): StoredMessage[] {
-    this.#walk(this.#root, filter.split("/"), 0, out);
-    return out;
+  /**
+   * The retained messages matching `filter`, walked lazily: a subscriber fed at its own pace
+   * holds a cursor into the tree, not a copy of every match. Each message is read when the walk
+   * reaches it, so one cleared meanwhile is skipped and one replaced is the newer version.
+   */
+  *iterate(filter: string): Generator<StoredMessage, void, undefined> {
+    yield* this.#iterate(this.#root, filter.split("/"), 0);
   }
 
-  #walk(node: Node, f: string[], i: number, out: StoredMessage[]): void {
+  *#iterate(node: Node, f: string[], i: number): Generator<StoredMessage, void, undefined> {
     if (i === f.length) {
-      if (node.message) out.push(node.message);
+      if (node.message) yield node.message;
       return;
     }
     const level = f[i];
     if (level === "#") {
-      // "a/#" includes "a" itself; at the root "#" must skip "$" topics (MQTT-4.7.2-1).
-      if (i > 0 && node.message) out.push(node.message);
-      this.#all(node, out, i === 0);
+      if (i > 0 && node.message) yield node.message;
+      yield* this.#iterateAll(node, i === 0);
       return;
     }
     if (!node.children) return;
     if (level === "+") {
       for (const [name, child] of node.children) {
         if (i === 0 && name.charCodeAt(0) === 0x24) continue;
-        this.#walk(child, f, i + 1, out);
+        yield* this.#iterate(child, f, i + 1);
       }
       return;
     }
     const child = node.children.get(level);
-    if (child) this.#walk(child, f, i + 1, out);
+    if (child) yield* this.#iterate(child, f, i + 1);
   }
 
-  #all(node: Node, out: StoredMessage[], skipDollar: boolean): void {
+  *#iterateAll(node: Node, skipDollar: boolean): Generator<StoredMessage, void, undefined> {
     if (!node.children) return;
     for (const [name, child] of node.children) {
       if (skipDollar && name.charCodeAt(0) === 0x24) continue;
-      if (child.message) out.push(child.message);
-      this.#all(child, out, false);
+      if (child.message) yield child.message;
+      yield* this.#iterateAll(child, false);
     }
+  }
+
+  /** Nodes in the tree besides the root (structure checks: a cleared index holds none). */
+  get nodeCount(): number {
+    let n = 0;
+    const walk = (node: Node) => {
+      if (!node.children) return;
+      for (const child of node.children.values()) {
+        n++;
+        walk(child);
+      }
+    };
+    walk(this.#root);
+    return n;
+  }
+
+  /** Every retained message whose topic matches `filter`. */
+  match(filter: string): StoredMessage[] {
+    return [...this.iterate(filter)];
   }
 }

@@ -5,11 +5,23 @@
 import type { ProtocolVersion } from "../codec/packets.ts";
 import type { OutboundEntry, SubscriptionRecord } from "./model.ts";
 import type { ClientOutput } from "./output.ts";
+import type { RetainedFeed } from "./retained_feed.ts";
 
 // Shared stand-ins for collections not created yet; typed read-only so nothing writes to them.
 const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
 const EMPTY_SET: ReadonlySet<never> = new Set<never>();
 const NO_QUEUE: OutboundEntry[] = Object.freeze([]) as unknown as OutboundEntry[];
+
+/**
+ * What one queued message is counted as in the node-wide queue total besides its payload: the
+ * entry and message objects it keeps alive. Tiny payloads must not make a large queue look free.
+ */
+export const QUEUE_ENTRY_OVERHEAD = 64;
+
+/** The node-wide total of queued bytes, shared by every session (see maxQueuedBytesTotal). */
+export interface QueueBudget {
+  bytes: number;
+}
 
 export class Session {
   readonly clientId: string;
@@ -31,11 +43,25 @@ export class Session {
   disconnectedAt: number | null = null;
   /** Messages dropped because the queue was full (logged once per burst). */
   dropped = 0;
+  /**
+   * Whom the session counts against for the session limits ("user:NAME" or "addr:IP"); null for
+   * a session restored from the store until a client resumes it.
+   */
+  owner: string | null = null;
+  /** Retained messages still to be sent for recent SUBSCRIBEs, paced by the client's reading. */
+  retainedFeed: RetainedFeed | null = null;
+  readonly #budget: QueueBudget;
 
-  constructor(clientId: string, expiryInterval: number, protocolVersion: ProtocolVersion) {
+  constructor(
+    clientId: string,
+    expiryInterval: number,
+    protocolVersion: ProtocolVersion,
+    budget: QueueBudget = { bytes: 0 },
+  ) {
     this.clientId = clientId;
     this.expiryInterval = expiryInterval;
     this.protocolVersion = protocolVersion;
+    this.#budget = budget;
   }
 
   /** Subscriptions by filter. */
@@ -88,14 +114,18 @@ export class Session {
   enqueue(entry: OutboundEntry): void {
     if (this.#queue === NO_QUEUE) this.#queue = [];
     this.#queue.push(entry);
-    this.queuedBytes += entry.message.payload.byteLength;
+    const n = entry.message.payload.byteLength;
+    this.queuedBytes += n;
+    this.#budget.bytes += n + QUEUE_ENTRY_OVERHEAD;
   }
 
   dequeue(): OutboundEntry | undefined {
     if (this.#head >= this.#queue.length) return undefined;
     const e = this.#queue[this.#head];
     this.#queue[this.#head++] = undefined as unknown as OutboundEntry;
-    this.queuedBytes -= e.message.payload.byteLength;
+    const n = e.message.payload.byteLength;
+    this.queuedBytes -= n;
+    this.#budget.bytes -= n + QUEUE_ENTRY_OVERHEAD;
     if (this.#head === this.#queue.length) {
       // Drained: give the array back (an idle session holds none).
       this.#queue = NO_QUEUE;
@@ -117,7 +147,9 @@ export class Session {
       if (keep(e)) kept.push(e);
       else {
         dropped.push(e);
-        this.queuedBytes -= e.message.payload.byteLength;
+        const n = e.message.payload.byteLength;
+        this.queuedBytes -= n;
+        this.#budget.bytes -= n + QUEUE_ENTRY_OVERHEAD;
       }
     }
     if (dropped.length > 0) {
@@ -125,6 +157,15 @@ export class Session {
       this.#head = 0;
     }
     return dropped;
+  }
+
+  /** Gives the queue up (the session ends): its bytes leave the node-wide total. */
+  releaseQueue(): void {
+    this.#budget.bytes -= this.queuedBytes + this.queueLength * QUEUE_ENTRY_OVERHEAD;
+    this.#queue = NO_QUEUE;
+    this.#head = 0;
+    this.queuedBytes = 0;
+    this.retainedFeed = null;
   }
 
   /** A packet id not used by any in-flight outbound message. */

@@ -5,6 +5,7 @@
  */
 import type { ConnectPacket } from "../codec/packets.ts";
 import type { Logger } from "../log.ts";
+import { hostOf } from "./admission.ts";
 import type { ClientInfo, LoadedSession } from "./model.ts";
 import { EXPIRY_NEVER } from "./model.ts";
 import type { BrokerOptions } from "./options.ts";
@@ -13,7 +14,7 @@ import type { Persistence } from "./persistence.ts";
 import type { Authorizer } from "./ports/auth.ts";
 import type { ClusterLink } from "./ports/cluster.ts";
 import type { BrokerEvents } from "./ports/events.ts";
-import { Session } from "./session.ts";
+import { type QueueBudget, Session } from "./session.ts";
 import type { BrokerStats } from "./stats.ts";
 import type { SubscriptionTable } from "./subscriptions.ts";
 import type { VolatileDeliveries } from "./volatile.ts";
@@ -35,6 +36,16 @@ export interface SessionsDeps {
   events: BrokerEvents;
   wills: Wills;
   cluster: ClusterLink | undefined;
+  /** The node-wide queued-bytes total every session adds to. */
+  queueBudget: QueueBudget;
+}
+
+/** Who is connecting, as the session limits see it. */
+export interface SessionClaimant {
+  clientId: string;
+  remoteAddress: string;
+  /** The username, only when authentication verified it; else the address is counted. */
+  verifiedUser?: string;
 }
 
 export class Sessions {
@@ -42,6 +53,11 @@ export class Sessions {
   readonly map: Map<string, Session>;
   readonly #d: SessionsDeps;
   #idCounter = 0;
+  /** Persistent sessions held, and how many each owner (user or address) holds. */
+  #persistent = 0;
+  readonly #perOwner = new Map<string, number>();
+  #refusals = 0;
+  #refusalLoggedAt = 0;
 
   /** `map` is shared with the router, which looks sessions up by client id. */
   constructor(deps: SessionsDeps, map = new Map<string, Session>()) {
@@ -58,7 +74,12 @@ export class Sessions {
 
   /** Rebuilds a session from the store and routes its subscriptions here. */
   restore(l: LoadedSession): Session {
-    const s = new Session(l.session.clientId, l.session.expiryInterval, l.session.protocolVersion);
+    const s = new Session(
+      l.session.clientId,
+      l.session.expiryInterval,
+      l.session.protocolVersion,
+      this.#d.queueBudget,
+    );
     s.disconnectedAt = l.session.disconnectedAt ?? Date.now();
     for (const sub of l.subscriptions) {
       s.setSubscription(sub);
@@ -75,21 +96,100 @@ export class Sessions {
     }
     if (lastPid) s.notePacketId(lastPid);
     for (const id of l.inboundQos2) s.addInboundQos2(id);
-    this.map.set(s.clientId, s);
+    this.#add(s);
     return s;
   }
 
-  /** Binds a connected client to its session (new, resumed or taken over). Returns session present. */
-  attach(client: Attachable, p: ConnectPacket): boolean | Promise<boolean> {
-    if (this.#d.cluster) return this.#attachClustered(this.#d.cluster, client, p);
-    return this.#attach(client, p);
+  /**
+   * Why a CONNECT may not have a session, or null. Only a CONNECT that would create a new
+   * persistent session is limited: resuming one, or a clean session (bounded by the connection
+   * limits), always may.
+   */
+  refusal(who: SessionClaimant, p: Pick<ConnectPacket, "clean">): string | null {
+    if (p.clean || this.map.get(who.clientId)?.persistent) return null;
+    const o = this.#d.options;
+    let why: string | null = null;
+    if (o.maxSessions > 0 && this.#persistent >= o.maxSessions) {
+      why = `session limit ${o.maxSessions} reached (mqttwk.broker.max-sessions)`;
+    } else {
+      const owner = ownerOf(who);
+      const byUser = who.verifiedUser !== undefined;
+      const max = byUser ? o.maxSessionsPerUser : o.maxSessionsPerAddress;
+      if (max > 0 && (this.#perOwner.get(owner) ?? 0) >= max) {
+        why = byUser
+          ? `per-user session limit ${max} reached for user ${JSON.stringify(who.verifiedUser)}` +
+            ` (mqttwk.broker.max-sessions-per-user)`
+          : `per-address session limit ${max} reached for ${hostOf(who.remoteAddress)}` +
+            ` (mqttwk.broker.max-sessions-per-address)`;
+      }
+    }
+    if (why !== null) this.#noteRefusal(why, who.clientId);
+    return why;
+  }
+
+  /** One log line per second at most, with the count, however many CONNECTs are refused. */
+  #noteRefusal(why: string, clientId: string): void {
+    this.#refusals++;
+    const now = Date.now();
+    if (now - this.#refusalLoggedAt < 1000) return;
+    this.#refusalLoggedAt = now;
+    this.#d.log.warn(
+      `refusing a new persistent session for client ${JSON.stringify(clientId)}: ${why} ` +
+        `(CONNACK 0x03; ${this.#refusals} refused so far)`,
+    );
+  }
+
+  /** Persistent sessions held, and by owner, for the limits (and tests). */
+  get persistentCount(): number {
+    return this.#persistent;
+  }
+
+  /** Persistent sessions `owner` ("user:NAME" or "addr:IP") holds. */
+  heldBy(owner: string): number {
+    return this.#perOwner.get(owner) ?? 0;
+  }
+
+  #add(s: Session): void {
+    this.map.set(s.clientId, s);
+    if (s.persistent) this.#persistent++;
+    this.#count(s.owner, 1);
+  }
+
+  #remove(s: Session): void {
+    if (this.map.get(s.clientId) !== s) return;
+    this.map.delete(s.clientId);
+    if (s.persistent) this.#persistent--;
+    this.#count(s.owner, -1);
+    s.releaseQueue();
+  }
+
+  #count(owner: string | null, delta: number): void {
+    if (owner === null) return;
+    const n = (this.#perOwner.get(owner) ?? 0) + delta;
+    if (n <= 0) this.#perOwner.delete(owner);
+    else this.#perOwner.set(owner, n);
+  }
+
+  /**
+   * Binds a connected client to its session (new, resumed or taken over). Returns session
+   * present, or null when a session limit refuses it (logged; the caller answers CONNACK 0x03).
+   * `verifiedUser`: the username, when authentication verified it.
+   */
+  attach(
+    client: Attachable,
+    p: ConnectPacket,
+    verifiedUser?: string,
+  ): boolean | null | Promise<boolean | null> {
+    if (this.#d.cluster) return this.#attachClustered(this.#d.cluster, client, p, verifiedUser);
+    return this.#attach(client, p, verifiedUser);
   }
 
   async #attachClustered(
     cluster: ClusterLink,
     client: Attachable,
     p: ConnectPacket,
-  ): Promise<boolean> {
+    verifiedUser: string | undefined,
+  ): Promise<boolean | null> {
     const id = client.info.clientId;
     if (!this.map.has(id)) {
       // Another node may hold the session: it releases it (closing its connection, publishing
@@ -102,12 +202,14 @@ export class Sessions {
         if (loaded && !this.map.has(id)) this.restore(loaded);
       }
     }
-    return this.#attach(client, p);
+    return this.#attach(client, p, verifiedUser);
   }
 
-  #attach(client: Attachable, p: ConnectPacket): boolean {
+  #attach(client: Attachable, p: ConnectPacket, verifiedUser?: string): boolean | null {
     const d = this.#d;
     const id = client.info.clientId;
+    const claimant = { clientId: id, remoteAddress: client.info.remoteAddress, verifiedUser };
+    if (this.refusal(claimant, p) !== null) return null;
     let session = this.map.get(id);
     if (session?.client) {
       d.log.info(`client ${id} taken over by a new connection from ${client.info.remoteAddress}`);
@@ -127,9 +229,19 @@ export class Sessions {
       // The rules may have changed while it was offline, and whoever resumes a session need not
       // be who made its subscriptions: it keeps only what this client may subscribe to.
       this.reauthorize(session, client.info);
+      if (session.owner === null) {
+        // Restored from the store: it counts against whoever resumes it from now on.
+        session.owner = ownerOf(claimant);
+        this.#count(session.owner, 1);
+      }
     } else {
-      session = new Session(id, expiry, client.version);
-      this.map.set(id, session);
+      session = new Session(id, expiry, client.version, d.queueBudget);
+      // Only persistent sessions outlive their connection; clean ones are bounded by the
+      // connection limits and count against nobody.
+      if (expiry > 0) {
+        session.owner = ownerOf(claimant);
+      }
+      this.#add(session);
     }
     session.client = client;
     session.disconnectedAt = null;
@@ -164,7 +276,7 @@ export class Sessions {
     const d = this.#d;
     d.volatile.settleSession(s, false);
     for (const filter of s.subscriptions.keys()) d.subscriptions.remove(filter, s.clientId);
-    this.map.delete(s.clientId);
+    this.#remove(s);
     d.persistence.deleteSession(s);
     d.stats.sessions = this.map.size;
     d.stats.subscriptions = d.subscriptions.size;
@@ -229,7 +341,7 @@ export class Sessions {
     if (cur) {
       d.volatile.settleSession(cur, true);
       for (const filter of cur.subscriptions.keys()) d.subscriptions.remove(filter, clientId);
-      this.map.delete(clientId);
+      this.#remove(cur);
       d.stats.sessions = this.map.size;
     }
     await d.persistence.store.flush();
@@ -251,4 +363,11 @@ export class Sessions {
       });
     }
   }
+}
+
+/** The key a session counts against: its verified user, else its client's address. */
+export function ownerOf(who: SessionClaimant): string {
+  return who.verifiedUser !== undefined
+    ? `user:${who.verifiedUser}`
+    : `addr:${hostOf(who.remoteAddress)}`;
 }

@@ -245,7 +245,10 @@ const error: Verdict = { kind: "error", why: "down" };
 
 Deno.test("the chain stops at the first allow, in the configured order", async () => {
   const a = fixed("a", deny4), b = fixed("b", allow), c = fixed("c", allow);
-  assert.deepEqual(await runChain([a, b, c], request({ username: "u", pw: "p" })), { ok: true });
+  assert.deepEqual(await runChain([a, b, c], request({ username: "u", pw: "p" })), {
+    ok: true,
+    verified: true,
+  });
   assert.deepEqual([a.calls, b.calls, c.calls], [1, 1, 0]);
 });
 

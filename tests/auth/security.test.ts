@@ -86,8 +86,8 @@ Deno.test("with rsa and a password file both kinds of users get in, others get 0
     }, memoryLogger());
     const auth = (username?: string, pw?: string) =>
       s.authenticator.authenticate(request({ username, pw }));
-    assert.deepEqual(await auth(DEMO_USER, DEMO_PASSWORD), { ok: true });
-    assert.deepEqual(await auth("alice", "wonderland"), { ok: true });
+    assert.deepEqual(await auth(DEMO_USER, DEMO_PASSWORD), { ok: true, verified: true });
+    assert.deepEqual(await auth("alice", "wonderland"), { ok: true, verified: true });
     assert.equal((await auth("alice", DEMO_PASSWORD) as { reasonCode: number }).reasonCode, 4);
     assert.equal((await auth("mallory", "x") as { reasonCode: number }).reasonCode, 4);
     assert.equal((await auth("alice") as { reasonCode: number }).reasonCode, 4);

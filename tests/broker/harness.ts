@@ -17,7 +17,7 @@ export { MemoryClient };
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export type BrokerSetup = Partial<Omit<BrokerDeps, "options" | "log">> & {
+export type BrokerSetup = Partial<Omit<BrokerDeps, "options">> & {
   options?: Partial<BrokerOptions>;
 };
 

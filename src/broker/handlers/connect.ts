@@ -66,8 +66,17 @@ export async function handleConnect(core: Core, client: Client, p: ConnectPacket
   }
   client.will = p.will;
   client.keepalive = p.keepalive;
-  const sessionPresent = await core.sessions.attach(client, p);
+  // A username nobody checked (authentication off, or allowed without a password) proves
+  // nothing: such clients count against their address for the session limits.
+  const verifiedUser = client.conn.username ??
+    (auth.verified ? client.info.username : undefined);
+  const sessionPresent = await core.sessions.attach(client, p, verifiedUser);
   if (client.isClosed) return;
+  if (sessionPresent === null) {
+    // Sessions.refusal logged it, at most once a second: a flood must not flood the log.
+    client.refuseConnect(ConnackReturnCode.ServerUnavailable, "session limit reached", false);
+    return;
+  }
   client.state = "connected";
   client.send(encode({ type: "connack", sessionPresent, reasonCode: 0 }, client.version));
   client.armKeepalive();

@@ -8,6 +8,7 @@ import type { QoS, SubscribePacket } from "../../codec/packets.ts";
 import { SUBACK_FAILURE } from "../../codec/reason_codes.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
+import { RetainedFeed } from "../retained_feed.ts";
 import { isValidFilter } from "../topic.ts";
 
 export function handleSubscribe(core: Core, client: Client, p: SubscribePacket): void {
@@ -58,11 +59,14 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
     client.sendAfter(Promise.all(announcing).then(() => {}), suback);
   } else client.send(suback, true);
   // MQTT-3.3.1-6 / -8: retained messages follow the SUBACK, RETAIN=1, at min(QoS), also when
-  // an existing subscription is replaced.
-  for (const g of granted) {
-    for (const m of core.retained.match(g.filter)) {
-      if (!core.authorizer.canSubscribe(client.info, m.topic)) continue;
-      core.delivery.deliver(s, m, (m.qos < g.qos ? m.qos : g.qos) as QoS, true);
-    }
+  // an existing subscription is replaced. They are fed at the pace the client reads (see
+  // retained_feed.ts), checked against the rules of whoever holds the session when sent.
+  if (granted.length > 0 && core.retained.size > 0) {
+    const feed = s.retainedFeed ??= new RetainedFeed((topic) => {
+      const c = s.client;
+      return c !== null && core.authorizer.canSubscribe(c.info, topic);
+    });
+    for (const g of granted) feed.add(core.retained, g.filter, g.qos);
+    core.delivery.pump(s);
   }
 }

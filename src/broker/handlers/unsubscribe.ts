@@ -11,6 +11,8 @@ export function handleUnsubscribe(core: Core, client: Client, p: UnsubscribePack
       core.subscriptions.remove(filter, s.clientId);
       core.persistence.removeSubscription(s, filter);
       core.events.unsubscribed?.(client.info, filter);
+      // Retained messages still owed for the filter are no longer wanted.
+      s.retainedFeed?.remove(filter);
     }
   }
   core.stats.subscriptions = core.subscriptions.size;

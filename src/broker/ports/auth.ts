@@ -9,9 +9,14 @@ export interface AuthRequest extends ClientInfo {
 
 /**
  * `reasonCode` is a 3.1.1 CONNACK code: 3 server unavailable (e.g. auth backend down), 4 bad
- * credentials, 5 not authorized.
+ * credentials, 5 not authorized. `verified`: the username was proven (a password or token was
+ * checked), so the client counts against its user for the session limits, not its address.
  */
-export type AuthResult = { ok: true } | { ok: false; reasonCode: number; reason?: string };
+export type AuthResult = { ok: true; verified?: boolean } | {
+  ok: false;
+  reasonCode: number;
+  reason?: string;
+};
 
 export interface Authenticator {
   authenticate(req: AuthRequest): AuthResult | Promise<AuthResult>;
