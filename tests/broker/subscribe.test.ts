@@ -87,14 +87,15 @@ Deno.test("wildcards match per MQTT: '+' one level, '#' any levels and the paren
   });
 });
 
-Deno.test("'#' and '+/…' do not match topics starting with '$'; '$SYS/#' does [MQTT-4.7.2-1]", async () => {
+// Clients may not write to $SYS (the broker's own tree), so another '$' topic stands in for it.
+Deno.test("'#' and '+/…' do not match topics starting with '$'; '$app/#' does [MQTT-4.7.2-1]", async () => {
   await withBroker(async (b) => {
     const all = await connected(b, "all");
     await subscribe(all, [["#", 0], ["+/x", 0]]);
     const sys = await connected(b, "sys");
-    await subscribe(sys, [["$SYS/#", 0]]);
+    await subscribe(sys, [["$app/#", 0]]);
     const pub = await connected(b, "pub");
-    await pub.send(publish("$SYS/x", "dollar"));
+    await pub.send(publish("$app/x", "dollar"));
     assert.equal(text(await sys.next("publish")), "dollar");
     // Absence tested.
     await assertNone(all, "publish");
