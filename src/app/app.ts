@@ -154,7 +154,7 @@ class MqttwkApp implements App {
     );
     const guard: Guard = {
       budget: new SocketBudget(socketBudget, log),
-      acceptFailed: () => watch.acceptFailed(),
+      alert: () => watch.alert(),
     };
     this.#listeners = await this.#orFail(
       "cannot listen",

@@ -20,6 +20,12 @@ export interface Rearmable {
 /** Milliseconds between checks. */
 const CHECK_INTERVAL_MS = 1000;
 
+/**
+ * Checks that restart the listeners after the last alert: descriptors of shed sockets are
+ * freed within a moment, so the listeners are restarted once that has surely happened.
+ */
+const REARMS = 3;
+
 /** Whether a descriptor can be had right now; the reason when it cannot. */
 function probeDescriptor(): string | null {
   try {
@@ -36,8 +42,12 @@ function probeDescriptor(): string | null {
 
 /** The running watch. */
 export interface DescriptorWatch {
-  /** Tells the watch that an accept failed (EMFILE seen by a listener): restart on recovery. */
-  acceptFailed(): void;
+  /**
+   * Tells the watch that a listener may have stopped: an accept failed, or sockets were shed
+   * (closing a shed socket completes later, so a burst can use the last descriptors meanwhile).
+   * The watch then restarts the listeners on its next few checks that find descriptors free.
+   */
+  alert(): void;
   /** Runs one check now (the timer does this every second). */
   check(): void;
   close(): void;
@@ -53,7 +63,9 @@ export function watchDescriptors(
   probe: () => string | null = probeDescriptor,
 ): DescriptorWatch {
   let exhaustedAt = 0;
-  let acceptFailed = false;
+  /** Checks with free descriptors that still restart the listeners after an alert. */
+  let rearmsLeft = 0;
+  let alertedAt = 0;
   const rearmAll = () => {
     for (const l of listeners()) {
       try {
@@ -81,19 +93,26 @@ export function watchDescriptors(
       }
       return;
     }
-    if (exhaustedAt === 0 && !acceptFailed) return;
-    const seconds = exhaustedAt ? ((Date.now() - exhaustedAt) / 1000).toFixed(1) : "0";
-    exhaustedAt = 0;
-    acceptFailed = false;
+    if (exhaustedAt !== 0) {
+      const seconds = ((Date.now() - exhaustedAt) / 1000).toFixed(1);
+      exhaustedAt = 0;
+      rearmsLeft = Math.max(rearmsLeft, REARMS);
+      log.warn(`file descriptors available again after ${seconds} s; restarting the listeners`);
+    } else if (rearmsLeft === REARMS && alertedAt !== 0) {
+      log.info("restarting the listeners after a burst of shed or failed connections");
+    }
+    if (rearmsLeft === 0) return;
+    rearmsLeft--;
+    alertedAt = 0;
     rearmAll();
-    log.warn(`file descriptors available again after ${seconds} s; listeners accepting again`);
   };
   const timer = setInterval(check, CHECK_INTERVAL_MS);
   // The watch alone must not keep the process alive after shutdown.
   Deno.unrefTimer(timer);
   return {
-    acceptFailed() {
-      acceptFailed = true;
+    alert() {
+      rearmsLeft = REARMS;
+      alertedAt ||= Date.now();
     },
     check,
     close() {

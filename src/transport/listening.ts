@@ -96,8 +96,11 @@ export interface ListenerBase {
 export interface Guard {
   /** Counts every accepted socket, all listeners together; sheds past its limit. */
   budget: SocketBudget;
-  /** Told when an accept failed, so the listeners are restarted once descriptors are back. */
-  acceptFailed(): void;
+  /**
+   * Told when a listener may have stopped accepting (an accept failed, or a socket was shed),
+   * so the listeners are restarted once descriptors are free.
+   */
+  alert(): void;
 }
 
 /** The start-up line's suffix for a listener behind a PROXY protocol proxy. */

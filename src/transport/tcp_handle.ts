@@ -343,7 +343,7 @@ export function listenHandles(
       const origin: Origin = { name: opts.name, guard: opts.guard };
       handle.onconnection = (status) => {
         if (status < 0) {
-          opts.guard?.acceptFailed();
+          opts.guard?.alert();
           // Out of file descriptors, typically: one line per second at most.
           refused++;
           const now = Date.now();
@@ -363,12 +363,13 @@ export function listenHandles(
           h = new n.Tcp(n.socketType);
           const err = handle.accept(h);
           if (err !== 0) {
-            opts.guard?.acceptFailed();
+            opts.guard?.alert();
             log.error(`${opts.name}: cannot accept: ${errnoError(err, "accept").message}`);
             return;
           }
           if (opts.guard && !opts.guard.budget.take(opts.name)) {
             h.close();
+            opts.guard.alert();
             return;
           }
           taken = true;

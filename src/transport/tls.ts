@@ -154,6 +154,7 @@ export function listenFront(
         if (!guard.budget.take(opts.name)) {
           raw.on("error", ignoreError);
           raw.destroy();
+          guard.alert();
           return;
         }
         raw.once("close", release);
@@ -165,7 +166,7 @@ export function listenFront(
       raw.destroy();
     }
   });
-  server.on("drop", () => guard?.acceptFailed());
+  server.on("drop", () => guard?.alert());
 
   const accepted = (raw: net.Socket) => {
     raw.setNoDelay(true);
