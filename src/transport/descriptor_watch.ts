@@ -21,10 +21,11 @@ export interface Rearmable {
 const CHECK_INTERVAL_MS = 1000;
 
 /**
- * Checks that restart the listeners after the last alert: descriptors of shed sockets are
- * freed within a moment, so the listeners are restarted once that has surely happened.
+ * Quiet time after the last alert before the listeners are restarted: descriptors of shed
+ * sockets are freed within a moment, and restarting only once the burst is over keeps restarts
+ * (which may drop a connection being accepted at that instant) to one per burst.
  */
-const REARMS = 3;
+const QUIET_MS = 1000;
 
 /** Whether a descriptor can be had right now; the reason when it cannot. */
 function probeDescriptor(): string | null {
@@ -63,8 +64,7 @@ export function watchDescriptors(
   probe: () => string | null = probeDescriptor,
 ): DescriptorWatch {
   let exhaustedAt = 0;
-  /** Checks with free descriptors that still restart the listeners after an alert. */
-  let rearmsLeft = 0;
+  /** When the last alert came; 0 once the listeners were restarted for it. */
   let alertedAt = 0;
   const rearmAll = () => {
     for (const l of listeners()) {
@@ -96,14 +96,14 @@ export function watchDescriptors(
     if (exhaustedAt !== 0) {
       const seconds = ((Date.now() - exhaustedAt) / 1000).toFixed(1);
       exhaustedAt = 0;
-      rearmsLeft = Math.max(rearmsLeft, REARMS);
+      alertedAt = 0;
       log.warn(`file descriptors available again after ${seconds} s; restarting the listeners`);
-    } else if (rearmsLeft === REARMS && alertedAt !== 0) {
-      log.info("restarting the listeners after a burst of shed or failed connections");
+      rearmAll();
+      return;
     }
-    if (rearmsLeft === 0) return;
-    rearmsLeft--;
+    if (alertedAt === 0 || Date.now() - alertedAt < QUIET_MS) return;
     alertedAt = 0;
+    log.info("restarting the listeners after a burst of shed or failed connections");
     rearmAll();
   };
   const timer = setInterval(check, CHECK_INTERVAL_MS);
@@ -111,8 +111,7 @@ export function watchDescriptors(
   Deno.unrefTimer(timer);
   return {
     alert() {
-      rearmsLeft = REARMS;
-      alertedAt ||= Date.now();
+      alertedAt = Date.now();
     },
     check,
     close() {
