@@ -9,6 +9,9 @@ import type { Config } from "../config/load.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { KafkaBridge } from "../bridge/kafka/mod.ts";
 import type { Listening } from "../transport/tcp.ts";
+import type { Front, Guard } from "../transport/listening.ts";
+import { SocketBudget } from "../transport/socket_budget.ts";
+import { type DescriptorWatch, watchDescriptors } from "../transport/descriptor_watch.ts";
 import { bridgeHealth, createBridge } from "./bridge.ts";
 import { clusterHealth } from "./cluster.ts";
 import { connectionBudget } from "./connection_budget.ts";
@@ -76,7 +79,8 @@ class MqttwkApp implements App {
   #security?: Security;
   #kafka: KafkaBridge | null = null;
   #listeners?: Listeners;
-  #metrics?: Listening;
+  #metrics?: Front;
+  #watch?: DescriptorWatch;
   #sources: HealthSource[] = [];
   #started = false;
   #running = false;
@@ -114,10 +118,13 @@ class MqttwkApp implements App {
     if (this.#started) throw new Error("an app starts once; create a new one");
     this.#started = true;
     const { config, log } = this;
+    const { maxConnections, socketBudget, fileLimit } = await this.#orFail(
+      "cannot start",
+      () => connectionBudget(config, log),
+    );
+    this.#maxConnections = maxConnections;
     const nodeId = this.#nodeId = resolveNodeId(config, log);
     const { store, cluster } = await chooseStore(config, log);
-    const { maxConnections, fileLimit } = connectionBudget(config, log);
-    this.#maxConnections = maxConnections;
 
     const security = this.#security = await this.#orFail(
       "cannot start",
@@ -141,21 +148,29 @@ class MqttwkApp implements App {
     await this.#orFail("cannot start", () => broker.start());
     if (kafka) await kafka.start(broker);
 
+    const watch = this.#watch = watchDescriptors(
+      () => [...(this.#listeners?.all ?? []), ...(this.#metrics ? [this.#metrics] : [])],
+      log,
+    );
+    const guard: Guard = {
+      budget: new SocketBudget(socketBudget, log),
+      alert: () => watch.alert(),
+    };
     this.#listeners = await this.#orFail(
       "cannot listen",
-      () => openListeners(config, broker, log),
+      () => openListeners(config, broker, log, guard),
       () => this.#teardown(),
     );
     this.#metrics = await this.#orFail(
       `cannot listen: server.port ${config.httpPort}`,
-      () => serveMetrics(config, broker, this.#sources, log),
+      () => serveMetrics(config, broker, this.#sources, log, guard),
       () => this.#teardown(),
     );
     this.#running = true;
 
     log.info(
       `mqttwk ${config.brokerId} started (node ${nodeId}, ${storageSummary(config)}` +
-        `, connection limit ${maxConnections}` +
+        `, connection limit ${maxConnections}, socket limit ${socketBudget}` +
         (fileLimit !== null ? `, open-file limit ${fileLimit}` : "") + `, config ${config.source})`,
     );
   }
@@ -186,6 +201,7 @@ class MqttwkApp implements App {
   }
 
   async #teardown(): Promise<void> {
+    this.#watch?.close();
     this.#listeners?.close();
     this.#metrics?.close();
     this.#metrics = undefined;

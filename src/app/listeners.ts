@@ -6,20 +6,26 @@ import type { Broker } from "../broker/broker.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../log.ts";
 import { type Listeners, startListeners } from "../transport/listeners.ts";
+import type { Guard } from "../transport/listening.ts";
 import { listenerSettings } from "../transport/settings.ts";
 
 export type { Listeners } from "../transport/listeners.ts";
 
-/** Starts every listener the configuration enables and resolves once all are bound. */
+/**
+ * Starts every listener the configuration enables and resolves once all are bound; their
+ * sockets count against `guard`'s budget.
+ */
 export async function openListeners(
   config: Config,
   broker: Broker,
   log: Logger,
+  guard?: Guard,
 ): Promise<Listeners> {
   const listeners = startListeners(
     listenerSettings(config),
     (conn) => void broker.handleConnection(conn),
     log,
+    guard,
   );
   try {
     await listeners.ready;

@@ -3,7 +3,7 @@ import type { Broker } from "../broker/broker.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../log.ts";
 import { type HealthSource, listenMetrics } from "../metrics/http.ts";
-import type { Listening } from "../transport/tcp.ts";
+import type { Front, Guard } from "../transport/listening.ts";
 
 export type { HealthSource } from "../metrics/http.ts";
 
@@ -15,15 +15,29 @@ export interface HealthView {
   connections: number;
 }
 
-/** Serves /metrics and /health, or returns undefined when the endpoint is off. */
-export function serveMetrics(
+/**
+ * Serves /metrics and /health (its sockets counted by `guard` like the MQTT listeners'), or
+ * resolves undefined when the endpoint is off.
+ */
+export async function serveMetrics(
   config: Config,
   broker: Broker,
   sources: HealthSource[],
   log: Logger,
-): Listening | undefined {
+  guard?: Guard,
+): Promise<Front | undefined> {
   if (!config.httpEnabled) return undefined;
-  return listenMetrics({ hostname: config.httpHost, port: config.httpPort }, broker, sources, log);
+  return await listenMetrics(
+    {
+      hostname: config.httpHost,
+      port: config.httpPort,
+      requestTimeout: config.connectTimeout,
+      guard,
+    },
+    broker,
+    sources,
+    log,
+  );
 }
 
 /** The same verdict /health gives, without going through HTTP. */

@@ -1,7 +1,7 @@
 /** The MQTT over TCP listener. */
 import type { Logger } from "../log.ts";
 import type { ByteConnection } from "../broker/ports/connection.ts";
-import { announce, type Front, type ListenerBase, proxySuffix } from "./listening.ts";
+import { announce, type Front, type Guard, type ListenerBase, proxySuffix } from "./listening.ts";
 import { listenTcp } from "./tcp.ts";
 
 /** What the TCP listener needs: where to bind, and whether a PROXY header comes first. */
@@ -12,9 +12,10 @@ export function tcpListener(
   s: TcpListenerSettings,
   accept: (conn: ByteConnection) => void,
   log: Logger,
+  guard?: Guard,
 ): Front {
   const front = listenTcp(
-    { hostname: s.host, port: s.port, proxyTimeout: s.proxyTimeout },
+    { hostname: s.host, port: s.port, proxyTimeout: s.proxyTimeout, guard },
     accept,
     log,
   );

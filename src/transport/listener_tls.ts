@@ -2,7 +2,7 @@
 import type { Logger } from "../log.ts";
 import type { ByteConnection } from "../broker/ports/connection.ts";
 import { certIdentity } from "./identity.ts";
-import { announce, type Front, type ListenerBase, proxySuffix } from "./listening.ts";
+import { announce, type Front, type Guard, type ListenerBase, proxySuffix } from "./listening.ts";
 import { fromNodeSocket } from "./node_socket.ts";
 import { listenFront } from "./tls.ts";
 import type { ClientAuth, TlsMaterial } from "./tls_material.ts";
@@ -13,6 +13,8 @@ export interface TlsListenerSettings extends ListenerBase {
   clientAuth: ClientAuth;
   /** Use a verified client certificate's CN as the MQTT username. */
   cnAsUsername: boolean;
+  /** Seconds a client has to complete the TLS handshake (the connect timeout). */
+  handshakeTimeout: number;
 }
 
 /**
@@ -24,6 +26,7 @@ export function tlsListener(
   material: TlsMaterial,
   accept: (conn: ByteConnection) => void,
   log: Logger,
+  guard?: Guard,
 ): Front {
   const front = listenFront({
     hostname: s.host,
@@ -31,6 +34,8 @@ export function tlsListener(
     name: "tls",
     proxyTimeout: s.proxyTimeout,
     tls: { material, clientAuth: s.clientAuth },
+    handshakeTimeout: s.handshakeTimeout,
+    guard,
   }, (fs) => {
     fs.socket.setNoDelay(true);
     const id = certIdentity("tls", fs.remoteAddress, fs.peerCertificateCN, s.cnAsUsername, log);

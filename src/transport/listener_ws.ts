@@ -1,7 +1,7 @@
 /** The MQTT over WebSocket listener: the WebSocket server runs on each TCP connection's bytes. */
 import type { Logger } from "../log.ts";
 import type { ByteConnection } from "../broker/ports/connection.ts";
-import { announce, type Front, type ListenerBase, proxySuffix } from "./listening.ts";
+import { announce, type Front, type Guard, type ListenerBase, proxySuffix } from "./listening.ts";
 import { listenTcp } from "./tcp.ts";
 import { MQTT_SUBPROTOCOLS, parseTrusted } from "./websocket.ts";
 import type { WsServerOptions } from "./ws_connection.ts";
@@ -41,10 +41,11 @@ export function wsListener(
   s: WsListenerSettings,
   accept: (conn: ByteConnection) => void,
   log: Logger,
+  guard?: Guard,
 ): Front {
   const server = wsServerOptions("ws", s, log);
   const front = listenTcp(
-    { hostname: s.host, port: s.port, proxyTimeout: s.proxyTimeout, name: "ws" },
+    { hostname: s.host, port: s.port, proxyTimeout: s.proxyTimeout, name: "ws", guard },
     (conn) => serveWebSocket(conn, server, accept),
     log,
   );

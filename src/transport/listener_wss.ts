@@ -2,7 +2,7 @@
 import type { Logger } from "../log.ts";
 import type { ByteConnection } from "../broker/ports/connection.ts";
 import { certIdentity } from "./identity.ts";
-import { announce, type Front, proxySuffix } from "./listening.ts";
+import { announce, type Front, type Guard, proxySuffix } from "./listening.ts";
 import type { TlsListenerSettings } from "./listener_tls.ts";
 import { type WsListenerSettings, wsServerOptions } from "./listener_ws.ts";
 import { fromNodeSocket } from "./node_socket.ts";
@@ -22,6 +22,7 @@ export function wssListener(
   material: TlsMaterial,
   accept: (conn: ByteConnection) => void,
   log: Logger,
+  guard?: Guard,
 ): Front {
   const server = wsServerOptions("wss", s, log);
   const front = listenFront({
@@ -30,6 +31,8 @@ export function wssListener(
     name: "wss",
     proxyTimeout: s.proxyTimeout,
     tls: { material, clientAuth: s.clientAuth },
+    handshakeTimeout: s.handshakeTimeout,
+    guard,
   }, (fs) => {
     fs.socket.setNoDelay(true);
     const id = certIdentity("wss", fs.remoteAddress, fs.peerCertificateCN, s.cnAsUsername, log);

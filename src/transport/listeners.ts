@@ -1,7 +1,7 @@
 /** Starts the listeners the settings name, feeds their connections to the broker, reloads TLS. */
 import type { Logger } from "../log.ts";
 import type { ByteConnection } from "../broker/ports/connection.ts";
-import type { Front, Listening } from "./listening.ts";
+import type { Front, Guard } from "./listening.ts";
 import { tcpListener } from "./listener_tcp.ts";
 import { tlsListener } from "./listener_tls.ts";
 import { wsListener } from "./listener_ws.ts";
@@ -11,7 +11,7 @@ import { fileStamp, loadTlsMaterial, type TlsMaterial } from "./tls_material.ts"
 
 /** The running listeners. */
 export interface Listeners {
-  all: Listening[];
+  all: Front[];
   /** Re-reads certificates (SIGHUP). */
   reload(): void;
   close(): void;
@@ -19,11 +19,15 @@ export interface Listeners {
   ready: Promise<void>;
 }
 
-/** Starts every listener in `settings` (see listenerSettings() for the configuration's). */
+/**
+ * Starts every listener in `settings` (see listenerSettings() for the configuration's); with a
+ * `guard`, every socket they accept counts against its budget.
+ */
 export function startListeners(
   settings: ListenerSettings,
   onConnection: (conn: ByteConnection) => void,
   log: Logger,
+  guard?: Guard,
 ): Listeners {
   const certs = settings.certificates;
   let material: TlsMaterial | undefined;
@@ -49,12 +53,12 @@ export function startListeners(
   };
   try {
     const { tcp, ws, tls, wss } = settings;
-    if (tcp) bind("tcp", tcp.host, () => tcpListener(tcp, onConnection, log));
-    if (ws) bind("ws", ws.host, () => wsListener(ws, onConnection, log));
+    if (tcp) bind("tcp", tcp.host, () => tcpListener(tcp, onConnection, log, guard));
+    if (ws) bind("ws", ws.host, () => wsListener(ws, onConnection, log, guard));
     if (tls && material) {
       const m = material;
-      bind("tls", tls.host, () => tlsListener(tls, m, onConnection, log));
-      if (wss) bind("wss", wss.host, () => wssListener(wss, m, onConnection, log));
+      bind("tls", tls.host, () => tlsListener(tls, m, onConnection, log, guard));
+      if (wss) bind("wss", wss.host, () => wssListener(wss, m, onConnection, log, guard));
       log.info(
         `TLS certificate ${certs!.files.certFile}: ${m.summary}; client certificates: ` +
           tls.clientAuth,

@@ -3,6 +3,8 @@ import type net from "node:net";
 import type { Logger } from "../log.ts";
 import { joinHostPort } from "./proxy_protocol.ts";
 import type { TlsMaterial } from "./tls_material.ts";
+import type { Rearmable } from "./descriptor_watch.ts";
+import type { SocketBudget } from "./socket_budget.ts";
 
 /** A bound listener. */
 export interface Listening {
@@ -12,12 +14,16 @@ export interface Listening {
   close(): void;
 }
 
-export interface Front extends Listening {
+/** A bound listener that a descriptor watch can restart. */
+export interface Front extends Listening, Rearmable {
   /** Resolves once bound (address and port are valid from then on). */
   readonly ready: Promise<void>;
   /** Installs new certificates for new handshakes; established connections are untouched. */
   setMaterial(m: TlsMaterial): void;
 }
+
+/** node:net's default accept backlog, used again when a listener is restarted. */
+const BACKLOG = 511;
 
 /**
  * Binds a node:net server as a Front: bind errors reject `ready`, later ones are logged.
@@ -58,6 +64,16 @@ export function bindFront(
     setMaterial(m) {
       hooks.setMaterial?.(m);
     },
+    rearm() {
+      if (closed || !port) return;
+      // The handle's accept loop ended on EMFILE; listening again starts a new one.
+      const handle = (server as unknown as { _handle?: { listen?: (n: number) => number } })
+        ._handle;
+      const err = handle?.listen?.(BACKLOG);
+      if (typeof err === "number" && err < 0) {
+        log.error(`${opts.name}: cannot restart accepting (error ${err})`);
+      }
+    },
     close() {
       if (closed) return;
       closed = true;
@@ -74,6 +90,17 @@ export interface ListenerBase {
   port: number;
   /** Seconds a client has to send its PROXY protocol header; absent: no header expected. */
   proxyTimeout?: number;
+}
+
+/** What every listener shares to protect the process: the socket budget, the watch. */
+export interface Guard {
+  /** Counts every accepted socket, all listeners together; sheds past its limit. */
+  budget: SocketBudget;
+  /**
+   * Told when a listener may have stopped accepting (an accept failed, or a socket was shed),
+   * so the listeners are restarted once descriptors are free.
+   */
+  alert(): void;
 }
 
 /** The start-up line's suffix for a listener behind a PROXY protocol proxy. */

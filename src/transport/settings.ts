@@ -75,7 +75,11 @@ export function listenerSettings(config: Config): ListenerSettings {
       watchInterval: config.sslWatchInterval,
       defaults: config.sslCertFile === "",
     };
-    const clientCerts = { clientAuth: config.sslClientAuth, cnAsUsername: config.sslCnAsUsername };
+    const clientCerts = {
+      clientAuth: config.sslClientAuth,
+      cnAsUsername: config.sslCnAsUsername,
+      handshakeTimeout: config.connectTimeout,
+    };
     out.tls = { ...at("tls", config.sslPort), ...clientCerts };
     if (config.wssEnabled) out.wss = { ...at("wss", config.wssPort), ...web, ...clientCerts };
   }

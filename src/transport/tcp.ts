@@ -7,7 +7,7 @@ import type { Logger } from "../log.ts";
 import type { ByteConnection, RawIo } from "../broker/ports/connection.ts";
 import { fromNodeSocket } from "./node_socket.ts";
 import { listenHandles, nativeTcp } from "./tcp_handle.ts";
-import type { Front } from "./listening.ts";
+import type { Front, Guard } from "./listening.ts";
 import { listenFront } from "./tls.ts";
 
 /** Kept here for the modules that import it from this file. */
@@ -24,6 +24,8 @@ export function listenTcp(
     nativeHandles?: boolean;
     /** Listener name for logs; "tcp" unless it carries another protocol (WebSocket). */
     name?: string;
+    /** The process-wide socket budget and descriptor watch; absent: no limit (tests). */
+    guard?: Guard;
   },
   onConnection: (conn: ByteConnection & { readonly raw: RawIo }) => void,
   log: Logger,
@@ -37,7 +39,13 @@ export function listenTcp(
     log.info(`${name}: the runtime offers no native TCP handles; using node:net sockets`);
   }
   return listenFront(
-    { hostname: opts.hostname, port: opts.port, name, proxyTimeout: opts.proxyTimeout },
+    {
+      hostname: opts.hostname,
+      port: opts.port,
+      name,
+      proxyTimeout: opts.proxyTimeout,
+      guard: opts.guard,
+    },
     (s) => onConnection(fromNodeSocket(s.socket, s.remoteAddress, "tcp")),
     log,
   );

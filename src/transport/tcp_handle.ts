@@ -19,7 +19,7 @@ import type { Logger } from "../log.ts";
 import type { ByteConnection, RawIo, RawSink } from "../broker/ports/connection.ts";
 import { rawReadable, rawWritable } from "./streams.ts";
 import { joinHostPort, ProxyHeaderParser } from "./proxy_protocol.ts";
-import { bindFront, type Front } from "./listening.ts";
+import { bindFront, type Front, type Guard } from "./listening.ts";
 
 /** A native TCP handle (Node's TCPWrap): every call returns 0 or a negative errno. */
 interface TcpHandle {
@@ -125,8 +125,15 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The listener a handle came from, shared by all its connections (one field each, no closure). */
+interface Origin {
+  name: string;
+  guard: Guard | undefined;
+}
+
 class HandleConnection implements ByteConnection, RawIo {
   readonly #h: TcpHandle;
+  readonly #origin: Origin;
   /** The peer, or the client the PROXY header names. */
   remoteAddress: string;
   #sink: RawSink | null = null;
@@ -140,8 +147,9 @@ class HandleConnection implements ByteConnection, RawIo {
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
 
-  constructor(h: TcpHandle, remoteAddress: string) {
+  constructor(h: TcpHandle, remoteAddress: string, origin: Origin) {
     this.#h = h;
+    this.#origin = origin;
     this.remoteAddress = remoteAddress;
   }
 
@@ -276,6 +284,7 @@ class HandleConnection implements ByteConnection, RawIo {
     if (this.#closed) return;
     this.#closed = true;
     this.#reading = false;
+    this.#origin.guard?.budget.release(this.#origin.name);
     const h = this.#h;
     h.onread = ignoreRead;
     // Pending writes fail with ECANCELED, which rejects their promises.
@@ -315,6 +324,8 @@ export function listenHandles(
     name: string;
     /** Seconds to wait for a PROXY protocol header; undefined = none expected. */
     proxyTimeout?: number;
+    /** The process-wide socket budget and descriptor watch; absent: no limit (tests). */
+    guard?: Guard;
   },
   onConnection: (conn: ByteConnection & { readonly raw: RawIo }) => void,
   log: Logger,
@@ -329,8 +340,10 @@ export function listenHandles(
       if (typeof handle?.accept !== "function") {
         return new Error(`${opts.name}: the runtime's node:net server exposes no native handle`);
       }
+      const origin: Origin = { name: opts.name, guard: opts.guard };
       handle.onconnection = (status) => {
         if (status < 0) {
+          opts.guard?.alert();
           // Out of file descriptors, typically: one line per second at most.
           refused++;
           const now = Date.now();
@@ -343,24 +356,49 @@ export function listenHandles(
           }
           return;
         }
-        const h = new n.Tcp(n.socketType);
-        if (handle.accept(h) !== 0) return;
-        h.setNoDelay(true);
-        const a: { address?: string; port?: number } = {};
-        h.getpeername(a);
-        const peer = joinHostPort(a.address ?? "?", a.port ?? 0);
-        const conn = new HandleConnection(h, peer);
-        if (opts.proxyTimeout === undefined) {
-          onConnection(conn);
-          return;
-        }
-        conn.expectProxyHeader(opts.proxyTimeout * 1000, (failure) => {
-          if (failure === null) onConnection(conn);
-          else {
-            log.warn(`${opts.name}: closing connection from ${peer}: ${failure}`);
-            conn.close();
+        let h: TcpHandle | undefined;
+        let conn: HandleConnection | undefined;
+        let taken = false;
+        try {
+          h = new n.Tcp(n.socketType);
+          const err = handle.accept(h);
+          if (err !== 0) {
+            opts.guard?.alert();
+            log.error(`${opts.name}: cannot accept: ${errnoError(err, "accept").message}`);
+            return;
           }
-        });
+          if (opts.guard && !opts.guard.budget.take(opts.name)) {
+            h.close();
+            opts.guard.alert();
+            return;
+          }
+          taken = true;
+          h.setNoDelay(true);
+          const a: { address?: string; port?: number } = {};
+          h.getpeername(a);
+          const peer = joinHostPort(a.address ?? "?", a.port ?? 0);
+          conn = new HandleConnection(h, peer, origin);
+          if (opts.proxyTimeout === undefined) {
+            onConnection(conn);
+            return;
+          }
+          const c = conn;
+          c.expectProxyHeader(opts.proxyTimeout * 1000, (failure) => {
+            if (failure === null) onConnection(c);
+            else {
+              log.warn(`${opts.name}: closing connection from ${peer}: ${failure}`);
+              c.close();
+            }
+          });
+        } catch (err) {
+          // Nothing may escape the accept path: it would end the process.
+          log.error(`${opts.name}: error accepting a connection: ${(err as Error).message}`);
+          if (conn) conn.close();
+          else {
+            if (taken) opts.guard?.budget.release(opts.name);
+            h?.close();
+          }
+        }
       };
     },
   });

@@ -12,7 +12,7 @@ import net from "node:net";
 import tls from "node:tls";
 import type { Logger } from "../log.ts";
 import { joinHostPort, ProxyHeaderParser } from "./proxy_protocol.ts";
-import { bindFront, type Front } from "./listening.ts";
+import { bindFront, type Front, type Guard } from "./listening.ts";
 import type { ClientAuth, TlsMaterial } from "./tls_material.ts";
 
 function secureOptions(m: TlsMaterial, clientAuth: ClientAuth): tls.TlsOptions {
@@ -48,7 +48,14 @@ export interface FrontOptions {
   /** Seconds to wait for a PROXY protocol header; undefined = the listener expects none. */
   proxyTimeout?: number;
   tls?: { material: TlsMaterial; clientAuth: ClientAuth };
+  /** Seconds a client has to complete its TLS handshake; default 10. */
+  handshakeTimeout?: number;
+  /** The process-wide socket budget and descriptor watch; absent: no limit (tests). */
+  guard?: Guard;
 }
+
+/** Seconds a TLS handshake may take when the caller does not say (node's own is 120). */
+const DEFAULT_HANDSHAKE_TIMEOUT = 10;
 
 export function listenFront(
   opts: FrontOptions,
@@ -69,10 +76,24 @@ export function listenFront(
     byPeer.delete(key);
     return fromParent ?? fromPeer ?? (s.remoteAddress ? key : undefined);
   };
+  const handshakeMs = (opts.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT) * 1000;
+  // Handshakes under way, by TCP socket: their deadline. node's own handshakeTimeout (120 s by
+  // default) let an idle or half-sent ClientHello hold a descriptor for two minutes.
+  const handshakes = new WeakMap<object, ReturnType<typeof setTimeout>>();
+  const handshakeDone = (s: tls.TLSSocket) => {
+    const parent = (s as unknown as { _parent?: object })._parent;
+    if (!parent) return;
+    clearTimeout(handshakes.get(parent));
+    handshakes.delete(parent);
+  };
   let tlsServer: tls.Server | undefined;
   if (opts.tls) {
-    tlsServer = tls.createServer(secureOptions(opts.tls.material, clientAuth));
+    tlsServer = tls.createServer({
+      ...secureOptions(opts.tls.material, clientAuth),
+      handshakeTimeout: handshakeMs,
+    });
     tlsServer.on("secureConnection", (s: tls.TLSSocket) => {
+      handshakeDone(s);
       const remoteAddress = realAddress(s) ?? "?";
       let cn: string | undefined;
       const cert = clientAuth === "none" ? undefined : s.getPeerCertificate();
@@ -108,12 +129,46 @@ export function listenFront(
     const key = `${raw.remoteAddress}:${raw.remotePort}`;
     byRaw.set(raw, remoteAddress);
     byPeer.set(key, remoteAddress);
-    raw.once("close", () => byPeer.delete(key));
+    raw.once("close", () => {
+      byPeer.delete(key);
+      clearTimeout(handshakes.get(raw));
+    });
+    handshakes.set(
+      raw,
+      setTimeout(() => {
+        log.info(
+          `${opts.name}: closing ${remoteAddress}: no TLS handshake within ${handshakeMs} ms`,
+        );
+        raw.destroy();
+      }, handshakeMs),
+    );
     tlsServer.emit("connection", raw);
     raw.resume();
   };
 
+  const guard = opts.guard;
+  const release = () => guard!.budget.release(opts.name);
   const server = net.createServer((raw) => {
+    try {
+      if (guard) {
+        if (!guard.budget.take(opts.name)) {
+          raw.on("error", ignoreError);
+          raw.destroy();
+          guard.alert();
+          return;
+        }
+        raw.once("close", release);
+      }
+      accepted(raw);
+    } catch (err) {
+      // Nothing may escape the accept path: it would end the process.
+      log.error(`${opts.name}: error accepting a connection: ${(err as Error).message}`);
+      raw.destroy();
+    }
+  });
+  server.on("drop", () => guard?.alert());
+
+  const accepted = (raw: net.Socket) => {
     raw.setNoDelay(true);
     const peer = joinHostPort(raw.remoteAddress ?? "?", raw.remotePort ?? 0);
     if (opts.proxyTimeout === undefined) {
@@ -153,7 +208,7 @@ export function listenFront(
     raw.on("data", onData);
     raw.on("end", onEnd);
     raw.on("error", () => cleanup());
-  });
+  };
 
   return bindFront(server, opts, log, {
     setMaterial(m) {

@@ -21,6 +21,8 @@ export interface BrokerOptions {
   args?: string[];
   /** Extra environment variables for the broker process. */
   env?: Record<string, string>;
+  /** Runs the broker under this open-file limit (soft and hard), through prlimit(1). */
+  fileLimit?: number;
 }
 
 export interface Broker {
@@ -73,8 +75,11 @@ async function spawnBroker(opts: BrokerOptions): Promise<Broker> {
     "--mqttwk.broker.websocket-enabled=false",
     ...(opts.args ?? []),
   ];
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+  const limited = opts.fileLimit !== undefined;
+  const child = new Deno.Command(limited ? "prlimit" : Deno.execPath(), {
+    args: limited
+      ? [`--nofile=${opts.fileLimit}:${opts.fileLimit}`, Deno.execPath(), ...args]
+      : args,
     cwd: REPO_ROOT,
     env: { NO_COLOR: "1", ...opts.env },
     stdin: "null",
