@@ -25,9 +25,9 @@ export interface Mqtt5Limits {
 export class Mqtt5Connection {
   /** The client's Maximum Packet Size: nothing larger is sent to it (MQTT-3.1.2-24). */
   readonly maxPacketSize: number;
-  /** The client's Topic Alias Maximum: aliases we may use towards it (MQTT-3.1.2-26). */
+  /** The client's Topic Alias Maximum: aliases we may use towards it (MQTT-3.1.2-26/-27). */
   readonly clientAliasMaximum: number;
-  /** The client's Receive Maximum: our in-flight window towards it (MQTT-3.3.4-7). */
+  /** The client's Receive Maximum: our in-flight window towards it (MQTT-3.3.4-9). */
   readonly clientReceiveMaximum: number;
   /** Request Problem Information: reason strings / user properties allowed on other packets. */
   readonly problemInformation: boolean;
@@ -102,10 +102,10 @@ export class Mqtt5Connection {
   }
 
   #receiveMaximumExceeded(max: number): never {
-    // MQTT-3.3.4-9 (the client's duty); the server answers with DISCONNECT 0x93 (3.3.4).
+    // MQTT-3.3.4-7 (the client's duty); the server answers with DISCONNECT 0x93 (3.3.4).
     throw new ProtocolError(
       `more than Receive Maximum (${max}) unacknowledged QoS 1/2 PUBLISHes`,
-      "MQTT-3.3.4-9",
+      "MQTT-3.3.4-7",
       ReasonCode.ReceiveMaximumExceeded,
     );
   }
@@ -113,15 +113,15 @@ export class Mqtt5Connection {
   #resolveAlias(p: PublishPacket, alias: number): void {
     const max = this.#limits.topicAliasMaximum;
     if (alias === 0 || alias > max) {
-      // MQTT-3.3.2-9 / -10: 0 and values above our Topic Alias Maximum are invalid.
+      // MQTT-3.3.2-8 / -9: 0 and values above our Topic Alias Maximum are invalid (0x94).
       throw new ProtocolError(
         `topic alias ${alias} outside 1..${max}`,
-        alias === 0 ? "MQTT-3.3.2-8" : "MQTT-3.3.2-10",
+        alias === 0 ? "MQTT-3.3.2-8" : "MQTT-3.3.2-9",
         ReasonCode.TopicAliasInvalid,
       );
     }
     if (p.topic.length > 0) {
-      // MQTT-3.3.2-12: a topic with an alias sets (or replaces) the mapping.
+      // MQTT-3.3.2-12 / 3.3.2.3.4: a topic with an alias sets (or replaces) the mapping.
       (this.#inbound ??= new Map()).set(alias, p.topic);
     } else {
       const topic = this.#inbound?.get(alias);
@@ -129,7 +129,7 @@ export class Mqtt5Connection {
         // 3.3.2.3.4: an empty topic with an alias that has no mapping is a Protocol Error.
         throw new ProtocolError(
           `topic alias ${alias} has no topic on this connection`,
-          "MQTT-3.3.2-12",
+          "3.3.2.3.4",
           ReasonCode.ProtocolError,
         );
       }
