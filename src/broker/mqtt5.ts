@@ -144,15 +144,18 @@ export class Mqtt5Connection {
    * larger than the client's Maximum Packet Size (MQTT-3.1.2-24: discarded, not sent).
    *
    * Topic aliases (when the client allows them): each topic gets an alias when first sent,
-   * carried with the full topic; later PUBLISHes of that topic carry the alias and an empty
-   * topic. When all aliases are in use, the least recently used one is reassigned (sent again
+   * carried with the full topic; later QoS 0/1 PUBLISHes of that topic carry the alias and an
+   * empty topic. When all aliases are in use, the least recently used one is reassigned (sent again
    * with its new full topic, which replaces the client's mapping, 3.3.2.3.4).
    */
   publish(msg: StoredMessage, qos: QoS, retain: boolean): PublishTemplate | null {
     if (this.clientAliasMaximum === 0) return this.#shared(msg, qos, retain);
     const aliases = this.#outbound ??= new Map();
     let alias = aliases.get(msg.topic);
-    let topic = "";
+    // A QoS 2 PUBLISH always carries its topic too (with the alias, which the client then simply
+    // maps again): mqtt.js 5.16 keeps the unresolved packet of a QoS 2 flow and reports an empty
+    // topic at PUBREL. A few bytes more for QoS 2 only; QoS 0/1 use the alias alone.
+    let topic = qos === 2 ? msg.topic : "";
     let evict: string | undefined;
     if (alias === undefined) {
       topic = msg.topic;
@@ -177,8 +180,8 @@ export class Mqtt5Connection {
       // Not sent, so no mapping changes; without the alias it may still fit.
       return this.#shared(msg, qos, retain);
     }
-    if (topic === "") aliases.delete(msg.topic); // re-inserted last: most recently used
-    else if (evict !== undefined) aliases.delete(evict);
+    if (evict !== undefined) aliases.delete(evict);
+    else if (aliases.has(msg.topic)) aliases.delete(msg.topic); // re-inserted last: most recent
     else this.#nextAlias++;
     aliases.set(msg.topic, alias);
     return t;

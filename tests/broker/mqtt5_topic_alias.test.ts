@@ -101,6 +101,28 @@ Deno.test("the broker aliases repeated topics up to the client's Topic Alias Max
   });
 });
 
+Deno.test("a QoS 2 PUBLISH carries its topic along with the alias (mqtt.js resolves none at PUBREL)", async () => {
+  await withBroker(async (b) => {
+    const { c: sub } = await connected5(b, "sub", { topicAliasMaximum: 2 });
+    await subscribe(sub, [["t", 2]]);
+    const pub = await connected(b, "pub");
+    for (const qos of [2, 2, 1] as const) await publishAcked(pub, "t", `q${qos}`, qos);
+    const got: [string, number | undefined][] = [];
+    for (let i = 0; i < 3; i++) {
+      const m = await sub.next("publish");
+      got.push([m.topic, m.properties?.topicAlias]);
+      if (m.qos === 2) {
+        await sub.send({ type: "pubrec", packetId: m.packetId! });
+        await sub.next("pubrel");
+        await sub.send({ type: "pubcomp", packetId: m.packetId! });
+      } else await sub.send({ type: "puback", packetId: m.packetId! });
+    }
+    assert.deepEqual(got, [["t", 1], ["t", 1], ["", 1]]);
+    sub.close();
+    pub.close();
+  });
+});
+
 Deno.test("other PUBLISH properties keep flowing with an outbound alias", async () => {
   await withBroker(async (b) => {
     const { c: sub } = await connected5(b, "sub", { topicAliasMaximum: 5 });
