@@ -5,6 +5,7 @@
  * it ByteConnections, tests drive it over in-memory streams.
  */
 import type { ConnectPacket, Packet } from "../codec/packets.ts";
+import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Logger } from "../log.ts";
 import { Client, type ClientHost } from "./client.ts";
 import { CoreClusterHost } from "./cluster_host.ts";
@@ -112,7 +113,8 @@ export class Broker {
           poll();
         }),
       );
-      c.end("server shutting down");
+      // A 5.0 client is told why (DISCONNECT 0x8B) after its queued output.
+      c.endWith(ReasonCode.ServerShuttingDown, "server shutting down");
     }
     await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 3000))]);
     for (const c of core.clients) c.close("server shutting down", false);

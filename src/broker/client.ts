@@ -7,7 +7,7 @@ import { Decoder } from "../codec/decoder.ts";
 import { encode } from "../codec/encoder.ts";
 import { ProtocolError } from "../codec/errors.ts";
 import type { ConnectPacket, Packet, Will } from "../codec/packets.ts";
-import { ReasonCode } from "../codec/reason_codes.ts";
+import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
 import type { BrokerOptions } from "./options.ts";
 import { ClientOutput, type OutputHost } from "./output.ts";
 import type { ByteConnection, RawSink } from "./ports/connection.ts";
@@ -24,6 +24,15 @@ export interface ClientHost extends OutputHost {
   /** The connection is gone; the session is detached and the will is due if `publishWill`. */
   closed(client: Client, reason: string, publishWill: boolean): void;
 }
+
+/** 3.1.1 CONNACK return codes as 5.0 reason codes (5.0 table 3.1 has no codes below 0x80). */
+const V5_REFUSAL: Record<number, number> = {
+  [ConnackReturnCode.UnacceptableProtocolVersion]: ReasonCode.UnsupportedProtocolVersion,
+  [ConnackReturnCode.IdentifierRejected]: ReasonCode.ClientIdentifierNotValid,
+  [ConnackReturnCode.ServerUnavailable]: ReasonCode.ServerUnavailable,
+  [ConnackReturnCode.BadUsernameOrPassword]: ReasonCode.BadUserNameOrPassword,
+  [ConnackReturnCode.NotAuthorized]: ReasonCode.NotAuthorized,
+};
 
 export class Client extends ClientOutput<ClientHost> implements RawSink {
   readonly conn: ByteConnection;
@@ -49,6 +58,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
       protocolVersion: 4,
     });
     this.conn = conn;
+    this.inflightWindow = host.options.maxInflight;
     this.#decoder = new Decoder({ maxPacketSize: host.options.maxPacketSize });
   }
 
@@ -89,7 +99,8 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   #failed(err: unknown): void {
     if (err instanceof ProtocolError) {
       this.host.log.warn(`protocol error from ${this.who()}: ${err.message}; closing connection`);
-      this.close(`protocol error: ${err.message}`);
+      // MQTT-4.13.1-1: closed; a 5.0 client is told why first (4.13.2).
+      this.close(`protocol error: ${err.message}`, true, err.reasonCode);
     } else if (this.state !== "closed") {
       this.close(`internal error: ${(err as Error)?.message ?? err}`);
       this.host.log.error(
@@ -153,16 +164,19 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     } catch (err) {
       if (err instanceof ProtocolError) {
         this.host.log.warn(`protocol error from ${this.who()}: ${err.message}; closing`);
-        this.close(`protocol error: ${err.message}`);
+        this.close(`protocol error: ${err.message}`, true, err.reasonCode);
       } else throw err;
     }
   }
 
   /**
-   * Answers CONNECT with a refusal code and closes once it is written. `log` false when the
-   * caller already logged it (rate-limited).
+   * Answers CONNECT with a refusal code and closes once it is written. A 3.1.1 return code
+   * (below 0x80) is turned into its 5.0 reason code for a 5.0 client, which is also told why
+   * (a Reason String, MQTT-3.2.2-19: only if it fits the client's Maximum Packet Size). `log`
+   * false when the caller already logged it (rate-limited).
    */
-  refuseConnect(code: number, why: string, log = true): void {
+  refuseConnect(code: number, why: string, maxPacketSize = 0, log = true): void {
+    if (this.version === 5 && code < 0x80) code = V5_REFUSAL[code] ?? ReasonCode.UnspecifiedError;
     if (log) {
       this.host.log.info(
         `refused connection from ${this.info.remoteAddress}` +
@@ -170,10 +184,44 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
           `: ${why} (CONNACK 0x${code.toString(16).padStart(2, "0")})`,
       );
     }
-    this.enqueue(
-      encode({ type: "connack", sessionPresent: false, reasonCode: code }, this.version),
+    let connack = encode(
+      { type: "connack", sessionPresent: false, reasonCode: code },
+      this.version,
     );
+    if (this.version === 5) {
+      const withReason = encode({
+        type: "connack",
+        sessionPresent: false,
+        reasonCode: code,
+        properties: { reasonString: why },
+      }, 5);
+      if (maxPacketSize === 0 || withReason.byteLength <= maxPacketSize) connack = withReason;
+    }
+    this.enqueue(connack);
     this.end(why);
+  }
+
+  /** The DISCONNECT a 5.0 client is sent before the server closes, with a Reason String. */
+  #disconnectPacket(code: number, why: string): Uint8Array {
+    const plain = encode({ type: "disconnect", reasonCode: code }, 5);
+    const withReason = encode({
+      type: "disconnect",
+      reasonCode: code,
+      properties: { reasonString: why },
+    }, 5);
+    // MQTT-3.14.2-3: the Reason String only if it fits the client's Maximum Packet Size.
+    return withReason.byteLength <= this.v5!.maxPacketSize ? withReason : plain;
+  }
+
+  /**
+   * 5.0: queues DISCONNECT with `code`, then ends as end() does (the output drains first). A
+   * 3.1/3.1.1 client is only ended.
+   */
+  endWith(code: number, reason: string): void {
+    if (this.v5 !== null && this.state === "connected" && !this.ending) {
+      this.send(this.#disconnectPacket(code, reason));
+    }
+    this.end(reason);
   }
 
   /** MQTT-3.1.2-24: no packet within 1.5 x keepalive closes the connection. */
@@ -185,7 +233,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
       const idle = Date.now() - this.lastReceived;
       if (idle >= limit) {
         this.host.log.info(`client ${this.info.clientId}: keepalive timeout (${idle} ms idle)`);
-        this.close("keepalive timeout");
+        this.close("keepalive timeout", true, ReasonCode.KeepAliveTimeout);
       } else {
         this.#keepaliveTimer = setTimeout(check, limit - idle);
       }
@@ -193,30 +241,48 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     this.#keepaliveTimer = setTimeout(check, limit);
   }
 
-  /** MQTT-3.14.4-3: after DISCONNECT the will is discarded and the connection closed. */
-  disconnectGracefully(): void {
-    this.#gracefulDisconnect = true;
-    this.will = undefined;
-    this.close("client sent DISCONNECT");
+  /**
+   * MQTT-3.14.4-3: after DISCONNECT (5.0: with reason code 0x00) the will is discarded and the
+   * connection closed. Any other 5.0 reason code keeps the will, which is then published
+   * (MQTT-3.1.2-8; 0x04 asks for exactly that).
+   */
+  disconnectGracefully(reasonCode = 0): void {
+    if (reasonCode === 0) {
+      this.#gracefulDisconnect = true;
+      this.will = undefined;
+      this.close("client sent DISCONNECT");
+    } else {
+      this.close(`client sent DISCONNECT 0x${reasonCode.toString(16).padStart(2, "0")}`);
+    }
   }
 
   /**
    * Closes now. The will is published unless the client sent DISCONNECT (`publishWill` false
-   * forces it off, e.g. for refused connections that never had a session).
+   * forces it off, e.g. for refused connections that never had a session). A connected 5.0
+   * client is sent DISCONNECT with `reasonCode` (if given) before the socket closes; the session
+   * is detached at once either way.
    */
-  close(reason: string, publishWill = true): void {
+  close(reason: string, publishWill = true, reasonCode?: number): void {
     if (this.state === "closed") return;
     const wasConnected = this.state === "connected";
     this.state = "closed";
     this.closeReason = reason;
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#keepaliveTimer);
-    this.discardOutput();
+    if (reasonCode !== undefined && wasConnected && this.v5 !== null && !this.ending) {
+      this.writeLast(this.#disconnectPacket(reasonCode, reason), () => this.#closeSocket());
+    } else {
+      this.discardOutput();
+      this.#closeSocket();
+    }
+    this.host.closed(this, reason, wasConnected && publishWill && !this.#gracefulDisconnect);
+  }
+
+  #closeSocket(): void {
     try {
       this.conn.close();
     } catch {
       // already closed by the peer
     }
-    this.host.closed(this, reason, wasConnected && publishWill && !this.#gracefulDisconnect);
   }
 }

@@ -8,7 +8,7 @@ import type { Logger } from "../log.ts";
 import { compact } from "./messages.ts";
 import type { OutboundEntry, StoredMessage } from "./model.ts";
 import type { BrokerOptions } from "./options.ts";
-import { publishTemplate } from "./outgoing.ts";
+import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
 import type { ClientOutput } from "./output.ts";
 import type { Persistence } from "./persistence.ts";
 import type { RetainedFeed } from "./retained_feed.ts";
@@ -54,7 +54,12 @@ export class Delivery {
     const options = this.#options;
     if (qos === 0) {
       if (c && c.state === "connected" && !c.congested) {
-        if (single) c.sendMessage(msg, 0, retain, 0);
+        if (c.v5 !== null) {
+          // 5.0: its own encoding (topic alias), or dropped if too large (MQTT-3.1.2-25).
+          const t = c.v5.publish(msg, 0, retain);
+          if (t === null) return this.#tooLarge(s, msg);
+          c.sendPublish(t, 0, false);
+        } else if (single) c.sendMessage(msg, 0, retain, 0);
         else c.sendPublish(publishTemplate(msg, c.version, 0, retain), 0, false);
         this.#stats.messagesOut++;
       } else {
@@ -66,7 +71,7 @@ export class Delivery {
     const entry: OutboundEntry = { seq: s.nextSeq++, message: msg, qos, retain, state: "queued" };
     if (
       c && c.state === "connected" && s.queueLength === 0 &&
-      s.inflight.size < options.maxInflight && !c.congested
+      s.inflight.size < c.inflightWindow && !c.congested
     ) {
       // Sent at once and normally acknowledged within milliseconds: the payload may stay a view
       // into the socket chunk; the broker's tick compacts what is still in flight a second later.
@@ -112,7 +117,7 @@ export class Delivery {
   pump(s: Session): void {
     const c = s.client;
     if (!c || c.state !== "connected") return;
-    while (s.queueLength > 0 && s.inflight.size < this.#options.maxInflight && !c.congested) {
+    while (s.queueLength > 0 && s.inflight.size < c.inflightWindow && !c.congested) {
       this.#send(s, c, s.dequeue()!);
     }
     if (s.retainedFeed !== null && s.queueLength === 0) this.#feedRetained(s, c, s.retainedFeed);
@@ -144,8 +149,19 @@ export class Delivery {
   resume(s: Session): void {
     const c = s.client;
     if (!c) return;
+    let tooLarge: OutboundEntry[] | null = null;
     for (const e of s.inflight.values()) {
-      if (resend(c, e)) this.#stats.messagesOut++;
+      const sent = resend(c, e);
+      if (sent) this.#stats.messagesOut++;
+      else if (sent === null) (tooLarge ??= []).push(e);
+    }
+    if (tooLarge !== null) {
+      // Too large for this connection's Maximum Packet Size: as if delivered (MQTT-3.1.2-25).
+      for (const e of tooLarge) {
+        this.#tooLarge(s, e.message);
+        this.complete(s, e);
+      }
+      return; // complete() pumped the queue
     }
     this.pump(s);
   }
@@ -196,7 +212,26 @@ export class Delivery {
     }
   }
 
+  /** A message too large for a 5.0 client's Maximum Packet Size: counted, not sent. */
+  #tooLarge(s: Session, msg: StoredMessage): void {
+    this.#stats.dropped++;
+    this.#log.debug(
+      `message ${msg.topic} (${msg.payload.byteLength} bytes) exceeds the maximum packet size ` +
+        `of ${s.clientId}; not sent to it`,
+    );
+  }
+
   #send(s: Session, c: ClientOutput, entry: OutboundEntry, fresh = false, single = false): void {
+    let t5: PublishTemplate | null = null;
+    if (c.v5 !== null) {
+      t5 = c.v5.publish(entry.message, entry.qos, entry.retain);
+      if (t5 === null) {
+        // MQTT-3.1.2-25: discarded as if delivered; a queued entry leaves the store.
+        this.#tooLarge(s, entry.message);
+        if (!fresh) this.#persistence.removeOutbound(s, entry.seq);
+        return;
+      }
+    }
     const pid = s.allocatePacketId();
     entry.packetId = pid;
     entry.state = "sent";
@@ -212,7 +247,8 @@ export class Delivery {
         durable = entry.qos === 2;
       }
     }
-    if (single) c.sendMessage(entry.message, entry.qos, entry.retain, pid, durable);
+    if (t5 !== null) c.sendPublish(t5, pid, false, durable);
+    else if (single) c.sendMessage(entry.message, entry.qos, entry.retain, pid, durable);
     else {
       c.sendPublish(
         publishTemplate(entry.message, c.version, entry.qos, entry.retain),
@@ -227,12 +263,18 @@ export class Delivery {
 
 /**
  * Sends an in-flight delivery again: PUBREL once released, else the PUBLISH with DUP set.
- * Returns whether it was a PUBLISH.
+ * Returns whether it was a PUBLISH; null when it is too large for a 5.0 client (not sent).
  */
-function resend(c: ClientOutput, e: OutboundEntry): boolean {
+function resend(c: ClientOutput, e: OutboundEntry): boolean | null {
   if (e.state === "released") {
     c.sendAck(0x62, e.packetId!);
     return false;
+  }
+  if (c.v5 !== null) {
+    const t = c.v5.publish(e.message, e.qos, e.retain);
+    if (t === null) return null;
+    c.sendPublish(t, e.packetId!, true);
+    return true;
   }
   c.sendPublish(publishTemplate(e.message, c.version, e.qos, e.retain), e.packetId!, true);
   return true;

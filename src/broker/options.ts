@@ -1,4 +1,6 @@
 /** Limits and behaviour of the broker core, independent of where they were configured. */
+import type { QoS } from "../codec/packets.ts";
+
 export interface BrokerOptions {
   brokerId: string;
   nodeId: string;
@@ -39,10 +41,42 @@ export interface BrokerOptions {
   slowConsumerTimeout: number;
   /** Seconds before an unacknowledged QoS 1/2 delivery is resent in-session; 0 = only on reconnect. */
   retryInterval: number;
-  /** Session expiry (s) given to 3.1/3.1.1 persistent sessions; 0xFFFFFFFF = never. */
+  /**
+   * Session expiry (s) given to 3.1/3.1.1 persistent sessions, and the most an MQTT 5 client may
+   * ask for (a longer Session Expiry Interval is lowered to it and the CONNACK says so);
+   * 0xFFFFFFFF = never.
+   */
   sessionExpiryInterval: number;
-  /** Server Keep Alive for MQTT 5 (s); informational for 3.1.x. */
+  /** The original broker's keep-alive setting; kept for compatibility, not used by the core. */
   keepAlive: number;
+  /**
+   * MQTT 5: the longest keepalive (s) a client may use; one asking for more, or for 0, is given
+   * this value as Server Keep Alive. 0 = no cap. 3.1/3.1.1 clients keep what they asked for.
+   */
+  maxKeepalive: number;
+  /**
+   * MQTT 5 Receive Maximum: QoS 1/2 PUBLISHes a client may have unacknowledged towards the
+   * broker (more: DISCONNECT 0x93). 65535 is the protocol's default and is not sent.
+   */
+  receiveMaximum: number;
+  /** MQTT 5: topic aliases a client may set towards the broker (0 = none). */
+  topicAliasMaximum: number;
+  /** Highest QoS accepted in PUBLISH and wills, and granted to subscriptions (all levels). */
+  maxQos: QoS;
+  /** Whether retained messages are supported; off: a retained PUBLISH is a protocol error. */
+  retainAvailable: boolean;
+  /** Advertised in the MQTT 5 CONNACK (and `$share/` filters refused while off). */
+  sharedSubscriptionAvailable: boolean;
+  /**
+   * Advertised in the MQTT 5 CONNACK; a SUBSCRIBE with a Subscription Identifier is refused
+   * (0xA1) while off. Not a configuration key: on once the feature is implemented.
+   */
+  subscriptionIdentifiersAvailable: boolean;
+  /**
+   * MQTT 5 Response Information sent to a client that asks for it (Request Response
+   * Information = 1); empty = never sent.
+   */
+  responseInformation: string;
   /** Whether acknowledgements must wait for the store's commit (durable store in sync mode). */
   durable: boolean;
 }
@@ -75,5 +109,13 @@ export const defaultBrokerOptions: BrokerOptions = {
   retryInterval: 0,
   sessionExpiryInterval: 7200,
   keepAlive: 60,
+  maxKeepalive: 0,
+  receiveMaximum: 65535,
+  topicAliasMaximum: 10,
+  maxQos: 2,
+  retainAvailable: true,
+  sharedSubscriptionAvailable: false,
+  subscriptionIdentifiersAvailable: false,
+  responseInformation: "",
   durable: false,
 };

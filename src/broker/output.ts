@@ -12,6 +12,7 @@ import type { ProtocolVersion, QoS } from "../codec/packets.ts";
 import { utf8Length } from "../codec/utf8.ts";
 import type { Logger } from "../log.ts";
 import type { ClientInfo, StoredMessage } from "./model.ts";
+import type { Mqtt5Connection } from "./mqtt5.ts";
 import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
 import type { RawIo } from "./ports/connection.ts";
 
@@ -73,6 +74,13 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   version: ProtocolVersion = 4;
   info: ClientInfo;
   closeReason = "";
+  /** What only an MQTT 5.0 connection has; null for 3.1/3.1.1 (set at CONNECT). */
+  v5: Mqtt5Connection | null = null;
+  /**
+   * QoS 1/2 deliveries this connection may have unacknowledged: the broker's max-inflight, or
+   * less if a 5.0 client's Receive Maximum says so (set at CONNECT).
+   */
+  inflightWindow = 1;
 
   /** Output waiting for the next write; packets are appended in place (no per-packet buffer). */
   #buf: Uint8Array | null = null;
@@ -93,8 +101,11 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     this.info = info;
   }
 
-  /** Closes now; the will is published unless `publishWill` is false or the client said goodbye. */
-  abstract close(reason: string, publishWill?: boolean): void;
+  /**
+   * Closes now; the will is published unless `publishWill` is false or the client said goodbye.
+   * A 5.0 client is first sent DISCONNECT with `reasonCode`, if given.
+   */
+  abstract close(reason: string, publishWill?: boolean, reasonCode?: number): void;
 
   /** Describes the client for log lines. */
   protected who(): string {
@@ -380,6 +391,37 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   #finish(): void {
     if (this.state === "closed") return;
     this.close(this.closeReason || "closed", false);
+  }
+
+  /**
+   * The last write of a connection being closed: what is buffered (not what waits for a
+   * commit) followed by `last`; `done` runs once the transport took it (or after 2 s), so the
+   * socket is closed behind it.
+   */
+  protected writeLast(last: Uint8Array, done: () => void): void {
+    let out = last;
+    if (this.#buf !== null && this.#len > 0) {
+      out = new Uint8Array(this.#len + last.byteLength);
+      out.set(this.#buf.subarray(0, this.#len));
+      out.set(last, this.#len);
+    }
+    this.discardOutput();
+    let wait: Promise<void> | undefined;
+    try {
+      wait = this.io.write(out);
+    } catch {
+      done();
+      return;
+    }
+    if (!wait) {
+      done();
+      return;
+    }
+    const timer = setTimeout(done, 2000);
+    wait.then(() => {}, () => {}).finally(() => {
+      clearTimeout(timer);
+      done();
+    });
   }
 
   /** Drops whatever output is still waiting (the connection is closing). */

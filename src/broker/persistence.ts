@@ -46,6 +46,20 @@ export class Persistence {
     this.#dirty = true;
   }
 
+  /**
+   * Sets the session's expiry interval. A session that stops being persistent (5.0: expiry 0
+   * at CONNECT or DISCONNECT) leaves the store now: it ends with its connection. A persistent
+   * one is written with its next saveSession.
+   */
+  setExpiry(s: Session, expiryInterval: number): void {
+    const was = s.persistent;
+    s.expiryInterval = expiryInterval;
+    if (was && !s.persistent) {
+      this.store.deleteSession(s.clientId);
+      this.#dirty = true;
+    }
+  }
+
   deleteSession(s: Session): void {
     if (!s.persistent) return;
     this.store.deleteSession(s.clientId);

@@ -4,6 +4,7 @@
  * handed between nodes in a cluster. Every change is persisted through Persistence.
  */
 import type { ConnectPacket } from "../codec/packets.ts";
+import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Logger } from "../log.ts";
 import { hostOf } from "./admission.ts";
 import type { ClientInfo, LoadedSession } from "./model.ts";
@@ -70,6 +71,27 @@ export class Sessions {
     return `auto-${this.#d.options.nodeId}-${Date.now().toString(36)}-${
       (++this.#idCounter).toString(36)
     }`;
+  }
+
+  /**
+   * The session expiry a CONNECT gets: for 3.1/3.1.1 0 (clean session) or the configured
+   * interval; for 5.0 its Session Expiry Interval (absent: 0, the session ends with the
+   * connection), capped by the configured interval (0xFFFFFFFF: no cap).
+   */
+  expiryFor(p: ConnectPacket): number {
+    const cap = this.#d.options.sessionExpiryInterval || EXPIRY_NEVER;
+    if (p.protocolVersion !== 5) return p.clean ? 0 : cap;
+    const asked = p.properties?.sessionExpiryInterval ?? 0;
+    return asked < cap ? asked : cap;
+  }
+
+  /**
+   * A 5.0 DISCONNECT changed the session's expiry (MQTT-3.14.2-2 is checked by the caller):
+   * capped like the CONNECT's; 0 ends the session with the connection.
+   */
+  changeExpiry(s: Session, asked: number): void {
+    const cap = this.#d.options.sessionExpiryInterval || EXPIRY_NEVER;
+    this.#d.persistence.setExpiry(s, asked < cap ? asked : cap);
   }
 
   /** Rebuilds a session from the store and routes its subscriptions here. */
@@ -213,10 +235,10 @@ export class Sessions {
     let session = this.map.get(id);
     if (session?.client) {
       d.log.info(`client ${id} taken over by a new connection from ${client.info.remoteAddress}`);
-      session.client.close("session taken over");
+      session.client.close("session taken over", true, ReasonCode.SessionTakenOver);
       session = this.map.get(id);
     }
-    const expiry = p.clean ? 0 : d.options.sessionExpiryInterval || EXPIRY_NEVER;
+    const expiry = this.expiryFor(p);
     let present = false;
     if (session && (p.clean || !session.persistent)) {
       this.discard(session);
@@ -224,7 +246,7 @@ export class Sessions {
     }
     if (session) {
       present = true;
-      session.expiryInterval = expiry;
+      d.persistence.setExpiry(session, expiry);
       session.protocolVersion = client.version;
       // The rules may have changed while it was offline, and whoever resumes a session need not
       // be who made its subscriptions: it keeps only what this client may subscribe to.
@@ -335,7 +357,7 @@ export class Sessions {
     if (!s) return;
     if (s.client) {
       d.log.info(`client ${clientId} taken over by another node`);
-      s.client.close("session taken over by another node");
+      s.client.close("session taken over by another node", true, ReasonCode.SessionTakenOver);
     }
     const cur = this.map.get(clientId);
     if (cur) {

@@ -2,7 +2,7 @@
  * Wills: published when a connection ends without DISCONNECT (authorized as the client that set
  * them), and, in a cluster, kept where a surviving node can publish them if this node dies.
  */
-import type { Will } from "../codec/packets.ts";
+import type { Properties, Will } from "../codec/packets.ts";
 import type { Logger } from "../log.ts";
 import type { MessageFactory } from "./messages.ts";
 import type { ClientInfo } from "./model.ts";
@@ -48,7 +48,7 @@ export class Wills {
       will.retain,
       info.clientId,
     );
-    msg.properties = will.properties;
+    msg.properties = publishProperties(will.properties);
     this.#log.debug(`publishing will of ${info.clientId} to ${will.topic}`);
     this.#publisher.publish(msg, info);
   }
@@ -83,4 +83,14 @@ export class Wills {
   release(connection: object, clientId: string): void {
     if (this.#kept.delete(connection)) this.#cluster!.keepWill!(clientId, null);
   }
+}
+
+/**
+ * A will's properties as its PUBLISH carries them: all but the Will Delay Interval, which a
+ * PUBLISH may not contain (3.1.3.2).
+ */
+function publishProperties(p: Properties | undefined): Properties | undefined {
+  if (p === undefined || p.willDelayInterval === undefined) return p;
+  const { willDelayInterval: _, ...rest } = p;
+  return Object.keys(rest).length > 0 ? rest : undefined;
 }

@@ -1,5 +1,6 @@
 /** The one place where configuration keys become the broker core's options. */
 import type { BrokerOptions } from "../broker/options.ts";
+import type { QoS } from "../codec/packets.ts";
 import { EXPIRY_NEVER } from "../broker/model.ts";
 import type { Config } from "./load.ts";
 
@@ -33,6 +34,15 @@ export function brokerOptionsFrom(
     retryInterval: config.retryInterval,
     sessionExpiryInterval: config.sessionExpiryInterval || EXPIRY_NEVER,
     keepAlive: config.keepAlive,
+    maxKeepalive: config.maxKeepalive,
+    receiveMaximum: config.receiveMaximum,
+    topicAliasMaximum: config.topicAliasMaximum,
+    maxQos: config.maxQos as QoS,
+    retainAvailable: config.retainAvailable,
+    sharedSubscriptionAvailable: config.sharedSubscriptionAvailable,
+    // Not configurable: switched on where subscription identifiers are implemented.
+    subscriptionIdentifiersAvailable: false,
+    responseInformation: config.responseInformation,
     // In a cluster acks wait for Redis; otherwise for SQLite in sync mode.
     durable: config.clusterOn ||
       (config.persistence === "sqlite" && config.durability === "sync"),

@@ -101,17 +101,15 @@ Deno.test("an unknown protocol name is refused with CONNACK 0x01 and closed", as
   });
 });
 
-Deno.test("an MQTT 5 CONNECT is currently answered with CONNACK 0x84 (5.0 not enabled yet)", async () => {
-  // Current behaviour, documented: the codec speaks 5.0 but the core refuses it with 0x84
-  // Unsupported Protocol Version. This test is expected to change once MQTT 5 is switched on.
+Deno.test("an MQTT 5 CONNECT is accepted with CONNACK 0 (details in mqtt5_connect.test.ts)", async () => {
   await withBroker(async (b) => {
     const c = new MemoryClient(b, 5);
     await c.send(connectPacket({ protocolVersion: 5, clientId: "five" }));
     const ack = await c.next("connack");
-    assert.equal(ack.reasonCode, 0x84);
+    assert.equal(ack.reasonCode, 0);
     assert.equal(ack.sessionPresent, false);
-    await c.waitClosed();
-    assert.equal(b.stats.sessions, 0);
+    assert.equal(b.stats.sessions, 1);
+    c.close();
   });
 });
 

@@ -49,7 +49,8 @@ export async function withBroker(
 export async function connected(
   b: Broker,
   clientId: string,
-  opts: { clean?: boolean; version?: 3 | 4; extra?: Partial<Packet> } & MemoryClientOptions = {},
+  opts: { clean?: boolean; version?: 3 | 4 | 5; extra?: Partial<Packet> } & MemoryClientOptions =
+    {},
 ): Promise<MemoryClient> {
   const c = new MemoryClient(b, opts.version ?? 4, opts);
   const ack = await c.connect(clientId, opts.clean ?? true, opts.extra ?? {});

@@ -44,6 +44,13 @@ Deno.test("with no file, env or flags every setting has its documented default",
   assert.equal(config.slowConsumerTimeout, 30);
   assert.equal(config.retryInterval, 0);
   assert.equal(config.sessionExpiryInterval, 7200);
+  assert.equal(config.maxKeepalive, 0);
+  assert.equal(config.receiveMaximum, 65535);
+  assert.equal(config.topicAliasMaximum, 10);
+  assert.equal(config.maxQos, 2);
+  assert.equal(config.retainAvailable, true);
+  assert.equal(config.sharedSubscriptionAvailable, false);
+  assert.equal(config.responseInformation, "");
   assert.equal(config.persistence, "sqlite");
   assert.equal(config.dataDir, "./data");
   assert.equal(config.durability, "sync");
@@ -109,4 +116,39 @@ Deno.test("the broker core's own defaults are the configuration's defaults", () 
   // The embedded default persists durably; the core alone does not assume a durable store.
   assert.equal(configured.durable, true);
   assert.deepEqual({ ...configured, durable: false }, defaultBrokerOptions);
+});
+
+Deno.test("the MQTT 5 keys reach the broker core's options", () => {
+  const { config, warnings } = loadConfig({
+    args: [
+      "--mqttwk.broker.max-keepalive=120",
+      "--mqttwk.broker.receive-maximum=20",
+      "--mqttwk.broker.topic-alias-maximum=0",
+      "--mqttwk.broker.max-qos=1",
+      "--mqttwk.broker.retain-available=false",
+      "--mqttwk.broker.shared-subscription-available=true",
+      "--mqttwk.broker.response-information=resp/",
+      "--mqttwk.broker.session-expiry-interval=0",
+    ],
+    env: {},
+    readTextFile: noFiles,
+  });
+  assert.deepEqual(warnings, []);
+  const o = brokerOptionsFrom(config, "n");
+  assert.equal(o.maxKeepalive, 120);
+  assert.equal(o.receiveMaximum, 20);
+  assert.equal(o.topicAliasMaximum, 0);
+  assert.equal(o.maxQos, 1);
+  assert.equal(o.retainAvailable, false);
+  assert.equal(o.sharedSubscriptionAvailable, true);
+  assert.equal(o.responseInformation, "resp/");
+  // 0 = never expires: no cap on an MQTT 5 Session Expiry Interval either.
+  assert.equal(o.sessionExpiryInterval, 0xffffffff);
+  assert.equal(o.subscriptionIdentifiersAvailable, false, "not implemented yet");
+});
+
+Deno.test("out-of-range MQTT 5 values are refused", () => {
+  for (const arg of ["--mqttwk.broker.max-qos=3", "--mqttwk.broker.receive-maximum=0"]) {
+    assert.throws(() => loadConfig({ args: [arg], env: {}, readTextFile: noFiles }), /mqttwk/);
+  }
 });

@@ -39,7 +39,7 @@ export function dispatch(core: Core, client: Client, p: Packet): void {
     case "pingreq":
       return handlePingreq(client);
     case "disconnect":
-      return handleDisconnect(client);
+      return handleDisconnect(core, client, p);
     case "connect":
       throw new ProtocolError("second CONNECT", "MQTT-3.1.0-2", ReasonCode.ProtocolError);
     default:

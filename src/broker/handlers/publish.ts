@@ -37,6 +37,10 @@ function noteRefusal(core: Core, client: Client, topic: string, why: string): vo
 /** Handles a client's PUBLISH (see the module comment). */
 export function handlePublish(core: Core, client: Client, p: PublishPacket): void {
   const s = client.session!;
+  // 5.0: the topic alias resolved, Receive Maximum counted (0x94, 0x93).
+  const v5 = client.v5;
+  if (v5 !== null) v5.receive(p);
+  if (p.qos > core.options.maxQos || (p.retain && !core.options.retainAvailable)) refuse(core, p);
   if (!isValidTopicName(p.topic, core.limits)) {
     throw new ProtocolError(
       `invalid topic name ${JSON.stringify(p.topic.slice(0, 100))}`,
@@ -77,7 +81,12 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
     core.persistence.addInboundQos2(s, pid);
   }
   const first = p.qos === 1 ? 0x40 : 0x50;
-  const ack = () => client.sendAck(first, pid, true);
+  const ack = v5 !== null && p.qos === 1
+    ? () => {
+      v5.acknowledged();
+      client.sendAck(first, pid, true);
+    }
+    : () => client.sendAck(first, pid, true);
   if (pending) {
     pending.then(() => msg ? core.volatile.whenSettled(msg, ack) : ack(), (err) => {
       // A full bridge buffer refuses thousands.
@@ -91,4 +100,20 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
     });
   } else if (msg) core.volatile.whenSettled(msg, ack);
   else ack();
+}
+
+/** A PUBLISH above Maximum QoS (MQTT-3.2.2-11: 0x9B) or retained while retain is off (0x9A). */
+function refuse(core: Core, p: PublishPacket): never {
+  if (p.qos > core.options.maxQos) {
+    throw new ProtocolError(
+      `PUBLISH at QoS ${p.qos} above the maximum QoS ${core.options.maxQos}`,
+      "MQTT-3.2.2-11",
+      ReasonCode.QoSNotSupported,
+    );
+  }
+  throw new ProtocolError(
+    "retained PUBLISH while retain is not available",
+    "MQTT-3.2.2-14",
+    ReasonCode.RetainNotSupported,
+  );
 }

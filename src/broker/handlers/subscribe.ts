@@ -5,7 +5,7 @@
  */
 import { encode } from "../../codec/encoder.ts";
 import type { QoS, SubscribePacket } from "../../codec/packets.ts";
-import { SUBACK_FAILURE } from "../../codec/reason_codes.ts";
+import { ReasonCode, SUBACK_FAILURE } from "../../codec/reason_codes.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
 import { RetainedFeed } from "../retained_feed.ts";
@@ -16,20 +16,32 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
   const codes: number[] = [];
   const granted: { filter: string; qos: QoS }[] = [];
   let announcing: Promise<void>[] | null = null;
+  // 5.0 says why a filter is refused; 3.1.1 has only 0x80 (a 5.0 client is told which feature
+  // is off: 3.8.3 / 3.9.3).
+  const v5 = client.version === 5;
+  const unsupported = v5 ? unsupportedFeature(core, p) : 0;
   for (const sub of p.subscriptions) {
     const filter = sub.topic;
     let code: number = SUBACK_FAILURE;
-    if (!isValidFilter(filter, core.limits)) {
+    if (unsupported !== 0) {
+      code = unsupported;
+    } else if (v5 && !core.options.sharedSubscriptionAvailable && filter.startsWith("$share/")) {
+      code = ReasonCode.SharedSubscriptionsNotSupported;
+    } else if (!isValidFilter(filter, core.limits)) {
       core.log.info(`client ${s.clientId}: invalid topic filter ${JSON.stringify(filter)}`);
+      if (v5) code = ReasonCode.TopicFilterInvalid;
     } else if (!core.authorizer.canSubscribe(client.info, filter)) {
       core.log.info(`client ${s.clientId} not authorized to subscribe to ${filter}`);
+      if (v5) code = ReasonCode.NotAuthorized;
     } else if (
       core.options.maxSubscriptionsPerClient > 0 && !s.subscriptions.has(filter) &&
       s.subscriptions.size >= core.options.maxSubscriptionsPerClient
     ) {
       core.log.info(`client ${s.clientId}: subscription limit reached`);
+      if (v5) code = ReasonCode.QuotaExceeded;
     } else {
-      const qos = sub.qos;
+      // MQTT-3.2.2-10: any requested QoS is accepted, granted at most Maximum QoS.
+      const qos = sub.qos > core.options.maxQos ? core.options.maxQos : sub.qos;
       const rec = { filter, qos };
       s.setSubscription(rec);
       const announced = core.subscriptions.add(filter, s.clientId, qos);
@@ -69,4 +81,15 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
     for (const g of granted) feed.add(core.retained, g.filter, g.qos);
     core.delivery.pump(s);
   }
+}
+
+/** 5.0: a reason code refusing every filter when the SUBSCRIBE uses a feature that is off. */
+function unsupportedFeature(core: Core, p: SubscribePacket): number {
+  if (
+    p.properties?.subscriptionIdentifiers !== undefined &&
+    !core.options.subscriptionIdentifiersAvailable
+  ) {
+    return ReasonCode.SubscriptionIdentifiersNotSupported;
+  }
+  return 0;
 }

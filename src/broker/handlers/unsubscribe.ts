@@ -1,11 +1,14 @@
-/** UNSUBSCRIBE: the session's matching subscriptions removed, then UNSUBACK. */
+/** UNSUBSCRIBE: the session's matching subscriptions removed, then UNSUBACK (5.0: with codes). */
 import { encode } from "../../codec/encoder.ts";
 import type { UnsubscribePacket } from "../../codec/packets.ts";
+import { ReasonCode } from "../../codec/reason_codes.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
 
 export function handleUnsubscribe(core: Core, client: Client, p: UnsubscribePacket): void {
   const s = client.session!;
+  // 5.0: one reason code per filter (MQTT-3.11.3-1): 0x00, or 0x11 No subscription existed.
+  const codes: number[] | undefined = client.version === 5 ? [] : undefined;
   for (const filter of p.topics) {
     if (s.deleteSubscription(filter)) {
       core.subscriptions.remove(filter, s.clientId);
@@ -13,8 +16,12 @@ export function handleUnsubscribe(core: Core, client: Client, p: UnsubscribePack
       core.events.unsubscribed?.(client.info, filter);
       // Retained messages still owed for the filter are no longer wanted.
       s.retainedFeed?.remove(filter);
-    }
+      codes?.push(ReasonCode.Success);
+    } else codes?.push(ReasonCode.NoSubscriptionExisted);
   }
   core.stats.subscriptions = core.subscriptions.size;
-  client.send(encode({ type: "unsuback", packetId: p.packetId }, client.version), true);
+  client.send(
+    encode({ type: "unsuback", packetId: p.packetId, reasonCodes: codes }, client.version),
+    true,
+  );
 }

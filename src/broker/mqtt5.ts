@@ -1,0 +1,195 @@
+/**
+ * The state only an MQTT 5.0 connection has, in one object created for 5.0 connections alone
+ * (ClientOutput.v5 is null for 3.1/3.1.1, which then pay nothing for it): what the client told us
+ * in CONNECT (its Receive Maximum, Maximum Packet Size, Topic Alias Maximum), the topic aliases
+ * of both directions, and the count of its unacknowledged QoS 1/2 PUBLISHes (our Receive
+ * Maximum).
+ */
+import { encodePublish } from "../codec/encoder.ts";
+import { ProtocolError } from "../codec/errors.ts";
+import type { Properties, PublishPacket, QoS } from "../codec/packets.ts";
+import { ReasonCode } from "../codec/reason_codes.ts";
+import type { StoredMessage } from "./model.ts";
+import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
+
+/** The largest packet MQTT can express: 1 + 4 length bytes + 268 435 455. */
+const PROTOCOL_MAX_PACKET = 268_435_460;
+
+export interface Mqtt5Limits {
+  /** Our Receive Maximum (inbound QoS 1/2 window). */
+  receiveMaximum: number;
+  /** Our Topic Alias Maximum (aliases the client may set). */
+  topicAliasMaximum: number;
+}
+
+export class Mqtt5Connection {
+  /** The client's Maximum Packet Size: nothing larger is sent to it (MQTT-3.1.2-24). */
+  readonly maxPacketSize: number;
+  /** The client's Topic Alias Maximum: aliases we may use towards it (MQTT-3.1.2-26/-27). */
+  readonly clientAliasMaximum: number;
+  /** The client's Receive Maximum: our in-flight window towards it (MQTT-3.3.4-9). */
+  readonly clientReceiveMaximum: number;
+  /** Request Problem Information: reason strings / user properties allowed on other packets. */
+  readonly problemInformation: boolean;
+  /** The Session Expiry Interval the CONNECT carried (0 if absent), for MQTT-3.14.2-2. */
+  readonly connectExpiry: number;
+  readonly #limits: Mqtt5Limits;
+
+  /** Aliases the client set (alias → topic), created on the first one. */
+  #inbound: Map<number, string> | null = null;
+  /** Aliases we set towards the client (topic → alias), least recently used first. */
+  #outbound: Map<string, number> | null = null;
+  #nextAlias = 1;
+  /** QoS 1 PUBLISHes received on this connection and not answered with PUBACK yet. */
+  #unacked1 = 0;
+  /** QoS 2 packet ids received on this connection and not answered with PUBCOMP yet. */
+  #unacked2: Set<number> | null = null;
+
+  constructor(connect: Properties | undefined, limits: Mqtt5Limits) {
+    this.maxPacketSize = connect?.maximumPacketSize ?? PROTOCOL_MAX_PACKET;
+    this.clientAliasMaximum = connect?.topicAliasMaximum ?? 0;
+    this.clientReceiveMaximum = connect?.receiveMaximum ?? 65535;
+    this.problemInformation = (connect?.requestProblemInformation ?? 1) === 1;
+    this.connectExpiry = connect?.sessionExpiryInterval ?? 0;
+    this.#limits = limits;
+  }
+
+  // ------------------------------------------------------------------ inbound
+
+  /**
+   * Checks a PUBLISH from the client before it is handled: the topic alias is resolved (the
+   * packet's topic is filled in), and our Receive Maximum is counted. Throws ProtocolError for
+   * what must end the connection.
+   */
+  receive(p: PublishPacket): void {
+    const props = p.properties;
+    if (props !== undefined) {
+      if (props.subscriptionIdentifiers !== undefined) {
+        // MQTT-3.3.4-6: a client's PUBLISH must not carry a Subscription Identifier.
+        throw new ProtocolError(
+          "PUBLISH from a client with a Subscription Identifier",
+          "MQTT-3.3.4-6",
+          ReasonCode.ProtocolError,
+        );
+      }
+      const alias = props.topicAlias;
+      if (alias !== undefined) this.#resolveAlias(p, alias);
+    }
+    if (p.qos === 0) return;
+    const max = this.#limits.receiveMaximum;
+    if (p.qos === 2) {
+      const ids = this.#unacked2 ??= new Set();
+      // A resend of an id still waiting for PUBREL takes no new slot.
+      if (ids.has(p.packetId!)) return;
+      if (this.#unacked1 + ids.size >= max) this.#receiveMaximumExceeded(max);
+      ids.add(p.packetId!);
+    } else {
+      if (this.#unacked1 + (this.#unacked2?.size ?? 0) >= max) {
+        this.#receiveMaximumExceeded(max);
+      }
+      this.#unacked1++;
+    }
+  }
+
+  /** A PUBACK went to the client: one more QoS 1 PUBLISH may come. */
+  acknowledged(): void {
+    if (this.#unacked1 > 0) this.#unacked1--;
+  }
+
+  /** A PUBCOMP for `packetId` went to the client. */
+  completed(packetId: number): void {
+    this.#unacked2?.delete(packetId);
+  }
+
+  #receiveMaximumExceeded(max: number): never {
+    // MQTT-3.3.4-7 (the client's duty); the server answers with DISCONNECT 0x93 (3.3.4).
+    throw new ProtocolError(
+      `more than Receive Maximum (${max}) unacknowledged QoS 1/2 PUBLISHes`,
+      "MQTT-3.3.4-7",
+      ReasonCode.ReceiveMaximumExceeded,
+    );
+  }
+
+  #resolveAlias(p: PublishPacket, alias: number): void {
+    const max = this.#limits.topicAliasMaximum;
+    if (alias === 0 || alias > max) {
+      // MQTT-3.3.2-8 / -9: 0 and values above our Topic Alias Maximum are invalid (0x94).
+      throw new ProtocolError(
+        `topic alias ${alias} outside 1..${max}`,
+        alias === 0 ? "MQTT-3.3.2-8" : "MQTT-3.3.2-9",
+        ReasonCode.TopicAliasInvalid,
+      );
+    }
+    if (p.topic.length > 0) {
+      // MQTT-3.3.2-12 / 3.3.2.3.4: a topic with an alias sets (or replaces) the mapping.
+      (this.#inbound ??= new Map()).set(alias, p.topic);
+    } else {
+      const topic = this.#inbound?.get(alias);
+      if (topic === undefined) {
+        // 3.3.2.3.4: an empty topic with an alias that has no mapping is a Protocol Error.
+        throw new ProtocolError(
+          `topic alias ${alias} has no topic on this connection`,
+          "3.3.2.3.4",
+          ReasonCode.ProtocolError,
+        );
+      }
+      p.topic = topic;
+    }
+  }
+
+  // ------------------------------------------------------------------ outbound
+
+  /**
+   * The PUBLISH of `msg` for this client (its packet id to be patched in), or null when it is
+   * larger than the client's Maximum Packet Size (MQTT-3.1.2-24: discarded, not sent).
+   *
+   * Topic aliases (when the client allows them): each topic gets an alias when first sent,
+   * carried with the full topic; later QoS 0/1 PUBLISHes of that topic carry the alias and an
+   * empty topic. When all aliases are in use, the least recently used one is reassigned (sent again
+   * with its new full topic, which replaces the client's mapping, 3.3.2.3.4).
+   */
+  publish(msg: StoredMessage, qos: QoS, retain: boolean): PublishTemplate | null {
+    if (this.clientAliasMaximum === 0) return this.#shared(msg, qos, retain);
+    const aliases = this.#outbound ??= new Map();
+    let alias = aliases.get(msg.topic);
+    // A QoS 2 PUBLISH always carries its topic too (with the alias, which the client then simply
+    // maps again): mqtt.js 5.16 keeps the unresolved packet of a QoS 2 flow and reports an empty
+    // topic at PUBREL. A few bytes more for QoS 2 only; QoS 0/1 use the alias alone.
+    let topic = qos === 2 ? msg.topic : "";
+    let evict: string | undefined;
+    if (alias === undefined) {
+      topic = msg.topic;
+      if (this.#nextAlias <= this.clientAliasMaximum) alias = this.#nextAlias;
+      else {
+        const oldest = aliases.entries().next().value as [string, number];
+        evict = oldest[0];
+        alias = oldest[1];
+      }
+    }
+    const t = encodePublish({
+      type: "publish",
+      topic,
+      payload: msg.payload,
+      qos,
+      retain,
+      dup: false,
+      packetId: qos > 0 ? 1 : undefined,
+      properties: { ...msg.properties, topicAlias: alias },
+    }, 5);
+    if (t.bytes.byteLength > this.maxPacketSize) {
+      // Not sent, so no mapping changes; without the alias it may still fit.
+      return this.#shared(msg, qos, retain);
+    }
+    if (evict !== undefined) aliases.delete(evict);
+    else if (aliases.has(msg.topic)) aliases.delete(msg.topic); // re-inserted last: most recent
+    else this.#nextAlias++;
+    aliases.set(msg.topic, alias);
+    return t;
+  }
+
+  /** The PUBLISH shared by every 5.0 subscriber (no alias), if it fits. */
+  #shared(msg: StoredMessage, qos: QoS, retain: boolean): PublishTemplate | null {
+    const t = publishTemplate(msg, 5, qos, retain);
+    return t.bytes.byteLength > this.maxPacketSize ? null : t;
+  }
+}
