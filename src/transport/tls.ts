@@ -142,8 +142,11 @@ export function listenFront(
         raw.destroy();
       }, handshakeMs),
     );
+    // Left paused: the TLS socket reads the TCP handle itself and takes what `raw` buffered
+    // (the bytes after a PROXY header: often the ClientHello) with read() on the next tick.
+    // A resume() here would make `raw` flow first and emit those bytes to no listener, and the
+    // handshake would wait for a ClientHello that is gone.
     tlsServer.emit("connection", raw);
-    raw.resume();
   };
 
   const guard = opts.guard;
