@@ -371,7 +371,11 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
         entry(2, { message: expected, qos: 1 }),
       ]);
       const back = got.outbound[0].message;
-      assert.deepEqual(back.properties?.userProperties, props.userProperties, "order and duplicates");
+      assert.deepEqual(
+        back.properties?.userProperties,
+        props.userProperties,
+        "order and duplicates",
+      );
       assert.ok(back.properties?.correlationData instanceof Uint8Array);
       assert.equal(back.properties?.correlationData?.byteLength, 17);
       assert.deepEqual(await s.loadRetained(), [expected]);
