@@ -13,9 +13,11 @@ import {
   connected,
   drop,
   publishAcked,
+  sqliteStore,
   subscribe,
   text,
   withBroker,
+  withTempDir,
 } from "./harness.ts";
 import { connected5 } from "./mqtt5_harness.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -226,5 +228,58 @@ Deno.test("a will's expiry counts from its publication and is forwarded [MQTT-3.
     await drop(dying);
     assert.equal((await sub.next("publish")).properties?.messageExpiryInterval, 15);
     sub.close();
+  });
+});
+
+Deno.test("after a restart with SQLite: a queued message past its expiry is gone; a long-lived one arrives with every property and less time left [MQTT-3.3.2-5] [MQTT-3.3.2-6]", async () => {
+  await withTempDir(async (dir) => {
+    await withClock(async (advance) => {
+      const props = {
+        payloadFormatIndicator: 1,
+        messageExpiryInterval: 3600,
+        contentType: "text/plain",
+        responseTopic: "answers/1",
+        correlationData: new Uint8Array([7, 0, 7]),
+        userProperties: [["a", "1"], ["a", "1"], ["b", "2"]] as [string, string][],
+      };
+      await withBroker(async (b) => {
+        const { c: sub } = await connected5(b, "durable", persistent);
+        await subscribe(sub, [["t", 1]]);
+        await drop(sub);
+        const { c: pub } = await connected5(b, "pub");
+        await publishAcked(pub, "t", "3 s", 1, { properties: { messageExpiryInterval: 3 } });
+        await publishAcked(pub, "t", "1 h", 1, { properties: props });
+        await publishAcked(pub, "r", "retained 3 s", 1, {
+          retain: true,
+          properties: { messageExpiryInterval: 3 },
+        });
+        await publishAcked(pub, "r2", "retained 1 h", 1, { retain: true, properties: props });
+        pub.close();
+      }, { store: sqliteStore(dir) });
+      // Stopped for longer than the short expiry.
+      advance(5_000);
+      await withBroker(async (b) => {
+        assert.equal(b.retained.get("r"), null, "expired while the broker was down");
+        const { c: back } = await connected5(b, "durable", persistent, { clean: false });
+        const m = await back.next("publish");
+        assert.equal(text(m), "1 h");
+        assert.deepEqual(m.properties, { ...props, messageExpiryInterval: 3595 });
+        await back.send({ type: "puback", packetId: m.packetId! });
+        await assertNone(back, "publish");
+        const { c: s } = await connected5(b, "s");
+        await subscribe(s, [["r", 1], ["r2", 1]]);
+        const r = await s.next("publish");
+        assert.equal(text(r), "retained 1 h");
+        assert.deepEqual(r.properties, { ...props, messageExpiryInterval: 3595 });
+        await assertNone(s, "publish");
+        back.close();
+        s.close();
+      }, { store: sqliteStore(dir) });
+      // The expired retained message left the file too.
+      const store = sqliteStore(dir);
+      await store.open();
+      assert.deepEqual((await store.loadRetained()).map((m) => m.topic), ["r2"]);
+      await store.close();
+    });
   });
 });
