@@ -83,7 +83,8 @@ export class Broker {
     await store.open();
     const expired = await store.deleteExpiredSessions(Date.now());
     if (expired.length) core.log.info(`removed ${expired.length} expired sessions`);
-    for (const m of await store.loadRetained()) core.retained.set(m.topic, m);
+    const now = Date.now();
+    for (const m of await store.loadRetained()) core.retainer.restore(m, now);
     // In a cluster the store is shared: sessions are loaded when their client connects here.
     const loaded = core.cluster ? [] : await store.loadSessions();
     for (const l of loaded) core.sessions.restore(l);

@@ -1,11 +1,13 @@
 /**
  * Delivery of messages to one session: sent at once while its client keeps up and its
  * in-flight window has room, else queued (bounded, with the configured full-queue policy);
- * queued messages flow as acknowledgements free the window. QoS 0 is never queued.
+ * queued messages flow as acknowledgements free the window. QoS 0 is never queued. A message
+ * whose Message Expiry has passed is never sent: not when it arrives, leaves the queue or would
+ * be resent (MQTT-3.3.2-5).
  */
 import type { QoS } from "../codec/packets.ts";
 import type { Logger } from "../log.ts";
-import { compact } from "./messages.ts";
+import { compact, isExpired } from "./messages.ts";
 import type { OutboundEntry, StoredMessage } from "./model.ts";
 import type { BrokerOptions } from "./options.ts";
 import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
@@ -50,6 +52,12 @@ export class Delivery {
    * message now, so its PUBLISH is written straight into the client's buffer, not shared.
    */
   deliver(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, single = false): void {
+    // Messages from other nodes, the retained store or a restart may have waited: expired ones
+    // go nowhere (MQTT-3.3.2-5). Messages without an expiry pay one field read.
+    if (msg.expiresAt !== undefined && isExpired(msg, Date.now())) {
+      this.#stats.expired++;
+      return;
+    }
     const c = s.client;
     const options = this.#options;
     if (qos === 0) {
@@ -117,8 +125,16 @@ export class Delivery {
   pump(s: Session): void {
     const c = s.client;
     if (!c || c.state !== "connected") return;
+    let now = 0;
     while (s.queueLength > 0 && s.inflight.size < c.inflightWindow && !c.congested) {
-      this.#send(s, c, s.dequeue()!);
+      const e = s.dequeue()!;
+      if (e.message.expiresAt !== undefined && isExpired(e.message, now ||= Date.now())) {
+        // Expired while queued (MQTT-3.3.2-5): it leaves the queue and the store unsent.
+        this.#stats.expired++;
+        this.#persistence.removeOutbound(s, e.seq);
+        continue;
+      }
+      this.#send(s, c, e);
     }
     if (s.retainedFeed !== null && s.queueLength === 0) this.#feedRetained(s, c, s.retainedFeed);
   }
@@ -150,11 +166,18 @@ export class Delivery {
     const c = s.client;
     if (!c) return;
     let tooLarge: OutboundEntry[] | null = null;
+    let expired: OutboundEntry[] | null = null;
+    const now = Date.now();
     for (const e of s.inflight.values()) {
+      if (expiredInFlight(e, now)) {
+        (expired ??= []).push(e);
+        continue;
+      }
       const sent = resend(c, e);
       if (sent) this.#stats.messagesOut++;
       else if (sent === null) (tooLarge ??= []).push(e);
     }
+    if (expired !== null) this.#dropExpiredInFlight(s, expired);
     if (tooLarge !== null) {
       // Too large for this connection's Maximum Packet Size: as if delivered (MQTT-3.1.2-25).
       for (const e of tooLarge) {
@@ -164,6 +187,19 @@ export class Delivery {
       return; // complete() pumped the queue
     }
     this.pump(s);
+  }
+
+  /**
+   * In-flight PUBLISHes whose expiry passed before they could be sent again: not resent, their
+   * slots freed as if acknowledged (as Mosquitto does). The queue is pumped by the caller.
+   */
+  #dropExpiredInFlight(s: Session, expired: OutboundEntry[]): void {
+    for (const e of expired) {
+      this.#stats.expired++;
+      s.deleteInflight(e.packetId!);
+      sentTimes.delete(e);
+      if (!this.#volatile.acknowledged(e)) this.#persistence.removeOutbound(s, e.seq);
+    }
   }
 
   /** The subscriber finished the flow of `e` (PUBACK, or PUBCOMP): free its slot. */
@@ -180,11 +216,20 @@ export class Delivery {
     const c = s.client;
     if (!c || c.state !== "connected" || s.inflight.size === 0) return;
     const retryMs = this.#options.retryInterval * 1000;
+    let expired: OutboundEntry[] | null = null;
     for (const e of s.inflight.values()) {
       const sentAt = sentTimes.get(e) ?? 0;
       if (now - sentAt < retryMs) continue;
+      if (expiredInFlight(e, now)) {
+        (expired ??= []).push(e);
+        continue;
+      }
       sentTimes.set(e, now);
       resend(c, e);
+    }
+    if (expired !== null) {
+      this.#dropExpiredInFlight(s, expired);
+      this.pump(s);
     }
   }
 
@@ -259,6 +304,14 @@ export class Delivery {
     }
     this.#stats.messagesOut++;
   }
+}
+
+/**
+ * Whether an in-flight delivery is a PUBLISH (not yet a PUBREL, which completes a flow the
+ * client has already received) whose message has expired.
+ */
+function expiredInFlight(e: OutboundEntry, now: number): boolean {
+  return e.state === "sent" && e.message.expiresAt !== undefined && isExpired(e.message, now);
 }
 
 /**

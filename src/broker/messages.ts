@@ -1,5 +1,8 @@
-/** Creating application messages, and keeping the ones that outlive a read buffer small. */
-import type { QoS } from "../codec/packets.ts";
+/**
+ * Creating application messages, their MQTT 5 properties and expiry, and keeping the ones that
+ * outlive a read buffer small.
+ */
+import type { Properties, QoS } from "../codec/packets.ts";
 import type { StoredMessage } from "./model.ts";
 
 /** Makes messages with ids unique across the cluster and across restarts of a node. */
@@ -12,14 +15,19 @@ export class MessageFactory {
     this.#prefix = `${nodeId}-${Date.now().toString(36)}-`;
   }
 
+  /**
+   * A new message. `properties` are the message's own MQTT 5 properties (see
+   * messageProperties); a Message Expiry Interval among them starts counting now.
+   */
   create(
     topic: string,
     payload: Uint8Array,
     qos: QoS,
     retain: boolean,
     origin: string,
+    properties?: Properties,
   ): StoredMessage {
-    return {
+    const msg: StoredMessage = {
       id: `${this.#prefix}${(++this.#counter).toString(36)}`,
       topic,
       payload,
@@ -28,7 +36,73 @@ export class MessageFactory {
       createdAt: Date.now(),
       origin,
     };
+    if (properties !== undefined) {
+      msg.properties = properties;
+      const expiry = properties.messageExpiryInterval;
+      if (expiry !== undefined) msg.expiresAt = msg.createdAt + expiry * 1000;
+    }
+    return msg;
   }
+}
+
+/**
+ * The properties of a PUBLISH (or will) that belong to the message and travel with it to every
+ * subscriber (3.3.2.3): Payload Format Indicator, Message Expiry Interval, Content Type,
+ * Response Topic, Correlation Data and User Properties, in order. A Topic Alias belongs to the
+ * connection (MQTT-3.3.2-7), Subscription Identifiers to each subscription (MQTT-3.3.4-3), and a
+ * Will Delay Interval to the will: none of them is kept. Undefined when nothing is left.
+ */
+export function messageProperties(p: Properties | undefined): Properties | undefined {
+  if (p === undefined) return undefined;
+  const out: Properties = {};
+  let any = false;
+  if (p.payloadFormatIndicator !== undefined) {
+    out.payloadFormatIndicator = p.payloadFormatIndicator;
+    any = true;
+  }
+  if (p.messageExpiryInterval !== undefined) {
+    out.messageExpiryInterval = p.messageExpiryInterval;
+    any = true;
+  }
+  if (p.contentType !== undefined) {
+    out.contentType = p.contentType;
+    any = true;
+  }
+  if (p.responseTopic !== undefined) {
+    out.responseTopic = p.responseTopic;
+    any = true;
+  }
+  if (p.correlationData !== undefined) {
+    out.correlationData = p.correlationData;
+    any = true;
+  }
+  if (p.userProperties !== undefined) {
+    out.userProperties = p.userProperties;
+    any = true;
+  }
+  return any ? out : undefined;
+}
+
+/** Whether `msg` has outlived its Message Expiry Interval at `now` (MQTT-3.3.2-5). */
+export function isExpired(msg: StoredMessage, now: number): boolean {
+  const at = msg.expiresAt;
+  return at !== undefined && at <= now;
+}
+
+/**
+ * The Message Expiry Interval a delivery of `msg` carries at `now`: the received value minus the
+ * time the message has waited in the broker (MQTT-3.3.2-6), in whole seconds rounded up, so a
+ * message that has not yet expired never says 0. Undefined when the message has no expiry or
+ * the value is still the received one (it waited less than a second): the shared encoding,
+ * which carries the received value, is then right as it is.
+ */
+export function remainingExpiry(msg: StoredMessage, now: number): number | undefined {
+  const at = msg.expiresAt;
+  if (at === undefined) return undefined;
+  const received = msg.properties?.messageExpiryInterval;
+  const left = Math.ceil((at - now) / 1000);
+  if (received !== undefined && left >= received) return undefined;
+  return left > 0 ? left : 1;
 }
 
 /**
@@ -38,4 +112,9 @@ export class MessageFactory {
 export function compact(msg: StoredMessage): void {
   const p = msg.payload;
   if (p.buffer.byteLength > p.byteLength * 2 + 256) msg.payload = p.slice();
+  // Correlation data is decoded as a view into the same chunk.
+  const cd = msg.properties?.correlationData;
+  if (cd !== undefined && cd.buffer.byteLength > cd.byteLength * 2 + 256) {
+    msg.properties!.correlationData = cd.slice();
+  }
 }

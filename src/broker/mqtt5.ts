@@ -5,12 +5,18 @@
  * of both directions, and the count of its unacknowledged QoS 1/2 PUBLISHes (our Receive
  * Maximum).
  */
-import { encodePublish } from "../codec/encoder.ts";
 import { ProtocolError } from "../codec/errors.ts";
 import type { Properties, PublishPacket, QoS } from "../codec/packets.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
+import { remainingExpiry } from "./messages.ts";
 import type { StoredMessage } from "./model.ts";
-import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
+import {
+  encodePublishV5,
+  expiringTemplate,
+  type PublishTemplate,
+  publishTemplate,
+} from "./outgoing.ts";
+import { isValidTopicName } from "./topic.ts";
 
 /** The largest packet MQTT can express: 1 + 4 length bytes + 268 435 455. */
 const PROTOCOL_MAX_PACKET = 268_435_460;
@@ -74,6 +80,16 @@ export class Mqtt5Connection {
       }
       const alias = props.topicAlias;
       if (alias !== undefined) this.#resolveAlias(p, alias);
+      const response = props.responseTopic;
+      if (response !== undefined && !isValidTopicName(response)) {
+        // MQTT-3.3.2-14: a Response Topic is a topic name, without wildcards (EMQX answers a
+        // violation the same way: DISCONNECT 0x82; PUBACK has no Protocol Error code).
+        throw new ProtocolError(
+          `invalid Response Topic ${JSON.stringify(response.slice(0, 100))}`,
+          "MQTT-3.3.2-14",
+          ReasonCode.ProtocolError,
+        );
+      }
     }
     if (p.qos === 0) return;
     const max = this.#limits.receiveMaximum;
@@ -147,9 +163,13 @@ export class Mqtt5Connection {
    * carried with the full topic; later QoS 0/1 PUBLISHes of that topic carry the alias and an
    * empty topic. When all aliases are in use, the least recently used one is reassigned (sent again
    * with its new full topic, which replaces the client's mapping, 3.3.2.3.4).
+   *
+   * A message with an expiry that waited (queued, retained, resent) carries the remaining
+   * interval (MQTT-3.3.2-6); callers have already dropped expired ones.
    */
   publish(msg: StoredMessage, qos: QoS, retain: boolean): PublishTemplate | null {
-    if (this.clientAliasMaximum === 0) return this.#shared(msg, qos, retain);
+    const expiry = msg.expiresAt === undefined ? undefined : remainingExpiry(msg, Date.now());
+    if (this.clientAliasMaximum === 0) return this.#shared(msg, qos, retain, expiry);
     const aliases = this.#outbound ??= new Map();
     let alias = aliases.get(msg.topic);
     // A QoS 2 PUBLISH always carries its topic too (with the alias, which the client then simply
@@ -166,19 +186,14 @@ export class Mqtt5Connection {
         alias = oldest[1];
       }
     }
-    const t = encodePublish({
-      type: "publish",
+    const t = encodePublishV5(msg, qos, retain, {
       topic,
-      payload: msg.payload,
-      qos,
-      retain,
-      dup: false,
-      packetId: qos > 0 ? 1 : undefined,
-      properties: { ...msg.properties, topicAlias: alias },
-    }, 5);
+      topicAlias: alias,
+      messageExpiryInterval: expiry,
+    });
     if (t.bytes.byteLength > this.maxPacketSize) {
       // Not sent, so no mapping changes; without the alias it may still fit.
-      return this.#shared(msg, qos, retain);
+      return this.#shared(msg, qos, retain, expiry);
     }
     if (evict !== undefined) aliases.delete(evict);
     else if (aliases.has(msg.topic)) aliases.delete(msg.topic); // re-inserted last: most recent
@@ -187,9 +202,19 @@ export class Mqtt5Connection {
     return t;
   }
 
-  /** The PUBLISH shared by every 5.0 subscriber (no alias), if it fits. */
-  #shared(msg: StoredMessage, qos: QoS, retain: boolean): PublishTemplate | null {
-    const t = publishTemplate(msg, 5, qos, retain);
+  /**
+   * The PUBLISH shared by every 5.0 subscriber (no alias), if it fits; `expiry`: the remaining
+   * interval of a message that waited (shared by the deliveries of the same second).
+   */
+  #shared(
+    msg: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    expiry: number | undefined,
+  ): PublishTemplate | null {
+    const t = expiry === undefined
+      ? publishTemplate(msg, 5, qos, retain)
+      : expiringTemplate(msg, qos, retain, expiry);
     return t.bytes.byteLength > this.maxPacketSize ? null : t;
   }
 }

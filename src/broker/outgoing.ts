@@ -3,9 +3,12 @@
  * (protocol family, QoS, RETAIN) and shared. QoS 0 subscribers share the very same buffer; QoS
  * 1/2 subscribers get it copied into their output buffer with their packet id (and DUP) patched
  * in (see Client.sendPublish).
+ *
+ * A 5.0 delivery that needs values of its own (a topic alias, the remaining expiry of a message
+ * that waited) is built by encodePublishV5 from the message plus those values.
  */
 import { encodePublish } from "../codec/encoder.ts";
-import type { ProtocolVersion, QoS } from "../codec/packets.ts";
+import type { Properties, ProtocolVersion, QoS } from "../codec/packets.ts";
 import type { StoredMessage } from "./model.ts";
 
 export interface PublishTemplate {
@@ -48,4 +51,74 @@ export function publishTemplate(
     variants[idx] = t;
   }
   return t;
+}
+
+/**
+ * What one 5.0 delivery sets on top of the message's own properties. Absent fields leave the
+ * message's value (or its absence) as it is.
+ */
+export interface DeliveryValues {
+  /** The topic as sent: "" when `topicAlias` stands for it (3.3.2.3.4). */
+  topic?: string;
+  topicAlias?: number;
+  /** The remaining Message Expiry Interval, seconds (MQTT-3.3.2-6); see remainingExpiry. */
+  messageExpiryInterval?: number;
+}
+
+/**
+ * The 5.0 PUBLISH of `msg` for one delivery: the message's properties, unchanged and in order,
+ * with `values` applied. Built for this delivery alone (not cached): only deliveries that differ
+ * from the shared encoding come here.
+ */
+export function encodePublishV5(
+  msg: StoredMessage,
+  qos: QoS,
+  retain: boolean,
+  values: DeliveryValues,
+): PublishTemplate {
+  const properties: Properties = { ...msg.properties };
+  if (values.topicAlias !== undefined) properties.topicAlias = values.topicAlias;
+  if (values.messageExpiryInterval !== undefined) {
+    properties.messageExpiryInterval = values.messageExpiryInterval;
+  }
+  return encodePublish({
+    type: "publish",
+    topic: values.topic ?? msg.topic,
+    payload: msg.payload,
+    qos,
+    retain,
+    dup: false,
+    packetId: qos > 0 ? 1 : undefined,
+    properties,
+  }, 5);
+}
+
+/** The 5.0 encodings of a message for one remaining-expiry value (see expiringTemplate). */
+const EXPIRING = Symbol("expiringTemplates");
+
+type WithExpiring = StoredMessage & {
+  [EXPIRING]?: { seconds: number; variants: (PublishTemplate | undefined)[] };
+};
+
+/**
+ * The 5.0 PUBLISH of a message that waited, carrying `seconds` as its remaining expiry, shared
+ * by every delivery that sends the same value: a retained or queued message handed to many
+ * subscribers within one second is still encoded once per variant. Only the latest value is
+ * kept; a new second replaces it.
+ */
+export function expiringTemplate(
+  msg: StoredMessage,
+  qos: QoS,
+  retain: boolean,
+  seconds: number,
+): PublishTemplate {
+  const m = msg as WithExpiring;
+  let cache = m[EXPIRING];
+  if (cache === undefined || cache.seconds !== seconds) {
+    cache = m[EXPIRING] = { seconds, variants: [] };
+  }
+  const idx = qos * 2 + (retain ? 1 : 0);
+  return cache.variants[idx] ??= encodePublishV5(msg, qos, retain, {
+    messageExpiryInterval: seconds,
+  });
 }

@@ -1,8 +1,9 @@
 /**
  * The RETAIN flag of a PUBLISH applied: the retained message of its topic is set, replaced or
- * (with an empty payload) deleted, persisted, and announced to the cluster.
+ * (with an empty payload) deleted, persisted, and announced to the cluster. Retained messages
+ * with a Message Expiry are removed once it passes (MQTT-3.3.2-5).
  */
-import { compact } from "./messages.ts";
+import { compact, isExpired } from "./messages.ts";
 import type { StoredMessage } from "./model.ts";
 import type { Persistence } from "./persistence.ts";
 import type { ClusterLink } from "./ports/cluster.ts";
@@ -14,6 +15,11 @@ export class Retainer {
   readonly #persistence: Persistence;
   readonly #stats: BrokerStats;
   readonly #cluster: ClusterLink | undefined;
+  /**
+   * The retained messages that carry an expiry, by topic: the sweep walks these alone, not the
+   * whole index. An entry whose topic has since been given another message is simply dropped.
+   */
+  readonly #expiring = new Map<string, StoredMessage>();
 
   constructor(
     index: RetainedIndex,
@@ -39,6 +45,7 @@ export class Retainer {
       compact(msg);
       this.index.set(msg.topic, msg);
       this.#persistence.setRetained(msg.topic, msg);
+      this.#track(msg);
     }
     this.#stats.retained = this.index.size;
     this.#cluster?.retainedChanged(msg.topic, msg.payload.byteLength === 0 ? null : msg);
@@ -47,6 +54,45 @@ export class Retainer {
   /** A retained message was set (or, with null, deleted) on another node: the store is shared. */
   fromPeer(topic: string, msg: StoredMessage | null): void {
     this.index.set(topic, msg);
+    if (msg !== null) this.#track(msg);
     this.#stats.retained = this.index.size;
+  }
+
+  /**
+   * A retained message loaded from the store at start: kept unless it expired while the broker
+   * was down, in which case it leaves the store too.
+   */
+  restore(msg: StoredMessage, now: number): void {
+    if (isExpired(msg, now)) {
+      this.#stats.expired++;
+      this.#persistence.setRetained(msg.topic, null);
+      return;
+    }
+    this.index.set(msg.topic, msg);
+    this.#track(msg);
+  }
+
+  /**
+   * Removes the retained messages whose expiry has passed, from the index and the store (called
+   * once a second). Every node of a cluster sweeps its own index; the store's delete is the same
+   * whichever node does it. Until swept, an expired message is already never delivered
+   * (Delivery.deliver checks it).
+   */
+  sweep(now: number): void {
+    if (this.#expiring.size === 0) return;
+    for (const [topic, msg] of this.#expiring) {
+      if (this.index.get(topic) !== msg) this.#expiring.delete(topic);
+      else if (isExpired(msg, now)) {
+        this.#expiring.delete(topic);
+        this.index.set(topic, null);
+        this.#persistence.setRetained(topic, null);
+        this.#stats.expired++;
+      }
+    }
+    this.#stats.retained = this.index.size;
+  }
+
+  #track(msg: StoredMessage): void {
+    if (msg.expiresAt !== undefined) this.#expiring.set(msg.topic, msg);
   }
 }

@@ -7,6 +7,8 @@ export interface BrokerStats {
   messagesIn: number;
   messagesOut: number;
   dropped: number;
+  /** Messages not delivered (or no longer retained) because their Message Expiry passed. */
+  expired: number;
 }
 
 /** A fresh set of counters, all zero. */
@@ -19,5 +21,6 @@ export function newStats(): BrokerStats {
     messagesIn: 0,
     messagesOut: 0,
     dropped: 0,
+    expired: 0,
   };
 }

@@ -2,9 +2,9 @@
  * Wills: published when a connection ends without DISCONNECT (authorized as the client that set
  * them), and, in a cluster, kept where a surviving node can publish them if this node dies.
  */
-import type { Properties, Will } from "../codec/packets.ts";
+import type { Will } from "../codec/packets.ts";
 import type { Logger } from "../log.ts";
-import type { MessageFactory } from "./messages.ts";
+import { type MessageFactory, messageProperties } from "./messages.ts";
 import type { ClientInfo } from "./model.ts";
 import type { Authorizer } from "./ports/auth.ts";
 import type { ClusterLink, KeptWill } from "./ports/cluster.ts";
@@ -41,14 +41,15 @@ export class Wills {
       this.#log.info(`will of ${info.clientId} on ${will.topic} not authorized; dropped`);
       return;
     }
+    // Its expiry, if any, counts from now: the will is published now (3.1.3.2).
     const msg = this.#messages.create(
       will.topic,
       will.payload,
       will.qos,
       will.retain,
       info.clientId,
+      messageProperties(will.properties),
     );
-    msg.properties = publishProperties(will.properties);
     this.#log.debug(`publishing will of ${info.clientId} to ${will.topic}`);
     this.#publisher.publish(msg, info);
   }
@@ -83,14 +84,4 @@ export class Wills {
   release(connection: object, clientId: string): void {
     if (this.#kept.delete(connection)) this.#cluster!.keepWill!(clientId, null);
   }
-}
-
-/**
- * A will's properties as its PUBLISH carries them: all but the Will Delay Interval, which a
- * PUBLISH may not contain (3.1.3.2).
- */
-function publishProperties(p: Properties | undefined): Properties | undefined {
-  if (p === undefined || p.willDelayInterval === undefined) return p;
-  const { willDelayInterval: _, ...rest } = p;
-  return Object.keys(rest).length > 0 ? rest : undefined;
 }

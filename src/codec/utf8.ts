@@ -102,3 +102,42 @@ export function readUtf8(buf: Uint8Array, start: number, end: number): string | 
     return UTF8_ILL_FORMED;
   }
 }
+
+/**
+ * Whether `b` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
+ * U+10FFFF), as a payload with Payload Format Indicator 1 must be (3.3.2.3.2). Unlike an MQTT
+ * string, a payload may contain U+0000. Checked in place: no string is built from the payload.
+ */
+export function isWellFormedUtf8(b: Uint8Array): boolean {
+  const n = b.length;
+  let i = 0;
+  while (i < n) {
+    const c = b[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      if (c === 0xe0) lo = 0xa0; // overlong
+      else if (c === 0xed) hi = 0x9f; // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      if (c === 0xf0) lo = 0x90; // overlong
+      else if (c === 0xf4) hi = 0x8f; // above U+10FFFF
+    } else return false;
+    if (i + need >= n) return false; // truncated sequence
+    const second = b[i + 1];
+    if (second < lo || second > hi) return false;
+    for (let k = 2; k <= need; k++) {
+      const x = b[i + k];
+      if (x < 0x80 || x > 0xbf) return false;
+    }
+    i += need + 1;
+  }
+  return true;
+}

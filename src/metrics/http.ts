@@ -38,6 +38,12 @@ export function metricsText(broker: Broker, sources: HealthSource[]): string {
     s.dropped,
     "Messages dropped (full queue, slow client).",
   );
+  put(
+    "messages_expired_total",
+    "counter",
+    s.expired,
+    "Message copies discarded because their MQTT 5 Message Expiry Interval passed.",
+  );
   for (const src of sources) {
     put(`${src.name}_healthy`, "gauge", src.healthy() ? 1 : 0, `1 when ${src.name} is healthy.`);
     for (const [k, v] of Object.entries(src.metrics())) {

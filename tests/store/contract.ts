@@ -333,6 +333,55 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     });
   });
 
+  test("a 5.0 message with every property survives queued, in-flight and retained, as decoded from a socket chunk", async (ctx) => {
+    const { store } = ctx;
+    // The broker hands stores what the decoder made: payload and correlation data are views
+    // into one larger read buffer, and a store must keep exactly their bytes.
+    const chunk = new Uint8Array(4096).map((_, i) => (i * 31) & 0xff);
+    const payload = chunk.subarray(100, 160);
+    const correlation = chunk.subarray(2000, 2017);
+    const props = {
+      payloadFormatIndicator: 0,
+      messageExpiryInterval: 7,
+      contentType: "",
+      responseTopic: "resp/ü",
+      correlationData: correlation,
+      userProperties: [["dup", "1"], ["z", ""], ["dup", "1"], ["a", "b"]] as [string, string][],
+    };
+    const expiresAt = 1_700_000_007_000;
+    const m = message("every", { payload, qos: 2, properties: props, expiresAt });
+    const expected = message("every", {
+      payload: payload.slice(),
+      qos: 2,
+      properties: { ...props, correlationData: correlation.slice() },
+      expiresAt,
+    });
+    store.saveSession(session("p", { protocolVersion: 5 }));
+    store.putOutbound("p", entry(1, { message: m, qos: 2 }));
+    store.putOutbound("p", entry(2, { message: m, qos: 1 }));
+    await store.flush();
+    // Sent: the same entry replaced with its packet id, as delivery does.
+    store.putOutbound("p", entry(1, { message: m, qos: 2, state: "sent", packetId: 41 }));
+    store.setRetained(m.topic, m);
+    await bothWays(ctx, async (s) => {
+      const got = await s.loadSession("p");
+      assert.ok(got);
+      assert.deepEqual(got.outbound, [
+        entry(1, { message: expected, qos: 2, state: "sent", packetId: 41 }),
+        entry(2, { message: expected, qos: 1 }),
+      ]);
+      const back = got.outbound[0].message;
+      assert.deepEqual(
+        back.properties?.userProperties,
+        props.userProperties,
+        "order and duplicates",
+      );
+      assert.ok(back.properties?.correlationData instanceof Uint8Array);
+      assert.equal(back.properties?.correlationData?.byteLength, 17);
+      assert.deepEqual(await s.loadRetained(), [expected]);
+    });
+  });
+
   test("deleteExpiredSessions honours expiry, never and connected sessions", async (ctx) => {
     const { store } = ctx;
     const now = 1_000_000;

@@ -4,11 +4,14 @@
  * the store commit, the cluster hand-off and the sinks that hold the ack, and after its volatile
  * deliveries settled.
  */
+import { encode } from "../../codec/encoder.ts";
 import { ProtocolError } from "../../codec/errors.ts";
-import type { PublishPacket } from "../../codec/packets.ts";
+import type { Properties, PublishPacket } from "../../codec/packets.ts";
 import { ReasonCode } from "../../codec/reason_codes.ts";
+import { isWellFormedUtf8 } from "../../codec/utf8.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
+import { messageProperties } from "../messages.ts";
 import type { StoredMessage } from "../model.ts";
 import { isSysTopic } from "../sys_topic.ts";
 import { isValidTopicName } from "../topic.ts";
@@ -54,6 +57,15 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
     client.sendAck(0x50, p.packetId!, true);
     return;
   }
+  // 5.0: the message's own properties travel with it (3.3.2.3); 3.1.1 has none.
+  let props: Properties | undefined;
+  if (v5 !== null && p.properties !== undefined) {
+    props = messageProperties(p.properties);
+    if (props?.payloadFormatIndicator === 1 && !isWellFormedUtf8(p.payload)) {
+      refusePayload(core, client, p);
+      return;
+    }
+  }
   let pending: void | Promise<void> = undefined;
   let msg: StoredMessage | undefined;
   // $SYS is the broker's own (as in Mosquitto): no ACL can open it to clients, while the broker
@@ -62,7 +74,14 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
   if (!sys && core.authorizer.canPublish(client.info, p.topic)) {
     // The payload stays a view into the read buffer; `compact` copies it out only if the
     // message outlives this turn (retained, queued, in flight).
-    msg = core.messages.create(p.topic, p.payload, p.qos, p.retain, client.info.clientId);
+    msg = core.messages.create(
+      p.topic,
+      p.payload,
+      p.qos,
+      p.retain,
+      client.info.clientId,
+      props,
+    );
     if (p.dup) msg.dup = true;
     // Only a client's own PUBLISH has an ack that can wait for its deliveries to settle;
     // messages from peers, Kafka or wills rely on the store flush alone.
@@ -115,5 +134,31 @@ function refuse(core: Core, p: PublishPacket): never {
     "retained PUBLISH while retain is not available",
     "MQTT-3.2.2-14",
     ReasonCode.RetainNotSupported,
+  );
+}
+
+/**
+ * A PUBLISH whose Payload Format Indicator says UTF-8 over a payload that is not well-formed
+ * UTF-8 (3.3.2.3.2): not routed. QoS 1/2 are answered PUBACK/PUBREC 0x99, which ends the flow
+ * (no PUBREL follows a failed PUBREC, so its packet id and Receive Maximum slot are free at
+ * once). QoS 0 has no acknowledgement: it is dropped and the connection stays, as a refused QoS 0
+ * PUBLISH is; a DISCONNECT 0x99 would also cost the client its other traffic. (Mosquitto 2 and
+ * EMQX 5 do not check the payload at all and forward it.)
+ */
+function refusePayload(core: Core, client: Client, p: PublishPacket): void {
+  core.log.info(
+    `client ${client.info.clientId}: PUBLISH to ${p.topic} with Payload Format Indicator 1 ` +
+      `and a payload that is not valid UTF-8; not forwarded`,
+  );
+  if (p.qos === 0) return;
+  const v5 = client.v5!;
+  const packetId = p.packetId!;
+  if (p.qos === 1) v5.acknowledged();
+  else v5.completed(packetId);
+  const reasonCode = ReasonCode.PayloadFormatInvalid;
+  client.send(
+    encode({ type: p.qos === 1 ? "puback" : "pubrec", packetId, reasonCode }, 5),
+    // Behind the acks still waiting for the store, so acks keep the PUBLISHes' order.
+    true,
   );
 }
