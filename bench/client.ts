@@ -12,7 +12,6 @@ import {
   encodeSubscribe,
   nowMs,
   PacketParser,
-  type PacketSink,
 } from "./mqtt_wire.ts";
 import {
   type Connect5Options,
