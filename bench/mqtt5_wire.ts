@@ -339,9 +339,12 @@ export class Packet5Parser {
       p += 2;
     }
     let alias = -1;
-    if (buf[p] === 0) p++; // the usual case: no properties
+    let plen = buf[p];
+    if (plen === 0) p++; // the usual case: no properties
     else {
-      const [plen, q] = readVarInt(buf, p);
+      // A one-byte length needs no tuple: nothing allocated per aliased PUBLISH either.
+      let q = p + 1;
+      if (plen & 128) [plen, q] = readVarInt(buf, p);
       alias = findUint16(buf, q, q + plen, TOPIC_ALIAS);
       p = q + plen;
     }

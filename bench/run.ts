@@ -97,7 +97,7 @@ function parseOptions(): Options {
   let scenarios = buildScenarios({ connections, clusterConnections, smoke });
   if (values.list) {
     for (const s of scenarios) {
-      console.log(`${s.name.padEnd(14)} ${s.description}${s.optIn ? " (name it exactly)" : ""}`);
+      console.log(`${s.name.padEnd(22)} ${s.description}${s.optIn ? " (name it exactly)" : ""}`);
     }
     Deno.exit(0);
   }

@@ -155,7 +155,9 @@ export function buildScenarios(o: ScenarioOptions): Scenario[] {
       });
     }
   }
-  out.push(...mqtt5Scenarios(out));
+  // Each 5.0 scenario right after its 3.1.1 twin, so the pair shares the machine's state.
+  const v5 = mqtt5Scenarios(out);
+  out.splice(0, out.length, ...out.flatMap((s) => [s, ...v5.filter((x) => x.pairOf === s.name)]));
   for (const qos of [0, 1]) {
     out.push({
       name: `lat-q${qos}-16`,
