@@ -24,6 +24,9 @@ export function mqtt5Report(ms: Median[], scenarios: Scenario[]): string[] {
     const m3 = get(s.pairOf, "mosquitto");
     const ratio = (a?: number, b?: number) => (a ?? NaN) / (b ?? NaN);
     const w = ratio(w5?.msgsPerSec, w3?.msgsPerSec);
+    // Broker CPU per delivery: less disturbed by a busy machine than msgs/s (a starved broker
+    // delivers less but spends about the same CPU on each message).
+    const cpu = (m?: Median) => m ? m.brokerCpuPct / m.msgsPerSec : NaN;
     const pct = (m?: Median) => m?.aliasedPct === undefined ? "-" : fmtNum(m.aliasedPct);
     rows.push([
       s.name,
@@ -32,6 +35,7 @@ export function mqtt5Report(ms: Median[], scenarios: Scenario[]): string[] {
       fmtNum(w5?.msgsPerSec ?? NaN),
       fmtSig(w),
       fmtSig(ratio(w5?.p99Ms, w3?.p99Ms)),
+      fmtSig(cpu(w5) / cpu(w3)),
       fmtSig(ratio(m5?.msgsPerSec, m3?.msgsPerSec)),
       s.topicAlias ? `${pct(w5)} / ${pct(m5)}` : "",
       Number.isFinite(w) ? (w >= MQTT5_TARGET ? "ok" : "SLOWER") : "",
@@ -50,6 +54,7 @@ export function mqtt5Report(ms: Median[], scenarios: Scenario[]): string[] {
         "MqttWk 5.0 msgs/s",
         "MqttWk 5.0/3.1.1",
         "MqttWk p99 5.0/3.1.1",
+        "MqttWk CPU/msg 5.0/3.1.1",
         "Mosquitto 5.0/3.1.1",
         "aliased % MqttWk / Mosquitto",
         "",
@@ -57,6 +62,7 @@ export function mqtt5Report(ms: Median[], scenarios: Scenario[]): string[] {
       rows,
       2,
     ),
+    "CPU/msg: broker CPU per delivery (lower is better); steadier than msgs/s on a busy machine.",
     "aliased %: deliveries that reached a subscriber with a topic alias alone (outbound aliases).",
     "Publishers of the -alias scenarios send the alias alone after their first PUBLISH; Mosquitto",
     "2.0 accepts that but sends no topic aliases to clients itself, hence 0 in its column.",
