@@ -31,6 +31,8 @@ export interface Median {
   genCpuPct: number;
   otherCpuPct: number;
   lost: number;
+  /** Broker CPU microseconds per delivery (median of the rounds' own values). */
+  cpuUsPerMsg: number;
   /** MQTT 5.0 runs: percentage of deliveries that came with a topic alias alone. */
   aliasedPct?: number;
   connectSeconds?: number;
@@ -63,6 +65,7 @@ export function medians(
         genCpuPct: m((r) => r.genCpuPct),
         otherCpuPct: m((r) => r.otherCpuPct),
         lost: m((r) => r.lost),
+        cpuUsPerMsg: m((r) => (r.brokerCpuPct * 1e4) / r.msgsPerSec),
         ...(s.protocol === 5 ? { aliasedPct: m((r) => r.aliasedPct) } : {}),
         ...(s.kind === "conn" || s.kind === "conn-cluster"
           ? {

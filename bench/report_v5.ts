@@ -26,7 +26,7 @@ export function mqtt5Report(ms: Median[], scenarios: Scenario[]): string[] {
     const w = ratio(w5?.msgsPerSec, w3?.msgsPerSec);
     // Broker CPU per delivery: less disturbed by a busy machine than msgs/s (a starved broker
     // delivers less but spends about the same CPU on each message).
-    const cpu = (m?: Median) => m ? m.brokerCpuPct / m.msgsPerSec : NaN;
+    const cpu = (m?: Median) => m?.cpuUsPerMsg ?? NaN;
     const pct = (m?: Median) => m?.aliasedPct === undefined ? "-" : fmtNum(m.aliasedPct);
     rows.push([
       s.name,
