@@ -2,7 +2,7 @@
  * MqttWk benchmark suite: runs MqttWk, Mosquitto and Aedes one after another with the same
  * load generator, alternating brokers over several rounds, and prints medians and ratios.
  *
- *   deno task bench                         # full suite, 3 rounds (~10 minutes)
+ *   deno task bench                         # full suite, 3 rounds (~15 minutes)
  *   deno task bench --smoke                 # a few seconds, for CI
  *   deno task bench --scenarios fanin,lat --brokers mosquitto,aedes --rounds 1 --json out.json
  *
