@@ -1,5 +1,5 @@
 /**
- * A minimal, fast MQTT 3.1.1 client connection for the load generator (Deno.connect).
+ * A minimal, fast MQTT 3.1.1 or 5.0 client connection for the load generator (Deno.connect).
  *
  * One read loop per connection feeds the incremental parser; QoS 1 deliveries are acknowledged
  * with one coalesced write per received chunk. Writes are serialized per connection.
@@ -12,8 +12,21 @@ import {
   encodeSubscribe,
   nowMs,
   PacketParser,
-  type PacketSink,
 } from "./mqtt_wire.ts";
+import {
+  type Connect5Options,
+  encodeConnect5,
+  encodeSubscribe5,
+  Packet5Parser,
+  type Packet5Sink,
+} from "./mqtt5_wire.ts";
+
+/** Options of BenchConn.open; `version: 5` speaks MQTT 5.0 with the Connect5Options. */
+export type OpenOptions = ConnectOptions & Connect5Options & {
+  version?: 4 | 5;
+  hostname?: string;
+  timeoutMs?: number;
+};
 
 export type PublishHandler = (
   buf: Uint8Array,
@@ -22,7 +35,7 @@ export type PublishHandler = (
   qos: number,
 ) => void;
 
-export class BenchConn implements PacketSink {
+export class BenchConn implements Packet5Sink {
   /** Set by receivers; called for every PUBLISH (after which a PUBACK is queued for QoS 1). */
   onPublishMsg: PublishHandler | null = null;
   /** Called once per read chunk after all its packets were handled. */
@@ -30,34 +43,53 @@ export class BenchConn implements PacketSink {
   /** Set by QoS 1 publishers; called for every PUBACK. */
   onPubackMsg: ((pid: number) => void) | null = null;
   closed = false;
+  /** 5.0: the first broker DISCONNECT, error reason code or unresolvable alias, for the report. */
+  failure: string | null = null;
   private fdClosed = false;
   /** Wall-clock ms (nowMs) at which the chunk being parsed was read. */
   chunkTime = 0;
 
-  private parser = new PacketParser();
+  private readonly parser: PacketParser | Packet5Parser;
   private ackPids: number[] = [];
   private writeChain: Promise<void> = Promise.resolve();
   private connackWaiter: ((rc: number) => void) | null = null;
   private subackWaiter: ((codes: number[]) => void) | null = null;
   private readonly readDone: Promise<void>;
 
-  private constructor(private readonly conn: Deno.TcpConn) {
+  private constructor(
+    private readonly conn: Deno.TcpConn,
+    readonly version: 4 | 5,
+    aliasMax: number,
+  ) {
+    this.parser = version === 5 ? new Packet5Parser(aliasMax) : new PacketParser();
     this.readDone = this.readLoop();
+  }
+
+  /** 5.0: the broker's Topic Alias Maximum from CONNACK (0 for 3.1.1). */
+  get brokerTopicAliasMaximum(): number {
+    return this.parser instanceof Packet5Parser ? this.parser.brokerTopicAliasMaximum : 0;
+  }
+
+  /** 5.0: PUBLISHes received with a topic alias alone (0 for 3.1.1). */
+  get aliasedPublishes(): number {
+    return this.parser instanceof Packet5Parser ? this.parser.aliasedPublishes : 0;
   }
 
   /** Connects, sends CONNECT and waits for a successful CONNACK. */
   static async open(
     port: number,
     clientId: string,
-    opts: ConnectOptions & { hostname?: string; timeoutMs?: number } = {},
+    opts: OpenOptions = {},
   ): Promise<BenchConn> {
     const conn = await Deno.connect({ hostname: opts.hostname ?? "127.0.0.1", port });
     conn.setNoDelay(true);
-    const c = new BenchConn(conn);
+    const v5 = opts.version === 5;
+    const c = new BenchConn(conn, v5 ? 5 : 4, v5 ? opts.topicAliasMaximum ?? 0 : 0);
     const rc = await withTimeout(
       new Promise<number>((resolve) => {
         c.connackWaiter = resolve;
-        c.write(encodeConnect(clientId, opts)).catch(() => resolve(-1));
+        const connect = v5 ? encodeConnect5(clientId, opts) : encodeConnect(clientId, opts);
+        c.write(connect).catch(() => resolve(-1));
       }),
       opts.timeoutMs ?? 10_000,
       `CONNACK for ${clientId}`,
@@ -67,7 +99,7 @@ export class BenchConn implements PacketSink {
     });
     if (rc !== 0) {
       c.close();
-      throw new Error(`CONNACK for ${clientId}: return code ${rc}`);
+      throw new Error(`CONNACK for ${clientId}: ${v5 ? "reason" : "return"} code ${rc}`);
     }
     return c;
   }
@@ -76,12 +108,17 @@ export class BenchConn implements PacketSink {
     const codes = await withTimeout(
       new Promise<number[]>((resolve) => {
         this.subackWaiter = resolve;
-        this.write(encodeSubscribe(1, [{ topic, qos }])).catch(() => resolve([0x80]));
+        const subs = [{ topic, qos }];
+        const p = this.version === 5 ? encodeSubscribe5(1, subs) : encodeSubscribe(1, subs);
+        this.write(p).catch(() => resolve([0x80]));
       }),
       timeoutMs,
       `SUBACK for ${topic}`,
     );
-    if (codes[0] === 0x80) throw new Error(`subscription to ${topic} refused`);
+    // 3.1.1: 0x80 is the only failure; 5.0: every reason code from 0x80 up (3.9.3).
+    if (codes[0] >= 0x80) {
+      throw new Error(`subscription to ${topic} refused (0x${codes[0].toString(16)})`);
+    }
   }
 
   /** Writes all bytes; concurrent calls are queued in order. */
@@ -151,6 +188,9 @@ export class BenchConn implements PacketSink {
     if (this.onPubackMsg) this.onPubackMsg(pid);
   }
   onOther(_type: number): void {}
+  onFailure(what: string): void {
+    this.failure ??= what;
+  }
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -17,7 +17,8 @@ export function remLenSize(n: number): number {
   return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
 }
 
-function writeRemLen(buf: Uint8Array, off: number, n: number): number {
+/** Writes the "remaining length" varint at buf[off]; returns the offset after it. */
+export function writeRemLen(buf: Uint8Array, off: number, n: number): number {
   do {
     let b = n & 127;
     n >>>= 7;

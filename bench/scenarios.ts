@@ -1,7 +1,7 @@
 /**
- * Benchmark scenarios, scaled to a 2-core machine from EMQ's Open MQTT Benchmark Suite:
- * fan-in, fan-out, point-to-point (each at QoS 0/1 and 16 B / 1 KiB payloads), a fixed
- * offered-load latency scenario, and idle connection capacity.
+ * Runs the benchmark scenarios (defined in scenario_list.ts): the closed-loop throughput ones
+ * (fan-in, fan-out, point-to-point, MQTT 3.1.1 or 5.0), the fixed offered-load latency ones,
+ * and idle connection capacity.
  */
 
 import net from "node:net";
@@ -13,26 +13,18 @@ import {
   type RunningBroker,
   systemBusySeconds,
 } from "./brokers.ts";
-import { encodeConnect, nowMs, PublishBatcher, readTimestamp } from "./mqtt_wire.ts";
+import { encodeConnect, nowMs, readTimestamp } from "./mqtt_wire.ts";
+import type { Scenario } from "./scenario_list.ts";
+import { type Batcher, firstFailure, makeBatcher, openOptions } from "./scenarios_v5.ts";
 import { LatencyHistogram } from "./stats.ts";
 
-export type ScenarioKind = "fanin" | "fanout" | "p2p" | "latency" | "conn" | "conn-cluster";
-
-export interface Scenario {
-  name: string;
-  kind: ScenarioKind;
-  qos: number;
-  payload: number;
-  publishers: number;
-  subscribers: number;
-  /** Offered load in msgs/s for kind "latency". */
-  rate?: number;
-  /** Idle connections for kind "conn" (and in total for "conn-cluster"). */
-  connections?: number;
-  description: string;
-  /** Not part of the default suite: runs only when named exactly with --scenarios. */
-  optIn?: boolean;
-}
+export {
+  brokerRuns,
+  buildScenarios,
+  type Scenario,
+  type ScenarioKind,
+  type ScenarioOptions,
+} from "./scenario_list.ts";
 
 /** Unacknowledged QoS 1 PUBLISHes allowed per publisher. */
 export const MAX_UNACKED = 64;
@@ -46,115 +38,6 @@ export const MAX_BATCH = 64;
 export const DEFAULT_WINDOW = 1024;
 
 const DEBUG = Deno.env.get("BENCH_DEBUG") === "1";
-
-export interface ScenarioOptions {
-  connections: number;
-  smoke: boolean;
-  /** Total idle connections for conn-cluster (default 50,000). */
-  clusterConnections?: number;
-}
-
-export function buildScenarios(o: ScenarioOptions): Scenario[] {
-  if (o.smoke) {
-    return [
-      {
-        name: "p2p-q1-16",
-        kind: "p2p",
-        qos: 1,
-        payload: 16,
-        publishers: 2,
-        subscribers: 2,
-        description: "point-to-point, 2 pairs, QoS 1, 16 B (smoke)",
-      },
-      {
-        name: "conn",
-        kind: "conn",
-        qos: 0,
-        payload: 0,
-        publishers: 0,
-        subscribers: 0,
-        connections: o.connections,
-        description: `connection capacity, ${o.connections} idle connections (smoke)`,
-      },
-    ];
-  }
-  const out: Scenario[] = [];
-  const sizes: [string, number][] = [["16", 16], ["1k", 1024]];
-  for (const qos of [0, 1]) {
-    for (const [sn, size] of sizes) {
-      const tail = `QoS ${qos}, ${size === 16 ? "16 B" : "1 KiB"}`;
-      out.push({
-        name: `fanin-q${qos}-${sn}`,
-        kind: "fanin",
-        qos,
-        payload: size,
-        publishers: 100,
-        subscribers: 1,
-        description: `fan-in, 100 publishers -> 1 subscriber on bench/fanin/+, ${tail}`,
-      });
-      out.push({
-        name: `fanout-q${qos}-${sn}`,
-        kind: "fanout",
-        qos,
-        payload: size,
-        publishers: 1,
-        subscribers: 50,
-        description: `fan-out, 1 publisher -> 50 subscribers, ${tail}`,
-      });
-      out.push({
-        name: `p2p-q${qos}-${sn}`,
-        kind: "p2p",
-        qos,
-        payload: size,
-        publishers: 50,
-        subscribers: 50,
-        description: `point-to-point, 50 publisher/subscriber pairs, ${tail}`,
-      });
-    }
-  }
-  for (const qos of [0, 1]) {
-    out.push({
-      name: `lat-q${qos}-16`,
-      kind: "latency",
-      qos,
-      payload: 16,
-      publishers: 20,
-      subscribers: 20,
-      rate: 2000,
-      description: `fixed offered load 2,000 msg/s, 20 point-to-point pairs, QoS ${qos}, 16 B`,
-    });
-  }
-  out.push({
-    name: "conn",
-    kind: "conn",
-    qos: 0,
-    payload: 0,
-    publishers: 0,
-    subscribers: 0,
-    connections: o.connections,
-    description: `connection capacity, ${o.connections} idle connections (keepalive 0)`,
-  });
-  const cc = o.clusterConnections ?? 50_000;
-  out.push({
-    name: "conn-cluster",
-    kind: "conn-cluster",
-    qos: 0,
-    payload: 0,
-    publishers: 0,
-    subscribers: 0,
-    connections: cc,
-    description: `cluster connection capacity, ${cc} idle connections over 3 MqttWk nodes`,
-    optIn: true,
-  });
-  return out;
-}
-
-/** mqttwk-durable exists for the QoS 1 durable-vs-memory ratio: it only runs QoS 1 traffic. */
-export function brokerRuns(b: BrokerName, s: Scenario): boolean {
-  if (s.kind === "conn-cluster") return b === "mqttwk"; // starts its own cluster
-  if (b !== "mqttwk-durable") return true;
-  return s.kind !== "conn" && s.qos === 1;
-}
 
 export interface RunResult {
   scenario: string;
@@ -177,6 +60,11 @@ export interface RunResult {
   otherCpuPct: number;
   /** Deliveries given up on (no progress for 1 s), over the whole run. */
   lost: number;
+  /**
+   * MQTT 5.0: percentage of deliveries that arrived with a topic alias alone, i.e. how much the
+   * broker aliased towards subscribers that allowed it (whole run).
+   */
+  aliasedPct?: number;
   connections?: number;
   failedConnections?: number;
   connectSeconds?: number;
@@ -235,7 +123,7 @@ export function emptyResult(broker: BrokerName, scenario: string, round: number)
 
 interface Pub {
   conn: BenchConn;
-  batcher: PublishBatcher;
+  batcher: Batcher;
   unacked: number;
   busy: boolean;
   pending: number;
@@ -283,7 +171,7 @@ async function runTraffic(
         : `bench/p2p/${i}`;
     const subs = await Promise.all(
       Array.from({ length: s.subscribers }, async (_, i) => {
-        const c = await BenchConn.open(b.port, `s${round}-${i}`, { clean });
+        const c = await BenchConn.open(b.port, `s${round}-${i}`, openOptions(s, clean, "sub"));
         conns.push(c);
         c.onPublishMsg = (buf, off) => {
           delivered++;
@@ -296,11 +184,11 @@ async function runTraffic(
     );
     const pubs: Pub[] = await Promise.all(
       Array.from({ length: s.publishers }, async (_, i) => {
-        const c = await BenchConn.open(b.port, `p${round}-${i}`, { clean });
+        const c = await BenchConn.open(b.port, `p${round}-${i}`, openOptions(s, clean, "pub"));
         conns.push(c);
         const p: Pub = {
           conn: c,
-          batcher: new PublishBatcher(topicOf(i), s.qos, s.payload, MAX_BATCH),
+          batcher: makeBatcher(s, topicOf(i), c, MAX_BATCH),
           unacked: 0,
           busy: false,
           pending: 0,
@@ -352,7 +240,7 @@ async function runTraffic(
             let n = Math.min(p.pending, MAX_BATCH);
             if (s.qos > 0) n = Math.min(n, MAX_UNACKED - p.unacked);
             if (n <= 0 || p.busy) continue;
-            if (p.conn.closed) throw new Error("publisher connection closed by the broker");
+            if (p.conn.closed) throw closedError("publisher", conns);
             p.busy = true;
             p.pending -= n;
             sent += n;
@@ -371,7 +259,7 @@ async function runTraffic(
     } else {
       loops = pubs.map(async (p) => {
         while (!stop) {
-          if (p.conn.closed) throw new Error("publisher connection closed by the broker");
+          if (p.conn.closed) throw closedError("publisher", conns);
           let n = Math.min(MAX_BATCH, Math.floor((t.window - outstanding()) / fanout));
           if (s.qos > 0) n = Math.min(n, MAX_UNACKED - p.unacked);
           if (n <= 0) {
@@ -417,7 +305,9 @@ async function runTraffic(
     clearInterval(watchdog);
     await Promise.race([loopsDone.catch(() => {}), sleep(2000)]);
     if (err) throw err;
-    if (subs.some((c) => c.closed)) throw new Error("subscriber connection closed by the broker");
+    if (subs.some((c) => c.closed)) throw closedError("subscriber", conns);
+    const failure = firstFailure(conns);
+    if (failure !== null) throw new Error(`MQTT 5.0: ${failure}`);
 
     res.msgsPerSec = (d1 - d0) / wall;
     res.sentPerSec = (s1 - s0) / wall;
@@ -428,6 +318,9 @@ async function runTraffic(
     res.otherCpuPct = Math.max(0, ((sys1 - sys0) / wall) * 100 - res.brokerCpuPct - res.genCpuPct);
     res.brokerPeakRssMiB = mem.hwm / 1024;
     res.lost = lost;
+    if (s.protocol === 5 && delivered > 0) {
+      res.aliasedPct = (subs.reduce((a, c) => a + c.aliasedPublishes, 0) / delivered) * 100;
+    }
     res.ok = res.msgsPerSec > 0;
     if (!res.ok) res.error = "no message received in the measurement window";
   } catch (e) {
@@ -437,6 +330,11 @@ async function runTraffic(
     res.error = e instanceof Error ? e.message : String(e);
   }
   return { result: res, cleanup };
+}
+
+function closedError(who: string, conns: BenchConn[]): Error {
+  const why = firstFailure(conns);
+  return new Error(`${who} connection closed by the broker${why ? ` (${why})` : ""}`);
 }
 
 /** Source address for connection i: spread over 127.1.x.y to stay clear of port exhaustion. */
