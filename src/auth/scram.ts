@@ -199,7 +199,8 @@ export class ScramServerExchange implements AuthExchange {
     const attrs = bare.split(",");
     // RFC 5802 §5.1: an unknown mandatory extension ("m=") fails the exchange.
     if (attrs[0].startsWith("m=")) return failure("SCRAM mandatory extension not supported");
-    if (!attrs[0].startsWith("n=") || !attrs[1]?.startsWith("r=")) {
+    const wellFormed = attrs.every((a) => /^[A-Za-z]=/.test(a));
+    if (!wellFormed || !attrs[0].startsWith("n=") || !attrs[1]?.startsWith("r=")) {
       return failure("malformed SCRAM client-first-message");
     }
     const user = decodeSaslname(attrs[0].slice(2));
