@@ -81,7 +81,11 @@ export async function authenticateConnect(
     }
     const bytes = authPacket(ReasonCode.ContinueAuthentication, method, step.data, clientMax);
     if (bytes === null) {
-      client.refuseConnect(ReasonCode.PacketTooLarge, "AUTH larger than the client allows");
+      client.refuseConnect(
+        ReasonCode.PacketTooLarge,
+        "AUTH larger than the client allows",
+        clientMax,
+      );
       return null;
     }
     client.send(bytes);
