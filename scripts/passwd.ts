@@ -45,7 +45,8 @@ async function readHidden(prompt: string): Promise<string> {
   return new TextDecoder().decode(new Uint8Array(bytes));
 }
 
-async function readPassword(): Promise<string> {
+/** Asks twice on a terminal (not echoed); else the first line of standard input. */
+export async function readPassword(): Promise<string> {
   if (Deno.stdin.isTerminal()) {
     const a = await readHidden("Password: ");
     const b = await readHidden("Reenter password: ");

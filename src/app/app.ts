@@ -140,6 +140,7 @@ class MqttwkApp implements App {
       log,
       authenticator: security.authenticator,
       authorizer: security.authorizer,
+      enhancedAuthenticator: security.enhancedAuthenticator,
       admit: security.admit,
       sinks: kafka ? [kafka.sink] : [],
       events: kafka?.events,

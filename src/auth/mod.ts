@@ -1,5 +1,13 @@
 /** Builds the authenticator and authorizer the configuration asks for. */
-import type { Authenticator, Authorizer, AuthRequest, AuthResult } from "../broker/ports/auth.ts";
+import type {
+  Authenticator,
+  AuthExchange,
+  Authorizer,
+  AuthRequest,
+  AuthResult,
+  AuthStep,
+  EnhancedAuthenticator,
+} from "../broker/ports/auth.ts";
 import { allowAll } from "../broker/ports/auth.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../log.ts";
@@ -14,14 +22,18 @@ import {
   RsaProvider,
   runChain,
 } from "./providers.ts";
+import { SCRAM_SHA_256, ScramServerExchange } from "./scram.ts";
+import { ScramFileUsers } from "./scram_file.ts";
 
 /** What src/auth/ gives the core: the auth ports, the admission hook and a reload. */
 export interface Security {
   authenticator: Authenticator;
   authorizer: Authorizer;
+  /** MQTT 5.0 enhanced authentication (SCRAM-SHA-256) when a SCRAM file is configured. */
+  enhancedAuthenticator?: EnhancedAuthenticator;
   /** Connection admission (rate limit per address); null admits. */
   admit?: (remoteAddress: string) => string | null;
-  /** Re-reads password and ACL files (SIGHUP). */
+  /** Re-reads the key, password, SCRAM and ACL files (SIGHUP). */
   reload(): Promise<void> | void;
 }
 
@@ -31,6 +43,7 @@ type AuthConfig = Pick<
   | "authProviders"
   | "authRsaPublicKey"
   | "authPasswordFile"
+  | "authScramFile"
   | "authHttpUrl"
   | "authHttpTimeout"
   | "authHttpCacheTtl"
@@ -131,12 +144,14 @@ function rateLimitedWarning(log: Logger): (msg: string) => void {
  */
 export async function createSecurity(config: AuthConfig, log: Logger): Promise<Security> {
   const providers = config.passwordMust ? buildProviders(config, log) : [];
-  if (config.passwordMust && providers.length === 0) {
+  const scram = config.authScramFile ? new ScramFileUsers(config.authScramFile) : undefined;
+  // SCRAM alone is a valid setup: only clients that prove a password by SCRAM get in.
+  if (config.passwordMust && providers.length === 0 && !scram) {
     throw new Error(
       "mqtt-password-must is true but no authentication provider is configured: set " +
         "mqttwk.broker.auth.rsa-public-key (keystore/demo-auth-public.pem accepts the original " +
-        "MqttWk's demo credentials), mqttwk.broker.auth.password-file or " +
-        "mqttwk.broker.auth.http-url",
+        "MqttWk's demo credentials), mqttwk.broker.auth.password-file, " +
+        "mqttwk.broker.auth.http-url or mqttwk.broker.auth.scram-file",
     );
   }
   if (!config.passwordMust) {
@@ -155,7 +170,10 @@ export async function createSecurity(config: AuthConfig, log: Logger): Promise<S
 
   // Everything is read before anything is installed, here and on reload.
   const loadAll = async () => {
-    const installs = await Promise.all(providers.map((p) => p.load?.() ?? (() => {})));
+    const installs = await Promise.all([
+      ...providers.map((p) => p.load?.() ?? (() => {})),
+      ...(scram ? [scram.load()] : []),
+    ]);
     const acl = config.authAclFile ? await readAcl(config.authAclFile) : undefined;
     return { installs, acl };
   };
@@ -175,32 +193,45 @@ export async function createSecurity(config: AuthConfig, log: Logger): Promise<S
       : "authentication off (mqtt-password-must is false)",
   );
   if (checker) log.info(`ACL from ${config.authAclFile}`);
+  if (scram) {
+    log.info(
+      `enhanced authentication ${SCRAM_SHA_256} for ${scram.userCount} user(s) of ` +
+        `${config.authScramFile}` +
+        (config.passwordMust ? "" : " (clients that do not use it are let in unchecked)"),
+    );
+  }
 
   const backoff = new FailureBackoff(config.authFailureDelayMax * 1000);
   const queue = new AttemptQueue(config.authMaxPendingPerIp);
   const limited = (ip: string) => config.authLimitLoopback || !isLoopback(ip);
   const queueFull = rateLimitedWarning(log);
 
-  const attempt = async (req: AuthRequest, ip: string): Promise<AuthResult> => {
+  /** Runs one check after the address's back-off; `failed` says whether it counts against it. */
+  const throttled = async <T>(
+    ip: string,
+    check: () => T | Promise<T>,
+    failed: (result: T) => boolean,
+  ): Promise<T> => {
     // Waiting before deciding, not after, so an attacker cannot cut the wait short by
     // hanging up once the answer is known.
     const wait = backoff.delayFor(ip);
     if (wait > 0) await sleep(wait);
-    let result: AuthResult;
-    if (req.username === undefined) {
+    const result = await check();
+    if (failed(result)) backoff.failed(ip);
+    return result;
+  };
+
+  const attempt = (req: AuthRequest, ip: string): Promise<AuthResult> =>
+    throttled(ip, () => {
+      if (req.username !== undefined) return runChain(providers, req);
       // 3.1.1 has no "missing credentials" code; 0x04 is for malformed ones, and an anonymous
       // client is simply not authorized to connect (mosquitto answers the same).
-      result = {
+      return {
         ok: false,
         reasonCode: CONNACK_NOT_AUTHORIZED,
         reason: "not authorized (no username, and mqtt-password-must is true)",
-      };
-    } else {
-      result = await runChain(providers, req);
-    }
-    if (!result.ok) backoff.failed(ip);
-    return result;
-  };
+      } as AuthResult;
+    }, (r) => !r.ok);
 
   const authenticator: Authenticator = {
     authenticate: (req: AuthRequest): Promise<AuthResult> | AuthResult => {
@@ -225,6 +256,34 @@ export async function createSecurity(config: AuthConfig, log: Logger): Promise<S
     },
   };
 
+  /**
+   * Each step of an enhanced exchange is one attempt for the back-off and the per-address queue,
+   * like a password check: N parallel SCRAM guesses from one address wait N delays.
+   */
+  const scramStep =
+    (exchange: AuthExchange, ip: string) => (data: Uint8Array | undefined): Promise<AuthStep> => {
+      const run = () => throttled(ip, () => exchange.step(data), (r) => r.status === "failure");
+      if (!limited(ip)) return run();
+      const queued = queue.run(ip, run);
+      if (queued) return queued;
+      queueFull(
+        `refusing authentication attempts from ${ip}: ${config.authMaxPendingPerIp} already ` +
+          `pending (mqttwk.broker.auth.max-pending-per-ip)`,
+      );
+      return Promise.resolve({
+        status: "failure",
+        reasonCode: 0x88, // Server unavailable, as CONNACK 0x03 for a password.
+        reason: `too many pending authentication attempts from ${ip}`,
+      });
+    };
+  const enhancedAuthenticator: EnhancedAuthenticator | undefined = scram && {
+    methods: [SCRAM_SHA_256],
+    start(req) {
+      const exchange = new ScramServerExchange(scram);
+      return { step: scramStep(exchange, ipOf(req.remoteAddress)) };
+    },
+  };
+
   let admit: Security["admit"];
   if (config.authMaxConnectionRate > 0) {
     const limiter = new ConnectionRateLimiter(
@@ -242,6 +301,7 @@ export async function createSecurity(config: AuthConfig, log: Logger): Promise<S
   return {
     authenticator,
     authorizer: checker ?? allowAll,
+    enhancedAuthenticator,
     admit,
     async reload() {
       const next = await loadAll();
@@ -249,7 +309,11 @@ export async function createSecurity(config: AuthConfig, log: Logger): Promise<S
       if (checker && next.acl) checker.replace(next.acl);
       log.info(
         `reloaded ${
-          [...providers.map((p) => p.name), ...(checker ? ["acl"] : [])].join(", ") ||
+          [
+            ...providers.map((p) => p.name),
+            ...(scram ? ["scram"] : []),
+            ...(checker ? ["acl"] : []),
+          ].join(", ") ||
           "nothing (no auth files configured)"
         }`,
       );

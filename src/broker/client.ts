@@ -46,6 +46,8 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
 
   readonly #decoder: Decoder;
   #backlog: Packet[] | null = null;
+  /** Set while an enhanced authentication waits for the client's next packet (nextPacket). */
+  #awaiting: ((p: Packet | null) => void) | null = null;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
   #gracefulDisconnect = false;
@@ -117,7 +119,8 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   #onPacket(p: Packet): void {
     if (this.ending || this.state === "closed") return;
     if (this.state === "connecting") {
-      (this.#backlog ??= []).push(p);
+      if (this.#awaiting !== null) this.#awaiting(p);
+      else (this.#backlog ??= []).push(p);
       return;
     }
     if (this.state === "new") {
@@ -147,6 +150,27 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
       return;
     }
     this.host.packet(this, p);
+  }
+
+  /**
+   * While CONNECT is handled (an enhanced authentication exchange): the client's next packet,
+   * from the backlog or read now, and reading stops again behind it. Null when the connection
+   * closed meanwhile or nothing came within `timeoutMs` (the connection is then closed).
+   */
+  nextPacket(timeoutMs: number): Promise<Packet | null> {
+    const queued = this.#backlog?.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.state !== "connecting" || this.ending) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.close("authentication timed out", false), timeoutMs);
+      this.#awaiting = (p) => {
+        clearTimeout(timer);
+        this.#awaiting = null;
+        if (p !== null) this.io.pause();
+        resolve(p);
+      };
+      this.io.resume();
+    });
   }
 
   /**
@@ -269,6 +293,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     this.closeReason = reason;
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#keepaliveTimer);
+    this.#awaiting?.(null);
     if (reasonCode !== undefined && wasConnected && this.v5 !== null && !this.ending) {
       this.writeLast(this.#disconnectPacket(reasonCode, reason), () => this.#closeSocket());
     } else {

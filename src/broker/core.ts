@@ -9,7 +9,12 @@ import { Delivery } from "./delivery.ts";
 import { MessageFactory } from "./messages.ts";
 import type { BrokerOptions } from "./options.ts";
 import { Persistence } from "./persistence.ts";
-import { allowAll, type Authenticator, type Authorizer } from "./ports/auth.ts";
+import {
+  allowAll,
+  type Authenticator,
+  type Authorizer,
+  type EnhancedAuthenticator,
+} from "./ports/auth.ts";
 import type { ClusterLink } from "./ports/cluster.ts";
 import type { BrokerEvents } from "./ports/events.ts";
 import type { MessageSink } from "./ports/sink.ts";
@@ -32,6 +37,8 @@ export interface BrokerDeps {
   log: Logger;
   authenticator?: Authenticator;
   authorizer?: Authorizer;
+  /** MQTT 5.0 enhanced authentication (AUTH); without it a CONNECT naming a method gets 0x8C. */
+  enhancedAuthenticator?: EnhancedAuthenticator;
   sinks?: MessageSink[];
   events?: BrokerEvents;
   /**
@@ -48,6 +55,7 @@ export class Core {
   readonly log: Logger;
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
+  readonly enhancedAuthenticator: EnhancedAuthenticator | undefined;
   readonly events: BrokerEvents;
   readonly cluster: ClusterLink | undefined;
   readonly limits: TopicLimits;
@@ -80,6 +88,7 @@ export class Core {
     const log = this.log = deps.log;
     this.authenticator = deps.authenticator ?? allowAll;
     const authorizer = this.authorizer = deps.authorizer ?? allowAll;
+    this.enhancedAuthenticator = deps.enhancedAuthenticator;
     const events = this.events = deps.events ?? {};
     const cluster = this.cluster = deps.cluster;
     this.limits = { maxLevels: options.maxTopicLevels, maxLength: options.maxTopicLength };

@@ -16,6 +16,7 @@ import {
   type PublishTemplate,
   publishTemplate,
 } from "./outgoing.ts";
+import type { AuthExchange } from "./ports/auth.ts";
 import { isValidTopicName } from "./topic.ts";
 
 /** The largest packet MQTT can express: 1 + 4 length bytes + 268 435 455. */
@@ -40,6 +41,10 @@ export class Mqtt5Connection {
   /** The Session Expiry Interval the CONNECT carried (0 if absent), for MQTT-3.14.2-2. */
   readonly connectExpiry: number;
   readonly #limits: Mqtt5Limits;
+  /** The CONNECT's Authentication Method, which a re-authentication must repeat (4.12.1). */
+  authMethod: string | undefined;
+  /** A re-authentication in progress (handlers/auth.ts); `busy` while a step is computed. */
+  reauth: { exchange: AuthExchange; busy: boolean } | null = null;
 
   /** Aliases the client set (alias → topic), created on the first one. */
   #inbound: Map<number, string> | null = null;

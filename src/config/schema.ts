@@ -471,6 +471,14 @@ export const SCHEMA = [
     doc: "mosquitto_passwd-style file of user:$7$... hashes (deno task passwd); empty = off.",
   },
   {
+    key: `${B}.auth.scram-file`,
+    type: "string",
+    default: "",
+    field: "authScramFile",
+    doc: "SCRAM-SHA-256 verifiers (user:SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:" +
+      "<ServerKey>, deno task scram-user) for MQTT 5.0 enhanced authentication; empty = off.",
+  },
+  {
     key: `${B}.auth.http-url`,
     type: "string",
     default: "",

@@ -1,5 +1,6 @@
 /**
- * CONNECT: protocol level and client id checks, authentication, session attach (new, resumed or
+ * CONNECT: protocol level and client id checks, authentication (a password, or the enhanced
+ * exchange of auth.ts), session attach (new, resumed or
  * taken over), CONNACK, then the resend of what was in flight and the packets pipelined behind
  * CONNECT. A refused CONNECT is answered with its CONNACK code and the connection closed.
  */
@@ -11,6 +12,7 @@ import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
 import { Mqtt5Connection } from "../mqtt5.ts";
 import { isValidTopicName } from "../topic.ts";
+import { authenticateConnect, type EnhancedAuthSuccess } from "./auth.ts";
 
 export async function handleConnect(core: Core, client: Client, p: ConnectPacket): Promise<void> {
   const level = p.protocolVersion as number;
@@ -68,11 +70,22 @@ export async function handleConnect(core: Core, client: Client, p: ConnectPacket
     client.refuseConnect(refusal[0], refusal[1], clientMax);
     return;
   }
-  const auth = await core.authenticator.authenticate({ ...client.info, password: p.password });
-  if (client.isClosed) return;
-  if (!auth.ok) {
-    client.refuseConnect(auth.reasonCode, auth.reason ?? "authentication failed", clientMax);
-    return;
+  let enhanced: EnhancedAuthSuccess | null = null;
+  let verified: boolean | undefined;
+  if (v5 && p.properties?.authenticationMethod !== undefined) {
+    // Enhanced authentication replaces the password check: the method proves the user.
+    enhanced = await authenticateConnect(core, client, p, clientMax);
+    if (enhanced === null) return;
+    client.info.username = enhanced.username;
+    verified = true;
+  } else {
+    const auth = await core.authenticator.authenticate({ ...client.info, password: p.password });
+    if (client.isClosed) return;
+    if (!auth.ok) {
+      client.refuseConnect(auth.reasonCode, auth.reason ?? "authentication failed", clientMax);
+      return;
+    }
+    verified = auth.verified;
   }
   client.will = p.will;
   client.keepalive = p.keepalive;
@@ -82,12 +95,17 @@ export async function handleConnect(core: Core, client: Client, p: ConnectPacket
     client.v5 = new Mqtt5Connection(p.properties, o);
     client.inflightWindow = Math.min(o.maxInflight, client.v5.clientReceiveMaximum);
     properties = connackProperties(core, p, assigned ? clientId : undefined);
+    if (enhanced !== null) {
+      // MQTT-4.12.0-5: the successful CONNACK repeats the method, with the server's last data.
+      client.v5.authMethod = enhanced.method;
+      properties.authenticationMethod = enhanced.method;
+      if (enhanced.data !== undefined) properties.authenticationData = enhanced.data;
+    }
     if (properties.serverKeepAlive !== undefined) client.keepalive = properties.serverKeepAlive;
   }
   // A username nobody checked (authentication off, or allowed without a password) proves
   // nothing: such clients count against their address for the session limits.
-  const verifiedUser = client.conn.username ??
-    (auth.verified ? client.info.username : undefined);
+  const verifiedUser = client.conn.username ?? (verified ? client.info.username : undefined);
   const sessionPresent = await core.sessions.attach(client, p, verifiedUser);
   if (client.isClosed) return;
   if (sessionPresent === null) {
@@ -119,17 +137,12 @@ export async function handleConnect(core: Core, client: Client, p: ConnectPacket
 }
 
 /**
- * What this server cannot do for the CONNECT, as a CONNACK code and why: an authentication
- * method (enhanced authentication is not implemented), a will above Maximum QoS or retained
- * while retain is unavailable.
+ * What this server cannot do for the CONNECT, as a CONNACK code and why: a will above Maximum
+ * QoS or retained while retain is unavailable.
  */
 function checkCapabilities(core: Core, p: ConnectPacket): [number, string] | null {
   const v5 = p.protocolVersion === 5;
   const o = core.options;
-  if (v5 && p.properties?.authenticationMethod !== undefined) {
-    // MQTT-4.12.0-1: an unsupported Authentication Method -> 0x8C and close.
-    return [ReasonCode.BadAuthenticationMethod, "enhanced authentication is not supported"];
-  }
   if (p.will && p.will.qos > o.maxQos) {
     // MQTT-3.2.2-12: a will QoS above Maximum QoS -> 0x9B (3.1.1 has no code: not authorized).
     return [

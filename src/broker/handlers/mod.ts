@@ -7,6 +7,7 @@ import type { Packet } from "../../codec/packets.ts";
 import { ReasonCode } from "../../codec/reason_codes.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
+import { handleAuth } from "./auth.ts";
 import { handleDisconnect } from "./disconnect.ts";
 import { handlePingreq } from "./pingreq.ts";
 import { handlePuback } from "./puback.ts";
@@ -40,13 +41,16 @@ export function dispatch(core: Core, client: Client, p: Packet): void {
       return handlePingreq(client);
     case "disconnect":
       return handleDisconnect(core, client, p);
+    case "auth":
+      // Type 15 is reserved in 3.1/3.1.1, as below.
+      if (client.v5 !== null) return handleAuth(core, client, p);
+      break;
     case "connect":
       throw new ProtocolError("second CONNECT", "MQTT-3.1.0-2", ReasonCode.ProtocolError);
-    default:
-      throw new ProtocolError(
-        `${p.type.toUpperCase()} is not sent by clients`,
-        "MQTT-4.8.0-1",
-        ReasonCode.ProtocolError,
-      );
   }
+  throw new ProtocolError(
+    `${p.type.toUpperCase()} is not sent by clients`,
+    "MQTT-4.8.0-1",
+    ReasonCode.ProtocolError,
+  );
 }

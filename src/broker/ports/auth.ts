@@ -22,6 +22,41 @@ export interface Authenticator {
   authenticate(req: AuthRequest): AuthResult | Promise<AuthResult>;
 }
 
+/** What an enhanced authentication (MQTT 5.0 4.12) starts from. */
+export interface EnhancedAuthRequest extends ClientInfo {
+  /** The Authentication Method of the CONNECT (one of EnhancedAuthenticator.methods). */
+  method: string;
+  /** True for a re-authentication (AUTH 0x19) of a connected client. */
+  reauthenticate: boolean;
+}
+
+/**
+ * One step's outcome. `continue`: send AUTH 0x18 with `data` and wait for the client's next AUTH.
+ * `success`: `username` is the identity the client proved; `data` goes in the CONNACK (or the
+ * AUTH 0x00 of a re-authentication). `failure`: `reasonCode` is a 5.0 CONNACK code (0x87 not
+ * authorized, 0x86 bad user name or password, 0x88 server unavailable, 0x8C bad method).
+ */
+export type AuthStep =
+  | { status: "continue"; data?: Uint8Array }
+  | { status: "success"; username: string; data?: Uint8Array }
+  | { status: "failure"; reasonCode: number; reason: string };
+
+/** One exchange, from the CONNECT (or AUTH 0x19) to success or failure. */
+export interface AuthExchange {
+  /**
+   * The client's Authentication Data: first from the CONNECT (or AUTH 0x19), then from each of
+   * its AUTH 0x18 packets. Called again only after a `continue`.
+   */
+  step(data: Uint8Array | undefined): AuthStep | Promise<AuthStep>;
+}
+
+/** Enhanced authentication: the methods offered and a new exchange for each attempt. */
+export interface EnhancedAuthenticator {
+  /** Authentication Methods offered; a CONNECT naming another gets 0x8C (MQTT-4.12.0-1). */
+  readonly methods: readonly string[];
+  start(req: EnhancedAuthRequest): AuthExchange;
+}
+
 /** Synchronous on purpose: it runs on the publish hot path. */
 export interface Authorizer {
   canPublish(client: ClientInfo, topic: string): boolean;
