@@ -10,7 +10,12 @@ import { ProtocolError } from "../codec/errors.ts";
 import type { Properties, PublishPacket, QoS } from "../codec/packets.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { StoredMessage } from "./model.ts";
-import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
+import {
+  type PublishTemplate,
+  publishTemplate,
+  publishTemplateWithIds,
+  withSubscriptionIds,
+} from "./outgoing.ts";
 
 /** The largest packet MQTT can express: 1 + 4 length bytes + 268 435 455. */
 const PROTOCOL_MAX_PACKET = 268_435_460;
@@ -147,9 +152,16 @@ export class Mqtt5Connection {
    * carried with the full topic; later QoS 0/1 PUBLISHes of that topic carry the alias and an
    * empty topic. When all aliases are in use, the least recently used one is reassigned (sent again
    * with its new full topic, which replaces the client's mapping, 3.3.2.3.4).
+   *
+   * `subscriptionIds`: the identifiers of the subscriptions it is delivered for (MQTT-3.3.4-3).
    */
-  publish(msg: StoredMessage, qos: QoS, retain: boolean): PublishTemplate | null {
-    if (this.clientAliasMaximum === 0) return this.#shared(msg, qos, retain);
+  publish(
+    msg: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | null = null,
+  ): PublishTemplate | null {
+    if (this.clientAliasMaximum === 0) return this.#shared(msg, qos, retain, subscriptionIds);
     const aliases = this.#outbound ??= new Map();
     let alias = aliases.get(msg.topic);
     // A QoS 2 PUBLISH always carries its topic too (with the alias, which the client then simply
@@ -174,11 +186,13 @@ export class Mqtt5Connection {
       retain,
       dup: false,
       packetId: qos > 0 ? 1 : undefined,
-      properties: { ...msg.properties, topicAlias: alias },
+      properties: subscriptionIds === null
+        ? { ...msg.properties, topicAlias: alias }
+        : { ...withSubscriptionIds(msg.properties, subscriptionIds), topicAlias: alias },
     }, 5);
     if (t.bytes.byteLength > this.maxPacketSize) {
       // Not sent, so no mapping changes; without the alias it may still fit.
-      return this.#shared(msg, qos, retain);
+      return this.#shared(msg, qos, retain, subscriptionIds);
     }
     if (evict !== undefined) aliases.delete(evict);
     else if (aliases.has(msg.topic)) aliases.delete(msg.topic); // re-inserted last: most recent
@@ -188,8 +202,15 @@ export class Mqtt5Connection {
   }
 
   /** The PUBLISH shared by every 5.0 subscriber (no alias), if it fits. */
-  #shared(msg: StoredMessage, qos: QoS, retain: boolean): PublishTemplate | null {
-    const t = publishTemplate(msg, 5, qos, retain);
+  #shared(
+    msg: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | null,
+  ): PublishTemplate | null {
+    const t = subscriptionIds === null
+      ? publishTemplate(msg, 5, qos, retain)
+      : publishTemplateWithIds(msg, qos, retain, subscriptionIds);
     return t.bytes.byteLength > this.maxPacketSize ? null : t;
   }
 }
