@@ -130,5 +130,12 @@ function fold(clientId: string, subs: SubValue[]): RouteTarget {
   }
   // Several subscriptions may share an identifier; each is sent once.
   if (ids !== null && ids.length > 1) ids = [...new Set(ids)].sort((a, b) => a - b);
-  return { clientId, qos, retainAsPublished, subscriptionIds: ids, checkEachDelivery, own: undefined };
+  return {
+    clientId,
+    qos,
+    retainAsPublished,
+    subscriptionIds: ids,
+    checkEachDelivery,
+    own: undefined,
+  };
 }

@@ -317,7 +317,13 @@ export class Sessions {
         // Who may read what may have changed: a filter overlapping a denied topic is checked
         // per message from now on, one that no longer does is not.
         const checkEach = d.authorizer.checkEachDelivery;
-        if (checkEach) d.subscriptions.add(filter, s.clientId, subValue(sub, checkEach.call(d.authorizer, info, filter)));
+        if (checkEach) {
+          d.subscriptions.add(
+            filter,
+            s.clientId,
+            subValue(sub, checkEach.call(d.authorizer, info, filter)),
+          );
+        }
         continue;
       }
       s.deleteSubscription(filter);

@@ -212,7 +212,11 @@ Deno.test("No Local on a shared subscription is a protocol error [MQTT-3.8.3-4]"
 Deno.test("SUBACK per filter: 0x87 not authorized, 0x97 over the subscription limit, 0xA2 wildcards off; 3.1.1 gets 0x80 [MQTT-3.9.3-1]", async () => {
   await withBroker(async (b) => {
     const { c, ack } = await connected5(b, "s");
-    assert.equal(ack.properties?.wildcardSubscriptionAvailable, 0, "CONNACK says wildcards are off");
+    assert.equal(
+      ack.properties?.wildcardSubscriptionAvailable,
+      0,
+      "CONNACK says wildcards are off",
+    );
     assert.deepEqual(
       await subscribe5(c, [
         { topic: "ok/1", qos: 0 },
@@ -247,7 +251,10 @@ Deno.test("SUBACK per filter: 0x87 not authorized, 0x97 over the subscription li
 });
 
 Deno.test("a SUBACK with a refused filter carries a reason string only if the client allows problem information [MQTT-3.1.2-29]", async () => {
-  const authorizer = { canPublish: () => true, canSubscribe: (_c: unknown, f: string) => f !== "no" };
+  const authorizer = {
+    canPublish: () => true,
+    canSubscribe: (_c: unknown, f: string) => f !== "no",
+  };
   await withBroker(async (b) => {
     const { c: yes } = await connected5(b, "yes");
     await yes.send({ type: "subscribe", packetId: 1, subscriptions: [{ topic: "no", qos: 0 }] });

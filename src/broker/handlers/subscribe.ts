@@ -5,7 +5,12 @@
  * SUBACK waits until every node routes a new filter here.
  */
 import { encode } from "../../codec/encoder.ts";
-import type { Properties, SubackPacket, SubscribePacket, Subscription } from "../../codec/packets.ts";
+import type {
+  Properties,
+  SubackPacket,
+  SubscribePacket,
+  Subscription,
+} from "../../codec/packets.ts";
 import { ReasonCode, SUBACK_FAILURE } from "../../codec/reason_codes.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
