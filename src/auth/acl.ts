@@ -196,13 +196,23 @@ export class AclChecker {
   }
 
   /**
-   * A filter is allowed when all of it lies within one readable rule and no deny rule overlaps
-   * it; for a topic name (retained delivery) that reduces to plain matching.
+   * A filter is allowed when all of it lies within one readable rule and not all of it within a
+   * deny rule (mosquitto's rule); for a topic name (retained and checked deliveries) that
+   * reduces to plain matching. A filter that only partly overlaps a deny rule is granted and
+   * its messages are checked one by one (checkEachDelivery).
    */
   canSubscribe(client: ClientInfo, filter: string): boolean {
     const r = this.#rules(client);
     const f = filter.split("/");
-    if (r.deny.some((d) => filtersOverlap(d, f))) return false;
+    if (r.deny.some((d) => filterWithin(f, d))) return false;
     return r.read.some((g) => filterWithin(f, g));
+  }
+
+  /** Whether a granted filter overlaps a deny rule, so each message must be checked. */
+  checkEachDelivery(client: ClientInfo, filter: string): boolean {
+    const r = this.#rules(client);
+    if (r.deny.length === 0) return false;
+    const f = filter.split("/");
+    return r.deny.some((d) => filtersOverlap(d, f));
   }
 }

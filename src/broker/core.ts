@@ -115,7 +115,13 @@ export class Core {
     );
     this.messages = new MessageFactory(options.nodeId);
     const sessionMap = new Map();
-    this.router = new Router(subscriptions, sessionMap, delivery);
+    this.router = new Router(
+      subscriptions,
+      sessionMap,
+      delivery,
+      // An offline session's queue is checked when a client resumes it (Sessions.reauthorize).
+      (s, topic) => s.client === null || authorizer.canSubscribe(s.client.info, topic),
+    );
     this.publisher = new Publisher(this.retainer, this.router, cluster, deps.sinks ?? []);
     const wills = this.wills = new Wills(authorizer, this.publisher, this.messages, log, cluster);
     this.sessions = new Sessions({

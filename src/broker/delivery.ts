@@ -50,8 +50,16 @@ export class Delivery {
   /**
    * Sends or queues one message for one session. `single`: no other session receives this
    * message now, so its PUBLISH is written straight into the client's buffer, not shared.
+   * `subscriptionIds`: MQTT 5 identifiers of the matching subscriptions, sent to 5.0 clients.
    */
-  deliver(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, single = false): void {
+  deliver(
+    s: Session,
+    msg: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    single = false,
+    subscriptionIds: number[] | null = null,
+  ): void {
     // Messages from other nodes, the retained store or a restart may have waited: expired ones
     // go nowhere (MQTT-3.3.2-5). Messages without an expiry pay one field read.
     if (msg.expiresAt !== undefined && isExpired(msg, Date.now())) {
@@ -64,7 +72,7 @@ export class Delivery {
       if (c && c.state === "connected" && !c.congested) {
         if (c.v5 !== null) {
           // 5.0: its own encoding (topic alias), or dropped if too large (MQTT-3.1.2-25).
-          const t = c.v5.publish(msg, 0, retain);
+          const t = c.v5.publish(msg, 0, retain, subscriptionIds);
           if (t === null) return this.#tooLarge(s, msg);
           c.sendPublish(t, 0, false);
         } else if (single) c.sendMessage(msg, 0, retain, 0);
@@ -77,6 +85,7 @@ export class Delivery {
       return;
     }
     const entry: OutboundEntry = { seq: s.nextSeq++, message: msg, qos, retain, state: "queued" };
+    if (subscriptionIds !== null) entry.subscriptionIds = subscriptionIds;
     if (
       c && c.state === "connected" && s.queueLength === 0 &&
       s.inflight.size < c.inflightWindow && !c.congested
@@ -157,7 +166,7 @@ export class Delivery {
       if (qos > 0 && s.inflight.size >= maxInflight) return;
       feed.take();
       // Only this client gets it now: written straight into its buffer.
-      this.deliver(s, m, qos, true, true);
+      this.deliver(s, m, qos, true, true, feed.subscriptionIds);
     }
   }
 
@@ -269,7 +278,7 @@ export class Delivery {
   #send(s: Session, c: ClientOutput, entry: OutboundEntry, fresh = false, single = false): void {
     let t5: PublishTemplate | null = null;
     if (c.v5 !== null) {
-      t5 = c.v5.publish(entry.message, entry.qos, entry.retain);
+      t5 = c.v5.publish(entry.message, entry.qos, entry.retain, entry.subscriptionIds ?? null);
       if (t5 === null) {
         // MQTT-3.1.2-25: discarded as if delivered; a queued entry leaves the store.
         this.#tooLarge(s, entry.message);
@@ -324,7 +333,7 @@ function resend(c: ClientOutput, e: OutboundEntry): boolean | null {
     return false;
   }
   if (c.v5 !== null) {
-    const t = c.v5.publish(e.message, e.qos, e.retain);
+    const t = c.v5.publish(e.message, e.qos, e.retain, e.subscriptionIds ?? null);
     if (t === null) return null;
     c.sendPublish(t, e.packetId!, true);
     return true;

@@ -71,6 +71,11 @@ export interface OutboundEntry {
   retain: boolean;
   state: "queued" | "sent" | "released";
   packetId?: number;
+  /**
+   * MQTT 5: the Subscription Identifiers of the session's subscriptions that matched, sent with
+   * the PUBLISH (MQTT-3.3.4-3); absent when none had one.
+   */
+  subscriptionIds?: number[];
 }
 
 /** Everything a persistent session needs when it is resumed. */

@@ -15,6 +15,7 @@ import {
   expiringTemplate,
   type PublishTemplate,
   publishTemplate,
+  publishTemplateWithIds,
 } from "./outgoing.ts";
 import type { AuthExchange } from "./ports/auth.ts";
 import { isValidTopicName } from "./topic.ts";
@@ -170,11 +171,19 @@ export class Mqtt5Connection {
    * with its new full topic, which replaces the client's mapping, 3.3.2.3.4).
    *
    * A message with an expiry that waited (queued, retained, resent) carries the remaining
-   * interval (MQTT-3.3.2-6); callers have already dropped expired ones.
+   * interval (MQTT-3.3.2-6); callers have already dropped expired ones. `subscriptionIds`: the
+   * identifiers of the subscriptions it is delivered for (MQTT-3.3.4-3).
    */
-  publish(msg: StoredMessage, qos: QoS, retain: boolean): PublishTemplate | null {
+  publish(
+    msg: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | null = null,
+  ): PublishTemplate | null {
     const expiry = msg.expiresAt === undefined ? undefined : remainingExpiry(msg, Date.now());
-    if (this.clientAliasMaximum === 0) return this.#shared(msg, qos, retain, expiry);
+    if (this.clientAliasMaximum === 0) {
+      return this.#shared(msg, qos, retain, expiry, subscriptionIds);
+    }
     const aliases = this.#outbound ??= new Map();
     let alias = aliases.get(msg.topic);
     // A QoS 2 PUBLISH always carries its topic too (with the alias, which the client then simply
@@ -195,10 +204,11 @@ export class Mqtt5Connection {
       topic,
       topicAlias: alias,
       messageExpiryInterval: expiry,
+      subscriptionIdentifiers: subscriptionIds ?? undefined,
     });
     if (t.bytes.byteLength > this.maxPacketSize) {
       // Not sent, so no mapping changes; without the alias it may still fit.
-      return this.#shared(msg, qos, retain, expiry);
+      return this.#shared(msg, qos, retain, expiry, subscriptionIds);
     }
     if (evict !== undefined) aliases.delete(evict);
     else if (aliases.has(msg.topic)) aliases.delete(msg.topic); // re-inserted last: most recent
@@ -216,10 +226,22 @@ export class Mqtt5Connection {
     qos: QoS,
     retain: boolean,
     expiry: number | undefined,
+    subscriptionIds: number[] | null,
   ): PublishTemplate | null {
-    const t = expiry === undefined
-      ? publishTemplate(msg, 5, qos, retain)
-      : expiringTemplate(msg, qos, retain, expiry);
+    let t: PublishTemplate;
+    if (subscriptionIds === null) {
+      t = expiry === undefined
+        ? publishTemplate(msg, 5, qos, retain)
+        : expiringTemplate(msg, qos, retain, expiry);
+    } else {
+      // Identifiers and a waited expiry together are rare enough to be encoded per delivery.
+      t = expiry === undefined
+        ? publishTemplateWithIds(msg, qos, retain, subscriptionIds)
+        : encodePublishV5(msg, qos, retain, {
+          messageExpiryInterval: expiry,
+          subscriptionIdentifiers: subscriptionIds,
+        });
+    }
     return t.bytes.byteLength > this.maxPacketSize ? null : t;
   }
 }

@@ -69,9 +69,14 @@ export interface BrokerOptions {
   sharedSubscriptionAvailable: boolean;
   /**
    * Advertised in the MQTT 5 CONNACK; a SUBSCRIBE with a Subscription Identifier is refused
-   * (0xA1) while off. Not a configuration key: on once the feature is implemented.
+   * (0xA1) while off. Not a configuration key (on); off only for embedding and tests.
    */
   subscriptionIdentifiersAvailable: boolean;
+  /**
+   * Whether filters with `+` or `#` may be subscribed to; off: refused (5.0: 0xA2, 3.1.1:
+   * 0x80) and the MQTT 5 CONNACK says so.
+   */
+  wildcardSubscriptionAvailable: boolean;
   /**
    * MQTT 5 Response Information sent to a client that asks for it (Request Response
    * Information = 1); empty = never sent.
@@ -115,7 +120,8 @@ export const defaultBrokerOptions: BrokerOptions = {
   maxQos: 2,
   retainAvailable: true,
   sharedSubscriptionAvailable: false,
-  subscriptionIdentifiersAvailable: false,
+  subscriptionIdentifiersAvailable: true,
+  wildcardSubscriptionAvailable: true,
   responseInformation: "",
   durable: false,
 };

@@ -63,6 +63,8 @@ export interface DeliveryValues {
   topicAlias?: number;
   /** The remaining Message Expiry Interval, seconds (MQTT-3.3.2-6); see remainingExpiry. */
   messageExpiryInterval?: number;
+  /** The identifiers of the subscriptions this delivery is for (MQTT-3.3.4-3). */
+  subscriptionIdentifiers?: number[];
 }
 
 /**
@@ -80,6 +82,9 @@ export function encodePublishV5(
   if (values.topicAlias !== undefined) properties.topicAlias = values.topicAlias;
   if (values.messageExpiryInterval !== undefined) {
     properties.messageExpiryInterval = values.messageExpiryInterval;
+  }
+  if (values.subscriptionIdentifiers !== undefined) {
+    properties.subscriptionIdentifiers = values.subscriptionIdentifiers;
   }
   return encodePublish({
     type: "publish",
@@ -121,4 +126,47 @@ export function expiringTemplate(
   return cache.variants[idx] ??= encodePublishV5(msg, qos, retain, {
     messageExpiryInterval: seconds,
   });
+}
+
+/** The 5.0 variants with Subscription Identifiers, by variant index and identifiers. */
+const TEMPLATES_WITH_IDS = Symbol("publishTemplatesWithIds");
+
+type CachedWithIds = StoredMessage & { [TEMPLATES_WITH_IDS]?: Map<string, PublishTemplate> };
+
+/**
+ * The 5.0 PUBLISH of `msg` carrying `subscriptionIds` (MQTT-3.3.4-3): encoded once per
+ * distinct set of identifiers, so subscribers that share an identifier share the bytes too.
+ */
+export function publishTemplateWithIds(
+  msg: StoredMessage,
+  qos: QoS,
+  retain: boolean,
+  subscriptionIds: number[],
+): PublishTemplate {
+  const m = msg as CachedWithIds;
+  const variants = m[TEMPLATES_WITH_IDS] ??= new Map();
+  const key = `${qos * 2 + (retain ? 1 : 0)}:${subscriptionIds}`;
+  let t = variants.get(key);
+  if (t === undefined) {
+    t = encodePublish({
+      type: "publish",
+      topic: msg.topic,
+      payload: msg.payload,
+      qos,
+      retain,
+      dup: false,
+      packetId: qos > 0 ? 1 : undefined,
+      properties: withSubscriptionIds(msg.properties, subscriptionIds),
+    }, 5);
+    variants.set(key, t);
+  }
+  return t;
+}
+
+/** A message's properties with the Subscription Identifiers of one delivery. */
+export function withSubscriptionIds(
+  properties: StoredMessage["properties"],
+  subscriptionIds: number[],
+): NonNullable<StoredMessage["properties"]> {
+  return { ...properties, subscriptionIdentifiers: subscriptionIds };
 }

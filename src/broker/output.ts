@@ -173,20 +173,25 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     else this.enqueue(bytes);
   }
 
-  /** PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) without allocating. */
-  sendAck(first: number, packetId: number, durable = false): void {
+  /**
+   * PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) without allocating. A 5.0
+   * reason code other than Success adds one byte (no properties: 3.4.2.1); 3.1.1 never has one.
+   */
+  sendAck(first: number, packetId: number, durable = false, reasonCode = 0): void {
     if (this.state === "closed") return;
     const seg = this.#gateFor(durable);
     // 5.0 sends Success without properties in this same 2-byte form (3.4.2.1).
-    const buf = seg ? seg.room(4) : this.#room(4);
+    const n = reasonCode === 0 ? 4 : 5;
+    const buf = seg ? seg.room(n) : this.#room(n);
     const i = seg ? seg.len : this.#len;
     buf[i] = first;
-    buf[i + 1] = 2;
+    buf[i + 1] = n - 2;
     buf[i + 2] = packetId >> 8;
     buf[i + 3] = packetId & 0xff;
-    if (seg) seg.len = i + 4;
+    if (n === 5) buf[i + 4] = reasonCode;
+    if (seg) seg.len = i + n;
     else {
-      this.#len = i + 4;
+      this.#len = i + n;
       this.#queued();
     }
   }

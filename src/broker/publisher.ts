@@ -13,6 +13,8 @@ export class Publisher {
   readonly #router: Router;
   readonly #cluster: ClusterLink | undefined;
   readonly #sinks: MessageSink[];
+  /** Sessions of this node the last published message matched. */
+  #routedHere = 0;
 
   constructor(
     retainer: Retainer,
@@ -33,7 +35,7 @@ export class Publisher {
    */
   publish(msg: StoredMessage, from?: ClientInfo): void | Promise<void> {
     if (msg.retain) this.#retainer.apply(msg);
-    this.#router.route(msg);
+    this.#routedHere = this.#router.route(msg);
     let waits: Promise<void>[] | null = null;
     if (this.#cluster) {
       const r = this.#cluster.forward(msg);
@@ -48,5 +50,15 @@ export class Publisher {
       if (r) (waits ??= []).push(r);
     }
     if (waits) return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
+  }
+
+  /**
+   * Right after publish(msg): true when nobody subscribes to it: no session here, no other node
+   * (as far as the cluster link can tell for sure) and no sink. For MQTT 5's 0x10 No matching
+   * subscribers, which must never be said when a subscriber exists.
+   */
+  unrouted(msg: StoredMessage): boolean {
+    if (this.#routedHere > 0 || this.#sinks.length > 0) return false;
+    return this.#cluster === undefined || this.#cluster.routedElsewhere?.(msg.topic) === false;
   }
 }

@@ -11,6 +11,7 @@ import type { RetainedIndex } from "./retained.ts";
 interface Cursor {
   filter: string;
   qos: QoS;
+  subscriptionIds: number[] | null;
   walk: Iterator<StoredMessage, void, undefined>;
 }
 
@@ -22,16 +23,22 @@ export class RetainedFeed {
   #held: StoredMessage | null = null;
   /** The QoS `#held` is delivered with. */
   qos: QoS = 0;
+  /** The Subscription Identifier `#held` is delivered with (MQTT 5), or null. */
+  subscriptionIds: number[] | null = null;
 
   /** `allowed`: whether the subscriber may receive a topic (checked when each one is sent). */
   constructor(allowed: (topic: string) => boolean) {
     this.#allowed = allowed;
   }
 
-  /** Starts (or restarts) sending the retained messages of `filter`, at most at `qos`. */
-  add(index: RetainedIndex, filter: string, qos: QoS): void {
+  /**
+   * Starts (or restarts) sending the retained messages of `filter`, at most at `qos`, with the
+   * subscription's identifier if it has one (3.8.2.1.2).
+   */
+  add(index: RetainedIndex, filter: string, qos: QoS, subscriptionId = 0): void {
     this.#cursors.delete(filter);
-    this.#cursors.set(filter, { filter, qos, walk: index.iterate(filter) });
+    const subscriptionIds = subscriptionId !== 0 ? [subscriptionId] : null;
+    this.#cursors.set(filter, { filter, qos, subscriptionIds, walk: index.iterate(filter) });
   }
 
   /** Stops the walk of `filter` (unsubscribed). */
@@ -59,6 +66,7 @@ export class RetainedFeed {
         if (!this.#allowed(m.topic)) continue;
         // MQTT-3.3.1-6 / -8: at min(message QoS, granted QoS).
         this.qos = (m.qos < c.qos ? m.qos : c.qos) as QoS;
+        this.subscriptionIds = c.subscriptionIds;
         return this.#held = m;
       }
       this.#cursors.delete(c.filter);

@@ -1,16 +1,29 @@
 /**
  * Routing of one message to this node's subscribers: each matching session receives it once, at
- * the highest QoS among its matching subscriptions (capped by the message's QoS).
+ * the highest QoS among its matching subscriptions (capped by the message's QoS), with the
+ * Subscription Identifiers of all of them (MQTT-3.3.4-3..-5).
  */
 import type { QoS } from "../codec/packets.ts";
 import type { Delivery } from "./delivery.ts";
 import type { StoredMessage } from "./model.ts";
 import type { Session } from "./session.ts";
-import type { SubscriptionTable } from "./subscriptions.ts";
+import type { SubscriptionTable, SubValue } from "./subscriptions.ts";
 
+/** One session's share of a topic: its matching subscriptions folded into one delivery. */
 interface RouteTarget {
   clientId: string;
   qos: QoS;
+  /** Some matching subscription has Retain As Published. */
+  retainAsPublished: boolean;
+  /** Identifiers of the matching subscriptions, ascending; null when none has one. */
+  subscriptionIds: number[] | null;
+  /** Some matching subscription overlaps a denied topic: the authorizer decides per message. */
+  checkEachDelivery: boolean;
+  /**
+   * The target for messages its own client published: undefined when no matching subscription
+   * has No Local (then this one), null when all have it (not delivered, MQTT-3.8.3-3).
+   */
+  own: RouteTarget | null | undefined;
 }
 
 /** A stream of unique topics must not grow the route cache without limit. */
@@ -20,31 +33,56 @@ export class Router {
   readonly #subscriptions: SubscriptionTable;
   readonly #sessions: ReadonlyMap<string, Session>;
   readonly #delivery: Delivery;
-  #matches = new Map<string, QoS>();
-  /** topic -> matching (client id, max QoS) pairs, valid while the topic tree is unchanged. */
+  readonly #readable: (s: Session, topic: string) => boolean;
+  #matches = new Map<string, SubValue[]>();
+  /** topic -> matching sessions, valid while the topic tree is unchanged. */
   #cache = new Map<string, RouteTarget[]>();
   #generation = -1;
 
+  /**
+   * `readable`: whether a session may receive a topic, asked only for subscriptions that
+   * overlap a denied topic.
+   */
   constructor(
     subscriptions: SubscriptionTable,
     sessions: ReadonlyMap<string, Session>,
     delivery: Delivery,
+    readable: (s: Session, topic: string) => boolean = () => true,
   ) {
     this.#subscriptions = subscriptions;
     this.#sessions = sessions;
     this.#delivery = delivery;
+    this.#readable = readable;
   }
 
-  /** Delivers to local subscribers: once per session, at the highest matching QoS. */
-  route(msg: StoredMessage): void {
+  /**
+   * Delivers to local subscribers: once per session, at the highest matching QoS. Returns how
+   * many sessions have a matching subscription (0: no matching subscribers here).
+   */
+  route(msg: StoredMessage): number {
     const targets = this.#targets(msg.topic);
     const single = targets.length === 1;
+    const origin = msg.origin;
     for (let i = 0; i < targets.length; i++) {
-      const t = targets[i];
+      let t: RouteTarget | null = targets[i];
+      if (t.own !== undefined && t.clientId === origin) {
+        t = t.own;
+        if (t === null) continue;
+      }
       const s = this.#sessions.get(t.clientId);
       if (!s) continue;
-      this.#delivery.deliver(s, msg, (msg.qos < t.qos ? msg.qos : t.qos) as QoS, false, single);
+      if (t.checkEachDelivery && !this.#readable(s, msg.topic)) continue;
+      this.#delivery.deliver(
+        s,
+        msg,
+        (msg.qos < t.qos ? msg.qos : t.qos) as QoS,
+        // MQTT-3.3.1-12 / -13: RETAIN 0 on live deliveries unless Retain As Published.
+        t.retainAsPublished && msg.retain,
+        single,
+        t.subscriptionIds,
+      );
     }
+    return targets.length;
   }
 
   #targets(topic: string): RouteTarget[] {
@@ -58,13 +96,46 @@ export class Router {
     const matches = this.#matches;
     tree.match(topic, (owner, v) => {
       const prev = matches.get(owner);
-      if (prev === undefined || v.qos > prev) matches.set(owner, v.qos);
+      if (prev === undefined) matches.set(owner, [v]);
+      else prev.push(v);
     });
     targets = [];
-    for (const [clientId, qos] of matches) targets.push({ clientId, qos });
+    for (const [clientId, subs] of matches) targets.push(target(clientId, subs));
     matches.clear();
     if (this.#cache.size >= MAX_CACHED_TOPICS) this.#cache.clear();
     this.#cache.set(topic, targets);
     return targets;
   }
+}
+
+function target(clientId: string, subs: SubValue[]): RouteTarget {
+  const t = fold(clientId, subs);
+  if (subs.some((v) => v.noLocal)) {
+    const others = subs.filter((v) => !v.noLocal);
+    t.own = others.length > 0 ? fold(clientId, others) : null;
+  }
+  return t;
+}
+
+function fold(clientId: string, subs: SubValue[]): RouteTarget {
+  let qos: QoS = 0;
+  let retainAsPublished = false;
+  let checkEachDelivery = false;
+  let ids: number[] | null = null;
+  for (const v of subs) {
+    if (v.qos > qos) qos = v.qos;
+    if (v.retainAsPublished) retainAsPublished = true;
+    if (v.checkEachDelivery) checkEachDelivery = true;
+    if (v.subscriptionId !== 0) (ids ??= []).push(v.subscriptionId);
+  }
+  // Several subscriptions may share an identifier; each is sent once.
+  if (ids !== null && ids.length > 1) ids = [...new Set(ids)].sort((a, b) => a - b);
+  return {
+    clientId,
+    qos,
+    retainAsPublished,
+    subscriptionIds: ids,
+    checkEachDelivery,
+    own: undefined,
+  };
 }

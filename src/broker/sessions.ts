@@ -17,7 +17,7 @@ import type { ClusterLink } from "./ports/cluster.ts";
 import type { BrokerEvents } from "./ports/events.ts";
 import { type QueueBudget, Session } from "./session.ts";
 import type { BrokerStats } from "./stats.ts";
-import type { SubscriptionTable } from "./subscriptions.ts";
+import { type SubscriptionTable, subValue } from "./subscriptions.ts";
 import type { VolatileDeliveries } from "./volatile.ts";
 import type { Wills } from "./wills.ts";
 
@@ -105,7 +105,8 @@ export class Sessions {
     s.disconnectedAt = l.session.disconnectedAt ?? Date.now();
     for (const sub of l.subscriptions) {
       s.setSubscription(sub);
-      this.#d.subscriptions.add(sub.filter, s.clientId, sub.qos);
+      // Whether it needs a check per message is known once a client resumes it (reauthorize).
+      this.#d.subscriptions.add(sub.filter, s.clientId, subValue(sub));
     }
     let lastPid = 0;
     for (const e of l.outbound) {
@@ -311,8 +312,20 @@ export class Sessions {
   reauthorize(s: Session, info: ClientInfo): number {
     const d = this.#d;
     let dropped = 0;
-    for (const filter of [...s.subscriptions.keys()]) {
-      if (d.authorizer.canSubscribe(info, filter)) continue;
+    for (const [filter, sub] of [...s.subscriptions]) {
+      if (d.authorizer.canSubscribe(info, filter)) {
+        // Who may read what may have changed: a filter overlapping a denied topic is checked
+        // per message from now on, one that no longer does is not.
+        const checkEach = d.authorizer.checkEachDelivery;
+        if (checkEach) {
+          d.subscriptions.add(
+            filter,
+            s.clientId,
+            subValue(sub, checkEach.call(d.authorizer, info, filter)),
+          );
+        }
+        continue;
+      }
       s.deleteSubscription(filter);
       d.subscriptions.remove(filter, s.clientId);
       d.persistence.removeSubscription(s, filter);

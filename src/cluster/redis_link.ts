@@ -220,6 +220,12 @@ export class RedisClusterLink implements ClusterLink {
     if (this.#live) return this.#p!.forwarder.forward(msg);
   }
 
+  routedElsewhere(topic: string): boolean | undefined {
+    // A node whose routes may be stale (Redis unreachable) cannot rule anyone out.
+    if (!this.#live || !this.healthy) return undefined;
+    return this.#p!.routes.targets(topic) !== null;
+  }
+
   acquireSession(clientId: string): Promise<void> {
     if (!this.#p) return Promise.reject(new Error("the cluster link is not started"));
     return this.#p.sessions.acquire(clientId);

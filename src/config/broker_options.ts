@@ -40,8 +40,9 @@ export function brokerOptionsFrom(
     maxQos: config.maxQos as QoS,
     retainAvailable: config.retainAvailable,
     sharedSubscriptionAvailable: config.sharedSubscriptionAvailable,
-    // Not configurable: switched on where subscription identifiers are implemented.
-    subscriptionIdentifiersAvailable: false,
+    // Not configurable: implemented, so always on.
+    subscriptionIdentifiersAvailable: true,
+    wildcardSubscriptionAvailable: config.wildcardSubscriptionAvailable,
     responseInformation: config.responseInformation,
     // In a cluster acks wait for Redis; otherwise for SQLite in sync mode.
     durable: config.clusterOn ||

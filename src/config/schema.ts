@@ -397,6 +397,13 @@ export const SCHEMA = [
     doc: "MQTT 5: advertise shared subscriptions ($share/); not implemented yet, keep false.",
   },
   {
+    key: `${B}.wildcard-subscription-available`,
+    type: "bool",
+    default: true,
+    field: "wildcardSubscriptionAvailable",
+    doc: "Whether filters with + or # may be subscribed to (MQTT 5 SUBACK 0xA2 when off).",
+  },
+  {
     key: `${B}.response-information`,
     type: "string",
     default: "",

@@ -89,6 +89,7 @@ export function encodeEntry(e: OutboundEntry): Buffer {
     state: e.state,
   };
   if (e.packetId !== undefined) head.packetId = e.packetId;
+  if (e.subscriptionIds !== undefined) head.subscriptionIds = e.subscriptionIds;
   const h = enc.encode(JSON.stringify(head));
   const m = encodeMessage(e.message);
   const out = Buffer.allocUnsafe(4 + h.byteLength + m.byteLength);
@@ -110,5 +111,6 @@ export function decodeEntry(buf: Uint8Array): OutboundEntry {
     state: head.state,
   };
   if (head.packetId !== undefined) e.packetId = head.packetId;
+  if (head.subscriptionIds !== undefined) e.subscriptionIds = head.subscriptionIds;
   return e;
 }

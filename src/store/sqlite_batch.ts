@@ -40,7 +40,8 @@ export interface BatchData {
 export type Flat = string | number | null | Uint8Array | Properties;
 
 export const MESSAGE_STRIDE = 9;
-export const OUT_STRIDE = 6 + MESSAGE_STRIDE;
+/** The entry's columns, its message's, then its Subscription Identifiers ("1,5" or null). */
+export const OUT_STRIDE = 7 + MESSAGE_STRIDE;
 export const RETAINED_STRIDE = 1 + MESSAGE_STRIDE;
 /** Offset of the properties value inside a message's values (encoded to JSON by the writer). */
 export const PROPS_OFFSET = 5;
@@ -86,6 +87,7 @@ function readMessage(a: Flat[], i: number): StoredMessage {
 function pushEntry(a: Flat[], clientId: string, e: OutboundEntry): void {
   a.push(clientId, e.seq, e.qos, e.retain ? 1 : 0, STATE_CODE[e.state], e.packetId ?? null);
   pushMessage(a, e.message);
+  a.push(e.subscriptionIds ? e.subscriptionIds.join(",") : null);
 }
 
 function readEntry(a: Flat[], i: number): OutboundEntry {
@@ -97,7 +99,14 @@ function readEntry(a: Flat[], i: number): OutboundEntry {
     state: STATES[a[i + 4] as number],
   };
   if (a[i + 5] !== null) e.packetId = a[i + 5] as number;
+  const ids = a[i + 6 + MESSAGE_STRIDE];
+  if (ids !== null) e.subscriptionIds = parseSubscriptionIds(ids as string);
   return e;
+}
+
+/** Subscription Identifiers as stored ("1,5"). */
+export function parseSubscriptionIds(s: string): number[] {
+  return s.split(",").map(Number);
 }
 
 interface ClientOps {

@@ -4,7 +4,13 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { Buffer } from "node:buffer";
-import { type BatchData, OUT_STRIDE, PROPS_OFFSET, RETAINED_STRIDE } from "./sqlite_batch.ts";
+import {
+  type BatchData,
+  OUT_STRIDE,
+  parseSubscriptionIds,
+  PROPS_OFFSET,
+  RETAINED_STRIDE,
+} from "./sqlite_batch.ts";
 import {
   EXPIRY_NEVER,
   type LoadedSession,
@@ -16,7 +22,8 @@ import {
 
 export const DB_FILE = "mqttwk.db";
 const FORMAT = "mqttwk-store";
-const VERSION = 1;
+/** 2: outbound.sub_ids (MQTT 5 Subscription Identifiers of a delivery). */
+const VERSION = 2;
 /** Free pages above which deletions are followed by an incremental vacuum (4 MiB at 4 KiB). */
 const VACUUM_FREE_PAGES = 1024;
 
@@ -135,6 +142,7 @@ export class SqliteDb {
         state INTEGER NOT NULL,
         packet_id INTEGER,
         ${MSG_COLUMNS},
+        sub_ids TEXT,
         PRIMARY KEY (client_id, seq)
       );
       CREATE TABLE IF NOT EXISTS inbound_qos2 (
@@ -148,6 +156,12 @@ export class SqliteDb {
       );
       COMMIT;
     `);
+    // Version 1 stores gain the column version 2 added (appended, as in a new table).
+    const cols = db.prepare("PRAGMA table_info(outbound)").all() as { name: string }[];
+    if (!cols.some((c) => c.name === "sub_ids")) {
+      db.exec("ALTER TABLE outbound ADD COLUMN sub_ids TEXT");
+    }
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'version'").run(VERSION);
 
     const p = (sql: string) => db.prepare(sql);
     this.#st = {
@@ -161,7 +175,7 @@ export class SqliteDb {
       putSub: p("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?)"),
       delSub: p("DELETE FROM subscriptions WHERE client_id = ? AND filter = ?"),
       putOut: p(
-        "INSERT OR REPLACE INTO outbound VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO outbound VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       ),
       delOutOne: p("DELETE FROM outbound WHERE client_id = ? AND seq = ?"),
       putIn: p("INSERT OR IGNORE INTO inbound_qos2 VALUES (?, ?)"),
@@ -362,6 +376,7 @@ function entryFromRow(r: Row): OutboundEntry {
     state: STATES[r.state as number],
   };
   if (r.packet_id !== null) e.packetId = r.packet_id as number;
+  if (r.sub_ids !== null) e.subscriptionIds = parseSubscriptionIds(r.sub_ids as string);
   return e;
 }
 

@@ -109,12 +109,30 @@ Deno.test("a wildcard subscription is allowed only inside what the user may read
   assert.equal(acl.canSubscribe(alice, "commands/alice"), false, "write only");
 });
 
-Deno.test("a subscription that could receive a denied topic is refused", () => {
+Deno.test("a filter partly over a denied topic is granted and checked per message; one wholly inside is refused (mosquitto's rule)", () => {
   assert.equal(acl.canSubscribe(alice, "alice/public/#"), true);
-  assert.equal(acl.canSubscribe(alice, "alice/#"), false, "covers alice/private/...");
-  assert.equal(acl.canSubscribe(alice, "alice/+/key"), false, "+ may be private");
+  assert.equal(acl.checkEachDelivery(alice, "alice/public/#"), false, "no deny rule overlaps");
+  assert.equal(acl.canSubscribe(alice, "alice/#"), true, "covers alice/private/... in part");
+  assert.equal(acl.checkEachDelivery(alice, "alice/#"), true);
+  assert.equal(acl.canSubscribe(alice, "alice/+/key"), true, "+ may be private");
+  assert.equal(acl.checkEachDelivery(alice, "alice/+/key"), true);
   assert.equal(acl.canSubscribe(alice, "alice/private"), false, "# includes the parent level");
+  assert.equal(acl.canSubscribe(alice, "alice/private/+"), false, "wholly inside the deny rule");
   assert.equal(acl.canSubscribe(alice, "alice/privately"), true);
+  assert.equal(acl.checkEachDelivery(alice, "alice/privately"), false);
+  // Each message of a checked filter: a topic name is plain matching.
+  assert.equal(acl.canSubscribe(alice, "alice/private/key"), false);
+  assert.equal(acl.canSubscribe(alice, "alice/public/key"), true);
+});
+
+Deno.test("one denied topic no longer keeps a user who may read everything from subscribing to #", () => {
+  const all = new AclChecker(parseAcl("user bob\ntopic readwrite #\ntopic deny secret/#\n"));
+  const bob = client("bob");
+  assert.equal(all.canSubscribe(bob, "#"), true);
+  assert.equal(all.checkEachDelivery(bob, "#"), true);
+  assert.equal(all.canSubscribe(bob, "secret/#"), false);
+  assert.equal(all.canSubscribe(bob, "secret/x"), false);
+  assert.equal(all.canSubscribe(bob, "public/x"), true);
 });
 
 Deno.test("usernames or client ids with / + or # do not widen patterns", () => {

@@ -23,8 +23,8 @@ Deno.test("a 5.0 CONNECT gets CONNACK 0 with the server's limits, defaults omitt
     assert.deepEqual(ack.properties, {
       maximumPacketSize: 1024 * 1024,
       topicAliasMaximum: 10,
-      // Not implemented yet, so advertised as unavailable.
-      subscriptionIdentifiersAvailable: 0,
+      // Said outright although 1 is the default (3.2.2.3.12).
+      subscriptionIdentifiersAvailable: 1,
       sharedSubscriptionAvailable: 0,
     });
     assert.equal(b.sessions.get("five")?.protocolVersion, 5);
@@ -40,7 +40,7 @@ Deno.test("CONNACK advertises a lower Receive Maximum, Maximum QoS, no retain, o
       maximumQoS: 1,
       retainAvailable: 0,
       maximumPacketSize: 2000,
-      subscriptionIdentifiersAvailable: 0,
+      subscriptionIdentifiersAvailable: 1,
       // Shared Subscription Available 1 is the default: not sent.
     });
     c.close();
@@ -229,7 +229,7 @@ Deno.test("5.0 SUBACK reason codes: invalid filter 0x8F, shared 0x9E, subscripti
       [ReasonCode.SubscriptionIdentifiersNotSupported],
     );
     c.close();
-  }, { options: { maxQos: 1 } });
+  }, { options: { maxQos: 1, subscriptionIdentifiersAvailable: false } });
 });
 
 Deno.test("a 3.1.1 subscriber gets a 5.0 publisher's messages and the reverse", async () => {

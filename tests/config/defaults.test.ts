@@ -50,6 +50,7 @@ Deno.test("with no file, env or flags every setting has its documented default",
   assert.equal(config.maxQos, 2);
   assert.equal(config.retainAvailable, true);
   assert.equal(config.sharedSubscriptionAvailable, false);
+  assert.equal(config.wildcardSubscriptionAvailable, true);
   assert.equal(config.responseInformation, "");
   assert.equal(config.persistence, "sqlite");
   assert.equal(config.dataDir, "./data");
@@ -127,6 +128,7 @@ Deno.test("the MQTT 5 keys reach the broker core's options", () => {
       "--mqttwk.broker.max-qos=1",
       "--mqttwk.broker.retain-available=false",
       "--mqttwk.broker.shared-subscription-available=true",
+      "--mqttwk.broker.wildcard-subscription-available=false",
       "--mqttwk.broker.response-information=resp/",
       "--mqttwk.broker.session-expiry-interval=0",
     ],
@@ -144,7 +146,8 @@ Deno.test("the MQTT 5 keys reach the broker core's options", () => {
   assert.equal(o.responseInformation, "resp/");
   // 0 = never expires: no cap on an MQTT 5 Session Expiry Interval either.
   assert.equal(o.sessionExpiryInterval, 0xffffffff);
-  assert.equal(o.subscriptionIdentifiersAvailable, false, "not implemented yet");
+  assert.equal(o.subscriptionIdentifiersAvailable, true);
+  assert.equal(o.wildcardSubscriptionAvailable, false);
 });
 
 Deno.test("out-of-range MQTT 5 values are refused", () => {

@@ -227,6 +227,9 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       entry(3, { state: "sent", packetId: 2, qos: 1, retain: true }),
       entry(4, { state: "queued", qos: 0 }),
       entry(5, { state: "queued", qos: 1 }),
+      // MQTT 5: the Subscription Identifiers a delivery carries (MQTT-3.3.4-3).
+      entry(6, { state: "sent", packetId: 3, qos: 1, subscriptionIds: [1, 268_435_455] }),
+      entry(7, { state: "queued", qos: 2, subscriptionIds: [42] }),
     ];
     for (const e of entries) store.putOutbound("a", e);
     await bothWays(ctx, async (s) => {

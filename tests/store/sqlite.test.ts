@@ -237,3 +237,34 @@ Deno.test("sqlite: mutations and flush after close are refused", async () => {
     await again.close();
   });
 });
+
+Deno.test("a version 1 store gains the Subscription Identifiers column of queued deliveries and keeps its rows", async () => {
+  await withDir(async (dir) => {
+    const first = new SqliteStore(opts(dir, { worker: false }));
+    await first.open();
+    first.saveSession(session("a"));
+    first.putOutbound("a", entry(1));
+    await first.flush();
+    await first.close();
+    // What version 1 wrote: no sub_ids column.
+    const db = side(dir);
+    db.exec("ALTER TABLE outbound DROP COLUMN sub_ids");
+    db.exec("UPDATE meta SET value = 1 WHERE key = 'version'");
+    db.close();
+    const again = new SqliteStore(opts(dir, { worker: false }));
+    await again.open();
+    again.putOutbound("a", entry(2, { subscriptionIds: [3, 9] }));
+    await again.flush();
+    assert.deepEqual((await again.loadSession("a"))?.outbound, [
+      entry(1),
+      entry(2, { subscriptionIds: [3, 9] }),
+    ]);
+    await again.close();
+    const meta = side(dir);
+    const v = meta.prepare("SELECT value FROM meta WHERE key = 'version'").get() as {
+      value: number;
+    };
+    meta.close();
+    assert.equal(Number(v.value), 2);
+  });
+});

@@ -178,8 +178,10 @@ function connackProperties(core: Core, p: ConnectPacket, assignedId?: string): P
   // MQTT-3.2.2-16: an identifier the server assigned is returned.
   if (assignedId !== undefined) props.assignedClientIdentifier = assignedId;
   if (o.topicAliasMaximum > 0) props.topicAliasMaximum = o.topicAliasMaximum;
-  // Wildcard subscriptions are supported: 1 is the default and is not sent.
-  if (!o.subscriptionIdentifiersAvailable) props.subscriptionIdentifiersAvailable = 0;
+  // 1 is the default for both and is not sent for wildcards; Subscription Identifiers are said
+  // outright, as EMQX does, since clients written against brokers without them look for it.
+  if (!o.wildcardSubscriptionAvailable) props.wildcardSubscriptionAvailable = 0;
+  props.subscriptionIdentifiersAvailable = o.subscriptionIdentifiersAvailable ? 1 : 0;
   if (!o.sharedSubscriptionAvailable) props.sharedSubscriptionAvailable = 0;
   if (o.maxKeepalive > 0 && (p.keepalive === 0 || p.keepalive > o.maxKeepalive)) {
     // MQTT-3.2.2-21: the client must then use the Server Keep Alive.

@@ -28,7 +28,7 @@ export function dispatch(core: Core, client: Client, p: Packet): void {
     case "puback":
       return handlePuback(core, client, p.packetId);
     case "pubrec":
-      return handlePubrec(core, client, p.packetId);
+      return handlePubrec(core, client, p.packetId, p.reasonCode ?? 0);
     case "pubrel":
       return handlePubrel(core, client, p.packetId);
     case "pubcomp":

@@ -1,4 +1,7 @@
-/** PUBACK from a subscriber: the QoS 1 delivery is done, its slot and stored copy freed. */
+/**
+ * PUBACK from a subscriber: the QoS 1 delivery is done, its slot and stored copy freed, whatever
+ * its 5.0 reason code (an error code ends the flow too, 4.3.2).
+ */
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
 

@@ -68,6 +68,8 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
   }
   let pending: void | Promise<void> = undefined;
   let msg: StoredMessage | undefined;
+  /** 5.0 reason code of the PUBACK/PUBREC: 0x10 when nobody subscribes (3.4.2.1). */
+  let code = 0;
   // $SYS is the broker's own (as in Mosquitto): no ACL can open it to clients, while the broker
   // still publishes there through Publisher, which this check does not guard.
   const sys = isSysTopic(p.topic);
@@ -89,9 +91,14 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
     pending = core.publisher.publish(msg, client.info);
     // Later deliveries of the same object (as a retained message) have no ack to hold.
     VolatileDeliveries.unmark(msg);
+    if (v5 !== null && p.qos > 0 && core.publisher.unrouted(msg)) {
+      code = ReasonCode.NoMatchingSubscribers;
+    }
   } else {
-    // MQTT 3.1.1: an unauthorized PUBLISH is acknowledged and dropped.
     noteRefusal(core, client, p.topic, sys ? " (reserved for the broker)" : "");
+    // 5.0: PUBACK/PUBREC 0x87, which ends the flow (4.3.3); 3.1.1 has no way to say it: the
+    // PUBLISH is acknowledged and dropped.
+    if (v5 !== null) return refusedV5(client, p);
   }
   if (p.qos === 0) return;
   const pid = p.packetId!;
@@ -103,9 +110,9 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
   const ack = v5 !== null && p.qos === 1
     ? () => {
       v5.acknowledged();
-      client.sendAck(first, pid, true);
+      client.sendAck(first, pid, true, code);
     }
-    : () => client.sendAck(first, pid, true);
+    : () => client.sendAck(first, pid, true, code);
   if (pending) {
     pending.then(() => msg ? core.volatile.whenSettled(msg, ack) : ack(), (err) => {
       // A full bridge buffer refuses thousands.
@@ -119,6 +126,30 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
     });
   } else if (msg) core.volatile.whenSettled(msg, ack);
   else ack();
+}
+
+/**
+ * A 5.0 PUBLISH the client may not make: PUBACK/PUBREC 0x87 (QoS 2: no PUBREL follows, so the
+ * packet id is free at once), with a reason string if the client allows problem information.
+ */
+function refusedV5(client: Client, p: PublishPacket): void {
+  const v5 = client.v5!;
+  if (p.qos === 0) return;
+  const pid = p.packetId!;
+  if (p.qos === 1) v5.acknowledged();
+  else v5.completed(pid);
+  const type = p.qos === 1 ? "puback" : "pubrec";
+  if (v5.problemInformation) {
+    client.send(
+      encode({
+        type,
+        packetId: pid,
+        reasonCode: ReasonCode.NotAuthorized,
+        properties: { reasonString: "not authorized to publish to this topic" },
+      }, 5),
+      true,
+    );
+  } else client.sendAck(p.qos === 1 ? 0x40 : 0x50, pid, true, ReasonCode.NotAuthorized);
 }
 
 /** A PUBLISH above Maximum QoS (MQTT-3.2.2-11: 0x9B) or retained while retain is off (0x9A). */

@@ -1,35 +1,50 @@
 /**
- * SUBSCRIBE: each filter checked (validity, authorization, the per-client limit) and granted or
- * refused (0x80); the SUBACK, then the retained messages of the granted filters (RETAIN=1). In a
- * cluster the SUBACK waits until every node routes a new filter here.
+ * SUBSCRIBE: each filter checked (validity, features, authorization, the per-client limit) and
+ * granted or refused (3.1.1: 0x80; 5.0: the reason, 3.9.3); the SUBACK, then the retained
+ * messages of the granted filters (RETAIN=1) as their Retain Handling asks. In a cluster the
+ * SUBACK waits until every node routes a new filter here.
  */
 import { encode } from "../../codec/encoder.ts";
-import type { QoS, SubscribePacket } from "../../codec/packets.ts";
+import type {
+  Properties,
+  SubackPacket,
+  SubscribePacket,
+  Subscription,
+} from "../../codec/packets.ts";
 import { ReasonCode, SUBACK_FAILURE } from "../../codec/reason_codes.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
+import type { SubscriptionRecord } from "../model.ts";
 import { RetainedFeed } from "../retained_feed.ts";
+import { subValue } from "../subscriptions.ts";
 import { isValidFilter } from "../topic.ts";
 
 export function handleSubscribe(core: Core, client: Client, p: SubscribePacket): void {
   const s = client.session!;
   const codes: number[] = [];
-  const granted: { filter: string; qos: QoS }[] = [];
+  const granted: SubscriptionRecord[] = [];
   let announcing: Promise<void>[] | null = null;
   // 5.0 says why a filter is refused; 3.1.1 has only 0x80 (a 5.0 client is told which feature
   // is off: 3.8.3 / 3.9.3).
   const v5 = client.version === 5;
   const unsupported = v5 ? unsupportedFeature(core, p) : 0;
+  // 3.8.2.1.2: one identifier for every subscription this SUBSCRIBE creates or modifies.
+  const subscriptionId = v5 ? p.properties?.subscriptionIdentifiers?.[0] ?? 0 : 0;
   for (const sub of p.subscriptions) {
     const filter = sub.topic;
     let code: number = SUBACK_FAILURE;
     if (unsupported !== 0) {
       code = unsupported;
     } else if (v5 && !core.options.sharedSubscriptionAvailable && filter.startsWith("$share/")) {
+      // Shared subscriptions are handled elsewhere once available; No Local on one is a
+      // Protocol Error the codec raises (MQTT-3.8.3-4).
       code = ReasonCode.SharedSubscriptionsNotSupported;
     } else if (!isValidFilter(filter, core.limits)) {
       core.log.info(`client ${s.clientId}: invalid topic filter ${JSON.stringify(filter)}`);
       if (v5) code = ReasonCode.TopicFilterInvalid;
+    } else if (!core.options.wildcardSubscriptionAvailable && hasWildcard(filter)) {
+      core.log.info(`client ${s.clientId}: wildcard subscriptions are off (${filter})`);
+      if (v5) code = ReasonCode.WildcardSubscriptionsNotSupported;
     } else if (!core.authorizer.canSubscribe(client.info, filter)) {
       core.log.info(`client ${s.clientId} not authorized to subscribe to ${filter}`);
       if (v5) code = ReasonCode.NotAuthorized;
@@ -40,11 +55,11 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
       core.log.info(`client ${s.clientId}: subscription limit reached`);
       if (v5) code = ReasonCode.QuotaExceeded;
     } else {
-      // MQTT-3.2.2-10: any requested QoS is accepted, granted at most Maximum QoS.
-      const qos = sub.qos > core.options.maxQos ? core.options.maxQos : sub.qos;
-      const rec = { filter, qos };
+      const rec = record(core, sub, v5, subscriptionId);
+      const existed = s.subscriptions.has(filter);
       s.setSubscription(rec);
-      const announced = core.subscriptions.add(filter, s.clientId, qos);
+      const checkEach = core.authorizer.checkEachDelivery?.(client.info, filter) ?? false;
+      const announced = core.subscriptions.add(filter, s.clientId, subValue(rec, checkEach));
       if (announced) {
         (announcing ??= []).push(announced.catch((err) => {
           // The route is re-announced when the cluster link recovers; the SUBACK still goes.
@@ -52,17 +67,17 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
         }));
       }
       core.persistence.addSubscription(s, rec);
-      granted.push({ filter, qos });
-      core.events.subscribed?.(client.info, filter, qos);
-      code = qos;
+      // MQTT-3.3.1-9 / -10 / -11: Retain Handling 0 sends the retained messages, 1 only for a
+      // new subscription, 2 never.
+      const rh = rec.retainHandling ?? 0;
+      if (rh === 0 || (rh === 1 && !existed)) granted.push(rec);
+      core.events.subscribed?.(client.info, filter, rec.qos);
+      code = rec.qos;
     }
     codes.push(code);
   }
   core.stats.subscriptions = core.subscriptions.size;
-  const suback = encode(
-    { type: "suback", packetId: p.packetId, reasonCodes: codes },
-    client.version,
-  );
+  const suback = encode(subackPacket(client, p.packetId, codes), client.version);
   if (announcing) {
     // A message published anywhere right after the SUBACK must not be missed; later output
     // queues behind it.
@@ -78,9 +93,50 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
       const c = s.client;
       return c !== null && core.authorizer.canSubscribe(c.info, topic);
     });
-    for (const g of granted) feed.add(core.retained, g.filter, g.qos);
+    for (const g of granted) feed.add(core.retained, g.filter, g.qos, g.subscriptionId);
     core.delivery.pump(s);
   }
+}
+
+/** The subscription as kept and stored; 3.1.1 records carry no 5.0 options. */
+function record(
+  core: Core,
+  sub: Subscription,
+  v5: boolean,
+  subscriptionId: number,
+): SubscriptionRecord {
+  // MQTT-3.2.2-10: any requested QoS is accepted, granted at most Maximum QoS.
+  const qos = sub.qos > core.options.maxQos ? core.options.maxQos : sub.qos;
+  const rec: SubscriptionRecord = { filter: sub.topic, qos };
+  if (!v5) return rec;
+  if (sub.noLocal) rec.noLocal = true;
+  if (sub.retainAsPublished) rec.retainAsPublished = true;
+  if (sub.retainHandling) rec.retainHandling = sub.retainHandling;
+  if (subscriptionId !== 0) rec.subscriptionId = subscriptionId;
+  return rec;
+}
+
+function hasWildcard(filter: string): boolean {
+  return filter.includes("+") || filter.includes("#");
+}
+
+/**
+ * The SUBACK; for 5.0 with a refused filter, a reason string if the client allows problem
+ * information (MQTT-3.1.2-29) and it fits its Maximum Packet Size (MQTT-3.9.2-1).
+ */
+function subackPacket(client: Client, packetId: number, codes: number[]): SubackPacket {
+  const suback: SubackPacket = { type: "suback", packetId, reasonCodes: codes };
+  const v5 = client.v5;
+  if (v5 === null || !v5.problemInformation) return suback;
+  const refused = codes.filter((c) => c >= 0x80).length;
+  if (refused === 0) return suback;
+  const properties: Properties = {
+    reasonString: `${refused} of ${codes.length} topic filter(s) refused`,
+  };
+  // Packet id, property length, the string property (1 + 2 + length), the codes, header.
+  const size = 2 + 1 + 3 + properties.reasonString!.length + codes.length + 5;
+  if (size <= v5.maxPacketSize) suback.properties = properties;
+  return suback;
 }
 
 /** 5.0: a reason code refusing every filter when the SUBSCRIBE uses a feature that is off. */

@@ -61,6 +61,12 @@ export interface EnhancedAuthenticator {
 export interface Authorizer {
   canPublish(client: ClientInfo, topic: string): boolean;
   canSubscribe(client: ClientInfo, filter: string): boolean;
+  /**
+   * For a filter canSubscribe granted: whether some topics it matches may not be read, so that
+   * each message is checked with canSubscribe(client, topic) on delivery (mosquitto's rule for a
+   * wildcard across a deny rule). Absent: never.
+   */
+  checkEachDelivery?(client: ClientInfo, filter: string): boolean;
 }
 
 export const allowAll: Authenticator & Authorizer = {

@@ -54,6 +54,12 @@ export interface ClusterLink {
    * resolves once QoS 1/2 copies are safely queued for them (the publisher's ack waits for it).
    */
   forward(msg: StoredMessage): void | Promise<void>;
+  /**
+   * Whether another node routes `topic`, from the route table forward() uses; undefined when
+   * the link cannot tell (not connected). Lets a 5.0 PUBACK say No matching subscribers (0x10)
+   * only when that is true cluster-wide; without it the broker never says so in a cluster.
+   */
+  routedElsewhere?(topic: string): boolean | undefined;
   /** Makes sure no other node holds `clientId`; resolves once any holder has released it. */
   acquireSession(clientId: string): Promise<void>;
   /** Tells the other nodes that a retained message changed. */
