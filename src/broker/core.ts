@@ -108,7 +108,14 @@ export class Core {
     const sessionMap = new Map();
     this.router = new Router(subscriptions, sessionMap, delivery);
     this.publisher = new Publisher(this.retainer, this.router, cluster, deps.sinks ?? []);
-    const wills = this.wills = new Wills(authorizer, this.publisher, this.messages, log, cluster);
+    const wills = this.wills = new Wills(
+      authorizer,
+      this.publisher,
+      this.messages,
+      log,
+      cluster,
+      persistence,
+    );
     this.sessions = new Sessions({
       options,
       log,

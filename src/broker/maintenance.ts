@@ -1,6 +1,6 @@
 /**
  * The broker's once-a-second housekeeping: in-flight payloads stop pinning socket chunks,
- * offline sessions expire, slow consumers are cut off, and (when configured) unacknowledged
+ * offline sessions expire (and delayed wills fall due), slow consumers are cut off, and (when configured) unacknowledged
  * deliveries are retried in-session.
  */
 import type { Core } from "./core.ts";
@@ -13,6 +13,7 @@ export function tick(core: Core): void {
     if (s.inflight.size > 0) { for (const e of s.inflight.values()) compact(e.message); }
   }
   core.sessions.expire(now);
+  core.wills.delayed.due(now, core.sessions.map);
   cutSlowConsumers(core, now);
   // In-session retry is off by default, as the spec advises for 3.1.1.
   if (core.options.retryInterval > 0) {
