@@ -143,7 +143,7 @@ Deno.test({
             }
             const p = got[0]?.properties;
             assert.ok(p, "the 5.0 subscriber got the message with properties");
-            assert.deepEqual(p.userProperties, { a: ["1", "2"], b: "3" });
+            assert.deepEqual({ ...p.userProperties }, { a: ["1", "2"], b: "3" });
             assert.equal(p.contentType, "text/plain");
             assert.equal(p.responseTopic, "reply/in");
             assert.deepEqual([...p.correlationData!], [9, 0, 255]);
