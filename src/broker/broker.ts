@@ -10,6 +10,7 @@ import type { Logger } from "../log.ts";
 import { Client, type ClientHost } from "./client.ts";
 import { CoreClusterHost } from "./cluster_host.ts";
 import { connectionClosed } from "./connection_closed.ts";
+import { restoredInfo } from "./delayed_wills.ts";
 import { type BrokerDeps, Core } from "./core.ts";
 import { dispatch, handleConnect } from "./handlers/mod.ts";
 import { tick } from "./maintenance.ts";
@@ -81,13 +82,22 @@ export class Broker {
     const core = this.#core;
     const store = core.persistence.store;
     await store.open();
+    // In a cluster the store is shared: sessions are loaded when their client connects here.
+    // Loaded before the expired ones go: a session that expired while the broker was down ends
+    // now, and a will it had waiting is then due (MQTT-3.1.3-9).
+    const all = core.cluster ? [] : await store.loadSessions();
     const expired = await store.deleteExpiredSessions(Date.now());
     if (expired.length) core.log.info(`removed ${expired.length} expired sessions`);
     const now = Date.now();
     for (const m of await store.loadRetained()) core.retainer.restore(m, now);
-    // In a cluster the store is shared: sessions are loaded when their client connects here.
-    const loaded = core.cluster ? [] : await store.loadSessions();
+    const gone = new Set(expired);
+    const loaded = gone.size === 0 ? all : all.filter((l) => !gone.has(l.session.clientId));
     for (const l of loaded) core.sessions.restore(l);
+    for (const l of all) {
+      const r = l.session;
+      if (!gone.has(r.clientId) || r.will === undefined || r.willDueAt === undefined) continue;
+      core.wills.publish(restoredInfo(r.clientId, r.username, r.protocolVersion, "store"), r.will);
+    }
     core.stats.sessions = core.sessions.map.size;
     core.stats.subscriptions = core.subscriptions.size;
     core.stats.retained = core.retained.size;

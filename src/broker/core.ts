@@ -123,7 +123,14 @@ export class Core {
       (s, topic) => s.client === null || authorizer.canSubscribe(s.client.info, topic),
     );
     this.publisher = new Publisher(this.retainer, this.router, cluster, deps.sinks ?? []);
-    const wills = this.wills = new Wills(authorizer, this.publisher, this.messages, log, cluster);
+    const wills = this.wills = new Wills(
+      authorizer,
+      this.publisher,
+      this.messages,
+      log,
+      cluster,
+      persistence,
+    );
     this.sessions = new Sessions({
       options,
       log,

@@ -1,7 +1,8 @@
 /**
  * The broker's once-a-second housekeeping: in-flight payloads stop pinning socket chunks,
- * offline sessions expire, retained messages past their Message Expiry go, slow consumers are
- * cut off, and (when configured) unacknowledged deliveries are retried in-session.
+ * offline sessions expire (and delayed wills fall due), retained messages past their Message
+ * Expiry go, slow consumers are cut off, and (when configured) unacknowledged deliveries are
+ * retried in-session.
  */
 import type { Core } from "./core.ts";
 import { compact } from "./messages.ts";
@@ -14,6 +15,7 @@ export function tick(core: Core): void {
   }
   core.sessions.expire(now);
   core.retainer.sweep(now);
+  core.wills.delayed.due(now, core.sessions.map);
   cutSlowConsumers(core, now);
   // In-session retry is off by default, as the spec advises for 3.1.1.
   if (core.options.retryInterval > 0) {

@@ -34,12 +34,19 @@ export interface SessionRecord {
   /** ms since epoch of the last disconnect; null while a connection is attached. */
   disconnectedAt: number | null;
   protocolVersion: ProtocolVersion;
-  /** Will kept for MQTT 5 delayed wills / cluster takeover; absent if none. */
+  /**
+   * The will: of the connection attached (kept for cluster takeover), or, with `willDueAt`, a 5.0
+   * delayed will waiting for its Will Delay Interval after the connection ended; absent if none.
+   */
   will?: Will;
   /**
-   * Username of the connection the will belongs to, so a node that adopts the session authorizes
-   * the will as that user. Kept by the stores a cluster uses (memory, Redis); SQLite, which no
-   * other node adopts from, does not keep it.
+   * ms since epoch when a delayed will is due (MQTT-3.1.3-9); absent while a connection is
+   * attached and for wills that are not waiting.
+   */
+  willDueAt?: number;
+  /**
+   * Username of the connection the will belongs to, so whoever publishes it (a node that adopts
+   * the session, or this one after a restart) authorizes it as that user.
    */
   username?: string;
   /** Node currently owning the session (cluster); absent on a single node. */

@@ -31,8 +31,11 @@ export class Persistence {
     this.#log = log;
   }
 
-  /** Writes the session record (not its subscriptions or queue), owned by this node. */
-  saveSession(s: Session, will?: Will, username?: string): void {
+  /**
+   * Writes the session record (not its subscriptions or queue), owned by this node, with the
+   * will of `username` (`willDueAt`: a delayed will waiting offline), or none.
+   */
+  saveSession(s: Session, will?: Will, username?: string, willDueAt?: number): void {
     if (!s.persistent) return;
     this.store.saveSession({
       clientId: s.clientId,
@@ -41,6 +44,7 @@ export class Persistence {
       protocolVersion: s.protocolVersion,
       node: this.#nodeId,
       will,
+      willDueAt: will ? willDueAt : undefined,
       username: will ? username : undefined,
     });
     this.#dirty = true;

@@ -7,6 +7,7 @@ import type { ConnectPacket } from "../codec/packets.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Logger } from "../log.ts";
 import { hostOf } from "./admission.ts";
+import { restoredInfo } from "./delayed_wills.ts";
 import type { ClientInfo, LoadedSession } from "./model.ts";
 import { EXPIRY_NEVER } from "./model.ts";
 import type { BrokerOptions } from "./options.ts";
@@ -120,6 +121,12 @@ export class Sessions {
     if (lastPid) s.notePacketId(lastPid);
     for (const id of l.inboundQos2) s.addInboundQos2(id);
     this.#add(s);
+    const r = l.session;
+    if (r.will !== undefined && r.willDueAt !== undefined) {
+      // A delayed will that was waiting when the record was written waits on here.
+      const info = restoredInfo(s.clientId, r.username, s.protocolVersion, "store");
+      this.#d.wills.delayed.hold(s, info, r.will, r.willDueAt);
+    }
     return s;
   }
 
@@ -247,6 +254,8 @@ export class Sessions {
     }
     if (session) {
       present = true;
+      // Resumed in time: a will still waiting for its delay is never sent (MQTT-3.1.3-9).
+      d.wills.delayed.cancel(id);
       d.persistence.setExpiry(session, expiry);
       session.protocolVersion = client.version;
       // The rules may have changed while it was offline, and whoever resumes a session need not
@@ -303,6 +312,8 @@ export class Sessions {
     d.persistence.deleteSession(s);
     d.stats.sessions = this.map.size;
     d.stats.subscriptions = d.subscriptions.size;
+    // MQTT-3.1.3-9: a will waiting for its delay is published when the session ends.
+    d.wills.delayed.sessionEnded(s.clientId);
   }
 
   /**
@@ -372,6 +383,8 @@ export class Sessions {
       d.log.info(`client ${clientId} taken over by another node`);
       s.client.close("session taken over by another node", true, ReasonCode.SessionTakenOver);
     }
+    // A will waiting here stays in the shared record; the node that resumes the session cancels it.
+    d.wills.delayed.forget(clientId);
     const cur = this.map.get(clientId);
     if (cur) {
       d.volatile.settleSession(cur, true);
@@ -388,14 +401,24 @@ export class Sessions {
     const wasConnected = loaded.session.disconnectedAt === null;
     const will = loaded.session.will;
     const s = this.restore(loaded);
-    this.#d.persistence.saveSession(s);
+    const delayed = this.#d.wills.delayed;
+    // restore() keeps a delayed will the dead node had waiting, in the record it writes.
+    if (!delayed.has(s.clientId)) this.#d.persistence.saveSession(s);
     if (wasConnected && will) {
-      // Its node died with the connection open: an abnormal close, so the will is due.
-      this.#d.wills.publishOrphan(s.clientId, {
-        will,
-        username: loaded.session.username,
-        protocolVersion: s.protocolVersion,
-      });
+      // Its node died with the connection open: an abnormal close, so the will is due, after its
+      // Will Delay Interval if it has one (MQTT-3.1.3-9), counted from now.
+      const username = loaded.session.username;
+      const delay = will.properties?.willDelayInterval ?? 0;
+      if (delay > 0) {
+        const info = restoredInfo(s.clientId, username, s.protocolVersion, "cluster");
+        delayed.hold(s, info, will, Date.now() + Math.min(delay, s.expiryInterval) * 1000);
+      } else {
+        this.#d.wills.publishOrphan(s.clientId, {
+          will,
+          username,
+          protocolVersion: s.protocolVersion,
+        });
+      }
     }
   }
 }

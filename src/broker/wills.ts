@@ -1,11 +1,14 @@
 /**
  * Wills: published when a connection ends without DISCONNECT (authorized as the client that set
- * them), and, in a cluster, kept where a surviving node can publish them if this node dies.
+ * them), with their 5.0 properties; held for their Will Delay Interval (delayed_wills.ts); and,
+ * in a cluster, kept where a surviving node can publish them if this node dies.
  */
 import type { Will } from "../codec/packets.ts";
 import type { Logger } from "../log.ts";
+import { DelayedWills } from "./delayed_wills.ts";
 import { type MessageFactory, messageProperties } from "./messages.ts";
 import type { ClientInfo } from "./model.ts";
+import type { Persistence } from "./persistence.ts";
 import type { Authorizer } from "./ports/auth.ts";
 import type { ClusterLink, KeptWill } from "./ports/cluster.ts";
 import type { Publisher } from "./publisher.ts";
@@ -17,6 +20,8 @@ export class Wills {
   readonly #messages: MessageFactory;
   readonly #log: Logger;
   readonly #cluster: ClusterLink | undefined;
+  /** 5.0 wills waiting for their Will Delay Interval. */
+  readonly delayed: DelayedWills;
   /** Connections of clean-session clients whose will the cluster keeps for a survivor. */
   readonly #kept = new Set<object>();
 
@@ -26,12 +31,14 @@ export class Wills {
     messages: MessageFactory,
     log: Logger,
     cluster: ClusterLink | undefined,
+    persistence: Persistence,
   ) {
     this.#authorizer = authorizer;
     this.#publisher = publisher;
     this.#messages = messages;
     this.#log = log;
     this.#cluster = cluster;
+    this.delayed = new DelayedWills(persistence, (info, will) => this.publish(info, will));
   }
 
   /** Publishes `will` on behalf of `info`, if `info` may publish to its topic. */

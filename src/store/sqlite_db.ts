@@ -196,7 +196,7 @@ export class SqliteDb {
           s.expiryInterval,
           s.disconnectedAt,
           s.protocolVersion,
-          s.will ? encodeJson(s.will) : null,
+          s.will ? encodeJson(willColumn(s)) : null,
           s.node ?? null,
         );
       }
@@ -387,9 +387,28 @@ function sessionFromRow(r: Row): SessionRecord {
     disconnectedAt: r.disconnected_at as number | null,
     protocolVersion: r.protocol_version as SessionRecord["protocolVersion"],
   };
-  if (r.will !== null) s.will = decodeJson(r.will as string);
+  if (r.will !== null) {
+    const { dueAt, username, ...will } = decodeJson(r.will as string) as WillColumn;
+    s.will = will;
+    if (dueAt !== undefined) s.willDueAt = dueAt;
+    if (username !== undefined) s.username = username;
+  }
   if (r.node !== null) s.node = r.node as string;
   return s;
+}
+
+/**
+ * The `will` column: the will, and beside its fields when the record has them, when a delayed
+ * will is due and whose it is (a delayed will is published after a restart, authorized as that
+ * user). Rows written before these existed hold the will alone and read the same.
+ */
+type WillColumn = NonNullable<SessionRecord["will"]> & { dueAt?: number; username?: string };
+
+function willColumn(s: SessionRecord): WillColumn {
+  const c: WillColumn = { ...s.will! };
+  if (s.willDueAt !== undefined) c.dueAt = s.willDueAt;
+  if (s.username !== undefined) c.username = s.username;
+  return c;
 }
 
 function subFromRow(r: Row): SubscriptionRecord {

@@ -53,7 +53,7 @@ export async function createTopic(bootstrap: string, topic: string, partitions =
 export interface ProducedRecord {
   key?: string | null;
   value: string | Uint8Array | null;
-  headers?: Record<string, string>;
+  headers?: IHeaders;
 }
 
 export async function produce(
@@ -84,6 +84,8 @@ export interface ReadRecord {
   key: string | null;
   value: Buffer;
   headers: Record<string, string>;
+  /** The headers as kafkajs gives them: Buffers, an array for a repeated name. */
+  rawHeaders: IHeaders;
   timestamp: string;
 }
 
@@ -116,6 +118,7 @@ export class KafkaReader {
           key: message.key ? message.key.toString() : null,
           value: message.value ?? Buffer.alloc(0),
           headers: stringHeaders(message.headers),
+          rawHeaders: message.headers ?? {},
           timestamp: message.timestamp,
         });
         for (const w of [...reader.#waiters]) w();

@@ -112,6 +112,30 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     });
   });
 
+  test("a delayed will waiting offline keeps its due time and user [MQTT-3.1.3-9]", async (ctx) => {
+    const { store } = ctx;
+    const rec: SessionRecord = {
+      clientId: "w",
+      expiryInterval: 600,
+      disconnectedAt: 1_700_000_000_000,
+      protocolVersion: 5,
+      will: {
+        topic: "will/w",
+        payload: bytes([9]),
+        qos: 1,
+        retain: false,
+        properties: { willDelayInterval: 30, contentType: "text/plain" },
+      },
+      willDueAt: 1_700_000_030_000,
+      username: "alice",
+      node: "node-1",
+    };
+    store.saveSession(rec);
+    await bothWays(ctx, async (s) => {
+      assert.deepEqual(await s.loadSession("w"), loaded(rec));
+    });
+  });
+
   test("deleteSession removes subscriptions, outbound and inbound ids", async (ctx) => {
     const { store } = ctx;
     store.saveSession(session("a"));

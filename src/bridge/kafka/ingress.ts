@@ -7,6 +7,7 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from "
 import type { Logger } from "../../log.ts";
 import type { StoredMessage } from "../../broker/model.ts";
 import { describe } from "./egress.ts";
+import { type InHeaders, propertiesFromHeaders } from "./properties.ts";
 import type { IngressSettings } from "./settings.ts";
 
 /** The part of the broker the ingress uses (the real Broker, or a stand-in in tests). */
@@ -156,6 +157,7 @@ export class Ingress {
         retain: this.#o.settings.retain,
         createdAt: Date.now(),
       };
+      withProperties(msg, m.headers, target);
       try {
         await target.publish(msg);
       } catch (err) {
@@ -228,4 +230,24 @@ function headerString(headers: IHeaders | undefined, name: string): string | und
   const one = Array.isArray(v) ? v[0] : v;
   if (one === undefined) return undefined;
   return typeof one === "string" ? one : decoder.decode(one);
+}
+
+/**
+ * MQTT 5.0 properties from the record's headers (properties.ts), the expiry counted from now. A
+ * Response Topic that is no valid topic name is left out: a subscriber could not answer to it.
+ */
+function withProperties(
+  msg: StoredMessage,
+  headers: IHeaders | undefined,
+  target: { isValidTopicName(t: string): boolean },
+): void {
+  const p = propertiesFromHeaders(headers as InHeaders | undefined, msg.payload);
+  if (p === undefined) return;
+  if (p.responseTopic !== undefined && !target.isValidTopicName(p.responseTopic)) {
+    delete p.responseTopic;
+  }
+  if (p.messageExpiryInterval !== undefined) {
+    msg.expiresAt = msg.createdAt + p.messageExpiryInterval * 1000;
+  }
+  if (Object.keys(p).length > 0) msg.properties = p;
 }

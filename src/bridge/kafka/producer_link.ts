@@ -1,6 +1,7 @@
 /** The egress pipeline's producer, as a handle on the kafkajs producer in producer_worker.ts. */
 import type { Logger } from "../../log.ts";
 import type { ProducerLink } from "./egress.ts";
+import type { HeaderValue } from "./properties.ts";
 import type { OutRecord } from "./records.ts";
 
 export interface WorkerConfig {
@@ -18,7 +19,8 @@ export interface WireRecord {
   topic: string;
   key: string | null;
   value: Uint8Array;
-  headers: Record<string, string>;
+  /** Buffers in header values arrive as plain Uint8Arrays (structured clone). */
+  headers: Record<string, HeaderValue | Uint8Array>;
   timestamp: string;
 }
 

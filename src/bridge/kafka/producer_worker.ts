@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 import { Kafka, type LogEntry, logLevel, type Message, Partitioners, type Producer } from "kafkajs";
 import { describe } from "./egress.ts";
 import { silenceKafkajsTimerWarnings } from "./kafkajs_warnings.ts";
-import type { WorkerReply, WorkerRequest } from "./producer_link.ts";
+import type { WireRecord, WorkerReply, WorkerRequest } from "./producer_link.ts";
 
 silenceKafkajsTimerWarnings();
 
@@ -79,7 +79,7 @@ async function handle(req: WorkerRequest): Promise<void> {
         const m: Message = {
           key: r.key,
           value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
-          headers: r.headers,
+          headers: kafkaHeaders(r.headers),
           timestamp: r.timestamp,
         };
         const list = byTopic.get(r.topic);
@@ -110,3 +110,19 @@ self.onmessage = (e: MessageEvent<WorkerRequest>) => {
     (err) => reply({ id: req.id, ok: false, message: describe(err), permanent: isPermanent(err) }),
   );
 };
+
+/**
+ * Header bytes (correlation data) crossed the thread as plain Uint8Arrays; kafkajs writes only a
+ * Buffer as bytes (anything else as its string form), so they become Buffers again.
+ */
+function kafkaHeaders(h: WireRecord["headers"]): Message["headers"] {
+  let out: Message["headers"] | undefined;
+  for (const k in h) {
+    const v = h[k];
+    if (v instanceof Uint8Array && !Buffer.isBuffer(v)) {
+      out ??= { ...h } as Message["headers"];
+      out![k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    }
+  }
+  return out ?? h as Message["headers"];
+}

@@ -2,6 +2,7 @@
 import { Buffer } from "node:buffer";
 import type { ClientInfo } from "../../broker/model.ts";
 import type { StoredMessage } from "../../broker/model.ts";
+import { type HeaderValue, putPropertyHeaders } from "./properties.ts";
 import type { KeyMode, RecordFormat } from "./settings.ts";
 
 /** A record as handed to kafkajs (its `Message` shape), plus where it goes. */
@@ -9,7 +10,8 @@ export interface OutRecord {
   topic: string;
   key: string | null;
   value: Buffer;
-  headers: Record<string, string>;
+  /** A repeated header is an array of its values, in order (kafkajs's form). */
+  headers: Record<string, HeaderValue>;
   /** ms since epoch, as a decimal string (kafkajs's form). */
   timestamp: string;
   /** Approximate size for the buffer and request limits. */
@@ -42,7 +44,7 @@ export function messageRecord(
   const value = ctx.format === "raw"
     ? Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.byteLength)
     : Buffer.from(mqttwkJson(msg, from.clientId, ctx));
-  const headers: Record<string, string> = {
+  const headers: Record<string, HeaderValue> = {
     "mqtt.topic": msg.topic,
     "mqtt.qos": String(msg.qos),
     "mqtt.retain": String(msg.retain),
@@ -51,6 +53,8 @@ export function messageRecord(
     "mqttwk.timestamp": String(msg.createdAt),
     "mqttwk.message_id": msg.id,
   };
+  // 5.0 properties follow the fixed headers (properties.ts); 3.1.1 messages have none.
+  if (msg.properties !== undefined) putPropertyHeaders(msg.properties, headers);
   return finish(kafkaTopic, key, value, headers, msg.createdAt);
 }
 
@@ -104,10 +108,14 @@ function finish(
   topic: string,
   key: string | null,
   value: Buffer,
-  headers: Record<string, string>,
+  headers: Record<string, HeaderValue>,
   at: number,
 ): OutRecord {
   let bytes = RECORD_OVERHEAD + value.byteLength + (key?.length ?? 0);
-  for (const k in headers) bytes += k.length + headers[k].length + 2;
+  for (const k in headers) {
+    const v = headers[k];
+    if (!Array.isArray(v)) bytes += k.length + v.length + 2;
+    else for (const one of v) bytes += k.length + one.length + 2;
+  }
   return { topic, key, value, headers, timestamp: String(at), bytes };
 }
