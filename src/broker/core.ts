@@ -20,6 +20,7 @@ import { RetainedIndex } from "./retained.ts";
 import { Router } from "./router.ts";
 import type { QueueBudget } from "./session.ts";
 import { Sessions } from "./sessions.ts";
+import { SharedDelivery } from "./shared_delivery.ts";
 import { type BrokerStats, newStats } from "./stats.ts";
 import { SubscriptionTable } from "./subscriptions.ts";
 import type { TopicLimits } from "./topic.ts";
@@ -72,6 +73,8 @@ export class Core {
   readonly messages: MessageFactory;
   readonly router: Router;
   readonly publisher: Publisher;
+  /** Messages of shared subscriptions (one receiver per group, across the cluster). */
+  readonly shared: SharedDelivery;
   readonly wills: Wills;
   readonly sessions: Sessions;
 
@@ -107,7 +110,16 @@ export class Core {
     this.messages = new MessageFactory(options.nodeId);
     const sessionMap = new Map();
     this.router = new Router(subscriptions, sessionMap, delivery);
-    this.publisher = new Publisher(this.retainer, this.router, cluster, deps.sinks ?? []);
+    const shared = this.shared = new SharedDelivery(
+      subscriptions.shared,
+      sessionMap,
+      delivery,
+      persistence,
+      cluster,
+      options.sharedSubscriptionStrategy,
+      log,
+    );
+    this.publisher = new Publisher(this.retainer, this.router, cluster, deps.sinks ?? [], shared);
     const wills = this.wills = new Wills(authorizer, this.publisher, this.messages, log, cluster);
     this.sessions = new Sessions({
       options,
@@ -120,6 +132,7 @@ export class Core {
       events,
       wills,
       cluster,
+      shared,
       queueBudget: this.queueBudget,
     }, sessionMap);
   }

@@ -48,8 +48,16 @@ export class Delivery {
   /**
    * Sends or queues one message for one session. `single`: no other session receives this
    * message now, so its PUBLISH is written straight into the client's buffer, not shared.
+   * `share`: the shared subscription it is delivered through (see OutboundEntry.share).
    */
-  deliver(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, single = false): void {
+  deliver(
+    s: Session,
+    msg: StoredMessage,
+    qos: QoS,
+    retain: boolean,
+    single = false,
+    share?: string,
+  ): void {
     const c = s.client;
     const options = this.#options;
     if (qos === 0) {
@@ -69,6 +77,7 @@ export class Delivery {
       return;
     }
     const entry: OutboundEntry = { seq: s.nextSeq++, message: msg, qos, retain, state: "queued" };
+    if (share !== undefined) entry.share = share;
     if (
       c && c.state === "connected" && s.queueLength === 0 &&
       s.inflight.size < c.inflightWindow && !c.congested

@@ -71,6 +71,11 @@ export interface OutboundEntry {
   retain: boolean;
   state: "queued" | "sent" | "released";
   packetId?: number;
+  /**
+   * The shared subscription (`$share/g/f`) it was delivered through, so that another member gets
+   * it if this one leaves. Not persisted: after a restart such entries stay with their session.
+   */
+  share?: string;
 }
 
 /** Everything a persistent session needs when it is resumed. */

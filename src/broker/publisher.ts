@@ -7,23 +7,27 @@ import type { ClusterLink } from "./ports/cluster.ts";
 import type { MessageSink } from "./ports/sink.ts";
 import type { Retainer } from "./retain.ts";
 import type { Router } from "./router.ts";
+import type { SharedDelivery } from "./shared_delivery.ts";
 
 export class Publisher {
   readonly #retainer: Retainer;
   readonly #router: Router;
   readonly #cluster: ClusterLink | undefined;
   readonly #sinks: MessageSink[];
+  readonly #shared: SharedDelivery | undefined;
 
   constructor(
     retainer: Retainer,
     router: Router,
     cluster: ClusterLink | undefined,
     sinks: MessageSink[],
+    shared?: SharedDelivery,
   ) {
     this.#retainer = retainer;
     this.#router = router;
     this.#cluster = cluster;
     this.#sinks = sinks;
+    this.#shared = shared;
   }
 
   /**
@@ -39,9 +43,15 @@ export class Publisher {
       const r = this.#cluster.forward(msg);
       if (r) waits = [r];
     }
+    // One receiver per shared group, here or on another node (queued there before the ack).
+    if (this.#shared?.active) {
+      const r = this.#shared.dispatch(msg);
+      if (r) (waits ??= []).push(r);
+    }
     const sinks = this.#sinks;
     if (!from || sinks.length === 0) {
-      return waits ? waits[0] : undefined;
+      if (!waits) return;
+      return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
     }
     for (const sink of sinks) {
       const r = sink.accept(msg, from);

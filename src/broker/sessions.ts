@@ -16,6 +16,8 @@ import type { Authorizer } from "./ports/auth.ts";
 import type { ClusterLink } from "./ports/cluster.ts";
 import type { BrokerEvents } from "./ports/events.ts";
 import { type QueueBudget, Session } from "./session.ts";
+import type { SharedDelivery } from "./shared_delivery.ts";
+import { topicFilterOf } from "./shared_groups.ts";
 import type { BrokerStats } from "./stats.ts";
 import type { SubscriptionTable } from "./subscriptions.ts";
 import type { VolatileDeliveries } from "./volatile.ts";
@@ -37,6 +39,8 @@ export interface SessionsDeps {
   events: BrokerEvents;
   wills: Wills;
   cluster: ClusterLink | undefined;
+  /** Shared subscriptions: what a leaving member held goes to another member. */
+  shared?: SharedDelivery;
   /** The node-wide queued-bytes total every session adds to. */
   queueBudget: QueueBudget;
 }
@@ -286,6 +290,7 @@ export class Sessions {
     // ends, simply stop holding up their publishers).
     this.#d.volatile.settleSession(s, s.persistent);
     if (s.persistent) {
+      this.#d.shared?.memberGone(s, false);
       s.disconnectedAt = Date.now();
       this.#d.persistence.saveSession(s);
     } else {
@@ -297,6 +302,7 @@ export class Sessions {
   discard(s: Session): void {
     const d = this.#d;
     d.volatile.settleSession(s, false);
+    d.shared?.memberGone(s, true);
     for (const filter of s.subscriptions.keys()) d.subscriptions.remove(filter, s.clientId);
     this.#remove(s);
     d.persistence.deleteSession(s);
@@ -312,7 +318,7 @@ export class Sessions {
     const d = this.#d;
     let dropped = 0;
     for (const filter of [...s.subscriptions.keys()]) {
-      if (d.authorizer.canSubscribe(info, filter)) continue;
+      if (d.authorizer.canSubscribe(info, topicFilterOf(filter))) continue;
       s.deleteSubscription(filter);
       d.subscriptions.remove(filter, s.clientId);
       d.persistence.removeSubscription(s, filter);

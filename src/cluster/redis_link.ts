@@ -220,6 +220,15 @@ export class RedisClusterLink implements ClusterLink {
     if (this.#live) return this.#p!.forwarder.forward(msg);
   }
 
+  forwardShared(
+    msg: StoredMessage,
+    node: string,
+    share: string,
+    hops: number,
+  ): void | Promise<void> {
+    if (this.#live) return this.#p!.forwarder.forwardShared(msg, node, share, hops);
+  }
+
   acquireSession(clientId: string): Promise<void> {
     if (!this.#p) return Promise.reject(new Error("the cluster link is not started"));
     return this.#p.sessions.acquire(clientId);
@@ -275,6 +284,8 @@ export class RedisClusterLink implements ClusterLink {
       switch (m.kind) {
         case "publish":
           return p.forwarder.fromChannel(m.msg);
+        case "publish-shared":
+          return p.forwarder.fromChannel(m.msg, m.share, m.hops);
         case "route-added":
         case "route-removed":
         case "routes-reset":

@@ -1,14 +1,17 @@
 /**
  * SUBSCRIBE: each filter checked (validity, authorization, the per-client limit) and granted or
- * refused (0x80); the SUBACK, then the retained messages of the granted filters (RETAIN=1). In a
- * cluster the SUBACK waits until every node routes a new filter here.
+ * refused (0x80); the SUBACK, then the retained messages of the granted filters (RETAIN=1; not
+ * for shared subscriptions). In a cluster the SUBACK waits until every node routes a new filter
+ * (or shared group) here.
  */
 import { encode } from "../../codec/encoder.ts";
+import { ProtocolError } from "../../codec/errors.ts";
 import type { QoS, SubscribePacket } from "../../codec/packets.ts";
 import { ReasonCode, SUBACK_FAILURE } from "../../codec/reason_codes.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
 import { RetainedFeed } from "../retained_feed.ts";
+import { isShared, parseShare } from "../shared_groups.ts";
 import { isValidFilter } from "../topic.ts";
 
 export function handleSubscribe(core: Core, client: Client, p: SubscribePacket): void {
@@ -20,17 +23,22 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
   // is off: 3.8.3 / 3.9.3).
   const v5 = client.version === 5;
   const unsupported = v5 ? unsupportedFeature(core, p) : 0;
+  if (v5) noLocalOnShared(p);
   for (const sub of p.subscriptions) {
     const filter = sub.topic;
     let code: number = SUBACK_FAILURE;
+    // A shared subscription matches and is authorized by its filter without the share name.
+    const shared = isShared(filter);
+    const share = shared ? parseShare(filter, core.limits) : null;
     if (unsupported !== 0) {
       code = unsupported;
-    } else if (v5 && !core.options.sharedSubscriptionAvailable && filter.startsWith("$share/")) {
-      code = ReasonCode.SharedSubscriptionsNotSupported;
-    } else if (!isValidFilter(filter, core.limits)) {
+    } else if (shared && !core.options.sharedSubscriptionAvailable) {
+      if (v5) code = ReasonCode.SharedSubscriptionsNotSupported;
+    } else if (shared ? share === null : !isValidFilter(filter, core.limits)) {
+      // A share name that is empty or holds + or # is as invalid as a bad filter (4.8.2).
       core.log.info(`client ${s.clientId}: invalid topic filter ${JSON.stringify(filter)}`);
       if (v5) code = ReasonCode.TopicFilterInvalid;
-    } else if (!core.authorizer.canSubscribe(client.info, filter)) {
+    } else if (!core.authorizer.canSubscribe(client.info, share?.filter ?? filter)) {
       core.log.info(`client ${s.clientId} not authorized to subscribe to ${filter}`);
       if (v5) code = ReasonCode.NotAuthorized;
     } else if (
@@ -52,7 +60,8 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
         }));
       }
       core.persistence.addSubscription(s, rec);
-      granted.push({ filter, qos });
+      // 4.8.2: retained messages are not sent for a shared subscription.
+      if (!shared) granted.push({ filter, qos });
       core.events.subscribed?.(client.info, filter, qos);
       code = qos;
     }
@@ -80,6 +89,19 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
     });
     for (const g of granted) feed.add(core.retained, g.filter, g.qos);
     core.delivery.pump(s);
+  }
+}
+
+/** MQTT-3.8.3-4: No Local on a shared subscription is a protocol error (5.0 only has it). */
+function noLocalOnShared(p: SubscribePacket): void {
+  for (const sub of p.subscriptions) {
+    if (sub.noLocal && isShared(sub.topic)) {
+      throw new ProtocolError(
+        `No Local on the shared subscription ${JSON.stringify(sub.topic.slice(0, 100))}`,
+        "MQTT-3.8.3-4",
+        ReasonCode.ProtocolError,
+      );
+    }
   }
 }
 
