@@ -5,6 +5,10 @@
  */
 import assert from "node:assert/strict";
 import type { Broker } from "../../src/broker/broker.ts";
+import { Core } from "../../src/broker/core.ts";
+import { defaultBrokerOptions } from "../../src/broker/options.ts";
+import { silentLogger } from "../../src/log.ts";
+import { MemoryStore } from "../../src/store/memory.ts";
 import type { SharedStrategy } from "../../src/broker/shared_groups.ts";
 import type { PublishPacket, QoS } from "../../src/codec/packets.ts";
 import { ReasonCode } from "../../src/codec/reason_codes.ts";
@@ -395,4 +399,38 @@ Deno.test("a message published by a member reaches the group like any other (No 
     assert.equal(text(await a.next("publish")), "mine");
     a.close();
   });
+});
+
+Deno.test("a node picked for a group that has no member there any more passes the message on once, then drops it", async () => {
+  const sent: [string, string, number][] = [];
+  const link = {
+    start: () => Promise.resolve(),
+    stop: () => Promise.resolve(),
+    routeAdded: () => {},
+    routeRemoved: () => {},
+    forward: () => {},
+    acquireSession: () => Promise.resolve(),
+    retainedChanged: () => {},
+    forwardShared: (_m: unknown, node: string, share: string, hops: number) => {
+      sent.push([node, share, hops]);
+    },
+  };
+  const core = new Core({
+    options: defaultBrokerOptions,
+    store: new MemoryStore(),
+    log: silentLogger,
+    cluster: link,
+  });
+  core.subscriptions.shared.remoteChanged("$share/g/t", "n2", true);
+  const msg = core.messages.create("t", new Uint8Array(0), 1, false, "x");
+  core.shared.fromPeer(msg, "$share/g/t", 0);
+  assert.deepEqual(sent, [["n2", "$share/g/t", 1]], "passed on to the node with members");
+  core.shared.fromPeer(msg, "$share/g/t", 1);
+  assert.equal(sent.length, 1, "not passed on a second time");
+  // A message that enters here goes to the other node's members, marked with no hop yet.
+  core.publisher.publish(core.messages.create("t", new Uint8Array(0), 1, false, "y"));
+  assert.deepEqual(sent[1], ["n2", "$share/g/t", 0]);
+  // That node's last member left: the group is gone here too.
+  core.subscriptions.shared.remoteChanged("$share/g/t", "n2", false);
+  assert.equal(core.subscriptions.shared.active, false);
 });
