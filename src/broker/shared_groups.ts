@@ -219,6 +219,7 @@ export function pick(g: SharedGroup, strategy: SharedStrategy, c: PickInput): st
       // The least loaded local member, unless the turn is another node's: other nodes' loads
       // are not known here, so nodes take turns with this node's least loaded member.
       const turn = g.next++ % (c.nodes.length + (nm > 0 ? 1 : 0));
+      if (g.next >= 0x40000000) g.next = 0;
       if (nm === 0 || turn > 0) return `@${c.nodes[nm === 0 ? turn : turn - 1]}`;
       let best = c.members[0];
       let bestLoad = c.load(best);
