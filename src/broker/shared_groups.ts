@@ -66,8 +66,13 @@ export class SharedGroup {
   readonly members = new Map<string, QoS>();
   /** Other nodes with at least one member (cluster). */
   remote: string[] = [];
-  /** Round robin position, over the candidates of the last pick. */
+  /** Round robin position among members and nodes (messages that entered here). */
   next = 0;
+  /**
+   * Round robin position among local members only (messages another node picked this node for):
+   * kept apart so that they do not shift the turns of the messages that entered here.
+   */
+  nextLocal = 0;
   /** Sticky: the member (client id) or node ("@node") picked last, while it stays a candidate. */
   sticky: string | null = null;
 
@@ -233,6 +238,11 @@ export function pick(g: SharedGroup, strategy: SharedStrategy, c: PickInput): st
       return best;
     }
     default: {
+      if (c.nodes.length === 0) {
+        const i = g.nextLocal++ % total;
+        if (g.nextLocal >= 0x40000000) g.nextLocal = 0;
+        return at(i);
+      }
       const i = g.next++ % total;
       if (g.next >= 0x40000000) g.next = 0;
       return at(i);

@@ -113,6 +113,7 @@ Deno.test({
       await subscribe(plain, "load/#", 1);
       // The SUBACK waits for the announcement; n1 knows n2's member once it is applied there.
       await eventually(() => n1.link.routeTable().get("n2")?.includes("$share/g/load/+") ?? false);
+      await eventually(() => n2.link.routeTable().get("n1")?.includes("$share/g/load/+") ?? false);
       const ra = receiver(a);
       const rb = receiver(b);
       const rp = receiver(plain);
