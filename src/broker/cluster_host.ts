@@ -19,8 +19,13 @@ export class CoreClusterHost implements ClusterHost {
     return this.#core.log;
   }
 
-  deliverFromPeer(msg: StoredMessage): void {
+  deliverFromPeer(msg: StoredMessage, share?: string, hops = 0): void | Promise<void> {
+    if (share !== undefined) return this.#core.shared.fromPeer(msg, share, hops);
     this.#core.router.route(msg);
+  }
+
+  sharedRouteChanged(share: string, node: string, present: boolean): void {
+    this.#core.subscriptions.shared.remoteChanged(share, node, present);
   }
 
   releaseSession(clientId: string): Promise<void> {

@@ -23,8 +23,9 @@ import { Publisher } from "./publisher.ts";
 import { Retainer } from "./retain.ts";
 import { RetainedIndex } from "./retained.ts";
 import { Router } from "./router.ts";
-import type { QueueBudget } from "./session.ts";
+import type { QueueBudget, Session } from "./session.ts";
 import { Sessions } from "./sessions.ts";
+import { SharedDelivery } from "./shared_delivery.ts";
 import { type BrokerStats, newStats } from "./stats.ts";
 import { SubscriptionTable } from "./subscriptions.ts";
 import type { TopicLimits } from "./topic.ts";
@@ -80,6 +81,8 @@ export class Core {
   readonly messages: MessageFactory;
   readonly router: Router;
   readonly publisher: Publisher;
+  /** Messages of shared subscriptions (one receiver per group, across the cluster). */
+  readonly shared: SharedDelivery;
   readonly wills: Wills;
   readonly sessions: Sessions;
 
@@ -115,14 +118,21 @@ export class Core {
     );
     this.messages = new MessageFactory(options.nodeId);
     const sessionMap = new Map();
-    this.router = new Router(
-      subscriptions,
+    // An offline session's queue is checked when a client resumes it (Sessions.reauthorize).
+    const readable = (s: Session, topic: string) =>
+      s.client === null || authorizer.canSubscribe(s.client.info, topic);
+    this.router = new Router(subscriptions, sessionMap, delivery, readable);
+    const shared = this.shared = new SharedDelivery(
+      subscriptions.shared,
       sessionMap,
       delivery,
-      // An offline session's queue is checked when a client resumes it (Sessions.reauthorize).
-      (s, topic) => s.client === null || authorizer.canSubscribe(s.client.info, topic),
+      persistence,
+      cluster,
+      options.sharedSubscriptionStrategy,
+      log,
+      readable,
     );
-    this.publisher = new Publisher(this.retainer, this.router, cluster, deps.sinks ?? []);
+    this.publisher = new Publisher(this.retainer, this.router, cluster, deps.sinks ?? [], shared);
     const wills = this.wills = new Wills(
       authorizer,
       this.publisher,
@@ -142,6 +152,7 @@ export class Core {
       events,
       wills,
       cluster,
+      shared,
       queueBudget: this.queueBudget,
     }, sessionMap);
   }

@@ -51,6 +51,7 @@ export class Delivery {
    * Sends or queues one message for one session. `single`: no other session receives this
    * message now, so its PUBLISH is written straight into the client's buffer, not shared.
    * `subscriptionIds`: MQTT 5 identifiers of the matching subscriptions, sent to 5.0 clients.
+   * `share`: the shared subscription it is delivered through (see OutboundEntry.share).
    */
   deliver(
     s: Session,
@@ -59,6 +60,7 @@ export class Delivery {
     retain: boolean,
     single = false,
     subscriptionIds: number[] | null = null,
+    share?: string,
   ): void {
     // Messages from other nodes, the retained store or a restart may have waited: expired ones
     // go nowhere (MQTT-3.3.2-5). Messages without an expiry pay one field read.
@@ -86,6 +88,7 @@ export class Delivery {
     }
     const entry: OutboundEntry = { seq: s.nextSeq++, message: msg, qos, retain, state: "queued" };
     if (subscriptionIds !== null) entry.subscriptionIds = subscriptionIds;
+    if (share !== undefined) entry.share = share;
     if (
       c && c.state === "connected" && s.queueLength === 0 &&
       s.inflight.size < c.inflightWindow && !c.congested

@@ -83,6 +83,11 @@ export interface OutboundEntry {
    * the PUBLISH (MQTT-3.3.4-3); absent when none had one.
    */
   subscriptionIds?: number[];
+  /**
+   * The shared subscription (`$share/g/f`) it was delivered through, so that another member gets
+   * it if this one leaves. Not persisted: after a restart such entries stay with their session.
+   */
+  share?: string;
 }
 
 /** Everything a persistent session needs when it is resumed. */

@@ -1,4 +1,5 @@
 /** Limits and behaviour of the broker core, independent of where they were configured. */
+import type { SharedStrategy } from "./shared_groups.ts";
 import type { QoS } from "../codec/packets.ts";
 
 export interface BrokerOptions {
@@ -65,8 +66,10 @@ export interface BrokerOptions {
   maxQos: QoS;
   /** Whether retained messages are supported; off: a retained PUBLISH is a protocol error. */
   retainAvailable: boolean;
-  /** Advertised in the MQTT 5 CONNACK (and `$share/` filters refused while off). */
+  /** Shared subscriptions (`$share/`, `$queue/`); off: refused (0x9E), CONNACK says so. */
   sharedSubscriptionAvailable: boolean;
+  /** How a shared group picks the one receiver of each message. */
+  sharedSubscriptionStrategy: SharedStrategy;
   /**
    * Advertised in the MQTT 5 CONNACK; a SUBSCRIBE with a Subscription Identifier is refused
    * (0xA1) while off. Not a configuration key (on); off only for embedding and tests.
@@ -119,7 +122,8 @@ export const defaultBrokerOptions: BrokerOptions = {
   topicAliasMaximum: 10,
   maxQos: 2,
   retainAvailable: true,
-  sharedSubscriptionAvailable: false,
+  sharedSubscriptionAvailable: true,
+  sharedSubscriptionStrategy: "round_robin",
   subscriptionIdentifiersAvailable: true,
   wildcardSubscriptionAvailable: true,
   responseInformation: "",

@@ -7,12 +7,14 @@ import type { ClusterLink } from "./ports/cluster.ts";
 import type { MessageSink } from "./ports/sink.ts";
 import type { Retainer } from "./retain.ts";
 import type { Router } from "./router.ts";
+import type { SharedDelivery } from "./shared_delivery.ts";
 
 export class Publisher {
   readonly #retainer: Retainer;
   readonly #router: Router;
   readonly #cluster: ClusterLink | undefined;
   readonly #sinks: MessageSink[];
+  readonly #shared: SharedDelivery | undefined;
   /** Sessions of this node the last published message matched. */
   #routedHere = 0;
 
@@ -21,11 +23,13 @@ export class Publisher {
     router: Router,
     cluster: ClusterLink | undefined,
     sinks: MessageSink[],
+    shared?: SharedDelivery,
   ) {
     this.#retainer = retainer;
     this.#router = router;
     this.#cluster = cluster;
     this.#sinks = sinks;
+    this.#shared = shared;
   }
 
   /**
@@ -41,9 +45,15 @@ export class Publisher {
       const r = this.#cluster.forward(msg);
       if (r) waits = [r];
     }
+    // One receiver per shared group, here or on another node (queued there before the ack).
+    if (this.#shared?.active) {
+      const r = this.#shared.dispatch(msg);
+      if (r) (waits ??= []).push(r);
+    }
     const sinks = this.#sinks;
     if (!from || sinks.length === 0) {
-      return waits ? waits[0] : undefined;
+      if (!waits) return;
+      return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
     }
     for (const sink of sinks) {
       const r = sink.accept(msg, from);
@@ -53,12 +63,14 @@ export class Publisher {
   }
 
   /**
-   * Right after publish(msg): true when nobody subscribes to it: no session here, no other node
-   * (as far as the cluster link can tell for sure) and no sink. For MQTT 5's 0x10 No matching
-   * subscribers, which must never be said when a subscriber exists.
+   * Right after publish(msg): true when nobody subscribes to it: no session here, no shared group
+   * (whose members here or elsewhere are all known to this node), no other node (as far as the
+   * cluster link can tell for sure) and no sink. For MQTT 5's 0x10 No matching subscribers,
+   * which must never be said when a subscriber exists.
    */
   unrouted(msg: StoredMessage): boolean {
     if (this.#routedHere > 0 || this.#sinks.length > 0) return false;
+    if (this.#shared?.active && this.#shared.matches(msg.topic)) return false;
     return this.#cluster === undefined || this.#cluster.routedElsewhere?.(msg.topic) === false;
   }
 }

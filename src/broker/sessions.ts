@@ -17,6 +17,8 @@ import type { Authorizer } from "./ports/auth.ts";
 import type { ClusterLink } from "./ports/cluster.ts";
 import type { BrokerEvents } from "./ports/events.ts";
 import { type QueueBudget, Session } from "./session.ts";
+import type { SharedDelivery } from "./shared_delivery.ts";
+import { topicFilterOf } from "./shared_groups.ts";
 import type { BrokerStats } from "./stats.ts";
 import { type SubscriptionTable, subValue } from "./subscriptions.ts";
 import type { VolatileDeliveries } from "./volatile.ts";
@@ -38,6 +40,8 @@ export interface SessionsDeps {
   events: BrokerEvents;
   wills: Wills;
   cluster: ClusterLink | undefined;
+  /** Shared subscriptions: what a leaving member held goes to another member. */
+  shared?: SharedDelivery;
   /** The node-wide queued-bytes total every session adds to. */
   queueBudget: QueueBudget;
 }
@@ -296,6 +300,7 @@ export class Sessions {
     // ends, simply stop holding up their publishers).
     this.#d.volatile.settleSession(s, s.persistent);
     if (s.persistent) {
+      this.#d.shared?.memberGone(s, false);
       s.disconnectedAt = Date.now();
       this.#d.persistence.saveSession(s);
     } else {
@@ -307,6 +312,7 @@ export class Sessions {
   discard(s: Session): void {
     const d = this.#d;
     d.volatile.settleSession(s, false);
+    d.shared?.memberGone(s, true);
     for (const filter of s.subscriptions.keys()) d.subscriptions.remove(filter, s.clientId);
     this.#remove(s);
     d.persistence.deleteSession(s);
@@ -324,7 +330,9 @@ export class Sessions {
     const d = this.#d;
     let dropped = 0;
     for (const [filter, sub] of [...s.subscriptions]) {
-      if (d.authorizer.canSubscribe(info, filter)) {
+      // A shared subscription is authorized by its filter without the share name.
+      const aclFilter = topicFilterOf(filter);
+      if (d.authorizer.canSubscribe(info, aclFilter)) {
         // Who may read what may have changed: a filter overlapping a denied topic is checked
         // per message from now on, one that no longer does is not.
         const checkEach = d.authorizer.checkEachDelivery;
@@ -332,7 +340,7 @@ export class Sessions {
           d.subscriptions.add(
             filter,
             s.clientId,
-            subValue(sub, checkEach.call(d.authorizer, info, filter)),
+            subValue(sub, checkEach.call(d.authorizer, info, aclFilter)),
           );
         }
         continue;

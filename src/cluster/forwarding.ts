@@ -6,7 +6,8 @@
  * locally, waits until what that queued is durable in the store, then XACKs and deletes the
  * entries; what it had read but not acknowledged when it died is re-read by it or drained by
  * the node taking it over. QoS 0: one PUBLISH to the node's message channel. Either way the
- * message is one "publish" wire frame, encoded once for every target.
+ * message is one "publish" wire frame, encoded once for every target. A message for a shared
+ * group goes to the one node picked for it, as a "publish-shared" frame naming the group.
  */
 import type { Buffer } from "node:buffer";
 import type { StoredMessage } from "../broker/model.ts";
@@ -22,6 +23,14 @@ const READ_COUNT = 512;
 const FIELD = "m";
 
 type StreamEntry = [Buffer, Buffer[]];
+
+/**
+ * What duplicates are recognised by: the message id, and the shared group a copy is for (one
+ * message reaches a node once for its subscribers and once per group that picked the node).
+ */
+function dedupKey(msg: StoredMessage, share: string | undefined): string {
+  return share === undefined ? msg.id : `${msg.id}\n${share}`;
+}
 
 /** Sends messages to the nodes that route them, and delivers what other nodes sent here. */
 export class Forwarder {
@@ -60,9 +69,28 @@ export class Forwarder {
     return adds.length === 1 ? adds[0].then(() => {}) : Promise.all(adds).then(() => {});
   }
 
-  /** A QoS 0 message from the node's message channel. */
-  fromChannel(msg: StoredMessage): void {
-    if (!this.#recent.seen(msg.id)) this.ctx.host.deliverFromPeer(msg);
+  /** Resolves once a QoS 1/2 copy for group `share` is in `node`'s stream. */
+  forwardShared(
+    msg: StoredMessage,
+    node: string,
+    share: string,
+    hops: number,
+  ): void | Promise<void> {
+    const { cmd, keys } = this.ctx;
+    const frame = encodeWire({ kind: "publish-shared", share, hops, msg });
+    if (msg.qos === 0) {
+      cmd.publish(keys.channel(`node:${node}:m`), frame).catch(() => {});
+      return;
+    }
+    return cmd.xadd(keys.stream(node), "MAXLEN", "~", this.streamMaxLen, "*", FIELD, frame)
+      .then(() => {});
+  }
+
+  /** A QoS 0 message from the node's message channel (`share`: for that group only). */
+  fromChannel(msg: StoredMessage, share?: string, hops?: number): void {
+    if (this.#recent.seen(dedupKey(msg, share))) return;
+    const r = this.ctx.host.deliverFromPeer(msg, share, hops);
+    if (r) r.catch(() => {});
   }
 
   /** Creates `node`'s stream and consumer group unless they exist. */
@@ -198,26 +226,36 @@ export class Forwarder {
   async #deliverEntries(key: string, entries: StreamEntry[], after: number): Promise<void> {
     const { host, log } = this.ctx;
     const ids: string[] = [];
+    // Copies for shared groups passed on to another node: queued there before the XACK.
+    let passed: Promise<void>[] | null = null;
     for (const [id, fields] of entries) {
       ids.push(id.toString());
       if (!fields) continue; // deleted by trimming
       for (let i = 0; i + 1 < fields.length; i += 2) {
         if (fields[i].toString() !== FIELD) continue;
         let msg: StoredMessage;
+        let share: string | undefined;
+        let hops = 0;
         try {
           const wire = decodeWire(fields[i + 1]);
-          if (wire.kind !== "publish") throw new Error(`a ${wire.kind} message in a stream`);
+          if (wire.kind === "publish-shared") {
+            share = wire.share;
+            hops = wire.hops;
+          } else if (wire.kind !== "publish") throw new Error(`a ${wire.kind} message in a stream`);
           msg = wire.msg;
         } catch (e) {
           log.warn(`cluster: undecodable stream entry ${id}: ${e}`);
           continue;
         }
-        const first = this.#recent.firstSeen(msg.id);
-        if (first === undefined) this.#recent.seen(msg.id);
+        const key = dedupKey(msg, share);
+        const first = this.#recent.firstSeen(key);
+        if (first === undefined) this.#recent.seen(key);
         else if (after < 0 || first > after) continue;
-        host.deliverFromPeer(msg);
+        const r = host.deliverFromPeer(msg, share, hops);
+        if (r) (passed ??= []).push(r);
       }
     }
+    if (passed) await Promise.all(passed);
     // Queue entries for persistent sessions must be durable before the stream forgets them.
     await this.ctx.store.flush();
     await this.ctx.cmd.multi().xack(key, GROUP, ...ids).xdel(key, ...ids).exec();

@@ -226,6 +226,15 @@ export class RedisClusterLink implements ClusterLink {
     return this.#p!.routes.targets(topic) !== null;
   }
 
+  forwardShared(
+    msg: StoredMessage,
+    node: string,
+    share: string,
+    hops: number,
+  ): void | Promise<void> {
+    if (this.#live) return this.#p!.forwarder.forwardShared(msg, node, share, hops);
+  }
+
   acquireSession(clientId: string): Promise<void> {
     if (!this.#p) return Promise.reject(new Error("the cluster link is not started"));
     return this.#p.sessions.acquire(clientId);
@@ -281,6 +290,8 @@ export class RedisClusterLink implements ClusterLink {
       switch (m.kind) {
         case "publish":
           return p.forwarder.fromChannel(m.msg);
+        case "publish-shared":
+          return p.forwarder.fromChannel(m.msg, m.share, m.hops);
         case "route-added":
         case "route-removed":
         case "routes-reset":

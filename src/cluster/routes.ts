@@ -6,7 +6,12 @@
  * with a matching filter. Full reloads (on (re)connect and periodically) race with live
  * announcements: a change announced while a reload reads the tables is newer than what it read,
  * so the reload keeps it.
+ *
+ * A shared subscription's route is its whole filter (`$share/g/f`): the node has members of that
+ * group. Such routes stay out of the trie (a message is not copied to every node with members,
+ * the core picks one) and are handed to the core instead (ClusterHost.sharedRouteChanged).
  */
+import { isShared } from "../broker/shared_groups.ts";
 import { TopicTree } from "../broker/topic_tree.ts";
 import type { LinkContext } from "./context.ts";
 import { encodeWire, type WireMessage } from "./wire.ts";
@@ -150,7 +155,6 @@ export class RouteTable {
   /** Replaces what `node` routes; `live` changes are newer than `filters` and win over it. */
   #set(node: string, filters: Iterable<string>, live?: LiveChanges): void {
     const old = this.#routes.get(node);
-    if (old) { for (const f of old) this.#trie.remove(f, node); }
     const set = new Set(filters);
     if (live) {
       const prefix = `${node}\n`;
@@ -161,9 +165,18 @@ export class RouteTable {
         else set.delete(f);
       }
     }
+    if (old) {
+      for (const f of old) {
+        if (!isShared(f)) this.#trie.remove(f, node);
+        else if (!set.has(f)) this.ctx.host.sharedRouteChanged(f, node, false);
+      }
+    }
     if (set.size === 0) this.#routes.delete(node);
     else this.#routes.set(node, set);
-    for (const f of set) this.#trie.add(f, node, true);
+    for (const f of set) {
+      if (isShared(f)) this.ctx.host.sharedRouteChanged(f, node, true);
+      else this.#trie.add(f, node, true);
+    }
   }
 
   #add(node: string, filter: string): void {
@@ -171,7 +184,8 @@ export class RouteTable {
     let set = this.#routes.get(node);
     if (!set) this.#routes.set(node, set = new Set());
     set.add(filter);
-    this.#trie.add(filter, node, true);
+    if (isShared(filter)) this.ctx.host.sharedRouteChanged(filter, node, true);
+    else this.#trie.add(filter, node, true);
   }
 
   #remove(node: string, filter: string): void {
@@ -179,6 +193,7 @@ export class RouteTable {
     const set = this.#routes.get(node);
     if (!set?.delete(filter)) return;
     if (set.size === 0) this.#routes.delete(node);
-    this.#trie.remove(filter, node);
+    if (isShared(filter)) this.ctx.host.sharedRouteChanged(filter, node, false);
+    else this.#trie.remove(filter, node);
   }
 }

@@ -19,6 +19,11 @@ import { In, Out } from "./wire_fields.ts";
 export type WireMessage =
   /** An application message for the receiving node's local subscribers (channel or stream). */
   | { kind: "publish"; msg: StoredMessage }
+  /**
+   * An application message for one member of the receiving node's shared group `share` only
+   * (the sending node picked this node); `hops`: how often it was passed on already.
+   */
+  | { kind: "publish-shared"; share: string; hops: number; msg: StoredMessage }
   /** `node` has a first local subscriber to `filter`. */
   | { kind: "route-added"; node: string; filter: string }
   /** `node` lost its last local subscriber to `filter`. */
@@ -49,6 +54,7 @@ const TAGS: Record<WireKind, number> = {
   "release": 7,
   "released": 8,
   "will": 9,
+  "publish-shared": 10,
 };
 const KINDS: WireKind[] = [];
 for (const [k, t] of Object.entries(TAGS)) KINDS[t] = k as WireKind;
@@ -122,6 +128,8 @@ export function decodeWire(buf: Uint8Array): WireMessage {
   switch (kind) {
     case "publish":
       return { kind, msg: getMessage(r) };
+    case "publish-shared":
+      return { kind, share: r.str(), hops: r.varint(), msg: getMessage(r) };
     case "route-added":
     case "route-removed":
       return { kind, node: r.str(), filter: r.str() };
@@ -147,6 +155,10 @@ function put(o: Out, m: WireMessage): void {
   o.u8(TAGS[m.kind]);
   switch (m.kind) {
     case "publish":
+      return putMessage(o, m.msg);
+    case "publish-shared":
+      o.str(m.share);
+      o.varint(m.hops);
       return putMessage(o, m.msg);
     case "route-added":
     case "route-removed":

@@ -1,6 +1,7 @@
 /** The one place where configuration keys become the broker core's options. */
 import type { BrokerOptions } from "../broker/options.ts";
 import type { QoS } from "../codec/packets.ts";
+import type { SharedStrategy } from "../broker/shared_groups.ts";
 import { EXPIRY_NEVER } from "../broker/model.ts";
 import type { Config } from "./load.ts";
 
@@ -40,6 +41,7 @@ export function brokerOptionsFrom(
     maxQos: config.maxQos as QoS,
     retainAvailable: config.retainAvailable,
     sharedSubscriptionAvailable: config.sharedSubscriptionAvailable,
+    sharedSubscriptionStrategy: config.sharedSubscriptionStrategy as SharedStrategy,
     // Not configurable: implemented, so always on.
     subscriptionIdentifiersAvailable: true,
     wildcardSubscriptionAvailable: config.wildcardSubscriptionAvailable,

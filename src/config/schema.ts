@@ -392,9 +392,17 @@ export const SCHEMA = [
   {
     key: `${B}.shared-subscription-available`,
     type: "bool",
-    default: false,
+    default: true,
     field: "sharedSubscriptionAvailable",
-    doc: "MQTT 5: advertise shared subscriptions ($share/); not implemented yet, keep false.",
+    doc: "Shared subscriptions ($share/{group}/{filter}, $queue/{filter}) for 3.1.1 and 5.0.",
+  },
+  {
+    key: `${B}.shared-subscription-strategy`,
+    type: "enum",
+    values: ["round_robin", "random", "sticky", "least_inflight"],
+    default: "round_robin",
+    field: "sharedSubscriptionStrategy",
+    doc: "How a shared group picks the one member (or node) that receives each message.",
   },
   {
     key: `${B}.wildcard-subscription-available`,

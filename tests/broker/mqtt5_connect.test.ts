@@ -25,7 +25,7 @@ Deno.test("a 5.0 CONNECT gets CONNACK 0 with the server's limits, defaults omitt
       topicAliasMaximum: 10,
       // Said outright although 1 is the default (3.2.2.3.12).
       subscriptionIdentifiersAvailable: 1,
-      sharedSubscriptionAvailable: 0,
+      // Shared Subscription Available 1 is the default: not sent.
     });
     assert.equal(b.sessions.get("five")?.protocolVersion, 5);
     c.close();
@@ -51,7 +51,6 @@ Deno.test("CONNACK advertises a lower Receive Maximum, Maximum QoS, no retain, o
       retainAvailable: false,
       maxPacketSize: 2000,
       topicAliasMaximum: 0,
-      sharedSubscriptionAvailable: true,
     },
   });
 });
@@ -211,7 +210,7 @@ Deno.test("a 5.0 client subscribes and receives QoS 0, 1 and 2; SUBACK and UNSUB
   });
 });
 
-Deno.test("5.0 SUBACK reason codes: invalid filter 0x8F, shared 0x9E, subscription identifier 0xA1, QoS capped [MQTT-3.2.2-10]", async () => {
+Deno.test("5.0 SUBACK reason codes: invalid filter 0x8F, shared 0x9E when off, subscription identifier 0xA1, QoS capped [MQTT-3.2.2-10]", async () => {
   await withBroker(async (b) => {
     const { c } = await connected5(b, "s");
     assert.deepEqual(
@@ -229,7 +228,13 @@ Deno.test("5.0 SUBACK reason codes: invalid filter 0x8F, shared 0x9E, subscripti
       [ReasonCode.SubscriptionIdentifiersNotSupported],
     );
     c.close();
-  }, { options: { maxQos: 1, subscriptionIdentifiersAvailable: false } });
+  }, {
+    options: {
+      maxQos: 1,
+      sharedSubscriptionAvailable: false,
+      subscriptionIdentifiersAvailable: false,
+    },
+  });
 });
 
 Deno.test("a 3.1.1 subscriber gets a 5.0 publisher's messages and the reverse", async () => {

@@ -70,6 +70,13 @@ Deno.test("wire: a forwarded message keeps every field, its properties and its p
   }
 });
 
+Deno.test("wire: a message for one shared group keeps the group, its hops and every message field", () => {
+  for (const msg of [full, bare]) {
+    const m: WireMessage = { kind: "publish-shared", share: "$share/g/a/+", hops: 1, msg };
+    assert.deepStrictEqual(roundTrip(m), m);
+  }
+});
+
 Deno.test("wire: absent optional fields stay absent rather than becoming undefined", () => {
   const back = roundTrip({ kind: "publish", msg: bare });
   assert.equal(back.kind, "publish");

@@ -49,7 +49,8 @@ Deno.test("with no file, env or flags every setting has its documented default",
   assert.equal(config.topicAliasMaximum, 10);
   assert.equal(config.maxQos, 2);
   assert.equal(config.retainAvailable, true);
-  assert.equal(config.sharedSubscriptionAvailable, false);
+  assert.equal(config.sharedSubscriptionAvailable, true);
+  assert.equal(config.sharedSubscriptionStrategy, "round_robin");
   assert.equal(config.wildcardSubscriptionAvailable, true);
   assert.equal(config.responseInformation, "");
   assert.equal(config.persistence, "sqlite");
@@ -127,7 +128,8 @@ Deno.test("the MQTT 5 keys reach the broker core's options", () => {
       "--mqttwk.broker.topic-alias-maximum=0",
       "--mqttwk.broker.max-qos=1",
       "--mqttwk.broker.retain-available=false",
-      "--mqttwk.broker.shared-subscription-available=true",
+      "--mqttwk.broker.shared-subscription-available=false",
+      "--mqttwk.broker.shared-subscription-strategy=least_inflight",
       "--mqttwk.broker.wildcard-subscription-available=false",
       "--mqttwk.broker.response-information=resp/",
       "--mqttwk.broker.session-expiry-interval=0",
@@ -142,7 +144,8 @@ Deno.test("the MQTT 5 keys reach the broker core's options", () => {
   assert.equal(o.topicAliasMaximum, 0);
   assert.equal(o.maxQos, 1);
   assert.equal(o.retainAvailable, false);
-  assert.equal(o.sharedSubscriptionAvailable, true);
+  assert.equal(o.sharedSubscriptionAvailable, false);
+  assert.equal(o.sharedSubscriptionStrategy, "least_inflight");
   assert.equal(o.responseInformation, "resp/");
   // 0 = never expires: no cap on an MQTT 5 Session Expiry Interval either.
   assert.equal(o.sessionExpiryInterval, 0xffffffff);

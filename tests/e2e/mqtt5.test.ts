@@ -45,7 +45,8 @@ Deno.test({
       assert.equal(ack.returnCode ?? ack.reasonCode, 0);
       assert.equal(ack.properties.topicAliasMaximum, 10);
       assert.equal(ack.properties.maximumPacketSize, 1048576);
-      assert.equal(ack.properties.sharedSubscriptionAvailable, false);
+      // Shared Subscription Available 1 is the default: not sent.
+      assert.equal(ack.properties.sharedSubscriptionAvailable, undefined);
       await sub.subscribe(`${id}/#`, 2);
       const old = await connectMqttJs(broker.url, { clientId: `${id}-old` });
       await old.subscribe(`${id}/#`, 2);

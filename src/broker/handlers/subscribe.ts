@@ -1,10 +1,12 @@
 /**
  * SUBSCRIBE: each filter checked (validity, features, authorization, the per-client limit) and
  * granted or refused (3.1.1: 0x80; 5.0: the reason, 3.9.3); the SUBACK, then the retained
- * messages of the granted filters (RETAIN=1) as their Retain Handling asks. In a cluster the
- * SUBACK waits until every node routes a new filter here.
+ * messages of the granted filters (RETAIN=1) as their Retain Handling asks (never for shared
+ * subscriptions). In a cluster the SUBACK waits until every node routes a new filter (or shared
+ * group) here.
  */
 import { encode } from "../../codec/encoder.ts";
+import { ProtocolError } from "../../codec/errors.ts";
 import type {
   Properties,
   SubackPacket,
@@ -16,6 +18,7 @@ import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
 import type { SubscriptionRecord } from "../model.ts";
 import { RetainedFeed } from "../retained_feed.ts";
+import { isShared, parseShare } from "../shared_groups.ts";
 import { subValue } from "../subscriptions.ts";
 import { isValidFilter } from "../topic.ts";
 
@@ -30,22 +33,26 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
   const unsupported = v5 ? unsupportedFeature(core, p) : 0;
   // 3.8.2.1.2: one identifier for every subscription this SUBSCRIBE creates or modifies.
   const subscriptionId = v5 ? p.properties?.subscriptionIdentifiers?.[0] ?? 0 : 0;
+  if (v5) noLocalOnShared(p);
   for (const sub of p.subscriptions) {
     const filter = sub.topic;
     let code: number = SUBACK_FAILURE;
+    // A shared subscription matches and is authorized by its filter without the share name.
+    const shared = isShared(filter);
+    const share = shared ? parseShare(filter, core.limits) : null;
+    const aclFilter = share?.filter ?? filter;
     if (unsupported !== 0) {
       code = unsupported;
-    } else if (v5 && !core.options.sharedSubscriptionAvailable && filter.startsWith("$share/")) {
-      // Shared subscriptions are handled elsewhere once available; No Local on one is a
-      // Protocol Error the codec raises (MQTT-3.8.3-4).
-      code = ReasonCode.SharedSubscriptionsNotSupported;
-    } else if (!isValidFilter(filter, core.limits)) {
+    } else if (shared && !core.options.sharedSubscriptionAvailable) {
+      if (v5) code = ReasonCode.SharedSubscriptionsNotSupported;
+    } else if (shared ? share === null : !isValidFilter(filter, core.limits)) {
+      // A share name that is empty or holds + or # is as invalid as a bad filter (4.8.2).
       core.log.info(`client ${s.clientId}: invalid topic filter ${JSON.stringify(filter)}`);
       if (v5) code = ReasonCode.TopicFilterInvalid;
-    } else if (!core.options.wildcardSubscriptionAvailable && hasWildcard(filter)) {
+    } else if (!core.options.wildcardSubscriptionAvailable && hasWildcard(aclFilter)) {
       core.log.info(`client ${s.clientId}: wildcard subscriptions are off (${filter})`);
       if (v5) code = ReasonCode.WildcardSubscriptionsNotSupported;
-    } else if (!core.authorizer.canSubscribe(client.info, filter)) {
+    } else if (!core.authorizer.canSubscribe(client.info, aclFilter)) {
       core.log.info(`client ${s.clientId} not authorized to subscribe to ${filter}`);
       if (v5) code = ReasonCode.NotAuthorized;
     } else if (
@@ -58,7 +65,7 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
       const rec = record(core, sub, v5, subscriptionId);
       const existed = s.subscriptions.has(filter);
       s.setSubscription(rec);
-      const checkEach = core.authorizer.checkEachDelivery?.(client.info, filter) ?? false;
+      const checkEach = core.authorizer.checkEachDelivery?.(client.info, aclFilter) ?? false;
       const announced = core.subscriptions.add(filter, s.clientId, subValue(rec, checkEach));
       if (announced) {
         (announcing ??= []).push(announced.catch((err) => {
@@ -68,9 +75,9 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
       }
       core.persistence.addSubscription(s, rec);
       // MQTT-3.3.1-9 / -10 / -11: Retain Handling 0 sends the retained messages, 1 only for a
-      // new subscription, 2 never.
+      // new subscription, 2 never; 4.8.2: never for a shared subscription.
       const rh = rec.retainHandling ?? 0;
-      if (rh === 0 || (rh === 1 && !existed)) granted.push(rec);
+      if (!shared && (rh === 0 || (rh === 1 && !existed))) granted.push(rec);
       core.events.subscribed?.(client.info, filter, rec.qos);
       code = rec.qos;
     }
@@ -137,6 +144,22 @@ function subackPacket(client: Client, packetId: number, codes: number[]): Suback
   const size = 2 + 1 + 3 + properties.reasonString!.length + codes.length + 5;
   if (size <= v5.maxPacketSize) suback.properties = properties;
   return suback;
+}
+
+/**
+ * MQTT-3.8.3-4: No Local on a shared subscription is a protocol error (5.0 only has it). The codec
+ * already refuses it on `$share/`; this covers `$queue/`, which the codec does not know.
+ */
+function noLocalOnShared(p: SubscribePacket): void {
+  for (const sub of p.subscriptions) {
+    if (sub.noLocal && isShared(sub.topic)) {
+      throw new ProtocolError(
+        `No Local on the shared subscription ${JSON.stringify(sub.topic.slice(0, 100))}`,
+        "MQTT-3.8.3-4",
+        ReasonCode.ProtocolError,
+      );
+    }
+  }
 }
 
 /** 5.0: a reason code refusing every filter when the SUBSCRIBE uses a feature that is off. */

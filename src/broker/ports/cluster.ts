@@ -10,8 +10,15 @@ import type { LoadedSession, StoredMessage } from "../model.ts";
 export interface ClusterHost {
   readonly nodeId: string;
   readonly log: Logger;
-  /** Delivers a message that entered on another node to local subscribers only. */
-  deliverFromPeer(msg: StoredMessage): void;
+  /**
+   * Delivers a message that entered on another node to local subscribers only; with `share`, to
+   * one local member of that shared group only (the sending node picked this node for it), or,
+   * with none left, on to another node with members (`hops`: how often it was passed on). A
+   * returned promise resolves once a copy passed on is queued.
+   */
+  deliverFromPeer(msg: StoredMessage, share?: string, hops?: number): void | Promise<void>;
+  /** Node `node` gained its first (`present`) or lost its last member of shared group `share`. */
+  sharedRouteChanged(share: string, node: string, present: boolean): void;
   /**
    * Another node takes over `clientId`: closes the local connection (its will is published),
    * makes its state durable in the shared store and forgets the session locally.
@@ -60,6 +67,16 @@ export interface ClusterLink {
    * only when that is true cluster-wide; without it the broker never says so in a cluster.
    */
   routedElsewhere?(topic: string): boolean | undefined;
+  /**
+   * Sends a message to node `node` for its members of shared group `share` only (this node
+   * picked it); QoS 1/2 like `forward`. `hops`: how often it was passed on already.
+   */
+  forwardShared?(
+    msg: StoredMessage,
+    node: string,
+    share: string,
+    hops: number,
+  ): void | Promise<void>;
   /** Makes sure no other node holds `clientId`; resolves once any holder has released it. */
   acquireSession(clientId: string): Promise<void>;
   /** Tells the other nodes that a retained message changed. */
