@@ -1,9 +1,10 @@
 /**
  * Shared subscriptions end to end (MQTT 5.0 4.8.2): mosquitto_sub 3.1.1 and 5.0 and mqtt.js 5.0
- * in one group, `$queue/`, an invalid share name, and a group spread over two cluster nodes with
- * one node killed.
+ * in one group, `$queue/`, an invalid share name, Subscription Identifiers and Retain As Published
+ * of members, and a group spread over two cluster nodes with one node killed.
  */
 import assert from "node:assert/strict";
+import mqtt from "mqtt";
 import { scoped, startBroker, uid } from "../helpers/broker.ts";
 import { hostArgs, ignoreWithoutCli, mosquittoSub } from "../helpers/cli.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
@@ -82,6 +83,55 @@ Deno.test({
       });
       assertExactlyOnce([...a.inbox.on(), ...b.inbox.on()].map((m) => m.payload), 10, "$queue");
       assert.deepEqual([a.inbox.on().length, b.inbox.on().length], [5, 5]);
+    }),
+});
+
+Deno.test({
+  name:
+    "mqtt.js 5.0 members of one $share group each get their own Subscription Identifier, and RETAIN as their Retain As Published says [MQTT-3.3.4-3] [MQTT-3.3.1-12]",
+  fn: () =>
+    scoped(async (defer) => {
+      const broker = await startBroker({ args: ["--mqttwk.broker.persistence=memory"] });
+      defer(() => broker.stop());
+      const t = uid("shareid");
+      const filter = `$share/ids/${t}`;
+      const got: { member: string; payload: string; retain: boolean; ids: unknown }[] = [];
+      for (const [member, subscriptionIdentifier, rap] of [["a", 11, true], ["b", 12, false]]) {
+        const c = await mqtt.connectAsync(broker.url, {
+          protocolVersion: 5,
+          clientId: `${t}-${member}`,
+          reconnectPeriod: 0,
+        });
+        defer(() => c.endAsync());
+        c.on("message", (_t, payload, packet) =>
+          got.push({
+            member: member as string,
+            payload: payload.toString(),
+            retain: packet.retain,
+            ids: packet.properties?.subscriptionIdentifier,
+          }));
+        await c.subscribeAsync(filter, {
+          qos: 1,
+          rap: rap as boolean,
+          properties: { subscriptionIdentifier: subscriptionIdentifier as number },
+        });
+      }
+      const pub = await connectMqttJs(broker.url);
+      defer(pub.close);
+      for (let i = 0; i < 4; i++) await pub.publish(t, String(i), { qos: 1, retain: true });
+      await waitFor(() => got.length === 4, {
+        what: "4 deliveries to the group",
+        detail: () => JSON.stringify(got),
+      });
+      assertExactlyOnce(got.map((m) => m.payload), 4, "group");
+      for (const m of got) {
+        assert.deepEqual(
+          [m.ids, m.retain],
+          m.member === "a" ? [11, true] : [12, false],
+          JSON.stringify(m),
+        );
+      }
+      assert.deepEqual(got.filter((m) => m.member === "a").length, 2, "round robin");
     }),
 });
 
