@@ -85,7 +85,9 @@ export async function startBrokerProcess(o: BrokerProcessOptions = {}): Promise<
       text += piece;
       // A fuzz makes the broker log a line per refused connection: keep the start (the
       // listening lines) and the latest part, not hundreds of MB.
-      if (text.length > LOG_CAP) text = text.slice(0, 65536) + "\n[...]\n" + text.slice(-LOG_CAP / 2);
+      if (text.length > LOG_CAP) {
+        text = text.slice(0, 65536) + "\n[...]\n" + text.slice(-LOG_CAP / 2);
+      }
     }
   };
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]).catch(() => {});

@@ -168,7 +168,13 @@ function wsWire(seq: Sequence, rng: Rng, path: string): Wire {
       frames.push(clientFrame(rng.pick([0x3, 0xb, 0x7]), piece, { fin, mask }));
       notes.push("reserved-opcode");
     } else if (r < 4) {
-      frames.push(clientFrame(opcode, piece, { fin, mask, announce: rng.pick([2 ** 20 + 1, 60 * 2 ** 20, 2 ** 32]) }));
+      frames.push(
+        clientFrame(opcode, piece, {
+          fin,
+          mask,
+          announce: rng.pick([2 ** 20 + 1, 60 * 2 ** 20, 2 ** 32]),
+        }),
+      );
       notes.push("oversize");
     } else if (r < 5) {
       const f = clientFrame(opcode, piece, { fin, mask });
@@ -269,7 +275,9 @@ async function exchange(
 
 async function runTcp(o: DriverOptions, seq: Sequence): Promise<Exchange> {
   const r = await exchange(o.host, o.port, seq.chunks, o.hangMs);
-  if (!r.ok) return { outcome: "no-connect", why: "connection refused", sent: 0, received: r.received };
+  if (!r.ok) {
+    return { outcome: "no-connect", why: "connection refused", sent: 0, received: r.received };
+  }
   if (r.hung) {
     return {
       outcome: "hung",
@@ -288,7 +296,11 @@ async function runTcp(o: DriverOptions, seq: Sequence): Promise<Exchange> {
   };
 }
 
-async function runWs(o: DriverOptions, seq: Sequence, rng: Rng): Promise<Exchange & { notes: string[] }> {
+async function runWs(
+  o: DriverOptions,
+  seq: Sequence,
+  rng: Rng,
+): Promise<Exchange & { notes: string[] }> {
   const wire = wsWire(seq, rng, o.wsPath ?? "/mqtt");
   const r = await exchange(o.host, o.wsPort!, wire.chunks, o.hangMs);
   const base = { sent: r.sent, received: r.received, notes: wire.notes };

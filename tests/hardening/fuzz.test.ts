@@ -1,0 +1,41 @@
+/**
+ * The CI-size fuzz campaign: 100,000 mutated MQTT 3.1 / 3.1.1 / 5.0 sequences (80,000 over TCP,
+ * 20,000 over WebSocket) against a broker subprocess, with a well-behaved client timed the whole
+ * way. `deno task fuzz` runs the same campaign with 1,000,000.
+ *
+ * The rate is bounded (800 sequences/s by default, MQTTWK_FUZZ_RATE to change it): unbounded, on
+ * a 2-core machine the fuzzer, the broker and the timed client compete for the same cores and
+ * the client's p99 measures that contention, not the broker. At 800/s the broker still spends a
+ * large part of its time refusing malformed input. A failed run prints its seed;
+ * MQTTWK_FUZZ_SEED=<seed> replays it.
+ */
+import assert from "node:assert/strict";
+import { campaignSeed, describeCampaign, runCampaign } from "./campaign.ts";
+
+const TCP = 80_000;
+const WS = 20_000;
+const RATE = Number(Deno.env.get("MQTTWK_FUZZ_RATE") ?? 800);
+/** Headroom over the baseline: ~400 persistent fuzz sessions may each keep the default 1,000
+ * queued messages, and that state is allowed (its limits are tested elsewhere); a leak per
+ * connection would pass it within the first 100,000. */
+const RSS_GROWTH_LIMIT = 512 * 1048576;
+
+Deno.test({
+  name: "100,000 fuzzed sequences over TCP and WebSocket: no crash, every connection answered " +
+    "cleanly or closed, memory bounded, the good client loses nothing and keeps p99 within 10 ms",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const seed = campaignSeed();
+  console.log(`fuzz seed ${seed} (replay with MQTTWK_FUZZ_SEED=${seed}), rate ${RATE}/s`);
+  const r = await runCampaign({ seed, tcpCount: TCP, wsCount: WS, concurrency: 64, rate: RATE });
+  console.log(describeCampaign(r));
+  const why = `\nbroker log tail:\n${r.logTail}`;
+  assert.equal(r.crashes, 0, `the broker crashed${why}`);
+  assert.equal(r.driver.tcp + r.driver.ws, TCP + WS);
+  assert.equal(r.driver.failureCount, 0, `connections left open or answered malformed${why}`);
+  assert.ok(r.rssPeak - r.rssBaseline < RSS_GROWTH_LIMIT, "broker RSS grew without bound");
+  assert.equal(r.good.lost, 0, "the good client lost QoS 1 messages");
+  assert.ok(r.good.count > 1000, `only ${r.good.count} round trips were timed`);
+  assert.ok(r.good.p99 <= 10, `good client p99 ${r.good.p99.toFixed(2)} ms exceeds 10 ms`);
+});
