@@ -44,6 +44,8 @@ export interface CampaignResult {
   rssPeak: number;
   rssAfter: number;
   good: RoundTrips;
+  /** The broker's CPU use during the fuzz, in percent of one core. */
+  brokerCpuPercent: number;
   /** From the end of the fuzz to a fresh client's first QoS 1 round trip. */
   recoveryMs: number;
   durationMs: number;
@@ -104,9 +106,17 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     for (let i = 0; i < 50; i++) await roundTrip(good, topic, -1 - i);
     const rss = new RssSampler(broker);
     const rssBaseline = rss.sample();
+    const cpu0 = broker.cpuSeconds();
+    const fuzzStart = performance.now();
 
-    const driver = new Deno.Command(Deno.execPath(), {
+    // At a lower priority: where the cores are short, the fuzzer slows down rather than the
+    // broker and the timed client, so the round trips measure the broker under fuzz, not the
+    // scheduler's choice among three busy processes on two cores.
+    const driver = new Deno.Command("nice", {
       args: [
+        "-n",
+        "10",
+        Deno.execPath(),
         "run",
         "--allow-all",
         DRIVER,
@@ -155,6 +165,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     }
     const { out, err } = await driverOut;
     const fuzzEnd = performance.now();
+    const brokerCpuPercent = (broker.cpuSeconds() - cpu0) / ((fuzzEnd - fuzzStart) / 1000) * 100;
     const line = out.split("\n").find((l) => l.startsWith("FUZZ-RESULT "));
     if (!line) throw new Error(`the fuzz driver gave no result:\n${out}\n${err}`);
     const result = JSON.parse(line.slice("FUZZ-RESULT ".length)) as DriverResult;
@@ -190,9 +201,10 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         p99: quantile(sorted, 0.99),
         max: sorted[sorted.length - 1] ?? NaN,
       },
+      brokerCpuPercent,
       recoveryMs,
       durationMs: performance.now() - t0,
-      logTail: broker.logs().slice(-4000),
+      logTail: broker.logs().slice(Deno.env.get("MQTTWK_HARDENING_V8_FLAGS") ? 0 : -4000),
     };
   } finally {
     await broker.stop();
@@ -212,6 +224,7 @@ export function describeCampaign(r: CampaignResult): string {
     `${o["refused-http"]} refused upgrades (HTTP 4xx), ${o.hung} left open, ` +
     `${o.malformed} malformed answers, ${o["no-connect"]} refused connections`,
     `crashes: ${r.crashes}${r.brokerExit ? ` (broker exited: ${r.brokerExit})` : ""}`,
+    `broker CPU during the fuzz: ${r.brokerCpuPercent.toFixed(0)}% of one core`,
     `broker RSS: baseline ${mib(r.rssBaseline)} MiB, peak ${mib(r.rssPeak)} MiB, ` +
     `after ${mib(r.rssAfter)} MiB`,
     `good client: ${r.good.count} QoS 1 round trips, ${r.good.lost} lost, ` +
@@ -274,6 +287,6 @@ if (import.meta.main) {
   console.log(describeCampaign(r));
   const ok = r.crashes === 0 && r.driver.failureCount === 0 && r.good.lost === 0 &&
     r.good.p99 <= 10;
-  if (!ok) console.log(r.logTail);
+  if (!ok || Deno.env.get("MQTTWK_HARDENING_V8_FLAGS")) console.log(r.logTail);
   Deno.exit(ok ? 0 : 1);
 }
