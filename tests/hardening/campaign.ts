@@ -259,14 +259,14 @@ if (import.meta.main) {
       count: { type: "string", default: "1000000" },
       "ws-share": { type: "string", default: "0.2" },
       concurrency: { type: "string", default: "64" },
-      rate: { type: "string", default: "0" },
+      rate: { type: "string", default: "1200" },
       help: { type: "boolean", default: false },
     },
   });
   if (a.help) {
     console.log(
       "deno task fuzz [--count N=1000000] [--seed S] [--ws-share 0.2] [--concurrency 64] " +
-        "[--rate R (sequences/s, 0 = unbounded)]\n" +
+        "[--rate R=1200 (sequences/s, 0 = unbounded)]\n" +
         "Exits 1 if the broker crashed, a connection was left open or answered malformed bytes, " +
         "the good client lost a message or its p99 exceeded 10 ms.",
     );
