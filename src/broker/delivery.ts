@@ -10,7 +10,7 @@ import type { Logger } from "../log.ts";
 import { compact, isExpired } from "./messages.ts";
 import type { OutboundEntry, StoredMessage } from "./model.ts";
 import type { BrokerOptions } from "./options.ts";
-import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
+import { publishTemplate } from "./outgoing.ts";
 import type { ClientOutput } from "./output.ts";
 import type { Persistence } from "./persistence.ts";
 import type { RetainedFeed } from "./retained_feed.ts";
@@ -74,9 +74,8 @@ export class Delivery {
       if (c && c.state === "connected" && !c.congested) {
         if (c.v5 !== null) {
           // 5.0: its own encoding (topic alias), or dropped if too large (MQTT-3.1.2-25).
-          const t = c.v5.publish(msg, 0, retain, subscriptionIds);
-          if (t === null) return this.#tooLarge(s, msg);
-          c.sendPublish(t, 0, false);
+          if (!c.v5.prepare(msg, 0, retain, subscriptionIds, single)) return this.#tooLarge(s, msg);
+          c.sendPrepared(0, false);
         } else if (single) c.sendMessage(msg, 0, retain, 0);
         else c.sendPublish(publishTemplate(msg, c.version, 0, retain), 0, false);
         this.#stats.messagesOut++;
@@ -279,15 +278,15 @@ export class Delivery {
   }
 
   #send(s: Session, c: ClientOutput, entry: OutboundEntry, fresh = false, single = false): void {
-    let t5: PublishTemplate | null = null;
-    if (c.v5 !== null) {
-      t5 = c.v5.publish(entry.message, entry.qos, entry.retain, entry.subscriptionIds ?? null);
-      if (t5 === null) {
-        // MQTT-3.1.2-25: discarded as if delivered; a queued entry leaves the store.
-        this.#tooLarge(s, entry.message);
-        if (!fresh) this.#persistence.removeOutbound(s, entry.seq);
-        return;
-      }
+    const v5 = c.v5;
+    if (
+      v5 !== null &&
+      !v5.prepare(entry.message, entry.qos, entry.retain, entry.subscriptionIds ?? null, single)
+    ) {
+      // MQTT-3.1.2-25: discarded as if delivered; a queued entry leaves the store.
+      this.#tooLarge(s, entry.message);
+      if (!fresh) this.#persistence.removeOutbound(s, entry.seq);
+      return;
     }
     const pid = s.allocatePacketId();
     entry.packetId = pid;
@@ -304,7 +303,7 @@ export class Delivery {
         durable = entry.qos === 2;
       }
     }
-    if (t5 !== null) c.sendPublish(t5, pid, false, durable);
+    if (v5 !== null) c.sendPrepared(pid, false, durable);
     else if (single) c.sendMessage(entry.message, entry.qos, entry.retain, pid, durable);
     else {
       c.sendPublish(
@@ -336,9 +335,8 @@ function resend(c: ClientOutput, e: OutboundEntry): boolean | null {
     return false;
   }
   if (c.v5 !== null) {
-    const t = c.v5.publish(e.message, e.qos, e.retain, e.subscriptionIds ?? null);
-    if (t === null) return null;
-    c.sendPublish(t, e.packetId!, true);
+    if (!c.v5.prepare(e.message, e.qos, e.retain, e.subscriptionIds ?? null)) return null;
+    c.sendPrepared(e.packetId!, true);
     return true;
   }
   c.sendPublish(publishTemplate(e.message, c.version, e.qos, e.retain), e.packetId!, true);

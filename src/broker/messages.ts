@@ -54,33 +54,28 @@ export class MessageFactory {
  */
 export function messageProperties(p: Properties | undefined): Properties | undefined {
   if (p === undefined) return undefined;
+  const {
+    payloadFormatIndicator,
+    messageExpiryInterval,
+    contentType,
+    responseTopic,
+    correlationData,
+    userProperties,
+  } = p;
+  // Most PUBLISHes that carry properties at all carry only a Topic Alias: no object for them.
+  if (
+    payloadFormatIndicator === undefined && messageExpiryInterval === undefined &&
+    contentType === undefined && responseTopic === undefined && correlationData === undefined &&
+    userProperties === undefined
+  ) return undefined;
   const out: Properties = {};
-  let any = false;
-  if (p.payloadFormatIndicator !== undefined) {
-    out.payloadFormatIndicator = p.payloadFormatIndicator;
-    any = true;
-  }
-  if (p.messageExpiryInterval !== undefined) {
-    out.messageExpiryInterval = p.messageExpiryInterval;
-    any = true;
-  }
-  if (p.contentType !== undefined) {
-    out.contentType = p.contentType;
-    any = true;
-  }
-  if (p.responseTopic !== undefined) {
-    out.responseTopic = p.responseTopic;
-    any = true;
-  }
-  if (p.correlationData !== undefined) {
-    out.correlationData = p.correlationData;
-    any = true;
-  }
-  if (p.userProperties !== undefined) {
-    out.userProperties = p.userProperties;
-    any = true;
-  }
-  return any ? out : undefined;
+  if (payloadFormatIndicator !== undefined) out.payloadFormatIndicator = payloadFormatIndicator;
+  if (messageExpiryInterval !== undefined) out.messageExpiryInterval = messageExpiryInterval;
+  if (contentType !== undefined) out.contentType = contentType;
+  if (responseTopic !== undefined) out.responseTopic = responseTopic;
+  if (correlationData !== undefined) out.correlationData = correlationData;
+  if (userProperties !== undefined) out.userProperties = userProperties;
+  return out;
 }
 
 /** Whether `msg` has outlived its Message Expiry Interval at `now` (MQTT-3.3.2-5). */

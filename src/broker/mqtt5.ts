@@ -5,14 +5,23 @@
  * of both directions, and the count of its unacknowledged QoS 1/2 PUBLISHes (our Receive
  * Maximum).
  */
+import {
+  type MessagePropertyBytes,
+  NO_MESSAGE_PROPERTIES,
+  publishPropertiesLengthV5,
+  publishSizeV5,
+  writePublishV5,
+} from "../codec/encoder.ts";
 import { ProtocolError } from "../codec/errors.ts";
 import type { Properties, PublishPacket, QoS } from "../codec/packets.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
+import { utf8Length } from "../codec/utf8.ts";
 import { remainingExpiry } from "./messages.ts";
 import type { StoredMessage } from "./model.ts";
 import {
   encodePublishV5,
   expiringTemplate,
+  messagePropertyBytes,
   type PublishTemplate,
   publishTemplate,
   publishTemplateWithIds,
@@ -52,6 +61,24 @@ export class Mqtt5Connection {
   /** Aliases we set towards the client (topic → alias), least recently used first. */
   #outbound: Map<string, number> | null = null;
   #nextAlias = 1;
+  /** The topic whose alias was used last (the newest entry of #outbound). */
+  #lastAliased: string | null = null;
+  /** The shared PUBLISH prepare() chose, or null when it prepared one to write in place. */
+  preparedTemplate: PublishTemplate | null = null;
+  /** Bytes of the PUBLISH prepare() chose to write in place. */
+  preparedSize = 0;
+  // The values of the PUBLISH to write in place (fields, not an object per delivery).
+  #pMsg: StoredMessage | null = null;
+  #pQos: QoS = 0;
+  #pRetain = false;
+  #pTopic = "";
+  #pTopicBytes = 0;
+  #pProps: MessagePropertyBytes = NO_MESSAGE_PROPERTIES;
+  #pPropsLength = 0;
+  #pExpiry = -1;
+  #pIds: number[] | null = null;
+  #pAlias = 0;
+
   /** QoS 1 PUBLISHes received on this connection and not answered with PUBACK yet. */
   #unacked1 = 0;
   /** QoS 2 packet ids received on this connection and not answered with PUBCOMP yet. */
@@ -162,8 +189,9 @@ export class Mqtt5Connection {
   // ------------------------------------------------------------------ outbound
 
   /**
-   * The PUBLISH of `msg` for this client (its packet id to be patched in), or null when it is
-   * larger than the client's Maximum Packet Size (MQTT-3.1.2-24: discarded, not sent).
+   * Prepares the PUBLISH of `msg` for this client, which ClientOutput.sendPrepared then sends
+   * with its packet id; false when it is larger than the client's Maximum Packet Size
+   * (MQTT-3.1.2-24: discarded, not sent).
    *
    * Topic aliases (when the client allows them): each topic gets an alias when first sent,
    * carried with the full topic; later QoS 0/1 PUBLISHes of that topic carry the alias and an
@@ -173,48 +201,118 @@ export class Mqtt5Connection {
    * A message with an expiry that waited (queued, retained, resent) carries the remaining
    * interval (MQTT-3.3.2-6); callers have already dropped expired ones. `subscriptionIds`: the
    * identifiers of the subscriptions it is delivered for (MQTT-3.3.4-3).
+   *
+   * A PUBLISH with an alias, or for a message no other client receives now (`single`), is
+   * written straight into the output buffer (no buffer of its own, no object per delivery);
+   * others share the message's encoding with every subscriber (preparedTemplate).
    */
-  publish(
+  prepare(
     msg: StoredMessage,
     qos: QoS,
     retain: boolean,
     subscriptionIds: number[] | null = null,
-  ): PublishTemplate | null {
+    single = false,
+  ): boolean {
     const expiry = msg.expiresAt === undefined ? undefined : remainingExpiry(msg, Date.now());
-    if (this.clientAliasMaximum === 0) {
-      return this.#shared(msg, qos, retain, expiry, subscriptionIds);
+    const max = this.clientAliasMaximum;
+    this.#pMsg = null;
+    if (max === 0 && !single) {
+      const t = this.preparedTemplate = this.#shared(msg, qos, retain, expiry, subscriptionIds);
+      return t !== null;
     }
-    const aliases = this.#outbound ??= new Map();
-    let alias = aliases.get(msg.topic);
-    // A QoS 2 PUBLISH always carries its topic too (with the alias, which the client then simply
-    // maps again): mqtt.js 5.16 keeps the unresolved packet of a QoS 2 flow and reports an empty
-    // topic at PUBREL. A few bytes more for QoS 2 only; QoS 0/1 use the alias alone.
-    let topic = qos === 2 ? msg.topic : "";
+    this.preparedTemplate = null;
+    const props = messagePropertyBytes(msg);
+    const exp = expiry ?? -1;
+    const payloadLength = msg.payload.byteLength;
+    let topic = msg.topic;
+    let alias = 0;
     let evict: string | undefined;
-    if (alias === undefined) {
-      topic = msg.topic;
-      if (this.#nextAlias <= this.clientAliasMaximum) alias = this.#nextAlias;
+    let known = false;
+    if (max > 0) {
+      const aliases = this.#outbound ??= new Map();
+      const a = aliases.get(topic);
+      if (a !== undefined) {
+        alias = a;
+        known = true;
+        // A QoS 2 PUBLISH always carries its topic too (with the alias, which the client then
+        // simply maps again): mqtt.js 5.16 keeps the unresolved packet of a QoS 2 flow and
+        // reports an empty topic at PUBREL. A few bytes more for QoS 2 only.
+        if (qos !== 2) topic = "";
+      } else if (this.#nextAlias <= max) alias = this.#nextAlias;
       else {
         const oldest = aliases.entries().next().value as [string, number];
         evict = oldest[0];
         alias = oldest[1];
       }
     }
-    const t = encodePublishV5(msg, qos, retain, {
-      topic,
-      topicAlias: alias,
-      messageExpiryInterval: expiry,
-      subscriptionIdentifiers: subscriptionIds ?? undefined,
-    });
-    if (t.bytes.byteLength > this.maxPacketSize) {
-      // Not sent, so no mapping changes; without the alias it may still fit.
-      return this.#shared(msg, qos, retain, expiry, subscriptionIds);
-    }
-    if (evict !== undefined) aliases.delete(evict);
-    else if (aliases.has(msg.topic)) aliases.delete(msg.topic); // re-inserted last: most recent
+    let topicBytes = topic === "" ? 0 : utf8Length(topic);
+    let propsLength = publishPropertiesLengthV5(props, exp, subscriptionIds, alias);
+    let size = publishSizeV5(topicBytes, payloadLength, qos, propsLength);
+    if (size > this.maxPacketSize) {
+      if (alias === 0) return false;
+      // Not sent with the alias, so no mapping changes; without it, it may still fit.
+      alias = 0;
+      topic = msg.topic;
+      topicBytes = utf8Length(topic);
+      propsLength = publishPropertiesLengthV5(props, exp, subscriptionIds, 0);
+      size = publishSizeV5(topicBytes, payloadLength, qos, propsLength);
+      if (size > this.maxPacketSize) return false;
+    } else if (alias > 0) this.#used(msg.topic, alias, known, evict);
+    this.#pMsg = msg;
+    this.#pQos = qos;
+    this.#pRetain = retain;
+    this.#pTopic = topic;
+    this.#pTopicBytes = topicBytes;
+    this.#pProps = props;
+    this.#pPropsLength = propsLength;
+    this.#pExpiry = exp;
+    this.#pIds = subscriptionIds;
+    this.#pAlias = alias;
+    this.preparedSize = size;
+    return true;
+  }
+
+  /** Records that `alias` goes out for `topic` (assigned, reassigned or used again). */
+  #used(topic: string, alias: number, known: boolean, evict: string | undefined): void {
+    const aliases = this.#outbound!;
+    if (known) {
+      // Most recently used goes last; the topic used last already is (the common case: a
+      // subscriber that gets one topic pays no map update per delivery).
+      if (topic === this.#lastAliased) return;
+      aliases.delete(topic);
+    } else if (evict !== undefined) aliases.delete(evict);
     else this.#nextAlias++;
-    aliases.set(msg.topic, alias);
-    return t;
+    aliases.set(topic, alias);
+    this.#lastAliased = topic;
+  }
+
+  /**
+   * Writes the PUBLISH prepare() chose to write in place at `pos` of `buf` (which has
+   * preparedSize bytes of room there) with `packetId`; returns the end position.
+   */
+  writePrepared(buf: Uint8Array, pos: number, packetId: number, dup: boolean): number {
+    const msg = this.#pMsg;
+    if (msg === null) throw new Error("no PUBLISH prepared to be written in place");
+    const ids = this.#pIds;
+    // Not kept past the write: the message may be long gone before the next delivery.
+    this.#pMsg = null;
+    this.#pIds = null;
+    return writePublishV5(
+      buf,
+      pos,
+      this.#pTopic,
+      this.#pTopicBytes,
+      msg.payload,
+      this.#pQos,
+      this.#pRetain,
+      dup,
+      packetId,
+      this.#pProps,
+      this.#pPropsLength,
+      this.#pExpiry,
+      ids,
+      this.#pAlias,
+    );
   }
 
   /**

@@ -5,9 +5,16 @@
  * in (see Client.sendPublish).
  *
  * A 5.0 delivery that needs values of its own (a topic alias, the remaining expiry of a message
- * that waited) is built by encodePublishV5 from the message plus those values.
+ * that waited) is written in place from the message's properties encoded once
+ * (messagePropertyBytes) plus those values (Mqtt5Connection.prepare), or built by
+ * encodePublishV5 where it is shared.
  */
-import { encodePublish } from "../codec/encoder.ts";
+import {
+  encodeMessageProperties,
+  encodePublish,
+  type MessagePropertyBytes,
+  NO_MESSAGE_PROPERTIES,
+} from "../codec/encoder.ts";
 import type { Properties, ProtocolVersion, QoS } from "../codec/packets.ts";
 import type { StoredMessage } from "./model.ts";
 
@@ -169,4 +176,20 @@ export function withSubscriptionIds(
   subscriptionIds: number[],
 ): NonNullable<StoredMessage["properties"]> {
   return { ...properties, subscriptionIdentifiers: subscriptionIds };
+}
+
+/** A message's properties encoded for in-place 5.0 PUBLISHes (see messagePropertyBytes). */
+const PROPERTY_BYTES = Symbol("messagePropertyBytes");
+
+type WithPropertyBytes = StoredMessage & { [PROPERTY_BYTES]?: MessagePropertyBytes };
+
+/**
+ * The message's properties as bytes, encoded on first use and kept on the message, so each
+ * 5.0 delivery written in place only copies them in (messages without properties share one
+ * constant and cache nothing).
+ */
+export function messagePropertyBytes(msg: StoredMessage): MessagePropertyBytes {
+  if (msg.properties === undefined) return NO_MESSAGE_PROPERTIES;
+  const m = msg as WithPropertyBytes;
+  return m[PROPERTY_BYTES] ??= encodeMessageProperties(msg.properties);
 }

@@ -227,8 +227,9 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /**
    * A PUBLISH of `msg` for this client alone, written straight into the output buffer: a
    * message with one subscriber (point-to-point, fan-in) then costs no shared template, which
-   * would be one more buffer allocation and copy per message. Falls back to the template when
-   * the output is gated or the client speaks 5.0.
+   * would be one more buffer allocation and copy per message. A 3.1.1 client falls back to the
+   * template when the output is gated; a 5.0 client's PUBLISH is prepared by its Mqtt5Connection
+   * (false when it exceeds the client's Maximum Packet Size: not sent, MQTT-3.1.2-24).
    */
   sendMessage(
     msg: StoredMessage,
@@ -236,11 +237,16 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     retain: boolean,
     packetId: number,
     durable = false,
-  ): void {
-    if (this.state === "closed") return;
-    if (durable || this.version === 5 || this.#gate.length > 0) {
+  ): boolean {
+    if (this.state === "closed") return true;
+    if (this.v5 !== null) {
+      if (!this.v5.prepare(msg, qos, retain, null, true)) return false;
+      this.sendPrepared(packetId, false, durable);
+      return true;
+    }
+    if (durable || this.#gate.length > 0) {
       this.sendPublish(publishTemplate(msg, this.version, qos, retain), packetId, false, durable);
-      return;
+      return true;
     }
     const topicBytes = utf8Length(msg.topic);
     const n = publishSizeV4(topicBytes, msg.payload.byteLength, qos);
@@ -256,6 +262,28 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       packetId,
     );
     this.#queued();
+    return true;
+  }
+
+  /**
+   * The 5.0 PUBLISH this connection's Mqtt5Connection.prepare chose, with `packetId`: the shared
+   * template copied in, or the PUBLISH written straight into the output buffer (or the gate).
+   */
+  sendPrepared(packetId: number, dup: boolean, durable = false): void {
+    const v5 = this.v5!;
+    const t = v5.preparedTemplate;
+    if (t !== null) {
+      this.sendPublish(t, packetId, dup, durable);
+      return;
+    }
+    if (this.state === "closed") return;
+    const n = v5.preparedSize;
+    const seg = this.#gateFor(durable);
+    if (seg) seg.len = v5.writePrepared(seg.room(n), seg.len, packetId, dup);
+    else {
+      this.#len = v5.writePrepared(this.#room(n), this.#len, packetId, dup);
+      this.#queued();
+    }
   }
 
   /** Queues bytes that must not leave before `barrier` resolves; later output waits too. */

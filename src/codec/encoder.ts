@@ -10,6 +10,7 @@ import type {
   ConnectPacket,
   DisconnectPacket,
   Packet,
+  Properties,
   ProtocolVersion,
   PublishPacket,
   QoS,
@@ -28,6 +29,7 @@ import {
   writeBinary,
   writeString,
   writeU16,
+  writeU32,
   writeVbi,
 } from "./writer.ts";
 
@@ -203,6 +205,168 @@ export function writePublishV4(
   pos = writeVbi(buf, pos + 1, 2 + topicBytes + (qos > 0 ? 2 : 0) + payload.length);
   pos = writeString(buf, pos, topic);
   if (qos > 0) pos = writeU16(buf, pos, packetId);
+  buf.set(payload, pos);
+  return pos + payload.length;
+}
+
+/**
+ * The properties a 5.0 message carries to every subscriber (3.3.2.3), encoded once per message,
+ * for writePublishV5: a delivery puts its own values (remaining expiry, Subscription Identifiers,
+ * Topic Alias) in between, in identifier order, without encoding the rest again.
+ */
+export interface MessagePropertyBytes {
+  /** Payload Format Indicator (0x01), -1 when absent. */
+  readonly formatIndicator: number;
+  /** Message Expiry Interval (0x02) as received, -1 when absent. */
+  readonly expiry: number;
+  /** Content Type, Response Topic and Correlation Data (0x03, 0x08, 0x09), encoded. */
+  readonly middle: Uint8Array;
+  /** User Properties (0x26), encoded: the one message property after Topic Alias (0x23). */
+  readonly userProperties: Uint8Array;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/** A message without properties. */
+export const NO_MESSAGE_PROPERTIES: MessagePropertyBytes = Object.freeze({
+  formatIndicator: -1,
+  expiry: -1,
+  middle: NO_BYTES,
+  userProperties: NO_BYTES,
+});
+
+/** The encoded values of `props` alone (no length prefix), or NO_BYTES. */
+function propertyValues(props: Properties): Uint8Array {
+  const length = propertiesLength(props);
+  if (length === 0) return NO_BYTES;
+  const prefix = vbiLength(length);
+  const buf = new Uint8Array(prefix + length);
+  writeProperties(buf, 0, props, length);
+  return buf.subarray(prefix);
+}
+
+/**
+ * Encodes the message properties of `p` (Payload Format Indicator, Message Expiry Interval,
+ * Content Type, Response Topic, Correlation Data, User Properties); anything else in it (a Topic
+ * Alias, Subscription Identifiers) belongs to one delivery and is left out.
+ */
+export function encodeMessageProperties(p: Properties | undefined): MessagePropertyBytes {
+  if (p === undefined) return NO_MESSAGE_PROPERTIES;
+  const { contentType, responseTopic, correlationData, userProperties } = p;
+  const hasMiddle = contentType !== undefined || responseTopic !== undefined ||
+    correlationData !== undefined;
+  if (
+    !hasMiddle && userProperties === undefined && p.payloadFormatIndicator === undefined &&
+    p.messageExpiryInterval === undefined
+  ) return NO_MESSAGE_PROPERTIES;
+  return {
+    formatIndicator: p.payloadFormatIndicator ?? -1,
+    expiry: p.messageExpiryInterval ?? -1,
+    middle: hasMiddle ? propertyValues({ contentType, responseTopic, correlationData }) : NO_BYTES,
+    userProperties: userProperties === undefined ? NO_BYTES : propertyValues({ userProperties }),
+  };
+}
+
+/**
+ * Length of the property block (without its length prefix) of a 5.0 PUBLISH of a message with
+ * properties `mp`, for one delivery: `expiry` replaces the message's Message Expiry Interval
+ * when >= 0, `subscriptionIds` (or null) and `alias` (0 for none) are added.
+ */
+export function publishPropertiesLengthV5(
+  mp: MessagePropertyBytes,
+  expiry: number,
+  subscriptionIds: readonly number[] | null,
+  alias: number,
+): number {
+  let n = mp.middle.length + mp.userProperties.length;
+  if (mp.formatIndicator >= 0) n += 2;
+  if (expiry >= 0 || mp.expiry >= 0) n += 5;
+  if (subscriptionIds !== null) {
+    for (let i = 0; i < subscriptionIds.length; i++) n += 1 + vbiLength(subscriptionIds[i]);
+  }
+  if (alias > 0) n += 3;
+  return n;
+}
+
+/**
+ * Size of a 5.0 PUBLISH whose topic takes `topicBytes` bytes in UTF-8 (0 when a topic alias
+ * stands for it) and whose property block is `propsLength` long (publishPropertiesLengthV5).
+ */
+export function publishSizeV5(
+  topicBytes: number,
+  payloadLength: number,
+  qos: QoS,
+  propsLength: number,
+): number {
+  if (topicBytes > 0xffff) {
+    throw new RangeError(`string of ${topicBytes} bytes exceeds the 65535-byte MQTT limit`);
+  }
+  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + vbiLength(propsLength) + propsLength +
+    payloadLength;
+  return 1 + vbiLength(remaining) + remaining;
+}
+
+/**
+ * Writes a 5.0 PUBLISH at `pos` (sized by publishSizeV5 with the same values), byte for byte
+ * what encodePublish makes of the message's properties plus the delivery's values; returns the
+ * end position. Nothing is allocated: a delivery with a topic alias or a single subscriber is
+ * written straight into the connection's output buffer.
+ */
+export function writePublishV5(
+  buf: Uint8Array,
+  pos: number,
+  topic: string,
+  topicBytes: number,
+  payload: Uint8Array,
+  qos: QoS,
+  retain: boolean,
+  dup: boolean,
+  packetId: number,
+  mp: MessagePropertyBytes,
+  propsLength: number,
+  expiry: number,
+  subscriptionIds: readonly number[] | null,
+  alias: number,
+): number {
+  buf[pos] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0);
+  pos = writeVbi(
+    buf,
+    pos + 1,
+    2 + topicBytes + (qos > 0 ? 2 : 0) + vbiLength(propsLength) + propsLength + payload.length,
+  );
+  pos = writeString(buf, pos, topic);
+  if (qos > 0) pos = writeU16(buf, pos, packetId);
+  pos = writeVbi(buf, pos, propsLength);
+  if (propsLength > 0) {
+    // Identifier order, as writeProperties has it: 0x01, 0x02, 0x03-0x09, 0x0b, 0x23, 0x26.
+    if (mp.formatIndicator >= 0) {
+      buf[pos++] = 0x01;
+      buf[pos++] = mp.formatIndicator;
+    }
+    const exp = expiry >= 0 ? expiry : mp.expiry;
+    if (exp >= 0) {
+      buf[pos++] = 0x02;
+      pos = writeU32(buf, pos, exp);
+    }
+    if (mp.middle.length > 0) {
+      buf.set(mp.middle, pos);
+      pos += mp.middle.length;
+    }
+    if (subscriptionIds !== null) {
+      for (let i = 0; i < subscriptionIds.length; i++) {
+        buf[pos++] = 0x0b;
+        pos = writeVbi(buf, pos, subscriptionIds[i]);
+      }
+    }
+    if (alias > 0) {
+      buf[pos++] = 0x23;
+      pos = writeU16(buf, pos, alias);
+    }
+    if (mp.userProperties.length > 0) {
+      buf.set(mp.userProperties, pos);
+      pos += mp.userProperties.length;
+    }
+  }
   buf.set(payload, pos);
   return pos + payload.length;
 }

@@ -132,6 +132,15 @@ export function readProperties(r: BodyReader, context: number): Properties | und
   if (stop > r.end) {
     r.malformed(`property length ${length} exceeds the packet`, "2.2.2.1", "2.2.2.1");
   }
+  if (length === 3 && context === PUBLISH && r.buf[r.pos] === TOPIC_ALIAS) {
+    // A lone Topic Alias, what most aliased PUBLISHes carry: no general loop for it.
+    r.pos++;
+    const topicAlias = r.u16();
+    if (topicAlias === 0) {
+      throw new ProtocolError("topic alias 0", "MQTT-3.3.2-8", ReasonCode.TopicAliasInvalid);
+    }
+    return { topicAlias };
+  }
   const outerEnd = r.end;
   // Narrowing the end makes a property value that runs past the block malformed too.
   r.end = stop;

@@ -143,3 +143,29 @@ Deno.test("other PUBLISH properties keep flowing with an outbound alias", async 
     sub.close();
   });
 });
+
+Deno.test("a PUBLISH that fits the client's Maximum Packet Size only without an alias is sent without one, and sets no mapping [MQTT-3.1.2-24] [MQTT-3.3.2-11]", async () => {
+  await withBroker(async (b) => {
+    // 1 + 1 + topic "t" (3) + property length (1) + 58 payload bytes = 64; an alias adds 3.
+    const { c: sub } = await connected5(b, "sub", { topicAliasMaximum: 5, maximumPacketSize: 64 });
+    await subscribe(sub, [["#", 0]]);
+    const pub = await connected(b, "pub");
+    await publishAcked(pub, "t", "x".repeat(58), 0);
+    await publishAcked(pub, "t", "short", 0);
+    await publishAcked(pub, "t", "again", 0);
+    const first: PublishPacket = await sub.next("publish");
+    assert.equal(first.topic, "t");
+    assert.equal(first.properties?.topicAlias, undefined, "no room for the alias");
+    const second: PublishPacket = await sub.next("publish");
+    // No mapping was made by the first one, so the second carries the topic and sets alias 1.
+    assert.deepEqual([second.topic, second.properties?.topicAlias, text(second)], [
+      "t",
+      1,
+      "short",
+    ]);
+    const third: PublishPacket = await sub.next("publish");
+    assert.deepEqual([third.topic, third.properties?.topicAlias, text(third)], ["", 1, "again"]);
+    sub.close();
+    pub.close();
+  });
+});
