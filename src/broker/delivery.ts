@@ -2,8 +2,9 @@
  * Delivery of messages to one session: sent at once while its client keeps up and its
  * in-flight window has room, else queued (bounded, with the configured full-queue policy);
  * queued messages flow as acknowledgements free the window. QoS 0 is never queued. A message
- * whose Message Expiry has passed is never sent: not when it arrives, leaves the queue or would
- * be resent (MQTT-3.3.2-5).
+ * whose Message Expiry has passed is never sent when it arrives or leaves the queue
+ * (MQTT-3.3.2-5); one already sent is resent until acknowledged, expired or not: its onward
+ * delivery has started (MQTT-4.4.0-1, and for QoS 2 MQTT-4.3.3-7).
  */
 import type { QoS } from "../codec/packets.ts";
 import type { Logger } from "../log.ts";
@@ -177,18 +178,11 @@ export class Delivery {
     const c = s.client;
     if (!c) return;
     let tooLarge: OutboundEntry[] | null = null;
-    let expired: OutboundEntry[] | null = null;
-    const now = Date.now();
     for (const e of s.inflight.values()) {
-      if (expiredInFlight(e, now)) {
-        (expired ??= []).push(e);
-        continue;
-      }
       const sent = resend(c, e);
       if (sent) this.#stats.messagesOut++;
       else if (sent === null) (tooLarge ??= []).push(e);
     }
-    if (expired !== null) this.#dropExpiredInFlight(s, expired);
     if (tooLarge !== null) {
       // Too large for this connection's Maximum Packet Size: as if delivered (MQTT-3.1.2-25).
       for (const e of tooLarge) {
@@ -198,19 +192,6 @@ export class Delivery {
       return; // complete() pumped the queue
     }
     this.pump(s);
-  }
-
-  /**
-   * In-flight PUBLISHes whose expiry passed before they could be sent again: not resent, their
-   * slots freed as if acknowledged (as Mosquitto does). The queue is pumped by the caller.
-   */
-  #dropExpiredInFlight(s: Session, expired: OutboundEntry[]): void {
-    for (const e of expired) {
-      this.#stats.expired++;
-      s.deleteInflight(e.packetId!);
-      sentTimes.delete(e);
-      if (!this.#volatile.acknowledged(e)) this.#persistence.removeOutbound(s, e.seq);
-    }
   }
 
   /** The subscriber finished the flow of `e` (PUBACK, or PUBCOMP): free its slot. */
@@ -227,20 +208,11 @@ export class Delivery {
     const c = s.client;
     if (!c || c.state !== "connected" || s.inflight.size === 0) return;
     const retryMs = this.#options.retryInterval * 1000;
-    let expired: OutboundEntry[] | null = null;
     for (const e of s.inflight.values()) {
       const sentAt = sentTimes.get(e) ?? 0;
       if (now - sentAt < retryMs) continue;
-      if (expiredInFlight(e, now)) {
-        (expired ??= []).push(e);
-        continue;
-      }
       sentTimes.set(e, now);
       resend(c, e);
-    }
-    if (expired !== null) {
-      this.#dropExpiredInFlight(s, expired);
-      this.pump(s);
     }
   }
 
@@ -315,14 +287,6 @@ export class Delivery {
     }
     this.#stats.messagesOut++;
   }
-}
-
-/**
- * Whether an in-flight delivery is a PUBLISH (not yet a PUBREL, which completes a flow the
- * client has already received) whose message has expired.
- */
-function expiredInFlight(e: OutboundEntry, now: number): boolean {
-  return e.state === "sent" && e.message.expiresAt !== undefined && isExpired(e.message, now);
 }
 
 /**

@@ -125,7 +125,7 @@ Deno.test("a 3.1.1 subscriber does not get a queued message that expired either 
   });
 });
 
-Deno.test("an in-flight message is resent after reconnect with the remaining interval; an expired one is not, and its slot is freed [MQTT-3.3.2-6]", async () => {
+Deno.test("in-flight messages are resent after reconnect with the remaining interval, an expired one too: its delivery had started [MQTT-3.3.2-6] [MQTT-4.4.0-1]", async () => {
   await withClock(async (advance) => {
     await withBroker(async (b) => {
       const { c: sub } = await connected5(b, "sub", persistent);
@@ -135,11 +135,11 @@ Deno.test("an in-flight message is resent after reconnect with the remaining int
       await publishAcked(pub, "t", "short", 1, { properties: { messageExpiryInterval: 2 } });
       // Received, never acknowledged.
       assert.equal(text(await sub.next("publish")), "long");
-      assert.equal(text(await sub.next("publish")), "short");
+      const shortId = (await sub.next("publish")).packetId;
       await drop(sub);
       advance(30_500);
-      // In-flight window of 2 (the client's Receive Maximum): "short" must free its slot for
-      // the message queued behind it.
+      // In-flight window of 2 (the client's Receive Maximum): both stay in flight, so the
+      // message queued behind them waits for an acknowledgement.
       await publishAcked(pub, "t", "queued", 1);
       const { c: back } = await connected5(b, "sub", { ...persistent, receiveMaximum: 2 }, {
         clean: false,
@@ -148,13 +148,46 @@ Deno.test("an in-flight message is resent after reconnect with the remaining int
       assert.equal(text(again), "long");
       assert.equal(again.dup, true);
       assert.equal(again.properties?.messageExpiryInterval, 70);
+      const expired = await back.next("publish");
+      assert.equal(text(expired), "short", "resent, not dropped: it was already sent once");
+      assert.equal(expired.packetId, shortId, "with its original packet id");
+      assert.equal(expired.dup, true);
+      assert.equal(expired.properties?.messageExpiryInterval, 1, "never 0: the smallest left");
+      await assertNone(back, "publish");
+      await back.send({ type: "puback", packetId: shortId! });
       const next = await back.next("publish");
       assert.equal(text(next), "queued");
       assert.equal(next.dup, false);
-      await assertNone(back, "publish");
       back.close();
       pub.close();
     }, { options: { maxInflight: 2 } });
+  });
+});
+
+Deno.test("a QoS 2 PUBLISH already sent is not expired: resent on reconnect and completed [MQTT-4.3.3-7] [MQTT-4.4.0-1]", async () => {
+  await withClock(async (advance) => {
+    await withBroker(async (b) => {
+      const { c: sub } = await connected5(b, "sub", persistent);
+      await subscribe(sub, [["t", 2]]);
+      const { c: pub } = await connected5(b, "pub");
+      await publishAcked(pub, "t", "once", 2, { properties: { messageExpiryInterval: 2 } });
+      const first = await sub.next("publish");
+      await drop(sub);
+      advance(10_000);
+      const { c: back } = await connected5(b, "sub", persistent, { clean: false });
+      const again = await back.next("publish");
+      assert.equal(text(again), "once");
+      assert.equal(again.packetId, first.packetId, "the same packet id: the client may hold it");
+      assert.equal(again.dup, true);
+      await back.send({ type: "pubrec", packetId: first.packetId! });
+      assert.equal((await back.next("pubrel")).packetId, first.packetId);
+      await back.send({ type: "pubcomp", packetId: first.packetId! });
+      await waitFor(() => b.sessions.get("sub")?.inflight.size === 0, {
+        what: "the flow to complete",
+      });
+      back.close();
+      pub.close();
+    });
   });
 });
 
