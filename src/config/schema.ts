@@ -278,7 +278,7 @@ export const SCHEMA = [
     default: 268435456,
     min: 0,
     field: "maxQueuedBytesTotal",
-    doc: "Maximum bytes queued across all clients (payload + 64 per message); 0 = unlimited.",
+    doc: "Maximum bytes queued across all clients (payload + 512 per message); 0 = unlimited.",
   },
   {
     key: `${B}.max-sessions`,

@@ -4,6 +4,7 @@
  * verified user, per node) gets CONNACK 0x03 and a log line at most once a second; all queues
  * together stop at max-queued-bytes-total, the full-queue policy deciding what goes.
  */
+import { QUEUE_ENTRY_OVERHEAD } from "../../src/broker/session.ts";
 import assert from "node:assert/strict";
 import type { Logger } from "../../src/log.ts";
 import {
@@ -103,7 +104,7 @@ Deno.test("verified users count per user, unverified usernames per address", asy
 
 Deno.test("all queues together stop at max-queued-bytes-total and the drop is logged", async () => {
   const log = warnings();
-  const limit = 10 * (100 + 64);
+  const limit = 10 * (100 + QUEUE_ENTRY_OVERHEAD);
   await withBroker(async (b) => {
     // Three offline persistent subscribers: every message queues once per session.
     for (const id of ["q1", "q2", "q3"]) {
@@ -118,7 +119,7 @@ Deno.test("all queues together stop at max-queued-bytes-total and the drop is lo
     let bytes = 0;
     for (const s of b.sessions.values()) {
       queued += s.queueLength;
-      bytes += s.queuedBytes + s.queueLength * 64;
+      bytes += s.queuedBytes + s.queueLength * QUEUE_ENTRY_OVERHEAD;
     }
     const lines = log.lines.filter((l) => l.includes("max-queued-bytes-total"));
     console.log(
