@@ -37,8 +37,22 @@ function noteRefusal(core: Core, client: Client, topic: string, why: string): vo
   );
 }
 
+/**
+ * The client sends PUBLISHes faster than `max-publish-rate` allows: it is disconnected (5.0:
+ * DISCONNECT 0x96 Message rate too high, 4.13.2; 3.1.1 has no way to say so) and this PUBLISH,
+ * not acknowledged, is not routed. Its will is published, as for any server-side close.
+ */
+function tooFast(core: Core, client: Client): void {
+  const o = core.options;
+  const why = `more than ${o.maxPublishRate} PUBLISH/s (mqttwk.broker.max-publish-rate)`;
+  core.log.warn(`client ${client.info.clientId} sends ${why}; disconnecting`);
+  client.close(`publish rate exceeded: ${why}`, true, ReasonCode.MessageRateTooHigh);
+}
+
 /** Handles a client's PUBLISH (see the module comment). */
 export function handlePublish(core: Core, client: Client, p: PublishPacket): void {
+  const rate = client.publishRate;
+  if (rate !== null && !rate.take(Date.now())) return tooFast(core, client);
   const s = client.session!;
   // 5.0: the topic alias resolved, Receive Maximum counted (0x94, 0x93).
   const v5 = client.v5;
