@@ -11,6 +11,7 @@ import { ReasonCode } from "../../codec/reason_codes.ts";
 import { isWellFormedUtf8 } from "../../codec/utf8.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
+import { encodeReply } from "../replies.ts";
 import { messageProperties } from "../messages.ts";
 import type { StoredMessage } from "../model.ts";
 import { isSysTopic } from "../sys_topic.ts";
@@ -154,15 +155,14 @@ function refusedV5(client: Client, p: PublishPacket): void {
   else v5.completed(pid);
   const type = p.qos === 1 ? "puback" : "pubrec";
   if (v5.problemInformation) {
-    client.send(
-      encode({
-        type,
-        packetId: pid,
-        reasonCode: ReasonCode.NotAuthorized,
-        properties: { reasonString: "not authorized to publish to this topic" },
-      }, 5),
-      true,
-    );
+    // The reason string only if it fits the client's Maximum Packet Size (MQTT-3.4.2-2).
+    const ack = encodeReply(client, {
+      type,
+      packetId: pid,
+      reasonCode: ReasonCode.NotAuthorized,
+      properties: { reasonString: "not authorized to publish to this topic" },
+    });
+    if (ack !== null) client.send(ack, true);
   } else client.sendAck(p.qos === 1 ? 0x40 : 0x50, pid, true, ReasonCode.NotAuthorized);
 }
 
