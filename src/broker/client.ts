@@ -11,6 +11,7 @@ import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
 import type { BrokerOptions } from "./options.ts";
 import { ClientOutput, type OutputHost } from "./output.ts";
 import type { ByteConnection, RawSink } from "./ports/connection.ts";
+import { PublishRate } from "./publish_rate.ts";
 import type { Session } from "./session.ts";
 import { streamRawIo } from "./stream_io.ts";
 
@@ -43,6 +44,8 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   lastReceived = Date.now();
   /** Set when the broker must refuse this connection once its CONNECT arrives. */
   refuse: number | null = null;
+  /** The inbound PUBLISH rate limit, when one is configured. */
+  readonly publishRate: PublishRate | null;
 
   readonly #decoder: Decoder;
   #backlog: Packet[] | null = null;
@@ -61,6 +64,10 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     });
     this.conn = conn;
     this.inflightWindow = host.options.maxInflight;
+    const rate = host.options.maxPublishRate;
+    this.publishRate = rate > 0
+      ? new PublishRate(rate, host.options.maxPublishBurst, Date.now())
+      : null;
     this.#decoder = new Decoder({ maxPacketSize: host.options.maxPacketSize });
   }
 

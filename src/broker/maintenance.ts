@@ -4,6 +4,7 @@
  * Expiry go, slow consumers are cut off, and (when configured) unacknowledged deliveries are
  * retried in-session.
  */
+import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Core } from "./core.ts";
 import { compact } from "./messages.ts";
 
@@ -36,7 +37,8 @@ function cutSlowConsumers(core: Core, now: number): void {
           `${core.options.slowConsumerTimeout}s; disconnecting slow consumer`,
       );
       core.congested.delete(c);
-      c.close("slow consumer");
+      // 5.0: DISCONNECT 0x97 Quota exceeded (4.13.2), behind what it has not read yet.
+      c.close("slow consumer", true, ReasonCode.QuotaExceeded);
     }
   }
 }

@@ -43,6 +43,13 @@ export interface BrokerOptions {
   /** Seconds before an unacknowledged QoS 1/2 delivery is resent in-session; 0 = only on reconnect. */
   retryInterval: number;
   /**
+   * PUBLISH packets per second one connection may send, as a token bucket refilled at this rate;
+   * beyond it a 5.0 client gets DISCONNECT 0x96, a 3.1/3.1.1 one is closed. 0 = no limit.
+   */
+  maxPublishRate: number;
+  /** The bucket's size: PUBLISHes a connection may send at once; 0 = `maxPublishRate`. */
+  maxPublishBurst: number;
+  /**
    * Session expiry (s) given to 3.1/3.1.1 persistent sessions, and the most an MQTT 5 client may
    * ask for (a longer Session Expiry Interval is lowered to it and the CONNACK says so);
    * 0xFFFFFFFF = never.
@@ -115,6 +122,8 @@ export const defaultBrokerOptions: BrokerOptions = {
   outboundBufferBytes: 1024 * 1024,
   slowConsumerTimeout: 30,
   retryInterval: 0,
+  maxPublishRate: 0,
+  maxPublishBurst: 0,
   sessionExpiryInterval: 7200,
   keepAlive: 60,
   maxKeepalive: 0,

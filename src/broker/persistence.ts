@@ -70,6 +70,12 @@ export class Persistence {
     this.#dirty = true;
   }
 
+  /** Deletes the stored session of `clientId`, which no session on this node stands for. */
+  deleteRecord(clientId: string): void {
+    this.store.deleteSession(clientId);
+    this.#dirty = true;
+  }
+
   addSubscription(s: Session, rec: SubscriptionRecord): void {
     if (!s.persistent) return;
     this.store.addSubscription(s.clientId, rec);

@@ -228,15 +228,34 @@ export class Sessions {
     if (!this.map.has(id)) {
       // Another node may hold the session: it releases it (closing its connection, publishing
       // the will) and its state is then read from the shared store.
-      await cluster.acquireSession(id);
+      const held = await cluster.acquireSession(id);
       if (client.isClosed) return false;
-      if (!this.map.has(id) && !p.clean) {
+      // A Clean Start still reads a record some node held: that session ends now, and a will
+      // waiting in it for its delay is due (MQTT-3.1.3-9).
+      if (!this.map.has(id) && (!p.clean || held !== false)) {
         const loaded = await this.#d.persistence.store.loadSession(id);
         if (client.isClosed) return false;
-        if (loaded && !this.map.has(id)) this.restore(loaded);
+        if (loaded && !this.map.has(id)) {
+          if (p.clean) this.#endStored(loaded);
+          else this.restore(loaded);
+        }
       }
     }
     return this.#attach(client, p, verifiedUser);
+  }
+
+  /**
+   * A session another node held ends because its client started clean here: its record goes
+   * and a will it still had is published, as discard() does for a session held here.
+   */
+  #endStored(l: LoadedSession): void {
+    const r = l.session;
+    this.#d.persistence.deleteRecord(r.clientId);
+    // A waiting delayed will, or the will of a connection whose node died before its takeover.
+    if (r.will !== undefined && (r.willDueAt !== undefined || r.disconnectedAt === null)) {
+      const info = restoredInfo(r.clientId, r.username, r.protocolVersion, "cluster");
+      this.#d.wills.publish(info, r.will);
+    }
   }
 
   #attach(client: Attachable, p: ConnectPacket, verifiedUser?: string): boolean | null {

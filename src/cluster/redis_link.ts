@@ -235,7 +235,7 @@ export class RedisClusterLink implements ClusterLink {
     if (this.#live) return this.#p!.forwarder.forwardShared(msg, node, share, hops);
   }
 
-  acquireSession(clientId: string): Promise<void> {
+  acquireSession(clientId: string): Promise<boolean> {
     if (!this.#p) return Promise.reject(new Error("the cluster link is not started"));
     return this.#p.sessions.acquire(clientId);
   }

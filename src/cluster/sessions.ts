@@ -53,8 +53,11 @@ export class SessionHolder {
     private readonly beforeRelease: () => Promise<void>,
   ) {}
 
-  /** Makes sure no other node holds `clientId`; resolves once any holder has released it. */
-  async acquire(clientId: string): Promise<void> {
+  /**
+   * Makes sure no other node holds `clientId`; resolves once any holder has released it, to
+   * whether some node (this one included) held it before.
+   */
+  async acquire(clientId: string): Promise<boolean> {
     const { cmd, me } = this.ctx;
     const state = { lost: false };
     this.#acquiring.set(clientId, state);
@@ -69,11 +72,12 @@ export class SessionHolder {
         if (alive && (await this.#requestRelease(old, clientId))) break;
         if (!(await this.#awaitTakeover(old))) break;
       }
-      await evalScript(cmd, CLAIM, this.#keys(), [clientId, me]);
+      const previous = await evalScript(cmd, CLAIM, this.#keys(), [clientId, me]);
       this.#held.set(clientId, Date.now());
       if (state.lost) {
         throw new Error(`session ${clientId} was taken over by another node meanwhile`);
       }
+      return previous !== null && previous !== undefined;
     } finally {
       this.#acquiring.delete(clientId);
     }

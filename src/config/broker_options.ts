@@ -33,6 +33,8 @@ export function brokerOptionsFrom(
     outboundBufferBytes: config.outboundBufferBytes,
     slowConsumerTimeout: config.slowConsumerTimeout,
     retryInterval: config.retryInterval,
+    maxPublishRate: config.maxPublishRate,
+    maxPublishBurst: config.maxPublishBurst,
     sessionExpiryInterval: config.sessionExpiryInterval || EXPIRY_NEVER,
     keepAlive: config.keepAlive,
     maxKeepalive: config.maxKeepalive,

@@ -346,6 +346,24 @@ export const SCHEMA = [
       "Seconds a 3.1.1 persistent session survives disconnect, and the most a 5.0 client gets; 0 = never.",
   },
   {
+    key: `${B}.max-publish-rate`,
+    type: "int",
+    default: 0,
+    min: 0,
+    field: "maxPublishRate",
+    doc:
+      "PUBLISH packets per second one connection may send (token bucket); more: MQTT 5 DISCONNECT 0x96, 3.1.1 closed; 0 = no limit.",
+  },
+  {
+    key: `${B}.max-publish-burst`,
+    type: "int",
+    default: 0,
+    min: 0,
+    field: "maxPublishBurst",
+    doc:
+      "PUBLISH packets a connection may send at once above max-publish-rate (the bucket's size); 0 = one second's worth.",
+  },
+  {
     key: `${B}.max-keepalive`,
     type: "int",
     default: 0,

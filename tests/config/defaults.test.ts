@@ -133,6 +133,8 @@ Deno.test("the MQTT 5 keys reach the broker core's options", () => {
       "--mqttwk.broker.wildcard-subscription-available=false",
       "--mqttwk.broker.response-information=resp/",
       "--mqttwk.broker.session-expiry-interval=0",
+      "--mqttwk.broker.max-publish-rate=50",
+      "--mqttwk.broker.max-publish-burst=200",
     ],
     env: {},
     readTextFile: noFiles,
@@ -151,10 +153,18 @@ Deno.test("the MQTT 5 keys reach the broker core's options", () => {
   assert.equal(o.sessionExpiryInterval, 0xffffffff);
   assert.equal(o.subscriptionIdentifiersAvailable, true);
   assert.equal(o.wildcardSubscriptionAvailable, false);
+  assert.equal(o.maxPublishRate, 50);
+  assert.equal(o.maxPublishBurst, 200);
 });
 
 Deno.test("out-of-range MQTT 5 values are refused", () => {
-  for (const arg of ["--mqttwk.broker.max-qos=3", "--mqttwk.broker.receive-maximum=0"]) {
+  for (
+    const arg of [
+      "--mqttwk.broker.max-qos=3",
+      "--mqttwk.broker.receive-maximum=0",
+      "--mqttwk.broker.max-publish-rate=-1",
+    ]
+  ) {
     assert.throws(() => loadConfig({ args: [arg], env: {}, readTextFile: noFiles }), /mqttwk/);
   }
 });

@@ -120,3 +120,75 @@ Deno.test({
     }
   },
 });
+
+const PAHO = (() => {
+  try {
+    return new Deno.Command("/usr/bin/python3", {
+      args: ["-c", "import paho.mqtt.subscribeoptions"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+type PahoMessage = {
+  topic: string;
+  payload: string;
+  retain: boolean;
+  ids: number[];
+  user: [string, string][];
+};
+
+Deno.test({
+  name:
+    "Eclipse Paho (Python) MQTTv5: No Local, Retain As Published, Retain Handling 0/1/2, Subscription Identifiers and User Properties in order [MQTT-3.8.3-3] [MQTT-3.3.1-12] [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.4-3] [MQTT-3.3.2-18]",
+  ignore: EXTERNAL || !PAHO,
+  fn: async () => {
+    const broker = await startBroker({ args: ["--mqttwk.broker.persistence=memory"] });
+    const prefix = uid("paho5s");
+    try {
+      const out = await new Deno.Command("/usr/bin/python3", {
+        args: [
+          new URL("./paho5_subscribe.py", import.meta.url).pathname,
+          "127.0.0.1",
+          String(broker.port),
+          prefix,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(30_000),
+      }).output();
+      const text = new TextDecoder().decode(out.stdout).trim();
+      const r = JSON.parse(text.split("\n").pop() || "{}");
+      assert.equal(r.error, undefined, `${r.error}\n${new TextDecoder().decode(out.stderr)}`);
+      assert.deepEqual(r.retained_published, [true, true]);
+      assert.deepEqual(r.granted, [[1], [1], [1], [1]]);
+      // Retain Handling 0: the retained message, RETAIN 1, id 7, user properties in order with
+      // the duplicate name kept.
+      assert.deepEqual(r.retained as PahoMessage[], [{
+        topic: `${prefix}/r`,
+        payload: "kept",
+        retain: true,
+        ids: [7],
+        user: [["a", "1"], ["b", "2"], ["a", "3"]],
+      }]);
+      // Retain Handling 1 on an existing subscription and 2: nothing retained.
+      assert.deepEqual(r.no_retained, []);
+      // No Local: its own "own" is missing; "live" carries both matching ids and RETAIN.
+      assert.equal(r.live.length, 1, JSON.stringify(r.live));
+      const live = r.live[0] as PahoMessage;
+      assert.equal(live.payload, "live");
+      assert.equal(live.retain, true);
+      assert.deepEqual(live.ids.toSorted(), [8, 9]);
+      assert.deepEqual(live.user, [["z", "last"], ["z", "last"]]);
+      // Without Retain As Published a live message arrives with RETAIN 0.
+      assert.deepEqual(r.plain.map((m: PahoMessage) => [m.payload, m.retain, m.ids]), [
+        ["plain", false, []],
+      ]);
+    } finally {
+      await broker.stop();
+    }
+  },
+});

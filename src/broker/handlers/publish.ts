@@ -11,6 +11,7 @@ import { ReasonCode } from "../../codec/reason_codes.ts";
 import { isWellFormedUtf8 } from "../../codec/utf8.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
+import { encodeReply } from "../replies.ts";
 import { messageProperties } from "../messages.ts";
 import type { StoredMessage } from "../model.ts";
 import { isSysTopic } from "../sys_topic.ts";
@@ -37,8 +38,22 @@ function noteRefusal(core: Core, client: Client, topic: string, why: string): vo
   );
 }
 
+/**
+ * The client sends PUBLISHes faster than `max-publish-rate` allows: it is disconnected (5.0:
+ * DISCONNECT 0x96 Message rate too high, 4.13.2; 3.1.1 has no way to say so) and this PUBLISH,
+ * not acknowledged, is not routed. Its will is published, as for any server-side close.
+ */
+function tooFast(core: Core, client: Client): void {
+  const o = core.options;
+  const why = `more than ${o.maxPublishRate} PUBLISH/s (mqttwk.broker.max-publish-rate)`;
+  core.log.warn(`client ${client.info.clientId} sends ${why}; disconnecting`);
+  client.close(`publish rate exceeded: ${why}`, true, ReasonCode.MessageRateTooHigh);
+}
+
 /** Handles a client's PUBLISH (see the module comment). */
 export function handlePublish(core: Core, client: Client, p: PublishPacket): void {
+  const rate = client.publishRate;
+  if (rate !== null && !rate.take(Date.now())) return tooFast(core, client);
   const s = client.session!;
   // 5.0: the topic alias resolved, Receive Maximum counted (0x94, 0x93).
   const v5 = client.v5;
@@ -140,15 +155,14 @@ function refusedV5(client: Client, p: PublishPacket): void {
   else v5.completed(pid);
   const type = p.qos === 1 ? "puback" : "pubrec";
   if (v5.problemInformation) {
-    client.send(
-      encode({
-        type,
-        packetId: pid,
-        reasonCode: ReasonCode.NotAuthorized,
-        properties: { reasonString: "not authorized to publish to this topic" },
-      }, 5),
-      true,
-    );
+    // The reason string only if it fits the client's Maximum Packet Size (MQTT-3.4.2-2).
+    const ack = encodeReply(client, {
+      type,
+      packetId: pid,
+      reasonCode: ReasonCode.NotAuthorized,
+      properties: { reasonString: "not authorized to publish to this topic" },
+    });
+    if (ack !== null) client.send(ack, true);
   } else client.sendAck(p.qos === 1 ? 0x40 : 0x50, pid, true, ReasonCode.NotAuthorized);
 }
 

@@ -5,17 +5,12 @@
  * subscriptions). In a cluster the SUBACK waits until every node routes a new filter (or shared
  * group) here.
  */
-import { encode } from "../../codec/encoder.ts";
 import { ProtocolError } from "../../codec/errors.ts";
-import type {
-  Properties,
-  SubackPacket,
-  SubscribePacket,
-  Subscription,
-} from "../../codec/packets.ts";
+import type { SubackPacket, SubscribePacket, Subscription } from "../../codec/packets.ts";
 import { ReasonCode, SUBACK_FAILURE } from "../../codec/reason_codes.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
+import { encodeReply } from "../replies.ts";
 import type { SubscriptionRecord } from "../model.ts";
 import { RetainedFeed } from "../retained_feed.ts";
 import { isShared, parseShare } from "../shared_groups.ts";
@@ -84,7 +79,9 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
     codes.push(code);
   }
   core.stats.subscriptions = core.subscriptions.size;
-  const suback = encode(subackPacket(client, p.packetId, codes), client.version);
+  // Within the client's Maximum Packet Size, or the connection is closed (replies.ts).
+  const suback = encodeReply(client, subackPacket(client, p.packetId, codes));
+  if (suback === null) return;
   if (announcing) {
     // A message published anywhere right after the SUBACK must not be missed; later output
     // queues behind it.
@@ -129,7 +126,7 @@ function hasWildcard(filter: string): boolean {
 
 /**
  * The SUBACK; for 5.0 with a refused filter, a reason string if the client allows problem
- * information (MQTT-3.1.2-29) and it fits its Maximum Packet Size (MQTT-3.9.2-1).
+ * information (MQTT-3.1.2-29); encodeReply drops it if it does not fit (MQTT-3.9.2-1).
  */
 function subackPacket(client: Client, packetId: number, codes: number[]): SubackPacket {
   const suback: SubackPacket = { type: "suback", packetId, reasonCodes: codes };
@@ -137,12 +134,7 @@ function subackPacket(client: Client, packetId: number, codes: number[]): Suback
   if (v5 === null || !v5.problemInformation) return suback;
   const refused = codes.filter((c) => c >= 0x80).length;
   if (refused === 0) return suback;
-  const properties: Properties = {
-    reasonString: `${refused} of ${codes.length} topic filter(s) refused`,
-  };
-  // Packet id, property length, the string property (1 + 2 + length), the codes, header.
-  const size = 2 + 1 + 3 + properties.reasonString!.length + codes.length + 5;
-  if (size <= v5.maxPacketSize) suback.properties = properties;
+  suback.properties = { reasonString: `${refused} of ${codes.length} topic filter(s) refused` };
   return suback;
 }
 

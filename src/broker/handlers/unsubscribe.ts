@@ -1,9 +1,9 @@
 /** UNSUBSCRIBE: the session's matching subscriptions removed, then UNSUBACK (5.0: with codes). */
-import { encode } from "../../codec/encoder.ts";
 import type { UnsubscribePacket } from "../../codec/packets.ts";
 import { ReasonCode } from "../../codec/reason_codes.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
+import { encodeReply } from "../replies.ts";
 
 export function handleUnsubscribe(core: Core, client: Client, p: UnsubscribePacket): void {
   const s = client.session!;
@@ -20,8 +20,11 @@ export function handleUnsubscribe(core: Core, client: Client, p: UnsubscribePack
     } else codes?.push(ReasonCode.NoSubscriptionExisted);
   }
   core.stats.subscriptions = core.subscriptions.size;
-  client.send(
-    encode({ type: "unsuback", packetId: p.packetId, reasonCodes: codes }, client.version),
-    true,
-  );
+  // Within the client's Maximum Packet Size, or the connection is closed (replies.ts).
+  const unsuback = encodeReply(client, {
+    type: "unsuback",
+    packetId: p.packetId,
+    reasonCodes: codes,
+  });
+  if (unsuback !== null) client.send(unsuback, true);
 }

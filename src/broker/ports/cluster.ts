@@ -77,8 +77,12 @@ export interface ClusterLink {
     share: string,
     hops: number,
   ): void | Promise<void>;
-  /** Makes sure no other node holds `clientId`; resolves once any holder has released it. */
-  acquireSession(clientId: string): Promise<void>;
+  /**
+   * Makes sure no other node holds `clientId`; resolves once any holder has released it, to
+   * whether some node (this one included) held it, so that its record may exist in the shared
+   * store (void: the link cannot tell).
+   */
+  acquireSession(clientId: string): Promise<boolean | void>;
   /** Tells the other nodes that a retained message changed. */
   retainedChanged(topic: string, msg: StoredMessage | null): void;
   /**
