@@ -3,7 +3,13 @@
  * failures onto the process: SIGINT/SIGTERM stop it, SIGHUP reloads; exit 0, 1 (cannot
  * start) or 2 (bad configuration).
  */
-import { ConfigError, HelpRequested, loadConfig, type LoadResult } from "./src/config/load.ts";
+import {
+  ConfigError,
+  HelpRequested,
+  loadConfig,
+  type LoadResult,
+  MEMORY_REPORT_ENV,
+} from "./src/config/load.ts";
 import { createApp, StartFailed } from "./src/app/app.ts";
 
 export async function main(args: string[]): Promise<number> {
@@ -38,6 +44,12 @@ export async function main(args: string[]): Promise<number> {
     app.log.info("SIGHUP received: reloading certificates, passwords and ACLs");
     void app.reload();
   });
+  if (Deno.env.get(MEMORY_REPORT_ENV) === "1") {
+    // One line, prefixed, so that a bench can find it among the log lines.
+    Deno.addSignalListener("SIGUSR2", () => {
+      void app.memory().then((m) => console.error(`mqttwk-memory ${JSON.stringify(m)}`));
+    });
+  }
   const signal = await stopped;
   app.log.info(`${signal} received: shutting down`);
   await app.stop();

@@ -20,6 +20,10 @@ import { type HealthSource, type HealthView, healthView, serveMetrics } from "./
 import { resolveNodeId } from "./node_id.ts";
 import { createSecurity, reloadSecurity, type Security } from "./security.ts";
 import { chooseStore, storageSummary } from "./store.ts";
+import type { Store } from "../broker/ports/store.ts";
+import { SqliteStore } from "../store/sqlite.ts";
+import { threadMemory } from "../store/sqlite_protocol.ts";
+import { startIdleGc } from "../idle_gc.ts";
 
 export type { HealthView } from "./metrics.ts";
 
@@ -65,6 +69,16 @@ export interface App {
   reload(): Promise<boolean>;
   /** Closes listeners, metrics, the Kafka bridge, every connection and the store. Idempotent. */
   stop(): Promise<void>;
+  /** Where this process's memory is, for diagnosing growth (see MQTTWK_MEMORY_REPORT). */
+  memory(): Promise<MemoryReport>;
+}
+
+/** This thread's isolate and, with the SQLite store, what its worker and SQLite hold. */
+export interface MemoryReport {
+  main: Deno.MemoryUsage;
+  /** `main` after a full collection, when --v8-flags=--expose-gc allows one. */
+  mainLive?: Deno.MemoryUsage;
+  store?: Awaited<ReturnType<SqliteStore["memory"]>>;
 }
 
 /** Builds an app from a loaded configuration; nothing runs until start(). */
@@ -74,6 +88,8 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
 
 class MqttwkApp implements App {
   #broker?: Broker;
+  #store?: Store;
+  #stopIdleGc?: () => void;
   #nodeId?: string;
   #maxConnections = 0;
   #security?: Security;
@@ -114,6 +130,12 @@ class MqttwkApp implements App {
     return healthView(this.broker, this.#sources);
   }
 
+  async memory(): Promise<MemoryReport> {
+    const { thread: main, live: mainLive } = threadMemory();
+    const store = this.#store instanceof SqliteStore ? await this.#store.memory() : undefined;
+    return { main, mainLive, store };
+  }
+
   async start(): Promise<void> {
     if (this.#started) throw new Error("an app starts once; create a new one");
     this.#started = true;
@@ -125,6 +147,7 @@ class MqttwkApp implements App {
     this.#maxConnections = maxConnections;
     const nodeId = this.#nodeId = resolveNodeId(config, log);
     const { store, cluster } = await chooseStore(config, log);
+    this.#store = store;
 
     const security = this.#security = await this.#orFail(
       "cannot start",
@@ -168,6 +191,7 @@ class MqttwkApp implements App {
       () => this.#teardown(),
     );
     this.#running = true;
+    this.#stopIdleGc = startIdleGc();
 
     log.info(
       `mqttwk ${config.brokerId} started (node ${nodeId}, ${storageSummary(config)}` +
@@ -202,6 +226,7 @@ class MqttwkApp implements App {
   }
 
   async #teardown(): Promise<void> {
+    this.#stopIdleGc?.();
     this.#watch?.close();
     this.#listeners?.close();
     this.#metrics?.close();

@@ -55,6 +55,8 @@ export interface LoadResult {
 /** Used when neither --config nor MQTTWK_CONFIG is given, and only if it exists. */
 export const DEFAULT_CONFIG_PATH = "config/application.yaml";
 export const CONFIG_ENV = "MQTTWK_CONFIG";
+/** Set to 1, SIGUSR2 makes the broker print a memory report to stderr (main.ts). */
+export const MEMORY_REPORT_ENV = "MQTTWK_MEMORY_REPORT";
 
 type Value = string | number | boolean | string[];
 
@@ -252,7 +254,7 @@ function yamlRaw(doc: Document, node: YamlNode | null, row: Row | undefined): un
 
 function fromEnv(env: Record<string, string | undefined>, warnings: string[]): Setting[] {
   const out: Setting[] = [];
-  const known = new Set<string>([CONFIG_ENV]);
+  const known = new Set<string>([CONFIG_ENV, MEMORY_REPORT_ENV]);
   for (const row of ROWS) {
     const names = envNames(row);
     names.forEach((n) => known.add(n));

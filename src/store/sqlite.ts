@@ -24,7 +24,7 @@
 import { join } from "node:path";
 import { Batch } from "./sqlite_batch.ts";
 import { DB_FILE, SqliteDb } from "./sqlite_db.ts";
-import { type Call, Handler, type Response } from "./sqlite_protocol.ts";
+import { type Call, Handler, type Response, type ThreadMemory } from "./sqlite_protocol.ts";
 import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import type {
   LoadedSession,
@@ -105,6 +105,16 @@ export class SqliteStore implements Store {
     maxBlockedMs: number;
   } {
     return { ...this.#stats };
+  }
+
+  /**
+   * Memory held on the store's behalf, for diagnosis: the isolate and connection that commit
+   * (the worker's, or this thread's with `worker: false`) and, in worker mode, the page cache
+   * limit of this thread's read-only connection.
+   */
+  async memory(): Promise<ThreadMemory & { readerCacheLimitKiB: number | null }> {
+    const m = await this.#call({ op: "memory" }) as ThreadMemory;
+    return { ...m, readerCacheLimitKiB: this.#reader?.memory().cacheLimitKiB ?? null };
   }
 
   async open(): Promise<void> {

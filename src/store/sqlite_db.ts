@@ -38,8 +38,22 @@ export interface DbOptions {
   readOnly?: boolean;
 }
 
+/** Where an open store's bytes are, for diagnosing its memory. */
+export interface DbMemory {
+  /** The page cache limit (PRAGMA cache_size, converted to KiB). */
+  cacheLimitKiB: number;
+  /** Bytes of the file SQLite may map (PRAGMA mmap_size); mapped pages count in RSS. */
+  mmapBytes: number;
+  pageSize: number;
+  pageCount: number;
+  freelistCount: number;
+  /** Size of the -wal file; 0 when there is none. */
+  walBytes: number;
+}
+
 export class SqliteDb {
   #db: DatabaseSync;
+  #path: string;
   #readOnly: boolean;
   #st!: Record<
     | "putSession"
@@ -61,6 +75,7 @@ export class SqliteDb {
   /** Throws an Error naming the file and the way out when the file is not a usable store. */
   constructor(opts: DbOptions) {
     this.#readOnly = opts.readOnly ?? false;
+    this.#path = opts.path;
     try {
       this.#db = new DatabaseSync(opts.path, { readOnly: opts.readOnly ?? false });
     } catch (e) {
@@ -306,6 +321,27 @@ export class SqliteDb {
       this.#db.prepare("PRAGMA incremental_vacuum").all();
       this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     }
+  }
+
+  /** The connection's share of memory and the files' sizes. */
+  memory(): DbMemory {
+    const pragma = (name: string) =>
+      Number(Object.values(this.#db.prepare(`PRAGMA ${name}`).get()!)[0]);
+    const pageSize = pragma("page_size");
+    const cache = pragma("cache_size");
+    let walBytes = 0;
+    try {
+      walBytes = Deno.statSync(`${this.#path}-wal`).size;
+    } catch { /* no WAL file */ }
+    return {
+      // A negative cache_size is a limit in KiB, a positive one in pages.
+      cacheLimitKiB: cache < 0 ? -cache : cache * pageSize / 1024,
+      mmapBytes: pragma("mmap_size"),
+      pageSize,
+      pageCount: pragma("page_count"),
+      freelistCount: pragma("freelist_count"),
+      walBytes,
+    };
   }
 
   close(): void {

@@ -4,6 +4,7 @@
  * a load posted after a commit sees that commit.
  */
 import { Handler, type Request, type Response } from "./sqlite_protocol.ts";
+import { startIdleGc } from "../idle_gc.ts";
 
 interface WorkerScope {
   onmessage: ((e: MessageEvent<Request>) => void) | null;
@@ -12,6 +13,8 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 const handler = new Handler();
+// Every commit leaves its deserialized batch behind as garbage, which an idle worker would keep.
+startIdleGc();
 
 scope.onmessage = (e) => {
   const { id, ...call } = e.data;
