@@ -30,7 +30,7 @@ async function readHidden(prompt: string): Promise<string> {
 }
 
 /** Asks twice on a terminal (not echoed); else the first line of standard input. */
-export async function readPassword(): Promise<string> {
+async function readPassword(): Promise<string> {
   if (Deno.stdin.isTerminal()) {
     const a = await readHidden("Password: ");
     const b = await readHidden("Reenter password: ");
