@@ -10,7 +10,13 @@
  * properties (3.4.2.1), so encodePubacks serves both versions.
  */
 
-import { type PacketSink, remLenSize, writeRemLen } from "./mqtt_wire.ts";
+import {
+  FrameParser,
+  type PacketSink,
+  remLenSize,
+  RepeatedPublish,
+  writeRemLen,
+} from "./mqtt_wire.ts";
 
 const te = new TextEncoder();
 
@@ -87,43 +93,6 @@ export function encodeSubscribe5(
   return buf;
 }
 
-/** One PUBLISH packet repeated `maxBatch` times, with where to patch packet id and timestamp. */
-class Repeated {
-  readonly len: number;
-  readonly buf: Uint8Array;
-  readonly view: DataView;
-  readonly pidOff: number;
-  readonly tsOff: number;
-
-  /** `topic` empty and `alias` > 0: the alias-only form. `alias` 0: no properties at all. */
-  constructor(topic: Uint8Array, qos: number, payloadSize: number, alias: number, n: number) {
-    const propsLen = alias > 0 ? 3 : 0;
-    const rem = 2 + topic.length + (qos > 0 ? 2 : 0) + 1 + propsLen + payloadSize;
-    this.len = 1 + remLenSize(rem) + rem;
-    const one = new Uint8Array(this.len);
-    let o = 0;
-    one[o++] = 0x30 | (qos << 1);
-    o = writeRemLen(one, o, rem);
-    one[o++] = topic.length >> 8;
-    one[o++] = topic.length & 255;
-    one.set(topic, o);
-    o += topic.length;
-    this.pidOff = qos > 0 ? o : -1;
-    if (qos > 0) o += 2;
-    one[o++] = propsLen;
-    if (alias > 0) {
-      one[o++] = TOPIC_ALIAS;
-      one[o++] = alias >> 8;
-      one[o++] = alias & 255;
-    }
-    this.tsOff = o;
-    for (let i = o + 8; i < this.len; i++) one[i] = 0x61 + (i % 26); // filler bytes
-    this.buf = new Uint8Array(this.len * n);
-    for (let i = 0; i < n; i++) this.buf.set(one, i * this.len);
-    this.view = new DataView(this.buf.buffer);
-  }
-}
-
 /**
  * The 5.0 counterpart of PublishBatcher (same contract: `fill` patches timestamps and packet ids
  * into a reusable buffer). With `alias` > 0 the first PUBLISH carries the topic and sets the
@@ -131,8 +100,8 @@ class Repeated {
  */
 export class Publish5Batcher {
   readonly qos: number;
-  private first: Repeated | null;
-  private readonly next: Repeated;
+  private first: RepeatedPublish | null;
+  private readonly next: RepeatedPublish;
   private nextPid = 1;
 
   constructor(
@@ -145,8 +114,16 @@ export class Publish5Batcher {
     if (payloadSize < 8) throw new Error("payload must hold the 8-byte timestamp");
     this.qos = qos;
     const t = te.encode(topic);
-    this.first = alias > 0 ? new Repeated(t, qos, payloadSize, alias, 1) : null;
-    this.next = new Repeated(alias > 0 ? new Uint8Array(0) : t, qos, payloadSize, alias, maxBatch);
+    // `alias` 0: no properties at all; else the first PUBLISH sets it, the rest use it alone.
+    const props = alias > 0 ? [TOPIC_ALIAS, alias >> 8, alias & 255] : [];
+    this.first = alias > 0 ? new RepeatedPublish(t, qos, payloadSize, 1, props) : null;
+    this.next = new RepeatedPublish(
+      alias > 0 ? new Uint8Array(0) : t,
+      qos,
+      payloadSize,
+      maxBatch,
+      props,
+    );
   }
 
   /** Stamps n messages (n <= maxBatch) with `ts` and fresh packet ids; returns the bytes. */
@@ -165,18 +142,9 @@ export class Publish5Batcher {
     return this.stamp(this.next, n, ts);
   }
 
-  private stamp(r: Repeated, n: number, ts: number): Uint8Array {
-    const { len, buf, view, pidOff, tsOff } = r;
-    for (let i = 0, o = 0; i < n; i++, o += len) {
-      view.setFloat64(o + tsOff, ts, true);
-      if (pidOff >= 0) {
-        const pid = this.nextPid;
-        this.nextPid = pid === 65535 ? 1 : pid + 1;
-        buf[o + pidOff] = pid >> 8;
-        buf[o + pidOff + 1] = pid & 255;
-      }
-    }
-    return buf.subarray(0, n * len);
+  private stamp(r: RepeatedPublish, n: number, ts: number): Uint8Array {
+    this.nextPid = r.stamp(n, ts, this.nextPid);
+    return r.buf.subarray(0, n * r.len);
   }
 }
 
@@ -247,85 +215,55 @@ function findUint16(buf: Uint8Array, off: number, end: number, want: number): nu
  * broker set on this connection (at most `topicAliasMaximum`, what our CONNECT allowed) and
  * counts how many PUBLISHes arrived with the alias alone.
  */
-export class Packet5Parser {
+export class Packet5Parser extends FrameParser<Packet5Sink> {
   /** The broker's Topic Alias Maximum from CONNACK (0 when absent: no aliases towards it). */
   brokerTopicAliasMaximum = 0;
   /** PUBLISHes whose topic came from an alias alone. */
   aliasedPublishes = 0;
-  private pending: Uint8Array | null = null;
   /** Per alias (index 1..max): a copy of the topic's bytes, only their presence is needed. */
   private readonly aliases: (Uint8Array | null)[];
 
   constructor(readonly topicAliasMaximum = 0) {
+    super();
     this.aliases = new Array(topicAliasMaximum + 1).fill(null);
   }
 
-  feed(chunk: Uint8Array, sink: Packet5Sink): void {
-    let buf = chunk;
-    if (this.pending) {
-      const p = this.pending;
-      buf = new Uint8Array(p.length + chunk.length);
-      buf.set(p, 0);
-      buf.set(chunk, p.length);
-      this.pending = null;
-    }
-    const end = buf.length;
-    let off = 0;
-    while (end - off >= 2) {
-      const b0 = buf[off];
-      let i = off + 1;
-      let rem = 0;
-      let mul = 1;
-      let b = 0;
-      let complete = true;
-      do {
-        if (i >= end) {
-          complete = false;
-          break;
-        }
-        b = buf[i++];
-        rem += (b & 127) * mul;
-        mul *= 128;
-      } while (b & 128);
-      if (!complete || i + rem > end) break;
-      const stop = i + rem;
-      switch (b0 >> 4) {
-        case 3:
-          this.publish(buf, b0, i, stop, sink);
-          break;
-        case 4: {
-          const rc = rem > 2 ? buf[i + 2] : 0;
-          // 0x10 No matching subscribers is a success (3.4.2.1); 0x80 and above are failures.
-          if (rc >= 0x80) sink.onFailure(`PUBACK reason code 0x${rc.toString(16)}`);
-          sink.onPuback((buf[i] << 8) | buf[i + 1]);
-          break;
-        }
-        case 2: {
-          const [plen, p] = readVarInt(buf, i + 2);
-          const tam = findUint16(buf, p, p + plen, TOPIC_ALIAS_MAXIMUM);
-          this.brokerTopicAliasMaximum = tam < 0 ? 0 : tam;
-          sink.onConnack(buf[i + 1]);
-          break;
-        }
-        case 9: {
-          const [plen, p] = readVarInt(buf, i + 2);
-          const codes: number[] = [];
-          for (let k = p + plen; k < stop; k++) codes.push(buf[k]);
-          sink.onSuback((buf[i] << 8) | buf[i + 1], codes);
-          break;
-        }
-        case 14: {
-          const rc = rem > 0 ? buf[i] : 0;
-          sink.onFailure(`broker sent DISCONNECT, reason code 0x${rc.toString(16)}`);
-          sink.onOther(14);
-          break;
-        }
-        default:
-          sink.onOther(b0 >> 4);
+  protected packet(buf: Uint8Array, b0: number, i: number, rem: number, sink: Packet5Sink): void {
+    const stop = i + rem;
+    switch (b0 >> 4) {
+      case 3:
+        this.publish(buf, b0, i, stop, sink);
+        break;
+      case 4: {
+        const rc = rem > 2 ? buf[i + 2] : 0;
+        // 0x10 No matching subscribers is a success (3.4.2.1); 0x80 and above are failures.
+        if (rc >= 0x80) sink.onFailure(`PUBACK reason code 0x${rc.toString(16)}`);
+        sink.onPuback((buf[i] << 8) | buf[i + 1]);
+        break;
       }
-      off = stop;
+      case 2: {
+        const [plen, p] = readVarInt(buf, i + 2);
+        const tam = findUint16(buf, p, p + plen, TOPIC_ALIAS_MAXIMUM);
+        this.brokerTopicAliasMaximum = tam < 0 ? 0 : tam;
+        sink.onConnack(buf[i + 1]);
+        break;
+      }
+      case 9: {
+        const [plen, p] = readVarInt(buf, i + 2);
+        const codes: number[] = [];
+        for (let k = p + plen; k < stop; k++) codes.push(buf[k]);
+        sink.onSuback((buf[i] << 8) | buf[i + 1], codes);
+        break;
+      }
+      case 14: {
+        const rc = rem > 0 ? buf[i] : 0;
+        sink.onFailure(`broker sent DISCONNECT, reason code 0x${rc.toString(16)}`);
+        sink.onOther(14);
+        break;
+      }
+      default:
+        sink.onOther(b0 >> 4);
     }
-    if (off < end) this.pending = buf.slice(off);
   }
 
   private publish(buf: Uint8Array, b0: number, i: number, stop: number, sink: Packet5Sink): void {

@@ -91,6 +91,67 @@ export function nowMs(): number {
 }
 
 /**
+ * One PUBLISH packet repeated `n` times in one buffer, with where to patch packet id and
+ * timestamp. `props` null: the 3.1.1 form; else the 5.0 form with these property bytes.
+ */
+export class RepeatedPublish {
+  readonly len: number;
+  readonly buf: Uint8Array;
+  readonly view: DataView;
+  readonly pidOff: number;
+  readonly tsOff: number;
+
+  constructor(
+    topic: Uint8Array,
+    qos: number,
+    payloadSize: number,
+    n: number,
+    props: readonly number[] | null = null,
+  ) {
+    const propsSize = props === null ? 0 : remLenSize(props.length) + props.length;
+    const rem = 2 + topic.length + (qos > 0 ? 2 : 0) + propsSize + payloadSize;
+    this.len = 1 + remLenSize(rem) + rem;
+    const one = new Uint8Array(this.len);
+    let o = 0;
+    one[o++] = 0x30 | (qos << 1);
+    o = writeRemLen(one, o, rem);
+    one[o++] = topic.length >> 8;
+    one[o++] = topic.length & 255;
+    one.set(topic, o);
+    o += topic.length;
+    this.pidOff = qos > 0 ? o : -1;
+    if (qos > 0) o += 2;
+    if (props !== null) {
+      o = writeRemLen(one, o, props.length);
+      one.set(props, o);
+      o += props.length;
+    }
+    this.tsOff = o;
+    for (let i = o + 8; i < this.len; i++) one[i] = 0x61 + (i % 26); // filler bytes
+    this.buf = new Uint8Array(this.len * n);
+    for (let i = 0; i < n; i++) this.buf.set(one, i * this.len);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  /**
+   * Stamps the first n copies with `ts` and packet ids from `pid` on (QoS > 0); returns the next
+   * id. The bytes are buf.subarray(0, n * len).
+   */
+  stamp(n: number, ts: number, pid: number): number {
+    const { len, buf, view, pidOff, tsOff } = this;
+    for (let i = 0, o = 0; i < n; i++, o += len) {
+      view.setFloat64(o + tsOff, ts, true);
+      if (pidOff >= 0) {
+        buf[o + pidOff] = pid >> 8;
+        buf[o + pidOff + 1] = pid & 255;
+        pid = pid === 65535 ? 1 : pid + 1;
+      }
+    }
+    return pid;
+  }
+}
+
+/**
  * A pre-encoded PUBLISH packet repeated `maxBatch` times in one reusable buffer. `fill` patches
  * timestamps and packet ids only, so a batch of n messages costs n small writes into memory and
  * a single socket write. The caller must not reuse the buffer before the write completed.
@@ -98,50 +159,20 @@ export function nowMs(): number {
 export class PublishBatcher {
   readonly packetLen: number;
   readonly qos: number;
-  private readonly buf: Uint8Array;
-  private readonly view: DataView;
-  private readonly pidOff: number;
-  private readonly tsOff: number;
+  private readonly r: RepeatedPublish;
   private nextPid = 1;
 
   constructor(topic: string, qos: number, payloadSize: number, readonly maxBatch: number) {
     if (payloadSize < 8) throw new Error("payload must hold the 8-byte timestamp");
-    const t = te.encode(topic);
-    const rem = 2 + t.length + (qos > 0 ? 2 : 0) + payloadSize;
-    this.packetLen = 1 + remLenSize(rem) + rem;
     this.qos = qos;
-    const one = new Uint8Array(this.packetLen);
-    let o = 0;
-    one[o++] = 0x30 | (qos << 1);
-    o = writeRemLen(one, o, rem);
-    one[o++] = t.length >> 8;
-    one[o++] = t.length & 255;
-    one.set(t, o);
-    o += t.length;
-    this.pidOff = qos > 0 ? o : -1;
-    if (qos > 0) o += 2;
-    this.tsOff = o;
-    for (let i = o + 8; i < this.packetLen; i++) one[i] = 0x61 + (i % 26); // filler bytes
-    this.buf = new Uint8Array(this.packetLen * maxBatch);
-    for (let i = 0; i < maxBatch; i++) this.buf.set(one, i * this.packetLen);
-    this.view = new DataView(this.buf.buffer);
+    this.r = new RepeatedPublish(te.encode(topic), qos, payloadSize, maxBatch);
+    this.packetLen = this.r.len;
   }
 
   /** Stamps n messages (n <= maxBatch) with `ts` and fresh packet ids; returns the bytes. */
   fill(n: number, ts: number): Uint8Array {
-    const len = this.packetLen;
-    const buf = this.buf;
-    const view = this.view;
-    for (let i = 0, o = 0; i < n; i++, o += len) {
-      view.setFloat64(o + this.tsOff, ts, true);
-      if (this.pidOff >= 0) {
-        const pid = this.nextPid;
-        this.nextPid = pid === 65535 ? 1 : pid + 1;
-        buf[o + this.pidOff] = pid >> 8;
-        buf[o + this.pidOff + 1] = pid & 255;
-      }
-    }
-    return buf.subarray(0, n * len);
+    this.nextPid = this.r.stamp(n, ts, this.nextPid);
+    return this.r.buf.subarray(0, n * this.r.len);
   }
 }
 
@@ -161,11 +192,14 @@ export interface PacketSink {
   onOther(type: number): void;
 }
 
-/** Incremental MQTT 3.1.1 parser for the packets a client receives. */
-export class PacketParser {
+/**
+ * The framing both parsers (3.1.1 here, 5.0 in mqtt5_wire.ts) share: joins a packet split across
+ * reads and hands each whole one to `packet`, still inside the read's buffer.
+ */
+export abstract class FrameParser<S> {
   private pending: Uint8Array | null = null;
 
-  feed(chunk: Uint8Array, sink: PacketSink): void {
+  feed(chunk: Uint8Array, sink: S): void {
     let buf = chunk;
     if (this.pending) {
       const p = this.pending;
@@ -177,7 +211,6 @@ export class PacketParser {
     const end = buf.length;
     let off = 0;
     while (end - off >= 2) {
-      const b0 = buf[off];
       let i = off + 1;
       let rem = 0;
       let mul = 1;
@@ -193,38 +226,48 @@ export class PacketParser {
         mul *= 128;
       } while (b & 128);
       if (!complete || i + rem > end) break;
-      const type = b0 >> 4;
-      switch (type) {
-        case 3: {
-          const qos = (b0 >> 1) & 3;
-          const tlen = (buf[i] << 8) | buf[i + 1];
-          let p = i + 2 + tlen;
-          let pid = 0;
-          if (qos > 0) {
-            pid = (buf[p] << 8) | buf[p + 1];
-            p += 2;
-          }
-          sink.onPublish(buf, p, i + rem - p, qos, pid);
-          break;
-        }
-        case 4:
-          sink.onPuback((buf[i] << 8) | buf[i + 1]);
-          break;
-        case 2:
-          sink.onConnack(buf[i + 1]);
-          break;
-        case 9: {
-          const codes: number[] = [];
-          for (let k = i + 2; k < i + rem; k++) codes.push(buf[k]);
-          sink.onSuback((buf[i] << 8) | buf[i + 1], codes);
-          break;
-        }
-        default:
-          sink.onOther(type);
-      }
+      this.packet(buf, buf[off], i, rem, sink);
       off = i + rem;
     }
     if (off < end) this.pending = buf.slice(off);
+  }
+
+  /** One whole packet: first byte `b0`, the rest at buf[i .. i + rem). */
+  protected abstract packet(buf: Uint8Array, b0: number, i: number, rem: number, sink: S): void;
+}
+
+/** Incremental MQTT 3.1.1 parser for the packets a client receives. */
+export class PacketParser extends FrameParser<PacketSink> {
+  protected packet(buf: Uint8Array, b0: number, i: number, rem: number, sink: PacketSink): void {
+    const type = b0 >> 4;
+    switch (type) {
+      case 3: {
+        const qos = (b0 >> 1) & 3;
+        const tlen = (buf[i] << 8) | buf[i + 1];
+        let p = i + 2 + tlen;
+        let pid = 0;
+        if (qos > 0) {
+          pid = (buf[p] << 8) | buf[p + 1];
+          p += 2;
+        }
+        sink.onPublish(buf, p, i + rem - p, qos, pid);
+        break;
+      }
+      case 4:
+        sink.onPuback((buf[i] << 8) | buf[i + 1]);
+        break;
+      case 2:
+        sink.onConnack(buf[i + 1]);
+        break;
+      case 9: {
+        const codes: number[] = [];
+        for (let k = i + 2; k < i + rem; k++) codes.push(buf[k]);
+        sink.onSuback((buf[i] << 8) | buf[i + 1], codes);
+        break;
+      }
+      default:
+        sink.onOther(type);
+    }
   }
 }
 

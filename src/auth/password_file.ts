@@ -5,6 +5,7 @@
  * so files written by either tool work here and files written here work in mosquitto.
  */
 import { constantTimeEqual } from "./rsa.ts";
+import { parseUserLines, setUserLine } from "./user_lines.ts";
 
 export interface PasswordEntry {
   kind: 6 | 7;
@@ -66,18 +67,7 @@ export function parsePasswordFile(
   text: string,
   path = "password file",
 ): Map<string, PasswordEntry> {
-  const users = new Map<string, PasswordEntry>();
-  text.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === "" || line.trimStart().startsWith("#")) return;
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new PasswordFileError(`${path} line ${i + 1}: expected user:hash`);
-    try {
-      users.set(line.slice(0, colon), parseHash(line.slice(colon + 1).trim()));
-    } catch (e) {
-      throw new PasswordFileError(`${path} line ${i + 1}: ${(e as Error).message}`);
-    }
-  });
-  return users;
+  return parseUserLines(text, path, "hash", parseHash, (m) => new PasswordFileError(m));
 }
 
 async function digest(e: Omit<PasswordEntry, "hash">, password: Uint8Array): Promise<Uint8Array> {
@@ -128,19 +118,5 @@ export function updatePasswordFileText(
   user: string,
   entry: PasswordEntry | null,
 ): { text: string; found: boolean } {
-  const lines = text === "" ? [] : text.replace(/\r?\n$/, "").split(/\r?\n/);
-  let found = false;
-  const out: string[] = [];
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    if (!line.trimStart().startsWith("#") && colon > 0 && line.slice(0, colon) === user) {
-      // Later duplicates are dropped: mosquitto would use only one of them anyway.
-      if (entry && !found) out.push(`${user}:${formatHash(entry)}`);
-      found = true;
-      continue;
-    }
-    out.push(line);
-  }
-  if (!found && entry) out.push(`${user}:${formatHash(entry)}`);
-  return { text: out.length ? out.join("\n") + "\n" : "", found };
+  return setUserLine(text, user, entry && formatHash(entry));
 }

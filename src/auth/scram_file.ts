@@ -17,6 +17,7 @@ import {
   type ScramUsers,
   type ScramVerifier,
 } from "./scram.ts";
+import { parseUserLines, setUserLine } from "./user_lines.ts";
 
 const PREFIX = "SCRAM-SHA-256$";
 
@@ -61,18 +62,7 @@ export function parseVerifier(text: string): ScramVerifier {
 
 /** Parses the file; comments (#) and blank lines are skipped. Errors name the line. */
 export function parseScramFile(text: string, path = "SCRAM file"): Map<string, ScramVerifier> {
-  const users = new Map<string, ScramVerifier>();
-  text.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === "" || line.trimStart().startsWith("#")) return;
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new ScramFileError(`${path} line ${i + 1}: expected user:verifier`);
-    try {
-      users.set(line.slice(0, colon), parseVerifier(line.slice(colon + 1).trim()));
-    } catch (e) {
-      throw new ScramFileError(`${path} line ${i + 1}: ${(e as Error).message}`);
-    }
-  });
-  return users;
+  return parseUserLines(text, path, "verifier", parseVerifier, (m) => new ScramFileError(m));
 }
 
 /**
@@ -84,20 +74,7 @@ export function updateScramFileText(
   user: string,
   v: ScramVerifier | null,
 ): { text: string; found: boolean } {
-  const lines = text === "" ? [] : text.replace(/\r?\n$/, "").split(/\r?\n/);
-  let found = false;
-  const out: string[] = [];
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    if (!line.trimStart().startsWith("#") && colon > 0 && line.slice(0, colon) === user) {
-      if (v && !found) out.push(`${user}:${formatVerifier(v)}`);
-      found = true;
-      continue;
-    }
-    out.push(line);
-  }
-  if (!found && v) out.push(`${user}:${formatVerifier(v)}`);
-  return { text: out.length ? out.join("\n") + "\n" : "", found };
+  return setUserLine(text, user, v && formatVerifier(v));
 }
 
 /** The users of one SCRAM file, re-read on reload (SIGHUP). */

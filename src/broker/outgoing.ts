@@ -45,19 +45,32 @@ export function publishTemplate(
   const idx = (version === 5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0);
   let t = variants[idx];
   if (t === undefined) {
-    t = encodePublish({
-      type: "publish",
-      topic: msg.topic,
-      payload: msg.payload,
-      qos,
-      retain,
-      dup: false,
-      packetId: qos > 0 ? 1 : undefined,
-      properties: version === 5 ? msg.properties : undefined,
-    }, version);
+    const properties = version === 5 ? msg.properties : undefined;
+    t = encodeTemplate(msg, msg.topic, qos, retain, properties, version);
     variants[idx] = t;
   }
   return t;
+}
+
+/** A PUBLISH of `msg` with a placeholder packet id, which each client patches with its own. */
+function encodeTemplate(
+  msg: StoredMessage,
+  topic: string,
+  qos: QoS,
+  retain: boolean,
+  properties: Properties | undefined,
+  version: ProtocolVersion,
+): PublishTemplate {
+  return encodePublish({
+    type: "publish",
+    topic,
+    payload: msg.payload,
+    qos,
+    retain,
+    dup: false,
+    packetId: qos > 0 ? 1 : undefined,
+    properties,
+  }, version);
 }
 
 /**
@@ -93,16 +106,7 @@ export function encodePublishV5(
   if (values.subscriptionIdentifiers !== undefined) {
     properties.subscriptionIdentifiers = values.subscriptionIdentifiers;
   }
-  return encodePublish({
-    type: "publish",
-    topic: values.topic ?? msg.topic,
-    payload: msg.payload,
-    qos,
-    retain,
-    dup: false,
-    packetId: qos > 0 ? 1 : undefined,
-    properties,
-  }, 5);
+  return encodeTemplate(msg, values.topic ?? msg.topic, qos, retain, properties, 5);
 }
 
 /** The 5.0 encodings of a message for one remaining-expiry value (see expiringTemplate). */
@@ -155,27 +159,11 @@ export function publishTemplateWithIds(
   const key = `${qos * 2 + (retain ? 1 : 0)}:${subscriptionIds}`;
   let t = variants.get(key);
   if (t === undefined) {
-    t = encodePublish({
-      type: "publish",
-      topic: msg.topic,
-      payload: msg.payload,
-      qos,
-      retain,
-      dup: false,
-      packetId: qos > 0 ? 1 : undefined,
-      properties: withSubscriptionIds(msg.properties, subscriptionIds),
-    }, 5);
+    const properties = { ...msg.properties, subscriptionIdentifiers: subscriptionIds };
+    t = encodeTemplate(msg, msg.topic, qos, retain, properties, 5);
     variants.set(key, t);
   }
   return t;
-}
-
-/** A message's properties with the Subscription Identifiers of one delivery. */
-export function withSubscriptionIds(
-  properties: StoredMessage["properties"],
-  subscriptionIds: number[],
-): NonNullable<StoredMessage["properties"]> {
-  return { ...properties, subscriptionIdentifiers: subscriptionIds };
 }
 
 /** A message's properties encoded for in-place 5.0 PUBLISHes (see messagePropertyBytes). */

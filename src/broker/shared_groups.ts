@@ -11,14 +11,6 @@ import { isValidFilter, type TopicLimits } from "./topic.ts";
 /** How a group picks the one receiver of a message (`mqttwk.broker.shared-subscription-strategy`). */
 export type SharedStrategy = "round_robin" | "random" | "sticky" | "least_inflight";
 
-/** The strategies, as configured. */
-export const SHARED_STRATEGIES: readonly SharedStrategy[] = [
-  "round_robin",
-  "random",
-  "sticky",
-  "least_inflight",
-];
-
 /** A shared subscription's parts: `key` is the whole filter as subscribed, the group's identity. */
 export interface ShareName {
   key: string;

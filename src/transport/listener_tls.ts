@@ -1,6 +1,6 @@
 /** The MQTT over TLS listener. */
 import type { Logger } from "../log.ts";
-import type { ByteConnection } from "../broker/ports/connection.ts";
+import type { ByteConnection, RawIo } from "../broker/ports/connection.ts";
 import { certIdentity } from "./identity.ts";
 import { announce, type Front, type Guard, type ListenerBase, proxySuffix } from "./listening.ts";
 import { fromNodeSocket } from "./node_socket.ts";
@@ -28,18 +28,33 @@ export function tlsListener(
   log: Logger,
   guard?: Guard,
 ): Front {
-  const front = listenFront({
+  const front = listenTlsConnections("tls", s, material, accept, log, guard);
+  return announce(front, () => `listening tls ${front.address}${proxySuffix(s)}`, log);
+}
+
+/**
+ * A TLS front whose connections reach `serve` as ByteConnections of `transport`, with the
+ * client certificate's identity: the part the TLS and the secure WebSocket listener share.
+ */
+export function listenTlsConnections(
+  transport: "tls" | "wss",
+  s: TlsListenerSettings,
+  material: TlsMaterial,
+  serve: (conn: ByteConnection & { readonly raw: RawIo }) => void,
+  log: Logger,
+  guard?: Guard,
+): Front {
+  return listenFront({
     hostname: s.host,
     port: s.port,
-    name: "tls",
+    name: transport,
     proxyTimeout: s.proxyTimeout,
     tls: { material, clientAuth: s.clientAuth },
     handshakeTimeout: s.handshakeTimeout,
     guard,
   }, (fs) => {
     fs.socket.setNoDelay(true);
-    const id = certIdentity("tls", fs.remoteAddress, fs.peerCertificateCN, s.cnAsUsername, log);
-    accept(fromNodeSocket(fs.socket, fs.remoteAddress, "tls", id));
+    const id = certIdentity(transport, fs.remoteAddress, fs.peerCertificateCN, s.cnAsUsername, log);
+    serve(fromNodeSocket(fs.socket, fs.remoteAddress, transport, id));
   }, log);
-  return announce(front, () => `listening tls ${front.address}${proxySuffix(s)}`, log);
 }

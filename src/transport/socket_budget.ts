@@ -91,8 +91,3 @@ export class SocketBudget {
     return [...this.#byListener].map(([k, v]) => `${k} ${v}`).join(", ") || "none";
   }
 }
-
-/** A budget no listener can reach: for callers (tests, tools) that set no limit. */
-export function unlimitedBudget(log: Logger): SocketBudget {
-  return new SocketBudget(Number.MAX_SAFE_INTEGER, log);
-}

@@ -1,5 +1,5 @@
 /** WHATWG streams over the raw path, for the wrappers that need streams. */
-import type { ByteConnection, RawIo } from "../broker/ports/connection.ts";
+import type { RawIo } from "../broker/ports/connection.ts";
 
 /**
  * WHATWG streams over a connection's raw path, for the wrappers that need them (built on
@@ -34,22 +34,4 @@ export function rawWritable(io: RawIo, close: () => void): WritableStream<Uint8A
     close,
     abort: close,
   });
-}
-
-/** Drops the stream-free path, for wrappers that replace `readable` or `writable`. */
-export function withStreams(
-  conn: ByteConnection,
-  changes: Partial<Omit<ByteConnection, "raw">>,
-): ByteConnection {
-  // Spelled out rather than spread: a connection may be a class whose members live on its
-  // prototype, which a spread would drop.
-  const out: ByteConnection = {
-    readable: changes.readable ?? conn.readable,
-    writable: changes.writable ?? conn.writable,
-    remoteAddress: changes.remoteAddress ?? conn.remoteAddress,
-    transport: changes.transport ?? conn.transport,
-    close: changes.close ?? (() => conn.close()),
-  };
-  const cn = "peerCertificateCN" in changes ? changes.peerCertificateCN : conn.peerCertificateCN;
-  return cn === undefined ? out : { ...out, peerCertificateCN: cn };
 }

@@ -4,8 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createApp, StartFailed } from "../../src/app/app.ts";
-import { formatHash, hashPassword } from "../../src/auth/password_file.ts";
-import { connackCode } from "../auth/e2e_helpers.ts";
+import { connackCode, passwordFile } from "../auth/e2e_helpers.ts";
 import { appConfig, logBook, startApp } from "../helpers/app.ts";
 import { scoped, uid } from "../helpers/broker.ts";
 import { hostArgs, ignoreWithoutCli, mosquittoPub, mosquittoSub } from "../helpers/cli.ts";
@@ -53,13 +52,6 @@ Deno.test({
     });
   },
 });
-
-async function passwordFile(users: string[]): Promise<string> {
-  const lines = await Promise.all(
-    users.map(async (u) => `${u}:${formatHash(await hashPassword(`${u}-pw`, 1000))}`),
-  );
-  return lines.join("\n") + "\n";
-}
 
 const ACL = "user watcher\ntopic read #\n\nuser bob\ntopic write bob/#\n";
 

@@ -1,6 +1,7 @@
 /** Helpers for the auth end-to-end tests (tests/e2e/auth_*.test.ts). */
 import mqtt from "mqtt";
 import type { IClientOptions } from "mqtt";
+import { formatHash, hashPassword } from "../../src/auth/password_file.ts";
 
 /** CONNACK code of a connection attempt with mqtt.js: 0 when it got in (then it disconnects). */
 export async function connackCode(url: string, opts: IClientOptions = {}): Promise<number> {
@@ -53,4 +54,12 @@ export async function writeTemp(dir: string, name: string, text: string): Promis
   const path = `${dir}/${name}`;
   await Deno.writeTextFile(path, text);
   return path;
+}
+
+/** A password file in which each user's password is `<user>-pw` (few rounds: quick to check). */
+export async function passwordFile(users: string[]): Promise<string> {
+  const lines = await Promise.all(
+    users.map(async (u) => `${u}:${formatHash(await hashPassword(`${u}-pw`, 1000))}`),
+  );
+  return lines.join("\n") + "\n";
 }

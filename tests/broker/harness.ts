@@ -175,3 +175,20 @@ export function sqliteStore(dir: string): SqliteStore {
     logger: { info: () => {}, warn: () => {}, error: (m) => console.error(m) },
   });
 }
+
+/**
+ * Runs `fn` with Date.now moved forward only by `advance(ms)` (on top of real time), so timers
+ * the broker checks against the clock (token buckets, expiry) fire exactly when a test says.
+ */
+export async function withClock(
+  fn: (advance: (ms: number) => void) => Promise<void>,
+): Promise<void> {
+  const realNow = Date.now;
+  let offset = 0;
+  Date.now = () => realNow() + offset;
+  try {
+    await fn((ms) => offset += ms);
+  } finally {
+    Date.now = realNow;
+  }
+}

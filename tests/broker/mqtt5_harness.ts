@@ -1,4 +1,7 @@
-/** Helpers for the MQTT 5.0 core tests: 5.0 CONNECTs, raw 5.0 bytes, and the server's DISCONNECT. */
+/**
+ * Helpers for the MQTT 5.0 core tests: 5.0 CONNECTs and SUBSCRIBEs, raw 5.0 bytes, and the
+ * server's DISCONNECT.
+ */
 import assert from "node:assert/strict";
 import type { Broker } from "../../src/broker/broker.ts";
 import type {
@@ -6,6 +9,8 @@ import type {
   ConnectPacket,
   DisconnectPacket,
   Properties,
+  QoS,
+  Subscription,
 } from "../../src/codec/packets.ts";
 import { MemoryClient, type MemoryClientOptions } from "./memory_pipe.ts";
 
@@ -54,4 +59,20 @@ export function hex(s: string): Uint8Array {
   const out = new Uint8Array(clean.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
   return out;
+}
+
+/** A 5.0 SUBSCRIBE with options and an optional identifier; returns the SUBACK codes. */
+export async function subscribe5(
+  c: MemoryClient,
+  subs: (Partial<Subscription> & { topic: string; qos: QoS })[],
+  id?: number,
+  packetId = 1,
+): Promise<number[]> {
+  await c.send({
+    type: "subscribe",
+    packetId,
+    subscriptions: subs,
+    properties: id === undefined ? undefined : { subscriptionIdentifiers: [id] },
+  });
+  return (await c.next("suback")).reasonCodes;
 }

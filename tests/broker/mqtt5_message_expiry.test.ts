@@ -17,23 +17,11 @@ import {
   subscribe,
   text,
   withBroker,
+  withClock,
   withTempDir,
 } from "./harness.ts";
 import { connected5 } from "./mqtt5_harness.ts";
 import { waitFor } from "../helpers/wait.ts";
-
-const realNow = Date.now;
-
-/** Runs `fn` with a clock that can be moved forward by `advance(ms)`; restores it after. */
-async function withClock(fn: (advance: (ms: number) => void) => Promise<void>): Promise<void> {
-  let offset = 0;
-  Date.now = () => realNow() + offset;
-  try {
-    await fn((ms) => offset += ms);
-  } finally {
-    Date.now = realNow;
-  }
-}
 
 const persistent = { sessionExpiryInterval: 600 };
 

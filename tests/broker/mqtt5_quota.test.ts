@@ -11,7 +11,7 @@ import { encode } from "../../src/codec/encoder.ts";
 import type { Packet, QoS } from "../../src/codec/packets.ts";
 import { ReasonCode } from "../../src/codec/reason_codes.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { connected, MemoryClient, withBroker } from "./harness.ts";
+import { connected, MemoryClient, withBroker, withClock } from "./harness.ts";
 import { connect5, connected5, expectDisconnect } from "./mqtt5_harness.ts";
 
 const enc = new TextEncoder();
@@ -27,18 +27,6 @@ function publish(c: MemoryClient, topic: string, qos: QoS = 0): Promise<void> {
     dup: false,
     packetId: qos ? ++pid : undefined,
   });
-}
-
-/** Date.now moved by hand, so that the token bucket refills exactly when the test says. */
-async function withClock(fn: (advance: (ms: number) => void) => Promise<void>): Promise<void> {
-  const realNow = Date.now;
-  let offset = 0;
-  Date.now = () => realNow() + offset;
-  try {
-    await fn((ms) => offset += ms);
-  } finally {
-    Date.now = realNow;
-  }
 }
 
 const rate = { options: { maxPublishRate: 2, maxPublishBurst: 3 } };

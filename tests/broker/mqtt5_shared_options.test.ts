@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { ClientInfo } from "../../src/broker/model.ts";
-import type { PublishPacket, QoS, Subscription } from "../../src/codec/packets.ts";
+import type { PublishPacket } from "../../src/codec/packets.ts";
 import { ReasonCode } from "../../src/codec/reason_codes.ts";
 import {
   assertNone,
@@ -19,23 +19,7 @@ import {
   withBroker,
 } from "./harness.ts";
 import type { MemoryClient } from "./memory_pipe.ts";
-import { connected5, expectDisconnect } from "./mqtt5_harness.ts";
-
-/** A 5.0 SUBSCRIBE with options and an optional identifier; returns the SUBACK codes. */
-async function subscribe5(
-  c: MemoryClient,
-  subs: (Partial<Subscription> & { topic: string; qos: QoS })[],
-  id?: number,
-  packetId = 1,
-): Promise<number[]> {
-  await c.send({
-    type: "subscribe",
-    packetId,
-    subscriptions: subs,
-    properties: id === undefined ? undefined : { subscriptionIdentifiers: [id] },
-  });
-  return (await c.next("suback")).reasonCodes;
-}
+import { connected5, expectDisconnect, subscribe5 } from "./mqtt5_harness.ts";
 
 /** Takes the PUBLISHes `c` received so far, acknowledging QoS 1 ones. */
 async function take(c: MemoryClient): Promise<PublishPacket[]> {

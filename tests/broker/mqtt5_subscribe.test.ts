@@ -3,8 +3,6 @@
  * Subscription Identifier on every delivery it caused, and the SUBACK reason codes per filter.
  */
 import assert from "node:assert/strict";
-import type { MemoryClient } from "./memory_pipe.ts";
-import type { QoS, Subscription } from "../../src/codec/packets.ts";
 import { ReasonCode } from "../../src/codec/reason_codes.ts";
 import {
   assertNone,
@@ -19,23 +17,7 @@ import {
   withBroker,
   withTempDir,
 } from "./harness.ts";
-import { connected5, expectDisconnect, hex } from "./mqtt5_harness.ts";
-
-/** A 5.0 SUBSCRIBE with options and an optional identifier; returns the SUBACK codes. */
-async function subscribe5(
-  c: MemoryClient,
-  subs: (Partial<Subscription> & { topic: string; qos: QoS })[],
-  id?: number,
-  packetId = 1,
-): Promise<number[]> {
-  await c.send({
-    type: "subscribe",
-    packetId,
-    subscriptions: subs,
-    properties: id === undefined ? undefined : { subscriptionIdentifiers: [id] },
-  });
-  return (await c.next("suback")).reasonCodes;
-}
+import { connected5, expectDisconnect, hex, subscribe5 } from "./mqtt5_harness.ts";
 
 Deno.test("No Local: a client's own messages are not sent back to it, others' are [MQTT-3.8.3-3]", async () => {
   await withBroker(async (b) => {

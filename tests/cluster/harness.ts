@@ -9,6 +9,9 @@ import { createLogger, type Logger, silentLogger } from "../../src/log.ts";
 import { RedisStore, type RedisStoreOptions } from "../../src/store/redis.ts";
 import { EXPIRY_NEVER } from "../../src/broker/model.ts";
 import type { RedisConnOptions } from "../../src/redis/conn.ts";
+import type { PublishPacket } from "../../src/codec/packets.ts";
+import type { MemoryClient } from "../broker/memory_pipe.ts";
+import { testPrefix } from "../helpers/redis.ts";
 
 export interface Node {
   id: string;
@@ -62,4 +65,41 @@ export async function eventually(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * Runs `fn` with two nodes on the Redis at `port`, under a fresh key prefix starting `prefix`;
+ * closes whichever started, even when the second failed to.
+ */
+export async function twoNodes(
+  port: number | undefined,
+  prefix: string,
+  fn: (n1: Node, n2: Node) => Promise<void>,
+): Promise<void> {
+  const redis: RedisConnOptions = {
+    mode: "normal",
+    host: "127.0.0.1",
+    port: port ?? 1,
+    keyPrefix: testPrefix(prefix),
+  };
+  const nodes: Node[] = [];
+  try {
+    nodes.push(await startNode(redis, "n1"));
+    nodes.push(await startNode(redis, "n2"));
+    await fn(nodes[0], nodes[1]);
+  } finally {
+    for (const n of nodes) await n.close().catch(() => {});
+  }
+}
+
+/** Receives one PUBLISH and completes its QoS flow. */
+export async function receive(c: MemoryClient, timeoutMs = 5000): Promise<PublishPacket> {
+  const p = await c.next("publish", timeoutMs);
+  if (p.qos === 1) await c.send({ type: "puback", packetId: p.packetId! });
+  if (p.qos === 2) {
+    await c.send({ type: "pubrec", packetId: p.packetId! });
+    await c.next("pubrel");
+    await c.send({ type: "pubcomp", packetId: p.packetId! });
+  }
+  return p;
 }

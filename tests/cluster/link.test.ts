@@ -1,6 +1,6 @@
 /** Three in-process nodes over one Redis (and over a Redis Cluster): the cluster semantics. */
 import assert from "node:assert/strict";
-import type { PublishPacket, QoS } from "../../src/codec/packets.ts";
+import type { QoS } from "../../src/codec/packets.ts";
 import { MemoryClient } from "../broker/memory_pipe.ts";
 import {
   HAVE_REDIS,
@@ -10,7 +10,7 @@ import {
   testPrefix,
 } from "../helpers/redis.ts";
 import type { RedisConnOptions } from "../../src/redis/conn.ts";
-import { eventually, type Node, startNode } from "./harness.ts";
+import { eventually, type Node, receive, startNode } from "./harness.ts";
 import { RetainedReplica } from "../../src/cluster/retained.ts";
 import { RouteTable } from "../../src/cluster/routes.ts";
 import { Redis } from "ioredis";
@@ -66,18 +66,6 @@ async function publish(c: MemoryClient, topic: string, payload: string, qos: QoS
     await c.send({ type: "pubrel", packetId: packetId! });
     await c.next("pubcomp");
   }
-}
-
-/** Receives one PUBLISH and completes its QoS flow. */
-async function receive(c: MemoryClient, timeoutMs = 5000): Promise<PublishPacket> {
-  const p = await c.next("publish", timeoutMs);
-  if (p.qos === 1) await c.send({ type: "puback", packetId: p.packetId! });
-  if (p.qos === 2) {
-    await c.send({ type: "pubrec", packetId: p.packetId! });
-    await c.next("pubrel");
-    await c.send({ type: "pubcomp", packetId: p.packetId! });
-  }
-  return p;
 }
 
 const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: false };

@@ -4,11 +4,11 @@
  * message that waited carries its remaining expiry (or, expired, is not delivered).
  */
 import assert from "node:assert/strict";
-import type { Properties, PublishPacket, QoS } from "../../src/codec/packets.ts";
+import type { Properties, QoS } from "../../src/codec/packets.ts";
 import { MemoryClient } from "../broker/memory_pipe.ts";
 import { connected5 } from "../broker/mqtt5_harness.ts";
-import { HAVE_REDIS, REDIS_IGNORE, startRedis, testPrefix } from "../helpers/redis.ts";
-import { eventually, type Node, startNode } from "./harness.ts";
+import { HAVE_REDIS, REDIS_IGNORE, startRedis } from "../helpers/redis.ts";
+import { eventually, receive, twoNodes } from "./harness.ts";
 
 const redis = HAVE_REDIS ? await startRedis() : null;
 const enc = new TextEncoder();
@@ -22,23 +22,6 @@ const PROPS: Properties = {
   correlationData: new Uint8Array([0xde, 0xad, 0, 0xbe, 0xef]),
   userProperties: [["trace", "1"], ["hop", "a"], ["trace", "1"], ["ü", "😀"]],
 };
-
-async function twoNodes(fn: (a: Node, b: Node) => Promise<void>): Promise<void> {
-  const conn = {
-    mode: "normal" as const,
-    host: "127.0.0.1",
-    port: redis?.port ?? 1,
-    keyPrefix: testPrefix("m5props"),
-  };
-  const a = await startNode(conn, "n1");
-  const b = await startNode(conn, "n2");
-  try {
-    await fn(a, b);
-  } finally {
-    await a.close().catch(() => {});
-    await b.close().catch(() => {});
-  }
-}
 
 let pid = 0;
 async function sub(c: MemoryClient, topic: string, qos: QoS): Promise<void> {
@@ -66,17 +49,6 @@ async function pub(c: MemoryClient, topic: string, payload: string, qos: QoS, pr
   }
 }
 
-async function receive(c: MemoryClient): Promise<PublishPacket> {
-  const p = await c.next("publish", 5000);
-  if (p.qos === 1) await c.send({ type: "puback", packetId: p.packetId! });
-  if (p.qos === 2) {
-    await c.send({ type: "pubrec", packetId: p.packetId! });
-    await c.next("pubrel");
-    await c.send({ type: "pubcomp", packetId: p.packetId! });
-  }
-  return p;
-}
-
 const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: false };
 
 Deno.test({
@@ -84,7 +56,7 @@ Deno.test({
   name:
     "cluster: every property of a message from node A reaches a 5.0 subscriber on node B unchanged; a 3.1.1 one gets none [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20]",
   fn: () =>
-    twoNodes(async (a, b) => {
+    twoNodes(redis?.port, "m5props", async (a, b) => {
       const { c: s5 } = await connected5(b.broker, "s5");
       await sub(s5, "x/#", 2);
       const s4 = new MemoryClient(b.broker);
@@ -117,7 +89,7 @@ Deno.test({
     // Expiry is measured with Date.now; node liveness with Redis key TTLs, which this leaves alone.
     Date.now = () => realNow() + offset;
     try {
-      await twoNodes(async (a, b) => {
+      await twoNodes(redis?.port, "m5props", async (a, b) => {
         const persistent = { sessionExpiryInterval: 600 };
         const { c: s } = await connected5(b.broker, "offline", persistent);
         await sub(s, "q/#", 1);
@@ -153,7 +125,7 @@ Deno.test({
   ...opts,
   name: "cluster: a retained message set on node A keeps its properties for a subscriber on node B",
   fn: () =>
-    twoNodes(async (a, b) => {
+    twoNodes(redis?.port, "m5props", async (a, b) => {
       const { c: p } = await connected5(a.broker, "p");
       await p.send({
         type: "publish",

@@ -4,32 +4,15 @@
  * identifiers of a session resumed on the other node.
  */
 import assert from "node:assert/strict";
-import type { PublishPacket, Subscription } from "../../src/codec/packets.ts";
+import type { Subscription } from "../../src/codec/packets.ts";
 import { MemoryClient } from "../broker/memory_pipe.ts";
 import { connected5 } from "../broker/mqtt5_harness.ts";
-import { HAVE_REDIS, REDIS_IGNORE, startRedis, testPrefix } from "../helpers/redis.ts";
-import { eventually, type Node, startNode } from "./harness.ts";
+import { HAVE_REDIS, REDIS_IGNORE, startRedis } from "../helpers/redis.ts";
+import { eventually, receive, twoNodes } from "./harness.ts";
 
 const redis = HAVE_REDIS ? await startRedis() : null;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-async function twoNodes(fn: (a: Node, b: Node) => Promise<void>): Promise<void> {
-  const conn = {
-    mode: "normal" as const,
-    host: "127.0.0.1",
-    port: redis?.port ?? 1,
-    keyPrefix: testPrefix("m5sess"),
-  };
-  const a = await startNode(conn, "n1");
-  const b = await startNode(conn, "n2");
-  try {
-    await fn(a, b);
-  } finally {
-    await a.close().catch(() => {});
-    await b.close().catch(() => {});
-  }
-}
 
 let pid = 0;
 async function subscribe5(c: MemoryClient, subs: Subscription[], id?: number): Promise<void> {
@@ -56,12 +39,6 @@ async function publish1(c: MemoryClient, topic: string, payload: string, retain 
   await c.next("puback");
 }
 
-async function receive(c: MemoryClient): Promise<PublishPacket> {
-  const p = await c.next("publish", 5000);
-  if (p.qos === 1) await c.send({ type: "puback", packetId: p.packetId! });
-  return p;
-}
-
 const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: false };
 
 Deno.test({
@@ -69,7 +46,7 @@ Deno.test({
   name:
     "cluster: a delayed will waiting on node A is published when its client starts clean on node B, which ends the session [MQTT-3.1.3-9] [MQTT-3.1.2-4]",
   fn: () =>
-    twoNodes(async (a, b) => {
+    twoNodes(redis?.port, "m5sess", async (a, b) => {
       const { c: watcher } = await connected5(b.broker, "watcher");
       await subscribe5(watcher, [{ topic: "will/#", qos: 1 }]);
       await eventually(() => a.link.routesFor("will/w").includes("n2"), 5000, "route on n1");
@@ -108,7 +85,7 @@ Deno.test({
   name:
     "cluster: a delayed will is not published when its client resumes the session on the other node in time [MQTT-3.1.3-9]",
   fn: () =>
-    twoNodes(async (a, b) => {
+    twoNodes(redis?.port, "m5sess", async (a, b) => {
       const { c: watcher } = await connected5(b.broker, "watcher");
       await subscribe5(watcher, [{ topic: "will/#", qos: 1 }]);
       await eventually(() => a.link.routesFor("will/w").includes("n2"), 5000, "route on n1");
@@ -144,7 +121,7 @@ Deno.test({
   name:
     "cluster: a session resumed on the other node keeps No Local, Retain As Published and its Subscription Identifier [MQTT-3.8.3-3] [MQTT-3.3.1-12] [MQTT-3.3.4-3]",
   fn: () =>
-    twoNodes(async (a, b) => {
+    twoNodes(redis?.port, "m5sess", async (a, b) => {
       const persistent = { sessionExpiryInterval: 600 };
       const { c: s } = await connected5(a.broker, "mover", persistent);
       await subscribe5(s, [{ topic: "o/#", qos: 1, noLocal: true, retainAsPublished: true }], 7);

@@ -5,31 +5,13 @@
 import assert from "node:assert/strict";
 import type { PublishPacket, QoS } from "../../src/codec/packets.ts";
 import { MemoryClient } from "../broker/memory_pipe.ts";
-import { HAVE_REDIS, REDIS_IGNORE, startRedis, testPrefix } from "../helpers/redis.ts";
-import type { RedisConnOptions } from "../../src/redis/conn.ts";
-import { eventually, type Node, startNode } from "./harness.ts";
+import { HAVE_REDIS, REDIS_IGNORE, startRedis } from "../helpers/redis.ts";
+import { eventually, type Node, twoNodes } from "./harness.ts";
 
 const standalone = HAVE_REDIS ? await startRedis() : null;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: false };
-
-async function twoNodes(fn: (n1: Node, n2: Node) => Promise<void>): Promise<void> {
-  const redis: RedisConnOptions = {
-    mode: "normal",
-    host: "127.0.0.1",
-    port: standalone?.port ?? 1,
-    keyPrefix: testPrefix("shared"),
-  };
-  const nodes: Node[] = [];
-  try {
-    nodes.push(await startNode(redis, "n1"));
-    nodes.push(await startNode(redis, "n2"));
-    await fn(nodes[0], nodes[1]);
-  } finally {
-    for (const n of nodes) await n.close().catch(() => {});
-  }
-}
 
 async function client(node: Node, id: string, clean = true): Promise<MemoryClient> {
   const c = new MemoryClient(node.broker);
@@ -104,7 +86,7 @@ Deno.test({
     "1,000 QoS 1 messages to a group with members on both nodes: each delivered exactly once, round robin across the nodes; a plain subscriber still gets all [4.8.2]",
   ...opts,
   fn: () =>
-    twoNodes(async (n1, n2) => {
+    twoNodes(standalone?.port, "shared", async (n1, n2) => {
       const a = await client(n1, "a");
       const b = await client(n2, "b");
       const plain = await client(n2, "plain");
@@ -138,7 +120,7 @@ Deno.test({
   name: "QoS 0 and QoS 2 to a spread group: once each, per group; a group only on the other node",
   ...opts,
   fn: () =>
-    twoNodes(async (n1, n2) => {
+    twoNodes(standalone?.port, "shared", async (n1, n2) => {
       const a = await client(n1, "a");
       const b = await client(n2, "b");
       const c = await client(n2, "c");
@@ -161,7 +143,7 @@ Deno.test({
   name: "a member's last node leaving the group: every message goes to the remaining node's member",
   ...opts,
   fn: () =>
-    twoNodes(async (n1, n2) => {
+    twoNodes(standalone?.port, "shared", async (n1, n2) => {
       const a = await client(n1, "a");
       const b = await client(n2, "b");
       await subscribe(a, "$share/g/left", 1);
@@ -185,7 +167,7 @@ Deno.test({
     "a member that disconnects with unacknowledged QoS 1 messages has them redelivered to a member on the other node [4.8.2]",
   ...opts,
   fn: () =>
-    twoNodes(async (n1, n2) => {
+    twoNodes(standalone?.port, "shared", async (n1, n2) => {
       const a = await client(n1, "a");
       const b = await client(n2, "b");
       await subscribe(a, "$share/g/redo", 1);

@@ -8,8 +8,7 @@ import { hostArgs, ignoreWithoutCli, mosquittoPub, mosquittoSub } from "../helpe
 import { type Client, connectMqttJs } from "../helpers/mqttjs.ts";
 import * as raw from "../helpers/raw.ts";
 import { PacketType as T } from "../helpers/raw.ts";
-import { formatHash, hashPassword } from "../../src/auth/password_file.ts";
-import { brokerPid, connackCode, writeTemp } from "../auth/e2e_helpers.ts";
+import { brokerPid, connackCode, passwordFile, writeTemp } from "../auth/e2e_helpers.ts";
 
 const USERS = ["alice", "bob", "carol", "watcher"];
 
@@ -26,13 +25,6 @@ topic read #
 
 pattern readwrite sensors/%u/#
 `;
-
-async function passwordFile(users: string[]): Promise<string> {
-  const lines = await Promise.all(
-    users.map(async (u) => `${u}:${formatHash(await hashPassword(`${u}-pw`, 1000))}`),
-  );
-  return lines.join("\n") + "\n";
-}
 
 Deno.test({
   name: "ACL rules decide who may publish, subscribe, get retained messages and wills",
