@@ -3,6 +3,7 @@
  * mosquitto_pub / mosquitto_sub (`-V mqttv5` with `-D` properties) and Eclipse Paho for Python
  * (MQTTv5), against the real broker process over TCP.
  */
+import { ignoreUnless } from "../helpers/cli.ts";
 import assert from "node:assert/strict";
 import { EXTERNAL, startBroker, uid } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
@@ -115,7 +116,7 @@ async function run(cmd: string, args: string[], stdin?: string): Promise<string>
 
 Deno.test({
   name: "mosquitto_pub / mosquitto_sub -V mqttv5: session expiry, topic aliases, user properties",
-  ignore: EXTERNAL || !MOSQUITTO,
+  ignore: EXTERNAL || ignoreUnless(MOSQUITTO, "mosquitto_pub/mosquitto_sub"),
   fn: async () => {
     const broker = await startBroker({ args: ["--mqttwk.broker.persistence=memory"] });
     const id = uid("mosq5");
@@ -155,7 +156,7 @@ Deno.test({
 
 Deno.test({
   name: "Eclipse Paho (Python) MQTTv5: CONNACK, QoS 0/1/2, properties, a resumed session, UNSUBACK",
-  ignore: EXTERNAL || !PYTHON,
+  ignore: EXTERNAL || ignoreUnless(PYTHON, "python3-paho-mqtt"),
   fn: async () => {
     const broker = await startBroker({ args: ["--mqttwk.broker.persistence=memory"] });
     const prefix = uid("paho5");

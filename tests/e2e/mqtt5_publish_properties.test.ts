@@ -3,6 +3,7 @@
  * third-party 5.0 clients: mosquitto_pub over TLS to mqtt.js over TLS, and mqtt.js over ws:// to
  * mqtt.js over wss://, each with a 3.1.1 subscriber beside (payload only).
  */
+import { ignoreUnless } from "../helpers/cli.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
@@ -45,7 +46,7 @@ function tlsArgs(c: { serverCert: string; serverKey: string }): string[] {
 Deno.test({
   name:
     "TLS: mosquitto_pub -V mqttv5 -D properties reach an mqtt.js 5.0 subscriber unchanged, a 3.1.1 one gets the payload [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20]",
-  ignore: EXTERNAL || !MOSQUITTO,
+  ignore: EXTERNAL || ignoreUnless(MOSQUITTO, "mosquitto_pub/mosquitto_sub"),
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>

@@ -4,6 +4,7 @@
  * client side is tests/helpers/scram_client.ts, on node:crypto), mosquitto_pub -V mqttv5, and
  * `deno task scram-user` plus SIGHUP to add a user to a running broker.
  */
+import { ignoreUnless } from "../helpers/cli.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
@@ -138,7 +139,7 @@ Deno.test({
 
 Deno.test({
   name: "mosquitto_pub -V mqttv5 without SCRAM cannot get in as a SCRAM-only user",
-  ignore: EXTERNAL || !MOSQUITTO,
+  ignore: EXTERNAL || ignoreUnless(MOSQUITTO, "mosquitto_pub"),
   fn: () =>
     scoped(async (defer) => {
       const dir = await Deno.makeTempDir({ prefix: "mqttwk-scram-e2e-" });

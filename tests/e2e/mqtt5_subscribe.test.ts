@@ -2,6 +2,7 @@
  * MQTT 5.0 subscription options, Subscription Identifiers and ack reason codes end to end with
  * third-party 5.0 clients (mqtt.js, mosquitto_pub / mosquitto_sub -V mqttv5) over TCP.
  */
+import { ignoreUnless } from "../helpers/cli.ts";
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { EXTERNAL, startBroker, uid } from "../helpers/broker.ts";
@@ -89,7 +90,7 @@ Deno.test({
 Deno.test({
   name:
     "mosquitto_sub -V mqttv5 prints the Subscription Identifier; mosquitto_pub -V mqttv5 sees PUBACK 0x10 with nobody subscribed [MQTT-3.3.4-3] [3.4.2.1]",
-  ignore: EXTERNAL || !MOSQUITTO,
+  ignore: EXTERNAL || ignoreUnless(MOSQUITTO, "mosquitto_pub/mosquitto_sub"),
   fn: async () => {
     const broker = await startBroker({ args: ["--mqttwk.broker.persistence=memory"] });
     const id = uid("m5m");
@@ -144,7 +145,7 @@ type PahoMessage = {
 Deno.test({
   name:
     "Eclipse Paho (Python) MQTTv5: No Local, Retain As Published, Retain Handling 0/1/2, Subscription Identifiers and User Properties in order [MQTT-3.8.3-3] [MQTT-3.3.1-12] [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.3.4-3] [MQTT-3.3.2-18]",
-  ignore: EXTERNAL || !PAHO,
+  ignore: EXTERNAL || ignoreUnless(PAHO, "python3-paho-mqtt 1.6+"),
   fn: async () => {
     const broker = await startBroker({ args: ["--mqttwk.broker.persistence=memory"] });
     const prefix = uid("paho5s");
