@@ -3,7 +3,7 @@
  * records look like, where they go, client events, two nodes, and ingress with offset commits.
  */
 import assert from "node:assert/strict";
-import { type Broker as BrokerProcess, type Defer, scoped } from "../helpers/broker.ts";
+import { type Defer, scoped } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { waitFor } from "../helpers/wait.ts";
 import {
@@ -13,7 +13,7 @@ import {
   type KafkaServer,
   kafkaTopic,
   produce,
-  startBridgeBroker,
+  scopedBridgeBroker,
   startTestKafka,
 } from "../helpers/kafka.ts";
 import { defaultConfig } from "../../src/config/load.ts";
@@ -21,23 +21,7 @@ import { createKafkaBridge } from "../../src/bridge/kafka/mod.ts";
 import type { StoredMessage } from "../../src/broker/model.ts";
 import { silentLogger } from "../../src/log.ts";
 
-async function bridgeBroker(
-  kafka: KafkaServer,
-  defer: Defer,
-  settings: Record<string, string | number | boolean>,
-  extra: string[] = [],
-): Promise<BrokerProcess> {
-  const b = await startBridgeBroker(
-    kafka,
-    { "reconnect.backoff.max.ms": 1000, ...settings },
-    extra,
-  );
-  defer(async () => {
-    const code = await b.stop();
-    assert.equal(code, 0, `broker exit code; logs:\n${b.logs()}`);
-  });
-  return b;
-}
+const bridgeBroker = scopedBridgeBroker;
 
 async function reader(kafka: KafkaServer, defer: Defer, ...topics: string[]) {
   const r = await KafkaReader.open(kafka.bootstrap, topics);

@@ -7,30 +7,18 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { IPublishPacket } from "mqtt";
-import { type Defer, scoped } from "../helpers/broker.ts";
+import { scoped } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import {
   createTopic,
   KafkaReader,
-  type KafkaServer,
   kafkaTopic,
   produce,
-  startBridgeBroker,
+  scopedBridgeBroker,
   startTestKafka,
 } from "../helpers/kafka.ts";
 
-async function bridgeBroker(
-  kafka: KafkaServer,
-  defer: Defer,
-  settings: Record<string, string | number | boolean>,
-) {
-  const b = await startBridgeBroker(kafka, { "reconnect.backoff.max.ms": 1000, ...settings });
-  defer(async () => {
-    const code = await b.stop();
-    assert.equal(code, 0, `broker exit code; logs:\n${b.logs()}`);
-  });
-  return b;
-}
+const bridgeBroker = scopedBridgeBroker;
 
 const FIXED = [
   "mqtt.topic",

@@ -3,6 +3,7 @@
  * mosquitto_pub / mosquitto_sub (`-V mqttv5` with `-D` properties) and Eclipse Paho for Python
  * (MQTTv5), against the real broker process over TCP.
  */
+import { runPahoScript } from "../helpers/paho.ts";
 import { ignoreUnless } from "../helpers/cli.ts";
 import assert from "node:assert/strict";
 import { EXTERNAL, startBroker, uid } from "../helpers/broker.ts";
@@ -161,20 +162,8 @@ Deno.test({
     const broker = await startBroker({ args: ["--mqttwk.broker.persistence=memory"] });
     const prefix = uid("paho5");
     try {
-      const out = await new Deno.Command("/usr/bin/python3", {
-        args: [
-          new URL("./paho5_client.py", import.meta.url).pathname,
-          "127.0.0.1",
-          String(broker.port),
-          prefix,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(30_000),
-      }).output();
-      const text = new TextDecoder().decode(out.stdout).trim();
-      const r = JSON.parse(text.split("\n").pop() || "{}");
-      assert.equal(r.error, undefined, `${r.error}\n${new TextDecoder().decode(out.stderr)}`);
+      // deno-lint-ignore no-explicit-any
+      const r: any = await runPahoScript("paho5_client.py", broker.port, prefix);
       assert.equal(r.rc, 0);
       assert.equal(r.connack.TopicAliasMaximum, 10);
       assert.equal(r.connack.MaximumPacketSize, 1048576);

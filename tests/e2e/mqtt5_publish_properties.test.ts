@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
 import type { IPublishPacket, MqttClient } from "mqtt";
 import { EXTERNAL, scoped, startBroker, uid } from "../helpers/broker.ts";
-import { listenerPort, makeCerts } from "../transport/helpers.ts";
+import { listenerPort, makeCerts, tlsBrokerArgs } from "../transport/helpers.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const MOSQUITTO = (() => {
@@ -35,13 +35,7 @@ async function collector(url: string, opts: Record<string, unknown>) {
   return { client, got };
 }
 
-function tlsArgs(c: { serverCert: string; serverKey: string }): string[] {
-  return [
-    `--mqttwk.broker.ssl-cert-file=${c.serverCert}`,
-    `--mqttwk.broker.ssl-key-file=${c.serverKey}`,
-    "--mqttwk.broker.ssl-port=0",
-  ];
-}
+const tlsArgs = tlsBrokerArgs;
 
 Deno.test({
   name:

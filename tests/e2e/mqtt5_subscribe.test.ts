@@ -2,6 +2,7 @@
  * MQTT 5.0 subscription options, Subscription Identifiers and ack reason codes end to end with
  * third-party 5.0 clients (mqtt.js, mosquitto_pub / mosquitto_sub -V mqttv5) over TCP.
  */
+import { runPahoScript } from "../helpers/paho.ts";
 import { ignoreUnless } from "../helpers/cli.ts";
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
@@ -150,20 +151,8 @@ Deno.test({
     const broker = await startBroker({ args: ["--mqttwk.broker.persistence=memory"] });
     const prefix = uid("paho5s");
     try {
-      const out = await new Deno.Command("/usr/bin/python3", {
-        args: [
-          new URL("./paho5_subscribe.py", import.meta.url).pathname,
-          "127.0.0.1",
-          String(broker.port),
-          prefix,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(30_000),
-      }).output();
-      const text = new TextDecoder().decode(out.stdout).trim();
-      const r = JSON.parse(text.split("\n").pop() || "{}");
-      assert.equal(r.error, undefined, `${r.error}\n${new TextDecoder().decode(out.stderr)}`);
+      // deno-lint-ignore no-explicit-any
+      const r: any = await runPahoScript("paho5_subscribe.py", broker.port, prefix);
       assert.deepEqual(r.retained_published, [true, true]);
       assert.deepEqual(r.granted, [[1], [1], [1], [1]]);
       // Retain Handling 0: the retained message, RETAIN 1, id 7, user properties in order with

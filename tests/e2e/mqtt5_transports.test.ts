@@ -11,18 +11,11 @@ import { EXTERNAL, scoped, startBroker, uid } from "../helpers/broker.ts";
 import { ignoreWithoutCli, mosquittoPub, mosquittoSub } from "../helpers/cli.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { listenerPort, makeCerts } from "../transport/helpers.ts";
+import { listenerPort, makeCerts, tlsBrokerArgs } from "../transport/helpers.ts";
 
 const ignore = EXTERNAL || ignoreWithoutCli();
 
-function tlsArgs(c: { serverCert: string; serverKey: string }, extra: string[] = []): string[] {
-  return [
-    `--mqttwk.broker.ssl-cert-file=${c.serverCert}`,
-    `--mqttwk.broker.ssl-key-file=${c.serverKey}`,
-    "--mqttwk.broker.ssl-port=0",
-    ...extra,
-  ];
-}
+const tlsArgs = tlsBrokerArgs;
 
 /**
  * A 5.0 mqtt.js client that keeps every PUBLISH packet it receives (with the topic it resolved

@@ -7,18 +7,12 @@ import assert from "node:assert/strict";
 import { EXTERNAL, scoped, startBroker, uid } from "../helpers/broker.ts";
 import { ignoreWithoutCli, mosquittoPub, mosquittoSub } from "../helpers/cli.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
-import { listenerPort, makeCerts, runFor } from "../transport/helpers.ts";
+import { listenerPort, makeCerts, runFor, tlsBrokerArgs } from "../transport/helpers.ts";
 
 const ignore = EXTERNAL || ignoreWithoutCli();
 
 function tlsArgs(c: { serverCert: string; serverKey: string }, extra: string[] = []): string[] {
-  return [
-    `--mqttwk.broker.ssl-cert-file=${c.serverCert}`,
-    `--mqttwk.broker.ssl-key-file=${c.serverKey}`,
-    "--mqttwk.broker.ssl-port=0",
-    "--mqttwk.broker.wss-enabled=false",
-    ...extra,
-  ];
+  return tlsBrokerArgs(c, ["--mqttwk.broker.wss-enabled=false", ...extra]);
 }
 
 Deno.test({

@@ -9,7 +9,8 @@ import { Buffer } from "node:buffer";
 import { type Consumer, type IHeaders, Kafka, logLevel } from "kafkajs";
 import { type KafkaServer, startKafka } from "../../scripts/kafka/launcher.ts";
 import { silenceKafkajsTimerWarnings } from "../../src/bridge/kafka/kafkajs_warnings.ts";
-import { type Broker, startBroker, uid } from "./broker.ts";
+import { type Broker, type Defer, startBroker, uid } from "./broker.ts";
+import assert from "node:assert/strict";
 
 silenceKafkajsTimerWarnings();
 
@@ -208,4 +209,26 @@ export function startBridgeBroker(
       ...extra,
     ],
   });
+}
+
+/**
+ * A bridge broker (see startBridgeBroker) that reconnects to Kafka within a second and is stopped
+ * by `defer`, which checks that it exited with 0.
+ */
+export async function scopedBridgeBroker(
+  kafka: KafkaServer,
+  defer: Defer,
+  settings: Record<string, string | number | boolean>,
+  extra: string[] = [],
+): Promise<Broker> {
+  const b = await startBridgeBroker(
+    kafka,
+    { "reconnect.backoff.max.ms": 1000, ...settings },
+    extra,
+  );
+  defer(async () => {
+    const code = await b.stop();
+    assert.equal(code, 0, `broker exit code; logs:\n${b.logs()}`);
+  });
+  return b;
 }

@@ -264,3 +264,16 @@ export async function wsOver(socket: import("node:net").Socket) {
     closed: reader.closed,
   };
 }
+
+/** Broker flags that turn on the TLS listener (any free port) with the test certificates. */
+export function tlsBrokerArgs(
+  c: { serverCert: string; serverKey: string },
+  extra: string[] = [],
+): string[] {
+  return [
+    `--mqttwk.broker.ssl-cert-file=${c.serverCert}`,
+    `--mqttwk.broker.ssl-key-file=${c.serverKey}`,
+    "--mqttwk.broker.ssl-port=0",
+    ...extra,
+  ];
+}
