@@ -24,6 +24,7 @@ import type { Store } from "../broker/ports/store.ts";
 import { SqliteStore } from "../store/sqlite.ts";
 import { threadMemory } from "../store/sqlite_protocol.ts";
 import { startIdleGc } from "../idle_gc.ts";
+import { MQTTWK_VERSION } from "../version.ts";
 
 export type { HealthView } from "./metrics.ts";
 
@@ -168,6 +169,7 @@ class MqttwkApp implements App {
       sinks: kafka ? [kafka.sink] : [],
       events: kafka?.events,
       cluster,
+      system: { version: MQTTWK_VERSION, heapUsed: () => Deno.memoryUsage().heapUsed },
     });
     await this.#orFail("cannot start", () => broker.start());
     if (kafka) await kafka.start(broker);

@@ -21,6 +21,7 @@ import type { ByteConnection } from "./ports/connection.ts";
 import type { RetainedIndex } from "./retained.ts";
 import type { Session } from "./session.ts";
 import type { BrokerStats } from "./stats.ts";
+import { SysPublisher } from "./sys_publisher.ts";
 import { isValidTopicName } from "./topic.ts";
 
 export type { BrokerDeps } from "./core.ts";
@@ -29,16 +30,19 @@ export type { BrokerStats } from "./stats.ts";
 export class Broker {
   readonly #core: Core;
   readonly #host: ClientHost;
+  readonly #sys: SysPublisher;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(deps: BrokerDeps) {
     const core = this.#core = new Core(deps);
+    this.#sys = new SysPublisher(core, deps.system ?? { version: "dev" });
     const persistence = core.persistence;
     // One host object for every client: per-connection closures would cost memory per idle
     // connection.
     this.#host = {
       options: core.options,
       log: core.log,
+      stats: core.stats,
       commitBarrier: () => persistence.commitBarrier(),
       connect: (c: Client, p: ConnectPacket) => handleConnect(core, c, p),
       packet: (c: Client, p: Packet) => dispatch(core, c, p),
@@ -108,6 +112,7 @@ export class Broker {
     }
     this.#timer = setInterval(() => tick(core), 1000);
     if (core.cluster) await core.cluster.start(new CoreClusterHost(core));
+    this.#sys.start();
   }
 
   /** Stops serving: closes every connection (letting queued output drain briefly), then the store. */
@@ -116,6 +121,7 @@ export class Broker {
     if (core.closing) return;
     core.closing = true;
     clearInterval(this.#timer);
+    await this.#sys.stop();
     const waits: Promise<void>[] = [];
     for (const c of core.clients) {
       waits.push(
@@ -153,7 +159,10 @@ export class Broker {
     const client = new Client(this.#host, conn);
     core.admission.opened(conn.remoteAddress);
     core.clients.add(client);
-    core.stats.connections = core.clients.size;
+    const stats = core.stats;
+    stats.socketsOpened++;
+    stats.connections = core.clients.size;
+    if (stats.connections > stats.connectionsMax) stats.connectionsMax = stats.connections;
     if (why !== null) client.refuse = 0x03;
     client.run();
   }

@@ -91,6 +91,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   onData(chunk: Uint8Array): void {
     if (this.state === "closed" || this.ending) return;
     this.lastReceived = Date.now();
+    this.host.stats.bytesIn += chunk.byteLength;
     try {
       this.#decoder.push(chunk, Client.#packet, this);
     } catch (err) {
@@ -125,6 +126,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
 
   #onPacket(p: Packet): void {
     if (this.ending || this.state === "closed") return;
+    this.host.stats.packetsIn++;
     if (this.state === "connecting") {
       if (this.#awaiting !== null) this.#awaiting(p);
       else (this.#backlog ??= []).push(p);
@@ -140,6 +142,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
         );
       }
       this.state = "connecting";
+      this.host.stats.connectsReceived++;
       clearTimeout(this.#connectTimer);
       // Not kept: a cleared timer still holds ~300 bytes per idle connection.
       this.#connectTimer = undefined;

@@ -28,6 +28,7 @@ import { Sessions } from "./sessions.ts";
 import { SharedDelivery } from "./shared_delivery.ts";
 import { type BrokerStats, newStats } from "./stats.ts";
 import { SubscriptionTable } from "./subscriptions.ts";
+import type { SystemInfo } from "./sys_publisher.ts";
 import type { TopicLimits } from "./topic.ts";
 import { VolatileDeliveries } from "./volatile.ts";
 import { Wills } from "./wills.ts";
@@ -49,6 +50,8 @@ export interface BrokerDeps {
   admit?: (remoteAddress: string) => string | null;
   /** Present when clustering is on; the store is then shared by all nodes. */
   cluster?: ClusterLink;
+  /** The version and heap figures `$SYS` publishes (version "dev" when not given). */
+  system?: SystemInfo;
 }
 
 export class Core {

@@ -94,11 +94,13 @@ export interface BrokerOptions {
   responseInformation: string;
   /** Whether acknowledgements must wait for the store's commit (durable store in sync mode). */
   durable: boolean;
+  /** Seconds between `$SYS` publications (sys_publisher.ts); 0 = none. */
+  sysInterval: number;
 }
 
 /**
  * The core's defaults, for embedding and tests; they match the configuration's defaults (a test in
- * tests/config keeps them in line) except that `durable` is off.
+ * tests/config keeps them in line) except that `durable` and `$SYS` are off.
  */
 export const defaultBrokerOptions: BrokerOptions = {
   brokerId: "mqttwk",
@@ -137,4 +139,6 @@ export const defaultBrokerOptions: BrokerOptions = {
   wildcardSubscriptionAvailable: true,
   responseInformation: "",
   durable: false,
+  // Off for embedding and tests: their retained sets stay their own.
+  sysInterval: 0,
 };

@@ -15,6 +15,7 @@ import type { ClientInfo, StoredMessage } from "./model.ts";
 import type { Mqtt5Connection } from "./mqtt5.ts";
 import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
 import type { RawIo } from "./ports/connection.ts";
+import type { BrokerStats } from "./stats.ts";
 
 export type ClientState = "new" | "connecting" | "connected" | "closed";
 
@@ -22,6 +23,8 @@ export type ClientState = "new" | "connecting" | "connected" | "closed";
 export interface OutputHost {
   readonly options: { readonly outboundBufferBytes: number };
   readonly log: Logger;
+  /** The node's counters: bytes and non-PUBLISH packets sent are counted here. */
+  readonly stats: BrokerStats;
   /** See Persistence.commitBarrier. */
   commitBarrier(): Promise<void> | null;
   /** The client went over its outbound limit (the slow-consumer clock starts). */
@@ -168,6 +171,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /** Queues bytes for the client (see #gateFor for `durable`). */
   send(bytes: Uint8Array, durable = false): void {
     if (this.state === "closed") return;
+    this.host.stats.controlOut++;
     const seg = this.#gateFor(durable);
     if (seg) seg.append(bytes);
     else this.enqueue(bytes);
@@ -179,6 +183,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
    */
   sendAck(first: number, packetId: number, durable = false, reasonCode = 0): void {
     if (this.state === "closed") return;
+    this.host.stats.controlOut++;
     const seg = this.#gateFor(durable);
     // 5.0 sends Success without properties in this same 2-byte form (3.4.2.1).
     const n = reasonCode === 0 ? 4 : 5;
@@ -289,6 +294,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /** Queues bytes that must not leave before `barrier` resolves; later output waits too. */
   sendAfter(barrier: Promise<void>, bytes: Uint8Array): void {
     if (this.state === "closed") return;
+    this.host.stats.controlOut++;
     if (this.#gate === NO_GATE) this.#gate = [];
     this.#gate.push(new GateSegment(barrier, bytes));
     if (this.#gate.length === 1) this.#releaseGate();
@@ -369,6 +375,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
       this.#buf = null;
       this.#len = 0;
+      this.host.stats.bytesOut += n;
       let wait: Promise<void> | undefined;
       try {
         wait = this.io.write(out);
@@ -439,6 +446,9 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       out.set(last, this.#len);
     }
     this.discardOutput();
+    const stats = this.host.stats;
+    stats.bytesOut += out.byteLength;
+    stats.controlOut++;
     let wait: Promise<void> | undefined;
     try {
       wait = this.io.write(out);

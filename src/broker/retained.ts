@@ -12,9 +12,15 @@ class Node {
 export class RetainedIndex {
   #root = new Node();
   #size = 0;
+  #bytes = 0;
 
   get size(): number {
     return this.#size;
+  }
+
+  /** Payload bytes of every retained message (for `$SYS/broker/store/messages/bytes`). */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   get(topic: string): StoredMessage | null {
@@ -38,7 +44,10 @@ export class RetainedIndex {
         path.push(next);
         node = next;
       }
-      if (node.message) this.#size--;
+      if (node.message) {
+        this.#size--;
+        this.#bytes -= node.message.payload.byteLength;
+      }
       node.message = null;
       for (let i = levels.length; i > 0; i--) {
         const n = path[i];
@@ -58,6 +67,8 @@ export class RetainedIndex {
       node = next;
     }
     if (!node.message) this.#size++;
+    else this.#bytes -= node.message.payload.byteLength;
+    this.#bytes += message.payload.byteLength;
     node.message = message;
   }
 

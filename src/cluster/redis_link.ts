@@ -9,6 +9,7 @@
  *   forwarding.ts  sending messages to the nodes that route them; de-duplication
  *   retained.ts    retained messages set on other nodes
  *   wills.ts       wills of clean-session clients, kept for survivors
+ *   sys_stats.ts   every node's $SYS figures, for the cluster totals
  *   wire.ts        the one message format on every channel and stream
  *
  * Redis data (prefix P; `{g}` keys share one slot so they can be updated atomically together):
@@ -19,13 +20,20 @@
  *   P {g}:held:<node>       set of client ids the node holds (taken over when it dies)
  *   P {g}:adopt:<node>      election lock (SET NX) of the node taking over a dead node
  *   P {g}:wills:<node>      hash client id -> kept will ("will" wire frame)
+ *   P {g}:sys               hash node -> its latest $SYS figures (JSON, see sys_stats.ts)
  *   P stream:{<node>}       QoS 1/2 messages forwarded to the node (consumer group "mqttwk")
  * Channels: P ch:routes (route changes), P ch:retained, P ch:nodes (a node was taken over),
  * P ch:node:<node>:m (QoS 0 messages), P ch:node:<node>:c (control: session release).
  */
 import type { Buffer } from "node:buffer";
 import type { StoredMessage } from "../broker/model.ts";
-import type { ClusterHost, ClusterLink, KeptWill } from "../broker/ports/cluster.ts";
+import type {
+  ClusterHost,
+  ClusterLink,
+  KeptWill,
+  NodeSysStats,
+  SharedSysStats,
+} from "../broker/ports/cluster.ts";
 import { withTimeout } from "../redis/commands.ts";
 import {
   createRedis,
@@ -41,6 +49,7 @@ import { Membership } from "./membership.ts";
 import { RetainedReplica } from "./retained.ts";
 import { RouteTable } from "./routes.ts";
 import { SessionHolder } from "./sessions.ts";
+import { SysStatsBoard } from "./sys_stats.ts";
 import { takeOver } from "./takeover.ts";
 import { KeptWills } from "./wills.ts";
 import { decodeWire } from "./wire.ts";
@@ -68,6 +77,7 @@ interface Parts {
   forwarder: Forwarder;
   retained: RetainedReplica;
   wills: KeptWills;
+  sys: SysStatsBoard;
 }
 
 /** A ClusterLink whose nodes meet in Redis. */
@@ -248,6 +258,12 @@ export class RedisClusterLink implements ClusterLink {
     this.#p?.wills.keep(clientId, kept);
   }
 
+  shareSysStats(mine: NodeSysStats, maxAgeMs: number): Promise<SharedSysStats | undefined> {
+    // While Redis is away the others' figures are unknown: no totals rather than wrong ones.
+    if (!this.#live || !this.healthy) return Promise.resolve(undefined);
+    return withTimeout(this.#p!.sys.share(mine, maxAgeMs), 5000, "sharing $SYS figures");
+  }
+
   get #live(): boolean {
     return this.#p !== null && !this.#stopped;
   }
@@ -272,6 +288,7 @@ export class RedisClusterLink implements ClusterLink {
       forwarder,
       retained: new RetainedReplica(ctx),
       wills,
+      sys: new SysStatsBoard(ctx),
     };
   }
 

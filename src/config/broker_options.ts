@@ -51,5 +51,6 @@ export function brokerOptionsFrom(
     // In a cluster acks wait for Redis; otherwise for SQLite in sync mode.
     durable: config.clusterOn ||
       (config.persistence === "sqlite" && config.durability === "sync"),
+    sysInterval: config.sysInterval,
   };
 }

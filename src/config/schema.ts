@@ -930,6 +930,16 @@ export const SCHEMA = [
     doc: "HTTP port of the read-only /metrics and /health endpoint; 0 picks a free port.",
   },
   {
+    key: `${B}.sys-interval`,
+    type: "int",
+    default: 10,
+    min: 0,
+    max: 86400,
+    field: "sysInterval",
+    doc:
+      "Seconds between $SYS topic updates (Mosquitto's names, retained; cluster totals under $SYS/broker, per node under $SYS/nodes/<id>); 0 = off.",
+  },
+  {
     key: `${B}.http-enabled`,
     type: "bool",
     default: false,

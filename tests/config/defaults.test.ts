@@ -117,7 +117,8 @@ Deno.test("the broker core's own defaults are the configuration's defaults", () 
   const configured = brokerOptionsFrom(defaultConfig(), defaultBrokerOptions.nodeId);
   // The embedded default persists durably; the core alone does not assume a durable store.
   assert.equal(configured.durable, true);
-  assert.deepEqual({ ...configured, durable: false }, defaultBrokerOptions);
+  assert.equal(configured.sysInterval, 10);
+  assert.deepEqual({ ...configured, durable: false, sysInterval: 0 }, defaultBrokerOptions);
 });
 
 Deno.test("the MQTT 5 keys reach the broker core's options", () => {

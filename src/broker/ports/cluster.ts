@@ -43,6 +43,24 @@ export interface KeptWill {
   protocolVersion: number;
 }
 
+/** One node's `$SYS` figures at one moment (see sys_snapshot.ts), as the nodes share them. */
+export interface NodeSysStats {
+  node: string;
+  /** When the node took them (ms since the epoch, its own clock). */
+  at: number;
+  version: string;
+  /** Raw figures by name (counters, gauges, load averages); summed or maxed for the cluster. */
+  values: Record<string, number>;
+}
+
+/** What the nodes' shared `$SYS` figures are after this node added its own. */
+export interface SharedSysStats {
+  /** Every node whose figures are at most `maxAgeMs` old, this node included. */
+  live: NodeSysStats[];
+  /** Nodes whose figures were found stale and removed now (their `$SYS/nodes/...` can go). */
+  gone: string[];
+}
+
 /** What the broker asks of the cluster. */
 export interface ClusterLink {
   /** False while the shared store is unreachable (the node serves its own clients meanwhile). */
@@ -91,4 +109,9 @@ export interface ClusterLink {
    * it over publishes the wills still kept. (Persistent sessions keep theirs in their record.)
    */
   keepWill?(clientId: string, kept: KeptWill | null): void;
+  /**
+   * Stores this node's `$SYS` figures where every node reads them and returns every live
+   * node's (for the cluster totals); undefined while the link cannot tell (Redis away).
+   */
+  shareSysStats?(mine: NodeSysStats, maxAgeMs: number): Promise<SharedSysStats | undefined>;
 }
