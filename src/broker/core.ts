@@ -7,7 +7,7 @@ import { Admission } from "./admission.ts";
 import type { Client } from "./client.ts";
 import { Delivery } from "./delivery.ts";
 import { MessageFactory } from "./messages.ts";
-import type { BrokerOptions } from "./options.ts";
+import type { BrokerOptions, SystemInfo } from "./options.ts";
 import { Persistence } from "./persistence.ts";
 import {
   allowAll,
@@ -28,7 +28,6 @@ import { Sessions } from "./sessions.ts";
 import { SharedDelivery } from "./shared_delivery.ts";
 import { type BrokerStats, newStats } from "./stats.ts";
 import { SubscriptionTable } from "./subscriptions.ts";
-import type { SystemInfo } from "./sys_publisher.ts";
 import type { TopicLimits } from "./topic.ts";
 import { VolatileDeliveries } from "./volatile.ts";
 import { Wills } from "./wills.ts";

@@ -2,6 +2,14 @@
 import type { SharedStrategy } from "./shared_groups.ts";
 import type { QoS } from "../codec/packets.ts";
 
+/** What the core cannot find out itself: the version, and the process's heap (optional). */
+export interface SystemInfo {
+  /** Published as `$SYS/broker/version` ("mqttwk version <version>"). */
+  version: string;
+  /** Bytes of heap in use now, for `$SYS/broker/heap/current`. */
+  heapUsed?: () => number;
+}
+
 export interface BrokerOptions {
   brokerId: string;
   nodeId: string;

@@ -11,6 +11,7 @@
  * so a subscriber on any node sees one consistent value per topic (see docs/cluster.md).
  */
 import type { Core } from "./core.ts";
+import type { SystemInfo } from "./options.ts";
 import type { NodeSysStats } from "./ports/cluster.ts";
 import type { LoadAverages } from "./sys_load.ts";
 import {
@@ -21,14 +22,6 @@ import {
   sysTopics,
   type SysValues,
 } from "./sys_figures.ts";
-
-/** What the core cannot find out itself: the version, and the process's heap (optional). */
-export interface SystemInfo {
-  /** Published as `$SYS/broker/version` ("mqttwk version <version>"). */
-  version: string;
-  /** Bytes of heap in use now, for `$SYS/broker/heap/current`. */
-  heapUsed?: () => number;
-}
 
 const enc = new TextEncoder();
 
