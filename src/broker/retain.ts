@@ -1,7 +1,10 @@
 /**
  * The RETAIN flag of a PUBLISH applied: the retained message of its topic is set, replaced or
  * (with an empty payload) deleted, persisted, and announced to the cluster. Retained messages
- * with a Message Expiry are removed once it passes (MQTT-3.3.2-5).
+ * with a Message Expiry are removed once it passes (MQTT-3.3.2-5). A single node keeps its own
+ * `$SYS` values in memory only, as Mosquitto does: they describe this run, and a store write per
+ * changed figure would buy nothing. A cluster keeps them in the shared store, where the other
+ * nodes reload the retained set from.
  */
 import { compact, isExpired } from "./messages.ts";
 import type { StoredMessage } from "./model.ts";
@@ -9,6 +12,7 @@ import type { Persistence } from "./persistence.ts";
 import type { ClusterLink } from "./ports/cluster.ts";
 import type { RetainedIndex } from "./retained.ts";
 import type { BrokerStats } from "./stats.ts";
+import { isSysTopic } from "./sys_topic.ts";
 
 export class Retainer {
   readonly index: RetainedIndex;
@@ -35,16 +39,17 @@ export class Retainer {
 
   /** Applies a retained PUBLISH accepted on this node. */
   apply(msg: StoredMessage): void {
+    const stored = this.#cluster !== undefined || !isSysTopic(msg.topic);
     if (msg.payload.byteLength === 0) {
       // MQTT-3.3.1-10/11: an empty retained payload deletes, and is not stored.
       if (this.index.get(msg.topic)) {
         this.index.set(msg.topic, null);
-        this.#persistence.setRetained(msg.topic, null);
+        if (stored) this.#persistence.setRetained(msg.topic, null);
       }
     } else {
       compact(msg);
       this.index.set(msg.topic, msg);
-      this.#persistence.setRetained(msg.topic, msg);
+      if (stored) this.#persistence.setRetained(msg.topic, msg);
       this.#track(msg);
     }
     this.#stats.retained = this.index.size;
@@ -63,8 +68,10 @@ export class Retainer {
    * was down, in which case it leaves the store too.
    */
   restore(msg: StoredMessage, now: number): void {
-    if (isExpired(msg, now)) {
-      this.#stats.expired++;
+    // A single node's `$SYS` values of an earlier run (or version) are stale: gone.
+    const expired = isExpired(msg, now);
+    if (expired || (this.#cluster === undefined && isSysTopic(msg.topic))) {
+      if (expired) this.#stats.expired++;
       this.#persistence.setRetained(msg.topic, null);
       return;
     }

@@ -133,5 +133,6 @@ export function sysTopics(v: SysValues, version: string): [string, string][] {
 
 /** A node id as one topic level: `/`, `+`, `#` and NUL would change or break the topic. */
 export function nodeLevel(nodeId: string): string {
+  // deno-lint-ignore no-control-regex -- NUL is exactly what must not reach a topic
   return nodeId.replace(/[/+#\u0000]/g, "_") || "_";
 }

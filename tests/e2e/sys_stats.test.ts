@@ -240,3 +240,31 @@ Deno.test("a bad mqttwk.broker.sys-interval stops start-up with an error naming 
   assert.equal(appConfig([]).sysInterval, 10, "Mosquitto's default");
   assert.equal(appConfig(["--mqttwk.broker.sys-interval=0"]).sysInterval, 0);
 });
+
+Deno.test("a single node's $SYS values are not written to the SQLite store: a restart with $SYS off has none", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mqttwk-sys-store-" });
+  const store = ["--persistence", "sqlite", `--mqttwk.broker.data-dir=${dir}`];
+  try {
+    await withApp([...store, EVERY_SECOND], async (a) => {
+      await scoped(async (defer) => {
+        const c = await connectMqttJs(a.url, { clientId: uid("sys-store") });
+        defer(c.close);
+        await c.publish("kept/one", "1", { qos: 1, retain: true });
+        await c.subscribe("$SYS/broker/uptime", 0);
+        await c.inbox.waitFor((m) => m.topic === "$SYS/broker/uptime");
+      });
+    });
+    await withApp([...store, "--mqttwk.broker.sys-interval=0"], async (a) => {
+      await scoped(async (defer) => {
+        const c = await connectMqttJs(a.url, { clientId: uid("sys-store2") });
+        defer(c.close);
+        await c.subscribe(["$SYS/#", "kept/#"], 0);
+        await c.inbox.waitFor((m) => m.topic === "kept/one");
+        await c.sync();
+        assert.deepEqual(c.inbox.messages.map((m) => m.topic), ["kept/one"]);
+      });
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
