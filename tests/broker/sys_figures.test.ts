@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { clusterValues, nodeLevel, sysTopics } from "../../src/broker/sys_figures.ts";
 import { LoadAverages } from "../../src/broker/sys_load.ts";
+import { RetainedIndex } from "../../src/broker/retained.ts";
+import type { StoredMessage } from "../../src/broker/model.ts";
 
 Deno.test("load averages follow Mosquitto's exponential formula, per minute", () => {
   const load = new LoadAverages(["messages/received"]);
@@ -51,4 +53,19 @@ Deno.test("payloads are in Mosquitto's formats, and node ids make one topic leve
   assert.equal(t.get("load/x/1min"), "1.23");
   assert.equal(t.has("heap/current"), false, "no heap figure without a heap source");
   assert.equal(nodeLevel("a/b+#"), "a_b__");
+});
+
+Deno.test("the retained index keeps its payload bytes through set, replace and delete", () => {
+  const idx = new RetainedIndex();
+  const msg = (topic: string, n: number) =>
+    ({ topic, payload: new Uint8Array(n) }) as StoredMessage;
+  idx.set("a", msg("a", 10));
+  idx.set("b/c", msg("b/c", 5));
+  assert.equal(idx.bytes, 15);
+  idx.set("a", msg("a", 3));
+  assert.equal(idx.bytes, 8);
+  idx.set("b/c", null);
+  idx.set("missing", null);
+  assert.equal(idx.bytes, 3);
+  assert.equal(idx.size, 1);
 });

@@ -40,7 +40,7 @@ Deno.test("topic tree matches filters exactly as the spec says", () => {
 Deno.test("retained index finds the same topics as the reference matcher", () => {
   const topics = ["a", "a/b", "a/b/c", "a//b", "/a", "$SYS/x", "x/a", "a/b/"];
   const idx = new RetainedIndex();
-  for (const t of topics) idx.set(t, { topic: t } as StoredMessage);
+  for (const t of topics) idx.set(t, { topic: t, payload: new Uint8Array(1) } as StoredMessage);
   for (const filter of ["#", "+", "a/#", "a/+", "+/a", "a/+/b", "$SYS/#", "+/+", "/#", "a/b/#"]) {
     const got = idx.match(filter).map((m) => m.topic).sort();
     const want = topics.filter((t) => topicMatches(filter, t)).sort();
