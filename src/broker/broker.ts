@@ -121,7 +121,7 @@ export class Broker {
     if (core.closing) return;
     core.closing = true;
     clearInterval(this.#timer);
-    await this.#sys.stop();
+    this.#sys.stop();
     const waits: Promise<void>[] = [];
     for (const c of core.clients) {
       waits.push(

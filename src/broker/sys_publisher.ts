@@ -55,11 +55,13 @@ export class SysPublisher {
     this.#timer = setInterval(() => this.#tick(), seconds * 1000);
   }
 
-  /** Stops publishing; waits for a round still sharing figures with the cluster. */
-  async stop(): Promise<void> {
+  /**
+   * Stops publishing. A round still waiting for the cluster's figures is not awaited (shutdown
+   * must not wait for a slow Redis); it publishes nothing once the broker is closing.
+   */
+  stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.#running;
   }
 
   #tick(): void {
