@@ -92,6 +92,7 @@ export class Broker {
     const all = core.cluster ? [] : await store.loadSessions();
     const expired = await store.deleteExpiredSessions(Date.now());
     if (expired.length) core.log.info(`removed ${expired.length} expired sessions`);
+    core.stats.sessionsExpired += expired.length;
     const now = Date.now();
     for (const m of await store.loadRetained()) core.retainer.restore(m, now);
     const gone = new Set(expired);

@@ -392,6 +392,7 @@ export class Sessions {
       if (s.client || s.disconnectedAt === null || s.expiryInterval === EXPIRY_NEVER) continue;
       if (now - s.disconnectedAt >= s.expiryInterval * 1000) {
         this.#d.log.info(`session ${s.clientId} expired`);
+        this.#d.stats.sessionsExpired++;
         this.discard(s);
       }
     }

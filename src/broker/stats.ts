@@ -9,6 +9,8 @@ export interface BrokerStats {
   dropped: number;
   /** Messages not delivered (or no longer retained) because their Message Expiry passed. */
   expired: number;
+  /** Offline sessions removed because their expiry interval passed, since start. */
+  sessionsExpired: number;
   /** Most connections open at once since start. */
   connectionsMax: number;
   /** Sockets handed to the broker since start (refused ones included). */
@@ -39,6 +41,7 @@ export function newStats(): BrokerStats {
     messagesOut: 0,
     dropped: 0,
     expired: 0,
+    sessionsExpired: 0,
     connectionsMax: 0,
     socketsOpened: 0,
     connectsReceived: 0,

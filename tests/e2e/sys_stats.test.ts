@@ -24,6 +24,7 @@ const TOPICS = [
   "clients/disconnected",
   "clients/inactive",
   "clients/maximum",
+  "clients/expired",
   "messages/received",
   "messages/sent",
   "messages/inflight",
@@ -268,3 +269,26 @@ Deno.test("a single node's $SYS values are not written to the SQLite store: a re
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an offline persistent session shows in clients/disconnected, then in clients/expired", () =>
+  withApp([EVERY_SECOND], async (a) => {
+    await scoped(async (defer) => {
+      const w = await connectMqttJs(a.url, { clientId: uid("sys-clients") });
+      defer(w.close);
+      await w.subscribe("$SYS/broker/clients/+", 0);
+      const v5 = { protocolVersion: 5 as const, clean: false };
+      const p = await connectMqttJs(a.url, {
+        ...v5,
+        clientId: uid("sys-persistent"),
+        properties: { sessionExpiryInterval: 2 },
+      });
+      await p.subscribe("keep/#", 1);
+      await p.close();
+      const is = (t: string, n: number) => (m: { topic: string; payload: string }) =>
+        m.topic === `$SYS/broker/clients/${t}` && Number(m.payload) === n;
+      await w.inbox.waitFor(is("disconnected", 1), 5000, "clients/disconnected 1");
+      await w.inbox.waitFor(is("expired", 1), 8000, "clients/expired 1");
+      // Published only on change: the retained 0, the 1, then 0 again once the session is gone.
+      await w.inbox.waitForCount(2, is("disconnected", 0), 5000);
+    });
+  }));
