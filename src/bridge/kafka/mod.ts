@@ -85,7 +85,6 @@ export function createKafkaBridge(config: Config, log: Logger): KafkaBridge | nu
         retries: s.retries,
         backoffMs: s.backoffMs,
         backoffMaxMs: s.backoffMaxMs,
-        debug: log.enabled("debug"),
       }, log);
       return worker.producer();
     },
