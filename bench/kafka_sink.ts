@@ -39,12 +39,14 @@ export async function sinkRate(
     kafkaProducerTopic: `bench-sink-${Date.now()}`,
   };
   const bridge = createKafkaBridge(config, silentLogger)!;
-  await bridge.start({
-    nodeId: "bench",
-    publish: () => {},
-    commitBarrier: () => Promise.resolve(),
-    isValidTopicName: () => true,
-  } as unknown as Parameters<typeof bridge.start>[0]);
+  await bridge.start(
+    {
+      nodeId: "bench",
+      publish: () => {},
+      commitBarrier: () => Promise.resolve(),
+      isValidTopicName: () => true,
+    } as unknown as Parameters<typeof bridge.start>[0],
+  );
   while (!bridge.stats().connected) await new Promise((r) => setTimeout(r, 20));
   const from = {
     clientId: "bench-pub",

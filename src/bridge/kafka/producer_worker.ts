@@ -124,7 +124,6 @@ self.onmessage = (e: MessageEvent<WorkerRequest>) => {
   const req = e.data;
   handle(req).then(
     () => reply({ id: req.id, ok: true }),
-    (err) =>
-      reply({ id: req.id, ok: false, message: explain(err), permanent: isPermanent(err) }),
+    (err) => reply({ id: req.id, ok: false, message: explain(err), permanent: isPermanent(err) }),
   );
 };
