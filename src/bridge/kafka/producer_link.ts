@@ -22,7 +22,7 @@ export type WorkerRequest =
   | { id: number; op: "disconnect" };
 
 export type WorkerReply =
-  | { id: number; ok: true; log?: string }
+  | { id: number; ok: true }
   | { id: number; ok: false; message: string; permanent: boolean };
 
 /** A send failure as reported by the worker; `permanent` = no retry can fix it. */
@@ -46,10 +46,6 @@ export class ProducerWorker {
     });
     this.#worker.onmessage = (e: MessageEvent<WorkerReply>) => {
       const r = e.data;
-      if (r.ok && r.log !== undefined) {
-        log.debug(r.log);
-        return;
-      }
       const p = this.#pending.get(r.id);
       if (!p) return;
       this.#pending.delete(r.id);

@@ -70,9 +70,14 @@ async function handle(req: WorkerRequest): Promise<void> {
         clientId: c.clientId,
         bootstrapBrokers: c.brokers,
         connectTimeout: 3000,
+        // kafkajs's request timeout, which the bridge had: a slow Kafka is waited for, not
+        // abandoned after the client's 5 s default (which would resend whole batches).
+        timeout: 30_000,
         idempotent: c.idempotent,
         acks: c.acks,
-        retries: c.retries,
+        // The client turns 0 or 1 retries of an idempotent producer into endless ones, which
+        // would hide an outage inside one send; 2 keeps the bridge's own reconnect in charge.
+        retries: c.idempotent ? Math.max(2, c.retries) : c.retries,
         // Doubling from reconnect.backoff.ms up to its max, like the rest of the bridge.
         retryDelay: (_client, _op, attempt) =>
           Math.min(c.backoffMs * 2 ** Math.max(0, attempt - 1), c.backoffMaxMs),
