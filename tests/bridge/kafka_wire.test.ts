@@ -78,6 +78,8 @@ Deno.test("a packed batch unpacks to the same topics, keys, values, timestamps a
     ["1", "2"],
     "repeated user properties stay separate headers, in order",
   );
+  const userA = r.headers.filter(([k]) => text(k) === "mqtt.user.a").map(([k]) => k);
+  assert.notEqual(userA[0], userA[1], "a repeated name is its own object (headers become a Map)");
   assert.deepEqual(
     [...headers.find(([k]) => k === "mqtt.correlation_data")![1]],
     [9, 8, 7],

@@ -5,9 +5,11 @@
  * become a Buffer on the other side anyway; here each string is written once as UTF-8 and the
  * producer thread takes keys, values and headers as views into the same buffer.
  *
- * Layout (little endian): u32 record count, then per record
- *   str topic, nstr key, bytes value, f64 timestamp (ms), u16 header count, (str name, bytes value)*
- * where str/bytes = u32 length + bytes, and nstr uses length 0xffffffff for null.
+ * Layout (little endian): u32 record count, u32 offset of the name table, then per record
+ *   str topic, nstr key, bytes value, f64 timestamp (ms), u16 header count, (u16 name, bytes value)*
+ * then the name table: u16 count, str name*. str/bytes = u32 length + bytes; nstr uses length
+ * 0xffffffff for null. Header names are few and repeat in every record: each is written once per
+ * batch, and the producer thread makes one view of it per batch instead of one per record.
  */
 import type { HeaderValue } from "./properties.ts";
 import type { OutRecord } from "./records.ts";
@@ -52,6 +54,12 @@ class Packer {
     this.pos += 4;
   }
 
+  u16(v: number): void {
+    this.room(2);
+    this.view.setUint16(this.pos, v, true);
+    this.pos += 2;
+  }
+
   str(s: string): void {
     // UTF-8 needs at most 3 bytes per UTF-16 unit.
     this.room(4 + s.length * 3);
@@ -79,6 +87,16 @@ export function packBatch(records: readonly OutRecord[]): ArrayBuffer {
   for (let i = 0; i < records.length; i++) estimate += records[i].bytes + 32;
   const p = new Packer(estimate);
   p.u32(records.length);
+  p.u32(0); // the name table's offset, set at the end
+  const names = new Map<string, number>();
+  const nameOf = (name: string): number => {
+    let i = names.get(name);
+    if (i === undefined) {
+      i = names.size;
+      names.set(name, i);
+    }
+    return i;
+  };
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
     p.str(r.topic);
@@ -94,20 +112,24 @@ export function packBatch(records: readonly OutRecord[]): ArrayBuffer {
     const h = r.headers;
     for (const name in h) {
       const v: HeaderValue = h[name];
+      const n = nameOf(name);
       if (Array.isArray(v)) {
         for (const one of v) {
-          p.str(name);
+          p.u16(n);
           p.headerValue(one);
           count++;
         }
       } else {
-        p.str(name);
+        p.u16(n);
         p.headerValue(v);
         count++;
       }
     }
     p.view.setUint16(countAt, count, true);
   }
+  p.view.setUint32(4, p.pos, true);
+  p.u16(names.size);
+  for (const name of names.keys()) p.str(name);
   return p.buf.buffer.slice(0, p.pos) as ArrayBuffer;
 }
 
@@ -129,7 +151,13 @@ export function unpackBatch(bytes: Uint8Array): WireRecord[] {
   let lastTopic = "";
   let lastTopicBytes: Uint8Array | null = null;
   const count = view.getUint32(0, true);
-  pos = 4;
+  pos = view.getUint32(4, true);
+  const names: Uint8Array[] = new Array(view.getUint16(pos, true));
+  pos += 2;
+  for (let i = 0; i < names.length; i++) names[i] = take();
+  /** Per name, the last record that used it: a repeated name needs its own view (see below). */
+  const usedIn = new Int32Array(names.length).fill(-1);
+  pos = 8;
   const out: WireRecord[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const t = take();
@@ -147,7 +175,16 @@ export function unpackBatch(bytes: Uint8Array): WireRecord[] {
     const nh = view.getUint16(pos + 8, true);
     pos += 10;
     const headers: [Uint8Array, Uint8Array][] = new Array(nh);
-    for (let j = 0; j < nh; j++) headers[j] = [take(), take()];
+    for (let j = 0; j < nh; j++) {
+      const n = view.getUint16(pos, true);
+      pos += 2;
+      let name = names[n];
+      // Headers become a Map keyed by these objects: a name repeated in one record (5.0 user
+      // properties) must be a distinct object or its values would collapse into one.
+      if (usedIn[n] === i) name = name.subarray(0);
+      usedIn[n] = i;
+      headers[j] = [name, take()];
+    }
     out[i] = { topic, key, value, timestamp, headers };
   }
   return out;
