@@ -62,7 +62,7 @@ Deno.test("a packed batch unpacks to the same topics, keys, values, timestamps a
   assert.equal(text(r.key!), "sensors/温度");
   assert.deepEqual([...r.value], [0, 1, 255]);
   assert.equal(r.timestamp, 1_700_000_000_123);
-  const headers = r.headers.map(([k, v]) => [text(k), v] as const);
+  const headers = [...r.headers].map(([k, v]) => [text(k), v] as const);
   const expected: [string, Uint8Array][] = [];
   for (const [k, v] of Object.entries(withProps.headers)) {
     for (const one of Array.isArray(v) ? v : [v]) {
@@ -78,7 +78,7 @@ Deno.test("a packed batch unpacks to the same topics, keys, values, timestamps a
     ["1", "2"],
     "repeated user properties stay separate headers, in order",
   );
-  const userA = r.headers.filter(([k]) => text(k) === "mqtt.user.a").map(([k]) => k);
+  const userA = [...r.headers.keys()].filter((k) => text(k) === "mqtt.user.a");
   assert.notEqual(userA[0], userA[1], "a repeated name is its own object (headers become a Map)");
   assert.deepEqual(
     [...headers.find(([k]) => k === "mqtt.correlation_data")![1]],
@@ -88,7 +88,7 @@ Deno.test("a packed batch unpacks to the same topics, keys, values, timestamps a
   assert.equal(out[1].topic, "events");
   assert.equal(out[1].key, null);
   assert.equal(out[1].value.byteLength, 0);
-  assert.equal(out[1].headers.length, 0);
+  assert.equal(out[1].headers.size, 0);
   assert.equal(out[1].timestamp, 1_700_000_000_999);
   assert.equal(out[2].value.byteLength, 200_000);
   assert.equal(text(out[2].key!), "k");

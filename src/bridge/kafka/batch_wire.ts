@@ -23,8 +23,12 @@ export interface WireRecord {
   key: Uint8Array | null;
   value: Uint8Array;
   timestamp: number;
-  /** Header names and values in order; a repeated name appears once per value. */
-  headers: [Uint8Array, Uint8Array][];
+  /**
+   * Header names and values in order, keyed by name objects: a name repeated in one record (5.0
+   * user properties) is a distinct object per value, so none collapse. The client takes this Map
+   * as it is.
+   */
+  headers: Map<Uint8Array, Uint8Array>;
 }
 
 /** Writes records into a growing buffer; one instance per batch. */
@@ -174,16 +178,15 @@ export function unpackBatch(bytes: Uint8Array): WireRecord[] {
     const timestamp = view.getFloat64(pos, true);
     const nh = view.getUint16(pos + 8, true);
     pos += 10;
-    const headers: [Uint8Array, Uint8Array][] = new Array(nh);
+    const headers = new Map<Uint8Array, Uint8Array>();
     for (let j = 0; j < nh; j++) {
       const n = view.getUint16(pos, true);
       pos += 2;
       let name = names[n];
-      // Headers become a Map keyed by these objects: a name repeated in one record (5.0 user
-      // properties) must be a distinct object or its values would collapse into one.
+      // A name repeated in this record needs its own object, or its values would collapse.
       if (usedIn[n] === i) name = name.subarray(0);
       usedIn[n] = i;
-      headers[j] = [name, take()];
+      headers.set(name, take());
     }
     out[i] = { topic, key, value, timestamp, headers };
   }

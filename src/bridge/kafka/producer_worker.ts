@@ -100,14 +100,12 @@ async function handle(req: WorkerRequest): Promise<void> {
       const messages: MessageToProduce<Buffer, Buffer, Buffer, Buffer>[] = new Array(recs.length);
       for (let i = 0; i < recs.length; i++) {
         const r = recs[i];
-        // A Map keyed by distinct Buffer objects keeps repeated header names (user properties).
-        const headers = new Map<Buffer, Buffer>();
-        for (const [k, v] of r.headers) headers.set(k as Buffer, v as Buffer);
         messages[i] = {
           topic: r.topic,
           key: (r.key ?? undefined) as Buffer | undefined,
           value: r.value as Buffer,
-          headers,
+          // Views of `batch`, so Buffers; distinct name objects keep repeated header names.
+          headers: r.headers as Map<Buffer, Buffer>,
           timestamp: BigInt(r.timestamp),
         };
       }
