@@ -1,11 +1,21 @@
 /**
- * Kafka bridge benchmark: MQTT -> Kafka records/s, and what the bridge adds to a QoS 1 publish's
- * latency, with the bridge off, fire-and-forget and at-least-once. Starts its own Kafka (see
- * scripts/kafka/launcher.ts) and one MqttWk process per mode, all on loopback.
+ * Kafka bridge benchmark, all on loopback with its own Kafka (scripts/kafka/launcher.ts, with the
+ * JVM's optimizing compiler) and one MqttWk process per run. Per round, for each bridge setting
+ * (off, at-least-once, and optionally another checkout's at-least-once as a baseline):
+ *
+ * - fan-in QoS 1: `--publishers` QoS 1 publishers (window `--window` each) -> 1 QoS 1 subscriber;
+ *   messages/s the subscriber received.
+ * - sustained: the same publishers, no subscriber: PUBACK/s, which under at-least-once is the
+ *   records/s Kafka acknowledged (and Kafka's offsets are checked to hold at least as many).
+ * - latency: one QoS 1 publisher paced at `--rate` msg/s; PUBLISH -> PUBACK p50/p99.
+ *
+ * Settings alternate order round by round; the report gives medians and, per round, the ratio
+ * bridge on / off of the fan-in, so a machine shared with other work still gives a fair ratio.
  *
  *   deno task bench:kafka
- *   deno task bench:kafka --duration 5 --connections 4 --window 256 --payload 100 --samples 1000
- *   deno task bench:kafka --bootstrap 127.0.0.1:9092     # an already running Kafka
+ *   deno task bench:kafka --rounds 3 --duration 5 --publishers 10 --window 100 --payload 64
+ *   deno task bench:kafka --baseline /path/to/other/checkout   # before/after in the same run
+ *   deno task bench:kafka --bootstrap 127.0.0.1:9092            # an already running Kafka
  */
 import { parseArgs } from "node:util";
 import { Kafka, logLevel } from "kafkajs";
@@ -21,28 +31,45 @@ const { values: opt } = parseArgs({
   args: Deno.args,
   options: {
     duration: { type: "string", default: "5" },
-    connections: { type: "string", default: "4" },
-    window: { type: "string", default: "256" },
-    payload: { type: "string", default: "100" },
-    samples: { type: "string", default: "1000" },
+    publishers: { type: "string", default: "10" },
+    window: { type: "string", default: "100" },
+    payload: { type: "string", default: "64" },
+    rate: { type: "string", default: "5000" },
+    "latency-seconds": { type: "string", default: "3" },
+    rounds: { type: "string", default: "3" },
     bootstrap: { type: "string" },
+    baseline: { type: "string" },
   },
 });
 const DURATION_S = Number(opt.duration);
-const CONNECTIONS = Number(opt.connections);
+const PUBLISHERS = Number(opt.publishers);
 const WINDOW = Number(opt.window);
 const PAYLOAD = Number(opt.payload);
-const SAMPLES = Number(opt.samples);
+const RATE = Number(opt.rate);
+const LAT_S = Number(opt["latency-seconds"]);
+const ROUNDS = Number(opt.rounds);
 
-type Mode = "off" | "fire-and-forget" | "at-least-once";
-const MODES: Mode[] = ["off", "fire-and-forget", "at-least-once"];
+interface Setting {
+  name: string;
+  bridge: boolean;
+  /** Checkout whose main.ts runs. */
+  dir: string | URL;
+}
+const HERE = new URL("../", import.meta.url);
+const SETTINGS: Setting[] = [
+  { name: "off", bridge: false, dir: HERE },
+  { name: "at-least-once", bridge: true, dir: HERE },
+];
+if (opt.baseline) {
+  SETTINGS.push({ name: "at-least-once (baseline)", bridge: true, dir: opt.baseline });
+}
 
 interface Running {
   port: number;
   stop(): Promise<void>;
 }
 
-async function startMqttwk(bootstrap: string, mode: Mode, topic: string): Promise<Running> {
+async function startMqttwk(bootstrap: string, s: Setting, topic: string): Promise<Running> {
   const args = [
     "run",
     "--allow-all",
@@ -55,17 +82,17 @@ async function startMqttwk(bootstrap: string, mode: Mode, topic: string): Promis
     "--mqttwk.broker.max-inflight=65535",
     "--log-level=info",
   ];
-  if (mode !== "off") {
+  if (s.bridge) {
     args.push(
       "--mqttwk.broker.kafka.broker-enabled=true",
       `--mqttwk.broker.kafka.bootstrap.servers=${bootstrap}`,
       `--mqttwk.broker.kafka.producer.topic=${topic}`,
-      `--mqttwk.broker.kafka.delivery=${mode}`,
+      "--mqttwk.broker.kafka.delivery=at-least-once",
     );
   }
   const child = new Deno.Command(Deno.execPath(), {
     args,
-    cwd: new URL("../", import.meta.url),
+    cwd: s.dir,
     env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
@@ -74,7 +101,7 @@ async function startMqttwk(bootstrap: string, mode: Mode, topic: string): Promis
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   let port = 0;
-  const ready = mode === "off" ? /listening tcp/ : /kafka producer connected/;
+  const ready = s.bridge ? /kafka producer connected/ : /listening tcp/;
   while (true) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`mqttwk exited before it was ready:\n${text}`);
@@ -96,23 +123,35 @@ async function startMqttwk(bootstrap: string, mode: Mode, topic: string): Promis
   };
 }
 
-/** Closed-loop QoS 1 publishing: each connection keeps `WINDOW` publishes unacknowledged. */
-async function throughput(port: number, topic: string): Promise<{ acked: number; secs: number }> {
+/**
+ * Closed-loop QoS 1 publishing on `PUBLISHERS` connections, each keeping up to `WINDOW`
+ * unacknowledged; with `subscribe`, one QoS 1 subscriber to all of it. Returns PUBACKs/s and
+ * messages/s the subscriber got.
+ */
+async function load(port: number, subscribe: boolean): Promise<{ acked: number; got: number }> {
+  const run = `${Date.now()}`;
+  let got = 0;
+  let sub: BenchConn | null = null;
+  if (subscribe) {
+    sub = await BenchConn.open(port, `bench-kafka-sub-${run}`);
+    sub.onPublishMsg = () => got++;
+    await sub.subscribe(`load/${run}/#`, 1);
+  }
   const conns = await Promise.all(
-    [...Array(CONNECTIONS).keys()].map((i) =>
-      BenchConn.open(port, `bench-kafka-${i}-${Date.now()}`)
-    ),
+    [...Array(PUBLISHERS).keys()].map((i) => BenchConn.open(port, `bench-kafka-${i}-${run}`)),
   );
   let acked = 0;
   const t0 = performance.now();
   const end = t0 + DURATION_S * 1000;
-  await Promise.all(conns.map(async (c) => {
-    const batcher = new PublishBatcher(`${topic}/${Math.random()}`, 1, PAYLOAD, WINDOW);
+  let gotInTime = 0;
+  const snap = setTimeout(() => gotInTime = got, DURATION_S * 1000);
+  await Promise.all(conns.map(async (c, i) => {
+    const batcher = new PublishBatcher(`load/${run}/${i}`, 1, PAYLOAD, WINDOW);
     let inflight = 0;
     let wake: (() => void) | null = null;
     c.onPubackMsg = () => {
       inflight--;
-      acked++;
+      if (performance.now() < end) acked++;
       if (wake && inflight <= WINDOW / 2) {
         const w = wake;
         wake = null;
@@ -131,25 +170,46 @@ async function throughput(port: number, topic: string): Promise<{ acked: number;
     const drainEnd = performance.now() + 30_000;
     while (inflight > 0 && performance.now() < drainEnd) await sleep(5);
   }));
-  const secs = (performance.now() - t0) / 1000;
+  clearTimeout(snap);
+  const secs = DURATION_S;
   await Promise.all(conns.map((c) => c.close()));
-  return { acked, secs };
+  await sub?.close();
+  return { acked: acked / secs, got: gotInTime / secs };
 }
 
-/** Sequential QoS 1 publishes on one connection: PUBLISH -> PUBACK round trips in ms. */
-async function latency(port: number, topic: string): Promise<number[]> {
+/** One QoS 1 publisher at `RATE` msg/s (a burst every 2 ms): PUBLISH -> PUBACK times in ms. */
+async function pacedLatency(port: number): Promise<number[]> {
   const c = await BenchConn.open(port, `bench-kafka-lat-${Date.now()}`);
-  const batcher = new PublishBatcher(topic, 1, PAYLOAD, 1);
+  const perTick = Math.max(1, Math.round(RATE / 500));
+  const batcher = new PublishBatcher("lat/x", 1, PAYLOAD, perTick);
+  const sentAt = new Map<number, number>();
   const out: number[] = [];
-  for (let i = 0; i < SAMPLES + 50; i++) {
-    const acked = new Promise<void>((r) => c.onPubackMsg = () => r());
-    const t = performance.now();
-    await c.write(batcher.fill(1, nowMs()));
-    await acked;
-    if (i >= 50) out.push(performance.now() - t);
+  c.onPubackMsg = (pid) => {
+    const t = sentAt.get(pid);
+    if (t !== undefined) {
+      out.push(performance.now() - t);
+      sentAt.delete(pid);
+    }
+  };
+  let pid = 1;
+  const t0 = performance.now();
+  const ticks = Math.round((LAT_S * 1000) / 2);
+  for (let i = 0; i < ticks; i++) {
+    const due = t0 + i * 2;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const now = performance.now();
+    for (let k = 0; k < perTick; k++) {
+      sentAt.set(pid, now);
+      pid = pid === 65535 ? 1 : pid + 1;
+    }
+    await c.write(batcher.fill(perTick, nowMs()));
   }
+  const drainEnd = performance.now() + 10_000;
+  while (sentAt.size > 0 && performance.now() < drainEnd) await sleep(5);
   await c.close();
-  return out;
+  // The first quarter second warms up the connection and the producer.
+  return out.slice(Math.min(out.length - 1, Math.round(RATE / 4)));
 }
 
 async function kafkaCount(kafka: Kafka, topic: string): Promise<number> {
@@ -169,63 +229,85 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
+const median = (xs: number[]) => pct(xs, 50);
 
-const server = opt.bootstrap ? null : await startKafka();
+interface Result {
+  fanIn: number;
+  sustained: number;
+  p50: number;
+  p99: number;
+}
+
+const server = opt.bootstrap ? null : await startKafka({ fullJit: true });
 const bootstrap = opt.bootstrap ?? server!.bootstrap;
 const kafka = new Kafka({ clientId: "bench", brokers: [bootstrap], logLevel: logLevel.NOTHING });
 console.log(
-  `Kafka at ${bootstrap}; ${CONNECTIONS} connections x window ${WINDOW}, QoS 1, ` +
-    `${PAYLOAD}-byte payloads, ${DURATION_S} s per run, ${SAMPLES} latency samples`,
+  `Kafka at ${bootstrap}; ${PUBLISHERS} QoS 1 publishers x window ${WINDOW}, ${PAYLOAD}-byte ` +
+    `payloads, ${DURATION_S} s per load, latency at ${RATE} msg/s for ${LAT_S} s, ${ROUNDS} rounds`,
 );
 
-const rows: string[][] = [];
-let baseP50 = 0;
+const results = new Map<string, Result[]>(SETTINGS.map((s) => [s.name, []]));
 try {
-  for (const mode of MODES) {
-    const topic = `bench-${mode}-${Date.now()}`;
-    const b = await startMqttwk(bootstrap, mode, topic);
-    try {
-      // Warm-up: JIT on both sides, topic creation, producer metadata.
-      await latency(b.port, "warm/up");
-      const lat = await latency(b.port, "lat/x");
-      const n0 = mode === "off" ? 0 : await kafkaCount(kafka, topic);
-      const start = performance.now();
-      const t = await throughput(b.port, "load");
-      let kafkaRate = "-";
-      if (mode !== "off") {
-        // Until Kafka stops growing: fire-and-forget may still be draining its buffer.
-        let n = await kafkaCount(kafka, topic);
-        let grewAt = performance.now();
-        while (performance.now() - grewAt < 1500) {
-          await sleep(250);
-          const m = await kafkaCount(kafka, topic);
-          if (m > n) grewAt = performance.now();
-          n = m;
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? SETTINGS : [...SETTINGS].reverse();
+    for (const s of order) {
+      const topic = `bench-${round}-${s.bridge ? "on" : "off"}-${Date.now()}`;
+      const b = await startMqttwk(bootstrap, s, topic);
+      try {
+        await pacedLatency(b.port); // warm-up: JIT on both sides, topic creation, metadata
+        const lat = await pacedLatency(b.port);
+        const fan = await load(b.port, true);
+        const n0 = s.bridge ? await kafkaCount(kafka, topic) : 0;
+        const sus = await load(b.port, false);
+        if (s.bridge) {
+          const n = await kafkaCount(kafka, topic);
+          if (n - n0 < sus.acked * DURATION_S) {
+            console.log(`  ${s.name}: Kafka holds fewer records than were acknowledged!`);
+          }
         }
-        const delivered = n - n0;
-        kafkaRate = String(Math.round(delivered / ((grewAt - start) / 1000)));
-        if (delivered < t.acked) kafkaRate += ` (${t.acked - delivered} dropped)`;
+        const r = { fanIn: fan.got, sustained: sus.acked, p50: pct(lat, 50), p99: pct(lat, 99) };
+        results.get(s.name)!.push(r);
+        console.log(
+          `  round ${round + 1} ${s.name}: fan-in ${Math.round(r.fanIn)} msg/s, sustained ` +
+            `${Math.round(r.sustained)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`,
+        );
+      } finally {
+        await b.stop();
       }
-      const p50 = pct(lat, 50);
-      if (mode === "off") baseP50 = p50;
-      rows.push([
-        mode,
-        String(Math.round(t.acked / t.secs)),
-        kafkaRate,
-        p50.toFixed(2),
-        pct(lat, 99).toFixed(2),
-        mode === "off" ? "-" : `+${(p50 - baseP50).toFixed(2)}`,
-      ]);
-    } finally {
-      await b.stop();
     }
   }
 } finally {
   await server?.close();
 }
 
-const head = ["bridge", "PUBACK/s", "Kafka records/s", "lat p50 ms", "lat p99 ms", "added p50 ms"];
+const off = results.get("off")!;
+const head = [
+  "bridge",
+  "fan-in msg/s",
+  "on/off",
+  "sustained/s",
+  "p50 ms",
+  "p99 ms",
+  "added p99 ms",
+];
+const rows = SETTINGS.map((s) => {
+  const rs = results.get(s.name)!;
+  const ratios = rs.map((r, i) => r.fanIn / off[i].fanIn);
+  const added = rs.map((r, i) => r.p99 - off[i].p99);
+  return [
+    s.name,
+    String(Math.round(median(rs.map((r) => r.fanIn)))),
+    s.bridge ? `${median(ratios).toFixed(2)}x` : "-",
+    String(Math.round(median(rs.map((r) => r.sustained)))),
+    median(rs.map((r) => r.p50)).toFixed(2),
+    median(rs.map((r) => r.p99)).toFixed(2),
+    s.bridge ? `+${median(added).toFixed(2)}` : "-",
+  ];
+});
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join("  ");
+console.log(
+  `medians of ${ROUNDS} alternating rounds (ratios and added p99 per round, then median)`,
+);
 console.log(line(head));
 for (const r of rows) console.log(line(r));

@@ -33,6 +33,11 @@ export interface EgressOptions {
   target: string;
   /** Milliseconds between "still down / dropping" summaries. */
   reportEveryMs?: number;
+  /**
+   * Produce requests sent before the first is answered (default 1). More let the next batch be
+   * on its way while Kafka works on one; they are still answered and acknowledged in order.
+   */
+  maxInFlight?: number;
 }
 
 export interface EgressCounters {
@@ -56,6 +61,15 @@ interface Entry {
   rec: OutRecord;
   resolve?: () => void;
   reject?: (err: Error) => void;
+}
+
+/** One produce request on its way; `done` settles with null (stored) or the error. */
+interface Flight {
+  batch: readonly Entry[];
+  bytes: number;
+  /** The stop() generation it was sent in. */
+  epoch: number;
+  done: Promise<unknown>;
 }
 
 export class BufferFullError extends Error {
@@ -83,6 +97,12 @@ export class Egress {
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Requests sent and not yet answered, oldest first; they hold the queue's first records. */
+  #flights: Flight[] = [];
+  /** Records (and their bytes) from the head of the queue that are in those requests. */
+  #sent = 0;
+  #sentBytes = 0;
+  readonly #maxInFlight: number;
   /** Records to send one per request after a request was refused, to find the bad one. */
   #isolate = 0;
   /** Bumped when stop() gives up on the queue, so a late send result leaves it alone. */
@@ -95,6 +115,7 @@ export class Egress {
 
   constructor(opts: EgressOptions) {
     this.#o = opts;
+    this.#maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
   }
 
   /** Records waiting or in flight. */
@@ -184,6 +205,9 @@ export class Egress {
       this.#q = [];
       this.#head = 0;
       this.#bytes = 0;
+      this.#flights = [];
+      this.#sent = 0;
+      this.#sentBytes = 0;
       this.#o.log.warn(
         `kafka bridge stopped with ${left} records not delivered ` +
           `(at-least-once publishers were not acknowledged and will resend)`,
@@ -210,41 +234,82 @@ export class Egress {
           continue;
         }
       }
-      if (this.buffered === 0) {
+      // Isolating a refused record goes one request at a time, so only that record fails.
+      const cap = this.#isolate > 0 ? 1 : this.#maxInFlight;
+      const unsent = this.buffered - this.#sent;
+      if (unsent > 0 && this.#flights.length < cap) {
+        await this.#linger();
+        if (!this.#running) break;
+        this.#launch();
+        continue;
+      }
+      if (this.#flights.length === 0) {
         await new Promise<void>((r) => this.#wake = r);
         this.#wake = null;
         continue;
       }
-      await this.#linger();
-      const n = this.#takeCount();
-      const batch = this.#q.slice(this.#head, this.#head + n);
-      const epoch = this.#epoch;
-      try {
-        await this.#producer!.send(batch.map((e) => e.rec));
-      } catch (err) {
-        if (epoch !== this.#epoch) return;
-        if (this.#o.isPermanent(err)) {
-          this.#refused(batch, err);
-          continue;
-        }
-        this.#noteDown(err, "send failed");
-        // kafkajs already retried inside send; a new producer starts from a clean connection
-        // and producer id, which also sidesteps stale idempotence sequence numbers.
-        await this.#dropProducer();
-        await this.#sleep(jitter(backoff));
-        backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
-        continue;
+      // Wait for the oldest request; or, while another may go out, also for new records.
+      const f = this.#flights[0];
+      if (unsent === 0 && this.#flights.length < cap) {
+        const done = await Promise.race([
+          f.done.then(() => true),
+          new Promise<boolean>((r) => this.#wake = () => r(false)),
+        ]);
+        this.#wake = null;
+        if (!done) continue;
       }
-      if (epoch !== this.#epoch) {
-        for (const e of batch) e.resolve?.();
+      const err = await f.done;
+      if (f.epoch !== this.#epoch) {
+        // stop() gave up on the queue: whatever Kafka took still counts for the publishers.
+        if (err === null) { for (const e of f.batch) e.resolve?.(); }
         return;
       }
-      this.counters.batches++;
-      this.counters.produced += n;
-      if (this.#isolate > 0) this.#isolate = Math.max(0, this.#isolate - n);
-      this.#remove(n);
-      for (const e of batch) e.resolve?.();
+      if (err === null) {
+        this.#flights.shift();
+        this.counters.batches++;
+        this.counters.produced += f.batch.length;
+        if (this.#isolate > 0) this.#isolate = Math.max(0, this.#isolate - f.batch.length);
+        this.#sent -= f.batch.length;
+        this.#sentBytes -= f.bytes;
+        this.#remove(f.batch.length);
+        for (const e of f.batch) e.resolve?.();
+        continue;
+      }
+      // A failed request: the later ones are let finish, and all of them go again (in order,
+      // from the oldest); a later one that Kafka did store becomes a duplicate, which
+      // at-least-once allows and idempotence mostly prevents.
+      await Promise.all(this.#flights.map((x) => x.done));
+      this.#flights = [];
+      this.#sent = 0;
+      this.#sentBytes = 0;
+      if (f.epoch !== this.#epoch) return;
+      if (this.#o.isPermanent(err)) {
+        this.#refused(f.batch, err);
+        continue;
+      }
+      this.#noteDown(err, "send failed");
+      // The client already retried inside send; a new producer starts from a clean connection
+      // and producer id, which also sidesteps stale idempotence sequence numbers.
+      await this.#dropProducer();
+      await this.#sleep(jitter(backoff));
+      backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
     }
+  }
+
+  /** Sends the next unsent records as one request, tracked until Kafka answers. */
+  #launch(): void {
+    const start = this.#head + this.#sent;
+    const n = this.#takeCount(start);
+    const batch = this.#q.slice(start, start + n);
+    let bytes = 0;
+    for (const e of batch) bytes += e.rec.bytes;
+    this.#sent += n;
+    this.#sentBytes += bytes;
+    const done = this.#producer!.send(batch.map((e) => e.rec)).then(
+      () => null,
+      (err: unknown) => err ?? new Error("send failed"),
+    );
+    this.#flights.push({ batch, bytes, epoch: this.#epoch, done });
   }
 
   async #connect(): Promise<void> {
@@ -279,13 +344,14 @@ export class Egress {
 
   /** Waits up to linger.ms for more records, unless a batch' worth is already there. */
   async #linger(): Promise<void> {
-    if (this.#o.lingerMs <= 0 || this.#bytes >= this.#o.batchBytes || this.#isolate > 0) return;
+    const full = () => this.#bytes - this.#sentBytes >= this.#o.batchBytes;
+    if (this.#o.lingerMs <= 0 || full() || this.#isolate > 0) return;
     const end = Date.now() + this.#o.lingerMs;
-    while (this.#running && this.#bytes < this.#o.batchBytes && Date.now() < end) {
+    while (this.#running && !full() && Date.now() < end) {
       await new Promise<void>((r) => {
         const t = setTimeout(r, end - Date.now());
         this.#wake = () => {
-          if (this.#bytes >= this.#o.batchBytes) {
+          if (full()) {
             clearTimeout(t);
             r();
           }
@@ -295,12 +361,12 @@ export class Egress {
     }
   }
 
-  /** How many queued records go into the next request: all that fit in max.request.size. */
-  #takeCount(): number {
+  /** How many queued records from `start` go into a request: all that fit in max.request.size. */
+  #takeCount(start: number): number {
     if (this.#isolate > 0) return 1;
     let n = 0;
     let bytes = 0;
-    for (let i = this.#head; i < this.#q.length; i++) {
+    for (let i = start; i < this.#q.length; i++) {
       const b = this.#q[i].rec.bytes;
       if (n > 0 && bytes + b > this.#o.maxRequestBytes) break;
       bytes += b;
@@ -321,7 +387,7 @@ export class Egress {
     }
   }
 
-  #refused(batch: Entry[], err: unknown): void {
+  #refused(batch: readonly Entry[], err: unknown): void {
     if (batch.length > 1) {
       // One bad record fails the whole request: resend these one by one to keep the good ones.
       this.#isolate = batch.length;

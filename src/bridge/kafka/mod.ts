@@ -44,6 +44,9 @@ export interface KafkaBridge {
   stats(): KafkaBridgeStats;
 }
 
+/** Produce requests the egress keeps in flight (see EgressOptions.maxInFlight). */
+const MAX_IN_FLIGHT = 2;
+
 /** Returns null when the bridge is disabled in config. */
 export function createKafkaBridge(config: Config, log: Logger): KafkaBridge | null {
   if (!config.kafkaEnabled) return null;
@@ -76,6 +79,9 @@ export function createKafkaBridge(config: Config, log: Logger): KafkaBridge | nu
     maxRequestBytes: s.maxRequestBytes,
     backoffMs: s.backoffMs,
     backoffMaxMs: s.backoffMaxMs,
+    // The next batch is packed and waiting in the producer thread while Kafka works on one, so
+    // Kafka never idles for the two thread hops between an answer and the next request.
+    maxInFlight: MAX_IN_FLIGHT,
     createProducer: () => {
       worker ??= new ProducerWorker({
         clientId: `mqttwk-${s.brokerId}`,
@@ -85,7 +91,6 @@ export function createKafkaBridge(config: Config, log: Logger): KafkaBridge | nu
         retries: s.retries,
         backoffMs: s.backoffMs,
         backoffMaxMs: s.backoffMaxMs,
-        debug: log.enabled("debug"),
       }, log);
       return worker.producer();
     },

@@ -1,7 +1,7 @@
-/** The egress pipeline's producer, as a handle on the kafkajs producer in producer_worker.ts. */
+/** The egress pipeline's producer, as a handle on the producer thread (producer_worker.ts). */
 import type { Logger } from "../../log.ts";
 import type { ProducerLink } from "./egress.ts";
-import type { HeaderValue } from "./properties.ts";
+import { packBatch } from "./batch_wire.ts";
 import type { OutRecord } from "./records.ts";
 
 export interface WorkerConfig {
@@ -12,26 +12,17 @@ export interface WorkerConfig {
   retries: number;
   backoffMs: number;
   backoffMaxMs: number;
-  debug: boolean;
-}
-
-export interface WireRecord {
-  topic: string;
-  key: string | null;
-  value: Uint8Array;
-  /** Buffers in header values arrive as plain Uint8Arrays (structured clone). */
-  headers: Record<string, HeaderValue | Uint8Array>;
-  timestamp: string;
 }
 
 export type WorkerRequest =
   | { id: number; op: "init"; config: WorkerConfig }
   | { id: number; op: "connect" }
-  | { id: number; op: "send"; records: WireRecord[] }
+  /** `batch`: the records packed by batch_wire.ts, transferred (not copied) to the thread. */
+  | { id: number; op: "send"; batch: ArrayBuffer }
   | { id: number; op: "disconnect" };
 
 export type WorkerReply =
-  | { id: number; ok: true; log?: string }
+  | { id: number; ok: true }
   | { id: number; ok: false; message: string; permanent: boolean };
 
 /** A send failure as reported by the worker; `permanent` = no retry can fix it. */
@@ -55,10 +46,6 @@ export class ProducerWorker {
     });
     this.#worker.onmessage = (e: MessageEvent<WorkerReply>) => {
       const r = e.data;
-      if (r.ok && r.log !== undefined) {
-        log.debug(r.log);
-        return;
-      }
       const p = this.#pending.get(r.id);
       if (!p) return;
       this.#pending.delete(r.id);
@@ -74,11 +61,11 @@ export class ProducerWorker {
     void this.#call({ id: 0, op: "init", config });
   }
 
-  #call(req: WorkerRequest): Promise<void> {
+  #call(req: WorkerRequest, transfer: Transferable[] = []): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("kafka producer thread closed"));
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     this.#pending.set(req.id, { resolve, reject });
-    this.#worker.postMessage(req);
+    this.#worker.postMessage(req, transfer);
     return promise;
   }
 
@@ -90,19 +77,11 @@ export class ProducerWorker {
   producer(): ProducerLink {
     return {
       connect: () => this.#call({ id: this.#next++, op: "connect" }),
-      send: (records: OutRecord[]) =>
-        this.#call({
-          id: this.#next++,
-          op: "send",
-          // Only what kafkajs needs crosses the thread boundary (structured clone).
-          records: records.map((r) => ({
-            topic: r.topic,
-            key: r.key,
-            value: r.value,
-            headers: r.headers,
-            timestamp: r.timestamp,
-          })),
-        }),
+      send: (records: OutRecord[]) => {
+        // One buffer per batch, handed over rather than structured-cloned record by record.
+        const batch = packBatch(records);
+        return this.#call({ id: this.#next++, op: "send", batch }, [batch]);
+      },
       disconnect: () => this.#call({ id: this.#next++, op: "disconnect" }),
     };
   }
