@@ -79,14 +79,16 @@ export class AdminRpc {
     );
   }
 
+  /** Answers pending gatherings with what they have and closes the connections. */
   async stop(): Promise<void> {
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
       p.done(p.got);
     }
     this.#pending.clear();
-    for (const c of [this.#sub, this.#cmd]) c?.quit().catch(() => c.disconnect());
+    const conns = [this.#sub, this.#cmd];
     this.#sub = this.#cmd = null;
+    await Promise.all(conns.map((c) => c?.quit().catch(() => c.disconnect())));
   }
 
   /** Node ids that are registered and have a live heartbeat. */
