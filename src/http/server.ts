@@ -57,6 +57,7 @@ export interface HttpLimits {
 const REASONS: Record<number, string> = {
   200: "OK",
   201: "Created",
+  301: "Moved Permanently",
   204: "No Content",
   400: "Bad Request",
   401: "Unauthorized",
