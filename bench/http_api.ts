@@ -136,7 +136,7 @@ try {
   );
   const body = JSON.stringify({ topic: "bench/http", payload: "x".repeat(16), qos: 1 });
   const https = await Promise.all(Array.from({ length: 8 }, () => rawHttp(b.http)));
-  const httpPublish = async (i: number, callers: number) => {
+  const httpPublish = async (i: number) => {
     const status = await https[i].request("POST", "/api/v1/publish", body);
     if (status !== 200) throw new Error(`publish answered ${status}`);
   };
@@ -148,7 +148,7 @@ try {
       const order = round % 2 === 0 ? ["http", "mqtt"] : ["mqtt", "http"];
       for (const kind of order) {
         const rate = kind === "http"
-          ? await measure(callers, (i) => httpPublish(i, callers))
+          ? await measure(callers, httpPublish)
           : await measure(callers, async (i) => {
             await pubs[i].publishAsync("bench/mqtt", "x".repeat(16), { qos: 1 });
           });
