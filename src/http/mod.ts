@@ -159,6 +159,7 @@ export async function listenHttp(
     maxBody: settings.maxBody,
     requestTimeoutMs: settings.requestTimeout * 1000,
     maxRequests: 1000,
+    handlerTimeoutMs: 30_000,
   };
   const front = listenTcp(
     { hostname: settings.hostname, port: settings.port, name: "http", guard: settings.guard },

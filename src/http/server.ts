@@ -52,6 +52,11 @@ export interface HttpLimits {
   requestTimeoutMs: number;
   /** Requests served on one connection before it is closed. */
   maxRequests: number;
+  /**
+   * Milliseconds a handler may take before the caller gets 504 (e.g. a publish whose Kafka
+   * hand-off does not complete); the work itself goes on and is not undone.
+   */
+  handlerTimeoutMs?: number;
 }
 
 const REASONS: Record<number, string> = {
@@ -224,10 +229,25 @@ class HttpConnection {
     } catch (err) {
       answer = Promise.reject(err);
     }
+    const limit = this.limits.handlerTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (limit !== undefined) {
+      const late = new Promise<HttpResponse>((resolve) => {
+        timer = setTimeout(() =>
+          resolve(errorBody(
+            504,
+            `no answer within ${limit} ms; what was asked may still complete`,
+          )), limit);
+      });
+      answer = Promise.race([answer, late]);
+    }
     answer.catch((err) => {
       this.log.error(`http: ${req.method} ${req.path} failed: ${(err as Error)?.stack ?? err}`);
       return errorBody(500, "internal error");
-    }).then((res) => this.#respond(req, res, wantsClose));
+    }).then((res) => {
+      clearTimeout(timer);
+      this.#respond(req, res, wantsClose);
+    });
   }
 
   #respond(req: HttpRequest, res: HttpResponse, close: boolean): void {
