@@ -2,7 +2,7 @@
  * `deno task ctl <command>`: operates a broker (or a cluster, through any node) over its HTTP
  * API, for scripts and people.
  *
- *   status
+ *   status | whoami
  *   clients list [--prefix P] [--username U] [--address A] [--protocol 3|4|5]
  *   clients show <clientId> | clients kick <clientId>
  *   sessions list [--prefix P] [--connected true|false] | sessions delete <clientId>
@@ -20,7 +20,7 @@
 
 const USAGE = `usage: deno task ctl [--url U] [--key K | --user U --password P] [--json] <command>
 commands:
-  status
+  status                         whoami
   clients list [--prefix P] [--username U] [--address A] [--protocol 3|4|5]
   clients show <clientId>        clients kick <clientId>
   sessions list [--prefix P] [--connected true|false]
@@ -167,6 +167,8 @@ function build(
   switch (`${cmd} ${sub ?? ""}`.trim()) {
     case "status":
       return [get("/api/v1/status"), showStatus];
+    case "whoami":
+      return [get("/api/v1/whoami"), (b) => `${b.user} (${b.role})`];
     case "clients list":
     case "clients":
       return [

@@ -182,3 +182,23 @@ Deno.test("on loopback with nothing configured the API is open, with a warning l
     });
   });
 });
+
+Deno.test("a malformed API keys file stops start-up with the file and line named", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mqttwk-http-badkeys-" });
+  try {
+    await Deno.writeTextFile(`${dir}/keys`, "# comment\nops:superuser:abc\n");
+    const log = logBook();
+    const app = createApp(
+      appConfig([
+        "--mqttwk.broker.http-enabled=true",
+        "--server.port=0",
+        `--mqttwk.http.api-keys-file=${dir}/keys`,
+      ]),
+      { log },
+    );
+    await assert.rejects(() => app.start(), StartFailed);
+    assert.ok(log.text().includes(`${dir}/keys:2: expected name:admin|read:<sha256 hex>`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

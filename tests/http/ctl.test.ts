@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { scoped, uid } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { freePort } from "../helpers/redis.ts";
+import { passwordFile } from "../auth/e2e_helpers.ts";
 import { createKey, startHttpApp } from "./helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -23,7 +24,12 @@ Deno.test("deno task ctl lists, kicks, publishes and manages retained messages, 
   await scoped(async (defer) => {
     defer(() => Deno.remove(dir, { recursive: true }));
     const key = await createKey(`${dir}/keys`, "ops", "admin");
-    const { app, base, url } = await startHttpApp([`--mqttwk.http.api-keys-file=${dir}/keys`]);
+    await Deno.writeTextFile(`${dir}/passwd`, await passwordFile(["alice"]));
+    const { app, base, url } = await startHttpApp([
+      `--mqttwk.http.api-keys-file=${dir}/keys`,
+      `--mqttwk.broker.auth.password-file=${dir}/passwd`,
+      "--mqttwk.http.read-users=alice",
+    ]);
     defer(() => app.stop());
     const env = { MQTTWK_URL: base, MQTTWK_API_KEY: key };
 
@@ -71,6 +77,15 @@ Deno.test("deno task ctl lists, kicks, publishes and manages retained messages, 
     const closed = new Promise<void>((resolve) => c.client.once("close", () => resolve()));
     assert.equal((await ctl(["clients", "kick", id], env)).code, 0);
     await closed;
+
+    // A password-file user with HTTP Basic, from the environment.
+    const basic = await ctl(["whoami"], {
+      MQTTWK_URL: base,
+      MQTTWK_USER: "alice",
+      MQTTWK_PASSWORD: "alice-pw",
+    });
+    assert.equal(basic.code, 0, basic.stderr);
+    assert.equal(basic.stdout.trim(), "alice (read)");
 
     const wrong = await ctl(["status"], { ...env, MQTTWK_API_KEY: "mqk_wrong" });
     assert.equal(wrong.code, 1);
