@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import { answer as metricsAnswer, type HealthSource } from "../metrics/http.ts";
 import type { Front, Guard } from "../transport/listening.ts";
 import { listenTcp } from "../transport/tcp.ts";
-import type { HttpAuth, Principal } from "./auth.ts";
+import { type HttpAuth, isLoopbackHost, type Principal } from "./auth.ts";
 import type { ApiEnv } from "./context.ts";
 import { ApiError } from "./json.ts";
 import { legacyRoutes } from "./routes_legacy.ts";
@@ -23,6 +23,37 @@ import { statusRoutes } from "./routes_status.ts";
 import { errorBody, type HttpRequest, type HttpResponse, serveHttp } from "./server.ts";
 import { serveStatic } from "./static.ts";
 import { StatsFeed } from "./stats_feed.ts";
+
+/**
+ * Why a browser request from another site is refused (CSRF: a browser sends a cached Basic login,
+ * and reaches an open loopback API, for any page), or null. Browsers say where a request comes
+ * from in Origin (every POST/DELETE, cross-site GETs of fetch); it must name the Host it is sent
+ * to. Requests without Origin (curl, ctl, scripts) are not browser-driven and pass.
+ */
+function crossSite(req: HttpRequest): string | null {
+  const origin = req.headers.get("origin");
+  if (origin === undefined) return null;
+  // Behind a reverse proxy that rewrites Host, the name the browser used is X-Forwarded-Host
+  // (a page cannot set it on a cross-site request without a CORS preflight, never granted).
+  const host = req.headers.get("x-forwarded-host")?.split(",")[0].trim() ??
+    req.headers.get("host");
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return "cross-origin requests are refused (Origin is not a URL)";
+  }
+  return host !== undefined && originHost === host.toLowerCase()
+    ? null
+    : "cross-origin requests are refused";
+}
+
+/** Whether a Host header names the loopback interface (or is absent: HTTP/1.0 tools). */
+function loopbackHostHeader(host: string | undefined): boolean {
+  if (host === undefined) return true;
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.replace(/:\d+$/, "");
+  return isLoopbackHost(name.toLowerCase());
+}
 
 /** Settings of the HTTP listener. */
 export interface HttpSettings {
@@ -87,6 +118,8 @@ export class HttpApi {
     const { route, params } = m;
     let principal: Principal = { user: "anonymous", role: "read", via: "open" };
     if (route.access !== "public") {
+      const forged = crossSite(req);
+      if (forged) return this.#error(route, 403, forged);
       const a = await this.auth.authenticate(req);
       if (!a.ok) {
         if (req.headers.has("authorization")) {
@@ -104,6 +137,11 @@ export class HttpApi {
         return { ...res, headers };
       }
       principal = a.principal;
+      // DNS rebinding: a page of another site whose name now points at 127.0.0.1 reaches an
+      // open API with its own name as Host; only loopback names are answered without a login.
+      if (principal.via === "open" && !loopbackHostHeader(req.headers.get("host"))) {
+        return this.#error(route, 403, "without a login the API answers only loopback Host names");
+      }
       if (route.access === "admin" && principal.role !== "admin") {
         this.#audit(principal, req, "refused: needs the admin role", 403);
         return this.#error(route, 403, "this action needs the admin role");

@@ -348,3 +348,44 @@ Deno.test("POST /api/v1/reload does what SIGHUP does and is audited", async () =
     );
   });
 });
+
+Deno.test("cross-site browser requests and DNS-rebound Host names are refused", async () => {
+  await scoped(async (defer) => {
+    const { app, base } = await startHttpApp(OPEN);
+    defer(() => app.stop());
+    const body = JSON.stringify({ topic: "csrf/x", payload: "x" });
+    const evil = await call(base, "/api/v1/publish", {
+      method: "POST",
+      body,
+      headers: { origin: "http://evil.example" },
+    });
+    assert.equal(evil.status, 403);
+    assert.match(evil.body.error, /cross-origin/);
+    const legacy = await call(base, "/open/api/mqttwk/send", {
+      method: "POST",
+      body: JSON.stringify({ topic: "csrf/x", message: "x" }),
+      headers: { origin: "http://evil.example", "content-type": "text/plain" },
+    });
+    assert.equal(legacy.status, 403);
+    assert.equal(legacy.body.code, -1);
+    // The dashboard's own page: same origin.
+    const own = await call(base, "/api/v1/publish", {
+      method: "POST",
+      body,
+      headers: { origin: base },
+    });
+    assert.equal(own.status, 200);
+
+    // A rebound name reaching the open API: only loopback Host names are answered.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
+    await conn.write(
+      new TextEncoder().encode("GET /api/v1/status HTTP/1.1\r\nHost: evil.example:8922\r\n\r\n"),
+    );
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    conn.close();
+    const text = new TextDecoder().decode(buf.subarray(0, n ?? 0));
+    assert.match(text, /^HTTP\/1\.1 403 /);
+    assert.match(text, /only loopback Host names/);
+  });
+});
