@@ -99,6 +99,17 @@ Deno.test({
       await onA.inbox.waitFor((m) => m.topic === "cluster/api/2" && m.payload === "原来");
       await onB.inbox.waitFor((m) => m.topic === "cluster/api/2" && m.payload === "原来");
 
+      // Retained through A: listed by B (from the shared store), deleted through B, gone on A.
+      const kept = await call(a.base, "/api/v1/publish", {
+        method: "POST",
+        body: JSON.stringify({ topic: "cluster/kept", payload: "r", qos: 1, retain: true }),
+      });
+      assert.equal(kept.status, 200);
+      const path = `/api/v1/retained/${encodeURIComponent("cluster/kept")}`;
+      await until(async () => (await call(b.base, path)).status === 200, "B to see the retained");
+      assert.deepEqual((await call(b.base, path, { method: "DELETE" })).body, { deleted: true });
+      await until(async () => (await call(a.base, path)).status === 404, "A to see it deleted");
+
       // Kicked through A, disconnected on B; its persistent session stays, offline, on B.
       const closed = new Promise<void>((resolve) => onB.client.once("close", () => resolve()));
       const kick = await call(a.base, `/api/v1/clients/${encodeURIComponent(idB)}`, {
