@@ -1,2 +1,2 @@
-/** MqttWk's version, as `$SYS/broker/version` and the admin API report it. */
-export const MQTTWK_VERSION = "1.0.0";
+/** MqttWk's version, as `$SYS/broker/version`, the admin API and --version report it. */
+export const MQTTWK_VERSION = "2.0.0";
