@@ -60,7 +60,7 @@ export function onUnauthorized(fn) {
 
 function headers(extra = {}) {
   const login = storedLogin();
-  return { ...MARK, ...(login ? { Authorization: login.header } : {}), ...extra };
+  return { ...MARK, ...(login?.header ? { Authorization: login.header } : {}), ...extra };
 }
 
 /**

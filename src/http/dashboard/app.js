@@ -161,7 +161,10 @@ onUnauthorized(() => {
   if (ctx.me) leave("Your login is no longer accepted; log in again.");
 });
 
-// A reload within the same tab keeps the login (sessionStorage) if it still works.
-if (storedLogin()) {
-  get("/api/v1/whoami").then(enter, () => leave());
-}
+// A reload within the same tab keeps the login (sessionStorage) if it still works. Without one,
+// whoami is asked anyway: a broker whose API needs no login (loopback, no users or keys
+// configured) answers it, and the form is skipped.
+get("/api/v1/whoami").then((me) => {
+  if (!storedLogin()) storeLogin({ header: "" });
+  return enter(me);
+}, () => leave());
