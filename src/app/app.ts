@@ -16,7 +16,8 @@ import { bridgeHealth, createBridge } from "./bridge.ts";
 import { clusterHealth } from "./cluster.ts";
 import { connectionBudget } from "./connection_budget.ts";
 import { type Listeners, openListeners } from "./listeners.ts";
-import { type HealthSource, type HealthView, healthView, serveMetrics } from "./metrics.ts";
+import { type HealthSource, type HealthView, healthView } from "./metrics.ts";
+import { type HttpSide, serveHttp } from "./http.ts";
 import { resolveNodeId } from "./node_id.ts";
 import { createSecurity, reloadSecurity, type Security } from "./security.ts";
 import { chooseStore, storageSummary } from "./store.ts";
@@ -48,7 +49,7 @@ export interface App {
   readonly nodeId: string;
   /** The connection limit in force, after the open-file limit was taken into account. */
   readonly maxConnections: number;
-  /** The /metrics and /health endpoint while it is being served. */
+  /** The HTTP port (/metrics, /health, API, dashboard) while it is being served. */
   readonly metrics: Listening | undefined;
   /**
    * The bound MQTT listeners, with real ports where 0 was configured; empty before start()
@@ -96,6 +97,7 @@ class MqttwkApp implements App {
   #kafka: KafkaBridge | null = null;
   #listeners?: Listeners;
   #metrics?: Front;
+  #http?: HttpSide;
   #watch?: DescriptorWatch;
   #sources: HealthSource[] = [];
   #started = false;
@@ -185,11 +187,21 @@ class MqttwkApp implements App {
       () => openListeners(config, broker, log, guard),
       () => this.#teardown(),
     );
-    this.#metrics = await this.#orFail(
-      `cannot listen: server.port ${config.httpPort}`,
-      () => serveMetrics(config, broker, this.#sources, log, guard),
+    this.#http = await this.#orFail(
+      `cannot serve http (server.port ${config.httpPort})`,
+      () =>
+        serveHttp(config, {
+          broker,
+          sources: this.#sources,
+          listening: () => this.listening(),
+          reload: () => this.reload(),
+          clusterHealthy: cluster ? () => cluster.healthy !== false : undefined,
+          kafkaHealthy: kafka ? () => kafka.stats().connected : undefined,
+          guard,
+        }, log),
       () => this.#teardown(),
     );
+    this.#metrics = this.#http?.front;
     this.#running = true;
     this.#stopIdleGc = startIdleGc();
 
@@ -203,7 +215,13 @@ class MqttwkApp implements App {
   reload(): Promise<boolean> {
     if (!this.#running) return Promise.reject(new Error("the app is not running"));
     this.#listeners!.reload();
-    return reloadSecurity(this.#security!, this.broker, this.log);
+    const http = this.#http?.auth.reload().then(() => true, (err) => {
+      this.log.error(`http: reload failed, keeping the previous keys: ${err?.message ?? err}`);
+      return false;
+    });
+    return reloadSecurity(this.#security!, this.broker, this.log).then(async (ok) =>
+      (await (http ?? true)) && ok
+    );
   }
 
   stop(): Promise<void> {
@@ -229,8 +247,10 @@ class MqttwkApp implements App {
     this.#stopIdleGc?.();
     this.#watch?.close();
     this.#listeners?.close();
+    this.#http?.api.close();
     this.#metrics?.close();
     this.#metrics = undefined;
+    this.#http = undefined;
     // No Kafka record may reach a broker whose store is closing.
     if (this.#kafka) await this.#kafka.stopIngress();
     await this.#broker?.close();

@@ -1,9 +1,6 @@
-/** The read-only /metrics and /health endpoint, when `http-enabled` is on. */
+/** What /health says, as an object (the HTTP port itself is served by ./http.ts). */
 import type { Broker } from "../broker/broker.ts";
-import type { Config } from "../config/load.ts";
-import type { Logger } from "../log.ts";
-import { type HealthSource, listenMetrics } from "../metrics/http.ts";
-import type { Front, Guard } from "../transport/listening.ts";
+import type { HealthSource } from "../metrics/http.ts";
 
 export type { HealthSource } from "../metrics/http.ts";
 
@@ -13,31 +10,6 @@ export interface HealthView {
   /** Names of the sources (e.g. "cluster", "kafka") that report themselves unhealthy. */
   degraded: string[];
   connections: number;
-}
-
-/**
- * Serves /metrics and /health (its sockets counted by `guard` like the MQTT listeners'), or
- * resolves undefined when the endpoint is off.
- */
-export async function serveMetrics(
-  config: Config,
-  broker: Broker,
-  sources: HealthSource[],
-  log: Logger,
-  guard?: Guard,
-): Promise<Front | undefined> {
-  if (!config.httpEnabled) return undefined;
-  return await listenMetrics(
-    {
-      hostname: config.httpHost,
-      port: config.httpPort,
-      requestTimeout: config.connectTimeout,
-      guard,
-    },
-    broker,
-    sources,
-    log,
-  );
 }
 
 /** The same verdict /health gives, without going through HTTP. */

@@ -7,6 +7,7 @@
 import type { ConnectPacket, Packet } from "../codec/packets.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Logger } from "../log.ts";
+import { BrokerAdmin } from "./admin.ts";
 import { Client, type ClientHost } from "./client.ts";
 import { CoreClusterHost } from "./cluster_host.ts";
 import { connectionClosed } from "./connection_closed.ts";
@@ -29,10 +30,13 @@ export type { BrokerStats } from "./stats.ts";
 export class Broker {
   readonly #core: Core;
   readonly #host: ClientHost;
+  /** What an operator may ask of and do to this node (admin API, original HTTP API). */
+  readonly admin: BrokerAdmin;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(deps: BrokerDeps) {
     const core = this.#core = new Core(deps);
+    this.admin = new BrokerAdmin(core);
     const persistence = core.persistence;
     // One host object for every client: per-connection closures would cost memory per idle
     // connection.

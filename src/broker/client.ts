@@ -40,6 +40,8 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   session: Session | null = null;
   will: Will | undefined;
   keepalive = 0;
+  /** When the connection was opened (ms since epoch), for the admin API. */
+  readonly connectedAt = Date.now();
   /** When the last bytes arrived from the client (ms). Our own writes do not count. */
   lastReceived = Date.now();
   /** Set when the broker must refuse this connection once its CONNECT arrives. */

@@ -1,15 +1,10 @@
 /**
- * Read-only management endpoint: `/metrics` in the Prometheus text format and `/health` as JSON
- * (200 when healthy, 503 when degraded, e.g. the cluster has lost Redis or Kafka is down).
- * It exposes counters only, no control: the original's unauthenticated HTTP API that could
- * publish is deliberately not re-created.
+ * `/metrics` in the Prometheus text format and `/health` as JSON (200 when healthy, 503 when
+ * degraded, e.g. the cluster has lost Redis or Kafka is down): counters only, no login. The HTTP
+ * server of src/http/ serves them on `server.port` next to the API.
  */
 import type { Broker } from "../broker/broker.ts";
-import type { Logger } from "../log.ts";
-import type { ByteConnection, RawIo } from "../broker/ports/connection.ts";
-import type { Front, Guard } from "../transport/listening.ts";
-import { listenTcp } from "../transport/tcp.ts";
-import { type RequestHead, RequestHeadParser } from "../transport/ws_handshake.ts";
+import type { RequestHead } from "../transport/ws_handshake.ts";
 
 export interface HealthSource {
   /** Short name for /health, e.g. "cluster" or "kafka". */
@@ -53,8 +48,8 @@ export function metricsText(broker: Broker, sources: HealthSource[]): string {
   return lines.join("\n") + "\n";
 }
 
-/** What the endpoint answers to one request head. */
-function answer(
+/** What the endpoint answers to one request head (the HTTP API serves these paths through it). */
+export function answer(
   head: RequestHead,
   broker: Broker,
   sources: HealthSource[],
@@ -77,89 +72,3 @@ function answer(
 }
 
 const TEXT = "text/plain; charset=utf-8";
-const REASONS: Record<number, string> = {
-  200: "OK",
-  400: "Bad Request",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  408: "Request Timeout",
-  431: "Request Header Fields Too Large",
-  503: "Service Unavailable",
-};
-const encoder = new TextEncoder();
-
-function response(status: number, type: string, body: string): Uint8Array {
-  const bytes = encoder.encode(body);
-  return encoder.encode(
-    `HTTP/1.1 ${status} ${REASONS[status] ?? ""}\r\ncontent-type: ${type}\r\n` +
-      `content-length: ${bytes.length}\r\nconnection: close\r\n\r\n${body}`,
-  );
-}
-
-/**
- * Serves /metrics and /health on the broker's own TCP listener rather than Deno.serve: its
- * sockets count against the same budget as the MQTT listeners, a request head must arrive
- * within `requestTimeout` seconds, and running out of descriptors cannot throw out of an accept
- * loop (Deno.serve's did, ending the process). One request per connection.
- */
-export async function listenMetrics(
-  opts: { hostname: string; port: number; requestTimeout: number; guard?: Guard },
-  broker: Broker,
-  sources: HealthSource[],
-  log: Logger,
-): Promise<Front> {
-  const timeoutMs = opts.requestTimeout * 1000;
-  const front = listenTcp(
-    { hostname: opts.hostname, port: opts.port, name: "http", guard: opts.guard },
-    (conn) => serveOne(conn, timeoutMs, (head) => answer(head, broker, sources)),
-    log,
-  );
-  await front.ready;
-  log.info(`listening http ${front.address} (/metrics, /health)`);
-  return front;
-}
-
-/** Reads one request head from `conn`, writes the answer and closes. */
-function serveOne(
-  conn: ByteConnection & { readonly raw: RawIo },
-  timeoutMs: number,
-  respond: (head: RequestHead) => { status: number; type: string; body: string },
-): void {
-  const io = conn.raw;
-  const parser = new RequestHeadParser();
-  let done = false;
-  const finish = (bytes: Uint8Array) => {
-    if (done) return;
-    done = true;
-    clearTimeout(timer);
-    io.pause();
-    const written = io.write(bytes);
-    // A write still pending would be cancelled by close(); written ones are in the kernel.
-    if (written) written.then(() => conn.close(), () => conn.close());
-    else conn.close();
-  };
-  const timer = setTimeout(
-    () => finish(response(408, TEXT, `no request within ${timeoutMs} ms\n`)),
-    timeoutMs,
-  );
-  io.start({
-    onData(chunk) {
-      if (done) return;
-      const r = parser.feed(chunk);
-      if ("error" in r) finish(response(r.error.status, TEXT, `${r.error.message}\n`));
-      else if (r.done) {
-        let a;
-        try {
-          a = respond(r.head);
-        } catch (err) {
-          a = { status: 503, type: TEXT, body: `${(err as Error).message}\n` };
-        }
-        finish(response(a.status, a.type, a.body));
-      }
-    },
-    onEnd() {
-      done = true;
-      clearTimeout(timer);
-    },
-  });
-}
