@@ -49,6 +49,7 @@ async function dashboardBroker(defer: Defer) {
       "--mqttwk.broker.websocket-port=0",
       "--mqttwk.broker.mqtt-password-must=true",
       `--mqttwk.broker.auth.password-file=${pwFile}`,
+      "--mqttwk.broker.http-enabled=true",
       "--server.port=0",
       ...HTTP_ROLE_FLAGS,
     ]),
@@ -144,6 +145,15 @@ Deno.test({
         moved = await page.evaluate(chartIn) as boolean;
       }
       assert.ok(moved, "the messages-in chart never showed a rate above 0");
+      // For the README's screenshot, some history on the charts (bounded: 30 s at most).
+      const until20 = Date.now() + 30_000;
+      while (SHOTS && Date.now() < until20) {
+        const points = Number(await page.getAttribute("#chart-messages", "data-points"));
+        if (points >= 20) break;
+        await Promise.all(
+          Array.from({ length: 5 + points }, (_, k) => publisher.publish(`load/${k}`, "x")),
+        );
+      }
       assert.match(await page.locator("#readout-messages").textContent() ?? "", /in: [1-9]/);
       await shot(page, "overview");
 
@@ -153,11 +163,11 @@ Deno.test({
       defer(() => victim.close());
       const kicked = new Promise<void>((res) => victim.client.once("close", () => res()));
       await page.getByRole("button", { name: "Clients", exact: true }).click();
-      await page.getByLabel("Client id prefix").fill(victimId);
+      await page.getByLabel("Client id prefix", { exact: true }).fill(victimId);
       await page.getByRole("button", { name: "Search" }).click();
       const kick = page.getByRole("button", { name: `Disconnect ${victimId}` });
       await kick.waitFor({ timeout: 15_000 });
-      await page.getByLabel("Client id prefix").fill("");
+      await page.getByLabel("Client id prefix", { exact: true }).fill("");
       await page.getByRole("button", { name: "Search" }).click();
       await shot(page, "clients");
       await kick.click();
@@ -221,7 +231,7 @@ Deno.test({
       const watched = await b.mqtt(watchedId);
       defer(() => watched.close());
       await page.getByRole("button", { name: "Clients", exact: true }).click();
-      await page.getByLabel("Client id prefix").fill(watchedId);
+      await page.getByLabel("Client id prefix", { exact: true }).fill(watchedId);
       await page.getByRole("button", { name: "Search" }).click();
       await page.getByRole("button", { name: watchedId }).waitFor({ timeout: 15_000 });
       assert.equal(await page.getByRole("button", { name: /^Disconnect/ }).count(), 0);

@@ -123,5 +123,5 @@ export class LineChart {
 
 function format(v) {
   if (Math.abs(v) >= 1000) return `${(v / 1000).toFixed(v >= 10000 ? 0 : 1)}k`;
-  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  return String(Number(v.toFixed(Math.abs(v) < 10 ? 2 : 1)));
 }
