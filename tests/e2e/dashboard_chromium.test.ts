@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
+import type { IClientOptions } from "mqtt";
 import { createApp } from "../../src/app/app.ts";
 import { formatHash, hashPassword } from "../../src/auth/password_file.ts";
 import { appConfig, logBook } from "../helpers/app.ts";
@@ -64,11 +65,12 @@ async function dashboardBroker(defer: Defer) {
     log,
     mqttUrl: `mqtt://127.0.0.1:${tcp}`,
     httpUrl: `http://127.0.0.1:${httpPort}`,
-    mqtt: (clientId = uid("t")) =>
+    mqtt: (clientId = uid("t"), opts: IClientOptions = {}) =>
       connectMqttJs(`mqtt://127.0.0.1:${tcp}`, {
         clientId,
         username: ADMIN.user,
         password: ADMIN.password,
+        ...opts,
       }),
   };
 }
@@ -153,6 +155,11 @@ Deno.test({
         await Promise.all(
           Array.from({ length: 5 + points }, (_, k) => publisher.publish(`load/${k}`, "x")),
         );
+        // One round per chart sample: wait for the next one.
+        await until(
+          page,
+          `Number(document.getElementById("chart-messages").dataset.points) > ${points}`,
+        );
       }
       assert.match(await page.locator("#readout-messages").textContent() ?? "", /in: [1-9]/);
       await shot(page, "overview");
@@ -195,6 +202,32 @@ Deno.test({
       await late.subscribe(retainedTopic, 1);
       await late.sync();
       assert.equal(late.inbox.on(retainedTopic).length, 0, "the retained message came back");
+
+      // An offline persistent session is listed with its subscription, and deleted.
+      const sleeperId = uid("sleeper");
+      const sleepFilter = `${uid("dash/sleep")}/#`;
+      const sleeper = await b.mqtt(sleeperId, { clean: false });
+      await sleeper.subscribe(sleepFilter, 1);
+      await sleeper.close();
+      await page.getByRole("button", { name: "Sessions", exact: true }).click();
+      await page.getByLabel("Session client id prefix").fill(sleeperId);
+      await page.getByLabel("Subscriber client id").fill(sleeperId);
+      await page.getByRole("button", { name: "Show sessions" }).click();
+      const sessionRow = page.locator("#sessions-table tr", { hasText: sleeperId });
+      await sessionRow.getByText("offline").waitFor({ timeout: 15_000 });
+      await page.locator("#subs-table").getByText(sleepFilter).waitFor({ timeout: 15_000 });
+      await page.getByRole("button", { name: `Delete session ${sleeperId}` }).click();
+      await sessionRow.waitFor({ state: "detached", timeout: 15_000 });
+      const left = await fetch(`${b.httpUrl}/api/v1/sessions?prefix=${sleeperId}`, {
+        headers: { Authorization: basic(ADMIN) },
+      });
+      assert.equal((await left.json()).total, 0);
+
+      // The cluster view lists this node as healthy and says the Kafka bridge is off.
+      await page.getByRole("button", { name: "Cluster", exact: true }).click();
+      const nodeRow = page.locator("#cluster-info tr", { hasText: b.app.nodeId });
+      await nodeRow.getByText("healthy", { exact: true }).waitFor();
+      assert.equal(await page.locator("#kafka-state").textContent(), "off");
 
       // The MQTT panel connects over the broker's ws listener with the login's credentials.
       const topic = uid("dash/panel");
