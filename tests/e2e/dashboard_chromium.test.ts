@@ -12,6 +12,7 @@ import type { Page } from "playwright-core";
 import type { IClientOptions } from "mqtt";
 import { createApp } from "../../src/app/app.ts";
 import { formatHash, hashPassword } from "../../src/auth/password_file.ts";
+import { formatKeys, hashKey, newKey } from "../../src/http/api_keys.ts";
 import { appConfig, logBook } from "../helpers/app.ts";
 import { type Defer, scoped, uid } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
@@ -81,6 +82,21 @@ const HTTP_ROLE_FLAGS = [
   `--mqttwk.http.read-users=${VIEWER.user}`,
 ];
 
+/** A fresh headless Chromium page (own profile, so no login is carried over). */
+async function browserPage(defer: Defer): Promise<Page> {
+  const { chromium } = await import("playwright-core");
+  const profile = await Deno.makeTempDir({ prefix: "mqttwk-chromium-" });
+  defer(() => Deno.remove(profile, { recursive: true }));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    headless: true,
+    viewport: { width: 1280, height: 860 },
+  });
+  defer(() => context.close());
+  return context.pages()[0] ?? await context.newPage();
+}
+
 async function logIn(page: Page, who: { user: string; password: string }) {
   await page.getByLabel("Username", { exact: true }).fill(who.user);
   await page.getByLabel("Password", { exact: true }).fill(who.password);
@@ -105,22 +121,11 @@ Deno.test({
   fn: () =>
     scoped(async (defer) => {
       requireBinary(CHROMIUM, "install the Debian package chromium");
-      const { chromium } = await import("playwright-core");
       const b = await dashboardBroker(defer);
       const basic = (u: { user: string; password: string }) =>
         "Basic " +
         btoa(String.fromCharCode(...new TextEncoder().encode(`${u.user}:${u.password}`)));
-
-      const profile = await Deno.makeTempDir({ prefix: "mqttwk-chromium-" });
-      defer(() => Deno.remove(profile, { recursive: true }));
-      const context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        args: ARGS,
-        headless: true,
-        viewport: { width: 1280, height: 860 },
-      });
-      defer(() => context.close());
-      const page = context.pages()[0] ?? await context.newPage();
+      const page = await browserPage(defer);
       const pageErrors: string[] = [];
       page.on("pageerror", (e) => pageErrors.push(e.message));
       await page.goto(`${b.httpUrl}/`);
@@ -275,6 +280,58 @@ Deno.test({
       await refused.body?.cancel();
       assert.equal(refused.status, 403);
       assert.equal(watched.client.connected, true);
+      assert.deepEqual(pageErrors, []);
+    }),
+});
+
+Deno.test({
+  name: "the dashboard logs in with a read-only API key, and opens directly when no login is set",
+  ignore: ignoreWithout(CHROMIUM, "dashboard browser"),
+  fn: () =>
+    scoped(async (defer) => {
+      requireBinary(CHROMIUM, "install the Debian package chromium");
+      const dir = await Deno.makeTempDir({ prefix: "mqttwk-dashboard-keys-" });
+      defer(() => Deno.remove(dir, { recursive: true }));
+      const key = newKey();
+      const keysFile = `${dir}/api-keys`;
+      await Deno.writeTextFile(
+        keysFile,
+        formatKeys([{ name: "wallboard", role: "read", hash: hashKey(key) }]),
+      );
+      const start = async (flags: string[]) => {
+        const log = logBook();
+        const app = createApp(
+          appConfig(["--mqttwk.broker.http-enabled=true", "--server.port=0", ...flags]),
+          { log },
+        );
+        await app.start();
+        defer(() => app.stop());
+        return `http://127.0.0.1:${app.metrics!.port}`;
+      };
+      const withKey = await start([`--mqttwk.http.api-keys-file=${keysFile}`]);
+      const open = await start([`--mqttwk.http.api-keys-file=${dir}/no-keys-here`]);
+      const page = await browserPage(defer);
+      const pageErrors: string[] = [];
+      page.on("pageerror", (e) => pageErrors.push(e.message));
+
+      await page.goto(`${withKey}/`);
+      await page.getByLabel("API key").fill("mqk_not-a-key");
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByText("Wrong username, password or API key.").waitFor();
+      await page.getByLabel("API key").fill(key);
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByText("wallboard (read-only)").waitFor();
+      // The stored login survives a reload of the tab.
+      await page.reload();
+      await page.getByText("wallboard (read-only)").waitFor();
+      await until(page, `document.getElementById("stream-state").dataset.state === "live"`);
+
+      // Loopback and neither users nor keys: the API is open, so the page skips the login.
+      await page.getByRole("button", { name: "Log out" }).click();
+      await page.goto(`${open}/`);
+      await page.getByRole("button", { name: "Clients", exact: true }).waitFor();
+      assert.equal(await page.locator("#login").isHidden(), true);
+      assert.match(await page.locator("#who").textContent() ?? "", /\(admin\)/);
       assert.deepEqual(pageErrors, []);
     }),
 });
