@@ -265,13 +265,19 @@ Deno.test({
       await page.getByRole("button", { name: "Log out" }).click();
       await logIn(page, VIEWER);
       await page.getByText("viewer (read-only)").waitFor();
-      const watchedId = uid("watched");
+      // Markup in a client id is shown as text, never parsed.
+      const watchedId = `${uid("watched")}<b id="injected">&amp;</b>`;
       const watched = await b.mqtt(watchedId);
       defer(() => watched.close());
       await page.getByRole("button", { name: "Clients", exact: true }).click();
       await page.getByLabel("Client id prefix", { exact: true }).fill(watchedId);
       await page.getByRole("button", { name: "Search" }).click();
-      await page.getByRole("button", { name: watchedId }).waitFor({ timeout: 15_000 });
+      const idButton = page.getByRole("button", { name: watchedId, exact: true });
+      await idButton.waitFor({ timeout: 15_000 });
+      assert.equal(await page.locator("#injected").count(), 0);
+      await watched.subscribe("dash/watched/+", 1);
+      await idButton.click();
+      await page.locator("#client-details").getByText("dash/watched/+").waitFor();
       assert.equal(await page.getByRole("button", { name: /^Disconnect/ }).count(), 0);
       const refused = await fetch(`${b.httpUrl}/api/v1/clients/${encodeURIComponent(watchedId)}`, {
         method: "DELETE",
