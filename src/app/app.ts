@@ -13,7 +13,7 @@ import type { Front, Guard } from "../transport/listening.ts";
 import { SocketBudget } from "../transport/socket_budget.ts";
 import { type DescriptorWatch, watchDescriptors } from "../transport/descriptor_watch.ts";
 import { bridgeHealth, createBridge } from "./bridge.ts";
-import { clusterHealth } from "./cluster.ts";
+import { clusterAdmin, clusterHealth } from "./cluster.ts";
 import { connectionBudget } from "./connection_budget.ts";
 import { type Listeners, openListeners } from "./listeners.ts";
 import { type HealthSource, type HealthView, healthView } from "./metrics.ts";
@@ -197,6 +197,7 @@ class MqttwkApp implements App {
           reload: () => this.reload(),
           clusterHealthy: cluster ? () => cluster.healthy !== false : undefined,
           kafkaHealthy: kafka ? () => kafka.stats().connected : undefined,
+          gather: cluster ? (local) => clusterAdmin(config, nodeId, local, log) : undefined,
           guard,
         }, log),
       () => this.#teardown(),
@@ -247,8 +248,7 @@ class MqttwkApp implements App {
     this.#stopIdleGc?.();
     this.#watch?.close();
     this.#listeners?.close();
-    this.#http?.api.close();
-    this.#metrics?.close();
+    await this.#http?.close();
     this.#metrics = undefined;
     this.#http = undefined;
     // No Kafka record may reach a broker whose store is closing.

@@ -19,3 +19,24 @@ export async function createCluster(
 export function clusterHealth(link: ClusterLink): HealthSource {
   return { name: "cluster", healthy: () => link.healthy !== false, metrics: () => ({}) };
 }
+
+/** The cluster-wide admin requests of the HTTP API, over the cluster's Redis. */
+export async function clusterAdmin(
+  config: Config,
+  nodeId: string,
+  local: (req: never) => unknown,
+  log: Logger,
+): Promise<
+  { gather: (req: unknown) => Promise<{ node: string; answer: unknown }[]>; stop(): Promise<void> }
+> {
+  const { AdminRpc, redisOptionsOf } = await import("../cluster/mod.ts");
+  const rpc = new AdminRpc(
+    redisOptionsOf(config),
+    nodeId,
+    (req) => local(req as never),
+    log,
+    Math.max(1000, Math.round(config.clusterNodeTimeout * 1000)),
+  );
+  await rpc.start();
+  return { gather: (req) => rpc.gather(req), stop: () => rpc.stop() };
+}

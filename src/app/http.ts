@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import { HttpAuth, isLoopbackHost } from "../http/auth.ts";
 import type { ApiEnv, ListenerView } from "../http/context.ts";
 import { HttpApi, listenHttp } from "../http/mod.ts";
-import { answerLocally, type ClusterGather, Operations } from "../http/ops.ts";
+import { answerLocally, type ClusterGather, type NodeRequest, Operations } from "../http/ops.ts";
 import { VERSION } from "../http/version.ts";
 import type { HealthSource } from "../metrics/http.ts";
 import type { Front, Guard, Listening } from "../transport/listening.ts";
@@ -27,7 +27,9 @@ export interface HttpWiring {
   clusterHealthy?: () => boolean;
   kafkaHealthy?: () => boolean;
   /** Builds the cluster-wide gathering from this node's answerer (cluster mode only). */
-  gather?: (local: (req: Parameters<ClusterGather>[0]) => unknown) => Promise<ClusterGather>;
+  gather?: (
+    local: (req: NodeRequest) => unknown,
+  ) => Promise<{ gather: ClusterGather; stop(): Promise<void> }>;
   guard?: Guard;
 }
 
@@ -36,6 +38,8 @@ export interface HttpSide {
   front: Front;
   api: HttpApi;
   auth: HttpAuth;
+  /** Stops serving and the cluster's admin requests. */
+  close(): Promise<void>;
 }
 
 /** The file of hashed API keys the configuration names. */
@@ -79,10 +83,9 @@ export async function serveHttp(
   const broker = w.broker;
   const startedAt = Date.now();
   const healthy = () => w.clusterHealthy?.() ?? true;
-  const local = (req: Parameters<ClusterGather>[0]) =>
-    answerLocally(broker, startedAt, healthy, req);
-  const gather = w.gather ? await w.gather(local) : undefined;
-  const ops = new Operations(broker.admin, local, gather);
+  const local = (req: NodeRequest) => answerLocally(broker, startedAt, healthy, req);
+  const rpc = w.gather ? await w.gather(local) : undefined;
+  const ops = new Operations(broker.admin, local, rpc?.gather);
   const env: ApiEnv = {
     ops,
     log,
@@ -98,18 +101,33 @@ export async function serveHttp(
     reload: () => w.reload(),
   };
   const api = new HttpApi(env, auth, broker, w.sources);
-  const front = await listenHttp(
-    {
-      hostname: config.httpHost,
-      port: config.httpPort,
-      requestTimeout: config.connectTimeout,
-      maxBody: config.httpMaxBody,
-      guard: w.guard,
-    },
+  let front: Front;
+  try {
+    front = await listenHttp(
+      {
+        hostname: config.httpHost,
+        port: config.httpPort,
+        requestTimeout: config.connectTimeout,
+        maxBody: config.httpMaxBody,
+        guard: w.guard,
+      },
+      api,
+      log,
+    );
+  } catch (err) {
+    await rpc?.stop();
+    throw err;
+  }
+  return {
+    front,
     api,
-    log,
-  );
-  return { front, api, auth };
+    auth,
+    close: async () => {
+      api.close();
+      front.close();
+      await rpc?.stop();
+    },
+  };
 }
 
 /** The MQTT listeners as /api/v1/status lists them (in the order they were started). */

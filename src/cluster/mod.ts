@@ -5,10 +5,12 @@
  */
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../log.ts";
+import type { RedisConnOptions } from "../redis/conn.ts";
 import { RedisStore } from "../store/redis.ts";
 import { RedisClusterLink } from "./redis_link.ts";
 
 export { RedisClusterLink } from "./redis_link.ts";
+export { AdminRpc } from "./admin_rpc.ts";
 export type { ClusterStore, RedisClusterLinkOptions } from "./redis_link.ts";
 
 /** The store and the link of one clustered node. */
@@ -17,9 +19,9 @@ export interface RedisCluster {
   cluster: RedisClusterLink;
 }
 
-/** Creates (without connecting) the Redis store and the cluster link `config` describes. */
-export function createRedisCluster(config: Config, log: Logger): RedisCluster {
-  const store = new RedisStore({
+/** Where the cluster's Redis is, from the `redis.*` settings. */
+export function redisOptionsOf(config: Config): RedisConnOptions {
+  return {
     mode: config.redisMode,
     host: config.redisHost,
     port: config.redisPort,
@@ -27,8 +29,12 @@ export function createRedisCluster(config: Config, log: Logger): RedisCluster {
     database: config.redisDatabase,
     nodes: config.redisNodes,
     keyPrefix: config.redisKeyPrefix,
-    logger: log,
-  });
+  };
+}
+
+/** Creates (without connecting) the Redis store and the cluster link `config` describes. */
+export function createRedisCluster(config: Config, log: Logger): RedisCluster {
+  const store = new RedisStore({ ...redisOptionsOf(config), logger: log });
   const cluster = new RedisClusterLink(store, {
     nodeTimeoutMs: Math.round(config.clusterNodeTimeout * 1000),
     streamMaxLen: config.clusterStreamMaxLen,

@@ -98,13 +98,14 @@ export class Operations {
   }
 
   /** Every live node's view. */
-  nodes(): Promise<NodeView[]> {
-    return this.#all<NodeView>({ kind: "node" });
+  async nodes(): Promise<NodeView[]> {
+    return (await this.#all<NodeView | null>({ kind: "node" })).filter((n) => n !== null);
   }
 
   /** Connected clients of every node; a client id counted once (the newest connection). */
   async clients(): Promise<ClientSummary[]> {
-    const all = (await this.#all<ClientSummary[]>({ kind: "clients" })).flat();
+    const all = (await this.#all<ClientSummary[]>({ kind: "clients" })).filter(Array.isArray)
+      .flat();
     const by = new Map<string, ClientSummary>();
     for (const c of all) {
       const had = by.get(c.clientId);
@@ -115,7 +116,7 @@ export class Operations {
 
   async client(clientId: string): Promise<ClientDetails | null> {
     const all = await this.#all<ClientDetails | null>({ kind: "client", clientId });
-    return all.find((c) => c !== null) ?? null;
+    return all.find((c) => c !== null && typeof c === "object") ?? null;
   }
 
   async kick(clientId: string): Promise<boolean> {
@@ -127,7 +128,8 @@ export class Operations {
    * node that has not yet noticed a takeover).
    */
   async sessions(): Promise<SessionSummary[]> {
-    const all = (await this.#all<SessionSummary[]>({ kind: "sessions" })).flat();
+    const all = (await this.#all<SessionSummary[]>({ kind: "sessions" })).filter(Array.isArray)
+      .flat();
     const by = new Map<string, SessionSummary>();
     for (const s of all) {
       const had = by.get(s.clientId);

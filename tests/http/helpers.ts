@@ -2,6 +2,8 @@
  * An in-process app with its HTTP port on (a free port on loopback), and small fetch helpers
  * for the HTTP API tests.
  */
+import assert from "node:assert/strict";
+import { main as apiKey } from "../../scripts/api_key.ts";
 import { type RunningApp, startApp } from "../helpers/app.ts";
 
 /** A running app with the HTTP port's base URL. */
@@ -40,4 +42,28 @@ export async function call(
     body = JSON.parse(text);
   } catch { /* not JSON */ }
   return { status: res.status, body, headers: res.headers };
+}
+
+/** Runs `fn` with console output captured; resolves to its result (lines in `out`). */
+export async function quietly<T>(fn: () => Promise<T>, out: string[] = []): Promise<T> {
+  const log = console.log;
+  const err = console.error;
+  console.log = (s: string) => out.push(s);
+  console.error = () => {};
+  try {
+    return await fn();
+  } finally {
+    console.log = log;
+    console.error = err;
+  }
+}
+
+/** Creates a key with the api-key tool and returns it (the tool prints it on stdout). */
+export async function createKey(file: string, name: string, role: "admin" | "read") {
+  const out: string[] = [];
+  assert.equal(
+    await quietly(() => apiKey(["create", name, "--role", role, "--file", file]), out),
+    0,
+  );
+  return out[0];
 }
