@@ -16,19 +16,8 @@ import { formatKeys, hashKey, newKey } from "../../src/http/api_keys.ts";
 import { appConfig, logBook } from "../helpers/app.ts";
 import { type Defer, scoped, uid } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
-import { ignoreWithout, requireBinary } from "../transport/helpers.ts";
+import { browserPage, ignoreWithoutChromium, until } from "../helpers/chromium.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const SHOTS = Deno.env.get("MQTTWK_DASHBOARD_SCREENSHOTS");
 const ADMIN = { user: "admin", password: "s3cret-Ädmin" };
 const VIEWER = { user: "viewer", password: "only-looking" };
@@ -82,30 +71,10 @@ const HTTP_ROLE_FLAGS = [
   `--mqttwk.http.read-users=${VIEWER.user}`,
 ];
 
-/** A fresh headless Chromium page (own profile, so no login is carried over). */
-async function browserPage(defer: Defer): Promise<Page> {
-  const { chromium } = await import("playwright-core");
-  const profile = await Deno.makeTempDir({ prefix: "mqttwk-chromium-" });
-  defer(() => Deno.remove(profile, { recursive: true }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ARGS,
-    headless: true,
-    viewport: { width: 1280, height: 860 },
-  });
-  defer(() => context.close());
-  return context.pages()[0] ?? await context.newPage();
-}
-
 async function logIn(page: Page, who: { user: string; password: string }) {
   await page.getByLabel("Username", { exact: true }).fill(who.user);
   await page.getByLabel("Password", { exact: true }).fill(who.password);
   await page.getByRole("button", { name: "Log in" }).click();
-}
-
-/** Waits until `js` (evaluated in the page) is truthy. A string: Deno's checker lacks DOM types. */
-function until(page: Page, js: string, timeout = 15_000) {
-  return page.waitForFunction(js, undefined, { timeout });
 }
 
 async function shot(page: Page, name: string) {
@@ -117,17 +86,14 @@ async function shot(page: Page, name: string) {
 Deno.test({
   name:
     "the dashboard in Chromium shows, kicks, deletes and publishes as admin, only reads as viewer",
-  ignore: ignoreWithout(CHROMIUM, "dashboard browser"),
+  ignore: ignoreWithoutChromium("dashboard browser"),
   fn: () =>
     scoped(async (defer) => {
-      requireBinary(CHROMIUM, "install the Debian package chromium");
       const b = await dashboardBroker(defer);
       const basic = (u: { user: string; password: string }) =>
         "Basic " +
         btoa(String.fromCharCode(...new TextEncoder().encode(`${u.user}:${u.password}`)));
-      const page = await browserPage(defer);
-      const pageErrors: string[] = [];
-      page.on("pageerror", (e) => pageErrors.push(e.message));
+      const { page, errors: pageErrors } = await browserPage(defer);
       await page.goto(`${b.httpUrl}/`);
 
       // A wrong password is refused on the page, without a browser auth dialog.
@@ -292,10 +258,9 @@ Deno.test({
 
 Deno.test({
   name: "the dashboard logs in with a read-only API key, and opens directly when no login is set",
-  ignore: ignoreWithout(CHROMIUM, "dashboard browser"),
+  ignore: ignoreWithoutChromium("dashboard browser"),
   fn: () =>
     scoped(async (defer) => {
-      requireBinary(CHROMIUM, "install the Debian package chromium");
       const dir = await Deno.makeTempDir({ prefix: "mqttwk-dashboard-keys-" });
       defer(() => Deno.remove(dir, { recursive: true }));
       const key = newKey();
@@ -316,9 +281,7 @@ Deno.test({
       };
       const withKey = await start([`--mqttwk.http.api-keys-file=${keysFile}`]);
       const open = await start([`--mqttwk.http.api-keys-file=${dir}/no-keys-here`]);
-      const page = await browserPage(defer);
-      const pageErrors: string[] = [];
-      page.on("pageerror", (e) => pageErrors.push(e.message));
+      const { page, errors: pageErrors } = await browserPage(defer);
 
       await page.goto(`${withKey}/`);
       await page.getByLabel("API key").fill("mqk_not-a-key");
