@@ -239,8 +239,13 @@ export class BrokerAdmin {
     compact(msg);
     const pending = core.publisher.publish(msg, info);
     const barrier = core.persistence.commitBarrier();
-    if (pending) await pending;
-    if (barrier) await barrier;
+    try {
+      if (pending) await pending;
+      if (barrier) await barrier;
+    } catch (err) {
+      // Not acknowledged, as a client's PUBACK would not be: the caller may retry.
+      throw new AdminRefusal(`not accepted: ${(err as Error)?.message ?? err}`, 503);
+    }
   }
 
   #connected(clientId: string): Client | null {

@@ -16,7 +16,11 @@ export class ApiError extends Error {
 export function json(status: number, value: unknown, audit?: string): HttpResponse {
   return {
     status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+    },
     body: JSON.stringify(value),
     ...(audit !== undefined ? { audit } : {}),
   };

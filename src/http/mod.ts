@@ -105,6 +105,7 @@ export class HttpApi {
       }
       principal = a.principal;
       if (route.access === "admin" && principal.role !== "admin") {
+        this.#audit(principal, req, "refused: needs the admin role", 403);
         return this.#error(route, 403, "this action needs the admin role");
       }
     }
@@ -123,14 +124,18 @@ export class HttpApi {
         res = this.#error(route, 500, "internal error");
       }
     }
-    if (route.access === "admin") {
-      this.log.info(
-        `audit: user ${JSON.stringify(principal.user)} (${principal.via}) from ` +
-          `${req.remoteAddress}: ${req.method} ${JSON.stringify(req.path)}` +
-          (res.audit ? ` ${res.audit}` : "") + ` -> ${res.status}`,
-      );
-    }
+    if (route.access === "admin") this.#audit(principal, req, res.audit, res.status);
     return res;
+  }
+
+  /** One audit line: who (user and how authenticated), from where, what, and the outcome. */
+  #audit(who: Principal, req: HttpRequest, what: string | undefined, status: number): void {
+    // Quoted with JSON.stringify and escaped again by the logger: nothing from the request can
+    // end the line or start a forged one.
+    this.log.info(
+      `audit: user ${JSON.stringify(who.user)} (${who.via}) from ${req.remoteAddress}: ` +
+        `${req.method} ${JSON.stringify(req.path)}${what ? ` ${what}` : ""} -> ${status}`,
+    );
   }
 
   #error(route: Route, status: number, message: string): HttpResponse {

@@ -3,7 +3,7 @@ import type { ApiEnv } from "./context.ts";
 import { json } from "./json.ts";
 import type { Route } from "./router.ts";
 import { errorBody } from "./server.ts";
-import type { StatsFeed } from "./stats_feed.ts";
+import { MAX_STREAMS, type StatsFeed } from "./stats_feed.ts";
 
 /** The status routes. */
 export function statusRoutes(env: ApiEnv, feed: StatsFeed): Route[] {
@@ -61,7 +61,7 @@ export function statusRoutes(env: ApiEnv, feed: StatsFeed): Route[] {
       access: "read",
       summary: "Server-sent events, one stats sample per second",
       handle: () => {
-        if (feed.open >= 64) return errorBody(503, "too many open stats streams");
+        if (feed.open >= MAX_STREAMS) return errorBody(503, "too many open stats streams");
         return {
           status: 200,
           headers: { "content-type": "text/event-stream; charset=utf-8" },

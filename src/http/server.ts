@@ -57,6 +57,7 @@ export interface HttpLimits {
 const REASONS: Record<number, string> = {
   200: "OK",
   201: "Created",
+  301: "Moved Permanently",
   204: "No Content",
   400: "Bad Request",
   401: "Unauthorized",
@@ -124,6 +125,8 @@ class HttpConnection {
   #served = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closeHooks: (() => void)[] = [];
+  /** Whether a byte of the next request arrived since the timer was armed. */
+  #started = false;
 
   constructor(
     readonly conn: ByteConnection & { readonly raw: RawIo },
@@ -142,13 +145,17 @@ class HttpConnection {
 
   #arm(): void {
     clearTimeout(this.#timer);
+    this.#started = false;
     this.#timer = setTimeout(() => {
-      this.#fail(408, `no complete request within ${this.limits.requestTimeoutMs} ms`);
+      // An idle keep-alive connection just ends; a request that stalled half-way gets 408.
+      if (!this.#started && this.#served > 0) this.#close();
+      else this.#fail(408, `no complete request within ${this.limits.requestTimeoutMs} ms`);
     }, this.limits.requestTimeoutMs);
   }
 
   #data(chunk: Uint8Array): void {
     if (this.#closed) return;
+    this.#started = true;
     if (this.#busy) {
       // Pipelined bytes wait for the answer in progress; bounded like one request.
       this.#pending.push(chunk);

@@ -38,7 +38,7 @@ export function contentType(name: string): string {
  */
 export function dashboardFile(path: string): string | null {
   if (path === "/" || path === "/index.html") return "index.html";
-  if (!path.startsWith("/dashboard/")) return path === "/dashboard" ? "index.html" : null;
+  if (!path.startsWith("/dashboard/")) return null;
   const rest = path.slice("/dashboard/".length);
   if (rest === "") return "index.html";
   const parts: string[] = [];
@@ -60,6 +60,10 @@ export async function serveStatic(
   path: string,
   dir: URL = DASHBOARD_DIR,
 ): Promise<HttpResponse | null> {
+  // Relative links in the page resolve against the folder only with the trailing slash.
+  if (path === "/dashboard") {
+    return { status: 301, headers: { location: "/dashboard/" }, body: "" };
+  }
   const rel = dashboardFile(path);
   if (rel === null) {
     return path.startsWith("/dashboard") ? notFound() : null;

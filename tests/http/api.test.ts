@@ -319,3 +319,16 @@ Deno.test("status and the stats stream report connections; the dashboard is serv
     }
   });
 });
+
+Deno.test("POST /api/v1/reload does what SIGHUP does and is audited", async () => {
+  await scoped(async (defer) => {
+    const { app, base, log } = await startHttpApp(OPEN);
+    defer(() => app.stop());
+    const r = await call(base, "/api/v1/reload", { method: "POST" });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, { reloaded: true });
+    await log.waitFor(
+      /audit: user "anonymous" \(open\) from 127\.0\.0\.1:\d+: POST "\/api\/v1\/reload" -> 200/,
+    );
+  });
+});

@@ -54,6 +54,9 @@ Deno.test("an API key made with the api-key task opens the API; read keys cannot
     });
     assert.equal(denied.status, 403);
     assert.match(denied.body.error, /admin role/);
+    await log.waitFor(
+      /audit: user "grafana" \(key\) .*"\/api\/v1\/publish" refused: needs the admin role -> 403/,
+    );
     const legacy = await call(base, "/open/api/mqttwk/send", {
       method: "POST",
       token: reader,
