@@ -153,6 +153,21 @@ Deno.test({
       await page.getByText(`Disconnected ${victimId}.`).waitFor();
       await kick.waitFor({ state: "detached", timeout: 15_000 });
 
+      // The retained browser pages through more messages than fit on one page (50).
+      const many = uid("dash/many");
+      await Promise.all(
+        Array.from({ length: 51 }, (_, i) =>
+          publisher.publish(`${many}/${i}`, `m${i}`, { qos: 1, retain: true })),
+      );
+      await page.getByRole("button", { name: "Retained", exact: true }).click();
+      await page.getByLabel("Retained topic filter").fill(`${many}/#`);
+      await page.getByRole("button", { name: "Show retained" }).click();
+      await page.getByText("1–50 of 51").waitFor({ timeout: 15_000 });
+      assert.equal(await page.locator("#retained-table tbody tr").count(), 50);
+      await page.getByRole("button", { name: "Next page of retained messages" }).click();
+      await page.getByText("51–51 of 51").waitFor();
+      assert.equal(await page.locator("#retained-table tbody tr").count(), 1);
+
       // The retained browser deletes a retained message for good.
       const retainedTopic = uid("dash/retained");
       await publisher.publish(retainedTopic, "keep me", { qos: 1, retain: true });
@@ -169,7 +184,9 @@ Deno.test({
       await gone.body?.cancel();
       assert.equal(gone.status, 404);
       const late = await b.mqtt();
-      defer(() => late.close());
+      defer(() =>
+        late.close()
+      );
       await late.subscribe(retainedTopic, 1);
       await late.sync();
       assert.equal(late.inbox.on(retainedTopic).length, 0, "the retained message came back");

@@ -4,9 +4,9 @@
  * with its subscriptions, and a Disconnect button for admins (DELETE /api/v1/clients/{id}).
  */
 import { call, get, seg } from "./api.js";
-import { byId, fill, h, table, when } from "./dom.js";
+import { byId, fill, h, pager, table, when } from "./dom.js";
 
-const PAGE = 100;
+const PAGE = 50;
 
 /** The clients view; see app.js for the view interface. */
 export function clientsView(ctx) {
@@ -15,6 +15,7 @@ export function clientsView(ctx) {
   const details = byId("client-details");
   let shown = "";
   let selected = null;
+  let offset = 0;
 
   async function disconnect(id) {
     try {
@@ -87,7 +88,7 @@ export function clientsView(ctx) {
 
   async function refresh() {
     const prefix = new FormData(form).get("prefix") ?? "";
-    const q = new URLSearchParams({ prefix, limit: String(PAGE), offset: "0" });
+    const q = new URLSearchParams({ prefix, limit: String(PAGE), offset: String(offset) });
     const data = await get(`/api/v1/clients?${q}`);
     const key = JSON.stringify([data, ctx.isAdmin()]);
     if (key === shown) return;
@@ -136,11 +137,21 @@ export function clientsView(ctx) {
       return cells;
     });
     const total = Number(data?.total) || 0;
+    if (offset > 0 && offset >= total) {
+      // The page emptied (clients left): show the last one that has clients.
+      offset = Math.max(0, Math.floor((total - 1) / PAGE) * PAGE);
+      shown = "";
+      return refresh();
+    }
     fill(
       holder,
+      pager("clients", total, offset, PAGE, (o) => {
+        offset = o;
+        shown = "";
+        refresh().catch((e) => ctx.fail("cannot list clients", e));
+      }),
       table(
-        `${total} connected client${total === 1 ? "" : "s"}` +
-          (total > items.length ? `, first ${items.length} shown` : ""),
+        `${total} connected client${total === 1 ? "" : "s"}`,
         headers,
         rows,
         prefix ? `No connected client id starts with “${prefix}”.` : "No clients connected.",
@@ -152,12 +163,14 @@ export function clientsView(ctx) {
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     shown = "";
+    offset = 0;
     refresh().catch((e) => ctx.fail("search failed", e));
   });
   return {
     refresh,
     stop() {
       shown = "";
+      offset = 0;
       holder.replaceChildren();
       closeDetails();
     },

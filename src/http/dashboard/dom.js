@@ -89,3 +89,31 @@ export function table(caption, headers, rows, empty = "Nothing to show.") {
     ),
   );
 }
+
+/**
+ * Paging controls for a list of `total` items shown `limit` at a time from `offset`:
+ * "Previous page" / "Next page" buttons (disabled at the ends) and an "a–b of n" readout.
+ * @param {string} what e.g. "clients", for the buttons' accessible names
+ * @param {(offset: number) => void} go
+ */
+export function pager(what, total, offset, limit, go) {
+  if (total <= limit && offset === 0) return null;
+  const last = Math.min(total, offset + limit);
+  return h(
+    "div",
+    { class: "row pager", role: "navigation", "aria-label": `Pages of ${what}` },
+    h("button", {
+      type: "button",
+      disabled: offset <= 0,
+      "aria-label": `Previous page of ${what}`,
+      onclick: () => go(Math.max(0, offset - limit)),
+    }, "‹ Previous"),
+    h("span", {}, total === 0 ? "none" : `${offset + 1}–${last} of ${total}`),
+    h("button", {
+      type: "button",
+      disabled: last >= total,
+      "aria-label": `Next page of ${what}`,
+      onclick: () => go(offset + limit),
+    }, "Next ›"),
+  );
+}

@@ -3,9 +3,9 @@
  * as base64, both cut short), and a Delete button for admins (DELETE /api/v1/retained/{topic}).
  */
 import { call, get, seg } from "./api.js";
-import { byId, fill, h, table } from "./dom.js";
+import { byId, fill, h, pager, table } from "./dom.js";
 
-const PAGE = 100;
+const PAGE = 50;
 const PREVIEW = 200;
 
 /** The retained message browser; see app.js for the view interface. */
@@ -13,6 +13,7 @@ export function retainedView(ctx) {
   const form = byId("retained-form");
   const holder = byId("retained-table");
   let shown = "";
+  let offset = 0;
 
   async function remove(topic) {
     try {
@@ -28,7 +29,11 @@ export function retainedView(ctx) {
   async function refresh() {
     const filter = String(new FormData(form).get("filter") || "#");
     const data = await get(
-      `/api/v1/retained?${new URLSearchParams({ filter, limit: String(PAGE) })}`,
+      `/api/v1/retained?${new URLSearchParams({
+        filter,
+        limit: String(PAGE),
+        offset: String(offset),
+      })}`,
     );
     const key = JSON.stringify([data, ctx.isAdmin()]);
     if (key === shown) return;
@@ -38,11 +43,20 @@ export function retainedView(ctx) {
     const headers = ["Topic", "QoS", "Size", "Payload"];
     if (admin) headers.push("Actions");
     const total = Number(data?.total) || 0;
+    if (offset > 0 && offset >= total) {
+      offset = Math.max(0, Math.floor((total - 1) / PAGE) * PAGE);
+      shown = "";
+      return refresh();
+    }
     fill(
       holder,
+      pager("retained messages", total, offset, PAGE, (o) => {
+        offset = o;
+        shown = "";
+        refresh().catch((e) => ctx.fail("cannot list retained messages", e));
+      }),
       table(
-        `${total} retained message${total === 1 ? "" : "s"} matching ${filter}` +
-          (total > items.length ? `, first ${items.length} shown` : ""),
+        `${total} retained message${total === 1 ? "" : "s"} matching ${filter}`,
         headers,
         items.map((m) => {
           const payload = String(m.payload ?? "");
@@ -76,12 +90,14 @@ export function retainedView(ctx) {
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     shown = "";
+    offset = 0;
     refresh().catch((e) => ctx.fail("cannot list retained messages", e));
   });
   return {
     refresh,
     stop() {
       shown = "";
+      offset = 0;
       holder.replaceChildren();
     },
   };

@@ -3,9 +3,9 @@
  * subscriptions (by client id and/or filter), both refreshed while shown.
  */
 import { call, get, seg } from "./api.js";
-import { byId, duration, fill, h, table } from "./dom.js";
+import { byId, duration, fill, h, pager, table } from "./dom.js";
 
-const PAGE = 100;
+const PAGE = 50;
 
 /** The sessions and subscriptions view; see app.js for the view interface. */
 export function sessionsView(ctx) {
@@ -14,6 +14,7 @@ export function sessionsView(ctx) {
   const sHolder = byId("sessions-table");
   const subHolder = byId("subs-table");
   let shown = "";
+  let offset = 0;
 
   async function remove(id) {
     try {
@@ -28,10 +29,14 @@ export function sessionsView(ctx) {
 
   async function refresh() {
     const sf = new FormData(sForm);
-    const sq = new URLSearchParams({ prefix: sf.get("prefix") ?? "", limit: String(PAGE) });
+    const sq = new URLSearchParams({
+      prefix: sf.get("prefix") ?? "",
+      limit: String(PAGE),
+      offset: String(offset),
+    });
     if (sf.get("connected")) sq.set("connected", String(sf.get("connected")));
     const bf = new FormData(subForm);
-    const bq = new URLSearchParams();
+    const bq = new URLSearchParams({ limit: String(PAGE) });
     if (bf.get("clientId")) bq.set("clientId", String(bf.get("clientId")));
     if (bf.get("filter")) bq.set("filter", String(bf.get("filter")));
     const [sessions, subs] = await Promise.all([
@@ -41,14 +46,25 @@ export function sessionsView(ctx) {
     const key = JSON.stringify([sessions, subs, ctx.isAdmin()]);
     if (key === shown) return;
     shown = key;
+    const total = Number(sessions?.total) || 0;
+    if (offset > 0 && offset >= total) {
+      offset = Math.max(0, Math.floor((total - 1) / PAGE) * PAGE);
+      shown = "";
+      return refresh();
+    }
     const admin = ctx.isAdmin();
     const sItems = Array.isArray(sessions?.items) ? sessions.items : [];
     const headers = ["Client id", "State", "Node", "Subscriptions", "Queued", "Expiry"];
     if (admin) headers.push("Actions");
     fill(
       sHolder,
+      pager("sessions", total, offset, PAGE, (o) => {
+        offset = o;
+        shown = "";
+        refresh().catch((e) => ctx.fail("cannot list sessions", e));
+      }),
       table(
-        `${Number(sessions?.total) || 0} sessions`,
+        `${total} session${total === 1 ? "" : "s"}`,
         headers,
         sItems.map((s) => {
           const cells = [
@@ -80,7 +96,8 @@ export function sessionsView(ctx) {
     fill(
       subHolder,
       table(
-        `${Number(subs?.total) || 0} subscriptions`,
+        `${Number(subs?.total) || 0} subscriptions` +
+          (Number(subs?.total) > bItems.length ? `, first ${bItems.length} shown` : ""),
         ["Client id", "Filter", "QoS"],
         bItems.map((s) => [h("code", {}, s.clientId), h("code", {}, s.filter), s.qos]),
         "No subscriptions.",
@@ -92,6 +109,7 @@ export function sessionsView(ctx) {
     f.addEventListener("submit", (ev) => {
       ev.preventDefault();
       shown = "";
+      offset = 0;
       refresh().catch((e) => ctx.fail("cannot list sessions", e));
     });
   }
@@ -99,6 +117,7 @@ export function sessionsView(ctx) {
     refresh,
     stop() {
       shown = "";
+      offset = 0;
       sHolder.replaceChildren();
       subHolder.replaceChildren();
     },
