@@ -106,7 +106,7 @@ export class AdminRpc {
 
   /**
    * Asks every live node `req`; resolves with the answers (this node's first) once all have
-   * answered or the timeout passed.
+   * answered or the timeout passed (a node that did not answer then has a null answer).
    */
   async gather(req: unknown): Promise<NodeAnswer[]> {
     const mine: NodeAnswer = { node: this.#me, answer: await this.#answer(req) };
@@ -132,7 +132,11 @@ export class AdminRpc {
               `${this.#timeoutMs} ms; answering without them`,
           );
         }
-        resolve(p?.got ?? []);
+        // A node that did not answer is listed with a null answer, so a status shows it.
+        resolve([
+          ...(p?.got ?? []),
+          ...[...(p?.want ?? [])].map((node) => ({ node, answer: null })),
+        ]);
       }, this.#timeoutMs);
       this.#pending.set(id, { want: new Set(others), got: [], done: resolve, timer });
     });

@@ -97,9 +97,24 @@ export class Operations {
     return (await this.gather(req)).map((r) => r.answer as T);
   }
 
-  /** Every live node's view. */
+  /** Every live node's view; a node that did not answer in time is listed unhealthy. */
   async nodes(): Promise<NodeView[]> {
-    return (await this.#all<NodeView | null>({ kind: "node" })).filter((n) => n !== null);
+    const req: NodeRequest = { kind: "node" };
+    if (!this.gather) return [this.local(req) as NodeView];
+    return (await this.gather(req)).map(({ node, answer }) =>
+      (answer as NodeView | null) ?? {
+        id: node,
+        healthy: false,
+        connections: 0,
+        uptimeSeconds: 0,
+        sessions: 0,
+        subscriptions: 0,
+        retained: 0,
+        messagesIn: 0,
+        messagesOut: 0,
+        dropped: 0,
+      }
+    );
   }
 
   /** Connected clients of every node; a client id counted once (the newest connection). */

@@ -101,6 +101,22 @@ Deno.test("offline persistent sessions are listed and can be deleted; the audit 
       404,
     );
 
+    // A connected one is disconnected first, then ended.
+    const live = uid("live");
+    const lc = await connectMqttJs(url, { clientId: live, clean: false });
+    defer(() => lc.close());
+    const closed = new Promise<void>((resolve) => lc.client.once("close", () => resolve()));
+    const delLive = await call(base, `/api/v1/sessions/${encodeURIComponent(live)}`, {
+      method: "DELETE",
+    });
+    assert.deepEqual(delLive.body, { deleted: true });
+    await closed;
+    assert.equal(app.broker.sessions.has(live), false);
+    assert.equal(
+      (await call(base, `/api/v1/sessions?prefix=${encodeURIComponent(live)}`)).body.total,
+      0,
+    );
+
     // A client id with a line break cannot forge an audit line: it is logged as \n.
     await call(base, `/api/v1/sessions/${encodeURIComponent("evil\nINFO audit: forged")}`, {
       method: "DELETE",

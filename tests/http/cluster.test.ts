@@ -116,6 +116,16 @@ Deno.test({
       assert.deepEqual(del.body, { deleted: true });
       const after = await call(b.base, `/api/v1/sessions?prefix=${encodeURIComponent(idB)}`);
       assert.equal(after.body.total, 0);
+
+      // A node that is registered and has a heartbeat but does not answer: listed unhealthy
+      // once the gathering gives up on it, and the others still answer.
+      await redis.cli("SADD", `${prefix}{g}:nodes`, "ghost");
+      await redis.cli("SET", `${prefix}{g}:alive:ghost`, "token", "PX", "60000");
+      const withGhost = await call(a.base, "/api/v1/status");
+      const ghost = withGhost.body.cluster.nodes.find((n: { id: string }) => n.id === "ghost");
+      assert.deepEqual(ghost, { id: "ghost", healthy: false, connections: 0, uptimeSeconds: 0 });
+      assert.equal(withGhost.body.cluster.nodes.length, 3);
+      await a.log.waitFor(/no answer from ghost within 2000 ms/);
     });
   },
 });

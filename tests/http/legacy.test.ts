@@ -4,6 +4,7 @@
  * errors are {"code":-1}, and /info lists each session once with its whole client id.
  */
 import assert from "node:assert/strict";
+import mqtt from "mqtt";
 import { scoped, uid } from "../helpers/broker.ts";
 import { hostArgs, ignoreWithoutCli, mosquittoSub } from "../helpers/cli.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
@@ -93,5 +94,40 @@ Deno.test("/open/api/mqttwk/info lists each session once, with full client ids a
     assert.equal(res.body.data.total, 1);
     assert.equal(res.body.data.list[0].clientId, id);
     assert.deepEqual(res.body.data.list[0].topics.sort(), ["a/b", "c/#"]);
+  });
+});
+
+Deno.test("a QoS 1 /send answered success is not lost: an offline session gets it after a restart", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mqttwk-http-durable-" });
+  await scoped(async (defer) => {
+    defer(() => Deno.remove(dir, { recursive: true }));
+    const flags = [...OPEN, "--persistence", "sqlite", `--data-dir=${dir}`];
+    const id = uid("durable");
+    const first = await startHttpApp(flags);
+    const c = await connectMqttJs(first.url, { clientId: id, clean: false });
+    await c.subscribe("durable/#", 1);
+    await c.close();
+    const res = await call(first.base, "/open/api/mqttwk/send", {
+      method: "POST",
+      body: JSON.stringify({ topic: "durable/x", message: "kept across a restart", qos: 1 }),
+    });
+    assert.deepEqual(res.body, { code: 0, msg: "success" });
+    await first.app.stop();
+
+    const second = await startHttpApp(flags);
+    defer(() => second.app.stop());
+    // The handler is in place before CONNECT: the queued message follows the CONNACK at once.
+    const back = mqtt.connect(second.url, { clientId: id, clean: false, reconnectPeriod: 0 });
+    defer(() => back.endAsync());
+    const m = await new Promise<{ topic: string; payload: string; qos: number }>((resolve) =>
+      back.on(
+        "message",
+        (topic, payload, packet) =>
+          resolve({ topic, payload: payload.toString(), qos: packet.qos }),
+      )
+    );
+    assert.equal(m.topic, "durable/x");
+    assert.equal(m.payload, "kept across a restart");
+    assert.equal(m.qos, 1);
   });
 });
