@@ -55,6 +55,13 @@ export function dashboardFile(path: string): string | null {
   return parts.join("/");
 }
 
+/**
+ * Everything the page loads comes from the broker itself; `ws: wss:` because the MQTT panel talks
+ * to the WebSocket listener on another port. No inline script, no framing (clickjacking).
+ */
+const CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self'; style-src 'self'; " +
+  "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
 /** Answers a dashboard path, or null when `path` is not one. */
 export async function serveStatic(
   path: string,
@@ -80,6 +87,8 @@ export async function serveStatic(
         "content-type": contentType(rel),
         "cache-control": "no-cache",
         "x-content-type-options": "nosniff",
+        "content-security-policy": CSP,
+        "referrer-policy": "no-referrer",
       },
       body,
     };
