@@ -112,6 +112,15 @@ export class Persistence {
     this.#dirty = true;
   }
 
+  /** See Store.beginUnit: what follows, until endUnit(), becomes durable in one commit. */
+  beginUnit(): void {
+    this.store.beginUnit();
+  }
+
+  endUnit(): void {
+    this.store.endUnit();
+  }
+
   /** Sets (or, with null, deletes) the retained message of `topic`. */
   setRetained(topic: string, msg: StoredMessage | null): void {
     this.store.setRetained(topic, msg);

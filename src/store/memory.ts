@@ -29,6 +29,11 @@ export class MemoryStore implements Store {
     return RESOLVED;
   }
 
+  /** Every mutation applies at once and nothing survives the process: nothing to group. */
+  beginUnit(): void {}
+
+  endUnit(): void {}
+
   close(): Promise<void> {
     return RESOLVED;
   }

@@ -283,6 +283,14 @@ export class RedisStore implements Store {
     return b;
   }
 
+  /**
+   * Units need nothing more here: this store only commits from a timer or a microtask (never in
+   * the middle of a synchronous turn), and one commit is one MULTI per hash slot.
+   */
+  beginUnit(): void {}
+
+  endUnit(): void {}
+
   #autoCommit(): void {
     if (this.#closed && !this.#redis) return;
     this.flush().catch(() => {/* logged by the commit */});

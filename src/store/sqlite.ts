@@ -77,6 +77,10 @@ export class SqliteStore implements Store {
   #kickQueued = false;
   #lastError: Error | null = null;
   #failures = 0;
+  /** Open atomic units (beginUnit): no commit starts while > 0. */
+  #unit = 0;
+  /** A commit was due inside a unit. */
+  #kickAfterUnit = false;
   #stats = {
     commits: 0,
     failedCommits: 0,
@@ -242,6 +246,16 @@ export class SqliteStore implements Store {
     this.#touched();
   }
 
+  beginUnit(): void {
+    this.#unit++;
+  }
+
+  endUnit(): void {
+    if (this.#unit === 0 || --this.#unit > 0 || !this.#kickAfterUnit) return;
+    this.#kickAfterUnit = false;
+    this.#kick();
+  }
+
   flush(): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("the SQLite store is closed"));
     if (this.#opts.durability === "interval") {
@@ -282,6 +296,11 @@ export class SqliteStore implements Store {
   #kick(): void {
     const backend = this.#backend;
     if (!backend || this.#inflight || this.#pending.empty) return;
+    if (this.#unit > 0) {
+      // Inside an atomic unit: its end commits instead.
+      this.#kickAfterUnit = true;
+      return;
+    }
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#due = false;

@@ -81,13 +81,35 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
       return;
     }
   }
+  // $SYS is the broker's own (as in Mosquitto): no ACL can open it to clients, while the broker
+  // still publishes there through Publisher, which this check does not guard.
+  const sys = isSysTopic(p.topic);
+  // QoS 2: the packet id and every copy the message is routed to become durable in one commit.
+  // Apart, a crash could keep the copies but not the id, and the publisher's resend after the
+  // restart would be routed a second time.
+  const unit = p.qos === 2;
+  if (unit) core.persistence.beginUnit();
+  try {
+    routeAccepted(core, client, p, props, sys);
+  } finally {
+    if (unit) core.persistence.endUnit();
+  }
+}
+
+/** Routes an accepted PUBLISH (unless not authorized) and acknowledges it once it is safe. */
+function routeAccepted(
+  core: Core,
+  client: Client,
+  p: PublishPacket,
+  props: Properties | undefined,
+  sys: boolean,
+): void {
+  const s = client.session!;
+  const v5 = client.v5;
   let pending: void | Promise<void> = undefined;
   let msg: StoredMessage | undefined;
   /** 5.0 reason code of the PUBACK/PUBREC: 0x10 when nobody subscribes (3.4.2.1). */
   let code = 0;
-  // $SYS is the broker's own (as in Mosquitto): no ACL can open it to clients, while the broker
-  // still publishes there through Publisher, which this check does not guard.
-  const sys = isSysTopic(p.topic);
   if (!sys && core.authorizer.canPublish(client.info, p.topic)) {
     // The payload stays a view into the read buffer; `compact` copies it out only if the
     // message outlives this turn (retained, queued, in flight).
