@@ -24,6 +24,12 @@
 import { join } from "node:path";
 import { Batch } from "./sqlite_batch.ts";
 import { DB_FILE, SqliteDb } from "./sqlite_db.ts";
+import {
+  checkPresence,
+  type IntegrityCheck,
+  MARKER_FILE,
+  writeMarker,
+} from "./sqlite_check.ts";
 import { type Call, Handler, type Response, type ThreadMemory } from "./sqlite_protocol.ts";
 import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import type {
@@ -46,6 +52,8 @@ export interface SqliteStoreOptions {
   worker?: boolean;
   /** Batch size that starts a commit without waiting for the interval (default 1000). */
   maxBatchOps?: number;
+  /** How the file is checked when opened (default "quick": PRAGMA quick_check). */
+  integrityCheck?: IntegrityCheck;
 }
 
 /** Longest pause between retries of a failing commit. */
@@ -91,7 +99,7 @@ export class SqliteStore implements Store {
   };
 
   constructor(opts: SqliteStoreOptions) {
-    this.#opts = { worker: true, maxBatchOps: 1000, ...opts };
+    this.#opts = { worker: true, maxBatchOps: 1000, integrityCheck: "quick", ...opts };
     this.#log = opts.logger ?? consoleStoreLogger;
     this.path = join(opts.dir, DB_FILE);
   }
@@ -133,12 +141,21 @@ export class SqliteStore implements Store {
         { cause: e },
       );
     }
+    const marker = join(this.#opts.dir, MARKER_FILE);
+    const created = checkPresence(this.path, marker);
     const backend = this.#opts.worker ? new WorkerBackend() : new InlineBackend();
+    const started = performance.now();
     try {
       await backend.call({
         op: "open",
-        arg: { path: this.path, sync: this.#opts.durability === "sync" },
+        arg: {
+          path: this.path,
+          sync: this.#opts.durability === "sync",
+          integrityCheck: this.#opts.integrityCheck,
+        },
       });
+      // From now on a missing or empty file here is an error, not a fresh start.
+      if (created) writeMarker(marker, this.path);
       if (this.#opts.worker) {
         this.#reader = new SqliteDb({ path: this.path, sync: false, readOnly: true });
       }
@@ -147,9 +164,13 @@ export class SqliteStore implements Store {
       throw e;
     }
     this.#backend = backend;
+    const check = this.#opts.integrityCheck === "off"
+      ? "integrity check off"
+      : `${this.#opts.integrityCheck} integrity check passed`;
     this.#log.info(
       `store: opened ${this.path} (durability ${this.#opts.durability}, ` +
-        `${this.#opts.worker ? "worker" : "in-thread"})`,
+        `${this.#opts.worker ? "worker" : "in-thread"}, ${check}, ` +
+        `${Math.round(performance.now() - started)} ms)`,
     );
   }
 
