@@ -6,7 +6,7 @@
  * The copy is a compact, self-contained database (no -wal), checked before it is reported.
  * Used by `deno task backup` (scripts/backup.ts); an HTTP endpoint can call backupStore() too.
  */
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type DatabaseSyncOptions } from "node:sqlite";
 import { join } from "node:path";
 import { DB_FILE } from "./sqlite_db.ts";
 
@@ -37,7 +37,10 @@ export function backupStore(dataDir: string, dest: string): BackupResult {
   }
   if (exists) throw new Error(`${dest} exists already; choose a new file name`);
   const started = performance.now();
-  const db = new DatabaseSync(source, { readOnly: true });
+  // VACUUM INTO attaches the destination: node:sqlite allows no attached database by default.
+  // (`limits` is in Deno's node:sqlite, not yet in its type declarations.)
+  const opts = { readOnly: true, limits: { attach: 1 } } as DatabaseSyncOptions;
+  const db = new DatabaseSync(source, opts);
   try {
     db.exec("PRAGMA busy_timeout = 10000");
     db.prepare("VACUUM INTO ?").run(dest);

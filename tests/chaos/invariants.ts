@@ -94,6 +94,11 @@ export class InvariantChecker {
     return n;
   }
 
+  /** The acknowledged messages so far, as messageKeys. */
+  ackedKeys(): string[] {
+    return [...this.#acked];
+  }
+
   get ackedCount(): number {
     return this.#acked.size;
   }
