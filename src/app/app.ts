@@ -14,6 +14,7 @@ import { SocketBudget } from "../transport/socket_budget.ts";
 import { type DescriptorWatch, watchDescriptors } from "../transport/descriptor_watch.ts";
 import { bridgeHealth, createBridge } from "./bridge.ts";
 import { clusterHealth } from "./cluster.ts";
+import { type StoreHealth, watchStore } from "./disk.ts";
 import { connectionBudget } from "./connection_budget.ts";
 import { type Listeners, openListeners } from "./listeners.ts";
 import { type HealthSource, type HealthView, healthView, serveMetrics } from "./metrics.ts";
@@ -98,6 +99,7 @@ class MqttwkApp implements App {
   #metrics?: Front;
   #watch?: DescriptorWatch;
   #sources: HealthSource[] = [];
+  #storeWatch?: StoreHealth;
   #started = false;
   #running = false;
   #stopping?: Promise<void>;
@@ -154,6 +156,14 @@ class MqttwkApp implements App {
       () => createSecurity(config, log),
     );
     const kafka = this.#kafka = await this.#orFail("cannot start", () => createBridge(config, log));
+    const onDisk = config.persistence === "sqlite" && !config.clusterOn;
+    const storeWatch = this.#storeWatch = watchStore(
+      store,
+      onDisk ? config.dataDir : null,
+      config.diskFreeWarnBytes,
+      log,
+    );
+    this.#sources.push(storeWatch.source);
     if (cluster) this.#sources.push(clusterHealth(cluster));
     if (kafka) this.#sources.push(bridgeHealth(kafka));
 
@@ -227,6 +237,7 @@ class MqttwkApp implements App {
 
   async #teardown(): Promise<void> {
     this.#stopIdleGc?.();
+    this.#storeWatch?.stop();
     this.#watch?.close();
     this.#listeners?.close();
     this.#metrics?.close();

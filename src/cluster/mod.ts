@@ -27,6 +27,7 @@ export function createRedisCluster(config: Config, log: Logger): RedisCluster {
     database: config.redisDatabase,
     nodes: config.redisNodes,
     keyPrefix: config.redisKeyPrefix,
+    requirePersistence: config.redisRequirePersistence,
     logger: log,
   });
   const cluster = new RedisClusterLink(store, {

@@ -476,7 +476,8 @@ export const SCHEMA = [
     values: ["quick", "full", "off"],
     default: "quick",
     field: "storeIntegrityCheck",
-    doc: "Check the sqlite store at start-up (PRAGMA quick_check / integrity_check); damage refuses the start.",
+    doc:
+      "Check the sqlite store at start-up (PRAGMA quick_check / integrity_check); damage refuses the start.",
   },
   {
     key: `${B}.disk-free-warn-bytes`,
@@ -484,7 +485,8 @@ export const SCHEMA = [
     default: 268435456,
     min: 0,
     field: "diskFreeWarnBytes",
-    doc: "Warn (log, /health degraded) when the data directory's file system has less free space; 0 = off.",
+    doc:
+      "Warn (log, /health degraded) when the data directory's file system has less free space; 0 = off.",
   },
   {
     key: `${B}.node-id`,
@@ -924,7 +926,8 @@ export const SCHEMA = [
     type: "bool",
     default: false,
     field: "redisRequirePersistence",
-    doc: "Refuse to start when Redis keeps no AOF (appendonly yes) and so may lose acknowledged messages on a restart; false = warn only.",
+    doc:
+      "Refuse to start when Redis keeps no AOF (appendonly yes) and so may lose acknowledged messages on a restart; false = warn only.",
   },
   {
     key: `${B}.cluster.node-timeout`,

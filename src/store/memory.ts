@@ -29,6 +29,11 @@ export class MemoryStore implements Store {
     return RESOLVED;
   }
 
+  /** Memory never fails to take a mutation. */
+  failure(): string | null {
+    return null;
+  }
+
   /** Every mutation applies at once and nothing survives the process: nothing to group. */
   beginUnit(): void {}
 

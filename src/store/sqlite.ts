@@ -24,12 +24,7 @@
 import { join } from "node:path";
 import { Batch } from "./sqlite_batch.ts";
 import { DB_FILE, SqliteDb } from "./sqlite_db.ts";
-import {
-  checkPresence,
-  type IntegrityCheck,
-  MARKER_FILE,
-  writeMarker,
-} from "./sqlite_check.ts";
+import { checkPresence, type IntegrityCheck, MARKER_FILE, writeMarker } from "./sqlite_check.ts";
 import { type Call, Handler, type Response, type ThreadMemory } from "./sqlite_protocol.ts";
 import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import type {
@@ -265,6 +260,10 @@ export class SqliteStore implements Store {
   setRetained(topic: string, message: StoredMessage | null): void {
     this.#batch().setRetained(topic, message);
     this.#touched();
+  }
+
+  failure(): string | null {
+    return this.#lastError?.message ?? null;
   }
 
   beginUnit(): void {

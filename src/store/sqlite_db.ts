@@ -486,4 +486,3 @@ export function decodeJson<T>(s: string): T {
     return x;
   });
 }
-

@@ -59,6 +59,12 @@ export interface Store {
   /** Closes the unit beginUnit() opened; commits that were held back may start now. */
   endUnit(): void;
 
+  /**
+   * Why commits currently fail (e.g. the disk is full), or null while they succeed. The store
+   * keeps retrying what failed; meanwhile the broker refuses new work that needs the store.
+   */
+  failure(): string | null;
+
   /** Resolves when every mutation issued before this call is durable; rejects on write failure. */
   flush(): Promise<void>;
   /** Removes sessions whose expiry passed before `now` (ms); returns their client ids. */
