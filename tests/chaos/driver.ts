@@ -62,6 +62,8 @@ export class ChaosPublisher {
     /** Stop after this many messages (default: until stop()). */
     limit = Infinity,
     protocolVersion: 4 | 5 = 4,
+    /** Bytes of padding after the key (to fill a disk faster). */
+    readonly padding = 0,
   ) {
     this.id = id;
     this.#limit = limit;
@@ -87,7 +89,9 @@ export class ChaosPublisher {
     ) {
       const seq = this.sent++;
       this.#inflight++;
-      this.client.publish(`chaos/${this.id}`, messageKey(this.id, seq), { qos: this.qos }, (e) => {
+      const payload = messageKey(this.id, seq) +
+        (this.padding ? " " + "x".repeat(this.padding) : "");
+      this.client.publish(`chaos/${this.id}`, payload, { qos: this.qos }, (e) => {
         this.#inflight--;
         if (e) this.refused++;
         else {
@@ -120,6 +124,8 @@ export class ChaosSubscriber {
     readonly checker: InvariantChecker,
     qos: 1 | 2,
     protocolVersion: 4 | 5 = 4,
+    /** What it subscribes to (default every chaos publisher). */
+    filter: string | string[] = "chaos/#",
   ) {
     this.client = mqtt.connect(connectOptions(id, target, protocolVersion));
     this.client.on("error", () => {});
@@ -137,7 +143,7 @@ export class ChaosSubscriber {
       this.client.once("connect", (ack) => {
         // A resumed session keeps its subscription; a new one subscribes once.
         if (ack.sessionPresent) return resolve();
-        this.client.subscribe("chaos/#", { qos }, (e) => e ? reject(e) : resolve());
+        this.client.subscribe(filter, { qos }, (e) => e ? reject(e) : resolve());
       });
     });
   }

@@ -40,8 +40,10 @@ export function messageKey(publisher: string, seq: number): string {
   return `${publisher}:${seq}`;
 }
 
-/** Splits a payload made by messageKey, or null if it is not one. */
+/** Splits a payload made by messageKey (padding after a space ignored), or null. */
 export function parseKey(payload: string): { publisher: string; seq: number } | null {
+  const sp = payload.indexOf(" ");
+  if (sp >= 0) payload = payload.slice(0, sp);
   const i = payload.lastIndexOf(":");
   if (i <= 0) return null;
   const seq = Number(payload.slice(i + 1));
@@ -74,6 +76,7 @@ export class InvariantChecker {
       this.#foreign++;
       return;
     }
+    payload = messageKey(k.publisher, k.seq);
     const n = this.#received.get(payload) ?? 0;
     this.#received.set(payload, n + 1);
     if (n > 0) return;
