@@ -14,6 +14,7 @@ import { SocketBudget } from "../transport/socket_budget.ts";
 import { type DescriptorWatch, watchDescriptors } from "../transport/descriptor_watch.ts";
 import { bridgeHealth, createBridge } from "./bridge.ts";
 import { clusterAdmin, clusterHealth } from "./cluster.ts";
+import { type StoreHealth, watchStore } from "./disk.ts";
 import { connectionBudget } from "./connection_budget.ts";
 import { type Listeners, openListeners } from "./listeners.ts";
 import { type HealthSource, type HealthView, healthView } from "./metrics.ts";
@@ -101,6 +102,7 @@ class MqttwkApp implements App {
   #http?: HttpSide;
   #watch?: DescriptorWatch;
   #sources: HealthSource[] = [];
+  #storeWatch?: StoreHealth;
   #started = false;
   #running = false;
   #stopping?: Promise<void>;
@@ -157,6 +159,14 @@ class MqttwkApp implements App {
       () => createSecurity(config, log),
     );
     const kafka = this.#kafka = await this.#orFail("cannot start", () => createBridge(config, log));
+    const onDisk = config.persistence === "sqlite" && !config.clusterOn;
+    const storeWatch = this.#storeWatch = watchStore(
+      store,
+      onDisk ? config.dataDir : null,
+      config.diskFreeWarnBytes,
+      log,
+    );
+    this.#sources.push(storeWatch.source);
     if (cluster) this.#sources.push(clusterHealth(cluster));
     if (kafka) this.#sources.push(bridgeHealth(kafka));
 
@@ -248,6 +258,7 @@ class MqttwkApp implements App {
 
   async #teardown(): Promise<void> {
     this.#stopIdleGc?.();
+    this.#storeWatch?.stop();
     this.#watch?.close();
     this.#listeners?.close();
     await this.#http?.close();

@@ -22,6 +22,7 @@ export async function chooseStore(config: Config, log: Logger): Promise<StoreCho
         dir: config.dataDir,
         durability: config.durability,
         commitIntervalMs: config.commitIntervalMs,
+        integrityCheck: config.storeIntegrityCheck,
         logger: log,
       }),
     };

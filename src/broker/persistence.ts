@@ -112,6 +112,24 @@ export class Persistence {
     this.#dirty = true;
   }
 
+  /**
+   * Why the store cannot commit now (a full disk, an unreachable Redis), or null. While set,
+   * work that would need the store is refused rather than queued: QoS 1/2 PUBLISHes, new
+   * persistent sessions and their SUBSCRIBEs.
+   */
+  get failure(): string | null {
+    return this.store.failure();
+  }
+
+  /** See Store.beginUnit: what follows, until endUnit(), becomes durable in one commit. */
+  beginUnit(): void {
+    this.store.beginUnit();
+  }
+
+  endUnit(): void {
+    this.store.endUnit();
+  }
+
   /** Sets (or, with null, deletes) the retained message of `topic`. */
   setRetained(topic: string, msg: StoredMessage | null): void {
     this.store.setRetained(topic, msg);

@@ -34,7 +34,11 @@ export function redisOptionsOf(config: Config): RedisConnOptions {
 
 /** Creates (without connecting) the Redis store and the cluster link `config` describes. */
 export function createRedisCluster(config: Config, log: Logger): RedisCluster {
-  const store = new RedisStore({ ...redisOptionsOf(config), logger: log });
+  const store = new RedisStore({
+    ...redisOptionsOf(config),
+    requirePersistence: config.redisRequirePersistence,
+    logger: log,
+  });
   const cluster = new RedisClusterLink(store, {
     nodeTimeoutMs: Math.round(config.clusterNodeTimeout * 1000),
     streamMaxLen: config.clusterStreamMaxLen,

@@ -471,6 +471,24 @@ export const SCHEMA = [
     doc: "Milliseconds between group commits when durability is interval.",
   },
   {
+    key: `${B}.store-integrity-check`,
+    type: "enum",
+    values: ["quick", "full", "off"],
+    default: "quick",
+    field: "storeIntegrityCheck",
+    doc:
+      "Check the sqlite store at start-up (PRAGMA quick_check / integrity_check); damage refuses the start.",
+  },
+  {
+    key: `${B}.disk-free-warn-bytes`,
+    type: "bytes",
+    default: 268435456,
+    min: 0,
+    field: "diskFreeWarnBytes",
+    doc:
+      "Warn (log, /health degraded) when the data directory's file system has less free space; 0 = off.",
+  },
+  {
     key: `${B}.node-id`,
     type: "string",
     default: "",
@@ -902,6 +920,14 @@ export const SCHEMA = [
     default: "mqttwk:",
     field: "redisKeyPrefix",
     doc: 'Prefix of every Redis key and channel of this broker cluster (no "{" or "}").',
+  },
+  {
+    key: "redis.require-persistence",
+    type: "bool",
+    default: false,
+    field: "redisRequirePersistence",
+    doc:
+      "Refuse to start when Redis keeps no AOF (appendonly yes) and so may lose acknowledged messages on a restart; false = warn only.",
   },
   {
     key: `${B}.cluster.node-timeout`,

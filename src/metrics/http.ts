@@ -10,6 +10,8 @@ export interface HealthSource {
   /** Short name for /health, e.g. "cluster" or "kafka". */
   name: string;
   healthy(): boolean;
+  /** Why it is degraded (shown by /health), or null. */
+  reason?(): string | null;
   /** Extra gauges and counters, metric name (without the mqttwk_ prefix) to value. */
   metrics(): Record<string, number>;
 }
@@ -61,9 +63,15 @@ export function answer(
   }
   if (path === "/health") {
     const degraded = sources.filter((s) => !s.healthy()).map((s) => s.name);
+    const reasons: Record<string, string> = {};
+    for (const s of sources) {
+      const r = s.reason?.();
+      if (r) reasons[s.name] = r;
+    }
     const body = JSON.stringify({
       status: degraded.length ? "degraded" : "ok",
       degraded,
+      reasons,
       connections: broker.stats.connections,
     });
     return { status: degraded.length ? 503 : 200, type: "application/json", body };

@@ -29,6 +29,16 @@ export class MemoryStore implements Store {
     return RESOLVED;
   }
 
+  /** Memory never fails to take a mutation. */
+  failure(): string | null {
+    return null;
+  }
+
+  /** Every mutation applies at once and nothing survives the process: nothing to group. */
+  beginUnit(): void {}
+
+  endUnit(): void {}
+
   close(): Promise<void> {
     return RESOLVED;
   }

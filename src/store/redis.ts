@@ -43,6 +43,7 @@ import {
 } from "../redis/conn.ts";
 import { checkExec, evalScript, sleep, withTimeout } from "../redis/commands.ts";
 import { DEFAULT_PREFIX, RedisKeys } from "../redis/keys.ts";
+import { checkPersistence } from "../redis/persistence.ts";
 import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import {
   EXPIRY_NEVER,
@@ -62,6 +63,8 @@ export interface RedisStoreOptions extends RedisConnOptions {
   maxBatchOps?: number;
   /** Seconds a disconnected session's keys outlive its expiry before Redis drops them (600). */
   ttlGraceSeconds?: number;
+  /** Refuse open() when Redis keeps no append-only file (else a warning is logged). */
+  requirePersistence?: boolean;
 }
 
 const MAX_RETRY_MS = 2000;
@@ -132,6 +135,7 @@ export class RedisStore implements Store {
   #closed = false;
   #pending = new Batch();
   #retry: Batch[] = [];
+  #lastFailure = "";
   #committing: Promise<void> | null = null;
   #next: Promise<void> | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -182,7 +186,11 @@ export class RedisStore implements Store {
         { cause: e },
       );
     }
-    probe.disconnect();
+    try {
+      await checkPersistence(probe, where, this.#log, this.options.requirePersistence ?? false);
+    } finally {
+      probe.disconnect();
+    }
     const redis = createRedis(this.options, { name: "mqttwk-store" });
     watchConnection(redis, where, {
       down: (why) => this.#log.warn(`store: ${why}; retrying`),
@@ -283,6 +291,18 @@ export class RedisStore implements Store {
     return b;
   }
 
+  /**
+   * Units need nothing more here: this store only commits from a timer or a microtask (never in
+   * the middle of a synchronous turn), and one commit is one MULTI per hash slot.
+   */
+  beginUnit(): void {}
+
+  endUnit(): void {}
+
+  failure(): string | null {
+    return this.#failures > 0 ? this.#lastFailure : null;
+  }
+
   #autoCommit(): void {
     if (this.#closed && !this.#redis) return;
     this.flush().catch(() => {/* logged by the commit */});
@@ -381,6 +401,7 @@ export class RedisStore implements Store {
     }, (err) => {
       this.#stats.failedCommits++;
       this.#failures++;
+      this.#lastFailure = `Redis commit failed: ${(err as Error)?.message ?? err}`;
       // Older than anything issued since: retried first, under the newer mutations.
       this.#retry = batches.concat(this.#retry);
       const delay = Math.min(50 * 2 ** Math.min(this.#failures, 10), MAX_RETRY_MS);

@@ -24,6 +24,7 @@
 import { join } from "node:path";
 import { Batch } from "./sqlite_batch.ts";
 import { DB_FILE, SqliteDb } from "./sqlite_db.ts";
+import { checkPresence, type IntegrityCheck, MARKER_FILE, writeMarker } from "./sqlite_check.ts";
 import { type Call, Handler, type Response, type ThreadMemory } from "./sqlite_protocol.ts";
 import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import type {
@@ -46,6 +47,8 @@ export interface SqliteStoreOptions {
   worker?: boolean;
   /** Batch size that starts a commit without waiting for the interval (default 1000). */
   maxBatchOps?: number;
+  /** How the file is checked when opened (default "quick": PRAGMA quick_check). */
+  integrityCheck?: IntegrityCheck;
 }
 
 /** Longest pause between retries of a failing commit. */
@@ -77,6 +80,10 @@ export class SqliteStore implements Store {
   #kickQueued = false;
   #lastError: Error | null = null;
   #failures = 0;
+  /** Open atomic units (beginUnit): no commit starts while > 0. */
+  #unit = 0;
+  /** A commit was due inside a unit. */
+  #kickAfterUnit = false;
   #stats = {
     commits: 0,
     failedCommits: 0,
@@ -87,7 +94,7 @@ export class SqliteStore implements Store {
   };
 
   constructor(opts: SqliteStoreOptions) {
-    this.#opts = { worker: true, maxBatchOps: 1000, ...opts };
+    this.#opts = { worker: true, maxBatchOps: 1000, integrityCheck: "quick", ...opts };
     this.#log = opts.logger ?? consoleStoreLogger;
     this.path = join(opts.dir, DB_FILE);
   }
@@ -129,12 +136,21 @@ export class SqliteStore implements Store {
         { cause: e },
       );
     }
+    const marker = join(this.#opts.dir, MARKER_FILE);
+    const created = checkPresence(this.path, marker);
     const backend = this.#opts.worker ? new WorkerBackend() : new InlineBackend();
+    const started = performance.now();
     try {
       await backend.call({
         op: "open",
-        arg: { path: this.path, sync: this.#opts.durability === "sync" },
+        arg: {
+          path: this.path,
+          sync: this.#opts.durability === "sync",
+          integrityCheck: this.#opts.integrityCheck,
+        },
       });
+      // From now on a missing or empty file here is an error, not a fresh start.
+      if (created) writeMarker(marker, this.path);
       if (this.#opts.worker) {
         this.#reader = new SqliteDb({ path: this.path, sync: false, readOnly: true });
       }
@@ -143,9 +159,13 @@ export class SqliteStore implements Store {
       throw e;
     }
     this.#backend = backend;
+    const check = this.#opts.integrityCheck === "off"
+      ? "integrity check off"
+      : `${this.#opts.integrityCheck} integrity check passed`;
     this.#log.info(
       `store: opened ${this.path} (durability ${this.#opts.durability}, ` +
-        `${this.#opts.worker ? "worker" : "in-thread"})`,
+        `${this.#opts.worker ? "worker" : "in-thread"}, ${check}, ` +
+        `${Math.round(performance.now() - started)} ms)`,
     );
   }
 
@@ -242,6 +262,20 @@ export class SqliteStore implements Store {
     this.#touched();
   }
 
+  failure(): string | null {
+    return this.#lastError?.message ?? null;
+  }
+
+  beginUnit(): void {
+    this.#unit++;
+  }
+
+  endUnit(): void {
+    if (this.#unit === 0 || --this.#unit > 0 || !this.#kickAfterUnit) return;
+    this.#kickAfterUnit = false;
+    this.#kick();
+  }
+
   flush(): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("the SQLite store is closed"));
     if (this.#opts.durability === "interval") {
@@ -282,6 +316,11 @@ export class SqliteStore implements Store {
   #kick(): void {
     const backend = this.#backend;
     if (!backend || this.#inflight || this.#pending.empty) return;
+    if (this.#unit > 0) {
+      // Inside an atomic unit: its end commits instead.
+      this.#kickAfterUnit = true;
+      return;
+    }
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#due = false;

@@ -3,6 +3,7 @@
  * and loads. Runs inside the store worker (or on the calling thread with `worker: false`).
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { checkIntegrity, type IntegrityCheck, unusable } from "./sqlite_check.ts";
 import { Buffer } from "node:buffer";
 import {
   type BatchData,
@@ -36,6 +37,8 @@ export interface DbOptions {
   sync: boolean;
   /** A second connection for loads only, next to the writer that created the schema. */
   readOnly?: boolean;
+  /** Checked before anything is written (default quick). */
+  integrityCheck?: IntegrityCheck;
 }
 
 /** Where an open store's bytes are, for diagnosing its memory. */
@@ -83,7 +86,7 @@ export class SqliteDb {
     }
     try {
       if (opts.readOnly) this.#db.exec("PRAGMA busy_timeout = 5000");
-      else this.#init(opts.sync);
+      else this.#init(opts.sync, opts.integrityCheck ?? "quick");
     } catch (e) {
       try {
         this.#db.close();
@@ -92,7 +95,7 @@ export class SqliteDb {
     }
   }
 
-  #init(sync: boolean): void {
+  #init(sync: boolean, check: IntegrityCheck): void {
     const db = this.#db;
     // Reads the header first: garbage files fail here, before anything is written.
     db.exec("PRAGMA schema_version");
@@ -115,6 +118,9 @@ export class SqliteDb {
         );
       }
     }
+
+    // Damage found now refuses the start; found later, every commit would fail.
+    if (names.size > 0) checkIntegrity(db, this.#path, check);
 
     // Only effective before the first table exists, i.e. when the file is created.
     db.exec("PRAGMA auto_vacuum = INCREMENTAL");
@@ -479,14 +485,4 @@ export function decodeJson<T>(s: string): T {
     }
     return x;
   });
-}
-
-function unusable(path: string, cause: unknown): Error {
-  const why = cause instanceof Error ? cause.message : String(cause);
-  return new Error(
-    `Cannot use the MqttWk store file ${path}: ${why}. The broker will not start with an empty ` +
-      `store over it. Stop the broker, move ${path} (with ${path}-wal and ${path}-shm if present) ` +
-      `aside or restore it from a backup, then start again; a missing file is created empty.`,
-    { cause },
-  );
 }

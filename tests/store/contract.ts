@@ -72,6 +72,26 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     });
   });
 
+  test("an atomic unit's mutations are all durable together", async (ctx) => {
+    // The shape of a QoS 2 PUBLISH routed to many sessions: copies, then the inbound packet id.
+    const s = ctx.store;
+    s.saveSession(session("pub"));
+    for (let i = 0; i < 20; i++) s.saveSession(session(`sub${i}`));
+    await s.flush();
+    s.beginUnit();
+    s.beginUnit(); // nested: only the outer end closes it
+    for (let i = 0; i < 20; i++) s.putOutbound(`sub${i}`, entry(1, { qos: 2 }));
+    s.endUnit();
+    s.addInboundQos2("pub", 7);
+    s.endUnit();
+    await bothWays(ctx, async (st) => {
+      assert.deepEqual((await st.loadSession("pub"))?.inboundQos2, [7]);
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await st.loadSession(`sub${i}`))?.outbound.length, 1);
+      }
+    });
+  });
+
   test("flush resolves with nothing pending, and concurrently", async ({ store }) => {
     await store.flush();
     store.saveSession(session("a"));

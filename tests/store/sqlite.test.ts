@@ -53,6 +53,46 @@ function side(dir: string): DatabaseSync {
   return db;
 }
 
+Deno.test("sqlite: a full batch never commits a QoS 2 message's copies without its packet id", async () => {
+  await withDir(async (dir) => {
+    // In-thread, a size-triggered commit runs synchronously: a split would be on disk at once.
+    const store = new SqliteStore(
+      opts(dir, { worker: false, maxBatchOps: 3, commitIntervalMs: 60_000 }),
+    );
+    await store.open();
+    try {
+      store.saveSession(session("pub"));
+      for (let i = 0; i < 5; i++) store.saveSession(session(`sub${i}`));
+      await store.flush();
+      store.beginUnit();
+      for (let i = 0; i < 5; i++) store.putOutbound(`sub${i}`, entry(1, { qos: 2 }));
+      const db = side(dir);
+      try {
+        // Past maxBatchOps inside the unit: nothing of it may be on disk yet.
+        assert.equal(
+          (db.prepare("SELECT count(*) AS n FROM outbound").get() as { n: number }).n,
+          0,
+        );
+        store.addInboundQos2("pub", 9);
+        store.endUnit();
+        // The unit's end starts the commit that the size asked for, all of it at once.
+        assert.equal(
+          (db.prepare("SELECT count(*) AS n FROM outbound").get() as { n: number }).n,
+          5,
+        );
+        assert.equal(
+          (db.prepare("SELECT count(*) AS n FROM inbound_qos2").get() as { n: number }).n,
+          1,
+        );
+      } finally {
+        db.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 for (const worker of [true, false]) {
   const mode = worker ? "worker" : "in-thread";
 

@@ -106,6 +106,19 @@ export async function handleConnect(core: Core, client: Client, p: ConnectPacket
   // A username nobody checked (authentication off, or allowed without a password) proves
   // nothing: such clients count against their address for the session limits.
   const verifiedUser = client.conn.username ?? (verified ? client.info.username : undefined);
+  if (
+    core.persistence.failure !== null && core.sessions.expiryFor(p) > 0 &&
+    !core.sessions.map.has(clientId)
+  ) {
+    // A new persistent session needs the store, which cannot commit now (a full disk).
+    client.refuseConnect(
+      v5 ? ReasonCode.QuotaExceeded : ConnackReturnCode.ServerUnavailable,
+      `store unavailable (${core.persistence.failure})`,
+      clientMax,
+      false, // a reconnecting fleet would flood the log; the PUBLISH refusals are logged
+    );
+    return;
+  }
   const sessionPresent = await core.sessions.attach(client, p, verifiedUser);
   if (client.isClosed) return;
   if (sessionPresent === null) {

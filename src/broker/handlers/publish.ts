@@ -67,6 +67,7 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
     );
   }
   core.stats.messagesIn++;
+  if (p.qos > 0 && core.persistence.failure !== null) return storeFailing(core, client, p);
   if (p.qos === 2 && s.inboundQos2.has(p.packetId!)) {
     // A resend before PUBREL: already routed once, only the PUBREC is repeated (exactly once).
     client.sendAck(0x50, p.packetId!, true);
@@ -81,13 +82,35 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
       return;
     }
   }
+  // $SYS is the broker's own (as in Mosquitto): no ACL can open it to clients, while the broker
+  // still publishes there through Publisher, which this check does not guard.
+  const sys = isSysTopic(p.topic);
+  // QoS 2: the packet id and every copy the message is routed to become durable in one commit.
+  // Apart, a crash could keep the copies but not the id, and the publisher's resend after the
+  // restart would be routed a second time.
+  const unit = p.qos === 2;
+  if (unit) core.persistence.beginUnit();
+  try {
+    routeAccepted(core, client, p, props, sys);
+  } finally {
+    if (unit) core.persistence.endUnit();
+  }
+}
+
+/** Routes an accepted PUBLISH (unless not authorized) and acknowledges it once it is safe. */
+function routeAccepted(
+  core: Core,
+  client: Client,
+  p: PublishPacket,
+  props: Properties | undefined,
+  sys: boolean,
+): void {
+  const s = client.session!;
+  const v5 = client.v5;
   let pending: void | Promise<void> = undefined;
   let msg: StoredMessage | undefined;
   /** 5.0 reason code of the PUBACK/PUBREC: 0x10 when nobody subscribes (3.4.2.1). */
   let code = 0;
-  // $SYS is the broker's own (as in Mosquitto): no ACL can open it to clients, while the broker
-  // still publishes there through Publisher, which this check does not guard.
-  const sys = isSysTopic(p.topic);
   if (!sys && core.authorizer.canPublish(client.info, p.topic)) {
     // The payload stays a view into the read buffer; `compact` copies it out only if the
     // message outlives this turn (retained, queued, in flight).
@@ -137,10 +160,48 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
             `${err?.message ?? err} (${unackedWarned} so far)`,
         );
       }
-      if (p.qos === 2) s.deleteInboundQos2(pid);
+      // A failed store commit is retried with the id in it: the id stays, so a resend is
+      // recognised. A refusal from elsewhere (a full bridge buffer) frees the id for the resend.
+      if (p.qos === 2 && core.persistence.failure === null) s.deleteInboundQos2(pid);
     });
   } else if (msg) core.volatile.whenSettled(msg, ack);
   else ack();
+}
+
+/** When the last "store unavailable" refusal was logged: one line per burst. */
+let storeRefusalLoggedAt = -Infinity;
+let storeRefusals = 0;
+
+/**
+ * A QoS 1/2 PUBLISH while the store cannot commit (a full disk): refused, not routed, so that
+ * the publisher's resends cannot pile up as duplicates that would fill the disk again. A 5.0
+ * publisher gets PUBACK/PUBREC 0x97 (Quota exceeded), which ends that flow; a 3.1.1 publisher,
+ * which has no way to hear a refusal, and a QoS 2 resend whose first copy is still waiting for
+ * the store, are disconnected unacknowledged (5.0: DISCONNECT 0x97) and resend once they are
+ * back. New persistent sessions get CONNACK 0x97 / 0x03 meanwhile (handlers/connect.ts).
+ */
+function storeFailing(core: Core, client: Client, p: PublishPacket): void {
+  const why = core.persistence.failure!;
+  storeRefusals++;
+  const now = Date.now();
+  if (now - storeRefusalLoggedAt >= REFUSAL_LOG_INTERVAL_MS) {
+    storeRefusalLoggedAt = now;
+    core.log.warn(
+      `store unavailable (${why}): refusing QoS 1/2 PUBLISHes until it recovers ` +
+        `(${storeRefusals} refused so far)`,
+    );
+  }
+  const pid = p.packetId!;
+  const v5 = client.v5;
+  const known = p.qos === 2 && client.session!.inboundQos2.has(pid);
+  if (v5 !== null && !known) {
+    if (p.qos === 1) v5.acknowledged();
+    else v5.completed(pid);
+    client.sendAck(p.qos === 1 ? 0x40 : 0x50, pid, false, ReasonCode.QuotaExceeded);
+    return;
+  }
+  // Its will is not published: the client did nothing wrong and is asked to come back.
+  client.close(`store unavailable: ${why}`, false, ReasonCode.QuotaExceeded);
 }
 
 /**

@@ -50,6 +50,10 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
     } else if (!core.authorizer.canSubscribe(client.info, aclFilter)) {
       core.log.info(`client ${s.clientId} not authorized to subscribe to ${filter}`);
       if (v5) code = ReasonCode.NotAuthorized;
+    } else if (s.persistent && core.persistence.failure !== null) {
+      // A persistent subscription must be stored, and the store cannot commit now.
+      core.log.info(`client ${s.clientId}: store unavailable, subscription to ${filter} refused`);
+      if (v5) code = ReasonCode.QuotaExceeded;
     } else if (
       core.options.maxSubscriptionsPerClient > 0 && !s.subscriptions.has(filter) &&
       s.subscriptions.size >= core.options.maxSubscriptionsPerClient
@@ -88,7 +92,7 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
     const commit = core.persistence.commitBarrier();
     if (commit) announcing.push(commit);
     client.sendAfter(Promise.all(announcing).then(() => {}), suback);
-  } else client.send(suback, true);
+  } else client.send(suback, s.persistent); // a clean session stored nothing to wait for
   // MQTT-3.3.1-6 / -8: retained messages follow the SUBACK, RETAIN=1, at min(QoS), also when
   // an existing subscription is replaced. They are fed at the pace the client reads (see
   // retained_feed.ts), checked against the rules of whoever holds the session when sent.

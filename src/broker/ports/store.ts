@@ -47,6 +47,24 @@ export interface Store {
   /** Sets the retained message of `topic`; null deletes it. */
   setRetained(topic: string, message: StoredMessage | null): void;
 
+  /**
+   * Opens an atomic unit: the mutations issued until the matching endUnit() become durable in
+   * one commit, all or none — no size- or time-triggered commit splits them. Units nest (only the
+   * outermost end closes it) and must be closed in the same synchronous turn. Used so that an
+   * inbound QoS 2 packet id and the copies its message was routed to can never be durable apart:
+   * copies without the id would be routed again when the publisher re-sends after a crash.
+   * (On a Redis Cluster a unit spans one MULTI per hash slot: atomic per session, not across.)
+   */
+  beginUnit(): void;
+  /** Closes the unit beginUnit() opened; commits that were held back may start now. */
+  endUnit(): void;
+
+  /**
+   * Why commits currently fail (e.g. the disk is full), or null while they succeed. The store
+   * keeps retrying what failed; meanwhile the broker refuses new work that needs the store.
+   */
+  failure(): string | null;
+
   /** Resolves when every mutation issued before this call is durable; rejects on write failure. */
   flush(): Promise<void>;
   /** Removes sessions whose expiry passed before `now` (ms); returns their client ids. */
