@@ -8,36 +8,42 @@
  * the dead node's sessions offline (adoptFrom).
  */
 import { evalScript, sleep } from "../redis/commands.ts";
+import { fenced, isFenced } from "../redis/fence.ts";
 import type { LinkContext } from "./context.ts";
 import { encodeWire, type WireMessage } from "./wire.ts";
 
-/** Claims `id` for ARGV[2]; returns the previous holder. KEYS: holder, held:<me>. */
-const CLAIM = `
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
-return old`;
+/*
+ * Every script runs under this node's epoch (src/redis/fence.ts): KEYS[1] epoch, ARGV[1] the
+ * epoch held; then KEYS: holder, held:<me>; ARGV: client id, ...
+ */
 
-/** Claims `id` only if nobody (or ARGV[2]) holds it; returns the holder afterwards. */
-const CLAIM_IF_FREE = `
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old and old ~= ARGV[2] then return old end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
-return ARGV[2]`;
+/** Claims `id` for ARGV[3]; returns the previous holder. */
+const CLAIM = fenced(`
+local old = redis.call('HGET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[2])
+return old`);
 
-/** Moves `id` from dead ARGV[2] to ARGV[3] if ARGV[2] still holds it. KEYS: holder, held:<me>. */
-const CLAIM_FROM = `
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[1])
-return 1`;
+/** Claims `id` only if nobody (or ARGV[3]) holds it; returns the holder afterwards. */
+const CLAIM_IF_FREE = fenced(`
+local old = redis.call('HGET', KEYS[2], ARGV[2])
+if old and old ~= ARGV[3] then return old end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[2])
+return ARGV[3]`);
 
-/** Forgets `id` if ARGV[2] holds it. KEYS: holder, held:<me>. */
-const RELEASE_IF_MINE = `
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-redis.call('SREM', KEYS[2], ARGV[1])
-return 1`;
+/** Moves `id` from dead ARGV[3] to ARGV[4] if ARGV[3] still holds it. */
+const CLAIM_FROM = fenced(`
+if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[2])
+return 1`);
+
+/** Forgets `id` if ARGV[3] holds it. */
+const RELEASE_IF_MINE = fenced(`
+if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[3] then redis.call('HDEL', KEYS[2], ARGV[2]) end
+redis.call('SREM', KEYS[3], ARGV[2])
+return 1`);
 
 /** The sessions this node holds, and the protocol that moves them. */
 export class SessionHolder {
@@ -51,6 +57,8 @@ export class SessionHolder {
     private readonly releaseTimeoutMs: number,
     /** Runs before a session is released: messages queued for it here must reach it first. */
     private readonly beforeRelease: () => Promise<void>,
+    /** Starts taking over a node whose heartbeat expired (Membership.startTakeover). */
+    private readonly takeOverNow: (node: string) => Promise<void> = () => Promise.resolve(),
   ) {}
 
   /**
@@ -70,9 +78,12 @@ export class SessionHolder {
         if (!old || old === me) break;
         const alive = await cmd.exists(this.ctx.g(`alive:${old}`));
         if (alive && (await this.#requestRelease(old, clientId))) break;
+        // Its heartbeat expired (or it stopped answering): start the takeover from here at once
+        // rather than at the next liveness check; the election admits only one survivor.
+        if (!(await cmd.exists(this.ctx.g(`alive:${old}`)))) void this.takeOverNow(old);
         if (!(await this.#awaitTakeover(old))) break;
       }
-      const previous = await evalScript(cmd, CLAIM, this.#keys(), [clientId, me]);
+      const previous = await this.#run(CLAIM, clientId, me);
       this.#held.set(clientId, Date.now());
       if (state.lost) {
         throw new Error(`session ${clientId} was taken over by another node meanwhile`);
@@ -95,11 +106,11 @@ export class SessionHolder {
     const ids = await cmd.smembers(this.ctx.g(`held:${node}`));
     let n = 0;
     for (const id of ids) {
-      const ok = await evalScript(cmd, CLAIM_FROM, this.#keys(), [id, node, me]);
+      const ok = await this.#run(CLAIM_FROM, id, node, me);
       if (ok !== 1) continue;
       const loaded = await store.loadSession(id);
       if (!loaded) {
-        await evalScript(cmd, RELEASE_IF_MINE, this.#keys(), [id, me]);
+        await this.#run(RELEASE_IF_MINE, id, me);
         continue;
       }
       this.#held.set(id, Date.now());
@@ -115,9 +126,9 @@ export class SessionHolder {
    * locally those another node took over (their clients reconnect there).
    */
   async reclaim(): Promise<void> {
-    const { cmd, me, host } = this.ctx;
+    const { me, host } = this.ctx;
     for (const id of host.localSessions()) {
-      const holder = await evalScript(cmd, CLAIM_IF_FREE, this.#keys(), [id, me]);
+      const holder = await this.#run(CLAIM_IF_FREE, id, me);
       if (holder === me) {
         if (!this.#held.has(id)) this.#held.set(id, Date.now());
       } else {
@@ -133,19 +144,32 @@ export class SessionHolder {
 
   /** Forgets in Redis the sessions this node no longer holds (ended, expired, released). */
   async cleanup(): Promise<void> {
-    const { cmd, me, host } = this.ctx;
+    const { me, host } = this.ctx;
     const local = new Set(host.localSessions());
     const now = Date.now();
     for (const id of local) if (!this.#held.has(id)) this.#held.set(id, now);
     for (const [id, since] of this.#held) {
       if (local.has(id) || this.#acquiring.has(id) || now - since < 10_000) continue;
       this.#held.delete(id);
-      await evalScript(cmd, RELEASE_IF_MINE, this.#keys(), [id, me]).catch(() => {});
+      await this.#run(RELEASE_IF_MINE, id, me).catch(() => {});
     }
   }
 
-  #keys(): string[] {
-    return [this.ctx.g("holder"), this.ctx.g(`held:${this.ctx.me}`)];
+  /** Runs a holder script under this node's epoch; a refusal fences the node. */
+  async #run(script: string, ...args: string[]): Promise<unknown> {
+    const { lease } = this.ctx;
+    const keys = [lease.key, this.ctx.g("holder"), this.ctx.g(`held:${this.ctx.me}`)];
+    try {
+      return await evalScript(this.ctx.cmd, script, keys, [lease.epoch, ...args]);
+    } catch (e) {
+      if (isFenced(e)) lease.refused((e as Error).message);
+      throw e;
+    }
+  }
+
+  /** Forgets every session this node held (it was fenced: they are owned elsewhere now). */
+  forgetAll(): void {
+    this.#held.clear();
   }
 
   /** Waits until a dead node has been taken over; false if that did not happen in time. */
@@ -178,8 +202,20 @@ export class SessionHolder {
       const timedOut = new Promise<"timeout">((r) => {
         timer = setTimeout(() => r("timeout"), this.releaseTimeoutMs);
       });
-      const r = await Promise.race([promise, timedOut]);
+      // A holder whose lease lapsed will never answer: no need to wait out the timeout.
+      let watching = true;
+      const gone = (async () => {
+        const key = this.ctx.g(`alive:${node}`);
+        while (watching) {
+          await sleep(Math.min(100, this.ctx.heartbeatMs));
+          if (watching && !(await this.ctx.cmd.exists(key).catch(() => 1))) return "gone" as const;
+        }
+        return "timeout" as const;
+      })();
+      const r = await Promise.race([promise, timedOut, gone]);
+      watching = false;
       clearTimeout(timer);
+      if (r === "gone") return false;
       if (r === "timeout") {
         this.ctx.log.warn(
           `cluster: node ${node} did not release session ${clientId} within ` +

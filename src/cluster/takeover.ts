@@ -5,7 +5,7 @@
  * not yet heard of the death may still write to its stream: it is drained again 2 × timeout
  * later, then left to expire.
  */
-import { sleep } from "../redis/commands.ts";
+import { evalScript, sleep } from "../redis/commands.ts";
 import type { LinkContext } from "./context.ts";
 import type { Forwarder } from "./forwarding.ts";
 import type { RouteTable } from "./routes.ts";
@@ -21,12 +21,25 @@ export interface TakeoverParts {
   routes: Pick<RouteTable, "settled" | "drop">;
 }
 
+/**
+ * The election, atomically with the death check: only while the node's heartbeat is missing
+ * does one survivor win the lock, and winning increments the node's epoch, so anything the node
+ * writes from now on (it may only be frozen) is refused. KEYS: adopt lock, alive, epoch.
+ * ARGV: this node, lock TTL. 1 = won.
+ */
+const ELECT = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+redis.call('INCR', KEYS[3])
+return 1`;
+
 /** Takes `dead` over if this node wins the election; resolves when done (or lost). */
 export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: string) {
   const { cmd, me, log, nodeTimeoutMs } = ctx;
   const lock = ctx.g(`adopt:${dead}`);
-  const won = await cmd.set(lock, me, "PX", Math.max(30_000, 6 * nodeTimeoutMs), "NX");
-  if (!won) return;
+  const keys = [lock, ctx.g(`alive:${dead}`), ctx.g(`epoch:${dead}`)];
+  const won = await evalScript(cmd, ELECT, keys, [me, Math.max(30_000, 6 * nodeTimeoutMs)]);
+  if (won !== 1) return;
   log.warn(`cluster: node ${dead} is dead; taking over its sessions and queued messages`);
   const adopted = await parts.sessions.adoptFrom(dead);
   const wills = await parts.wills.publishOf(dead);

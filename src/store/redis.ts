@@ -43,6 +43,7 @@ import {
 } from "../redis/conn.ts";
 import { checkExec, evalScript, sleep, withTimeout } from "../redis/commands.ts";
 import { DEFAULT_PREFIX, RedisKeys } from "../redis/keys.ts";
+import { applyArgs, type Fence, fenced, FENCED_APPLY, isFenced } from "../redis/fence.ts";
 import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import {
   EXPIRY_NEVER,
@@ -65,6 +66,10 @@ export interface RedisStoreOptions extends RedisConnOptions {
 }
 
 const MAX_RETRY_MS = 2000;
+/** Longest argument list of one command: large queues are written in several (Lua's unpack). */
+const MAX_ARGS = 4000;
+/** Checks the epoch only (Redis Cluster: before the per-slot transactions). */
+const EPOCH_CHECK = fenced("return 1");
 const RESOLVED: Promise<void> = Promise.resolve();
 
 interface SessionOps {
@@ -140,6 +145,7 @@ export class RedisStore implements Store {
   #maxBatchOps: number;
   #graceMs: number;
   #stats = { commits: 0, failedCommits: 0, mutations: 0, commitMs: 0 };
+  #fence: Fence | null = null;
 
   constructor(opts: RedisStoreOptions) {
     this.options = opts;
@@ -154,6 +160,27 @@ export class RedisStore implements Store {
   /** Counters for metrics and benchmarks. */
   stats(): { commits: number; failedCommits: number; mutations: number; commitMs: number } {
     return { ...this.#stats };
+  }
+
+  /**
+   * Writes from now on carry the fencing token of `fence` (a cluster node's lease): each commit
+   * waits until the lease is valid and is refused by Redis once another node took this one over.
+   */
+  setFence(fence: Fence | null): void {
+    this.#fence = fence;
+  }
+
+  /**
+   * Forgets every mutation not yet written (this node was fenced: its sessions are owned by
+   * another node now, and these writes would overwrite that node's state). Returns how many.
+   */
+  discardPending(): number {
+    const n = this.#pending.ops + this.#retry.reduce((a, b) => a + b.ops, 0);
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pending = new Batch();
+    this.#retry = [];
+    return n;
   }
 
   /** The store's own connection (the cluster link opens its own). */
@@ -379,6 +406,7 @@ export class RedisStore implements Store {
         this.#failures = 0;
       }
     }, (err) => {
+      if (isFenced(err)) this.#fence?.refused?.((err as Error).message);
       this.#stats.failedCommits++;
       this.#failures++;
       // Older than anything issued since: retried first, under the newer mutations.
@@ -429,18 +457,18 @@ export class RedisStore implements Store {
         const hset: unknown[] = [];
         const hdel: string[] = [];
         for (const [f, v] of ops.subs) v === null ? hdel.push(f) : hset.push(f, v);
-        if (hdel.length) cmds.push(["hdel", ksub, ...hdel]);
-        if (hset.length) cmds.push(["hset", ksub, ...hset]);
+        pushChunked(cmds, "hdel", ksub, hdel);
+        pushChunked(cmds, "hset", ksub, hset);
         const oset: unknown[] = [];
         const odel: string[] = [];
         for (const [seq, v] of ops.out) v === null ? odel.push(String(seq)) : oset.push(seq, v);
-        if (odel.length) cmds.push(["hdel", kout, ...odel]);
-        if (oset.length) cmds.push(["hset", kout, ...oset]);
+        pushChunked(cmds, "hdel", kout, odel);
+        pushChunked(cmds, "hset", kout, oset);
         const qadd: number[] = [];
         const qdel: number[] = [];
         for (const [pid, on] of ops.q2) (on ? qadd : qdel).push(pid);
-        if (qdel.length) cmds.push(["srem", kq2, ...qdel]);
-        if (qadd.length) cmds.push(["sadd", kq2, ...qadd]);
+        pushChunked(cmds, "srem", kq2, qdel);
+        pushChunked(cmds, "sadd", kq2, qadd);
         if (!ops.deleted || ops.record || ops.subs.size || ops.out.size || ops.q2.size) {
           cmds.push(["eval", SYNC_TTL, 5, ...keys]);
         }
@@ -465,6 +493,23 @@ export class RedisStore implements Store {
     }
     if (groups.size === 0) return;
     const redis = this.redis;
+    const fence = this.#fence;
+    if (fence) {
+      // A lease that lapsed by the local clock is renewed (or found fenced) before writing.
+      const epoch = await fence.valid();
+      if (!this.cluster) {
+        // One script: the epoch check and every write, atomically.
+        const all: [string, ...unknown[]][] = [];
+        for (const cmds of groups.values()) {
+          for (const c of cmds) all.push(c[0] === "eval" ? ["synctl", ...c.slice(3)] : c);
+        }
+        await evalScript(redis, FENCED_APPLY, [fence.key], [epoch, ...applyArgs(all)]);
+        return;
+      }
+      // Redis Cluster: the epoch lives in another slot than the sessions, so it is checked one
+      // round trip before the per-slot transactions (docs/cluster.md).
+      await evalScript(redis, EPOCH_CHECK, [fence.key], [epoch]);
+    }
     if (!this.cluster) {
       const m = redis.multi();
       for (const cmds of groups.values()) for (const c of cmds) addCommand(m, c);
@@ -507,6 +552,18 @@ export class RedisStore implements Store {
     }
     if (expired.length > 0) this.#log.info(`store: deleted ${expired.length} expired session(s)`);
     return expired;
+  }
+}
+
+/** `name key ...items`, split so no command has more than MAX_ARGS items. */
+function pushChunked(
+  cmds: [string, ...unknown[]][],
+  name: string,
+  key: string,
+  items: unknown[],
+): void {
+  for (let i = 0; i < items.length; i += MAX_ARGS) {
+    cmds.push([name, key, ...items.slice(i, i + MAX_ARGS)]);
   }
 }
 

@@ -24,6 +24,11 @@ export interface ClusterHost {
    * makes its state durable in the shared store and forgets the session locally.
    */
   releaseSession(clientId: string): Promise<void>;
+  /**
+   * This node was fenced (another node took its sessions over while it was unresponsive): closes
+   * every client without publishing wills and forgets every session without writing anything.
+   */
+  abandonSessions(reason: string): { clients: number; sessions: number };
   /** Takes over an offline session of a dead node so its subscriptions keep collecting messages. */
   adoptSession(loaded: LoadedSession): void;
   /** Publishes the will of a clean-session client whose node died with its connection open. */
