@@ -173,9 +173,10 @@ export class Membership {
       }
       const since = this.#missingSince.get(n) ?? now;
       this.#missingSince.set(n, since);
-      // No grace beyond the heartbeat's own TTL: the election re-checks the heartbeat atomically
-      // (a node that came back in time is not taken over).
-      if (!settled || this.#takingOver.has(n)) return;
+      // The election re-checks the heartbeat atomically (a node that came back in time is not
+      // taken over). One beat of grace lets a node where a client of the dead one reconnects
+      // win it (it starts at once): that client's session is then resumed without a move.
+      if (!settled || now - since < this.ctx.heartbeatMs || this.#takingOver.has(n)) return;
       // Failsafe: nobody managed to take it over for a long time.
       if (now - since > 6 * nodeTimeoutMs) this.routes.drop(n);
       this.startTakeover(n);

@@ -11,6 +11,7 @@ import { evalScript, sleep } from "../redis/commands.ts";
 import { fenced, isFenced } from "../redis/fence.ts";
 import type { LinkContext } from "./context.ts";
 import { encodeWire, type WireMessage } from "./wire.ts";
+import type { LoadedSession } from "../broker/model.ts";
 
 /*
  * Every script runs under this node's epoch (src/redis/fence.ts): KEYS[1] epoch, ARGV[1] the
@@ -51,6 +52,9 @@ export class SessionHolder {
   #held = new Map<string, number>();
   #acquiring = new Map<string, { lost: boolean }>();
   #releases = new Map<string, () => void>();
+  /** Sessions claimed from a dead node and not yet resumed here (see claimFrom). */
+  #adopting = new Set<Promise<void>>();
+  #adopted: (() => void) | null = null;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -81,8 +85,10 @@ export class SessionHolder {
         // Its heartbeat expired (or it stopped answering): start the takeover from here at once
         // rather than at the next liveness check; the election admits only one survivor.
         if (!(await cmd.exists(this.ctx.g(`alive:${old}`)))) void this.takeOverNow(old);
-        if (!(await this.#awaitTakeover(old))) break;
+        if (!(await this.#awaitTakeover(old, clientId))) break;
       }
+      // Taking a dead node over here: its sessions are resumed (backlog first) before one is used.
+      if (this.#adopting.size) await Promise.all(this.#adopting);
       const previous = await this.#run(CLAIM, clientId, me);
       this.#held.set(clientId, Date.now());
       if (state.lost) {
@@ -102,23 +108,52 @@ export class SessionHolder {
 
   /** Resumes offline here every session `node` held; returns how many. */
   async adoptFrom(node: string): Promise<number> {
-    const { cmd, me, host, store } = this.ctx;
+    const loaded = await this.claimFrom(node);
+    this.adopt(loaded);
+    await this.ctx.store.flush();
+    return loaded.length;
+  }
+
+  /**
+   * Claims (in Redis) and loads every session `node` held, without resuming them yet (adopt).
+   * Until `adopt`, requests to release them wait: they are not here yet.
+   */
+  async claimFrom(node: string): Promise<LoadedSession[]> {
+    const { cmd, me, store } = this.ctx;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#adopting.add(promise);
+    this.#adopted = resolve;
     const ids = await cmd.smembers(this.ctx.g(`held:${node}`));
-    let n = 0;
-    for (const id of ids) {
-      const ok = await this.#run(CLAIM_FROM, id, node, me);
-      if (ok !== 1) continue;
-      const loaded = await store.loadSession(id);
-      if (!loaded) {
-        await this.#run(RELEASE_IF_MINE, id, me);
-        continue;
+    const out: LoadedSession[] = [];
+    try {
+      for (const id of ids) {
+        const ok = await this.#run(CLAIM_FROM, id, node, me);
+        if (ok !== 1) continue;
+        const loaded = await store.loadSession(id);
+        if (!loaded) {
+          await this.#run(RELEASE_IF_MINE, id, me);
+          continue;
+        }
+        this.#held.set(id, Date.now());
+        out.push(loaded);
       }
-      this.#held.set(id, Date.now());
-      host.adoptSession(loaded);
-      n++;
+    } catch (e) {
+      this.#adopting.delete(promise);
+      resolve();
+      throw e;
     }
-    await store.flush();
-    return n;
+    return out;
+  }
+
+  /** Resumes offline here the sessions claimFrom loaded. */
+  adopt(loaded: LoadedSession[]): void {
+    for (const l of loaded) this.ctx.host.adoptSession(l);
+    const done = this.#adopted;
+    this.#adopted = null;
+    for (const p of this.#adopting) {
+      this.#adopting.delete(p);
+    }
+    done?.();
   }
 
   /**
@@ -173,15 +208,17 @@ export class SessionHolder {
   }
 
   /** Waits until a dead node has been taken over; false if that did not happen in time. */
-  async #awaitTakeover(node: string): Promise<boolean> {
+  async #awaitTakeover(node: string, clientId: string): Promise<boolean> {
     const { cmd, nodeTimeoutMs } = this.ctx;
     const end = Date.now() + 8 * nodeTimeoutMs + 5000;
     while (Date.now() < end && !this.ctx.stopped) {
-      const [member, lock] = await Promise.all([
+      const [member, lock, holder] = await Promise.all([
         cmd.sismember(this.ctx.g("nodes"), node),
         cmd.get(this.ctx.g(`adopt:${node}`)),
+        cmd.hget(this.ctx.g("holder"), clientId),
       ]);
-      if (!member) return true;
+      // The survivor claimed the session (it releases it once it has resumed it, backlog first).
+      if (!member || (lock && holder !== node)) return true;
       if (!lock && (await cmd.exists(this.ctx.g(`alive:${node}`)))) return true; // back alive
       await sleep(Math.min(100, this.ctx.heartbeatMs));
     }
@@ -233,6 +270,8 @@ export class SessionHolder {
     const { host, cmd, me } = this.ctx;
     const acquiring = this.#acquiring.get(clientId);
     if (acquiring) acquiring.lost = true;
+    // A session being taken over from a dead node is released once it is here, backlog included.
+    await Promise.all(this.#adopting);
     try {
       // Messages already queued for this node in its stream (e.g. published while the session
       // was offline) must reach the session before it moves, or they would arrive after it left.

@@ -15,10 +15,10 @@ import { encodeWire } from "./wire.ts";
 
 /** The parts of the link a takeover works with. */
 export interface TakeoverParts {
-  sessions: Pick<SessionHolder, "adoptFrom">;
+  sessions: Pick<SessionHolder, "claimFrom" | "adopt">;
   wills: Pick<KeptWills, "publishOf">;
-  forwarder: Pick<Forwarder, "mark" | "drainStream">;
-  routes: Pick<RouteTable, "settled" | "drop">;
+  forwarder: Pick<Forwarder, "mark" | "drainStream" | "pause" | "readAll" | "deliverRead">;
+  routes: Pick<RouteTable, "settled" | "drop" | "added">;
 }
 
 /**
@@ -41,12 +41,36 @@ export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: str
   const won = await evalScript(cmd, ELECT, keys, [me, Math.max(30_000, 6 * nodeTimeoutMs)]);
   if (won !== 1) return;
   log.warn(`cluster: node ${dead} is dead; taking over its sessions and queued messages`);
-  const adopted = await parts.sessions.adoptFrom(dead);
+  const started = performance.now();
+  // Order per publisher: the dead node's backlog reaches its sessions before anything newer.
+  // The own stream's reader waits; the sessions' routes are announced before the dead node's
+  // stream is read (a publisher that heard of them writes to both streams from then on); then,
+  // in one turn, the sessions are resumed and the backlog delivered into them.
+  const resume = await parts.forwarder.pause();
+  let mark: number;
+  let adopted: number;
+  let drained: number;
+  let acked: Promise<void>;
+  try {
+    const loaded = await parts.sessions.claimFrom(dead);
+    const filters = new Set(loaded.flatMap((l) => l.subscriptions.map((s) => s.filter)));
+    await Promise.all([...filters].map((f) => parts.routes.added(f)));
+    const entries = await parts.forwarder.readAll(dead);
+    // Copies first seen from now on reached the adopted sessions too: those are duplicates.
+    mark = parts.forwarder.mark;
+    parts.sessions.adopt(loaded);
+    acked = parts.forwarder.deliverRead(dead, entries, mark);
+    adopted = loaded.length;
+    drained = entries.length;
+  } finally {
+    resume();
+  }
+  log.info(
+    `cluster: resumed ${adopted} session(s) of node ${dead} with its ${drained} queued ` +
+      `message(s) ${Math.round(performance.now() - started)} ms after the election`,
+  );
+  await acked;
   const wills = await parts.wills.publishOf(dead);
-  // Copies first seen from now on reached the adopted sessions too: those are duplicates.
-  const mark = parts.forwarder.mark;
-  await parts.routes.settled();
-  const drained = await parts.forwarder.drainStream(dead, mark);
   await cmd.multi()
     .del(ctx.g(`routes:${dead}`))
     .del(ctx.g(`held:${dead}`))

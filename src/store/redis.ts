@@ -146,6 +146,8 @@ export class RedisStore implements Store {
   #graceMs: number;
   #stats = { commits: 0, failedCommits: 0, mutations: 0, commitMs: 0 };
   #fence: Fence | null = null;
+  /** Incremented by discardPending: a commit in flight from before is not retried. */
+  #generation = 0;
 
   constructor(opts: RedisStoreOptions) {
     this.options = opts;
@@ -176,6 +178,7 @@ export class RedisStore implements Store {
    */
   discardPending(): number {
     const n = this.#pending.ops + this.#retry.reduce((a, b) => a + b.ops, 0);
+    this.#generation++;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#pending = new Batch();
@@ -397,6 +400,7 @@ export class RedisStore implements Store {
     const batches = [...this.#retry, this.#pending];
     this.#retry = [];
     this.#pending = new Batch();
+    const generation = this.#generation;
     const started = performance.now();
     const p = this.#send(batches).then(() => {
       this.#stats.commits++;
@@ -409,8 +413,9 @@ export class RedisStore implements Store {
       if (isFenced(err)) this.#fence?.refused?.((err as Error).message);
       this.#stats.failedCommits++;
       this.#failures++;
-      // Older than anything issued since: retried first, under the newer mutations.
-      this.#retry = batches.concat(this.#retry);
+      // Older than anything issued since: retried first, under the newer mutations (unless
+      // they were discarded meanwhile: this node was fenced).
+      if (generation === this.#generation) this.#retry = batches.concat(this.#retry);
       const delay = Math.min(50 * 2 ** Math.min(this.#failures, 10), MAX_RETRY_MS);
       if (this.#failures === 1 || this.#failures % 20 === 0) {
         this.#log.error(
