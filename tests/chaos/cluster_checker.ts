@@ -63,6 +63,11 @@ export class ClusterChecker {
     return this.report(sub).lost;
   }
 
+  /** First receptions of `publisher`'s messages at `sub` that came after a later one. */
+  outOfOrder(sub: string, publisher: string): number {
+    return this.#subs.get(sub)?.get(publisher)?.outOfOrder ?? 0;
+  }
+
   /** The counts for subscriber `sub`. */
   report(sub: string): Report {
     const seen = this.#subs.get(sub) ?? new Map<string, Seen>();

@@ -129,6 +129,9 @@ export class ChaosSubscriber {
   connects = 0;
   /** When the last CONNACK came (performance.now()). */
   lastConnack = 0;
+  /** Longest time from a lost connection to the next CONNACK (ms). */
+  longestGap = 0;
+  #closedAt: number | null = null;
   #subscribed = false;
 
   constructor(
@@ -151,9 +154,14 @@ export class ChaosSubscriber {
     c.on("error", () => {});
     c.on("message", (_t, payload) => this.checker.receivedPayload(this.name, payload.toString()));
     const { promise, resolve } = Promise.withResolvers<void>();
+    c.on("close", () => this.#closedAt ??= performance.now());
     c.on("connect", (ack) => {
       this.connects++;
       this.lastConnack = performance.now();
+      if (this.#closedAt !== null) {
+        this.longestGap = Math.max(this.longestGap, this.lastConnack - this.#closedAt);
+        this.#closedAt = null;
+      }
       if (!this.#subscribed) {
         this.#subscribed = true;
         c.subscribe(this.filter, { qos: 1 }, () => resolve());
@@ -172,6 +180,7 @@ export class ChaosSubscriber {
   async disconnect(): Promise<void> {
     await this.client?.endAsync().catch(() => {});
     this.client = null;
+    this.#closedAt = null;
   }
 
   /** Waits until nothing acknowledged is missing; false if that did not happen in time. */
