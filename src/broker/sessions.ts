@@ -227,21 +227,25 @@ export class Sessions {
     const id = client.info.clientId;
     // Asked even for a session held here: the claim is checked against this node's lease, so a
     // node that was taken over while frozen never resumes its stale copy (session present).
-    const held = await cluster.acquireSession(id);
-    if (client.isClosed) return false;
-    // Another node may have held the session: it released it (closing its connection,
-    // publishing the will) and its state is then read from the shared store. A Clean Start
-    // still reads a record some node held: that session ends now, and a will waiting in it for
-    // its delay is due (MQTT-3.1.3-9).
-    if (!this.map.has(id) && (!p.clean || held !== false)) {
-      const loaded = await this.#d.persistence.store.loadSession(id);
+    try {
+      const held = await cluster.acquireSession(id);
       if (client.isClosed) return false;
-      if (loaded && !this.map.has(id)) {
-        if (p.clean) this.#endStored(loaded);
-        else this.restore(loaded);
+      // Another node may have held the session: it released it (closing its connection,
+      // publishing the will) and its state is then read from the shared store. A Clean Start
+      // still reads a record some node held: that session ends now, and a will waiting in it
+      // for its delay is due (MQTT-3.1.3-9).
+      if (!this.map.has(id) && (!p.clean || held !== false)) {
+        const loaded = await this.#d.persistence.store.loadSession(id);
+        if (client.isClosed) return false;
+        if (loaded && !this.map.has(id)) {
+          if (p.clean) this.#endStored(loaded);
+          else this.restore(loaded);
+        }
       }
+      return this.#attach(client, p, verifiedUser);
+    } finally {
+      cluster.sessionResumed?.(id);
     }
-    return this.#attach(client, p, verifiedUser);
   }
 
   /**

@@ -41,6 +41,9 @@ export class Forwarder {
   #paused: Promise<void> | null = null;
   /** The batch the reader is delivering. */
   #batch: Promise<void> | null = null;
+  /** Sessions moving here (see hold): the reader waits while there are any. */
+  #holds = 0;
+  #unheld: (() => void) | null = null;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -130,6 +133,24 @@ export class Forwarder {
     return () => {
       this.#paused = null;
       resolve();
+    };
+  }
+
+  /**
+   * Holds delivery from this node's own stream while a session moves here (released by its
+   * holder, then loaded from the store): what arrives meanwhile must wait for the session, not
+   * miss it. The returned function ends the hold.
+   */
+  hold(): () => void {
+    this.#holds++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.#holds === 0) {
+        this.#unheld?.();
+        this.#unheld = null;
+      }
     };
   }
 
@@ -280,6 +301,7 @@ export class Forwarder {
         }
         if (entries.length === 0) continue;
         while (this.#paused) await this.#paused;
+        while (this.#holds > 0) await new Promise<void>((r) => this.#unheld = r);
         this.#batch = this.#deliverEntries(key, entries, -1);
         await this.#batch;
       } catch (e) {

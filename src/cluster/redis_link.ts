@@ -247,6 +247,10 @@ export class RedisClusterLink implements ClusterLink {
     return this.#p.sessions.acquire(clientId);
   }
 
+  sessionResumed(clientId: string): void {
+    this.#p?.sessions.resumed(clientId);
+  }
+
   retainedChanged(topic: string, msg: StoredMessage | null): void {
     if (this.#live) this.#p!.retained.changed(topic, msg);
   }
@@ -279,6 +283,7 @@ export class RedisClusterLink implements ClusterLink {
       this.releaseTimeoutMs,
       () => forwarder.drainOwn(),
       (node) => membership!.startTakeover(node),
+      () => forwarder.hold(),
     );
     const wills = new KeptWills(ctx);
     const parts = { sessions, wills, forwarder, routes };

@@ -63,7 +63,17 @@ export class SessionHolder {
     private readonly beforeRelease: () => Promise<void>,
     /** Starts taking over a node whose heartbeat expired (Membership.startTakeover). */
     private readonly takeOverNow: (node: string) => Promise<void> = () => Promise.resolve(),
+    /** Holds delivery from this node's stream while a session moves here (Forwarder.hold). */
+    private readonly hold: () => () => void = () => () => {},
   ) {}
+
+  /** Holds of sessions being moved here, ended by `resumed` (or a safety timer). */
+  #moving = new Map<string, () => void>();
+
+  /** The session of `clientId` is resumed here (or its CONNECT failed): ends its move. */
+  resumed(clientId: string): void {
+    this.#moving.get(clientId)?.();
+  }
 
   /**
    * Makes sure no other node holds `clientId`; resolves once any holder has released it, to
@@ -80,6 +90,7 @@ export class SessionHolder {
       for (let round = 0; round < 4; round++) {
         const old = await cmd.hget(this.ctx.g("holder"), clientId);
         if (!old || old === me) break;
+        this.#startMove(clientId);
         const alive = await cmd.exists(this.ctx.g(`alive:${old}`));
         if (alive && (await this.#requestRelease(old, clientId))) break;
         // Its heartbeat expired (or it stopped answering): start the takeover from here at once
@@ -98,6 +109,19 @@ export class SessionHolder {
     } finally {
       this.#acquiring.delete(clientId);
     }
+  }
+
+  /** Holds this node's stream until the session is resumed here (at most 30 s). */
+  #startMove(clientId: string): void {
+    if (this.#moving.has(clientId)) return;
+    const unhold = this.hold();
+    const timer = setTimeout(() => end(), 30_000);
+    const end = () => {
+      clearTimeout(timer);
+      this.#moving.delete(clientId);
+      unhold();
+    };
+    this.#moving.set(clientId, end);
   }
 
   /** Handles a release request or its answer. */

@@ -88,6 +88,11 @@ export interface ClusterLink {
    * store (void: the link cannot tell).
    */
   acquireSession(clientId: string): Promise<boolean | void>;
+  /**
+   * The CONNECT that acquired `clientId` is done with the shared store: its session is resumed
+   * here (or the CONNECT failed). Messages that arrived for it meanwhile may now be delivered.
+   */
+  sessionResumed?(clientId: string): void;
   /** Tells the other nodes that a retained message changed. */
   retainedChanged(topic: string, msg: StoredMessage | null): void;
   /**
