@@ -20,7 +20,7 @@ Deno.test(
       // The default node-timeout: on a shared, loaded machine a shorter one makes live nodes
       // miss their lease (they are then fenced and rejoin, which another scenario covers).
       const timeoutS = 5;
-      const backlog = Number(Deno.env.get("MQTTWK_CHAOS_BACKLOG") ?? (LONG ? 90_000 : 20_000));
+      const backlog = Number(Deno.env.get("MQTTWK_CHAOS_BACKLOG") ?? (LONG ? 90_000 : 5_000));
       const cluster = await startChaosCluster(timeoutS);
       defer(() => cluster.stop());
       const [n1, n2, n3] = cluster.nodes;
