@@ -8,7 +8,7 @@
  * renews it first. A renewal Redis refuses (the epoch moved: another node took this one over)
  * fences it: the link drops its clients and sessions and rejoins under a new epoch.
  */
-import { FENCED, type Fence } from "../redis/fence.ts";
+import { type Fence, FENCED } from "../redis/fence.ts";
 
 /** The local part of the lease; renewing and fencing are the link's. */
 export class Lease implements Fence {

@@ -44,6 +44,7 @@ import {
 import { checkExec, evalScript, sleep, withTimeout } from "../redis/commands.ts";
 import { DEFAULT_PREFIX, RedisKeys } from "../redis/keys.ts";
 import { applyArgs, type Fence, fenced, FENCED_APPLY, isFenced } from "../redis/fence.ts";
+import { Batch, buildCommands } from "./redis_batch.ts";
 import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import {
   EXPIRY_NEVER,
@@ -66,52 +67,9 @@ export interface RedisStoreOptions extends RedisConnOptions {
 }
 
 const MAX_RETRY_MS = 2000;
-/** Longest argument list of one command: large queues are written in several (Lua's unpack). */
-const MAX_ARGS = 4000;
 /** Checks the epoch only (Redis Cluster: before the per-slot transactions). */
 const EPOCH_CHECK = fenced("return 1");
 const RESOLVED: Promise<void> = Promise.resolve();
-
-interface SessionOps {
-  /** Delete every key of the session before applying the rest. */
-  reset: boolean;
-  /** The session ends deleted (reset and not saved again). */
-  deleted: boolean;
-  record?: Buffer;
-  /** Expiry time of a disconnected session, null when connected or never expiring. */
-  deadline?: number | null;
-  /** TTL of the keys in ms, null for none. */
-  ttlMs?: number | null;
-  subs: Map<string, string | null>;
-  out: Map<number, Buffer | null>;
-  q2: Map<number, boolean>;
-}
-
-class Batch {
-  sessions = new Map<string, SessionOps>();
-  retained = new Map<string, Buffer | null>();
-  ops = 0;
-  get empty(): boolean {
-    return this.ops === 0;
-  }
-  of(id: string): SessionOps {
-    let s = this.sessions.get(id);
-    if (!s) {
-      s = { reset: false, deleted: false, subs: new Map(), out: new Map(), q2: new Map() };
-      this.sessions.set(id, s);
-    }
-    return s;
-  }
-}
-
-/** Copies the remaining TTL of the record key to the session's other keys (or removes theirs). */
-const SYNC_TTL = `
-local t = redis.call('PTTL', KEYS[1])
-if t == -2 then return 0 end
-for i = 2, #KEYS do
-  if t > 0 then redis.call('PEXPIRE', KEYS[i], t) else redis.call('PERSIST', KEYS[i]) end
-end
-return 1`;
 
 /** Deletes the session if it expired (or its keys already timed out); else returns its deadline. */
 const DELETE_IF_EXPIRED = `
@@ -262,7 +220,9 @@ export class RedisStore implements Store {
   }
 
   async loadSession(clientId: string): Promise<LoadedSession | null> {
-    await this.#drain();
+    // What was issued before this call must be written first; waiting until nothing at all is
+    // pending would, under steady traffic, wait for a lull (a takeover's CONNACK waits on this).
+    await this.flush().catch(() => this.#drain());
     return await this.#load(clientId);
   }
 
@@ -439,63 +399,7 @@ export class RedisStore implements Store {
 
   /** Groups every command by slot group: one MULTI each (all in one MULTI on a single server). */
   async #send(batches: Batch[]): Promise<void> {
-    const groups = new Map<string, [string, ...unknown[]][]>();
-    const group = (k: string) => {
-      let g = groups.get(k);
-      if (!g) groups.set(k, g = []);
-      return g;
-    };
-    const G = "g";
-    const K = this.keys;
-    for (const b of batches) {
-      for (const [id, ops] of b.sessions) {
-        const keys = K.session(id);
-        const [ks, ksub, kout, kq2, kexp] = keys;
-        const cmds = group("s:" + id);
-        if (ops.reset) cmds.push(["del", ks, ksub, kout, kq2, kexp]);
-        if (ops.record) {
-          cmds.push(["set", ks, ops.record]);
-          if (ops.deadline != null) cmds.push(["set", kexp, String(ops.deadline)]);
-          else cmds.push(["del", kexp]);
-          if (ops.ttlMs != null) cmds.push(["pexpire", ks, ops.ttlMs]);
-        }
-        const hset: unknown[] = [];
-        const hdel: string[] = [];
-        for (const [f, v] of ops.subs) v === null ? hdel.push(f) : hset.push(f, v);
-        pushChunked(cmds, "hdel", ksub, hdel);
-        pushChunked(cmds, "hset", ksub, hset);
-        const oset: unknown[] = [];
-        const odel: string[] = [];
-        for (const [seq, v] of ops.out) v === null ? odel.push(String(seq)) : oset.push(seq, v);
-        pushChunked(cmds, "hdel", kout, odel);
-        pushChunked(cmds, "hset", kout, oset);
-        const qadd: number[] = [];
-        const qdel: number[] = [];
-        for (const [pid, on] of ops.q2) (on ? qadd : qdel).push(pid);
-        pushChunked(cmds, "srem", kq2, qdel);
-        pushChunked(cmds, "sadd", kq2, qadd);
-        if (!ops.deleted || ops.record || ops.subs.size || ops.out.size || ops.q2.size) {
-          cmds.push(["eval", SYNC_TTL, 5, ...keys]);
-        }
-        const g = group(G);
-        if (ops.record) {
-          g.push(["sadd", K.sessions, id]);
-          if (ops.deadline != null) g.push(["zadd", K.expiry, ops.deadline, id]);
-          else g.push(["zrem", K.expiry, id]);
-        } else if (ops.deleted) {
-          g.push(["srem", K.sessions, id]);
-          g.push(["zrem", K.expiry, id]);
-        }
-      }
-      if (b.retained.size) {
-        const set: unknown[] = [];
-        const del: string[] = [];
-        for (const [topic, v] of b.retained) v === null ? del.push(topic) : set.push(topic, v);
-        const g = group(G);
-        if (del.length) g.push(["hdel", K.retained, ...del]);
-        if (set.length) g.push(["hset", K.retained, ...set]);
-      }
-    }
+    const groups = buildCommands(batches, this.keys);
     if (groups.size === 0) return;
     const redis = this.redis;
     const fence = this.#fence;
@@ -557,18 +461,6 @@ export class RedisStore implements Store {
     }
     if (expired.length > 0) this.#log.info(`store: deleted ${expired.length} expired session(s)`);
     return expired;
-  }
-}
-
-/** `name key ...items`, split so no command has more than MAX_ARGS items. */
-function pushChunked(
-  cmds: [string, ...unknown[]][],
-  name: string,
-  key: string,
-  items: unknown[],
-): void {
-  for (let i = 0; i < items.length; i += MAX_ARGS) {
-    cmds.push([name, key, ...items.slice(i, i + MAX_ARGS)]);
   }
 }
 

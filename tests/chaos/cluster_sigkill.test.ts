@@ -55,7 +55,9 @@ Deno.test(
       await subB.caughtUp(30_000);
       if (Deno.env.get("MQTTWK_CHAOS_LOGS") === "1") {
         for (const n of [n2, n3]) {
-          console.log(n.logs().split("\n").filter((l) => /cluster|took|chaos-sub-a/.test(l)).join("\n"));
+          console.log(
+            n.logs().split("\n").filter((l) => /cluster|took|chaos-sub-a/.test(l)).join("\n"),
+          );
         }
       }
       const [a, b] = checker.print("sigkill", [subA.name, subB.name], "");

@@ -53,7 +53,9 @@ async function frozenNode(label: string, freeze: "sigstop" | "busy") {
     await subA.caughtUp(60_000);
     await subB.caughtUp(30_000);
     if (Deno.env.get("MQTTWK_CHAOS_LOGS") === "1") {
-      for (const n of cluster.nodes) Deno.writeTextFileSync(`/tmp/chaos-${label}-${n.id}.log`, n.logs());
+      for (const n of cluster.nodes) {
+        Deno.writeTextFileSync(`/tmp/chaos-${label}-${n.id}.log`, n.logs());
+      }
     }
     const fenced = n1.logs().split("\n").find((l) => l.includes("was fenced")) ?? "";
     console.log(`chaos ${label}: n1 logged: ${fenced.slice(0, 400)}`);
