@@ -286,6 +286,13 @@ export class Forwarder {
     let from = "0";
     let failures = 0;
     while (!ctx.stopped) {
+      if (ctx.lease.fenced) {
+        // Taken over: what is in the stream is the survivor's to drain. After rejoining, what
+        // was read but not acknowledged meanwhile is read again first.
+        await sleep(ctx.heartbeatMs);
+        from = "0";
+        continue;
+      }
       try {
         const args: (string | number)[] = ["GROUP", GROUP, ctx.me, "COUNT", READ_COUNT];
         if (from === ">") args.push("BLOCK", 1000);
@@ -369,8 +376,11 @@ export class Forwarder {
     passed: Promise<void>[] | null,
   ): Promise<void> {
     if (passed) await Promise.all(passed);
-    // Queue entries for persistent sessions must be durable before the stream forgets them.
+    // Queue entries for persistent sessions must be durable before the stream forgets them,
+    // and only a node still holding its lease may forget them (a fenced one delivered them to
+    // sessions that are owned elsewhere now).
     await this.ctx.store.flush();
+    await this.ctx.lease.valid();
     for (let i = 0; i < entries.length; i += READ_COUNT * 8) {
       const ids = entries.slice(i, i + READ_COUNT * 8).map(([id]) => id.toString());
       await this.ctx.cmd.multi().xack(key, GROUP, ...ids).xdel(key, ...ids).exec();
