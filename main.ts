@@ -12,6 +12,9 @@ import {
 } from "./src/config/load.ts";
 import { createApp, StartFailed } from "./src/app/app.ts";
 
+/** Environment variable enabling the pause test hook: milliseconds SIGUSR1 blocks for. */
+export const PAUSE_HOOK_ENV = "MQTTWK_TEST_PAUSE_MS";
+
 export async function main(args: string[]): Promise<number> {
   let loaded: LoadResult;
   try {
@@ -48,6 +51,15 @@ export async function main(args: string[]): Promise<number> {
     // One line, prefixed, so that a bench can find it among the log lines.
     Deno.addSignalListener("SIGUSR2", () => {
       void app.memory().then((m) => console.error(`mqttwk-memory ${JSON.stringify(m)}`));
+    });
+  }
+  const pauseMs = Number(Deno.env.get(PAUSE_HOOK_ENV) ?? 0);
+  if (pauseMs > 0) {
+    // Test hook (fault injection): SIGUSR1 blocks this process's event loop for pauseMs, as a
+    // long GC pause or a stalled VM would, without touching the clocks.
+    Deno.addSignalListener("SIGUSR1", () => {
+      app.log.warn(`test hook: blocking the event loop for ${pauseMs} ms`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pauseMs);
     });
   }
   const signal = await stopped;

@@ -32,6 +32,10 @@ export class CoreClusterHost implements ClusterHost {
     return this.#core.sessions.release(clientId);
   }
 
+  abandonSessions(reason: string): { clients: number; sessions: number } {
+    return this.#core.sessions.abandonAll(reason);
+  }
+
   adoptSession(loaded: LoadedSession): void {
     this.#core.sessions.adopt(loaded);
   }

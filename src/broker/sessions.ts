@@ -225,13 +225,15 @@ export class Sessions {
     verifiedUser: string | undefined,
   ): Promise<boolean | null> {
     const id = client.info.clientId;
-    if (!this.map.has(id)) {
-      // Another node may hold the session: it releases it (closing its connection, publishing
-      // the will) and its state is then read from the shared store.
+    // Asked even for a session held here: the claim is checked against this node's lease, so a
+    // node that was taken over while frozen never resumes its stale copy (session present).
+    try {
       const held = await cluster.acquireSession(id);
       if (client.isClosed) return false;
-      // A Clean Start still reads a record some node held: that session ends now, and a will
-      // waiting in it for its delay is due (MQTT-3.1.3-9).
+      // Another node may have held the session: it released it (closing its connection,
+      // publishing the will) and its state is then read from the shared store. A Clean Start
+      // still reads a record some node held: that session ends now, and a will waiting in it
+      // for its delay is due (MQTT-3.1.3-9).
       if (!this.map.has(id) && (!p.clean || held !== false)) {
         const loaded = await this.#d.persistence.store.loadSession(id);
         if (client.isClosed) return false;
@@ -240,8 +242,10 @@ export class Sessions {
           else this.restore(loaded);
         }
       }
+      return this.#attach(client, p, verifiedUser);
+    } finally {
+      cluster.sessionResumed?.(id);
     }
-    return this.#attach(client, p, verifiedUser);
   }
 
   /**
@@ -421,6 +425,32 @@ export class Sessions {
       d.stats.sessions = this.map.size;
     }
     await d.persistence.store.flush();
+  }
+
+  /**
+   * This node was fenced: every client is closed without its will (the node that took the
+   * sessions over publishes those) and every session forgotten without a store write.
+   */
+  abandonAll(reason: string): { clients: number; sessions: number } {
+    const d = this.#d;
+    let clients = 0;
+    for (const s of [...this.map.values()]) {
+      if (!s.client) continue;
+      clients++;
+      s.client.close(reason, false, ReasonCode.SessionTakenOver);
+    }
+    let sessions = 0;
+    for (const s of [...this.map.values()]) {
+      sessions++;
+      d.wills.delayed.forget(s.clientId);
+      d.volatile.settleSession(s, false);
+      d.shared?.memberGone(s, true);
+      for (const filter of s.subscriptions.keys()) d.subscriptions.remove(filter, s.clientId);
+      this.#remove(s);
+    }
+    d.stats.sessions = this.map.size;
+    d.stats.subscriptions = d.subscriptions.size;
+    return { clients, sessions };
   }
 
   /** Takes over an offline session of a dead node so its subscriptions keep collecting messages. */

@@ -7,6 +7,8 @@ import type { Store } from "../broker/ports/store.ts";
 import type { Logger } from "../log.ts";
 import type { RedisClient, RedisConnOptions } from "../redis/conn.ts";
 import type { RedisKeys } from "../redis/keys.ts";
+import type { Fence } from "../redis/fence.ts";
+import type { Lease } from "./lease.ts";
 
 /**
  * The shared store as the cluster link uses it: where its Redis is (the link opens its own
@@ -14,6 +16,10 @@ import type { RedisKeys } from "../redis/keys.ts";
  */
 export interface ClusterStore extends Pick<Store, "flush" | "loadSession" | "loadRetained"> {
   readonly options: RedisConnOptions;
+  /** Writes carry this node's fencing token (see src/redis/fence.ts). */
+  setFence?(fence: Fence | null): void;
+  /** Forgets unwritten mutations (the node was fenced); returns how many. */
+  discardPending?(): number;
 }
 
 /** State shared by the parts of one running link. */
@@ -23,6 +29,8 @@ export class LinkContext {
   /** When Redis was last (re)connected: nodes get one timeout after it to renew heartbeats. */
   healthySince = Date.now();
   stopped = false;
+  /** This node's lease and fencing token; set by the link right after construction. */
+  lease!: Lease;
 
   constructor(
     readonly host: ClusterHost,

@@ -22,7 +22,8 @@ const READ_COUNT = 512;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
 
-type StreamEntry = [Buffer, Buffer[]];
+/** One stream entry as XREADGROUP returns it: id and field/value pairs. */
+export type StreamEntry = [Buffer, Buffer[]];
 
 /**
  * What duplicates are recognised by: the message id, and the shared group a copy is for (one
@@ -36,6 +37,13 @@ function dedupKey(msg: StoredMessage, share: string | undefined): string {
 export class Forwarder {
   #recent: RecentIds;
   #reading: Promise<void> | null = null;
+  /** Set while a takeover holds the reader (see pause). */
+  #paused: Promise<void> | null = null;
+  /** The batch the reader is delivering. */
+  #batch: Promise<void> | null = null;
+  /** Sessions moving here (see hold): the reader waits while there are any. */
+  #holds = 0;
+  #unheld: (() => void) | null = null;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -110,6 +118,96 @@ export class Forwarder {
   /** Resolves once the read loop ended (after the link stopped and closed the reader). */
   async stopped(): Promise<void> {
     await this.#reading?.catch(() => {});
+  }
+
+  /**
+   * Holds the reader of this node's own stream (after the batch it is delivering) until the
+   * returned function is called: a takeover delivers a dead node's backlog before anything
+   * newer reaches the sessions it adopts.
+   */
+  async pause(): Promise<() => void> {
+    while (this.#paused) await this.#paused;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#paused = promise;
+    await this.#batch?.catch(() => {});
+    return () => {
+      this.#paused = null;
+      resolve();
+    };
+  }
+
+  /**
+   * Holds delivery from this node's own stream while a session moves here (released by its
+   * holder, then loaded from the store): what arrives meanwhile must wait for the session, not
+   * miss it. The returned function ends the hold.
+   */
+  hold(): () => void {
+    this.#holds++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.#holds === 0) {
+        this.#unheld?.();
+        this.#unheld = null;
+      }
+    };
+  }
+
+  /** Reads (without delivering) every entry left in `node`'s stream: pending, then unread. */
+  async readAll(node: string): Promise<StreamEntry[]> {
+    const { cmd, me, keys } = this.ctx;
+    const key = keys.stream(node);
+    const all: StreamEntry[] = [];
+    try {
+      let start = "0-0";
+      do {
+        const res = await callBuffer(
+          cmd,
+          "XAUTOCLAIM",
+          key,
+          GROUP,
+          me,
+          0,
+          start,
+          "COUNT",
+          READ_COUNT,
+        ) as [Buffer, StreamEntry[], Buffer[]];
+        for (const e of res[1] ?? []) all.push(e);
+        start = res[0].toString();
+      } while (start !== "0-0");
+    } catch (e) {
+      if (!isRedisError(e, "NOGROUP")) throw e;
+      await this.ensureGroup(node);
+    }
+    // Bounded by the stream's cap (stream-max-len) plus what arrives meanwhile.
+    for (let round = 0; round < 1000; round++) {
+      const res = await callBuffer(
+        cmd,
+        "XREADGROUP",
+        "GROUP",
+        GROUP,
+        me,
+        "COUNT",
+        READ_COUNT * 8,
+        "STREAMS",
+        key,
+        ">",
+      ) as [Buffer, StreamEntry[]][] | null;
+      const entries = res?.[0]?.[1] ?? [];
+      if (entries.length === 0) break;
+      for (const e of entries) all.push(e);
+    }
+    return all;
+  }
+
+  /**
+   * Delivers entries readAll returned, all in this turn (nothing else can come between them);
+   * the returned promise resolves once they are durable here and acknowledged in the stream.
+   */
+  deliverRead(node: string, entries: StreamEntry[], after: number): Promise<void> {
+    const passed = this.#deliverNow(entries, after);
+    return this.#acknowledge(this.ctx.keys.stream(node), entries, passed);
   }
 
   /** Delivers whatever waits unread in this node's stream (before a session leaves). */
@@ -188,6 +286,13 @@ export class Forwarder {
     let from = "0";
     let failures = 0;
     while (!ctx.stopped) {
+      if (ctx.lease.fenced) {
+        // Taken over: what is in the stream is the survivor's to drain. After rejoining, what
+        // was read but not acknowledged meanwhile is read again first.
+        await sleep(ctx.heartbeatMs);
+        from = "0";
+        continue;
+      }
       try {
         const args: (string | number)[] = ["GROUP", GROUP, ctx.me, "COUNT", READ_COUNT];
         if (from === ">") args.push("BLOCK", 1000);
@@ -202,7 +307,10 @@ export class Forwarder {
           continue;
         }
         if (entries.length === 0) continue;
-        await this.#deliverEntries(key, entries, -1);
+        while (this.#paused) await this.#paused;
+        while (this.#holds > 0) await new Promise<void>((r) => this.#unheld = r);
+        this.#batch = this.#deliverEntries(key, entries, -1);
+        await this.#batch;
       } catch (e) {
         if (ctx.stopped) return;
         if (isRedisError(e, "NOGROUP")) {
@@ -223,13 +331,16 @@ export class Forwarder {
    * Delivers stream entries locally, then acknowledges them. `after`: skip only ids first seen
    * after that mark (when the sessions they were meant for were already here); own stream: -1.
    */
-  async #deliverEntries(key: string, entries: StreamEntry[], after: number): Promise<void> {
+  #deliverEntries(key: string, entries: StreamEntry[], after: number): Promise<void> {
+    return this.#acknowledge(key, entries, this.#deliverNow(entries, after));
+  }
+
+  /** The synchronous part of #deliverEntries; returns copies passed on to other nodes. */
+  #deliverNow(entries: StreamEntry[], after: number): Promise<void>[] | null {
     const { host, log } = this.ctx;
-    const ids: string[] = [];
     // Copies for shared groups passed on to another node: queued there before the XACK.
     let passed: Promise<void>[] | null = null;
     for (const [id, fields] of entries) {
-      ids.push(id.toString());
       if (!fields) continue; // deleted by trimming
       for (let i = 0; i + 1 < fields.length; i += 2) {
         if (fields[i].toString() !== FIELD) continue;
@@ -255,9 +366,24 @@ export class Forwarder {
         if (r) (passed ??= []).push(r);
       }
     }
+    return passed;
+  }
+
+  /** Once `passed` are queued and the local deliveries durable: XACK and XDEL the entries. */
+  async #acknowledge(
+    key: string,
+    entries: StreamEntry[],
+    passed: Promise<void>[] | null,
+  ): Promise<void> {
     if (passed) await Promise.all(passed);
-    // Queue entries for persistent sessions must be durable before the stream forgets them.
+    // Queue entries for persistent sessions must be durable before the stream forgets them,
+    // and only a node still holding its lease may forget them (a fenced one delivered them to
+    // sessions that are owned elsewhere now).
     await this.ctx.store.flush();
-    await this.ctx.cmd.multi().xack(key, GROUP, ...ids).xdel(key, ...ids).exec();
+    await this.ctx.lease.valid();
+    for (let i = 0; i < entries.length; i += READ_COUNT * 8) {
+      const ids = entries.slice(i, i + READ_COUNT * 8).map(([id]) => id.toString());
+      await this.ctx.cmd.multi().xack(key, GROUP, ...ids).xdel(key, ...ids).exec();
+    }
   }
 }

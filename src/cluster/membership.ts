@@ -7,17 +7,22 @@
  * (re)connected to Redis) is handed to `takeOver`, which elects one survivor to adopt it.
  */
 import { evalScript, sleep } from "../redis/commands.ts";
+import { fenced, isFenced } from "../redis/fence.ts";
 import type { LinkContext } from "./context.ts";
+import { Lease } from "./lease.ts";
 import type { RouteTable } from "./routes.ts";
 
-/** Heartbeat. KEYS: alive, nodes. 1 = refreshed, 2 = was missing (re-set), 0 = another owner. */
-const HEARTBEAT = `
-local v = redis.call('GET', KEYS[1])
-if v and v ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
+/**
+ * Heartbeat, under this node's epoch (a node taken over meanwhile is refused: FENCED). KEYS:
+ * epoch, alive, nodes. 1 = refreshed, 2 = was missing (re-set), 0 = another owner.
+ */
+const HEARTBEAT = fenced(`
+local v = redis.call('GET', KEYS[2])
+if v and v ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[4])
 if v then return 1 end
-return 2`;
+return 2`);
 
 /** Deletes the heartbeat if it is ours. */
 const LEAVE = `
@@ -29,7 +34,7 @@ export class Membership {
   /** Tells this process's heartbeat from another process's using the same node id. */
   readonly token: string = crypto.randomUUID();
   #missingSince = new Map<string, number>();
-  #takingOver = new Set<string>();
+  #takingOver = new Map<string, Promise<void>>();
 
   constructor(
     private readonly ctx: LinkContext,
@@ -56,9 +61,25 @@ export class Membership {
       }
       await sleep(Math.min(200, this.ctx.heartbeatMs));
     }
-    // A node taking over an earlier run of this node finishes first.
-    const lock = this.ctx.g(`adopt:${me}`);
-    for (let i = 0; i < 300 && (await cmd.exists(lock)); i++) await sleep(100);
+    await this.#awaitAdopted();
+  }
+
+  /** Waits (at most 30 s) until a node taking over an earlier run of this node is done. */
+  async #awaitAdopted(): Promise<void> {
+    const lock = this.ctx.g(`adopt:${this.ctx.me}`);
+    for (let i = 0; i < 300 && (await this.ctx.cmd.exists(lock)); i++) await sleep(100);
+  }
+
+  /**
+   * Takes a new epoch (which fences any earlier run of this node) and starts the lease with a
+   * heartbeat under it. After being fenced, first waits for the node that took this one over.
+   */
+  async newEpoch(afterFencing = false): Promise<string> {
+    if (afterFencing) await this.#awaitAdopted();
+    const epoch = String(await this.ctx.cmd.incr(this.ctx.g(`epoch:${this.ctx.me}`)));
+    this.ctx.lease.rejoined(epoch);
+    await this.beat(true);
+    return epoch;
   }
 
   /** Lists this node among the members. */
@@ -66,24 +87,33 @@ export class Membership {
     await this.ctx.cmd.sadd(this.ctx.g("nodes"), this.ctx.me);
   }
 
-  /** Refreshes the heartbeat (re-setting it after an outage). */
-  async beat(): Promise<void> {
-    const { cmd, me, nodeTimeoutMs } = this.ctx;
-    if (this.ctx.stopped) return;
+  /**
+   * Refreshes the heartbeat (re-setting it after an outage) and with it the lease; a heartbeat
+   * Redis refuses because the epoch moved fences this node. `strict`: failures are thrown.
+   */
+  async beat(strict = false): Promise<void> {
+    const { cmd, me, nodeTimeoutMs, lease } = this.ctx;
+    if (this.ctx.stopped || lease.fenced) return;
+    const sentAt = Lease.now();
     try {
       const r = await evalScript(
         cmd,
         HEARTBEAT,
-        [this.ctx.g(`alive:${me}`), this.ctx.g("nodes")],
-        [this.token, nodeTimeoutMs, me],
+        [lease.key, this.ctx.g(`alive:${me}`), this.ctx.g("nodes")],
+        [lease.epoch, this.token, nodeTimeoutMs, me],
       );
+      if (r === 1 || r === 2) lease.renewed(sentAt);
       if (r === 0) {
         this.ctx.log.error(
           `cluster: another live process uses node id "${me}"; every node needs a ` +
             `unique mqttwk.broker.node-id (messages for this id are split between them)`,
         );
       }
-    } catch { /* degraded: logged by the connection */ }
+    } catch (e) {
+      if (isFenced(e)) lease.refused((e as Error).message);
+      else if (strict) throw e;
+      // else degraded: logged by the connection
+    }
   }
 
   /** Deletes the heartbeat so survivors take this node over without waiting for it to expire. */
@@ -103,9 +133,24 @@ export class Membership {
     this.#missingSince.delete(node);
   }
 
+  /**
+   * Tries to take `node` over unless already trying (its heartbeat expired); resolves when done.
+   * Also called by a CONNECT waiting for the node's session.
+   */
+  startTakeover(node: string): Promise<void> {
+    let p = this.#takingOver.get(node);
+    if (!p) {
+      p = this.takeOver(node).catch((e) => {
+        this.ctx.log.warn(`cluster: taking over ${node} failed: ${e?.message ?? e}; will retry`);
+      }).finally(() => this.#takingOver.delete(node));
+      this.#takingOver.set(node, p);
+    }
+    return p;
+  }
+
   /** Looks for members whose heartbeat expired, and takes them over. */
   async check(): Promise<void> {
-    const { cmd, me, nodeTimeoutMs, heartbeatMs } = this.ctx;
+    const { cmd, me, nodeTimeoutMs } = this.ctx;
     let nodes: string[];
     let alive: number[];
     try {
@@ -128,13 +173,13 @@ export class Membership {
       }
       const since = this.#missingSince.get(n) ?? now;
       this.#missingSince.set(n, since);
-      if (!settled || now - since < 2 * heartbeatMs || this.#takingOver.has(n)) return;
+      // The election re-checks the heartbeat atomically (a node that came back in time is not
+      // taken over). One beat of grace lets a node where a client of the dead one reconnects
+      // win it (it starts at once): that client's session is then resumed without a move.
+      if (!settled || now - since < this.ctx.heartbeatMs || this.#takingOver.has(n)) return;
       // Failsafe: nobody managed to take it over for a long time.
       if (now - since > 6 * nodeTimeoutMs) this.routes.drop(n);
-      this.#takingOver.add(n);
-      this.takeOver(n).catch((e) => {
-        this.ctx.log.warn(`cluster: taking over ${n} failed: ${e?.message ?? e}; will retry`);
-      }).finally(() => this.#takingOver.delete(n));
+      this.startTakeover(n);
     });
     for (const n of this.routes.nodes()) if (!nodes.includes(n)) this.routes.drop(n);
   }

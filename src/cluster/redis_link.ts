@@ -34,7 +34,7 @@ import type {
   NodeSysStats,
   SharedSysStats,
 } from "../broker/ports/cluster.ts";
-import { withTimeout } from "../redis/commands.ts";
+import { sleep, withTimeout } from "../redis/commands.ts";
 import {
   createRedis,
   describeRedis,
@@ -52,6 +52,7 @@ import { SessionHolder } from "./sessions.ts";
 import { SysStatsBoard } from "./sys_stats.ts";
 import { takeOver } from "./takeover.ts";
 import { KeptWills } from "./wills.ts";
+import { Lease } from "./lease.ts";
 import { decodeWire } from "./wire.ts";
 
 export type { ClusterStore } from "./context.ts";
@@ -95,6 +96,8 @@ export class RedisClusterLink implements ClusterLink {
   #stopped = false;
   #degraded = false;
   #reconciling: Promise<void> | null = null;
+  /** How long the lease had lapsed when that was noticed (null: it holds). */
+  #lapsedAt: number | null = null;
 
   constructor(store: ClusterStore, opts: RedisClusterLinkOptions = {}) {
     this.store = store;
@@ -132,6 +135,7 @@ export class RedisClusterLink implements ClusterLink {
     const ctx = new LinkContext(host, this.store, keys, cmd, this.nodeTimeoutMs);
     const p = this.#compose(ctx);
     this.#p = p;
+    this.store.setFence?.(ctx.lease);
     // The command connection speaks for all three: they fail and come back together.
     ignoreErrors(sub);
     ignoreErrors(reader);
@@ -150,6 +154,8 @@ export class RedisClusterLink implements ClusterLink {
       ctx.healthy = true;
       ctx.healthySince = Date.now();
       await p.membership.claimId(where);
+      // A new epoch fences whatever an earlier run of this node might still write.
+      await p.membership.newEpoch();
     } catch (e) {
       this.#p = null;
       this.#disconnect();
@@ -184,13 +190,14 @@ export class RedisClusterLink implements ClusterLink {
       if (ctx.healthy && !ctx.stopped) fn();
     };
     this.#timers.push(setInterval(() => p.membership.beat(), beat));
+    this.#timers.push(setInterval(() => this.#checkLease(p), Math.max(50, beat >> 1)));
     this.#timers.push(setInterval(whenUp(() => p.membership.check()), beat));
     this.#timers.push(setInterval(whenUp(() => p.sessions.cleanup()), 5000));
     this.#timers.push(setInterval(whenUp(() => this.#reload().catch(() => {})), 30_000));
     p.forwarder.startReading(reader);
     host.log.info(
       `cluster: node ${me} joined via ${where} (${p.routes.nodes().length} other node(s) ` +
-        `known, node timeout ${this.nodeTimeoutMs} ms)`,
+        `known, node timeout ${this.nodeTimeoutMs} ms, epoch ${ctx.lease.epoch})`,
     );
   }
 
@@ -250,6 +257,10 @@ export class RedisClusterLink implements ClusterLink {
     return this.#p.sessions.acquire(clientId);
   }
 
+  sessionResumed(clientId: string): void {
+    this.#p?.sessions.resumed(clientId);
+  }
+
   retainedChanged(topic: string, msg: StoredMessage | null): void {
     if (this.#live) this.#p!.retained.changed(topic, msg);
   }
@@ -269,6 +280,13 @@ export class RedisClusterLink implements ClusterLink {
   }
 
   #compose(ctx: LinkContext): Parts {
+    let membership: Membership | null = null;
+    ctx.lease = new Lease(
+      ctx.g(`epoch:${ctx.me}`),
+      ctx.nodeTimeoutMs,
+      () => void membership?.beat(),
+      (why) => this.#fenced(why),
+    );
     const routes = new RouteTable(ctx);
     const forwarder = new Forwarder(
       ctx,
@@ -276,10 +294,16 @@ export class RedisClusterLink implements ClusterLink {
       this.streamMaxLen,
       this.recentIds,
     );
-    const sessions = new SessionHolder(ctx, this.releaseTimeoutMs, () => forwarder.drainOwn());
+    const sessions = new SessionHolder(
+      ctx,
+      this.releaseTimeoutMs,
+      () => forwarder.drainOwn(),
+      (node) => membership!.startTakeover(node),
+      () => forwarder.hold(),
+    );
     const wills = new KeptWills(ctx);
     const parts = { sessions, wills, forwarder, routes };
-    const membership = new Membership(ctx, routes, (dead) => takeOver(ctx, parts, dead));
+    membership = new Membership(ctx, routes, (dead) => takeOver(ctx, parts, dead));
     return {
       ctx,
       membership,
@@ -290,6 +314,80 @@ export class RedisClusterLink implements ClusterLink {
       wills,
       sys: new SysStatsBoard(ctx),
     };
+  }
+
+  /**
+   * The lease by the local monotonic clock, between heartbeats: a paused process notices here
+   * (or at its next commit, which waits for a valid lease) and renews it before acknowledging
+   * anything; a renewal Redis refuses fences the node.
+   */
+  #checkLease(p: Parts): void {
+    const { lease, log } = p.ctx;
+    if (this.#stopped || lease.fenced) return;
+    if (lease.held) {
+      if (this.#lapsedAt !== null) {
+        log.info(
+          `cluster: lease renewed after it had lapsed for ${Math.round(this.#lapsedAt)} ms; ` +
+            `no other node took this one over`,
+        );
+        this.#lapsedAt = null;
+      }
+      return;
+    }
+    if (this.#lapsedAt === null) {
+      this.#lapsedAt = lease.lapsedFor;
+      log.warn(
+        `cluster: lease of node ${p.ctx.me} lapsed ${Math.round(this.#lapsedAt)} ms ago ` +
+          `(this process was paused, or Redis is slow or unreachable); acknowledgements wait ` +
+          `until it is renewed`,
+      );
+    }
+    if (p.ctx.healthy) void p.membership.beat();
+  }
+
+  /**
+   * Redis refused a write of this node's (its epoch moved): another node took it over while it
+   * was unresponsive. Everything it serves is owned elsewhere now: its clients are closed, its
+   * sessions and unwritten changes dropped, unacknowledged; then it rejoins under a new epoch.
+   */
+  #fenced(why: string): void {
+    const p = this.#p;
+    if (!p || this.#stopped || p.ctx.lease.fenced) return;
+    const { lease, log, host, me } = p.ctx;
+    const lapsed = Math.round(lease.lapsedFor);
+    lease.fence();
+    const { clients, sessions } = host.abandonSessions(
+      "this node was taken over by another while unresponsive",
+    );
+    const changes = this.store.discardPending?.() ?? 0;
+    p.sessions.forgetAll();
+    log.error(
+      `cluster: node ${me} was fenced: another node took over its sessions while its lease ` +
+        `had lapsed (lapsed ${lapsed} ms ago; ${why}). Closed ${clients} client(s), dropped ` +
+        `${sessions} session(s) and ${changes} unwritten change(s) without acknowledging them; ` +
+        `rejoining under a new epoch`,
+    );
+    this.#lapsedAt = null;
+    void this.#rejoin(p);
+  }
+
+  async #rejoin(p: Parts): Promise<void> {
+    const { ctx } = p;
+    for (let i = 0; !this.#stopped; i++) {
+      try {
+        const epoch = await p.membership.newEpoch(true);
+        await p.membership.register();
+        await p.forwarder.ensureGroup(ctx.me);
+        await ctx.cmd.persist(ctx.keys.stream(ctx.me));
+        await p.routes.announceAll(ctx.host.localRoutes());
+        await this.#reload();
+        ctx.log.info(`cluster: node ${ctx.me} rejoined under epoch ${epoch}`);
+        return;
+      } catch (e) {
+        if (i % 10 === 0) ctx.log.warn(`cluster: rejoining failed, retrying: ${e}`);
+        await sleep(Math.min(1000, ctx.heartbeatMs));
+      }
+    }
   }
 
   /** The route table and the retained set, afresh from Redis. */

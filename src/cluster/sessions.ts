@@ -8,36 +8,43 @@
  * the dead node's sessions offline (adoptFrom).
  */
 import { evalScript, sleep } from "../redis/commands.ts";
+import { fenced, isFenced } from "../redis/fence.ts";
 import type { LinkContext } from "./context.ts";
 import { encodeWire, type WireMessage } from "./wire.ts";
+import type { LoadedSession } from "../broker/model.ts";
 
-/** Claims `id` for ARGV[2]; returns the previous holder. KEYS: holder, held:<me>. */
-const CLAIM = `
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
-return old`;
+/*
+ * Every script runs under this node's epoch (src/redis/fence.ts): KEYS[1] epoch, ARGV[1] the
+ * epoch held; then KEYS: holder, held:<me>; ARGV: client id, ...
+ */
 
-/** Claims `id` only if nobody (or ARGV[2]) holds it; returns the holder afterwards. */
-const CLAIM_IF_FREE = `
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old and old ~= ARGV[2] then return old end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
-return ARGV[2]`;
+/** Claims `id` for ARGV[3]; returns the previous holder. */
+const CLAIM = fenced(`
+local old = redis.call('HGET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[2])
+return old`);
 
-/** Moves `id` from dead ARGV[2] to ARGV[3] if ARGV[2] still holds it. KEYS: holder, held:<me>. */
-const CLAIM_FROM = `
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[1])
-return 1`;
+/** Claims `id` only if nobody (or ARGV[3]) holds it; returns the holder afterwards. */
+const CLAIM_IF_FREE = fenced(`
+local old = redis.call('HGET', KEYS[2], ARGV[2])
+if old and old ~= ARGV[3] then return old end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[2])
+return ARGV[3]`);
 
-/** Forgets `id` if ARGV[2] holds it. KEYS: holder, held:<me>. */
-const RELEASE_IF_MINE = `
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-redis.call('SREM', KEYS[2], ARGV[1])
-return 1`;
+/** Moves `id` from dead ARGV[3] to ARGV[4] if ARGV[3] still holds it. */
+const CLAIM_FROM = fenced(`
+if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[2])
+return 1`);
+
+/** Forgets `id` if ARGV[3] holds it. */
+const RELEASE_IF_MINE = fenced(`
+if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[3] then redis.call('HDEL', KEYS[2], ARGV[2]) end
+redis.call('SREM', KEYS[3], ARGV[2])
+return 1`);
 
 /** The sessions this node holds, and the protocol that moves them. */
 export class SessionHolder {
@@ -45,13 +52,28 @@ export class SessionHolder {
   #held = new Map<string, number>();
   #acquiring = new Map<string, { lost: boolean }>();
   #releases = new Map<string, () => void>();
+  /** Sessions claimed from a dead node and not yet resumed here (see claimFrom). */
+  #adopting = new Set<Promise<void>>();
+  #adopted: (() => void) | null = null;
 
   constructor(
     private readonly ctx: LinkContext,
     private readonly releaseTimeoutMs: number,
     /** Runs before a session is released: messages queued for it here must reach it first. */
     private readonly beforeRelease: () => Promise<void>,
+    /** Starts taking over a node whose heartbeat expired (Membership.startTakeover). */
+    private readonly takeOverNow: (node: string) => Promise<void> = () => Promise.resolve(),
+    /** Holds delivery from this node's stream while a session moves here (Forwarder.hold). */
+    private readonly hold: () => () => void = () => () => {},
   ) {}
+
+  /** Holds of sessions being moved here, ended by `resumed` (or a safety timer). */
+  #moving = new Map<string, () => void>();
+
+  /** The session of `clientId` is resumed here (or its CONNECT failed): ends its move. */
+  resumed(clientId: string): void {
+    this.#moving.get(clientId)?.();
+  }
 
   /**
    * Makes sure no other node holds `clientId`; resolves once any holder has released it, to
@@ -68,11 +90,17 @@ export class SessionHolder {
       for (let round = 0; round < 4; round++) {
         const old = await cmd.hget(this.ctx.g("holder"), clientId);
         if (!old || old === me) break;
+        this.#startMove(clientId);
         const alive = await cmd.exists(this.ctx.g(`alive:${old}`));
         if (alive && (await this.#requestRelease(old, clientId))) break;
-        if (!(await this.#awaitTakeover(old))) break;
+        // Its heartbeat expired (or it stopped answering): start the takeover from here at once
+        // rather than at the next liveness check; the election admits only one survivor.
+        if (!(await cmd.exists(this.ctx.g(`alive:${old}`)))) void this.takeOverNow(old);
+        if (!(await this.#awaitTakeover(old, clientId))) break;
       }
-      const previous = await evalScript(cmd, CLAIM, this.#keys(), [clientId, me]);
+      // Taking a dead node over here: its sessions are resumed (backlog first) before one is used.
+      if (this.#adopting.size) await Promise.all(this.#adopting);
+      const previous = await this.#run(CLAIM, clientId, me);
       this.#held.set(clientId, Date.now());
       if (state.lost) {
         throw new Error(`session ${clientId} was taken over by another node meanwhile`);
@@ -83,6 +111,19 @@ export class SessionHolder {
     }
   }
 
+  /** Holds this node's stream until the session is resumed here (at most 30 s). */
+  #startMove(clientId: string): void {
+    if (this.#moving.has(clientId)) return;
+    const unhold = this.hold();
+    const timer = setTimeout(() => end(), 30_000);
+    const end = () => {
+      clearTimeout(timer);
+      this.#moving.delete(clientId);
+      unhold();
+    };
+    this.#moving.set(clientId, end);
+  }
+
   /** Handles a release request or its answer. */
   onWire(m: WireMessage): void {
     if (m.kind === "release") this.#onReleaseRequest(m.clientId, m.from, m.req);
@@ -91,23 +132,52 @@ export class SessionHolder {
 
   /** Resumes offline here every session `node` held; returns how many. */
   async adoptFrom(node: string): Promise<number> {
-    const { cmd, me, host, store } = this.ctx;
+    const loaded = await this.claimFrom(node);
+    this.adopt(loaded);
+    await this.ctx.store.flush();
+    return loaded.length;
+  }
+
+  /**
+   * Claims (in Redis) and loads every session `node` held, without resuming them yet (adopt).
+   * Until `adopt`, requests to release them wait: they are not here yet.
+   */
+  async claimFrom(node: string): Promise<LoadedSession[]> {
+    const { cmd, me, store } = this.ctx;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#adopting.add(promise);
+    this.#adopted = resolve;
     const ids = await cmd.smembers(this.ctx.g(`held:${node}`));
-    let n = 0;
-    for (const id of ids) {
-      const ok = await evalScript(cmd, CLAIM_FROM, this.#keys(), [id, node, me]);
-      if (ok !== 1) continue;
-      const loaded = await store.loadSession(id);
-      if (!loaded) {
-        await evalScript(cmd, RELEASE_IF_MINE, this.#keys(), [id, me]);
-        continue;
+    const out: LoadedSession[] = [];
+    try {
+      for (const id of ids) {
+        const ok = await this.#run(CLAIM_FROM, id, node, me);
+        if (ok !== 1) continue;
+        const loaded = await store.loadSession(id);
+        if (!loaded) {
+          await this.#run(RELEASE_IF_MINE, id, me);
+          continue;
+        }
+        this.#held.set(id, Date.now());
+        out.push(loaded);
       }
-      this.#held.set(id, Date.now());
-      host.adoptSession(loaded);
-      n++;
+    } catch (e) {
+      this.#adopting.delete(promise);
+      resolve();
+      throw e;
     }
-    await store.flush();
-    return n;
+    return out;
+  }
+
+  /** Resumes offline here the sessions claimFrom loaded. */
+  adopt(loaded: LoadedSession[]): void {
+    for (const l of loaded) this.ctx.host.adoptSession(l);
+    const done = this.#adopted;
+    this.#adopted = null;
+    for (const p of this.#adopting) {
+      this.#adopting.delete(p);
+    }
+    done?.();
   }
 
   /**
@@ -115,9 +185,9 @@ export class SessionHolder {
    * locally those another node took over (their clients reconnect there).
    */
   async reclaim(): Promise<void> {
-    const { cmd, me, host } = this.ctx;
+    const { me, host } = this.ctx;
     for (const id of host.localSessions()) {
-      const holder = await evalScript(cmd, CLAIM_IF_FREE, this.#keys(), [id, me]);
+      const holder = await this.#run(CLAIM_IF_FREE, id, me);
       if (holder === me) {
         if (!this.#held.has(id)) this.#held.set(id, Date.now());
       } else {
@@ -133,31 +203,46 @@ export class SessionHolder {
 
   /** Forgets in Redis the sessions this node no longer holds (ended, expired, released). */
   async cleanup(): Promise<void> {
-    const { cmd, me, host } = this.ctx;
+    const { me, host } = this.ctx;
     const local = new Set(host.localSessions());
     const now = Date.now();
     for (const id of local) if (!this.#held.has(id)) this.#held.set(id, now);
     for (const [id, since] of this.#held) {
       if (local.has(id) || this.#acquiring.has(id) || now - since < 10_000) continue;
       this.#held.delete(id);
-      await evalScript(cmd, RELEASE_IF_MINE, this.#keys(), [id, me]).catch(() => {});
+      await this.#run(RELEASE_IF_MINE, id, me).catch(() => {});
     }
   }
 
-  #keys(): string[] {
-    return [this.ctx.g("holder"), this.ctx.g(`held:${this.ctx.me}`)];
+  /** Runs a holder script under this node's epoch; a refusal fences the node. */
+  async #run(script: string, ...args: string[]): Promise<unknown> {
+    const { lease } = this.ctx;
+    const keys = [lease.key, this.ctx.g("holder"), this.ctx.g(`held:${this.ctx.me}`)];
+    try {
+      return await evalScript(this.ctx.cmd, script, keys, [lease.epoch, ...args]);
+    } catch (e) {
+      if (isFenced(e)) lease.refused((e as Error).message);
+      throw e;
+    }
+  }
+
+  /** Forgets every session this node held (it was fenced: they are owned elsewhere now). */
+  forgetAll(): void {
+    this.#held.clear();
   }
 
   /** Waits until a dead node has been taken over; false if that did not happen in time. */
-  async #awaitTakeover(node: string): Promise<boolean> {
+  async #awaitTakeover(node: string, clientId: string): Promise<boolean> {
     const { cmd, nodeTimeoutMs } = this.ctx;
     const end = Date.now() + 8 * nodeTimeoutMs + 5000;
     while (Date.now() < end && !this.ctx.stopped) {
-      const [member, lock] = await Promise.all([
+      const [member, lock, holder] = await Promise.all([
         cmd.sismember(this.ctx.g("nodes"), node),
         cmd.get(this.ctx.g(`adopt:${node}`)),
+        cmd.hget(this.ctx.g("holder"), clientId),
       ]);
-      if (!member) return true;
+      // The survivor claimed the session (it releases it once it has resumed it, backlog first).
+      if (!member || (lock && holder !== node)) return true;
       if (!lock && (await cmd.exists(this.ctx.g(`alive:${node}`)))) return true; // back alive
       await sleep(Math.min(100, this.ctx.heartbeatMs));
     }
@@ -178,8 +263,20 @@ export class SessionHolder {
       const timedOut = new Promise<"timeout">((r) => {
         timer = setTimeout(() => r("timeout"), this.releaseTimeoutMs);
       });
-      const r = await Promise.race([promise, timedOut]);
+      // A holder whose lease lapsed will never answer: no need to wait out the timeout.
+      let watching = true;
+      const gone = (async () => {
+        const key = this.ctx.g(`alive:${node}`);
+        while (watching) {
+          await sleep(Math.min(100, this.ctx.heartbeatMs));
+          if (watching && !(await this.ctx.cmd.exists(key).catch(() => 1))) return "gone" as const;
+        }
+        return "timeout" as const;
+      })();
+      const r = await Promise.race([promise, timedOut, gone]);
+      watching = false;
       clearTimeout(timer);
+      if (r === "gone") return false;
       if (r === "timeout") {
         this.ctx.log.warn(
           `cluster: node ${node} did not release session ${clientId} within ` +
@@ -197,6 +294,8 @@ export class SessionHolder {
     const { host, cmd, me } = this.ctx;
     const acquiring = this.#acquiring.get(clientId);
     if (acquiring) acquiring.lost = true;
+    // A session being taken over from a dead node is released once it is here, backlog included.
+    await Promise.all(this.#adopting);
     try {
       // Messages already queued for this node in its stream (e.g. published while the session
       // was offline) must reach the session before it moves, or they would arrive after it left.

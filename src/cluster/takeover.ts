@@ -5,7 +5,7 @@
  * not yet heard of the death may still write to its stream: it is drained again 2 × timeout
  * later, then left to expire.
  */
-import { sleep } from "../redis/commands.ts";
+import { evalScript, sleep } from "../redis/commands.ts";
 import type { LinkContext } from "./context.ts";
 import type { Forwarder } from "./forwarding.ts";
 import type { RouteTable } from "./routes.ts";
@@ -15,25 +15,67 @@ import { encodeWire } from "./wire.ts";
 
 /** The parts of the link a takeover works with. */
 export interface TakeoverParts {
-  sessions: Pick<SessionHolder, "adoptFrom">;
+  sessions: Pick<SessionHolder, "claimFrom" | "adopt">;
   wills: Pick<KeptWills, "publishOf">;
-  forwarder: Pick<Forwarder, "mark" | "drainStream">;
-  routes: Pick<RouteTable, "settled" | "drop">;
+  forwarder: Pick<Forwarder, "mark" | "drainStream" | "pause" | "readAll" | "deliverRead">;
+  routes: Pick<RouteTable, "settled" | "drop" | "added">;
 }
+
+/**
+ * The election, atomically with the death check: only while the node's heartbeat is missing
+ * does one survivor win the lock, and winning increments the node's epoch, so anything the node
+ * writes from now on (it may only be frozen) is refused. KEYS: adopt lock, alive, epoch.
+ * ARGV: this node, lock TTL. 1 = won.
+ */
+const ELECT = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+redis.call('INCR', KEYS[3])
+return 1`;
 
 /** Takes `dead` over if this node wins the election; resolves when done (or lost). */
 export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: string) {
   const { cmd, me, log, nodeTimeoutMs } = ctx;
   const lock = ctx.g(`adopt:${dead}`);
-  const won = await cmd.set(lock, me, "PX", Math.max(30_000, 6 * nodeTimeoutMs), "NX");
-  if (!won) return;
+  const keys = [lock, ctx.g(`alive:${dead}`), ctx.g(`epoch:${dead}`)];
+  const won = await evalScript(cmd, ELECT, keys, [me, Math.max(30_000, 6 * nodeTimeoutMs)]);
+  if (won !== 1) return;
   log.warn(`cluster: node ${dead} is dead; taking over its sessions and queued messages`);
-  const adopted = await parts.sessions.adoptFrom(dead);
+  const started = performance.now();
+  // Order per publisher: the dead node's backlog reaches its sessions before anything newer.
+  // The own stream's reader waits; the sessions' routes are announced before the dead node's
+  // stream is read (a publisher that heard of them writes to both streams from then on); then,
+  // in one turn, the sessions are resumed and the backlog delivered into them.
+  const resume = await parts.forwarder.pause();
+  let mark: number;
+  let adopted: number;
+  let drained: number;
+  let acked: Promise<void>;
+  let steps = "";
+  try {
+    const loaded = await parts.sessions.claimFrom(dead);
+    const t1 = performance.now();
+    const filters = new Set(loaded.flatMap((l) => l.subscriptions.map((s) => s.filter)));
+    await Promise.all([...filters].map((f) => parts.routes.added(f)));
+    const t2 = performance.now();
+    const entries = await parts.forwarder.readAll(dead);
+    steps = `sessions loaded in ${ms(t1 - started)}, routes in ${ms(t2 - t1)}, stream read in ` +
+      `${ms(performance.now() - t2)}`;
+    // Copies first seen from now on reached the adopted sessions too: those are duplicates.
+    mark = parts.forwarder.mark;
+    parts.sessions.adopt(loaded);
+    acked = parts.forwarder.deliverRead(dead, entries, mark);
+    adopted = loaded.length;
+    drained = entries.length;
+  } finally {
+    resume();
+  }
+  log.info(
+    `cluster: resumed ${adopted} session(s) of node ${dead} with its ${drained} queued ` +
+      `message(s) ${ms(performance.now() - started)} after the election (${steps})`,
+  );
+  await acked;
   const wills = await parts.wills.publishOf(dead);
-  // Copies first seen from now on reached the adopted sessions too: those are duplicates.
-  const mark = parts.forwarder.mark;
-  await parts.routes.settled();
-  const drained = await parts.forwarder.drainStream(dead, mark);
   await cmd.multi()
     .del(ctx.g(`routes:${dead}`))
     .del(ctx.g(`held:${dead}`))
@@ -52,4 +94,8 @@ export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: str
   if (late) log.info(`cluster: ${late} late message(s) for dead node ${dead} delivered`);
   await cmd.pexpire(ctx.keys.stream(dead), 3_600_000);
   await cmd.del(lock);
+}
+
+function ms(t: number): string {
+  return `${Math.round(t)} ms`;
 }

@@ -44,6 +44,8 @@ import {
 import { checkExec, evalScript, sleep, withTimeout } from "../redis/commands.ts";
 import { DEFAULT_PREFIX, RedisKeys } from "../redis/keys.ts";
 import { checkPersistence } from "../redis/persistence.ts";
+import { applyArgs, type Fence, fenced, FENCED_APPLY, isFenced } from "../redis/fence.ts";
+import { Batch, buildCommands } from "./redis_batch.ts";
 import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import {
   EXPIRY_NEVER,
@@ -68,48 +70,9 @@ export interface RedisStoreOptions extends RedisConnOptions {
 }
 
 const MAX_RETRY_MS = 2000;
+/** Checks the epoch only (Redis Cluster: before the per-slot transactions). */
+const EPOCH_CHECK = fenced("return 1");
 const RESOLVED: Promise<void> = Promise.resolve();
-
-interface SessionOps {
-  /** Delete every key of the session before applying the rest. */
-  reset: boolean;
-  /** The session ends deleted (reset and not saved again). */
-  deleted: boolean;
-  record?: Buffer;
-  /** Expiry time of a disconnected session, null when connected or never expiring. */
-  deadline?: number | null;
-  /** TTL of the keys in ms, null for none. */
-  ttlMs?: number | null;
-  subs: Map<string, string | null>;
-  out: Map<number, Buffer | null>;
-  q2: Map<number, boolean>;
-}
-
-class Batch {
-  sessions = new Map<string, SessionOps>();
-  retained = new Map<string, Buffer | null>();
-  ops = 0;
-  get empty(): boolean {
-    return this.ops === 0;
-  }
-  of(id: string): SessionOps {
-    let s = this.sessions.get(id);
-    if (!s) {
-      s = { reset: false, deleted: false, subs: new Map(), out: new Map(), q2: new Map() };
-      this.sessions.set(id, s);
-    }
-    return s;
-  }
-}
-
-/** Copies the remaining TTL of the record key to the session's other keys (or removes theirs). */
-const SYNC_TTL = `
-local t = redis.call('PTTL', KEYS[1])
-if t == -2 then return 0 end
-for i = 2, #KEYS do
-  if t > 0 then redis.call('PEXPIRE', KEYS[i], t) else redis.call('PERSIST', KEYS[i]) end
-end
-return 1`;
 
 /** Deletes the session if it expired (or its keys already timed out); else returns its deadline. */
 const DELETE_IF_EXPIRED = `
@@ -144,6 +107,9 @@ export class RedisStore implements Store {
   #maxBatchOps: number;
   #graceMs: number;
   #stats = { commits: 0, failedCommits: 0, mutations: 0, commitMs: 0 };
+  #fence: Fence | null = null;
+  /** Incremented by discardPending: a commit in flight from before is not retried. */
+  #generation = 0;
 
   constructor(opts: RedisStoreOptions) {
     this.options = opts;
@@ -158,6 +124,28 @@ export class RedisStore implements Store {
   /** Counters for metrics and benchmarks. */
   stats(): { commits: number; failedCommits: number; mutations: number; commitMs: number } {
     return { ...this.#stats };
+  }
+
+  /**
+   * Writes from now on carry the fencing token of `fence` (a cluster node's lease): each commit
+   * waits until the lease is valid and is refused by Redis once another node took this one over.
+   */
+  setFence(fence: Fence | null): void {
+    this.#fence = fence;
+  }
+
+  /**
+   * Forgets every mutation not yet written (this node was fenced: its sessions are owned by
+   * another node now, and these writes would overwrite that node's state). Returns how many.
+   */
+  discardPending(): number {
+    const n = this.#pending.ops + this.#retry.reduce((a, b) => a + b.ops, 0);
+    this.#generation++;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pending = new Batch();
+    this.#retry = [];
+    return n;
   }
 
   /** The store's own connection (the cluster link opens its own). */
@@ -240,7 +228,9 @@ export class RedisStore implements Store {
   }
 
   async loadSession(clientId: string): Promise<LoadedSession | null> {
-    await this.#drain();
+    // What was issued before this call must be written first; waiting until nothing at all is
+    // pending would, under steady traffic, wait for a lull (a takeover's CONNACK waits on this).
+    await this.flush().catch(() => this.#drain());
     return await this.#load(clientId);
   }
 
@@ -390,6 +380,7 @@ export class RedisStore implements Store {
     const batches = [...this.#retry, this.#pending];
     this.#retry = [];
     this.#pending = new Batch();
+    const generation = this.#generation;
     const started = performance.now();
     const p = this.#send(batches).then(() => {
       this.#stats.commits++;
@@ -399,11 +390,13 @@ export class RedisStore implements Store {
         this.#failures = 0;
       }
     }, (err) => {
+      if (isFenced(err)) this.#fence?.refused?.((err as Error).message);
       this.#stats.failedCommits++;
       this.#failures++;
       this.#lastFailure = `Redis commit failed: ${(err as Error)?.message ?? err}`;
-      // Older than anything issued since: retried first, under the newer mutations.
-      this.#retry = batches.concat(this.#retry);
+      // Older than anything issued since: retried first, under the newer mutations (unless
+      // they were discarded meanwhile: this node was fenced).
+      if (generation === this.#generation) this.#retry = batches.concat(this.#retry);
       const delay = Math.min(50 * 2 ** Math.min(this.#failures, 10), MAX_RETRY_MS);
       if (this.#failures === 1 || this.#failures % 20 === 0) {
         this.#log.error(
@@ -427,65 +420,26 @@ export class RedisStore implements Store {
 
   /** Groups every command by slot group: one MULTI each (all in one MULTI on a single server). */
   async #send(batches: Batch[]): Promise<void> {
-    const groups = new Map<string, [string, ...unknown[]][]>();
-    const group = (k: string) => {
-      let g = groups.get(k);
-      if (!g) groups.set(k, g = []);
-      return g;
-    };
-    const G = "g";
-    const K = this.keys;
-    for (const b of batches) {
-      for (const [id, ops] of b.sessions) {
-        const keys = K.session(id);
-        const [ks, ksub, kout, kq2, kexp] = keys;
-        const cmds = group("s:" + id);
-        if (ops.reset) cmds.push(["del", ks, ksub, kout, kq2, kexp]);
-        if (ops.record) {
-          cmds.push(["set", ks, ops.record]);
-          if (ops.deadline != null) cmds.push(["set", kexp, String(ops.deadline)]);
-          else cmds.push(["del", kexp]);
-          if (ops.ttlMs != null) cmds.push(["pexpire", ks, ops.ttlMs]);
-        }
-        const hset: unknown[] = [];
-        const hdel: string[] = [];
-        for (const [f, v] of ops.subs) v === null ? hdel.push(f) : hset.push(f, v);
-        if (hdel.length) cmds.push(["hdel", ksub, ...hdel]);
-        if (hset.length) cmds.push(["hset", ksub, ...hset]);
-        const oset: unknown[] = [];
-        const odel: string[] = [];
-        for (const [seq, v] of ops.out) v === null ? odel.push(String(seq)) : oset.push(seq, v);
-        if (odel.length) cmds.push(["hdel", kout, ...odel]);
-        if (oset.length) cmds.push(["hset", kout, ...oset]);
-        const qadd: number[] = [];
-        const qdel: number[] = [];
-        for (const [pid, on] of ops.q2) (on ? qadd : qdel).push(pid);
-        if (qdel.length) cmds.push(["srem", kq2, ...qdel]);
-        if (qadd.length) cmds.push(["sadd", kq2, ...qadd]);
-        if (!ops.deleted || ops.record || ops.subs.size || ops.out.size || ops.q2.size) {
-          cmds.push(["eval", SYNC_TTL, 5, ...keys]);
-        }
-        const g = group(G);
-        if (ops.record) {
-          g.push(["sadd", K.sessions, id]);
-          if (ops.deadline != null) g.push(["zadd", K.expiry, ops.deadline, id]);
-          else g.push(["zrem", K.expiry, id]);
-        } else if (ops.deleted) {
-          g.push(["srem", K.sessions, id]);
-          g.push(["zrem", K.expiry, id]);
-        }
-      }
-      if (b.retained.size) {
-        const set: unknown[] = [];
-        const del: string[] = [];
-        for (const [topic, v] of b.retained) v === null ? del.push(topic) : set.push(topic, v);
-        const g = group(G);
-        if (del.length) g.push(["hdel", K.retained, ...del]);
-        if (set.length) g.push(["hset", K.retained, ...set]);
-      }
-    }
+    const groups = buildCommands(batches, this.keys);
     if (groups.size === 0) return;
     const redis = this.redis;
+    const fence = this.#fence;
+    if (fence) {
+      // A lease that lapsed by the local clock is renewed (or found fenced) before writing.
+      const epoch = await fence.valid();
+      if (!this.cluster) {
+        // One script: the epoch check and every write, atomically.
+        const all: [string, ...unknown[]][] = [];
+        for (const cmds of groups.values()) {
+          for (const c of cmds) all.push(c[0] === "eval" ? ["synctl", ...c.slice(3)] : c);
+        }
+        await evalScript(redis, FENCED_APPLY, [fence.key], [epoch, ...applyArgs(all)]);
+        return;
+      }
+      // Redis Cluster: the epoch lives in another slot than the sessions, so it is checked one
+      // round trip before the per-slot transactions (docs/cluster.md).
+      await evalScript(redis, EPOCH_CHECK, [fence.key], [epoch]);
+    }
     if (!this.cluster) {
       const m = redis.multi();
       for (const cmds of groups.values()) for (const c of cmds) addCommand(m, c);

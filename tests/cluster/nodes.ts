@@ -12,12 +12,15 @@ export interface NodeProcess {
   waitForLog(re: RegExp, timeoutMs?: number): Promise<void>;
   kill(): Promise<void>;
   stop(): Promise<number>;
+  /** Sends `sig` (SIGSTOP, SIGCONT, SIGUSR1...) to the node's process. */
+  signal(sig: Deno.Signal): void;
 }
 
 export async function spawnNode(
   id: string,
   redisArgs: string[],
   extra: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<NodeProcess> {
   const entry = "main.ts";
   const child = new Deno.Command(Deno.execPath(), {
@@ -39,7 +42,7 @@ export async function spawnNode(
       ...extra,
     ],
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -79,6 +82,9 @@ export async function spawnNode(
     port,
     url: `mqtt://127.0.0.1:${port}`,
     logs: () => text,
+    signal: (sig) => {
+      if (!exited) child.kill(sig);
+    },
     waitForLog,
     kill: async () => {
       if (!exited) {

@@ -24,6 +24,11 @@ export interface ClusterHost {
    * makes its state durable in the shared store and forgets the session locally.
    */
   releaseSession(clientId: string): Promise<void>;
+  /**
+   * This node was fenced (another node took its sessions over while it was unresponsive): closes
+   * every client without publishing wills and forgets every session without writing anything.
+   */
+  abandonSessions(reason: string): { clients: number; sessions: number };
   /** Takes over an offline session of a dead node so its subscriptions keep collecting messages. */
   adoptSession(loaded: LoadedSession): void;
   /** Publishes the will of a clean-session client whose node died with its connection open. */
@@ -101,6 +106,11 @@ export interface ClusterLink {
    * store (void: the link cannot tell).
    */
   acquireSession(clientId: string): Promise<boolean | void>;
+  /**
+   * The CONNECT that acquired `clientId` is done with the shared store: its session is resumed
+   * here (or the CONNECT failed). Messages that arrived for it meanwhile may now be delivered.
+   */
+  sessionResumed?(clientId: string): void;
   /** Tells the other nodes that a retained message changed. */
   retainedChanged(topic: string, msg: StoredMessage | null): void;
   /**

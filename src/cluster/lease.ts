@@ -1,0 +1,88 @@
+/**
+ * This node's lease on its sessions, by the local monotonic clock, with its fencing token.
+ *
+ * Every accepted heartbeat extends the lease to (when it was sent) + 0.9 × node-timeout: the
+ * heartbeat key it refreshed cannot expire, and no survivor can take this node over, before
+ * then. A node that was paused (GC, SIGSTOP, a stalled VM) finds its lease lapsed on the next
+ * check, before any acknowledgement (every commit waits on `valid()`) and on a timer: it then
+ * renews it first. A renewal Redis refuses (the epoch moved: another node took this one over)
+ * fences it: the link drops its clients and sessions and rejoins under a new epoch.
+ */
+import { type Fence, FENCED } from "../redis/fence.ts";
+
+/** The local part of the lease; renewing and fencing are the link's. */
+export class Lease implements Fence {
+  /** The fencing token presented with every write ("0" until joined). */
+  epoch = "0";
+  #deadline = 0;
+  #fenced = false;
+  #waiters: { resolve: (e: string) => void; reject: (e: Error) => void }[] = [];
+
+  constructor(
+    readonly key: string,
+    private readonly nodeTimeoutMs: number,
+    /** Asks for a heartbeat now (the lease lapsed). */
+    private readonly renew: () => void,
+    /** Redis refused a write of this node's: it was fenced. */
+    private readonly onFenced: (why: string) => void,
+  ) {}
+
+  /** Monotonic milliseconds. */
+  static now(): number {
+    return performance.now();
+  }
+
+  /** Whether the lease is valid by the local clock (and the node is not fenced). */
+  get held(): boolean {
+    return !this.#fenced && Lease.now() < this.#deadline;
+  }
+
+  /** Milliseconds since the lease lapsed (0 while it holds). */
+  get lapsedFor(): number {
+    return Math.max(0, Lease.now() - this.#deadline);
+  }
+
+  get fenced(): boolean {
+    return this.#fenced;
+  }
+
+  valid(): Promise<string> | string {
+    if (this.held) return this.epoch;
+    if (this.#fenced) return Promise.reject(new Error(`${FENCED}: this node was taken over`));
+    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    this.#waiters.push({ resolve, reject });
+    this.renew();
+    return promise;
+  }
+
+  /** A heartbeat sent at `sentAt` (Lease.now()) under the current epoch was accepted. */
+  renewed(sentAt: number): void {
+    if (this.#fenced) return;
+    this.#deadline = Math.max(this.#deadline, sentAt + Math.floor(this.nodeTimeoutMs * 0.9));
+    if (!this.held) return;
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const x of w) x.resolve(this.epoch);
+  }
+
+  /** Redis refused a write or heartbeat of this node (see isFenced). */
+  refused(why: string): void {
+    this.onFenced(why);
+  }
+
+  /** The node is fenced: every waiting and later write is refused until `rejoined`. */
+  fence(): void {
+    this.#fenced = true;
+    this.#deadline = 0;
+    const w = this.#waiters;
+    this.#waiters = [];
+    const err = new Error(`${FENCED}: this node was taken over`);
+    for (const x of w) x.reject(err);
+  }
+
+  /** Joined (again) under `epoch`; the lease starts with the next accepted heartbeat. */
+  rejoined(epoch: string): void {
+    this.epoch = epoch;
+    this.#fenced = false;
+  }
+}
