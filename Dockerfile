@@ -26,14 +26,16 @@ WORKDIR /app
 
 COPY deno.json deno.lock main.ts ./
 COPY src/ src/
-COPY scripts/docker/healthcheck.ts scripts/docker/
-# Only what the broker's entry points reach, so the test-only packages in deno.json (mqtt,
-# playwright-core, @types) stay out. The workers are entry points of their own (started with
-# `new Worker`), so they are compiled here too instead of at first start. node_modules is what
-# runs; Deno's copy of the same packages in its npm cache is dropped so they are stored once.
-RUN deno install --frozen --entrypoint main.ts src/store/sqlite_worker.ts \
-      src/bridge/kafka/producer_worker.ts scripts/docker/healthcheck.ts \
- && rm -rf "$DENO_DIR/npm"
+COPY scripts/docker/healthcheck.ts scripts/docker/runtime_config.ts scripts/docker/
+# Only what the broker's entry points import: runtime_config.ts cuts deno.json's import map down to
+# the packages their module graph uses, so the test-only ones (mqtt, playwright-core, @types) stay
+# out. The workers are entry points of their own (started with `new Worker`), so they are compiled
+# here too instead of at first start. node_modules is what runs; Deno's copy of the same packages
+# in its npm cache is dropped so that they are stored once.
+ARG ENTRYPOINTS="main.ts src/store/sqlite_worker.ts src/bridge/kafka/producer_worker.ts scripts/docker/healthcheck.ts"
+RUN deno run --allow-read --allow-write --allow-run --allow-env scripts/docker/runtime_config.ts $ENTRYPOINTS \
+ && deno install --entrypoint $ENTRYPOINTS \
+ && rm -rf "$DENO_DIR/npm" scripts/docker/runtime_config.ts
 COPY config/ config/
 
 # --- Runtime stage -------------------------------------------------------------------------------
@@ -58,9 +60,11 @@ VOLUME /app/data
 EXPOSE 8885 9995 8883 9443 8922
 
 # Asks /health where the broker serves it (same flags, environment and file as the broker).
+# --allow-all because Deno grants reading another process's /proc/1/cmdline only with it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["deno", "run", "--cached-only", "--allow-read", "--allow-env", "--allow-net", "scripts/docker/healthcheck.ts"]
+  CMD ["deno", "run", "--cached-only", "--allow-all", "scripts/docker/healthcheck.ts"]
 
-# Same permissions as the `start` task in deno.json. Deno is PID 1 and handles SIGTERM itself,
-# so `docker stop` shuts the broker down cleanly.
-ENTRYPOINT ["deno", "run", "--v8-flags=--max-semi-space-size=2", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run", "main.ts"]
+# Same permissions as the `start` task in deno.json. --cached-only: everything was fetched and
+# compiled at build, and a start must not reach out to the npm registry (Deno otherwise asks it for
+# package metadata). Deno is PID 1 and handles SIGTERM itself, so `docker stop` is clean.
+ENTRYPOINT ["deno", "run", "--cached-only", "--v8-flags=--max-semi-space-size=2", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run", "main.ts"]

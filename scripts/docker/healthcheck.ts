@@ -21,7 +21,13 @@ async function check(): Promise<string | null> {
   if (config.httpPort === 0) return "server.port is 0 (a random port): set a fixed one";
   const host = ["0.0.0.0", "::", ""].includes(config.httpHost) ? "127.0.0.1" : config.httpHost;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${config.httpPort}/health`;
-  const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  } catch (err) {
+    const cause = (err as Error).cause as Error | undefined;
+    return `${url}: ${(err as Error).message}${cause ? ` (${cause.message})` : ""}`;
+  }
   const body = await res.text();
   return res.ok ? null : `${url} answered ${res.status}: ${body.slice(0, 200)}`;
 }

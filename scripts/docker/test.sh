@@ -125,7 +125,10 @@ ok "HEALTHCHECK turned healthy (/health on the port given by SERVER_PORT)"
 # Nothing compiled or downloaded at run time: the container added nothing under /app but data.
 changed=$(docker diff "$run_id-a" | awk '{print $2}' | grep '^/app' | grep -v '^/app/data' || true)
 [[ -z $changed ]] || fail "the running container wrote into the image: $changed"
-ok "no module compiled or downloaded at start (docker diff shows nothing under /app but data)"
+if docker logs "$run_id-a" 2>&1 | grep -q "Download"; then
+  fail "the broker downloaded at start: $(docker logs "$run_id-a" 2>&1 | grep Download)"
+fi
+ok "no module compiled or downloaded at start (no Download line; docker diff: nothing under /app but data)"
 
 stop_start=$SECONDS
 docker stop -t 20 "$run_id-a" >/dev/null
@@ -158,7 +161,7 @@ grep -q "chown -R 1000 /app/data" <<<"$out" || fail "root-owned data dir: no cho
 if grep -qE '^\s+at ' <<<"$out"; then fail "root-owned data dir: stack trace: $out"; fi
 ok "root-owned bind-mounted data dir: $(grep -o 'data directory.*' <<<"$out" | cut -c1-150)..."
 
-help=$(docker run --rm "$IMAGE" --help)
+help=$(docker run --rm "$IMAGE" --help 2>&1)
 grep -q "^Usage: docker run" <<<"$help" || fail "--help: $(head -1 <<<"$help")"
 if grep -q "deno task start" <<<"$help"; then fail "--help mentions deno task start"; fi
 ok "--help in the container: $(head -1 <<<"$help")"
@@ -177,6 +180,13 @@ for dir in .cache/deno/npm /root/.npm /home/node/.npm /usr/local/lib/node_module
   if grep -qx "$dir" <<<"$inside"; then fail "$dir is in the image"; fi
 done
 ok "image holds yaml, kafkajs, ioredis once (node_modules only), no test packages, no npm cache"
+
+# Compiled at build: the emit cache holds main.ts and both workers (started with `new Worker`).
+gen=$(docker run --rm --entrypoint sh "$IMAGE" -c 'cd .cache/deno/gen/file/app && find . -name "*.js"')
+for mod in main.ts src/store/sqlite_worker.ts src/bridge/kafka/producer_worker.ts; do
+  grep -qx "./$mod.js" <<<"$gen" || fail "$mod is not compiled in the image"
+done
+ok "$(wc -l <<<"$gen") modules compiled at build, main.ts and both workers among them"
 
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 say "image $IMAGE: $((size / 1000000)) MB; layers:"
