@@ -32,8 +32,10 @@ async function importedSpecifiers(entry: string): Promise<Set<string>> {
 /** The import map keys that `specifiers` use: exact, or as a prefix ("pkg/sub" uses "pkg"). */
 export function usedKeys(imports: Record<string, string>, specifiers: Set<string>): string[] {
   return Object.keys(imports).filter((key) =>
-    [...specifiers].some((s) => s === key || (key.endsWith("/") && s.startsWith(key)) ||
-      s.startsWith(`${key}/`))
+    [...specifiers].some((s) =>
+      s === key || (key.endsWith("/") && s.startsWith(key)) ||
+      s.startsWith(`${key}/`)
+    )
   );
 }
 

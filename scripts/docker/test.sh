@@ -114,7 +114,8 @@ mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 1 -r -t "$run_id/kept" -m "$keep" 
 
 health=""
 for _ in $(seq 1 600); do
-  health=$(docker inspect -f '{{.State.Health.Status}}' "$run_id-a")
+  health=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}no HEALTHCHECK{{end}}' "$run_id-a")
+  [[ $health == "no HEALTHCHECK" ]] && fail "the image has no HEALTHCHECK"
   [[ $health == healthy ]] && break
   sleep 0.1
 done
