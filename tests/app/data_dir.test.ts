@@ -18,8 +18,8 @@ async function lockedDir(): Promise<{ dir: string; unlock: () => Promise<void> }
     await Deno.chmod(dir, 0o555);
     return { dir, unlock: () => Deno.chmod(dir, 0o755).then(() => Deno.remove(dir)) };
   }
-  const chattr = (flag: string) =>
-    new Deno.Command("chattr", { args: [flag, dir], stderr: "piped" }).output();
+  const chattr = async (flag: string) =>
+    await new Deno.Command("chattr", { args: [flag, dir], stderr: "piped" }).output();
   const locked = await chattr("+i").catch(() => null);
   if (locked?.code === 0) {
     return { dir, unlock: () => chattr("-i").then(() => Deno.remove(dir, { recursive: true })) };
