@@ -12,6 +12,8 @@
 
 # --- Build stage: Deno, the npm packages the broker imports, and the compiled module cache -------
 FROM node:20-bookworm-slim AS build
+# Lets scripts/docker/test.sh remove superseded build stages (and nothing else) after a rebuild.
+LABEL org.mqttwk.stage=build
 
 # Same Deno as development and CI, installed the same way; only its binary goes on to the image
 # (not npm's copy of it, its wrapper or npm's cache).

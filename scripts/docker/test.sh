@@ -47,9 +47,17 @@ done
 scripts/docker/make_base.sh
 
 say "building $IMAGE"
-if ! docker build --network=host -t "$IMAGE" . >"$workdir/build.log" 2>&1; then
+previous=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+# The build stage is tagged too, so that it stays as the cache of the next build while superseded
+# ones (dangling, labelled as this Dockerfile's build stage) are removed rather than piling up.
+if ! docker build --network=host --target build -t "$IMAGE-build" . >"$workdir/build.log" 2>&1 ||
+  ! docker build --network=host -t "$IMAGE" . >>"$workdir/build.log" 2>&1; then
   tail -40 "$workdir/build.log"
   fail "docker build"
+fi
+docker image prune -f --filter label=org.mqttwk.stage=build >/dev/null
+if [[ -n $previous && $previous != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]]; then
+  docker rmi "$previous" >/dev/null 2>&1 || true # the image this run's build replaced
 fi
 ok "image built in $((SECONDS - started)) s"
 
