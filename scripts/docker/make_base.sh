@@ -66,7 +66,7 @@ if [[ ! -s $tarball || $force == 1 ]]; then
   # Slim like the real image: no package caches, lists, docs or manuals.
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
     "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/tmp/*
-  tar -C "$rootfs" -czf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+  tar -C "$rootfs" -I "gzip -1" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball" # -1: fast
   log "cached $(du -h "$tarball" | cut -f1) at $tarball"
 fi
 
