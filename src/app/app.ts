@@ -22,6 +22,7 @@ import { type HttpSide, serveHttp } from "./http.ts";
 import { resolveNodeId } from "./node_id.ts";
 import { createSecurity, reloadSecurity, type Security } from "./security.ts";
 import { chooseStore, storageSummary } from "./store.ts";
+import { checkDataDir, usesDataDir } from "./data_dir.ts";
 import type { Store } from "../broker/ports/store.ts";
 import { SqliteStore } from "../store/sqlite.ts";
 import { threadMemory } from "../store/sqlite_protocol.ts";
@@ -150,6 +151,9 @@ class MqttwkApp implements App {
       () => connectionBudget(config, log),
     );
     this.#maxConnections = maxConnections;
+    if (usesDataDir(config)) {
+      await this.#orFail("cannot start", () => checkDataDir(config.dataDir));
+    }
     const nodeId = this.#nodeId = resolveNodeId(config, log);
     const { store, cluster } = await chooseStore(config, log);
     this.#store = store;

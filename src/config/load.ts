@@ -29,8 +29,8 @@ export class ConfigError extends Error {
  */
 export class HelpRequested extends Error {
   override name = "HelpRequested";
-  constructor() {
-    super(usage());
+  constructor(invocation?: string) {
+    super(usage(invocation));
   }
 }
 
@@ -55,6 +55,13 @@ export interface LoadResult {
 /** Used when neither --config nor MQTTWK_CONFIG is given, and only if it exists. */
 export const DEFAULT_CONFIG_PATH = "config/application.yaml";
 export const CONFIG_ENV = "MQTTWK_CONFIG";
+/**
+ * How the broker is started where it runs, shown in `--help` (the Docker image sets it to its
+ * `docker run` form, where `deno task start` would mislead).
+ */
+export const INVOCATION_ENV = "MQTTWK_INVOCATION";
+/** The `--help` usage line when INVOCATION_ENV is not set. */
+export const DEFAULT_INVOCATION = "deno task start";
 /** Set to 1, SIGUSR2 makes the broker print a memory report to stderr (main.ts). */
 export const MEMORY_REPORT_ENV = "MQTTWK_MEMORY_REPORT";
 
@@ -71,7 +78,7 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   const read = opts.readTextFile ?? ((p: string) => Deno.readTextFileSync(p));
   const warnings: string[] = [];
 
-  const flags = parseFlags(opts.args);
+  const flags = parseFlags(opts.args, opts.env[INVOCATION_ENV] || undefined);
 
   let path: string | undefined = flags.configPath;
   let explicit = true;
@@ -254,7 +261,7 @@ function yamlRaw(doc: Document, node: YamlNode | null, row: Row | undefined): un
 
 function fromEnv(env: Record<string, string | undefined>, warnings: string[]): Setting[] {
   const out: Setting[] = [];
-  const known = new Set<string>([CONFIG_ENV, MEMORY_REPORT_ENV]);
+  const known = new Set<string>([CONFIG_ENV, MEMORY_REPORT_ENV, INVOCATION_ENV]);
   for (const row of ROWS) {
     const names = envNames(row);
     names.forEach((n) => known.add(n));
@@ -295,12 +302,15 @@ const BOOL_WORDS = new Map<string, boolean>([
   ["off", false],
 ]);
 
-function parseFlags(args: string[]): { configPath?: string; settings: Setting[] } {
+function parseFlags(
+  args: string[],
+  invocation: string | undefined,
+): { configPath?: string; settings: Setting[] } {
   const settings: Setting[] = [];
   let configPath: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === "--help" || arg === "-h") throw new HelpRequested();
+    if (arg === "--help" || arg === "-h") throw new HelpRequested(invocation);
     if (!arg.startsWith("--") || arg === "--") {
       throw new ConfigError(`Unexpected command-line argument "${arg}"; settings are --KEY=VALUE`);
     }
@@ -491,10 +501,10 @@ function editDistance(a: string, b: string): number {
 
 // --- Help ----------------------------------------------------------------------------------------
 
-/** Usage text generated from the schema, for `--help`. */
-export function usage(): string {
+/** Usage text generated from the schema, for `--help`; `invocation` is how the broker is started. */
+export function usage(invocation: string = DEFAULT_INVOCATION): string {
   const lines = [
-    "Usage: deno task start [--config FILE] [--KEY=VALUE | --KEY VALUE]...",
+    `Usage: ${invocation} [--config FILE] [--KEY=VALUE | --KEY VALUE]...`,
     "",
     "Settings come from, lowest precedence first: built-in defaults; the YAML file (--config FILE,",
     `else $${CONFIG_ENV}, else ${DEFAULT_CONFIG_PATH} if it exists); environment variables;`,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HelpRequested, loadConfig, usage } from "../../src/config/load.ts";
+import { HelpRequested, INVOCATION_ENV, loadConfig, usage } from "../../src/config/load.ts";
 import { assertConfigError, fakeFiles, noFiles } from "./helpers.ts";
 
 function fromFile(yaml: string) {
@@ -149,4 +149,24 @@ Deno.test("--help asks the caller to print usage generated from the schema", () 
   ) {
     assert.ok(text.includes(part), `usage should mention ${part}`);
   }
+});
+Deno.test("--help shows the invocation the environment names, e.g. the Docker image's", () => {
+  const help = (env: Record<string, string>) => {
+    try {
+      loadConfig({ args: ["--help"], env, readTextFile: noFiles });
+    } catch (err) {
+      if (err instanceof HelpRequested) return err.message.split("\n")[0];
+      throw err;
+    }
+    throw new Error("--help did not ask for usage");
+  };
+  assert.equal(help({}), "Usage: deno task start [--config FILE] [--KEY=VALUE | --KEY VALUE]...");
+  const docker = "docker run --net=host -v mqttwk-data:/app/data mqttwk";
+  assert.ok(help({ [INVOCATION_ENV]: docker }).startsWith(`Usage: ${docker} [--config FILE]`));
+  const { warnings } = loadConfig({
+    args: [],
+    env: { [INVOCATION_ENV]: docker },
+    readTextFile: noFiles,
+  });
+  assert.deepEqual(warnings, [], `${INVOCATION_ENV} is not reported as an unknown key`);
 });
