@@ -6,6 +6,7 @@
  */
 
 import { BenchConn, sleep } from "./client.ts";
+import type { Endpoint, Transport } from "./wire_transport.ts";
 
 export type BrokerName = "mqttwk" | "mqttwk-durable" | "mqttwk-baseline" | "mosquitto" | "aedes";
 
@@ -132,15 +133,70 @@ export function freePort(): number {
 export interface RunningBroker {
   name: BrokerName;
   port: number;
+  /** Where each listener the run asked for is (tcp always). */
+  endpoints: Partial<Record<Transport, Endpoint>>;
   pid: number;
   /** Last lines of the broker's output, for error messages. */
   logTail(): string;
   stop(): Promise<void>;
 }
 
-function mosquittoConfig(port: number): string {
+/** A throw-away CA and server certificate for localhost (scripts/gen-dev-cert.sh), made once. */
+let tlsDir: string | null = null;
+export function benchTlsMaterial(): { dir: string; ca: string; cert: string; key: string } {
+  if (tlsDir === null) {
+    const dir = Deno.makeTempDirSync({ prefix: "mqttwk-bench-tls-" });
+    const out = new Deno.Command("bash", {
+      args: [`${REPO_ROOT}/scripts/gen-dev-cert.sh`, dir],
+      stdout: "piped",
+      stderr: "piped",
+    }).outputSync();
+    if (!out.success) {
+      throw new Error(`gen-dev-cert.sh failed: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    // Mosquitto started as root drops to its own user, which must be able to read these.
+    Deno.chmodSync(dir, 0o755);
+    for (const f of ["ca.pem", "server.pem", "server.key"]) Deno.chmodSync(`${dir}/${f}`, 0o644);
+    tlsDir = dir;
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* gone */ }
+    });
+  }
+  return {
+    dir: tlsDir,
+    ca: Deno.readTextFileSync(`${tlsDir}/ca.pem`),
+    cert: `${tlsDir}/server.pem`,
+    key: `${tlsDir}/server.key`,
+  };
+}
+
+/** Ports of the extra listeners a run asked for. */
+type ExtraPorts = Partial<Record<Exclude<Transport, "tcp">, number>>;
+
+function mosquittoConfig(port: number, extra: ExtraPorts = {}): string {
   const l = BROKER_LIMITS;
+  const tls = extra.tls || extra.wss ? benchTlsMaterial() : null;
+  const listeners: string[] = [];
+  if (extra.tls) {
+    listeners.push(
+      `listener ${extra.tls} 127.0.0.1`,
+      `certfile ${tls!.cert}`,
+      `keyfile ${tls!.key}`,
+    );
+  }
+  if (extra.ws) listeners.push(`listener ${extra.ws} 127.0.0.1`, "protocol websockets");
+  if (extra.wss) {
+    listeners.push(
+      `listener ${extra.wss} 127.0.0.1`,
+      "protocol websockets",
+      `certfile ${tls!.cert}`,
+      `keyfile ${tls!.key}`,
+    );
+  }
   return [
+    ...listeners,
     `listener ${port} 127.0.0.1`,
     "allow_anonymous true",
     "persistence false",
@@ -155,8 +211,25 @@ function mosquittoConfig(port: number): string {
   ].join("\n");
 }
 
-export async function startBroker(name: BrokerName): Promise<RunningBroker> {
+export async function startBroker(
+  name: BrokerName,
+  transports: readonly Transport[] = ["tcp"],
+): Promise<RunningBroker> {
   const port = freePort();
+  const extra: ExtraPorts = {};
+  for (const t of transports) if (t !== "tcp") extra[t] = freePort();
+  const endpoints: Partial<Record<Transport, Endpoint>> = {
+    tcp: { hostname: "127.0.0.1", port, transport: "tcp" },
+  };
+  for (const [t, p] of Object.entries(extra) as [Exclude<Transport, "tcp">, number][]) {
+    endpoints[t] = {
+      hostname: "127.0.0.1",
+      port: p,
+      transport: t,
+      ca: t === "tls" || t === "wss" ? benchTlsMaterial().ca : undefined,
+      path: "/mqtt",
+    };
+  }
   const tmp = Deno.makeTempDirSync({ prefix: `mqttwk-bench-${name}-` });
   let cmd: string;
   let args: string[];
@@ -182,14 +255,24 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
         ...(name !== "mqttwk-durable"
           ? ["--persistence", "memory"]
           : ["--persistence", "sqlite", "--data-dir", tmp]),
-        "--mqttwk.broker.websocket-enabled=false",
+        ...(extra.ws
+          ? ["--mqttwk.broker.websocket-enabled=true", `--mqttwk.broker.websocket-port=${extra.ws}`]
+          : ["--mqttwk.broker.websocket-enabled=false"]),
+        ...(extra.tls || extra.wss
+          ? [
+            `--mqttwk.broker.ssl-cert-file=${benchTlsMaterial().cert}`,
+            `--mqttwk.broker.ssl-key-file=${benchTlsMaterial().key}`,
+            `--mqttwk.broker.ssl-port=${extra.tls ?? freePort()}`,
+            `--mqttwk.broker.wss-port=${extra.wss ?? freePort()}`,
+          ]
+          : []),
         "--log-level",
         "warn",
         ...mqttwkLimits,
       ];
       break;
     case "mosquitto":
-      Deno.writeTextFileSync(`${tmp}/mosquitto.conf`, mosquittoConfig(port));
+      Deno.writeTextFileSync(`${tmp}/mosquitto.conf`, mosquittoConfig(port, extra));
       cmd = MOSQUITTO_BIN;
       args = ["-c", `${tmp}/mosquitto.conf`];
       break;
@@ -244,7 +327,14 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
     } catch { /* ignore */ }
   };
 
-  const broker: RunningBroker = { name, port, pid: child.pid, logTail: () => tail, stop };
+  const broker: RunningBroker = {
+    name,
+    port,
+    endpoints,
+    pid: child.pid,
+    logTail: () => tail,
+    stop,
+  };
   // Ready when it answers an MQTT CONNECT (more robust than parsing a log line).
   const deadline = Date.now() + (name.startsWith("mqttwk") ? 90_000 : 20_000);
   let lastErr = "";
@@ -256,6 +346,12 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
     try {
       const c = await BenchConn.open(port, "bench-probe", { timeoutMs: 2000 });
       await c.close();
+      // Every extra listener answers too before the run starts.
+      for (const e of Object.values(endpoints)) {
+        if (e.transport === "tcp") continue;
+        const x = await BenchConn.open(e.port, "bench-probe", { timeoutMs: 2000, endpoint: e });
+        await x.close();
+      }
       return broker;
     } catch (e) {
       lastErr = String(e);

@@ -292,7 +292,7 @@ async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Pro
   }
   let broker: RunningBroker;
   try {
-    broker = await startBroker(b);
+    broker = await startBroker(b, s.transport ? ["tcp", s.transport] : ["tcp"]);
   } catch (e) {
     return base(`start: ${e instanceof Error ? e.message : e}`);
   }
