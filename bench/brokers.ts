@@ -237,6 +237,9 @@ export async function startBroker(
     `--mqttwk.broker.max-connections=${BROKER_LIMITS.maxConnections}`,
     `--mqttwk.broker.max-inflight=${BROKER_LIMITS.maxInflight}`,
     `--mqttwk.broker.max-queued-messages=${BROKER_LIMITS.maxQueued}`,
+    // Every bench client comes from loopback: the per-address session limit (1,000 by default)
+    // would refuse the 1,001st client of fanout1000; Mosquitto has no such limit.
+    `--mqttwk.broker.max-sessions-per-address=${BROKER_LIMITS.maxConnections}`,
   ];
   switch (name) {
     case "mqttwk":

@@ -27,6 +27,8 @@ export type OpenOptions = ConnectOptions & Connect5Options & {
   version?: 4 | 5;
   hostname?: string;
   timeoutMs?: number;
+  /** Receives PUBLISHes from the start, even those that come with CONNACK (queued ones). */
+  onPublish?: PublishHandler;
   /** Bytes per read (default 128 KiB). */
   readBuffer?: number;
   /** TLS, WebSocket or WSS instead of plain TCP to `port` (the endpoint's port is used). */
@@ -100,6 +102,7 @@ export class BenchConn implements Packet5Sink {
       v5 ? opts.topicAliasMaximum ?? 0 : 0,
       opts.readBuffer,
     );
+    if (opts.onPublish) c.onPublishMsg = opts.onPublish;
     const rc = await withTimeout(
       new Promise<number>((resolve) => {
         c.connackWaiter = resolve;

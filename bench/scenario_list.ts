@@ -349,8 +349,8 @@ export function moreScenarios(connections: number): Scenario[] {
     qos: 1,
     publishers: 1,
     subscribers: 50,
-    messages: 50_000,
-    description: "QoS 1 to 50 offline persistent sessions (50,000 messages), then reconnect and " +
+    messages: 20_000,
+    description: "QoS 1 to 50 offline persistent sessions (20,000 messages), then reconnect and " +
       "drain",
   }));
   for (const v of ["TLSv1.3", "TLSv1.2"] as const) {
@@ -359,11 +359,11 @@ export function moreScenarios(connections: number): Scenario[] {
         name: `tls-hs-${v === "TLSv1.3" ? "13" : "12"}${resume ? "-resume" : ""}`,
         kind: "handshake",
         transport: "tls",
-        connections: 2000,
+        connections: 500,
         tlsVersion: v,
         resume,
         description: `TLS handshakes per second (${v}${resume ? ", session resumption" : ""}), ` +
-          `2,000 connects + CONNACK, 16 at a time`,
+          `500 connects + CONNACK, 16 at a time`,
       }));
     }
   }
