@@ -143,7 +143,14 @@ export interface RunningBroker {
 
 /** A throw-away CA and server certificate for localhost (scripts/gen-dev-cert.sh), made once. */
 let tlsDir: string | null = null;
-export function benchTlsMaterial(): { dir: string; ca: string; cert: string; key: string } {
+export function benchTlsMaterial(): {
+  dir: string;
+  ca: string;
+  cert: string;
+  key: string;
+  clientCert: string;
+  clientKey: string;
+} {
   if (tlsDir === null) {
     const dir = Deno.makeTempDirSync({ prefix: "mqttwk-bench-tls-" });
     const out = new Deno.Command("bash", {
@@ -154,6 +161,25 @@ export function benchTlsMaterial(): { dir: string; ca: string; cert: string; key
     if (!out.success) {
       throw new Error(`gen-dev-cert.sh failed: ${new TextDecoder().decode(out.stderr)}`);
     }
+    // One client certificate for the mtls scenario (its CN becomes every client's username).
+    const sh = (cmd: string) => {
+      const r = new Deno.Command("bash", { args: ["-c", cmd], cwd: dir, stderr: "piped" })
+        .outputSync();
+      if (!r.success) throw new Error(`${cmd}: ${new TextDecoder().decode(r.stderr)}`);
+    };
+    Deno.writeTextFileSync(
+      `${dir}/client.ext`,
+      "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n" +
+        "extendedKeyUsage=clientAuth\n",
+    );
+    sh(
+      "openssl req -newkey rsa:2048 -nodes -sha256 -subj /CN=bench-client " +
+        "-keyout client.key -out client.csr 2>/dev/null",
+    );
+    sh(
+      "openssl x509 -req -sha256 -days 2 -in client.csr -CA ca.pem -CAkey ca.key " +
+        "-set_serial 7 -extfile client.ext -out client.pem 2>/dev/null",
+    );
     // Mosquitto started as root drops to its own user, which must be able to read these.
     Deno.chmodSync(dir, 0o755);
     for (const f of ["ca.pem", "server.pem", "server.key"]) Deno.chmodSync(`${dir}/${f}`, 0o644);
@@ -169,6 +195,8 @@ export function benchTlsMaterial(): { dir: string; ca: string; cert: string; key
     ca: Deno.readTextFileSync(`${tlsDir}/ca.pem`),
     cert: `${tlsDir}/server.pem`,
     key: `${tlsDir}/server.key`,
+    clientCert: Deno.readTextFileSync(`${tlsDir}/client.pem`),
+    clientKey: Deno.readTextFileSync(`${tlsDir}/client.key`),
   };
 }
 
@@ -177,13 +205,23 @@ type ExtraPorts = Partial<Record<Exclude<Transport, "tcp">, number>>;
 
 function mosquittoConfig(port: number, extra: ExtraPorts = {}): string {
   const l = BROKER_LIMITS;
-  const tls = extra.tls || extra.wss ? benchTlsMaterial() : null;
+  const tls = extra.tls || extra.wss || extra.mtls ? benchTlsMaterial() : null;
   const listeners: string[] = [];
   if (extra.tls) {
     listeners.push(
       `listener ${extra.tls} 127.0.0.1`,
       `certfile ${tls!.cert}`,
       `keyfile ${tls!.key}`,
+    );
+  }
+  if (extra.mtls) {
+    listeners.push(
+      `listener ${extra.mtls} 127.0.0.1`,
+      `certfile ${tls!.cert}`,
+      `keyfile ${tls!.key}`,
+      `cafile ${tls!.dir}/ca.pem`,
+      "require_certificate true",
+      "use_identity_as_username true",
     );
   }
   if (extra.ws) listeners.push(`listener ${extra.ws} 127.0.0.1`, "protocol websockets");
@@ -226,7 +264,10 @@ export async function startBroker(
       hostname: "127.0.0.1",
       port: p,
       transport: t,
-      ca: t === "tls" || t === "wss" ? benchTlsMaterial().ca : undefined,
+      ca: t === "ws" ? undefined : benchTlsMaterial().ca,
+      ...(t === "mtls"
+        ? { cert: benchTlsMaterial().clientCert, key: benchTlsMaterial().clientKey }
+        : {}),
       path: "/mqtt",
     };
   }
@@ -253,6 +294,8 @@ export async function startBroker(
         // For profiling, e.g. MQTTWK_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
         ...(Deno.env.get("MQTTWK_BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
         "main.ts",
+        "--host",
+        "127.0.0.1",
         "--port",
         String(port),
         ...(name !== "mqttwk-durable"
@@ -261,12 +304,20 @@ export async function startBroker(
         ...(extra.ws
           ? ["--mqttwk.broker.websocket-enabled=true", `--mqttwk.broker.websocket-port=${extra.ws}`]
           : ["--mqttwk.broker.websocket-enabled=false"]),
-        ...(extra.tls || extra.wss
+        ...(extra.tls || extra.wss || extra.mtls
           ? [
             `--mqttwk.broker.ssl-cert-file=${benchTlsMaterial().cert}`,
             `--mqttwk.broker.ssl-key-file=${benchTlsMaterial().key}`,
-            `--mqttwk.broker.ssl-port=${extra.tls ?? freePort()}`,
+            `--mqttwk.broker.ssl-port=${extra.tls ?? extra.mtls ?? freePort()}`,
             `--mqttwk.broker.wss-port=${extra.wss ?? freePort()}`,
+          ]
+          : []),
+        // Mutual TLS on the TLS listener, the certificate's CN as the username.
+        ...(extra.mtls
+          ? [
+            "--mqttwk.broker.ssl-client-auth=required",
+            `--mqttwk.broker.ssl-ca-file=${benchTlsMaterial().dir}/ca.pem`,
+            "--mqttwk.broker.ssl-cn-as-username=true",
           ]
           : []),
         "--log-level",

@@ -300,11 +300,17 @@ async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Pro
       return base(e instanceof Error ? e.message : String(e));
     }
   }
-  let broker: RunningBroker;
-  try {
-    broker = await startBroker(b, s.transport ? ["tcp", s.transport] : ["tcp"]);
-  } catch (e) {
-    return base(`start: ${e instanceof Error ? e.message : e}`);
+  let broker: RunningBroker | undefined;
+  // A free port can be taken by another process between our probe and the broker's bind
+  // (several listeners per broker make that likelier): start again on fresh ports.
+  for (let attempt = 1; broker === undefined; attempt++) {
+    try {
+      broker = await startBroker(b, s.transport ? ["tcp", s.transport] : ["tcp"]);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      if (attempt < 3 && /EADDRINUSE|address already in use/i.test(why)) continue;
+      return base(`start: ${why}`);
+    }
   }
   current = broker;
   let run: ScenarioRun | undefined;

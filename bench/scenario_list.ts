@@ -279,9 +279,8 @@ export function moreScenarios(connections: number): Scenario[] {
     qos: 1,
     publishers: 50,
     subscribers: 50,
-    transport: "tls",
+    transport: "mtls",
     description: "point-to-point, 50 pairs, QoS 1, 16 B, over mutual TLS (cert CN = username)",
-    optIn: true,
   }));
   out.push(traffic({
     name: "lat-q0-2k-tls-storm",

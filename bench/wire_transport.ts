@@ -7,7 +7,7 @@
  */
 
 /** The transports a scenario can run over. */
-export type Transport = "tcp" | "tls" | "ws" | "wss";
+export type Transport = "tcp" | "tls" | "ws" | "wss" | "mtls";
 
 /** What BenchConn needs of a connection: read into a buffer, write all, close. */
 export interface Wire {
@@ -23,8 +23,11 @@ export interface Endpoint {
   hostname: string;
   port: number;
   transport: Transport;
-  /** PEM CA for tls/wss. */
+  /** PEM CA for tls/wss/mtls. */
   ca?: string;
+  /** mtls: the client certificate and key (PEM). */
+  cert?: string;
+  key?: string;
   /** WebSocket path (default /mqtt). */
   path?: string;
 }
@@ -47,13 +50,14 @@ class StreamWire implements Wire {
 
 /** Opens a connection over `e.transport` (for ws/wss: upgraded, ready for MQTT bytes). */
 export async function openWire(e: Endpoint): Promise<Wire> {
-  const tls = e.transport === "tls" || e.transport === "wss";
+  const tls = e.transport === "tls" || e.transport === "wss" || e.transport === "mtls";
   let conn: Deno.Conn;
   if (tls) {
     conn = await Deno.connectTls({
       hostname: e.hostname,
       port: e.port,
       caCerts: e.ca ? [e.ca] : undefined,
+      ...(e.cert && e.key ? { cert: e.cert, key: e.key } : {}),
     });
     await (conn as Deno.TlsConn).handshake();
   } else {
@@ -62,7 +66,7 @@ export async function openWire(e: Endpoint): Promise<Wire> {
     conn = tcp;
   }
   const raw = new StreamWire(conn);
-  if (e.transport === "tcp" || e.transport === "tls") return raw;
+  if (e.transport !== "ws" && e.transport !== "wss") return raw;
   try {
     return await upgrade(raw, e);
   } catch (err) {

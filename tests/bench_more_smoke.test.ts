@@ -1,7 +1,7 @@
 /**
  * Keeps the scenarios of issues 15 and 18 from rotting: a smoke-sized run of each new kind (QoS 2,
  * many topics behind wildcards, WSS, retained subscribe storm, persistent-session drain, TLS
- * handshakes with resumption, idle WebSocket connections) against MqttWk and Mosquitto, checking
+ * handshakes with resumption, idle WebSocket connections, mutual TLS) against MqttWk and Mosquitto, checking
  * only that every run completed with traffic. Not a timed test: nothing asserts on speed.
  */
 import { ignoreUnless } from "./helpers/cli.ts";
@@ -15,6 +15,7 @@ const SCENARIOS = [
   "drain-q1",
   "tls-hs-12-resume",
   "conn-ws",
+  "p2p-q1-16-mtls",
 ];
 const haveMosquitto = (() => {
   try {
