@@ -197,7 +197,7 @@ export interface PacketSink {
   ): void;
   onPuback(packetId: number): void;
   /** QoS 2 flow: PUBREC (5), PUBREL (6) or PUBCOMP (7) with its packet id. */
-  onQos2(type: number, packetId: number): void;
+  onQos2?(type: number, packetId: number): void;
   onOther(type: number): void;
 }
 
@@ -271,7 +271,7 @@ export class PacketParser extends FrameParser<PacketSink> {
       case 5:
       case 6:
       case 7:
-        sink.onQos2(type, (buf[i] << 8) | buf[i + 1]);
+        sink.onQos2?.(type, (buf[i] << 8) | buf[i + 1]);
         break;
       case 9: {
         const codes: number[] = [];
