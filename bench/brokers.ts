@@ -6,6 +6,7 @@
  */
 
 import { BenchConn, sleep } from "./client.ts";
+import type { Endpoint, Transport } from "./wire_transport.ts";
 
 export type BrokerName = "mqttwk" | "mqttwk-durable" | "mqttwk-baseline" | "mosquitto" | "aedes";
 
@@ -132,15 +133,108 @@ export function freePort(): number {
 export interface RunningBroker {
   name: BrokerName;
   port: number;
+  /** Where each listener the run asked for is (tcp always). */
+  endpoints: Partial<Record<Transport, Endpoint>>;
   pid: number;
   /** Last lines of the broker's output, for error messages. */
   logTail(): string;
   stop(): Promise<void>;
 }
 
-function mosquittoConfig(port: number): string {
+/** A throw-away CA and server certificate for localhost (scripts/gen-dev-cert.sh), made once. */
+let tlsDir: string | null = null;
+export function benchTlsMaterial(): {
+  dir: string;
+  ca: string;
+  cert: string;
+  key: string;
+  clientCert: string;
+  clientKey: string;
+} {
+  if (tlsDir === null) {
+    const dir = Deno.makeTempDirSync({ prefix: "mqttwk-bench-tls-" });
+    const out = new Deno.Command("bash", {
+      args: [`${REPO_ROOT}/scripts/gen-dev-cert.sh`, dir],
+      stdout: "piped",
+      stderr: "piped",
+    }).outputSync();
+    if (!out.success) {
+      throw new Error(`gen-dev-cert.sh failed: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    // One client certificate for the mtls scenario (its CN becomes every client's username).
+    const sh = (cmd: string) => {
+      const r = new Deno.Command("bash", { args: ["-c", cmd], cwd: dir, stderr: "piped" })
+        .outputSync();
+      if (!r.success) throw new Error(`${cmd}: ${new TextDecoder().decode(r.stderr)}`);
+    };
+    Deno.writeTextFileSync(
+      `${dir}/client.ext`,
+      "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n" +
+        "extendedKeyUsage=clientAuth\n",
+    );
+    sh(
+      "openssl req -newkey rsa:2048 -nodes -sha256 -subj /CN=bench-client " +
+        "-keyout client.key -out client.csr 2>/dev/null",
+    );
+    sh(
+      "openssl x509 -req -sha256 -days 2 -in client.csr -CA ca.pem -CAkey ca.key " +
+        "-set_serial 7 -extfile client.ext -out client.pem 2>/dev/null",
+    );
+    // Mosquitto started as root drops to its own user, which must be able to read these.
+    Deno.chmodSync(dir, 0o755);
+    for (const f of ["ca.pem", "server.pem", "server.key"]) Deno.chmodSync(`${dir}/${f}`, 0o644);
+    tlsDir = dir;
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* gone */ }
+    });
+  }
+  return {
+    dir: tlsDir,
+    ca: Deno.readTextFileSync(`${tlsDir}/ca.pem`),
+    cert: `${tlsDir}/server.pem`,
+    key: `${tlsDir}/server.key`,
+    clientCert: Deno.readTextFileSync(`${tlsDir}/client.pem`),
+    clientKey: Deno.readTextFileSync(`${tlsDir}/client.key`),
+  };
+}
+
+/** Ports of the extra listeners a run asked for. */
+type ExtraPorts = Partial<Record<Exclude<Transport, "tcp">, number>>;
+
+function mosquittoConfig(port: number, extra: ExtraPorts = {}): string {
   const l = BROKER_LIMITS;
+  const tls = extra.tls || extra.wss || extra.mtls ? benchTlsMaterial() : null;
+  const listeners: string[] = [];
+  if (extra.tls) {
+    listeners.push(
+      `listener ${extra.tls} 127.0.0.1`,
+      `certfile ${tls!.cert}`,
+      `keyfile ${tls!.key}`,
+    );
+  }
+  if (extra.mtls) {
+    listeners.push(
+      `listener ${extra.mtls} 127.0.0.1`,
+      `certfile ${tls!.cert}`,
+      `keyfile ${tls!.key}`,
+      `cafile ${tls!.dir}/ca.pem`,
+      "require_certificate true",
+      "use_identity_as_username true",
+    );
+  }
+  if (extra.ws) listeners.push(`listener ${extra.ws} 127.0.0.1`, "protocol websockets");
+  if (extra.wss) {
+    listeners.push(
+      `listener ${extra.wss} 127.0.0.1`,
+      "protocol websockets",
+      `certfile ${tls!.cert}`,
+      `keyfile ${tls!.key}`,
+    );
+  }
   return [
+    ...listeners,
     `listener ${port} 127.0.0.1`,
     "allow_anonymous true",
     "persistence false",
@@ -155,8 +249,28 @@ function mosquittoConfig(port: number): string {
   ].join("\n");
 }
 
-export async function startBroker(name: BrokerName): Promise<RunningBroker> {
+export async function startBroker(
+  name: BrokerName,
+  transports: readonly Transport[] = ["tcp"],
+): Promise<RunningBroker> {
   const port = freePort();
+  const extra: ExtraPorts = {};
+  for (const t of transports) if (t !== "tcp") extra[t] = freePort();
+  const endpoints: Partial<Record<Transport, Endpoint>> = {
+    tcp: { hostname: "127.0.0.1", port, transport: "tcp" },
+  };
+  for (const [t, p] of Object.entries(extra) as [Exclude<Transport, "tcp">, number][]) {
+    endpoints[t] = {
+      hostname: "127.0.0.1",
+      port: p,
+      transport: t,
+      ca: t === "ws" ? undefined : benchTlsMaterial().ca,
+      ...(t === "mtls"
+        ? { cert: benchTlsMaterial().clientCert, key: benchTlsMaterial().clientKey }
+        : {}),
+      path: "/mqtt",
+    };
+  }
   const tmp = Deno.makeTempDirSync({ prefix: `mqttwk-bench-${name}-` });
   let cmd: string;
   let args: string[];
@@ -164,6 +278,9 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
     `--mqttwk.broker.max-connections=${BROKER_LIMITS.maxConnections}`,
     `--mqttwk.broker.max-inflight=${BROKER_LIMITS.maxInflight}`,
     `--mqttwk.broker.max-queued-messages=${BROKER_LIMITS.maxQueued}`,
+    // Every bench client comes from loopback: the per-address session limit (1,000 by default)
+    // would refuse the 1,001st client of fanout1000; Mosquitto has no such limit.
+    `--mqttwk.broker.max-sessions-per-address=${BROKER_LIMITS.maxConnections}`,
   ];
   switch (name) {
     case "mqttwk":
@@ -177,19 +294,39 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
         // For profiling, e.g. MQTTWK_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
         ...(Deno.env.get("MQTTWK_BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
         "main.ts",
+        "--host",
+        "127.0.0.1",
         "--port",
         String(port),
         ...(name !== "mqttwk-durable"
           ? ["--persistence", "memory"]
           : ["--persistence", "sqlite", "--data-dir", tmp]),
-        "--mqttwk.broker.websocket-enabled=false",
+        ...(extra.ws
+          ? ["--mqttwk.broker.websocket-enabled=true", `--mqttwk.broker.websocket-port=${extra.ws}`]
+          : ["--mqttwk.broker.websocket-enabled=false"]),
+        ...(extra.tls || extra.wss || extra.mtls
+          ? [
+            `--mqttwk.broker.ssl-cert-file=${benchTlsMaterial().cert}`,
+            `--mqttwk.broker.ssl-key-file=${benchTlsMaterial().key}`,
+            `--mqttwk.broker.ssl-port=${extra.tls ?? extra.mtls ?? freePort()}`,
+            `--mqttwk.broker.wss-port=${extra.wss ?? freePort()}`,
+          ]
+          : []),
+        // Mutual TLS on the TLS listener, the certificate's CN as the username.
+        ...(extra.mtls
+          ? [
+            "--mqttwk.broker.ssl-client-auth=required",
+            `--mqttwk.broker.ssl-ca-file=${benchTlsMaterial().dir}/ca.pem`,
+            "--mqttwk.broker.ssl-cn-as-username=true",
+          ]
+          : []),
         "--log-level",
         "warn",
         ...mqttwkLimits,
       ];
       break;
     case "mosquitto":
-      Deno.writeTextFileSync(`${tmp}/mosquitto.conf`, mosquittoConfig(port));
+      Deno.writeTextFileSync(`${tmp}/mosquitto.conf`, mosquittoConfig(port, extra));
       cmd = MOSQUITTO_BIN;
       args = ["-c", `${tmp}/mosquitto.conf`];
       break;
@@ -244,7 +381,14 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
     } catch { /* ignore */ }
   };
 
-  const broker: RunningBroker = { name, port, pid: child.pid, logTail: () => tail, stop };
+  const broker: RunningBroker = {
+    name,
+    port,
+    endpoints,
+    pid: child.pid,
+    logTail: () => tail,
+    stop,
+  };
   // Ready when it answers an MQTT CONNECT (more robust than parsing a log line).
   const deadline = Date.now() + (name.startsWith("mqttwk") ? 90_000 : 20_000);
   let lastErr = "";
@@ -256,6 +400,12 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
     try {
       const c = await BenchConn.open(port, "bench-probe", { timeoutMs: 2000 });
       await c.close();
+      // Every extra listener answers too before the run starts.
+      for (const e of Object.values(endpoints)) {
+        if (e.transport === "tcp") continue;
+        const x = await BenchConn.open(e.port, "bench-probe", { timeoutMs: 2000, endpoint: e });
+        await x.close();
+      }
       return broker;
     } catch (e) {
       lastErr = String(e);

@@ -20,12 +20,19 @@ import {
   Packet5Parser,
   type Packet5Sink,
 } from "./mqtt5_wire.ts";
+import { type Endpoint, openWire, type Wire } from "./wire_transport.ts";
 
 /** Options of BenchConn.open; `version: 5` speaks MQTT 5.0 with the Connect5Options. */
 export type OpenOptions = ConnectOptions & Connect5Options & {
   version?: 4 | 5;
   hostname?: string;
   timeoutMs?: number;
+  /** Receives PUBLISHes from the start, even those that come with CONNACK (queued ones). */
+  onPublish?: PublishHandler;
+  /** Bytes per read (default 128 KiB). */
+  readBuffer?: number;
+  /** TLS, WebSocket or WSS instead of plain TCP to `port` (the endpoint's port is used). */
+  endpoint?: Endpoint;
 };
 
 export type PublishHandler = (
@@ -51,15 +58,19 @@ export class BenchConn implements Packet5Sink {
 
   private readonly parser: PacketParser | Packet5Parser;
   private ackPids: number[] = [];
+  /** First byte of each queued ack when a QoS 2 flow put other acks than PUBACK in the queue. */
+  private ackFirsts: number[] = [];
+  private mixedAcks = false;
   private writeChain: Promise<void> = Promise.resolve();
   private connackWaiter: ((rc: number) => void) | null = null;
   private subackWaiter: ((codes: number[]) => void) | null = null;
   private readonly readDone: Promise<void>;
 
   private constructor(
-    private readonly conn: Deno.TcpConn,
+    private readonly conn: Wire,
     readonly version: 4 | 5,
     aliasMax: number,
+    private readonly readBufferSize = 128 * 1024,
   ) {
     this.parser = version === 5 ? new Packet5Parser(aliasMax) : new PacketParser();
     this.readDone = this.readLoop();
@@ -81,10 +92,17 @@ export class BenchConn implements Packet5Sink {
     clientId: string,
     opts: OpenOptions = {},
   ): Promise<BenchConn> {
-    const conn = await Deno.connect({ hostname: opts.hostname ?? "127.0.0.1", port });
-    conn.setNoDelay(true);
+    const conn = await openWire(
+      opts.endpoint ?? { hostname: opts.hostname ?? "127.0.0.1", port, transport: "tcp" },
+    );
     const v5 = opts.version === 5;
-    const c = new BenchConn(conn, v5 ? 5 : 4, v5 ? opts.topicAliasMaximum ?? 0 : 0);
+    const c = new BenchConn(
+      conn,
+      v5 ? 5 : 4,
+      v5 ? opts.topicAliasMaximum ?? 0 : 0,
+      opts.readBuffer,
+    );
+    if (opts.onPublish) c.onPublishMsg = opts.onPublish;
     const rc = await withTimeout(
       new Promise<number>((resolve) => {
         c.connackWaiter = resolve;
@@ -128,13 +146,12 @@ export class BenchConn implements Packet5Sink {
     return p;
   }
 
-  private async writeAll(data: Uint8Array): Promise<void> {
-    let off = 0;
-    while (off < data.length) off += await this.conn.write(data.subarray(off));
+  private writeAll(data: Uint8Array): Promise<void> {
+    return this.conn.write(data);
   }
 
   private async readLoop(): Promise<void> {
-    const buf = new Uint8Array(128 * 1024);
+    const buf = new Uint8Array(this.readBufferSize);
     try {
       while (true) {
         const n = await this.conn.read(buf);
@@ -143,8 +160,13 @@ export class BenchConn implements Packet5Sink {
         this.parser.feed(buf.subarray(0, n), this);
         if (this.onChunkEnd) this.onChunkEnd();
         if (this.ackPids.length > 0) {
-          const acks = encodePubacks(this.ackPids);
+          const acks = encodePubacks(
+            this.ackPids,
+            this.ackPids.length,
+            this.mixedAcks ? this.ackFirsts : undefined,
+          );
           this.ackPids.length = 0;
+          this.ackFirsts.length = 0;
           await this.write(acks);
         }
       }
@@ -182,10 +204,21 @@ export class BenchConn implements Packet5Sink {
   }
   onPublish(buf: Uint8Array, off: number, len: number, qos: number, pid: number): void {
     if (this.onPublishMsg) this.onPublishMsg(buf, off, len, qos);
-    if (qos > 0) this.ackPids.push(pid);
+    if (qos > 0) this.queueAck(qos === 2 ? 0x50 : 0x40, pid);
   }
   onPuback(pid: number): void {
     if (this.onPubackMsg) this.onPubackMsg(pid);
+  }
+  /** PUBREC -> PUBREL; PUBREL -> PUBCOMP; PUBCOMP ends a QoS 2 publish like a PUBACK. */
+  onQos2(type: number, pid: number): void {
+    if (type === 5) this.queueAck(0x62, pid);
+    else if (type === 6) this.queueAck(0x70, pid);
+    else if (this.onPubackMsg) this.onPubackMsg(pid);
+  }
+  private queueAck(first: number, pid: number): void {
+    if (first !== 0x40) this.mixedAcks = true;
+    this.ackPids.push(pid);
+    this.ackFirsts.push(first);
   }
   onOther(_type: number): void {}
   onFailure(what: string): void {

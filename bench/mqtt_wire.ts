@@ -72,12 +72,19 @@ export function encodeSubscribe(
   return buf;
 }
 
-/** Encodes n PUBACKs into one buffer. */
-export function encodePubacks(pids: ArrayLike<number>, n = pids.length): Uint8Array {
+/**
+ * Encodes n acks into one buffer: PUBACKs, or with `firsts` each its own first byte (0x50
+ * PUBREC, 0x62 PUBREL, 0x70 PUBCOMP for QoS 2).
+ */
+export function encodePubacks(
+  pids: ArrayLike<number>,
+  n = pids.length,
+  firsts?: ArrayLike<number>,
+): Uint8Array {
   const buf = new Uint8Array(4 * n);
   for (let i = 0, o = 0; i < n; i++, o += 4) {
     const pid = pids[i];
-    buf[o] = 0x40;
+    buf[o] = firsts ? firsts[i] : 0x40;
     buf[o + 1] = 0x02;
     buf[o + 2] = pid >> 8;
     buf[o + 3] = pid & 255;
@@ -189,6 +196,8 @@ export interface PacketSink {
     pid: number,
   ): void;
   onPuback(packetId: number): void;
+  /** QoS 2 flow: PUBREC (5), PUBREL (6) or PUBCOMP (7) with its packet id. */
+  onQos2?(type: number, packetId: number): void;
   onOther(type: number): void;
 }
 
@@ -258,6 +267,11 @@ export class PacketParser extends FrameParser<PacketSink> {
         break;
       case 2:
         sink.onConnack(buf[i + 1]);
+        break;
+      case 5:
+      case 6:
+      case 7:
+        sink.onQos2?.(type, (buf[i] << 8) | buf[i + 1]);
         break;
       case 9: {
         const codes: number[] = [];

@@ -109,7 +109,10 @@ function parseOptions(): Options {
     const seen = new Set<string>();
     scenarios = all.filter((s) => {
       // Opt-in scenarios only by their exact name (so "conn" does not pull in conn-cluster).
-      const match = s.optIn ? wanted.includes(s.name) : wanted.some((w) => s.name.startsWith(w));
+      // A trailing "$" asks for that name exactly (so "conn$" is not conn-tls as well).
+      const match = s.optIn
+        ? wanted.includes(s.name) || wanted.includes(`${s.name}$`)
+        : wanted.some((w) => w.endsWith("$") ? s.name === w.slice(0, -1) : s.name.startsWith(w));
       if (seen.has(s.name) || !match) return false;
       seen.add(s.name);
       return true;
@@ -117,11 +120,18 @@ function parseOptions(): Options {
     if (smoke) {
       // Smoke-sized variants of whatever was asked for.
       scenarios = scenarios.map((s) =>
-        s.kind === "conn" || s.kind === "conn-cluster" ? s : {
-          ...s,
-          publishers: Math.min(s.publishers, 2),
-          subscribers: Math.min(s.subscribers, 2),
-        }
+        s.kind === "conn-cluster"
+          ? s
+          : s.kind === "conn"
+          ? { ...s, connections: Math.min(s.connections ?? connections, connections) }
+          : {
+            ...s,
+            publishers: Math.min(s.publishers, 2),
+            subscribers: Math.min(s.subscribers, 2),
+            ...(s.messages ? { messages: Math.min(s.messages, 200) } : {}),
+            ...(s.storm ? { storm: Math.min(s.storm, 20) } : {}),
+            ...(s.kind === "handshake" ? { connections: 20 } : {}),
+          }
       );
     }
     if (scenarios.length === 0) fail(`no scenario matches ${values.scenarios} (see --list)`);
@@ -290,16 +300,24 @@ async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Pro
       return base(e instanceof Error ? e.message : String(e));
     }
   }
-  let broker: RunningBroker;
-  try {
-    broker = await startBroker(b);
-  } catch (e) {
-    return base(`start: ${e instanceof Error ? e.message : e}`);
+  let broker: RunningBroker | undefined;
+  // A free port can be taken by another process between our probe and the broker's bind
+  // (several listeners per broker make that likelier): start again on fresh ports.
+  for (let attempt = 1; broker === undefined; attempt++) {
+    try {
+      broker = await startBroker(b, s.transport ? ["tcp", s.transport] : ["tcp"]);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      if (attempt < 3 && /EADDRINUSE|address already in use/i.test(why)) continue;
+      return base(`start: ${why}`);
+    }
   }
   current = broker;
   let run: ScenarioRun | undefined;
   try {
-    const limit = s.kind === "conn" ? 240_000 : t.warmupMs + t.durationMs + 60_000;
+    // Setup-heavy scenarios run to completion rather than for a window: give them minutes.
+    const long = ["conn", "handshake", "drain", "retained-storm"].includes(s.kind);
+    const limit = long ? 240_000 : t.warmupMs + t.durationMs + 60_000;
     const p = runScenario(broker, s, t, round);
     p.then((r) => run = r, () => {});
     run = await withTimeout(p, limit, `${s.name} on ${b}`);

@@ -17,6 +17,14 @@ import { encodeConnect, nowMs, readTimestamp } from "./mqtt_wire.ts";
 import type { Scenario } from "./scenario_list.ts";
 import { type Batcher, firstFailure, makeBatcher, openOptions } from "./scenarios_v5.ts";
 import { LatencyHistogram } from "./stats.ts";
+import {
+  RotatingBatcher,
+  runDrain,
+  runHandshakes,
+  runRetainedStorm,
+  runWireConnections,
+  startStorm,
+} from "./scenarios_more.ts";
 
 export {
   brokerRuns,
@@ -96,6 +104,10 @@ export function runScenario(
   if (s.kind === "conn-cluster") {
     return Promise.reject(new Error("conn-cluster is run by bench/cluster_conn.ts"));
   }
+  if (s.kind === "handshake") return runHandshakes(b, s, round);
+  if (s.kind === "retained-storm") return runRetainedStorm(b, s, round);
+  if (s.kind === "drain") return runDrain(b, s, round);
+  if (s.kind === "conn" && s.transport) return runWireConnections(b, s, round);
   return s.kind === "conn" ? runConnections(b, s, round) : runTraffic(b, s, t, round);
 }
 
@@ -141,6 +153,12 @@ async function runTraffic(
     await Promise.all(conns.map((c) => c.close()));
   };
   const clean = s.qos === 0; // QoS 1 runs use persistent sessions (what durability is for)
+  const endpoint = b.endpoints[s.transport ?? "tcp"];
+  const window = s.window ?? t.window;
+  const maxBatch = s.batch ?? MAX_BATCH;
+  // Large payloads need room for a whole packet per read; wide fan-outs many small readers.
+  const readBuffer = s.payload > 16_000 ? 256 * 1024 : s.subscribers > 100 ? 16 * 1024 : undefined;
+  let storm: { stop(): Promise<number> } | null = null;
   const hist = new LatencyHistogram();
   let delivered = 0;
   let sent = 0;
@@ -158,20 +176,27 @@ async function runTraffic(
   try {
     // Subscribers first, each acknowledged by SUBACK before any publish.
     const topicOf = (i: number) =>
-      s.kind === "fanin"
+      s.kind === "topics"
+        ? `bench/t/${i}`
+        : s.kind === "fanin"
         ? `bench/fanin/${i}`
         : s.kind === "fanout"
         ? "bench/fanout"
         : `bench/p2p/${i}`;
     const subTopic = (i: number) =>
-      s.kind === "fanin"
+      s.kind === "topics"
+        ? `bench/t/${i}/+`
+        : s.kind === "fanin"
         ? "bench/fanin/+"
         : s.kind === "fanout"
         ? "bench/fanout"
         : `bench/p2p/${i}`;
     const subs = await Promise.all(
       Array.from({ length: s.subscribers }, async (_, i) => {
-        const c = await BenchConn.open(b.port, `s${round}-${i}`, openOptions(s, clean, "sub"));
+        const c = await BenchConn.open(b.port, `s${round}-${i}`, {
+          ...openOptions(s, clean, "sub", endpoint),
+          readBuffer,
+        });
         conns.push(c);
         c.onPublishMsg = (buf, off) => {
           delivered++;
@@ -184,11 +209,16 @@ async function runTraffic(
     );
     const pubs: Pub[] = await Promise.all(
       Array.from({ length: s.publishers }, async (_, i) => {
-        const c = await BenchConn.open(b.port, `p${round}-${i}`, openOptions(s, clean, "pub"));
+        const c = await BenchConn.open(b.port, `p${round}-${i}`, {
+          ...openOptions(s, clean, "pub", endpoint),
+          readBuffer,
+        });
         conns.push(c);
         const p: Pub = {
           conn: c,
-          batcher: makeBatcher(s, topicOf(i), c, MAX_BATCH),
+          batcher: s.kind === "topics"
+            ? new RotatingBatcher(topicOf(i), 100, s.qos, s.payload, maxBatch)
+            : makeBatcher(s, topicOf(i), c, maxBatch),
           unacked: 0,
           busy: false,
           pending: 0,
@@ -237,7 +267,7 @@ async function runTraffic(
           for (let k = 0; k < due; k++) pubs[rr++ % pubs.length].pending++;
           scheduled += Math.max(0, due);
           for (const p of pubs) {
-            let n = Math.min(p.pending, MAX_BATCH);
+            let n = Math.min(p.pending, maxBatch);
             if (s.qos > 0) n = Math.min(n, MAX_UNACKED - p.unacked);
             if (n <= 0 || p.busy) continue;
             if (p.conn.closed) throw closedError("publisher", conns);
@@ -260,7 +290,7 @@ async function runTraffic(
       loops = pubs.map(async (p) => {
         while (!stop) {
           if (p.conn.closed) throw closedError("publisher", conns);
-          let n = Math.min(MAX_BATCH, Math.floor((t.window - outstanding()) / fanout));
+          let n = Math.min(maxBatch, Math.floor((window - outstanding()) / fanout));
           if (s.qos > 0) n = Math.min(n, MAX_UNACKED - p.unacked);
           if (n <= 0) {
             await waitProgress();
@@ -284,6 +314,7 @@ async function runTraffic(
     let err = await race(
       s.kind === "latency" ? Math.max(t.warmupMs, LATENCY_WARMUP_MS) : t.warmupMs,
     );
+    if (s.storm && !err) storm = startStorm(b, s.storm, round);
     const d0 = delivered;
     const s0 = sent;
     const bc0 = cpuSeconds(b.pid);
@@ -300,6 +331,13 @@ async function runTraffic(
     const gc1 = cpuSeconds(Deno.pid);
     const sys1 = systemBusySeconds();
     const mem = memoryKiB(b.pid);
+    if (storm) {
+      const connected = await storm.stop();
+      res.detail = { stormConnected: connected };
+      if (connected < s.storm!) {
+        throw new Error(`storm: ${connected}/${s.storm} TLS clients got in`);
+      }
+    }
     stop = true;
     wake();
     clearInterval(watchdog);
@@ -325,6 +363,7 @@ async function runTraffic(
     if (!res.ok) res.error = "no message received in the measurement window";
   } catch (e) {
     stop = true;
+    await storm?.stop().catch(() => 0);
     wake();
     res.ok = false;
     res.error = e instanceof Error ? e.message : String(e);

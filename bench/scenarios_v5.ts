@@ -3,6 +3,7 @@
  * 5.0 run differs from its 3.1.1 twin only in the protocol) and the PUBLISH encoder.
  */
 
+import type { Endpoint } from "./wire_transport.ts";
 import { BROKER_LIMITS } from "./brokers.ts";
 import type { BenchConn, OpenOptions } from "./client.ts";
 import { Publish5Batcher } from "./mqtt5_wire.ts";
@@ -22,9 +23,15 @@ export interface Batcher {
  * (BROKER_LIMITS.maxInflight): without it a 5.0 broker may use 65,535 (its default, 3.1.2.11.3)
  * and the two runs would not have the same window.
  */
-export function openOptions(s: Scenario, clean: boolean, role: "pub" | "sub"): OpenOptions {
-  if (s.protocol !== 5) return { clean };
+export function openOptions(
+  s: Scenario,
+  clean: boolean,
+  role: "pub" | "sub",
+  endpoint?: Endpoint,
+): OpenOptions {
+  if (s.protocol !== 5) return { clean, endpoint };
   return {
+    endpoint,
     version: 5,
     clean,
     sessionExpiry: clean ? 0 : 0xffffffff,

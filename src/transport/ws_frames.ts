@@ -52,6 +52,11 @@ function validCloseCode(code: number): boolean {
     (code >= 3000 && code <= 4999);
 }
 
+/** Header scratch shared by all decoders (push() is synchronous; see #readHeader). */
+const HEAD = new Uint8Array(14);
+/** The masking key of the frame being unmasked, shared likewise. */
+const MASK = new Uint8Array(4);
+
 /**
  * Decodes client-to-server frames pushed in chunks of any size. After `onError` or `onClose` it
  * ignores everything.
@@ -59,14 +64,21 @@ function validCloseCode(code: number): boolean {
 export class FrameDecoder {
   readonly #max: number;
   readonly #h: FrameHandler;
-  /** A header split across chunks. */
-  readonly #head = new Uint8Array(14);
+  /**
+   * A header split across chunks, kept only until it is complete: an idle connection holds no
+   * buffer (two small typed arrays per connection were ~0.3 KiB of its memory).
+   */
+  #head: Uint8Array | null = null;
   #headLen = 0;
   /** Payload bytes of the current frame still to come; -1 while reading a header. */
   #remaining = -1;
   #opcode = 0;
   #fin = false;
-  readonly #mask = new Uint8Array(4);
+  /** The current frame's masking key, one byte per field (no typed array per connection). */
+  #m0 = 0;
+  #m1 = 0;
+  #m2 = 0;
+  #m3 = 0;
   /** Payload bytes of the current frame already unmasked (the mask key's phase). */
   #done = 0;
   /** A control frame's payload, collected (at most 125 bytes). */
@@ -112,7 +124,11 @@ export class FrameDecoder {
   }
 
   #unmask(piece: Uint8Array): void {
-    const m = this.#mask;
+    const m = MASK;
+    m[0] = this.#m0;
+    m[1] = this.#m1;
+    m[2] = this.#m2;
+    m[3] = this.#m3;
     let phase = this.#done & 3;
     for (let i = 0; i < piece.length; i++) {
       piece[i] ^= m[phase];
@@ -123,16 +139,19 @@ export class FrameDecoder {
 
   /** Reads header bytes from `chunk` at `pos`; returns the new position. */
   #readHeader(chunk: Uint8Array, pos: number): number {
-    const head = this.#head;
-    // Byte by byte into the small buffer: headers are at most 14 bytes, split ones are rare.
+    // Byte by byte into a small buffer: headers are at most 14 bytes. The shared scratch is
+    // used unless a header was split across chunks, which then gets its own copy until done.
+    const head = this.#head ?? HEAD;
     while (pos < chunk.length) {
       head[this.#headLen++] = chunk[pos++];
       if (this.#headLen >= 2 && this.#headLen === headerLength(head)) {
         this.#headLen = 0;
+        this.#head = null;
         this.#startFrame(head);
         return pos;
       }
     }
+    if (head === HEAD) this.#head = HEAD.slice();
     return pos;
   }
 
@@ -162,7 +181,10 @@ export class FrameDecoder {
       at = 10;
       if (length < 65536) return this.#fail(CloseCode.ProtocolError, "non-minimal length");
     }
-    this.#mask.set(head.subarray(at, at + 4));
+    this.#m0 = head[at];
+    this.#m1 = head[at + 1];
+    this.#m2 = head[at + 2];
+    this.#m3 = head[at + 3];
     this.#skip = false;
     this.#done = 0;
     this.#opcode = opcode;
