@@ -97,6 +97,11 @@ export class InvariantChecker {
     return n;
   }
 
+  /** The acknowledged messages not received yet, as messageKeys. */
+  missingKeys(): string[] {
+    return [...this.#acked].filter((k) => !this.#received.has(k));
+  }
+
   /** The acknowledged messages so far, as messageKeys. */
   ackedKeys(): string[] {
     return [...this.#acked];

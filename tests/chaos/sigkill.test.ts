@@ -7,6 +7,7 @@ import { strictEqual as assertEquals } from "node:assert";
 import { InvariantChecker } from "./invariants.ts";
 import { ChaosPublisher, ChaosSubscriber, drain, PahoPublisher } from "./driver.ts";
 import { ChaosNode } from "./node.ts";
+import { inspectQueue } from "./diagnose.ts";
 import { between, BETWEEN_KILLS, KILLS, PUBLISHERS, tempDir, WINDOW } from "./config.ts";
 
 async function killLoop(qos: 1 | 2): Promise<void> {
@@ -41,6 +42,7 @@ async function killLoop(qos: 1 | 2): Promise<void> {
       await node.start();
     }
     await drain(pubs, checker, 60_000);
+    if (checker.missing() > 0) await explainMissing(node, dir, sub, checker);
     for (const [k, l] of sub.trace) if (l.length > 1) console.log(k, l.join(" | "));
     if (Deno.env.get("MQTTWK_CHAOS_TRACE") === "1") {
       Deno.writeTextFileSync("/tmp/chaos-node.log", node.logs());
@@ -68,3 +70,36 @@ Deno.test({
   sanitizeResources: false,
   fn: () => killLoop(1),
 });
+
+/** Diagnosis after a drain timeout: where are the missing messages, and do they still come? */
+async function explainMissing(
+  node: ChaosNode,
+  dir: string,
+  sub: ChaosSubscriber,
+  checker: InvariantChecker,
+): Promise<void> {
+  const missing = checker.missingKeys();
+  console.log(
+    `missing after drain: ${missing.length} (sample ${missing.slice(0, 5)}), subscriber ` +
+      `connected=${sub.client.connected} received=${sub.count}`,
+  );
+  console.log("store:", JSON.stringify(inspectQueue(dir, sub.client.options.clientId!, missing)));
+  const notable = node.logs().split("\n").filter((l) =>
+    /full|slow consumer|commit|error|warn|drop/i.test(l)
+  );
+  console.log(`notable log lines (${notable.length}):\n${notable.slice(-30).join("\n")}`);
+  const keep = `/tmp/chaos-missing-${Date.now()}`;
+  Deno.mkdirSync(keep, { recursive: true });
+  Deno.copyFileSync(`${dir}/mqttwk.db`, `${keep}/mqttwk.db`);
+  try {
+    Deno.copyFileSync(`${dir}/mqttwk.db-wal`, `${keep}/mqttwk.db-wal`);
+  } catch { /* no WAL */ }
+  Deno.writeTextFileSync(`${keep}/node.log`, node.logs());
+  Deno.writeTextFileSync(`${keep}/missing.txt`, missing.join("\n"));
+  console.log(`kept the store and logs in ${keep}`);
+  // Slow or stuck: watch for another 30 s.
+  for (let i = 0; i < 6; i++) {
+    await new Promise((r) => setTimeout(r, 5_000));
+    console.log(`+${(i + 1) * 5}s: missing ${checker.missing()}, received ${sub.count}`);
+  }
+}
