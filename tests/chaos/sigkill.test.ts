@@ -8,6 +8,7 @@ import { InvariantChecker } from "./invariants.ts";
 import { ChaosPublisher, ChaosSubscriber, drain, PahoPublisher } from "./driver.ts";
 import { ChaosNode } from "./node.ts";
 import { inspectQueue } from "./diagnose.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { between, BETWEEN_KILLS, KILLS, PUBLISHERS, tempDir, WINDOW } from "./config.ts";
 
 async function killLoop(qos: 1 | 2): Promise<void> {
@@ -41,8 +42,20 @@ async function killLoop(qos: 1 | 2): Promise<void> {
       await node.kill("SIGKILL");
       await node.start();
     }
-    await drain(pubs, checker, 60_000);
-    if (checker.missing() > 0) await explainMissing(node, dir, sub, checker);
+    // The publishers' last resends settle first; what is missing then must be in the store.
+    for (const p of pubs) p.stop();
+    await waitFor(() => pubs.every((p) => p.settled), { what: "publishers to settle", timeout: 60_000 })
+      .catch(() => {});
+    const backlog = checker.missingKeys();
+    const where = inspectQueue(dir, sub.client.options.clientId!, backlog);
+    console.log(
+      `at drain start: ${backlog.length} acknowledged message(s) not received yet; in the ` +
+        `subscriber's stored session: ${JSON.stringify(where.missingFound)}, absent from the ` +
+        `store: ${where.missingAbsent}`,
+    );
+    const d = await drain(pubs, checker);
+    console.log(`drain: ${JSON.stringify(d)} (${node.starts} starts)`);
+    if (!d.complete) await explainMissing(node, dir, sub, checker);
     for (const [k, l] of sub.trace) if (l.length > 1) console.log(k, l.join(" | "));
     if (Deno.env.get("MQTTWK_CHAOS_TRACE") === "1") {
       Deno.writeTextFileSync("/tmp/chaos-node.log", node.logs());
