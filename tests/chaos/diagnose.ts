@@ -16,6 +16,8 @@ export interface QueueReport {
   missingFound: Record<string, number>;
   /** Missing messages not in the store at all. */
   missingAbsent: number;
+  /** The missing messages that are in the store (messageKeys). */
+  stored: string[];
   /** Inbound QoS 2 packet ids still held per publisher session. */
   inboundQos2: Record<string, number>;
 }
@@ -37,15 +39,19 @@ export function inspectQueue(dataDir: string, clientId: string, missing: string[
     }
     const missingFound: Record<string, number> = {};
     let missingAbsent = 0;
+    const stored: string[] = [];
     for (const m of missing) {
       const st = found.get(m);
       if (st === undefined) missingAbsent++;
-      else missingFound[st] = (missingFound[st] ?? 0) + 1;
+      else {
+        missingFound[st] = (missingFound[st] ?? 0) + 1;
+        stored.push(m);
+      }
     }
     const inboundQos2: Record<string, number> = {};
     const inb = db.prepare("SELECT client_id, count(*) AS n FROM inbound_qos2 GROUP BY client_id");
     for (const r of inb.all() as { client_id: string; n: number }[]) inboundQos2[r.client_id] = r.n;
-    return { rows, missingFound, missingAbsent, inboundQos2 };
+    return { rows, missingFound, missingAbsent, stored, inboundQos2 };
   } finally {
     db.close();
   }

@@ -4,12 +4,15 @@
  * publisher holds, and QoS 2 is delivered exactly once (issue 17, item 1).
  */
 import { strictEqual as assertEquals } from "node:assert";
-import { InvariantChecker } from "./invariants.ts";
+import { InvariantChecker, limitDropLines } from "./invariants.ts";
 import { ChaosPublisher, ChaosSubscriber, drain, PahoPublisher } from "./driver.ts";
 import { ChaosNode } from "./node.ts";
 import { inspectQueue } from "./diagnose.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { between, BETWEEN_KILLS, KILLS, PUBLISHERS, tempDir, WINDOW } from "./config.ts";
+
+/** Longest drain (default 15 min); a small value reproduces a timeout to see the diagnosis. */
+const DRAIN_CAP_MS = Number(Deno.env.get("MQTTWK_CHAOS_DRAIN_CAP_MS") ?? 15 * 60_000);
 
 async function killLoop(qos: 1 | 2): Promise<void> {
   const dir = tempDir(`kill-q${qos}`);
@@ -44,7 +47,10 @@ async function killLoop(qos: 1 | 2): Promise<void> {
     }
     // The publishers' last resends settle first; what is missing then must be in the store.
     for (const p of pubs) p.stop();
-    await waitFor(() => pubs.every((p) => p.settled), { what: "publishers to settle", timeout: 60_000 })
+    await waitFor(() => pubs.every((p) => p.settled), {
+      what: "publishers to settle",
+      timeout: 60_000,
+    })
       .catch(() => {});
     const backlog = checker.missingKeys();
     const where = inspectQueue(dir, sub.client.options.clientId!, backlog);
@@ -53,9 +59,16 @@ async function killLoop(qos: 1 | 2): Promise<void> {
         `subscriber's stored session: ${JSON.stringify(where.missingFound)}, absent from the ` +
         `store: ${where.missingAbsent}`,
     );
-    const d = await drain(pubs, checker);
+    const d = await drain(pubs, checker, 60_000, DRAIN_CAP_MS);
     console.log(`drain: ${JSON.stringify(d)} (${node.starts} starts)`);
-    if (!d.complete) await explainMissing(node, dir, sub, checker);
+    if (!d.complete) {
+      await explainMissing(node, dir, sub, checker);
+      const clientId = sub.client.options.clientId!;
+      checker.classify({
+        stored: inspectQueue(dir, clientId, checker.missingKeys()).stored,
+        limitDrops: limitDropLines(node.logs(), [clientId]),
+      });
+    }
     for (const [k, l] of sub.trace) if (l.length > 1) console.log(k, l.join(" | "));
     if (Deno.env.get("MQTTWK_CHAOS_TRACE") === "1") {
       Deno.writeTextFileSync("/tmp/chaos-node.log", node.logs());
@@ -96,7 +109,8 @@ async function explainMissing(
     `missing after drain: ${missing.length} (sample ${missing.slice(0, 5)}), subscriber ` +
       `connected=${sub.client.connected} received=${sub.count}`,
   );
-  console.log("store:", JSON.stringify(inspectQueue(dir, sub.client.options.clientId!, missing)));
+  const { stored, ...where } = inspectQueue(dir, sub.client.options.clientId!, missing);
+  console.log(`store: ${JSON.stringify(where)} (${stored.length} of the missing stored)`);
   const notable = node.logs().split("\n").filter((l) =>
     /full|slow consumer|commit|error|warn|drop/i.test(l)
   );
