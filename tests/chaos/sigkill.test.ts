@@ -112,7 +112,7 @@ async function explainMissing(
   const { stored, ...where } = inspectQueue(dir, sub.client.options.clientId!, missing);
   console.log(`store: ${JSON.stringify(where)} (${stored.length} of the missing stored)`);
   const notable = node.logs().split("\n").filter((l) =>
-    /full|slow consumer|commit|error|warn|drop/i.test(l)
+    /is full|slow consumer|commit failed|max-queued|not acknowledged|ERROR/.test(l)
   );
   console.log(`notable log lines (${notable.length}):\n${notable.slice(-30).join("\n")}`);
   const keep = `/tmp/chaos-missing-${Date.now()}`;
