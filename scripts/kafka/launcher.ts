@@ -24,6 +24,8 @@ export interface KafkaServer {
   logs(): string;
   /** Stops the broker, keeping its data and ports so start() brings the same cluster back. */
   stop(): Promise<void>;
+  /** Kills the broker at once (SIGKILL, as a crash), keeping its data and ports for start(). */
+  kill(): Promise<void>;
   /** Starts a stopped broker again and waits until it serves requests. */
   start(): Promise<void>;
   /** Stops the broker and deletes its data. */
@@ -231,6 +233,11 @@ export async function startKafka(opts: StartOptions = {}): Promise<KafkaServer> 
     running: () => child !== null,
     logs: () => text,
     stop,
+    kill: async () => {
+      if (!child) return;
+      kill();
+      await exited;
+    },
     start: async () => {
       if (child) return;
       launch();

@@ -158,22 +158,62 @@ export class ChaosSubscriber {
   }
 }
 
+/** How a drain ended. */
+export interface DrainResult {
+  /** Everything settled and nothing acknowledged is missing. */
+  complete: boolean;
+  /** Gave up because nothing moved for `stallMs` (stuck), rather than at the overall cap. */
+  stalled: boolean;
+  ms: number;
+  /** Acknowledged messages still missing at the end. */
+  missing: number;
+}
+
 /**
- * Waits until every publisher has settled and the subscriber(s) have everything acknowledged,
- * or `timeoutMs` passed (the checker then reports what is lost).
+ * Waits until every publisher has settled and the subscriber(s) have everything acknowledged.
+ * A backlog queued for a slow subscriber may take minutes to drain after a long run (QoS 2
+ * costs two commits per delivery), so the wait is not a fixed time: it goes on while messages
+ * keep arriving or being acknowledged, and gives up only when nothing moved for `stallMs` (the
+ * rest is stuck, i.e. lost unless a later look finds it) or after `capMs` in all. Prints its
+ * progress every 10 s.
  */
 export async function drain(
   publishers: (ChaosPublisher | PahoPublisher)[],
   checker: InvariantChecker,
-  timeoutMs = 60_000,
-): Promise<void> {
+  stallMs = 60_000,
+  capMs = 15 * 60_000,
+): Promise<DrainResult> {
   for (const p of publishers) p.stop();
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (publishers.every((p) => p.settled) && checker.missing() === 0) {
+  const started = Date.now();
+  let lastMove = started;
+  let lastMissing = -1;
+  let lastAcked = -1;
+  let lastPrint = started;
+  for (;;) {
+    const now = Date.now();
+    const missing = checker.missing();
+    const settled = publishers.every((p) => p.settled);
+    if (settled && missing === 0) {
       // Late duplicates (a resend in flight) would arrive now: a short grace to count them.
       await new Promise((r) => setTimeout(r, 500));
-      return;
+      return { complete: true, stalled: false, ms: Date.now() - started, missing: 0 };
+    }
+    if (missing !== lastMissing || checker.ackedCount !== lastAcked) {
+      lastMissing = missing;
+      lastAcked = checker.ackedCount;
+      lastMove = now;
+    }
+    if (now - lastPrint >= 10_000) {
+      lastPrint = now;
+      console.log(
+        `chaos ${checker.scenario}: draining for ${Math.round((now - started) / 1000)} s, ` +
+          `${missing} acknowledged message(s) not received yet, publishers ` +
+          `${settled ? "settled" : "still resending"}`,
+      );
+    }
+    const stalled = now - lastMove >= stallMs;
+    if (stalled || now - started >= capMs) {
+      return { complete: false, stalled, ms: now - started, missing };
     }
     await new Promise((r) => setTimeout(r, 50));
   }

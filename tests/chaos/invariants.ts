@@ -11,6 +11,14 @@
  *   QoS 1 is at least once, so its duplicates are counted but allowed);
  * - outOfOrder: first receptions of a publisher's message after a later one of the same
  *   publisher (order per publisher).
+ *
+ * An acknowledged message that never arrived is not always a durability bug, and the checker
+ * says which it is once the scenario tells it what it found (classify()):
+ * - stillQueued: it is in the subscriber's stored session (queued or in flight): slow or stuck
+ *   delivery, not lost;
+ * - droppedByLimit: the broker logged drops for the subscriber under a documented limit
+ *   (max-queued-messages / max-queued-bytes, max-queued-bytes-total): discarded by design;
+ * - lost: neither — acknowledged and gone.
  */
 
 /** One scenario's figures. */
@@ -21,6 +29,10 @@ export interface Tally {
   lost: number;
   duplicated: number;
   outOfOrder: number;
+  /** Missing but still in the subscriber's stored session (see classify). */
+  stillQueued: number;
+  /** Missing, not stored, and the broker logged drops under a documented limit (see classify). */
+  droppedByLimit: number;
   /** A few lost message keys, for the failure message. */
   lostSample: string[];
   /** A few duplicated message keys. */
@@ -33,6 +45,27 @@ export interface Expectations {
   duplicatesAllowed?: boolean;
   /** Out-of-order first receptions allowed. Default false. */
   reorderAllowed?: boolean;
+  /** Drops under a documented limit allowed (a scenario about the limit). Default false. */
+  limitDropsAllowed?: boolean;
+}
+
+/** What a scenario found out about the missing messages (see InvariantChecker.classify). */
+export interface MissingFacts {
+  /** messageKeys found in the subscriber's stored session. */
+  stored?: Iterable<string>;
+  /** The broker's log lines reporting drops under a documented limit for the subscriber(s). */
+  limitDrops?: string[];
+}
+
+/**
+ * Log lines of a broker that dropped messages under a documented limit (see delivery.ts): a full
+ * session queue, the node-wide queue budget. `clientIds` narrows them to those subscribers.
+ */
+export function limitDropLines(log: string, clientIds?: string[]): string[] {
+  return log.split("\n").filter((l) =>
+    (/queue of .* is full/.test(l) && (!clientIds || clientIds.some((c) => l.includes(c)))) ||
+    /max-queued-bytes-total/.test(l)
+  );
 }
 
 /** The payload of message `seq` of `publisher`. */
@@ -59,6 +92,8 @@ export class InvariantChecker {
   #lastSeq = new Map<string, number>();
   #outOfOrder = 0;
   #foreign = 0;
+  #stored = new Set<string>();
+  #limitDrops: string[] = [];
 
   constructor(scenario: string) {
     this.scenario = scenario;
@@ -97,6 +132,11 @@ export class InvariantChecker {
     return n;
   }
 
+  /** The acknowledged messages not received yet, as messageKeys. */
+  missingKeys(): string[] {
+    return [...this.#acked].filter((k) => !this.#received.has(k));
+  }
+
   /** The acknowledged messages so far, as messageKeys. */
   ackedKeys(): string[] {
     return [...this.#acked];
@@ -106,14 +146,30 @@ export class InvariantChecker {
     return this.#acked.size;
   }
 
+  /**
+   * Tells the checker where missing messages are (their keys in the subscriber's stored
+   * session) and which drops the broker logged, so that the tally separates "still queued" and
+   * "dropped by a documented limit" from "lost".
+   */
+  classify(facts: MissingFacts): void {
+    for (const k of facts.stored ?? []) this.#stored.add(k);
+    this.#limitDrops.push(...(facts.limitDrops ?? []));
+  }
+
   /** The figures so far. */
   tally(): Tally {
     const lostSample: string[] = [];
     let lost = 0;
+    let stillQueued = 0;
+    let droppedByLimit = 0;
     for (const k of this.#acked) {
       if (this.#received.has(k)) continue;
-      lost++;
-      if (lostSample.length < 10) lostSample.push(k);
+      if (this.#stored.has(k)) stillQueued++;
+      else if (this.#limitDrops.length > 0) droppedByLimit++;
+      else {
+        lost++;
+        if (lostSample.length < 10) lostSample.push(k);
+      }
     }
     let duplicated = 0;
     const duplicatedSample: string[] = [];
@@ -129,6 +185,8 @@ export class InvariantChecker {
       lost,
       duplicated,
       outOfOrder: this.#outOfOrder,
+      stillQueued,
+      droppedByLimit,
       lostSample,
       duplicatedSample,
     };
@@ -139,7 +197,10 @@ export class InvariantChecker {
     const t = this.tally();
     console.log(
       `chaos ${t.scenario}: acked=${t.acked} received=${t.received} lost=${t.lost} ` +
-        `duplicated=${t.duplicated} outOfOrder=${t.outOfOrder}`,
+        `duplicated=${t.duplicated} outOfOrder=${t.outOfOrder}` +
+        (t.stillQueued || t.droppedByLimit
+          ? ` stillQueued=${t.stillQueued} droppedByLimit=${t.droppedByLimit}`
+          : ""),
     );
     return t;
   }
@@ -150,6 +211,18 @@ export class InvariantChecker {
     const problems: string[] = [];
     if (t.acked === 0) problems.push("nothing was acknowledged: the scenario proved nothing");
     if (t.lost > 0) problems.push(`${t.lost} acknowledged message(s) lost: ${t.lostSample}`);
+    if (t.stillQueued > 0) {
+      problems.push(
+        `${t.stillQueued} acknowledged message(s) not delivered but still in the subscriber's ` +
+          `stored session (not lost: delivery slow or stuck)`,
+      );
+    }
+    if (t.droppedByLimit > 0 && !e.limitDropsAllowed) {
+      problems.push(
+        `${t.droppedByLimit} acknowledged message(s) not delivered, dropped under a documented ` +
+          `limit (not a durability loss): ${this.#limitDrops.slice(-3).join(" / ")}`,
+      );
+    }
     if (e.duplicatesAllowed === false && t.duplicated > 0) {
       problems.push(`${t.duplicated} duplicate(s) where exactly once holds: ${t.duplicatedSample}`);
     }

@@ -4,10 +4,15 @@
  * publisher holds, and QoS 2 is delivered exactly once (issue 17, item 1).
  */
 import { strictEqual as assertEquals } from "node:assert";
-import { InvariantChecker } from "./invariants.ts";
+import { InvariantChecker, limitDropLines } from "./invariants.ts";
 import { ChaosPublisher, ChaosSubscriber, drain, PahoPublisher } from "./driver.ts";
 import { ChaosNode } from "./node.ts";
+import { inspectQueue } from "./diagnose.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { between, BETWEEN_KILLS, KILLS, PUBLISHERS, tempDir, WINDOW } from "./config.ts";
+
+/** Longest drain (default 15 min); a small value reproduces a timeout to see the diagnosis. */
+const DRAIN_CAP_MS = Number(Deno.env.get("MQTTWK_CHAOS_DRAIN_CAP_MS") ?? 15 * 60_000);
 
 async function killLoop(qos: 1 | 2): Promise<void> {
   const dir = tempDir(`kill-q${qos}`);
@@ -40,7 +45,30 @@ async function killLoop(qos: 1 | 2): Promise<void> {
       await node.kill("SIGKILL");
       await node.start();
     }
-    await drain(pubs, checker, 60_000);
+    // The publishers' last resends settle first; what is missing then must be in the store.
+    for (const p of pubs) p.stop();
+    await waitFor(() => pubs.every((p) => p.settled), {
+      what: "publishers to settle",
+      timeout: 60_000,
+    })
+      .catch(() => {});
+    const backlog = checker.missingKeys();
+    const where = inspectQueue(dir, sub.client.options.clientId!, backlog);
+    console.log(
+      `at drain start: ${backlog.length} acknowledged message(s) not received yet; in the ` +
+        `subscriber's stored session: ${JSON.stringify(where.missingFound)}, absent from the ` +
+        `store: ${where.missingAbsent}`,
+    );
+    const d = await drain(pubs, checker, 60_000, DRAIN_CAP_MS);
+    console.log(`drain: ${JSON.stringify(d)} (${node.starts} starts)`);
+    if (!d.complete) {
+      await explainMissing(node, dir, sub, checker);
+      const clientId = sub.client.options.clientId!;
+      checker.classify({
+        stored: inspectQueue(dir, clientId, checker.missingKeys()).stored,
+        limitDrops: limitDropLines(node.logs(), [clientId]),
+      });
+    }
     for (const [k, l] of sub.trace) if (l.length > 1) console.log(k, l.join(" | "));
     if (Deno.env.get("MQTTWK_CHAOS_TRACE") === "1") {
       Deno.writeTextFileSync("/tmp/chaos-node.log", node.logs());
@@ -68,3 +96,37 @@ Deno.test({
   sanitizeResources: false,
   fn: () => killLoop(1),
 });
+
+/** Diagnosis after a drain timeout: where are the missing messages, and do they still come? */
+async function explainMissing(
+  node: ChaosNode,
+  dir: string,
+  sub: ChaosSubscriber,
+  checker: InvariantChecker,
+): Promise<void> {
+  const missing = checker.missingKeys();
+  console.log(
+    `missing after drain: ${missing.length} (sample ${missing.slice(0, 5)}), subscriber ` +
+      `connected=${sub.client.connected} received=${sub.count}`,
+  );
+  const { stored, ...where } = inspectQueue(dir, sub.client.options.clientId!, missing);
+  console.log(`store: ${JSON.stringify(where)} (${stored.length} of the missing stored)`);
+  const notable = node.logs().split("\n").filter((l) =>
+    /is full|slow consumer|commit failed|max-queued|not acknowledged|ERROR/.test(l)
+  );
+  console.log(`notable log lines (${notable.length}):\n${notable.slice(-30).join("\n")}`);
+  const keep = `/tmp/chaos-missing-${Date.now()}`;
+  Deno.mkdirSync(keep, { recursive: true });
+  Deno.copyFileSync(`${dir}/mqttwk.db`, `${keep}/mqttwk.db`);
+  try {
+    Deno.copyFileSync(`${dir}/mqttwk.db-wal`, `${keep}/mqttwk.db-wal`);
+  } catch { /* no WAL */ }
+  Deno.writeTextFileSync(`${keep}/node.log`, node.logs());
+  Deno.writeTextFileSync(`${keep}/missing.txt`, missing.join("\n"));
+  console.log(`kept the store and logs in ${keep}`);
+  // Slow or stuck: watch for another 30 s.
+  for (let i = 0; i < 6; i++) {
+    await new Promise((r) => setTimeout(r, 5_000));
+    console.log(`+${(i + 1) * 5}s: missing ${checker.missing()}, received ${sub.count}`);
+  }
+}
