@@ -14,8 +14,8 @@ import type { IPublishPacket } from "mqtt";
 import { uid } from "../../helpers/broker.ts";
 import { waitFor } from "../../helpers/wait.ts";
 import {
-  type Deployment,
   DENIED_PREFIX,
+  type Deployment,
   RESPONSE_INFORMATION,
   SERVER_TOPIC_ALIAS_MAXIMUM,
 } from "./deployment.ts";
@@ -73,7 +73,10 @@ const sessions: Case = {
     const id = `${t}-sub`;
     const sub = await peer(d, 1, persistent(id));
     assert.equal(sub.connack.sessionPresent, false);
-    await sub.client.subscribeAsync(`${t}/#`, { qos: 1, properties: { subscriptionIdentifier: 42 } });
+    await sub.client.subscribeAsync(`${t}/#`, {
+      qos: 1,
+      properties: { subscriptionIdentifier: 42 },
+    });
     // A second session whose expiry is set to 0 by its DISCONNECT: it ends there.
     const gone = await peer(d, 1, persistent(`${t}-gone`));
     await gone.client.subscribeAsync(`${t}/#`, { qos: 1 });
@@ -213,7 +216,10 @@ const publishProperties: Case = {
   async run(d) {
     const t = uid("m5pp");
     const sub = await peer(d, 1);
-    await sub.client.subscribeAsync(`${t}/#`, { qos: 1, properties: { subscriptionIdentifier: 7 } });
+    await sub.client.subscribeAsync(`${t}/#`, {
+      qos: 1,
+      properties: { subscriptionIdentifier: 7 },
+    });
     await sub.client.subscribeAsync(`${t}/x/+`, {
       qos: 1,
       properties: { subscriptionIdentifier: 9 },
@@ -327,7 +333,8 @@ const sharedSubscriptions: Case = {
     const n = 10;
     for (let i = 0; i < n; i++) await pub.client.publishAsync(`${t}/s`, `s${i}`, { qos: 1 });
     const want = Array.from({ length: n }, (_, i) => `s${i}`);
-    const real = (c: typeof m1) => c.on(`${t}/s`).map((m) => m.payload).filter((p) => p !== "probe");
+    const real = (c: typeof m1) =>
+      c.on(`${t}/s`).map((m) => m.payload).filter((p) => p !== "probe");
     await waitFor(() => real(m1).length + real(m2).length >= n, {
       what: "every shared message",
       detail: () => `m1 ${real(m1)} m2 ${real(m2)}`,
@@ -378,7 +385,10 @@ const wills: Case = {
     const [late] = await sub.waitFor(`${t}/delayed`);
     assert.ok(Date.now() - dropped >= 1_500, "the delayed will waited its interval");
     assert.equal(late.packet.properties?.contentType, "text/plain");
-    assert.deepEqual({ ...late.packet.properties?.userProperties }, { who: "delayed", n: ["1", "2"] });
+    assert.deepEqual({ ...late.packet.properties?.userProperties }, {
+      who: "delayed",
+      n: ["1", "2"],
+    });
     // The cancelled will was due before the delayed one: it would have come by now.
     await sub.sync();
     assert.equal(sub.on(`${t}/cancelled`).length, 0, "a reconnect in time cancels the will");
@@ -416,18 +426,33 @@ const reasonCodes: Case = {
     assert.deepEqual(sq.granted, [0x87]);
     assert.equal(sq.properties?.reasonString, undefined, "Request Problem Information 0");
 
-    const pa = await codeOf(asks, "puback", () => asks.client.publishAsync(denied, "x", { qos: 1 }));
+    const pa = await codeOf(
+      asks,
+      "puback",
+      () => asks.client.publishAsync(denied, "x", { qos: 1 }),
+    );
     assert.equal(pa.reasonCode, 0x87);
-    const pr = await codeOf(asks, "pubrec", () => asks.client.publishAsync(denied, "x", { qos: 2 }));
+    const pr = await codeOf(
+      asks,
+      "pubrec",
+      () => asks.client.publishAsync(denied, "x", { qos: 2 }),
+    );
     assert.equal(pr.reasonCode, 0x87);
-    const none = await codeOf(asks, "puback", () =>
-      asks.client.publishAsync(`${t}/nobody`, "x", { qos: 1 }));
+    const none = await codeOf(
+      asks,
+      "puback",
+      () => asks.client.publishAsync(`${t}/nobody`, "x", { qos: 1 }),
+    );
     assert.equal(none.reasonCode, 0x10, "No matching subscribers");
-    const bad = await codeOf(asks, "puback", () =>
-      asks.client.publishAsync(`${t}/bad`, Buffer.from([0xff, 0xfe]), {
-        qos: 1,
-        properties: { payloadFormatIndicator: true },
-      }));
+    const bad = await codeOf(
+      asks,
+      "puback",
+      () =>
+        asks.client.publishAsync(`${t}/bad`, Buffer.from([0xff, 0xfe]), {
+          qos: 1,
+          properties: { payloadFormatIndicator: true },
+        }),
+    );
     assert.equal(bad.reasonCode, 0x99);
     const un = await codeOf(asks, "unsuback", () => asks.client.unsubscribeAsync(`${t}/never`));
     assert.deepEqual(un.granted, [0x11]);

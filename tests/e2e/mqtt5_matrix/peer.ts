@@ -6,13 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
-import type {
-  IClientOptions,
-  IConnackPacket,
-  IPublishPacket,
-  MqttClient,
-  Packet,
-} from "mqtt";
+import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient, Packet } from "mqtt";
 import mqttPacket from "npm:mqtt-packet@9.0.2";
 import type { Deployment } from "./deployment.ts";
 import { waitFor } from "../../helpers/wait.ts";
@@ -63,8 +57,11 @@ export async function peer(d: Deployment, node: 0 | 1, opts: IClientOptions = {}
   const wire: IPublishPacket[] = [];
   const acks: Packet[] = [];
   client.on("error", () => {});
-  client.on("message", (topic, payload, packet) =>
-    messages.push({ topic, payload: new TextDecoder().decode(payload), packet }));
+  client.on(
+    "message",
+    (topic, payload, packet) =>
+      messages.push({ topic, payload: new TextDecoder().decode(payload), packet }),
+  );
   client.on("packetreceive", (p) => {
     if (["puback", "pubrec", "suback", "unsuback", "disconnect"].includes(p.cmd)) acks.push(p);
   });
