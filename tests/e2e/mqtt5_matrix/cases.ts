@@ -61,7 +61,7 @@ const persistent = (clientId: string, expiry = 300) => ({
 /** [MQTT-3.1.2-4] [MQTT-3.1.2-5] [MQTT-3.1.2-23] [MQTT-3.2.2-16] [MQTT-3.3.2-5] [MQTT-3.3.2-6] */
 const sessions: Case = {
   name:
-    "sessions: Assigned Client Identifier, Clean Start, Session Expiry (also set to 0 at DISCONNECT); queued messages keep every property and their counted-down expiry across the offline time, expired ones are never sent",
+    "sessions: Assigned Client Identifier, Clean Start, Session Expiry (also set to 0 at DISCONNECT); queued and retained messages keep every property and their counted-down expiry across the offline time, expired ones are never sent",
   async run(d) {
     const t = uid("m5sess");
     const anon = await peer(d, 0, { clientId: "" });
@@ -92,21 +92,52 @@ const sessions: Case = {
     });
     const shortAcked = Date.now();
     await pub.client.publishAsync(`${t}/m`, "last", { qos: 1 });
+    // A retained message with every property, and one that expires while it is stored.
+    await pub.client.publishAsync(`${t}/kept`, "kept", {
+      qos: 1,
+      retain: true,
+      properties: allProperties(3),
+    });
+    await pub.client.publishAsync(`${t}/brief`, "brief", {
+      qos: 1,
+      retain: true,
+      properties: { messageExpiryInterval: 1 },
+    });
+    const briefAcked = Date.now();
     await pub.close();
     // Real time has to pass for the short expiry: the broker is another process.
-    await waitFor(() => Date.now() > shortAcked + 1_100, { what: "1 s to pass", interval: 20 });
+    await waitFor(() => Date.now() > Math.max(shortAcked, briefAcked) + 1_100, {
+      what: "1 s to pass",
+      interval: 20,
+    });
     await d.offline();
 
     const back = await peer(d, 0, persistent(id));
     assert.equal(back.connack.sessionPresent, true, "the session survived");
     const got = await back.waitFor(`${t}/m`, 2);
+    await back.waitFor(`${t}/kept`);
     await back.sync();
     assert.deepEqual(back.on(`${t}/m`).map((m) => m.payload), ["all", "last"]);
+    // The retained ones were queued for the session too; the one that expired was dropped.
+    assert.deepEqual(back.on(`${t}/kept`).map((m) => m.packet.retain), [false]);
+    assert.equal(back.on(`${t}/brief`).length, 0, "an expired queued message is not sent");
     assertAllProperties(got[0].packet, 1, "queued message");
     assert.ok(got[0].packet.properties!.messageExpiryInterval! < 600, "expiry counted down");
     assert.equal(got[0].packet.properties!.subscriptionIdentifier, 42);
     assert.equal(got[1].packet.properties?.messageExpiryInterval, undefined);
     await back.close({ sessionExpiryInterval: 0 });
+
+    // Retained: every property kept, the expiry counted down while stored; the expired one gone.
+    const late = await peer(d, 1);
+    await late.client.subscribeAsync(`${t}/+`, { qos: 1 });
+    const [kept] = await late.waitFor(`${t}/kept`);
+    await late.sync();
+    assert.equal(late.on(`${t}/brief`).length, 0, "an expired retained message is not sent");
+    assert.equal(kept.packet.retain, true);
+    assertAllProperties(kept.packet, 3, "retained message");
+    assert.ok(kept.packet.properties!.messageExpiryInterval! < 600, "retained expiry counted down");
+    await late.client.publishAsync(`${t}/kept`, "", { qos: 1, retain: true });
+    await late.close();
 
     const goneBack = await peer(d, 0, persistent(`${t}-gone`));
     assert.equal(goneBack.connack.sessionPresent, false, "expiry 0 at DISCONNECT ended it");
