@@ -7,7 +7,7 @@
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
 import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient, Packet } from "mqtt";
-import mqttPacket from "npm:mqtt-packet@9.0.2";
+import mqttPacket from "mqtt-packet";
 import type { Deployment } from "./deployment.ts";
 import { waitFor } from "../../helpers/wait.ts";
 
