@@ -10,7 +10,13 @@
  */
 import type { Deployment } from "./deployment.ts";
 import type { Case } from "./case_kit.ts";
-import { maximumPacketSize, receiveMaximum, sessions, wills } from "./cases_sessions.ts";
+import {
+  maximumPacketSize,
+  receiveMaximum,
+  sessions,
+  willAcrossOffline,
+  wills,
+} from "./cases_sessions.ts";
 import {
   publishProperties,
   reasonCodes,
@@ -31,6 +37,7 @@ export const cases: Case[] = [
   subscribeOptions,
   sharedSubscriptions,
   wills,
+  willAcrossOffline,
   reasonCodes,
 ];
 

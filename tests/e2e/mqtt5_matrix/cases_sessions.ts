@@ -212,3 +212,46 @@ export const wills: Case = {
     await sub.close();
   },
 };
+
+/** [MQTT-3.1.3-9] [MQTT-3.1.2-8] */
+export const willAcrossOffline: Case = {
+  name:
+    "a will waiting for its Will Delay Interval while the broker restarts (durable stores) is published once, with its properties, to a persistent subscriber",
+  async run(d) {
+    const t = uid("m5wr");
+    const subId = `${t}-sub`;
+    const sub = await peer(d, 0, persistent(subId));
+    await sub.client.subscribeAsync(`${t}/#`, { qos: 1 });
+    const dying = await peer(d, 1, {
+      ...persistent(`${t}-w`, 60),
+      will: {
+        topic: `${t}/will`,
+        payload: Buffer.from("after"),
+        qos: 1,
+        retain: false,
+        properties: { willDelayInterval: 2, userProperties: { k: "v" }, contentType: "text/x" },
+      },
+    });
+    await awaitRoute(dying, [sub], `${t}/probe`);
+    await sub.close();
+    dying.drop();
+    const dropped = Date.now();
+    // The broker has seen the connection end (and held the will) before it goes down.
+    await waitFor(() => d.logs().includes(`client ${t}-w disconnected`), {
+      what: "the broker to see the connection end",
+    });
+    await d.offline();
+    const back = await peer(d, 0, persistent(subId));
+    assert.equal(back.connack.sessionPresent, true);
+    const [w] = await back.waitFor(`${t}/will`, 1, 15_000);
+    assert.ok(Date.now() - dropped >= 1_500, "the will waited its delay");
+    assert.equal(w.payload, "after");
+    assert.equal(w.packet.properties?.contentType, "text/x");
+    assert.deepEqual({ ...w.packet.properties?.userProperties }, { k: "v" });
+    await back.sync();
+    assert.equal(back.on(`${t}/will`).length, 1, "once");
+    await back.close({ sessionExpiryInterval: 0 });
+    const cleanup = await peer(d, 1, { ...persistent(`${t}-w`, 0), clean: true });
+    await cleanup.close();
+  },
+};

@@ -23,6 +23,7 @@ runMatrix("a two-node cluster (TCP, Redis)", REDIS_IGNORE, async () => {
       cluster: true,
       url: (n) => nodes[n].url,
       address: (n) => ({ host: "127.0.0.1", port: nodes[n].port }),
+      logs: () => nodes.map((n) => n.logs()).join("\n"),
       clientOptions: {},
       offline: () => Promise.resolve(),
     },

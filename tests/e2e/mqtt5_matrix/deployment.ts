@@ -22,6 +22,8 @@ export interface Deployment {
   caFile?: string;
   /** mqtt.js options every client of this deployment needs (the CA for TLS). */
   clientOptions: IClientOptions;
+  /** Everything the broker (every node) has logged so far, to wait for what clients cannot see. */
+  logs(): string;
   /**
    * Runs while a persistent 5.0 session is offline with messages queued for it: restarts the
    * broker where the deployment has a durable store (SQLite, Redis), so the messages and their

@@ -16,6 +16,7 @@ runMatrix("TCP with the memory store", EXTERNAL, async () => {
       cluster: false,
       url: () => broker.url,
       address: () => ({ host: broker.host, port: broker.port }),
+      logs: () => broker.logs(),
       clientOptions: {},
       offline: () => Promise.resolve(),
     },

@@ -30,6 +30,7 @@ runMatrix("TLS with the SQLite store, restarted while sessions are offline", EXT
       url: () => `mqtts://localhost:${tlsPort}`,
       address: () => ({ host: "127.0.0.1", port: tlsPort }),
       caFile: certs.ca,
+      logs: () => broker.logs(),
       clientOptions: { ca, rejectUnauthorized: true },
       offline: async () => {
         await broker.kill();

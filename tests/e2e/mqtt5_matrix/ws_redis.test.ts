@@ -32,6 +32,7 @@ runMatrix(
         cluster: false,
         url: () => `ws://127.0.0.1:${wsPort}/mqtt`,
         address: () => ({ host: "127.0.0.1", port: wsPort }),
+        logs: () => node.logs(),
         clientOptions: {},
         offline: async () => {
           await node.kill();
