@@ -122,22 +122,34 @@ export const receiveMaximum: Case = {
       },
     });
     await sub.client.subscribeAsync(`${t}/#`, { qos: 1 });
+    // A witness on the subscriber's node: once it has all five, that node has routed them all.
+    const witness = await peer(d, 1);
+    await witness.client.subscribeAsync(`${t}/q`, { qos: 1 });
     const pub = await peer(d, 0);
     await awaitRoute(pub, [sub], `${t}/probe`);
+    await awaitRoute(pub, [witness], `${t}/q`);
     for (let i = 0; i < 5; i++) await pub.client.publishAsync(`${t}/q`, `q${i}`, { qos: 1 });
-    await pub.client.publishAsync(`${t}/marker`, "m", { qos: 0 });
+    await waitFor(
+      () => witness.on(`${t}/q`).filter((m) => m.payload !== "probe").length === 5,
+      { what: "the witness's five" },
+    );
+    // Published on that node after them: every QoS 1 message not held back precedes it.
+    await witness.client.publishAsync(`${t}/marker`, "m", { qos: 0 });
     await waitFor(() => sub.wire.some((p) => p.topic === `${t}/marker`), {
       what: "the QoS 0 marker on the wire",
       detail: () => sub.wire.map((p) => p.topic).join(","),
     });
-    const onWire = () => sub.wire.filter((p) => p.topic === `${t}/q`).length;
+    const onWire = () =>
+      sub.wire.filter((p) => p.topic === `${t}/q` && String(p.payload) !== "probe").length;
     assert.equal(onWire(), 2, "only Receive Maximum messages before the acks");
     holding = false;
     for (const f of held.splice(0)) f();
-    const all = await sub.waitFor(`${t}/q`, 5);
+    await waitFor(() => sub.on(`${t}/q`).filter((m) => m.payload !== "probe").length >= 5, {
+      what: "all five after the acks",
+    });
+    const all = sub.on(`${t}/q`).filter((m) => m.payload !== "probe");
     assert.deepEqual(all.map((m) => m.payload), ["q0", "q1", "q2", "q3", "q4"]);
-    await sub.close();
-    await pub.close();
+    for (const c of [sub, witness, pub]) await c.close();
   },
 };
 
