@@ -7,6 +7,8 @@ import type { Deployment } from "./deployment.ts";
 /** One feature check, run against each deployment. */
 export interface Case {
   name: string;
+  /** True to skip the case (a third-party client missing outside CI). */
+  ignore?: boolean;
   run(d: Deployment): Promise<void>;
 }
 

@@ -58,7 +58,9 @@ export function runMatrix(
     fn: async (t) => {
       const { deployment, close } = await setup();
       try {
-        for (const c of cases) await t.step(c.name, () => c.run(deployment));
+        for (const c of cases) {
+          await t.step({ name: c.name, ignore: c.ignore ?? false, fn: () => c.run(deployment) });
+        }
       } finally {
         await close();
       }
