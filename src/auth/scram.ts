@@ -82,10 +82,35 @@ const PROHIBITED =
   // deno-lint-ignore no-control-regex
   /[\u0000-\u001F\u007F-\u009F\u06DD\u070F\u180E\u200E\u200F\u2028-\u202E\u2060-\u2063\u206A-\u206F\uE000-\uF8FF\uFFF9-\uFFFD]/;
 
+/** RFC 3454 table D.1: characters with bidirectional property R or AL (Unicode 3.2). */
+const RAND_AL =
+  /[\u05BE\u05C0\u05C3\u05D0-\u05EA\u05F0-\u05F4\u061B\u061F\u0621-\u063A\u0640-\u064A\u066D-\u066F\u0671-\u06D5\u06DD\u06E5\u06E6\u06FA-\u06FE\u0700-\u070D\u0710\u0712-\u072C\u0780-\u07A5\u07B1\u200F\uFB1D\uFB1F-\uFB28\uFB2A-\uFB36\uFB38-\uFB3C\uFB3E\uFB40\uFB41\uFB43\uFB44\uFB46-\uFBB1\uFBD3-\uFD3D\uFD50-\uFD8F\uFD92-\uFDC7\uFDF0-\uFDFC\uFE70-\uFE74\uFE76-\uFEFC]/;
+
+/**
+ * RFC 3454 table D.2 (bidirectional property L), for the characters it lists: letters, spacing
+ * marks and letter numbers outside the right-to-left scripts. (JavaScript has no Bidi_Class
+ * property escape, and D.2 is some 360 ranges; it differs from this only in a few symbols.)
+ */
+const L_CAT = /[\p{L}\p{Mc}\p{Nl}]/u;
+const RTL_SCRIPT =
+  /[\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}]/u;
+
+/**
+ * RFC 4013 section 6 / RFC 3454 section 6: a string with a RandALCat character has no LCat
+ * character, and starts and ends with a RandALCat character.
+ */
+function bidiOk(s: string): boolean {
+  if (!RAND_AL.test(s)) return true;
+  const chars = [...s];
+  if (chars.some((c) => L_CAT.test(c) && !RAND_AL.test(c) && !RTL_SCRIPT.test(c))) return false;
+  return RAND_AL.test(chars[0]) && RAND_AL.test(chars[chars.length - 1]);
+}
+
 /**
  * SASLprep (RFC 4013) as far as passwords need it: non-ASCII spaces become spaces, characters
- * "commonly mapped to nothing" go, NFKC; control and private-use characters are refused. (The
- * bidirectional-text rules are not checked.) The broker never sees passwords: the CLI and
+ * "commonly mapped to nothing" go, NFKC; control and private-use characters are refused, and so
+ * are strings breaking the bidirectional rule (RFC 4013 section 6: right-to-left characters mixed
+ * with left-to-right ones, or not at both ends). The broker never sees passwords: the CLI and
  * clients apply it.
  */
 export function saslprep(s: string): string {
@@ -95,6 +120,12 @@ export function saslprep(s: string): string {
     .normalize("NFKC");
   if (PROHIBITED.test(mapped)) {
     throw new Error("the password contains a character SASLprep prohibits");
+  }
+  if (!bidiOk(mapped)) {
+    throw new Error(
+      "the password mixes right-to-left and left-to-right text, or right-to-left text does not " +
+        "start and end it (SASLprep, RFC 4013 section 6)",
+    );
   }
   return mapped;
 }

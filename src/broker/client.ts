@@ -208,7 +208,8 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   /**
    * Answers CONNECT with a refusal code and closes once it is written. A 3.1.1 return code
    * (below 0x80) is turned into its 5.0 reason code for a 5.0 client, which is also told why
-   * (a Reason String, MQTT-3.2.2-19: only if it fits the client's Maximum Packet Size). `log`
+   * (a Reason String, MQTT-3.2.2-19: only if it fits the client's Maximum Packet Size; nothing
+   * when not even the bare CONNACK fits, MQTT-3.1.2-24). `log`
    * false when the caller already logged it (rate-limited).
    */
   refuseConnect(code: number, why: string, maxPacketSize = 0, log = true): void {
@@ -233,7 +234,11 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
       }, 5);
       if (maxPacketSize === 0 || withReason.byteLength <= maxPacketSize) connack = withReason;
     }
-    this.enqueue(connack);
+    // MQTT-3.1.2-24: a client whose Maximum Packet Size is below even the bare CONNACK (5 bytes)
+    // gets nothing; a DISCONNECT may not come before a CONNACK either (MQTT-3.14.0-1).
+    if (this.version !== 5 || maxPacketSize === 0 || connack.byteLength <= maxPacketSize) {
+      this.enqueue(connack);
+    }
     this.end(why);
   }
 

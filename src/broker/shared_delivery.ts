@@ -76,7 +76,7 @@ export class SharedDelivery {
     let waits: Promise<void>[] | null = null;
     for (let i = 0; i < groups.length; i++) {
       const r = this.#send(groups[i], msg, true, 0, null);
-      if (r) (waits ??= []).push(r);
+      if (typeof r === "object") (waits ??= []).push(r);
     }
     if (waits) return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
   }
@@ -87,9 +87,18 @@ export class SharedDelivery {
    */
   fromPeer(msg: StoredMessage, key: string, hops: number): void | Promise<void> {
     const g = this.#groups.get(key);
-    if (g && g.members.size > 0) return this.#send(g, msg, false, hops, null);
-    if (g && hops < MAX_HOPS) return this.#send(g, msg, true, hops + 1, null);
-    this.#log.debug(`message ${msg.topic} for shared group ${key}: no member left; dropped`);
+    // The node that picked this one cannot know its members' ACL: when none of them may read
+    // the topic (partly denied filters), the message goes on like one for a node whose last
+    // member left, to a member elsewhere.
+    if (g && g.members.size > 0) {
+      const r = this.#send(g, msg, false, hops, null);
+      if (r !== false) return r === true ? undefined : r;
+    }
+    if (g && hops < MAX_HOPS) {
+      const r = this.#send(g, msg, true, hops + 1, null);
+      if (r !== false) return r === true ? undefined : r;
+    }
+    this.#log.debug(`message ${msg.topic} for shared group ${key}: no member may take it; dropped`);
   }
 
   /**
@@ -123,7 +132,9 @@ export class SharedDelivery {
     this.#log.debug(`${s.clientId}: ${moved.length} shared-subscription message(s) redelivered`);
     for (const e of moved) {
       const g = this.#groups.get(e.share!);
-      if (g) this.#send(g, e.message, true, 0, s.clientId)?.catch(() => {});
+      if (!g) continue;
+      const r = this.#send(g, e.message, true, 0, s.clientId);
+      if (typeof r === "object") r.catch(() => {});
     }
   }
 
@@ -144,6 +155,7 @@ export class SharedDelivery {
    * other nodes; with none, offline local members (their sessions queue it). `except`: a member
    * that must not get it. A member whose filter overlaps a topic it may not read is no candidate
    * for a message it may not read (the ACL rule of partly denied filters, as for plain ones).
+   * Returns false when there was no receiver, true or the forwarding's promise when there was.
    */
   #send(
     g: SharedGroup,
@@ -151,7 +163,7 @@ export class SharedDelivery {
     remote: boolean,
     hops: number,
     except: string | null,
-  ): void | Promise<void> {
+  ): boolean | Promise<void> {
     const members: string[] = [];
     for (const [id, m] of g.members) {
       if (id === except) continue;
@@ -166,9 +178,9 @@ export class SharedDelivery {
       }
     }
     const to = pick(g, this.#strategy, { members, nodes, load: this.#load });
-    if (to === null) return;
+    if (to === null) return false;
     if (to.charCodeAt(0) === 0x40 /* @ */) {
-      return this.#cluster!.forwardShared!(msg, to.slice(1), g.name.key, hops);
+      return this.#cluster!.forwardShared!(msg, to.slice(1), g.name.key, hops) ?? true;
     }
     const s = this.#sessions.get(to)!;
     const m = g.members.get(to)!;
@@ -184,6 +196,7 @@ export class SharedDelivery {
       m.subscriptionIds,
       g.name.key,
     );
+    return true;
   }
 
   #may(s: Session, m: SharedMember, topic: string): boolean {

@@ -175,6 +175,22 @@ Deno.test("SASLprep maps spaces and soft hyphens, normalises, refuses control ch
   assert.throws(() => saslprep("a\u0007"), /prohibits/);
 });
 
+Deno.test("SASLprep bidirectional rule (RFC 4013 section 6, RFC 3454 section 6): right-to-left text alone, or with neutral characters inside it, is kept; mixed with left-to-right text, or not at both ends, it is refused", () => {
+  // Hebrew alef-bet-gimel, Arabic alef-lam, digits and spaces inside (neutral / weak).
+  assert.equal(saslprep("\u05D0\u05D1\u05D2"), "\u05D0\u05D1\u05D2");
+  assert.equal(saslprep("\u0627 12 \u0644"), "\u0627 12 \u0644");
+  // ASCII alone and neutral characters alone stay untouched by the rule.
+  assert.equal(saslprep("pencil 123!"), "pencil 123!");
+  // RandALCat with an LCat character: refused (RFC 3454 6.2).
+  assert.throws(() => saslprep("\u05D0a\u05D1"), /right-to-left/);
+  assert.throws(() => saslprep("\u0627\u00E9\u0644"), /right-to-left/);
+  // RandALCat not first or not last: refused (RFC 3454 6.3), e.g. a digit at either end.
+  assert.throws(() => saslprep("1\u05D0"), /right-to-left/);
+  assert.throws(() => saslprep("\u0627 1"), /right-to-left/);
+  // RFC 3454 6.1: U+200F (RIGHT-TO-LEFT MARK) is prohibited outright.
+  assert.throws(() => saslprep("\u05D0\u200F\u05D1"), /prohibits/);
+});
+
 Deno.test("verifier lines round-trip; fewer than 4096 iterations and bad lines are refused with their line", async () => {
   const v = await makeVerifier("pencil", 4096, b64decode(RFC.salt));
   const line = formatVerifier(v);

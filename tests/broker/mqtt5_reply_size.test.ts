@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { encode } from "../../src/codec/encoder.ts";
 import { ReasonCode } from "../../src/codec/reason_codes.ts";
 import { publish, withBroker } from "./harness.ts";
-import { connected5, expectDisconnect } from "./mqtt5_harness.ts";
+import { connect5, connected5, expectDisconnect } from "./mqtt5_harness.ts";
+import { MemoryClient } from "./memory_pipe.ts";
 
 const lockedOut = {
   canPublish: (_c: unknown, t: string) => !t.startsWith("locked/"),
@@ -53,9 +54,10 @@ Deno.test("a SUBACK with a refused filter loses its Reason String when it would 
 
 Deno.test("a SUBACK that cannot fit the client's Maximum Packet Size even bare is not sent: DISCONNECT 0x95 [MQTT-3.1.2-24]", async () => {
   await withBroker(async (b) => {
-    const { c } = await connected5(b, "tiny", { maximumPacketSize: 10 });
+    // 16 bytes: room for the CONNACK (15 here), not for a SUBACK of 16 reason codes (21).
+    const { c } = await connected5(b, "tiny", { maximumPacketSize: 16 });
     const subscriptions = Array.from(
-      { length: 8 },
+      { length: 16 },
       (_, i) => ({ topic: `t/${i}`, qos: 0 as const }),
     );
     await c.send({ type: "subscribe", packetId: 1, subscriptions });
@@ -66,11 +68,54 @@ Deno.test("a SUBACK that cannot fit the client's Maximum Packet Size even bare i
 
 Deno.test("an UNSUBACK that cannot fit the client's Maximum Packet Size is not sent: DISCONNECT 0x95; one that fits is sent [MQTT-3.1.2-24]", async () => {
   await withBroker(async (b) => {
-    const { c } = await connected5(b, "tiny", { maximumPacketSize: 10 });
+    const { c } = await connected5(b, "tiny", { maximumPacketSize: 16 });
     await c.send({ type: "unsubscribe", packetId: 1, topics: ["a", "b"] });
     assert.deepEqual((await c.next("unsuback")).reasonCodes, [0x11, 0x11]);
-    await c.send({ type: "unsubscribe", packetId: 2, topics: ["a", "b", "c", "d", "e", "f"] });
+    const topics = Array.from({ length: 16 }, (_, i) => `t/${i}`);
+    await c.send({ type: "unsubscribe", packetId: 2, topics });
     await expectDisconnect(c, ReasonCode.PacketTooLarge);
     assert.deepEqual(c.pending("unsuback"), []);
   });
+});
+
+Deno.test("a Maximum Packet Size below the CONNACK that states the server's limits is refused with a bare CONNACK 0x95, no session kept [MQTT-3.1.2-24]", async () => {
+  await withBroker(async (b) => {
+    const c = new MemoryClient(b, 5);
+    await c.send(connect5("small", { properties: { maximumPacketSize: 8 } }));
+    const ack = await c.next("connack");
+    assert.equal(ack.reasonCode, ReasonCode.PacketTooLarge);
+    assert.equal(ack.properties, undefined, "no Reason String: it would not fit");
+    assert.ok(encode(ack, 5).byteLength <= 8);
+    await c.waitClosed();
+    assert.equal(b.sessions.size, 0);
+  });
+});
+
+Deno.test("a Maximum Packet Size below 5 bytes, too small for any CONNACK, gets nothing: the connection is closed [MQTT-3.1.2-24] [MQTT-3.14.0-1]", async () => {
+  for (const max of [1, 4]) {
+    await withBroker(async (b) => {
+      const c = new MemoryClient(b, 5);
+      await c.send(connect5(`tiny${max}`, { properties: { maximumPacketSize: max } }));
+      await c.waitClosed();
+      assert.deepEqual(c.pending("connack"), [], `max ${max}: no CONNACK`);
+      assert.deepEqual(c.pending("disconnect"), [], `max ${max}: no DISCONNECT`);
+      assert.equal(b.sessions.size, 0);
+    });
+  }
+});
+
+Deno.test("Response Information is left out of a CONNACK it would push over the client's Maximum Packet Size; the client is accepted [MQTT-3.1.2-24]", async () => {
+  await withBroker(async (b) => {
+    const { ack: roomy } = await connected5(b, "roomy", { requestResponseInformation: 1 });
+    const info = roomy.properties?.responseInformation;
+    assert.equal(info, "a/long/response/information/prefix/");
+    const bare = encode({ ...roomy, properties: { ...roomy.properties } }, 5).byteLength;
+    const max = bare - 1;
+    const { ack } = await connected5(b, "tight", {
+      requestResponseInformation: 1,
+      maximumPacketSize: max,
+    });
+    assert.equal(ack.properties?.responseInformation, undefined);
+    assert.ok(encode(ack, 5).byteLength <= max);
+  }, { options: { responseInformation: "a/long/response/information/prefix/" } });
 });

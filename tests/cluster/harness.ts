@@ -10,6 +10,7 @@ import { RedisStore, type RedisStoreOptions } from "../../src/store/redis.ts";
 import { EXPIRY_NEVER } from "../../src/broker/model.ts";
 import type { RedisConnOptions } from "../../src/redis/conn.ts";
 import type { PublishPacket } from "../../src/codec/packets.ts";
+import type { Authorizer } from "../../src/broker/ports/auth.ts";
 import type { MemoryClient } from "../broker/memory_pipe.ts";
 import { testPrefix } from "../helpers/redis.ts";
 
@@ -24,6 +25,8 @@ export interface Node {
 export interface NodeOptions {
   nodeTimeoutMs?: number;
   verbose?: boolean;
+  /** Topic rules for the node's clients (every node of a cluster has the same in practice). */
+  authorizer?: Authorizer;
 }
 
 export function logger(verbose = false): Logger {
@@ -49,6 +52,7 @@ export async function startNode(
     store,
     log,
     cluster: link,
+    ...(opts.authorizer ? { authorizer: opts.authorizer } : {}),
   });
   await broker.start();
   return { id, broker, store, link, close: () => broker.close() };

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import type { PublishPacket, QoS } from "../../src/codec/packets.ts";
 import { MemoryClient } from "../broker/memory_pipe.ts";
-import { HAVE_REDIS, REDIS_IGNORE, startRedis } from "../helpers/redis.ts";
-import { eventually, type Node, twoNodes } from "./harness.ts";
+import { HAVE_REDIS, REDIS_IGNORE, startRedis, testPrefix } from "../helpers/redis.ts";
+import { eventually, type Node, startNode, twoNodes } from "./harness.ts";
 
 const standalone = HAVE_REDIS ? await startRedis() : null;
 const enc = new TextEncoder();
@@ -187,4 +187,52 @@ Deno.test({
       a.close();
       pub.close();
     }),
+});
+
+Deno.test({
+  name:
+    "a message for a group picked for a node whose only member may not read the topic (partly denied filter) goes on to a member on another node, not dropped [4.8.2]",
+  ...opts,
+  fn: async () => {
+    // "bob" may subscribe to acl/# but not read acl/secret: each message is checked on delivery.
+    const authorizer = {
+      canPublish: () => true,
+      canSubscribe: (c: { clientId: string }, t: string) =>
+        !(c.clientId === "bob" && t === "acl/secret"),
+      checkEachDelivery: (c: { clientId: string }) => c.clientId === "bob",
+    };
+    const redis = {
+      mode: "normal" as const,
+      host: "127.0.0.1",
+      port: standalone?.port ?? 1,
+      keyPrefix: testPrefix("shared-acl"),
+    };
+    const nodes: Node[] = [];
+    try {
+      for (const id of ["n1", "n2", "n3"]) nodes.push(await startNode(redis, id, { authorizer }));
+      const [n1, n2, n3] = nodes;
+      const bob = await client(n2, "bob");
+      const alice = await client(n3, "alice");
+      await subscribe(bob, "$share/g/acl/#", 1);
+      await subscribe(alice, "$share/g/acl/#", 1);
+      for (const n of ["n2", "n3"]) {
+        await eventually(() => n1.link.routeTable().get(n)?.includes("$share/g/acl/#") ?? false);
+      }
+      await eventually(() => n2.link.routeTable().get("n3")?.includes("$share/g/acl/#") ?? false);
+      const rb = receiver(bob);
+      const ra = receiver(alice);
+      const pub = await client(n1, "pub");
+      // Round robin on n1 picks n2 and n3 in turn: half of them reach n2 first.
+      const n = 20;
+      for (let i = 0; i < n; i++) await publish(pub, "acl/secret", String(i), 1);
+      await publish(pub, "acl/open", "open", 1);
+      await eventually(() => ra.got.length + rb.got.length === n + 1, 5000, "every message");
+      for (const r of [ra, rb]) await r.stop();
+      assert.ok(!rb.got.some((p) => p !== "open"), `bob read acl/secret: ${rb.got}`);
+      assertExactlyOnce([ra.got.filter((p) => p !== "open")], n);
+      for (const c of [bob, alice, pub]) c.close();
+    } finally {
+      for (const node of nodes) await node.close().catch(() => {});
+    }
+  },
 });

@@ -102,6 +102,17 @@ export async function handleConnect(core: Core, client: Client, p: ConnectPacket
       if (enhanced.data !== undefined) properties.authenticationData = enhanced.data;
     }
     if (properties.serverKeepAlive !== undefined) client.keepalive = properties.serverKeepAlive;
+    if (!fitConnack(properties, clientMax)) {
+      // MQTT-3.1.2-24: no CONNACK may exceed the client's Maximum Packet Size, and every one
+      // that tells the client this server's limits does. Refused before any session is touched
+      // (0x95; refuseConnect sends nothing at all when even that bare CONNACK does not fit).
+      client.refuseConnect(
+        ReasonCode.PacketTooLarge,
+        `Maximum Packet Size ${clientMax} cannot hold the CONNACK`,
+        clientMax,
+      );
+      return;
+    }
   }
   // A username nobody checked (authentication off, or allowed without a password) proves
   // nothing: such clients count against their address for the session limits.
@@ -132,13 +143,7 @@ export async function handleConnect(core: Core, client: Client, p: ConnectPacket
     return;
   }
   client.state = "connected";
-  let connack = encode({ type: "connack", sessionPresent, reasonCode: 0, properties }, level);
-  if (properties?.responseInformation && connack.byteLength > client.v5!.maxPacketSize) {
-    // MQTT-3.1.2-24: nothing larger than the client's Maximum Packet Size; the optional part goes.
-    delete properties.responseInformation;
-    connack = encode({ type: "connack", sessionPresent, reasonCode: 0, properties }, level);
-  }
-  client.send(connack);
+  client.send(encode({ type: "connack", sessionPresent, reasonCode: 0, properties }, level));
   client.armKeepalive();
   core.log.info(
     `client ${clientId} connected from ${client.info.remoteAddress} via ${client.conn.transport}` +
@@ -147,6 +152,20 @@ export async function handleConnect(core: Core, client: Client, p: ConnectPacket
   );
   core.delivery.resume(client.session!);
   client.drainBacklog();
+}
+
+/**
+ * Whether the successful CONNACK with `properties` fits the client's Maximum Packet Size
+ * (0 = none given), once the optional Response Information is dropped if need be (MQTT-3.1.2-24).
+ * Its size does not depend on Session Present.
+ */
+function fitConnack(properties: Properties, clientMax: number): boolean {
+  if (clientMax === 0) return true;
+  const size = () =>
+    encode({ type: "connack", sessionPresent: false, reasonCode: 0, properties }, 5).byteLength;
+  if (size() <= clientMax) return true;
+  delete properties.responseInformation;
+  return size() <= clientMax;
 }
 
 /**
