@@ -133,6 +133,10 @@ export interface RunningBroker {
   name: BrokerName;
   port: number;
   pid: number;
+  /** Where subscribers connect when not to `port` (cluster scenarios: another node). */
+  subPort?: number;
+  /** Further processes whose CPU counts as the broker's (cluster: node B, redis), by label. */
+  otherPids?: Record<string, number>;
   /** Last lines of the broker's output, for error messages. */
   logTail(): string;
   stop(): Promise<void>;
@@ -155,7 +159,11 @@ function mosquittoConfig(port: number): string {
   ].join("\n");
 }
 
-export async function startBroker(name: BrokerName): Promise<RunningBroker> {
+/** Starts `name` on a free port; `extraArgs` go to MqttWk's command line (cluster nodes). */
+export async function startBroker(
+  name: BrokerName,
+  extraArgs: string[] = [],
+): Promise<RunningBroker> {
   const port = freePort();
   const tmp = Deno.makeTempDirSync({ prefix: `mqttwk-bench-${name}-` });
   let cmd: string;
@@ -186,6 +194,7 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
         "--log-level",
         "warn",
         ...mqttwkLimits,
+        ...extraArgs,
       ];
       break;
     case "mosquitto":

@@ -6,7 +6,17 @@
 
 import type { BrokerName } from "./brokers.ts";
 
-export type ScenarioKind = "fanin" | "fanout" | "p2p" | "latency" | "conn" | "conn-cluster";
+export type ScenarioKind =
+  | "fanin"
+  | "fanout"
+  | "p2p"
+  | "latency"
+  | "conn"
+  | "conn-cluster"
+  | "cluster";
+
+/** The traffic shape of a "cluster" scenario (run by bench/cluster_traffic.ts). */
+export type ClusterShape = "fanin" | "fanout" | "p2p" | "latency";
 
 export interface Scenario {
   name: string;
@@ -31,6 +41,49 @@ export interface Scenario {
   topicAlias?: boolean;
   /** The 3.1.1 scenario of the same shape, for the "MQTT 5.0 against 3.1.1" table. */
   pairOf?: string;
+  /** Kind "cluster": the traffic shape run on one node and across two. */
+  shape?: ClusterShape;
+  /** First topic level of the traffic scenarios (default "bench"). */
+  topicRoot?: string;
+}
+
+/**
+ * Cross-node scenarios (issue 15): publishers on node A, subscribers on node B of a 2-node cluster
+ * sharing one redis-server, against the same scenario with everyone on node A, 64 B payloads.
+ */
+export function clusterScenarios(): Scenario[] {
+  const out: Scenario[] = [];
+  const shapes: [ClusterShape, string, number, number, string][] = [
+    ["fanin", "fanin", 10, 1, "fan-in, 10 publishers -> 1 subscriber"],
+    ["p2p", "p2p", 50, 50, "50 publisher/subscriber pairs"],
+    ["fanout", "fanout", 1, 50, "fan-out, 1 publisher -> 50 subscribers"],
+  ];
+  for (const qos of [0, 1]) {
+    for (const [shape, name, publishers, subscribers, what] of shapes) {
+      out.push({
+        name: `cluster-${name}-q${qos}`,
+        kind: "cluster",
+        shape,
+        qos,
+        payload: 64,
+        publishers,
+        subscribers,
+        description: `cross-node ${what}, QoS ${qos}, 64 B, vs the same on one node`,
+      });
+    }
+  }
+  out.push({
+    name: "cluster-lat-q1",
+    kind: "cluster",
+    shape: "latency",
+    qos: 1,
+    payload: 64,
+    publishers: 50,
+    subscribers: 50,
+    rate: 5000,
+    description: "cross-node fixed load 5,000 msg/s, 50 pairs, QoS 1, 64 B, vs one node",
+  });
+  return out;
 }
 
 /** Topic Alias Maximum the subscribers of the alias scenarios send in CONNECT. */
@@ -180,6 +233,7 @@ export function buildScenarios(o: ScenarioOptions): Scenario[] {
     connections: o.connections,
     description: `connection capacity, ${o.connections} idle connections (keepalive 0)`,
   });
+  out.push(...clusterScenarios());
   const cc = o.clusterConnections ?? 50_000;
   out.push({
     name: "conn-cluster",
@@ -197,7 +251,8 @@ export function buildScenarios(o: ScenarioOptions): Scenario[] {
 
 /** mqttwk-durable exists for the QoS 1 durable-vs-memory ratio: it only runs QoS 1 traffic. */
 export function brokerRuns(b: BrokerName, s: Scenario): boolean {
-  if (s.kind === "conn-cluster") return b === "mqttwk"; // starts its own cluster
+  // These start their own cluster.
+  if (s.kind === "conn-cluster" || s.kind === "cluster") return b === "mqttwk";
   // Aedes 1.2.0 refuses protocol level 5 (CONNACK 0x01), so it has no 5.0 runs.
   if (s.protocol === 5 && b === "aedes") return false;
   if (b !== "mqttwk-durable") return true;

@@ -157,21 +157,26 @@ async function runTraffic(
 
   try {
     // Subscribers first, each acknowledged by SUBACK before any publish.
+    const root = s.topicRoot ?? "bench";
     const topicOf = (i: number) =>
       s.kind === "fanin"
-        ? `bench/fanin/${i}`
+        ? `${root}/fanin/${i}`
         : s.kind === "fanout"
-        ? "bench/fanout"
-        : `bench/p2p/${i}`;
+        ? `${root}/fanout`
+        : `${root}/p2p/${i}`;
     const subTopic = (i: number) =>
       s.kind === "fanin"
-        ? "bench/fanin/+"
+        ? `${root}/fanin/+`
         : s.kind === "fanout"
-        ? "bench/fanout"
-        : `bench/p2p/${i}`;
+        ? `${root}/fanout`
+        : `${root}/p2p/${i}`;
     const subs = await Promise.all(
       Array.from({ length: s.subscribers }, async (_, i) => {
-        const c = await BenchConn.open(b.port, `s${round}-${i}`, openOptions(s, clean, "sub"));
+        const c = await BenchConn.open(
+          b.subPort ?? b.port,
+          `s${round}-${i}`,
+          openOptions(s, clean, "sub"),
+        );
         conns.push(c);
         c.onPublishMsg = (buf, off) => {
           delivered++;
@@ -286,7 +291,8 @@ async function runTraffic(
     );
     const d0 = delivered;
     const s0 = sent;
-    const bc0 = cpuSeconds(b.pid);
+    const pids = [b.pid, ...Object.values(b.otherPids ?? {})];
+    const bc0 = pids.map(cpuSeconds);
     const gc0 = cpuSeconds(Deno.pid);
     const sys0 = systemBusySeconds();
     const w0 = performance.now();
@@ -296,7 +302,7 @@ async function runTraffic(
     hist.enabled = false;
     const d1 = delivered;
     const s1 = sent;
-    const bc1 = cpuSeconds(b.pid);
+    const bc1 = pids.map(cpuSeconds);
     const gc1 = cpuSeconds(Deno.pid);
     const sys1 = systemBusySeconds();
     const mem = memoryKiB(b.pid);
@@ -313,7 +319,14 @@ async function runTraffic(
     res.sentPerSec = (s1 - s0) / wall;
     res.p50Ms = hist.percentile(50);
     res.p99Ms = hist.percentile(99);
-    res.brokerCpuPct = ((bc1 - bc0) / wall) * 100;
+    const cpuPct = pids.map((_, k) => ((bc1[k] - bc0[k]) / wall) * 100);
+    res.brokerCpuPct = cpuPct.reduce((a, x) => a + x, 0);
+    if (b.otherPids) {
+      // Per process: the broker's own, then each other one by its label.
+      const byLabel: Record<string, number> = { [b.name]: cpuPct[0] };
+      Object.keys(b.otherPids).forEach((label, k) => byLabel[label] = cpuPct[k + 1]);
+      res.detail = { ...res.detail, cpuPct: byLabel };
+    }
     res.genCpuPct = ((gc1 - gc0) / wall) * 100;
     res.otherCpuPct = Math.max(0, ((sys1 - sys0) / wall) * 100 - res.brokerCpuPct - res.genCpuPct);
     res.brokerPeakRssMiB = mem.hwm / 1024;
