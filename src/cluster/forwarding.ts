@@ -1,21 +1,23 @@
 /**
  * Message forwarding between nodes, and its de-duplication.
  *
- * QoS 1/2: one XADD per target node to its stream `P stream:{<node>}` (capped with MAXLEN ~);
- * the publisher's ack waits for it. The owner reads its stream with XREADGROUP, delivers
- * locally, waits until what that queued is durable in the store, then XACKs and deletes the
- * entries; what it had read but not acknowledged when it died is re-read by it or drained by
- * the node taking it over. QoS 0: one PUBLISH to the node's message channel. Either way the
- * message is one "publish" wire frame, encoded once for every target. A message for a shared
- * group goes to the one node picked for it, as a "publish-shared" frame naming the group.
+ * QoS 1/2: XADD to each target node's stream `P stream:{<node>}` (capped with MAXLEN ~); the
+ * publisher's ack waits for it. The owner reads its stream with XREADGROUP, delivers locally,
+ * waits until what that queued is durable in the store, then XACKs and deletes the entries of
+ * the whole read in one MULTI; what it had read but not acknowledged when it died is re-read by
+ * it or drained by the node taking it over. QoS 0: PUBLISH to the node's message channel. Either
+ * way the message is one "publish" wire frame, encoded once for every target; the frames of one
+ * event-loop turn for one node travel together as one "batch" frame (outbox.ts). A message for a
+ * shared group goes to the one node picked for it, as a "publish-shared" frame naming the group.
  */
 import type { Buffer } from "node:buffer";
 import type { StoredMessage } from "../broker/model.ts";
 import { callBuffer, isRedisError, sleep } from "../redis/commands.ts";
 import type { RedisClient } from "../redis/conn.ts";
 import type { LinkContext } from "./context.ts";
+import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
-import { decodeWire, encodeWire } from "./wire.ts";
+import { decodeFrames, encodeWire } from "./wire.ts";
 
 const GROUP = "mqttwk";
 const READ_COUNT = 512;
@@ -36,6 +38,8 @@ function dedupKey(msg: StoredMessage, share: string | undefined): string {
 export class Forwarder {
   #recent: RecentIds;
   #reading: Promise<void> | null = null;
+  /** Frames for other nodes, batched per node and event-loop turn. */
+  readonly outbox: Outbox;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -45,6 +49,14 @@ export class Forwarder {
     recentIds: number,
   ) {
     this.#recent = new RecentIds(recentIds);
+    const { cmd, keys } = ctx;
+    this.outbox = new Outbox({
+      stream: (node, frame) =>
+        cmd.xadd(keys.stream(node), "MAXLEN", "~", streamMaxLen, "*", FIELD, frame as Buffer),
+      channel: (node, frame) => {
+        cmd.publish(keys.channel(`node:${node}:m`), frame as Buffer).catch(() => {});
+      },
+    });
   }
 
   /** Ids first seen from now on are compared against this mark by drainStream. */
@@ -56,17 +68,14 @@ export class Forwarder {
   forward(msg: StoredMessage): void | Promise<void> {
     const targets = this.targets(msg.topic);
     if (!targets) return;
-    const { cmd, keys } = this.ctx;
     const frame = encodeWire({ kind: "publish", msg });
+    const out = this.outbox;
     if (msg.qos === 0) {
-      for (const n of targets) cmd.publish(keys.channel(`node:${n}:m`), frame).catch(() => {});
+      for (const n of targets) out.toChannel(n, frame);
       return;
     }
-    const max = this.streamMaxLen;
-    const adds = targets.map((n) =>
-      cmd.xadd(keys.stream(n), "MAXLEN", "~", max, "*", FIELD, frame)
-    );
-    return adds.length === 1 ? adds[0].then(() => {}) : Promise.all(adds).then(() => {});
+    if (targets.length === 1) return out.toStream(targets[0], frame);
+    return Promise.all(targets.map((n) => out.toStream(n, frame))).then(() => {});
   }
 
   /** Resolves once a QoS 1/2 copy for group `share` is in `node`'s stream. */
@@ -76,14 +85,9 @@ export class Forwarder {
     share: string,
     hops: number,
   ): void | Promise<void> {
-    const { cmd, keys } = this.ctx;
     const frame = encodeWire({ kind: "publish-shared", share, hops, msg });
-    if (msg.qos === 0) {
-      cmd.publish(keys.channel(`node:${node}:m`), frame).catch(() => {});
-      return;
-    }
-    return cmd.xadd(keys.stream(node), "MAXLEN", "~", this.streamMaxLen, "*", FIELD, frame)
-      .then(() => {});
+    if (msg.qos === 0) return this.outbox.toChannel(node, frame);
+    return this.outbox.toStream(node, frame);
   }
 
   /** A QoS 0 message from the node's message channel (`share`: for that group only). */
@@ -233,26 +237,24 @@ export class Forwarder {
       if (!fields) continue; // deleted by trimming
       for (let i = 0; i + 1 < fields.length; i += 2) {
         if (fields[i].toString() !== FIELD) continue;
-        let msg: StoredMessage;
-        let share: string | undefined;
-        let hops = 0;
-        try {
-          const wire = decodeWire(fields[i + 1]);
+        // One message, or a batch of them in the order they were sent.
+        decodeFrames(fields[i + 1], (wire) => {
+          let share: string | undefined;
+          let hops = 0;
           if (wire.kind === "publish-shared") {
             share = wire.share;
             hops = wire.hops;
-          } else if (wire.kind !== "publish") throw new Error(`a ${wire.kind} message in a stream`);
-          msg = wire.msg;
-        } catch (e) {
-          log.warn(`cluster: undecodable stream entry ${id}: ${e}`);
-          continue;
-        }
-        const key = dedupKey(msg, share);
-        const first = this.#recent.firstSeen(key);
-        if (first === undefined) this.#recent.seen(key);
-        else if (after < 0 || first > after) continue;
-        const r = host.deliverFromPeer(msg, share, hops);
-        if (r) (passed ??= []).push(r);
+          } else if (wire.kind !== "publish") {
+            return log.warn(`cluster: a ${wire.kind} message in stream entry ${id}`);
+          }
+          const msg = wire.msg;
+          const key = dedupKey(msg, share);
+          const first = this.#recent.firstSeen(key);
+          if (first === undefined) this.#recent.seen(key);
+          else if (after < 0 || first > after) return;
+          const r = host.deliverFromPeer(msg, share, hops);
+          if (r) (passed ??= []).push(r);
+        }, (e) => log.warn(`cluster: undecodable stream entry ${id}: ${e}`));
       }
     }
     if (passed) await Promise.all(passed);

@@ -87,6 +87,10 @@ export class In {
   bytes(): Uint8Array {
     return this.#copy(this.varint());
   }
+  /** Steps over `len` bytes (a nested frame the caller reads on its own). */
+  skip(len: number): void {
+    this.#need(len);
+  }
   rest(): Uint8Array {
     return this.#copy(this.buf.byteLength - this.pos);
   }
