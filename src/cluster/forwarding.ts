@@ -38,6 +38,8 @@ function dedupKey(msg: StoredMessage, share: string | undefined): string {
 export class Forwarder {
   #recent: RecentIds;
   #reading: Promise<void> | null = null;
+  /** The read loop's last acknowledgement (settled; awaited when the loop ends). */
+  #lastAck: Promise<void> = Promise.resolve();
   /** Frames for other nodes, batched per node and event-loop turn. */
   readonly outbox: Outbox;
 
@@ -108,7 +110,7 @@ export class Forwarder {
 
   /** Starts reading this node's stream on its own (blocking) connection. */
   startReading(reader: RedisClient): void {
-    this.#reading ??= this.#read(reader);
+    this.#reading ??= this.#read(reader).finally(() => this.#lastAck);
   }
 
   /** Resolves once the read loop ended (after the link stopped and closed the reader). */
@@ -191,8 +193,18 @@ export class Forwarder {
     const key = ctx.keys.stream(ctx.me);
     let from = "0";
     let failures = 0;
+    // The acknowledgement of the batch delivered last: it goes on while the next read waits, so a
+    // read cycle costs one round trip to Redis, not three (read, store flush, XACK + XDEL).
+    let acking: Promise<void> | null = null;
+    const acked = async () => {
+      const a = acking;
+      acking = null;
+      await a;
+    };
     while (!ctx.stopped) {
       try {
+        // Pending entries are re-read from "0" until none is left: acknowledge first.
+        if (from === "0") await acked();
         const args: (string | number)[] = ["GROUP", GROUP, ctx.me, "COUNT", READ_COUNT];
         if (from === ">") args.push("BLOCK", 1000);
         args.push("STREAMS", key, from);
@@ -206,7 +218,12 @@ export class Forwarder {
           continue;
         }
         if (entries.length === 0) continue;
-        await this.#deliverEntries(key, entries, -1);
+        // One batch in acknowledgement at a time; deliveries stay in stream order.
+        await acked();
+        const a = this.#deliverEntries(key, entries, -1);
+        a.catch(() => {}); // surfaced by the next acked()
+        acking = a;
+        this.#lastAck = a.catch(() => {});
       } catch (e) {
         if (ctx.stopped) return;
         if (isRedisError(e, "NOGROUP")) {
