@@ -7,10 +7,11 @@
  *
  *   deno task bench --scenarios cluster --brokers mqttwk
  *   deno run -A bench/cluster_traffic.ts [--rounds 3] [--scenarios cluster-fanin] [--duration 2]
+ *   MQTTWK_BENCH_BASELINE=/tmp/base deno run -A bench/cluster_traffic.ts --baseline  # before/after
  */
 
 import { parseArgs } from "node:util";
-import { type RunningBroker, startBroker } from "./brokers.ts";
+import { BASELINE_ROOT, type BrokerName, type RunningBroker, startBroker } from "./brokers.ts";
 import {
   DEFAULT_WINDOW,
   emptyResult,
@@ -32,11 +33,15 @@ export interface ClusterDetail {
   redisCpuPctOne: number;
 }
 
-/** Runs `s` (kind "cluster") once in each arrangement on a fresh cluster; alternates by round. */
+/**
+ * Runs `s` (kind "cluster") once in each arrangement on a fresh cluster; alternates by round.
+ * `broker`: "mqttwk-baseline" runs the nodes from MQTTWK_BENCH_BASELINE's checkout.
+ */
 export async function runClusterScenario(
   s: Scenario,
   t: Timing,
   round: number,
+  broker: BrokerName = "mqttwk",
 ): Promise<RunResult> {
   const redis = await startRedis();
   const pidLine = (await redis.cli("info", "server")).match(/process_id:(\d+)/);
@@ -49,8 +54,8 @@ export async function runClusterScenario(
       "--redis.host=127.0.0.1",
       `--redis.port=${redis.port}`,
     ];
-    nodes.push(await startBroker("mqttwk", cluster(`bench-a-${round}`)));
-    nodes.push(await startBroker("mqttwk", cluster(`bench-b-${round}`)));
+    nodes.push(await startBroker(broker, cluster(`bench-a-${round}`)));
+    nodes.push(await startBroker(broker, cluster(`bench-b-${round}`)));
     const [a, b] = nodes;
     const shape: Scenario = { ...s, kind: s.shape! };
     const run = async (cross: boolean) => {
@@ -85,7 +90,7 @@ export async function runClusterScenario(
     }
     return cross;
   } catch (e) {
-    return { ...emptyResult("mqttwk", s.name, round), error: String(e) };
+    return { ...emptyResult(broker, s.name, round), error: String(e) };
   } finally {
     for (const n of nodes) await n.stop();
     await redis.kill();
@@ -95,14 +100,21 @@ export async function runClusterScenario(
 /** The table of the cluster scenarios: cross-node against one node, medians over rounds. */
 export function clusterReport(results: RunResult[], scenarios: Scenario[]): string {
   const rows: string[][] = [];
-  for (const s of scenarios.filter((x) => x.kind === "cluster")) {
-    const rs = results.filter((r) => r.scenario === s.name && r.ok && r.detail?.oneNode);
+  const brokers: BrokerName[] = ["mqttwk-baseline", "mqttwk"];
+  for (
+    const [s, b] of scenarios.filter((x) => x.kind === "cluster").flatMap((s) =>
+      brokers.map((b) => [s, b] as const)
+    )
+  ) {
+    const rs = results.filter((r) =>
+      r.scenario === s.name && r.broker === b && r.ok && r.detail?.oneNode
+    );
     if (rs.length === 0) continue;
     const d = (r: RunResult) => r.detail as unknown as ClusterDetail;
     const m = (f: (r: RunResult) => number) => median(rs.map(f));
     const lat = s.shape === "latency";
     rows.push([
-      s.name,
+      b === "mqttwk" ? s.name : `${s.name} (baseline)`,
       fmtNum(m((r) => d(r).oneNode.msgsPerSec)),
       fmtNum(m((r) => r.msgsPerSec)),
       lat ? "-" : fmtSig(m((r) => d(r).ratio)),
@@ -142,8 +154,11 @@ if (import.meta.main) {
       scenarios: { type: "string" },
       duration: { type: "string", default: "2" },
       warmup: { type: "string", default: "0.5" },
+      baseline: { type: "boolean", default: false },
     },
   });
+  if (values.baseline && !BASELINE_ROOT) throw new Error("--baseline needs MQTTWK_BENCH_BASELINE");
+  const brokers: BrokerName[] = values.baseline ? ["mqttwk-baseline", "mqttwk"] : ["mqttwk"];
   const wanted = values.scenarios?.split(",") ?? [""];
   const scenarios = clusterScenarios().filter((s) => wanted.some((w) => s.name.startsWith(w)));
   const t: Timing = {
@@ -155,9 +170,13 @@ if (import.meta.main) {
   const rounds = Number(values.rounds);
   for (let round = 1; round <= rounds; round++) {
     for (const s of scenarios) {
-      const r = await runClusterScenario(s, t, round);
-      results.push(r);
-      console.error(clusterLine(r));
+      // Alternate which checkout goes first.
+      const order = round % 2 ? brokers : [...brokers].reverse();
+      for (const b of order) {
+        const r = await runClusterScenario(s, t, round, b);
+        results.push(r);
+        console.error(`${clusterLine(r)}${b === "mqttwk" ? "" : " (baseline)"}`);
+      }
     }
   }
   console.log(clusterReport(results, scenarios));

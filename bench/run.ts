@@ -300,7 +300,7 @@ async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Pro
   if (s.kind === "cluster") {
     // Starts its own Redis and 2 nodes, stopped before it returns.
     const { runClusterScenario } = await import("./cluster_traffic.ts");
-    return await runClusterScenario(s, t, round);
+    return await runClusterScenario(s, t, round, b);
   }
   let broker: RunningBroker;
   try {

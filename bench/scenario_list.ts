@@ -252,7 +252,8 @@ export function buildScenarios(o: ScenarioOptions): Scenario[] {
 /** mqttwk-durable exists for the QoS 1 durable-vs-memory ratio: it only runs QoS 1 traffic. */
 export function brokerRuns(b: BrokerName, s: Scenario): boolean {
   // These start their own cluster.
-  if (s.kind === "conn-cluster" || s.kind === "cluster") return b === "mqttwk";
+  if (s.kind === "conn-cluster") return b === "mqttwk";
+  if (s.kind === "cluster") return b === "mqttwk" || b === "mqttwk-baseline";
   // Aedes 1.2.0 refuses protocol level 5 (CONNACK 0x01), so it has no 5.0 runs.
   if (s.protocol === 5 && b === "aedes") return false;
   if (b !== "mqttwk-durable") return true;
