@@ -20,7 +20,12 @@ import { RecentIds } from "./recent_ids.ts";
 import { decodeFrames, encodeWire } from "./wire.ts";
 
 const GROUP = "mqttwk";
-const READ_COUNT = 512;
+/**
+ * Stream entries per read. An entry holds a batch (up to 1,024 messages, see outbox.ts), so this
+ * bounds one read to tens of thousands of messages: more would be delivered in one go and then
+ * wait for one store flush, stalling the stream for seconds under overload.
+ */
+const READ_COUNT = 64;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
 
@@ -196,10 +201,17 @@ export class Forwarder {
     // The acknowledgement of the batch delivered last: it goes on while the next read waits, so a
     // read cycle costs one round trip to Redis, not three (read, store flush, XACK + XDEL).
     let acking: Promise<void> | null = null;
+    let ackFailures = 0;
+    // A failed acknowledgement leaves its entries pending (re-read after a restart or by a
+    // takeover, de-duplicated then); it must not keep the entries read since from delivery.
     const acked = async () => {
       const a = acking;
       acking = null;
-      await a;
+      await a?.catch((e) => {
+        if (ackFailures++ % 100 === 0) {
+          ctx.log.warn(`cluster: acknowledging own stream entries: ${(e as Error)?.message ?? e}`);
+        }
+      });
     };
     while (!ctx.stopped) {
       try {
