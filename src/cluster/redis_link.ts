@@ -63,7 +63,7 @@ export interface RedisClusterLinkOptions {
   streamMaxLen?: number;
   /** How long acquireSession waits for the holder to release (default nodeTimeoutMs). */
   releaseTimeoutMs?: number;
-  /** Message ids remembered for duplicate suppression (default 100000). */
+  /** Most message ids remembered for duplicate suppression; the newest half always are (100000). */
   recentIds?: number;
 }
 
