@@ -278,9 +278,8 @@ export class Forwarder {
           }
           const msg = wire.msg;
           const key = dedupKey(msg, share);
-          const first = this.#recent.firstSeen(key);
-          if (first === undefined) this.#recent.seen(key);
-          else if (after < 0 || first > after) return;
+          const first = this.#recent.note(key);
+          if (first !== undefined && (after < 0 || first > after)) return;
           const r = host.deliverFromPeer(msg, share, hops);
           if (r) (passed ??= []).push(r);
         }, (e) => log.warn(`cluster: undecodable stream entry ${id}: ${e}`));

@@ -31,12 +31,18 @@ export class RecentIds {
 
   /** Whether `id` was seen recently; remembers it (forgetting the oldest generation) if not. */
   seen(id: string): boolean {
-    if (this.#current.has(id) || this.#previous.has(id)) return true;
+    return this.note(id) !== undefined;
+  }
+
+  /** firstSeen(id), and remembers `id` as first seen now when it was not (one lookup less). */
+  note(id: string): number | undefined {
+    const first = this.#current.get(id) ?? this.#previous.get(id);
+    if (first !== undefined) return first;
     if (this.#current.size >= this.#generation) {
       this.#previous = this.#current;
       this.#current = new Map();
     }
     this.#current.set(id, ++this.#count);
-    return false;
+    return undefined;
   }
 }

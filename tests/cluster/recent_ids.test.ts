@@ -12,6 +12,9 @@ Deno.test("recent ids: an id is new once, then a duplicate, with the mark of its
   assert.equal(r.firstSeen("b"), 2);
   assert.equal(r.firstSeen("c"), undefined);
   assert.equal(r.mark, 2, "a duplicate does not move the mark");
+  assert.equal(r.note("a"), 1, "note answers firstSeen for a known id");
+  assert.equal(r.note("c"), undefined, "and remembers a new one");
+  assert.equal(r.firstSeen("c"), 3);
 });
 
 Deno.test("recent ids: the newest half of the bound is always remembered, never more than the bound", () => {
