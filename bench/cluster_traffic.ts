@@ -97,6 +97,11 @@ export async function runClusterScenario(
   }
 }
 
+/** A + B + redis-server CPU microseconds per delivery. */
+function cpuUs(r: RunResult): number {
+  return (r.brokerCpuPct * 1e4) / r.msgsPerSec;
+}
+
 /** The table of the cluster scenarios: cross-node against one node, medians over rounds. */
 export function clusterReport(results: RunResult[], scenarios: Scenario[]): string {
   const rows: string[][] = [];
@@ -122,6 +127,8 @@ export function clusterReport(results: RunResult[], scenarios: Scenario[]): stri
       `${fmtSig(m((r) => r.p50Ms))} / ${fmtSig(m((r) => r.p99Ms))}`,
       `${fmtNum(m((r) => d(r).redisCpuPctOne))} / ${fmtNum(m((r) => d(r).redisCpuPctCross))}`,
       `${fmtNum(m((r) => d(r).oneNode.brokerCpuPct))} / ${fmtNum(m((r) => r.brokerCpuPct))}`,
+      // CPU per delivery: steadier than msg/s when other processes compete for the cores.
+      `${fmtSig(m((r) => cpuUs(d(r).oneNode)))} / ${fmtSig(m(cpuUs))}`,
       String(rs.reduce((a, r) => a + r.lost + d(r).oneNode.lost, 0)),
       String(rs.length),
     ]);
@@ -139,6 +146,7 @@ export function clusterReport(results: RunResult[], scenarios: Scenario[]): stri
         "cross p50/p99 ms",
         "redis CPU% one/cross",
         "A+B+redis CPU% one/cross",
+        "CPU us/msg one/cross",
         "lost",
         "rounds",
       ],
