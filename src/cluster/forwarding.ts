@@ -26,6 +26,8 @@ const GROUP = "mqttwk";
  * wait for one store flush, stalling the stream for seconds under overload.
  */
 const READ_COUNT = 64;
+/** Batches of the own stream delivered but not yet acknowledged, at most. */
+const MAX_ACKS = 8;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
 
@@ -198,20 +200,21 @@ export class Forwarder {
     const key = ctx.keys.stream(ctx.me);
     let from = "0";
     let failures = 0;
-    // The acknowledgement of the batch delivered last: it goes on while the next read waits, so a
-    // read cycle costs one round trip to Redis, not three (read, store flush, XACK + XDEL).
-    let acking: Promise<void> | null = null;
+    // Acknowledgements of the batches delivered last go on while the next reads wait and the next
+    // batches are delivered (each waits for its own store flush, then XACK + XDEL): a read cycle
+    // costs one round trip to Redis, not three. At most MAX_ACKS at a time.
+    const acks: Promise<void>[] = [];
     let ackFailures = 0;
     // A failed acknowledgement leaves its entries pending (re-read after a restart or by a
     // takeover, de-duplicated then); it must not keep the entries read since from delivery.
-    const acked = async () => {
-      const a = acking;
-      acking = null;
-      await a?.catch((e) => {
+    const settle = (a: Promise<void>) =>
+      a.catch((e) => {
         if (ackFailures++ % 100 === 0) {
           ctx.log.warn(`cluster: acknowledging own stream entries: ${(e as Error)?.message ?? e}`);
         }
       });
+    const acked = async () => {
+      while (acks.length) await settle(acks.shift()!);
     };
     while (!ctx.stopped) {
       try {
@@ -230,12 +233,12 @@ export class Forwarder {
           continue;
         }
         if (entries.length === 0) continue;
-        // One batch in acknowledgement at a time; deliveries stay in stream order.
-        await acked();
+        // Deliveries stay in stream order; only their acknowledgements overlap.
+        while (acks.length >= MAX_ACKS) await settle(acks.shift()!);
         const a = this.#deliverEntries(key, entries, -1);
-        a.catch(() => {}); // surfaced by the next acked()
-        acking = a;
-        this.#lastAck = a.catch(() => {});
+        a.catch(() => {}); // surfaced by settle
+        acks.push(a);
+        this.#lastAck = Promise.all(acks.map((x) => x.catch(() => {}))).then(() => {});
       } catch (e) {
         if (ctx.stopped) return;
         if (isRedisError(e, "NOGROUP")) {
