@@ -136,6 +136,10 @@ export interface RunningBroker {
   /** Where each listener the run asked for is (tcp always). */
   endpoints: Partial<Record<Transport, Endpoint>>;
   pid: number;
+  /** Where subscribers connect when not to `port` (cluster scenarios: another node). */
+  subPort?: number;
+  /** Further processes whose CPU counts as the broker's (cluster: node B, redis), by label. */
+  otherPids?: Record<string, number>;
   /** Last lines of the broker's output, for error messages. */
   logTail(): string;
   stop(): Promise<void>;
@@ -249,9 +253,14 @@ function mosquittoConfig(port: number, extra: ExtraPorts = {}): string {
   ].join("\n");
 }
 
+/**
+ * Starts `name` on free ports with the given transports; `extraArgs` go to MqttWk's command line
+ * (cluster nodes).
+ */
 export async function startBroker(
   name: BrokerName,
   transports: readonly Transport[] = ["tcp"],
+  extraArgs: string[] = [],
 ): Promise<RunningBroker> {
   const port = freePort();
   const extra: ExtraPorts = {};
@@ -323,6 +332,7 @@ export async function startBroker(
         "--log-level",
         "warn",
         ...mqttwkLimits,
+        ...extraArgs,
       ];
       break;
     case "mosquitto":

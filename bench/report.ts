@@ -93,7 +93,8 @@ function ratios(ms: Median[], scenarios: Scenario[]): Ratio[] {
   const get = (s: string, b: BrokerName) => ms.find((m) => m.scenario === s && m.broker === b);
   const out: Ratio[] = [];
   for (const s of scenarios) {
-    if (s.kind === "conn-cluster") continue; // MqttWk only: nothing to compare with
+    // MqttWk only: nothing to compare with (cluster: see cluster_traffic.ts's own table).
+    if (s.kind === "conn-cluster" || s.kind === "cluster") continue;
     const w = get(s.name, "mqttwk");
     const mo = get(s.name, "mosquitto");
     const ae = get(s.name, "aedes");
@@ -233,7 +234,9 @@ export function report(
     );
   }
 
-  const durable = scenarios.filter((s) => s.qos === 1 && s.kind !== "conn" && s.kind !== "latency")
+  const durable = scenarios.filter((s) =>
+    s.qos === 1 && s.kind !== "conn" && s.kind !== "latency" && s.kind !== "cluster"
+  )
     .map((s) => {
       const mem = ms.find((m) => m.scenario === s.name && m.broker === "mqttwk");
       const dur = ms.find((m) => m.scenario === s.name && m.broker === "mqttwk-durable");

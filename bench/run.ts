@@ -228,7 +228,10 @@ async function main() {
         const took = ((performance.now() - t0) / 1000).toFixed(1);
         const tag = `[${round}/${o.rounds}] ${s.name} ${b} (${took} s)`;
         if (!r.ok) console.error(`${tag}: FAILED: ${r.error}`);
-        else if (s.kind === "conn" || s.kind === "conn-cluster") {
+        else if (s.kind === "cluster") {
+          const { clusterLine } = await import("./cluster_traffic.ts");
+          console.error(`${tag}: ${clusterLine(r).replace(/^\[\d+\] \S+: /, "")}`);
+        } else if (s.kind === "conn" || s.kind === "conn-cluster") {
           console.error(
             `${tag}: ${fmtNum(r.connections ?? 0)} conns in ${
               fmtSig(r.connectSeconds ?? NaN)
@@ -250,6 +253,10 @@ async function main() {
 
   const ms = medians(results, o.scenarios, brokers);
   const rs = report(ms, results, o.scenarios, brokers);
+  if (o.scenarios.some((s) => s.kind === "cluster")) {
+    const { clusterReport } = await import("./cluster_traffic.ts");
+    console.log(clusterReport(results, o.scenarios));
+  }
   const elapsed = (performance.now() - started) / 1000;
   console.log(`\ntotal time ${fmtSig(elapsed)} s`);
 
@@ -299,6 +306,11 @@ async function runOne(b: BrokerName, s: Scenario, t: Timing, round: number): Pro
     } catch (e) {
       return base(e instanceof Error ? e.message : String(e));
     }
+  }
+  if (s.kind === "cluster") {
+    // Starts its own Redis and 2 nodes, stopped before it returns.
+    const { runClusterScenario } = await import("./cluster_traffic.ts");
+    return await runClusterScenario(s, t, round, b);
   }
   let broker: RunningBroker | undefined;
   // A free port can be taken by another process between our probe and the broker's bind

@@ -17,7 +17,11 @@ export type ScenarioKind =
   | "conn-cluster"
   | "handshake"
   | "retained-storm"
-  | "drain";
+  | "drain"
+  | "cluster";
+
+/** The traffic shape of a "cluster" scenario (run by bench/cluster_traffic.ts). */
+export type ClusterShape = "fanin" | "fanout" | "p2p" | "latency";
 
 export interface Scenario {
   name: string;
@@ -55,6 +59,49 @@ export interface Scenario {
   storm?: number;
   /** kind "retained-storm": retained messages stored first; kind "drain": messages queued. */
   messages?: number;
+  /** Kind "cluster": the traffic shape run on one node and across two. */
+  shape?: ClusterShape;
+  /** First topic level of the traffic scenarios (default "bench"). */
+  topicRoot?: string;
+}
+
+/**
+ * Cross-node scenarios (issue 15): publishers on node A, subscribers on node B of a 2-node cluster
+ * sharing one redis-server, against the same scenario with everyone on node A, 64 B payloads.
+ */
+export function clusterScenarios(): Scenario[] {
+  const out: Scenario[] = [];
+  const shapes: [ClusterShape, string, number, number, string][] = [
+    ["fanin", "fanin", 10, 1, "fan-in, 10 publishers -> 1 subscriber"],
+    ["p2p", "p2p", 50, 50, "50 publisher/subscriber pairs"],
+    ["fanout", "fanout", 1, 50, "fan-out, 1 publisher -> 50 subscribers"],
+  ];
+  for (const qos of [0, 1]) {
+    for (const [shape, name, publishers, subscribers, what] of shapes) {
+      out.push({
+        name: `cluster-${name}-q${qos}`,
+        kind: "cluster",
+        shape,
+        qos,
+        payload: 64,
+        publishers,
+        subscribers,
+        description: `cross-node ${what}, QoS ${qos}, 64 B, vs the same on one node`,
+      });
+    }
+  }
+  out.push({
+    name: "cluster-lat-q1",
+    kind: "cluster",
+    shape: "latency",
+    qos: 1,
+    payload: 64,
+    publishers: 50,
+    subscribers: 50,
+    rate: 5000,
+    description: "cross-node fixed load 5,000 msg/s, 50 pairs, QoS 1, 64 B, vs one node",
+  });
+  return out;
 }
 
 /** Topic Alias Maximum the subscribers of the alias scenarios send in CONNECT. */
@@ -195,6 +242,7 @@ export function buildScenarios(o: ScenarioOptions): Scenario[] {
     });
   }
   out.push(...moreScenarios(o.connections));
+  out.push(...clusterScenarios());
   const cc = o.clusterConnections ?? 50_000;
   out.push({
     name: "conn-cluster",
@@ -212,8 +260,9 @@ export function buildScenarios(o: ScenarioOptions): Scenario[] {
 
 /** mqttwk-durable exists for the QoS 1 durable-vs-memory ratio: it only runs QoS 1 traffic. */
 export function brokerRuns(b: BrokerName, s: Scenario): boolean {
-  if (s.kind === "conn-cluster") return b === "mqttwk"; // starts its own cluster
-  // Our Aedes server has plain TCP only; QoS 2 and the new shapes compare with Mosquitto.
+  // These start their own cluster.
+  if (s.kind === "conn-cluster") return b === "mqttwk";
+  if (s.kind === "cluster") return b === "mqttwk" || b === "mqttwk-baseline";
   if (
     b === "aedes" && (s.transport !== undefined || s.qos === 2 || s.kind === "handshake" ||
       s.kind === "retained-storm" || s.kind === "drain" || s.kind === "topics" ||

@@ -154,6 +154,8 @@ async function runTraffic(
   };
   const clean = s.qos === 0; // QoS 1 runs use persistent sessions (what durability is for)
   const endpoint = b.endpoints[s.transport ?? "tcp"];
+  // Cross-node scenarios: subscribers on another node of the same cluster.
+  const subEndpoint = b.subPort && endpoint ? { ...endpoint, port: b.subPort } : endpoint;
   const window = s.window ?? t.window;
   const maxBatch = s.batch ?? MAX_BATCH;
   // Large payloads need room for a whole packet per read; wide fan-outs many small readers.
@@ -175,26 +177,27 @@ async function runTraffic(
 
   try {
     // Subscribers first, each acknowledged by SUBACK before any publish.
+    const root = s.topicRoot ?? "bench";
     const topicOf = (i: number) =>
       s.kind === "topics"
         ? `bench/t/${i}`
         : s.kind === "fanin"
-        ? `bench/fanin/${i}`
+        ? `${root}/fanin/${i}`
         : s.kind === "fanout"
-        ? "bench/fanout"
-        : `bench/p2p/${i}`;
+        ? `${root}/fanout`
+        : `${root}/p2p/${i}`;
     const subTopic = (i: number) =>
       s.kind === "topics"
         ? `bench/t/${i}/+`
         : s.kind === "fanin"
-        ? "bench/fanin/+"
+        ? `${root}/fanin/+`
         : s.kind === "fanout"
-        ? "bench/fanout"
-        : `bench/p2p/${i}`;
+        ? `${root}/fanout`
+        : `${root}/p2p/${i}`;
     const subs = await Promise.all(
       Array.from({ length: s.subscribers }, async (_, i) => {
-        const c = await BenchConn.open(b.port, `s${round}-${i}`, {
-          ...openOptions(s, clean, "sub", endpoint),
+        const c = await BenchConn.open(b.subPort ?? b.port, `s${round}-${i}`, {
+          ...openOptions(s, clean, "sub", subEndpoint),
           readBuffer,
         });
         conns.push(c);
@@ -317,7 +320,8 @@ async function runTraffic(
     if (s.storm && !err) storm = startStorm(b, s.storm, round);
     const d0 = delivered;
     const s0 = sent;
-    const bc0 = cpuSeconds(b.pid);
+    const pids = [b.pid, ...Object.values(b.otherPids ?? {})];
+    const bc0 = pids.map(cpuSeconds);
     const gc0 = cpuSeconds(Deno.pid);
     const sys0 = systemBusySeconds();
     const w0 = performance.now();
@@ -327,7 +331,7 @@ async function runTraffic(
     hist.enabled = false;
     const d1 = delivered;
     const s1 = sent;
-    const bc1 = cpuSeconds(b.pid);
+    const bc1 = pids.map(cpuSeconds);
     const gc1 = cpuSeconds(Deno.pid);
     const sys1 = systemBusySeconds();
     const mem = memoryKiB(b.pid);
@@ -351,7 +355,14 @@ async function runTraffic(
     res.sentPerSec = (s1 - s0) / wall;
     res.p50Ms = hist.percentile(50);
     res.p99Ms = hist.percentile(99);
-    res.brokerCpuPct = ((bc1 - bc0) / wall) * 100;
+    const cpuPct = pids.map((_, k) => ((bc1[k] - bc0[k]) / wall) * 100);
+    res.brokerCpuPct = cpuPct.reduce((a, x) => a + x, 0);
+    if (b.otherPids) {
+      // Per process: the broker's own, then each other one by its label.
+      const byLabel: Record<string, number> = { [b.name]: cpuPct[0] };
+      Object.keys(b.otherPids).forEach((label, k) => byLabel[label] = cpuPct[k + 1]);
+      res.detail = { ...res.detail, cpuPct: byLabel };
+    }
     res.genCpuPct = ((gc1 - gc0) / wall) * 100;
     res.otherCpuPct = Math.max(0, ((sys1 - sys0) / wall) * 100 - res.brokerCpuPct - res.genCpuPct);
     res.brokerPeakRssMiB = mem.hwm / 1024;

@@ -1,24 +1,33 @@
 /**
  * Message forwarding between nodes, and its de-duplication.
  *
- * QoS 1/2: one XADD per target node to its stream `P stream:{<node>}` (capped with MAXLEN ~);
- * the publisher's ack waits for it. The owner reads its stream with XREADGROUP, delivers
- * locally, waits until what that queued is durable in the store, then XACKs and deletes the
- * entries; what it had read but not acknowledged when it died is re-read by it or drained by
- * the node taking it over. QoS 0: one PUBLISH to the node's message channel. Either way the
- * message is one "publish" wire frame, encoded once for every target. A message for a shared
- * group goes to the one node picked for it, as a "publish-shared" frame naming the group.
+ * QoS 1/2: XADD to each target node's stream `P stream:{<node>}` (capped with MAXLEN ~); the
+ * publisher's ack waits for it. The owner reads its stream with XREADGROUP, delivers locally,
+ * waits until what that queued is durable in the store, then XACKs and deletes the entries of
+ * the whole read in one MULTI; what it had read but not acknowledged when it died is re-read by
+ * it or drained by the node taking it over. QoS 0: PUBLISH to the node's message channel. Either
+ * way the message is one "publish" wire frame, encoded once for every target; the frames of one
+ * event-loop turn for one node travel together as one "batch" frame (outbox.ts). A message for a
+ * shared group goes to the one node picked for it, as a "publish-shared" frame naming the group.
  */
 import type { Buffer } from "node:buffer";
 import type { StoredMessage } from "../broker/model.ts";
 import { callBuffer, isRedisError, sleep } from "../redis/commands.ts";
 import type { RedisClient } from "../redis/conn.ts";
 import type { LinkContext } from "./context.ts";
+import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
-import { decodeWire, encodeWire } from "./wire.ts";
+import { decodeFrames, encodeWire } from "./wire.ts";
 
 const GROUP = "mqttwk";
-const READ_COUNT = 512;
+/**
+ * Stream entries per read. An entry holds a batch (up to 1,024 messages, see outbox.ts), so this
+ * bounds one read to tens of thousands of messages: more would be delivered in one go and then
+ * wait for one store flush, stalling the stream for seconds under overload.
+ */
+const READ_COUNT = 64;
+/** Batches of the own stream delivered but not yet acknowledged, at most. */
+const MAX_ACKS = 8;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
 
@@ -39,11 +48,13 @@ export class Forwarder {
   #reading: Promise<void> | null = null;
   /** Set while a takeover holds the reader (see pause). */
   #paused: Promise<void> | null = null;
-  /** The batch the reader is delivering. */
-  #batch: Promise<void> | null = null;
   /** Sessions moving here (see hold): the reader waits while there are any. */
   #holds = 0;
   #unheld: (() => void) | null = null;
+  /** The read loop's last acknowledgement (settled; awaited when the loop ends). */
+  #lastAck: Promise<void> = Promise.resolve();
+  /** Frames for other nodes, batched per node and event-loop turn. */
+  readonly outbox: Outbox;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -53,6 +64,14 @@ export class Forwarder {
     recentIds: number,
   ) {
     this.#recent = new RecentIds(recentIds);
+    const { cmd, keys } = ctx;
+    this.outbox = new Outbox({
+      stream: (node, frame) =>
+        cmd.xadd(keys.stream(node), "MAXLEN", "~", streamMaxLen, "*", FIELD, frame as Buffer),
+      channel: (node, frame) => {
+        cmd.publish(keys.channel(`node:${node}:m`), frame as Buffer).catch(() => {});
+      },
+    });
   }
 
   /** Ids first seen from now on are compared against this mark by drainStream. */
@@ -64,17 +83,14 @@ export class Forwarder {
   forward(msg: StoredMessage): void | Promise<void> {
     const targets = this.targets(msg.topic);
     if (!targets) return;
-    const { cmd, keys } = this.ctx;
     const frame = encodeWire({ kind: "publish", msg });
+    const out = this.outbox;
     if (msg.qos === 0) {
-      for (const n of targets) cmd.publish(keys.channel(`node:${n}:m`), frame).catch(() => {});
+      for (const n of targets) out.toChannel(n, frame);
       return;
     }
-    const max = this.streamMaxLen;
-    const adds = targets.map((n) =>
-      cmd.xadd(keys.stream(n), "MAXLEN", "~", max, "*", FIELD, frame)
-    );
-    return adds.length === 1 ? adds[0].then(() => {}) : Promise.all(adds).then(() => {});
+    if (targets.length === 1) return out.toStream(targets[0], frame);
+    return Promise.all(targets.map((n) => out.toStream(n, frame))).then(() => {});
   }
 
   /** Resolves once a QoS 1/2 copy for group `share` is in `node`'s stream. */
@@ -84,14 +100,9 @@ export class Forwarder {
     share: string,
     hops: number,
   ): void | Promise<void> {
-    const { cmd, keys } = this.ctx;
     const frame = encodeWire({ kind: "publish-shared", share, hops, msg });
-    if (msg.qos === 0) {
-      cmd.publish(keys.channel(`node:${node}:m`), frame).catch(() => {});
-      return;
-    }
-    return cmd.xadd(keys.stream(node), "MAXLEN", "~", this.streamMaxLen, "*", FIELD, frame)
-      .then(() => {});
+    if (msg.qos === 0) return this.outbox.toChannel(node, frame);
+    return this.outbox.toStream(node, frame);
   }
 
   /** A QoS 0 message from the node's message channel (`share`: for that group only). */
@@ -112,7 +123,7 @@ export class Forwarder {
 
   /** Starts reading this node's stream on its own (blocking) connection. */
   startReading(reader: RedisClient): void {
-    this.#reading ??= this.#read(reader);
+    this.#reading ??= this.#read(reader).finally(() => this.#lastAck);
   }
 
   /** Resolves once the read loop ended (after the link stopped and closed the reader). */
@@ -129,7 +140,8 @@ export class Forwarder {
     while (this.#paused) await this.#paused;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#paused = promise;
-    await this.#batch?.catch(() => {});
+    // Every batch delivered so far is acknowledged (or failed) before the takeover reads on.
+    await this.#lastAck;
     return () => {
       this.#paused = null;
       resolve();
@@ -285,6 +297,22 @@ export class Forwarder {
     const key = ctx.keys.stream(ctx.me);
     let from = "0";
     let failures = 0;
+    // Acknowledgements of the batches delivered last go on while the next reads wait and the next
+    // batches are delivered (each waits for its own store flush, then XACK + XDEL): a read cycle
+    // costs one round trip to Redis, not three. At most MAX_ACKS at a time.
+    const acks: Promise<void>[] = [];
+    let ackFailures = 0;
+    // A failed acknowledgement leaves its entries pending (re-read after a restart or by a
+    // takeover, de-duplicated then); it must not keep the entries read since from delivery.
+    const settle = (a: Promise<void>) =>
+      a.catch((e) => {
+        if (ackFailures++ % 100 === 0) {
+          ctx.log.warn(`cluster: acknowledging own stream entries: ${(e as Error)?.message ?? e}`);
+        }
+      });
+    const acked = async () => {
+      while (acks.length) await settle(acks.shift()!);
+    };
     while (!ctx.stopped) {
       if (ctx.lease.fenced) {
         // Taken over: what is in the stream is the survivor's to drain. After rejoining, what
@@ -294,6 +322,8 @@ export class Forwarder {
         continue;
       }
       try {
+        // Pending entries are re-read from "0" until none is left: acknowledge first.
+        if (from === "0") await acked();
         const args: (string | number)[] = ["GROUP", GROUP, ctx.me, "COUNT", READ_COUNT];
         if (from === ">") args.push("BLOCK", 1000);
         args.push("STREAMS", key, from);
@@ -307,10 +337,17 @@ export class Forwarder {
           continue;
         }
         if (entries.length === 0) continue;
-        while (this.#paused) await this.#paused;
-        while (this.#holds > 0) await new Promise<void>((r) => this.#unheld = r);
-        this.#batch = this.#deliverEntries(key, entries, -1);
-        await this.#batch;
+        // Deliveries stay in stream order; only their acknowledgements overlap. A takeover's
+        // pause or a moving session's hold is checked right before the (synchronous) delivery.
+        while (acks.length >= MAX_ACKS) await settle(acks.shift()!);
+        while (this.#paused || this.#holds > 0) {
+          if (this.#paused) await this.#paused;
+          else await new Promise<void>((r) => this.#unheld = r);
+        }
+        const a = this.#deliverEntries(key, entries, -1);
+        a.catch(() => {}); // surfaced by settle
+        acks.push(a);
+        this.#lastAck = Promise.all(acks.map((x) => x.catch(() => {}))).then(() => {});
       } catch (e) {
         if (ctx.stopped) return;
         if (isRedisError(e, "NOGROUP")) {
@@ -344,26 +381,23 @@ export class Forwarder {
       if (!fields) continue; // deleted by trimming
       for (let i = 0; i + 1 < fields.length; i += 2) {
         if (fields[i].toString() !== FIELD) continue;
-        let msg: StoredMessage;
-        let share: string | undefined;
-        let hops = 0;
-        try {
-          const wire = decodeWire(fields[i + 1]);
+        // One message, or a batch of them in the order they were sent.
+        decodeFrames(fields[i + 1], (wire) => {
+          let share: string | undefined;
+          let hops = 0;
           if (wire.kind === "publish-shared") {
             share = wire.share;
             hops = wire.hops;
-          } else if (wire.kind !== "publish") throw new Error(`a ${wire.kind} message in a stream`);
-          msg = wire.msg;
-        } catch (e) {
-          log.warn(`cluster: undecodable stream entry ${id}: ${e}`);
-          continue;
-        }
-        const key = dedupKey(msg, share);
-        const first = this.#recent.firstSeen(key);
-        if (first === undefined) this.#recent.seen(key);
-        else if (after < 0 || first > after) continue;
-        const r = host.deliverFromPeer(msg, share, hops);
-        if (r) (passed ??= []).push(r);
+          } else if (wire.kind !== "publish") {
+            return log.warn(`cluster: a ${wire.kind} message in stream entry ${id}`);
+          }
+          const msg = wire.msg;
+          const key = dedupKey(msg, share);
+          const first = this.#recent.note(key);
+          if (first !== undefined && (after < 0 || first > after)) return;
+          const r = host.deliverFromPeer(msg, share, hops);
+          if (r) (passed ??= []).push(r);
+        }, (e) => log.warn(`cluster: undecodable stream entry ${id}: ${e}`));
       }
     }
     return passed;

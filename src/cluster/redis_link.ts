@@ -53,10 +53,9 @@ import { SysStatsBoard } from "./sys_stats.ts";
 import { takeOver } from "./takeover.ts";
 import { KeptWills } from "./wills.ts";
 import { Lease } from "./lease.ts";
-import { decodeWire } from "./wire.ts";
+import { decodeFrames, type WireMessage } from "./wire.ts";
 
 export type { ClusterStore } from "./context.ts";
-
 /** Tuning of the link; every field has a default. */
 export interface RedisClusterLinkOptions {
   /** Milliseconds without a heartbeat after which a node counts as dead (default 5000). */
@@ -65,7 +64,7 @@ export interface RedisClusterLinkOptions {
   streamMaxLen?: number;
   /** How long acquireSession waits for the holder to release (default nodeTimeoutMs). */
   releaseTimeoutMs?: number;
-  /** Message ids remembered for duplicate suppression (default 100000). */
+  /** Most message ids remembered for duplicate suppression; the newest half always are (100000). */
   recentIds?: number;
 }
 
@@ -400,8 +399,16 @@ export class RedisClusterLink implements ClusterLink {
   #onMessage(channel: Buffer, data: Buffer): void {
     const p = this.#p;
     if (this.#stopped || !p) return;
+    // A channel message holds one wire message or a batch of them (outbox.ts), in order.
+    decodeFrames(
+      data,
+      (m) => this.#onWire(p, channel, m),
+      (e) => p.ctx.log.warn(`cluster: bad message on ${channel}: ${(e as Error)?.message ?? e}`),
+    );
+  }
+
+  #onWire(p: Parts, channel: Buffer, m: WireMessage): void {
     try {
-      const m = decodeWire(data);
       switch (m.kind) {
         case "publish":
           return p.forwarder.fromChannel(m.msg);

@@ -16,12 +16,17 @@ import { TopicTree } from "../broker/topic_tree.ts";
 import type { LinkContext } from "./context.ts";
 import { encodeWire, type WireMessage } from "./wire.ts";
 
+/** Most topics whose targets are remembered (see RouteTable.targets). */
+const TARGETS_CACHED = 10_000;
+
 /** Route changes announced while a snapshot was read: "node\nfilter" -> announced (true). */
 type LiveChanges = Map<string, boolean>;
 
 /** This node's view of every other node's routes, and the announcements of its own. */
 export class RouteTable {
   #trie = new TopicTree<true>();
+  /** targets() per topic since the trie last changed. */
+  #targets = new Map<string, string[] | null>();
   #routes = new Map<string, Set<string>>();
   #ops = new Set<Promise<unknown>>();
   #reloads = new Set<LiveChanges>();
@@ -35,8 +40,14 @@ export class RouteTable {
     return [...out];
   }
 
-  /** Other nodes with a filter matching `topic`, or null for none (the common local case). */
+  /**
+   * Other nodes with a filter matching `topic`, or null for none (the common local case). The
+   * answer is remembered per topic until the table changes (a trie walk per forwarded message
+   * was a tenth of a publishing node's CPU); callers must not change the array.
+   */
   targets(topic: string): string[] | null {
+    const known = this.#targets.get(topic);
+    if (known !== undefined) return known;
     const me = this.ctx.me;
     let targets: string[] | null = null;
     this.#trie.match(topic, (node) => {
@@ -44,6 +55,9 @@ export class RouteTable {
       if (!targets) targets = [node];
       else if (!targets.includes(node)) targets.push(node);
     });
+    // Bounded: topics are the clients' choice; forgetting all is cheap and rare.
+    if (this.#targets.size >= TARGETS_CACHED) this.#targets.clear();
+    this.#targets.set(topic, targets);
     return targets;
   }
 
@@ -165,6 +179,7 @@ export class RouteTable {
         else set.delete(f);
       }
     }
+    this.#targets.clear();
     if (old) {
       for (const f of old) {
         if (!isShared(f)) this.#trie.remove(f, node);
@@ -181,6 +196,7 @@ export class RouteTable {
 
   #add(node: string, filter: string): void {
     for (const live of this.#reloads) live.set(`${node}\n${filter}`, true);
+    this.#targets.clear();
     let set = this.#routes.get(node);
     if (!set) this.#routes.set(node, set = new Set());
     set.add(filter);
@@ -190,6 +206,7 @@ export class RouteTable {
 
   #remove(node: string, filter: string): void {
     for (const live of this.#reloads) live.set(`${node}\n${filter}`, false);
+    this.#targets.clear();
     const set = this.#routes.get(node);
     if (!set?.delete(filter)) return;
     if (set.size === 0) this.#routes.delete(node);

@@ -39,7 +39,12 @@ export type WireMessage =
   /** The session asked for by request `req` was released. */
   | { kind: "released"; req: string }
   /** A clean-session client's will, kept for whichever node takes its node over. */
-  | { kind: "will"; kept: KeptWill };
+  | { kind: "will"; kept: KeptWill }
+  /**
+   * Several messages in one stream entry or one channel message, in the order they were sent
+   * (see outbox.ts): what crosses Redis is batched. Never nested.
+   */
+  | { kind: "batch"; messages: WireMessage[] };
 
 /** The kinds, as WireMessage["kind"] values. */
 export type WireKind = WireMessage["kind"];
@@ -55,6 +60,7 @@ const TAGS: Record<WireKind, number> = {
   "released": 8,
   "will": 9,
   "publish-shared": 10,
+  "batch": 11,
 };
 const KINDS: WireKind[] = [];
 for (const [k, t] of Object.entries(TAGS)) KINDS[t] = k as WireKind;
@@ -121,11 +127,97 @@ export function encodeWire(m: WireMessage): Buffer {
   return out.buf;
 }
 
+/**
+ * A "batch" frame of already encoded frames (none a batch itself): each one is copied once,
+ * after its length, so a message encoded once for several nodes is not encoded again.
+ */
+export function encodeBatch(frames: readonly Uint8Array[]): Buffer {
+  const out = new Out();
+  putFrames(out, frames);
+  out.buf = Buffer.allocUnsafe(out.pos);
+  out.pos = 0;
+  putFrames(out, frames);
+  return out.buf;
+}
+
+function putFrames(o: Out, frames: readonly Uint8Array[]): void {
+  o.u8(TAGS.batch);
+  o.varint(frames.length);
+  for (const f of frames) {
+    if (f[0] === TAGS.batch) throw new Error("cluster: a batch inside a batch");
+    o.bytes(f);
+  }
+}
+
+/**
+ * The messages of a frame: those of a "batch" in their order, or the frame's own message.
+ * Each is decoded alone, so one bad frame in a batch costs only itself (`bad` hears of it).
+ */
+export function decodeFrames(
+  buf: Uint8Array,
+  each: (m: WireMessage) => void,
+  bad: (e: unknown) => void,
+): void {
+  if (buf[0] !== TAGS.batch) {
+    let m: WireMessage;
+    try {
+      m = decodeWire(buf);
+    } catch (e) {
+      return bad(e);
+    }
+    return each(m);
+  }
+  const r = new In(buf);
+  let count: number;
+  try {
+    r.u8();
+    count = r.varint();
+  } catch (e) {
+    return bad(e);
+  }
+  for (; count > 0; count--) {
+    let inner: Uint8Array;
+    try {
+      const len = r.varint();
+      const start = r.pos;
+      r.skip(len);
+      inner = buf.subarray(start, start + len);
+    } catch (e) {
+      // A length that cannot be trusted leaves nothing after it readable.
+      return bad(e);
+    }
+    let m: WireMessage;
+    try {
+      m = decodeInner(inner);
+    } catch (e) {
+      bad(e);
+      continue;
+    }
+    each(m);
+  }
+}
+
+function decodeInner(buf: Uint8Array): WireMessage {
+  if (buf[0] === TAGS.batch) throw new Error("cluster message: a batch inside a batch");
+  return decodeWire(buf);
+}
+
 /** Decodes what encodeWire wrote; throws on anything else. */
 export function decodeWire(buf: Uint8Array): WireMessage {
   const r = new In(buf);
   const kind = KINDS[r.u8()];
   switch (kind) {
+    case "batch": {
+      const messages: WireMessage[] = [];
+      for (let n = r.varint(); n > 0; n--) {
+        const len = r.varint();
+        const start = r.pos;
+        r.skip(len);
+        messages.push(decodeInner(buf.subarray(start, start + len)));
+      }
+      if (r.pos !== buf.byteLength) throw new Error("cluster message: bytes after a batch");
+      return { kind, messages };
+    }
     case "publish":
       return { kind, msg: getMessage(r) };
     case "publish-shared":
@@ -181,6 +273,12 @@ function put(o: Out, m: WireMessage): void {
       return o.str(m.req);
     case "will":
       return putWill(o, m.kept);
+    case "batch":
+      o.varint(m.messages.length);
+      for (const inner of m.messages) {
+        if (inner.kind === "batch") throw new Error("cluster: a batch inside a batch");
+        o.bytes(encodeWire(inner));
+      }
   }
 }
 

@@ -944,7 +944,8 @@ export const SCHEMA = [
     default: 100000,
     min: 1000,
     field: "clusterStreamMaxLen",
-    doc: "Approximate cap on QoS 1/2 messages queued in Redis for one node (its stream).",
+    doc: "Approximate cap on the entries of one node's stream in Redis (the QoS 1/2 messages " +
+      "forwarded to it; one entry holds one batch: a message, or up to 1,024 totalling ~15 KiB).",
   },
 
   // --- HTTP / framework (original keys) --------------------------------------------------------

@@ -2,7 +2,13 @@
 import assert from "node:assert/strict";
 import type { Properties } from "../../src/codec/packets.ts";
 import type { StoredMessage } from "../../src/broker/model.ts";
-import { decodeWire, encodeWire, type WireMessage } from "../../src/cluster/wire.ts";
+import {
+  decodeFrames,
+  decodeWire,
+  encodeBatch,
+  encodeWire,
+  type WireMessage,
+} from "../../src/cluster/wire.ts";
 
 const enc = new TextEncoder();
 
@@ -147,4 +153,63 @@ Deno.test("wire: truncated or unknown frames are refused, not misread", () => {
   assert.throws(() => decodeWire(frame.subarray(0, frame.byteLength - 1)), /truncated/);
   assert.throws(() => decodeWire(new Uint8Array([200])), /unknown cluster message/);
   assert.throws(() => decodeWire(new Uint8Array(0)), /truncated/);
+});
+
+/** Everything decodeFrames yields for `frame`, and what it refused. */
+function frames(frame: Uint8Array): { got: WireMessage[]; bad: string[] } {
+  const got: WireMessage[] = [];
+  const bad: string[] = [];
+  decodeFrames(frame, (m) => got.push(m), (e) => bad.push(String(e)));
+  return { got, bad };
+}
+
+Deno.test("wire: a batch keeps its messages, every field of each and their order", () => {
+  const messages: WireMessage[] = [
+    { kind: "publish", msg: full },
+    { kind: "publish", msg: bare },
+    { kind: "publish-shared", share: "$share/g/a/+", hops: 2, msg: full },
+    { kind: "publish", msg: { ...bare, id: "n2-2", qos: 1, payload: new Uint8Array(70_000) } },
+  ];
+  const m: WireMessage = { kind: "batch", messages };
+  assert.deepStrictEqual(roundTrip(m), m);
+  // The outbox's way: frames encoded once each, then put together without re-encoding.
+  const batch = encodeBatch(messages.map(encodeWire));
+  assert.deepStrictEqual(decodeWire(batch), m);
+  assert.deepStrictEqual(frames(batch), { got: messages, bad: [] });
+});
+
+Deno.test("wire: a lone frame reads as itself through decodeFrames", () => {
+  const m: WireMessage = { kind: "publish", msg: full };
+  assert.deepStrictEqual(frames(encodeWire(m)), { got: [m], bad: [] });
+  assert.deepStrictEqual(frames(encodeBatch([])), { got: [], bad: [] });
+});
+
+Deno.test("wire: a batch inside a batch is refused on both ends", () => {
+  const inner = encodeBatch([encodeWire({ kind: "publish", msg: bare })]);
+  assert.throws(() => encodeBatch([inner]), /batch inside a batch/);
+  assert.throws(
+    () => encodeWire({ kind: "batch", messages: [{ kind: "batch", messages: [] }] }),
+    /batch inside a batch/,
+  );
+  // Hand-made: tag 11, one frame, which is itself a batch.
+  const nested = new Uint8Array([11, 1, inner.byteLength, ...inner]);
+  assert.throws(() => decodeWire(nested), /batch inside a batch/);
+  const { got, bad } = frames(nested);
+  assert.equal(got.length, 0);
+  assert.match(bad[0], /batch inside a batch/);
+});
+
+Deno.test("wire: a damaged batch yields the messages before the damage and reports it", () => {
+  const a: WireMessage = { kind: "publish", msg: full };
+  const b: WireMessage = { kind: "publish", msg: bare };
+  const batch = encodeBatch([encodeWire(a), encodeWire(b)]);
+  const cut = frames(batch.subarray(0, batch.byteLength - 3));
+  assert.deepStrictEqual(cut.got, [a]);
+  assert.match(cut.bad[0], /truncated/);
+  assert.throws(() => decodeWire(batch.subarray(0, batch.byteLength - 3)), /truncated/);
+  // An undecodable message inside a batch costs only itself.
+  const broken = encodeBatch([new Uint8Array([200]), encodeWire(b)]);
+  const r = frames(broken);
+  assert.deepStrictEqual(r.got, [b]);
+  assert.match(r.bad[0], /unknown cluster message/);
 });
