@@ -40,6 +40,8 @@ Deno.test("with no file, env or flags every setting has its documented default",
   assert.equal(config.maxSessions, 100000);
   assert.equal(config.maxSessionsPerUser, 10000);
   assert.equal(config.maxSessionsPerAddress, 1000);
+  assert.equal(config.maxRetainedMessages, 200000);
+  assert.equal(config.maxRetainedBytes, 134217728);
   assert.equal(config.outboundBufferBytes, 1048576);
   assert.equal(config.slowConsumerTimeout, 30);
   assert.equal(config.retryInterval, 0);

@@ -46,6 +46,8 @@ export interface BrokerProcessOptions {
   websocket?: boolean;
   /** Extra main.ts arguments, e.g. "--mqttwk.broker.connect-timeout=1". */
   args?: string[];
+  /** Extra Deno flags before main.ts, e.g. "--inspect=127.0.0.1:9229" for a heap census. */
+  denoFlags?: string[];
 }
 
 /** Starts main.ts of BROKER_ROOT on free loopback ports and waits until it listens. */
@@ -64,6 +66,7 @@ export async function startBrokerProcess(o: BrokerProcessOptions = {}): Promise<
       ["--max-semi-space-size=2", Deno.env.get("MQTTWK_HARDENING_V8_FLAGS")]
         .filter((f) => f).join(",")
     }`,
+    ...(o.denoFlags ?? []),
     "main.ts",
     "--port",
     String(tcpPort),
@@ -149,7 +152,8 @@ export async function startBrokerProcess(o: BrokerProcessOptions = {}): Promise<
   };
 }
 
-function freePort(): number {
+/** A free loopback TCP port. */
+export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
