@@ -11,12 +11,13 @@
  * clearing an existing one is always allowed, and the broker's own `$SYS` values are exempt. A
  * 5.0 publisher at QoS 1/2 is told instead (PUBACK/PUBREC 0x97, see handlers/publish.ts).
  */
+import type { Properties } from "../codec/packets.ts";
 import type { Logger } from "../log.ts";
 import { compact, isExpired } from "./messages.ts";
 import type { StoredMessage } from "./model.ts";
 import type { Persistence } from "./persistence.ts";
 import type { ClusterLink } from "./ports/cluster.ts";
-import { type RetainedIndex, retainedCost } from "./retained.ts";
+import { retainedCost, type RetainedIndex } from "./retained.ts";
 import type { BrokerStats } from "./stats.ts";
 import { isSysTopic } from "./sys_topic.ts";
 
@@ -63,18 +64,19 @@ export class Retainer {
   }
 
   /**
-   * Whether a retained message of `payloadBytes` for `topic` fits the limits. Clearing, and
-   * replacing a topic's message within the byte limit, always fit the count.
+   * Whether retained message `msg` fits the limits. Clearing always does, and so does replacing a
+   * topic's message as far as the count goes.
    */
-  admits(topic: string, payloadBytes: number): boolean {
-    if (payloadBytes === 0 || isSysTopic(topic)) return true;
+  admits(msg: { topic: string; payload: Uint8Array; properties?: Properties }): boolean {
+    const topic = msg.topic;
+    if (msg.payload.byteLength === 0 || isSysTopic(topic)) return true;
     const { maxRetainedMessages: maxCount, maxRetainedBytes: maxBytes } = this.#limits;
     if (maxCount === 0 && maxBytes === 0) return true;
     const old = this.index.get(topic);
     if (old === null && maxCount > 0 && this.index.limitedSize >= maxCount) return false;
     if (maxBytes === 0) return true;
-    const freed = old === null ? 0 : retainedCost(topic, old.payload.byteLength);
-    return this.index.cost - freed + retainedCost(topic, payloadBytes) <= maxBytes;
+    const freed = old === null ? 0 : retainedCost(old);
+    return this.index.cost - freed + retainedCost(msg) <= maxBytes;
   }
 
   /**
@@ -82,7 +84,7 @@ export class Retainer {
    * being stored (it is still delivered as any message).
    */
   apply(msg: StoredMessage): boolean {
-    if (!this.admits(msg.topic, msg.payload.byteLength)) {
+    if (!this.admits(msg)) {
       this.noteRefused(msg.topic);
       return false;
     }

@@ -2,19 +2,24 @@
  * Retained messages, indexed by topic level so a wildcard subscription walks only the matching
  * branches instead of scanning every retained topic.
  */
+import type { Properties } from "../codec/packets.ts";
+import { messageSize } from "./messages.ts";
 import type { StoredMessage } from "./model.ts";
 import { isSysTopic } from "./sys_topic.ts";
 
 /**
  * What one retained message is counted as in the retained limit besides its payload and topic:
- * its tree node, the node's map entry and the message object. About its cost in V8's heap, so
+ * its tree node, the node's map entry and the message object (the payload, topic and properties
+ * are counted by messageSize). About its cost in V8's heap, so
  * that tiny payloads on many topics do not look free.
  */
 export const RETAINED_ENTRY_OVERHEAD = 256;
 
-/** The bytes a retained message counts as against `max-retained-bytes`. */
-export function retainedCost(topic: string, payloadBytes: number): number {
-  return payloadBytes + topic.length + RETAINED_ENTRY_OVERHEAD;
+/** The bytes a retained message counts as against `max-retained-bytes` (see messageSize). */
+export function retainedCost(
+  msg: { topic: string; payload: Uint8Array; properties?: Properties },
+): number {
+  return messageSize(msg) + RETAINED_ENTRY_OVERHEAD;
 }
 
 class Node {
@@ -75,7 +80,7 @@ export class RetainedIndex {
         this.#bytes -= node.message.payload.byteLength;
         if (!isSysTopic(topic)) {
           this.#limitedSize--;
-          this.#cost -= retainedCost(topic, node.message.payload.byteLength);
+          this.#cost -= retainedCost(node.message);
         }
       }
       node.message = null;
@@ -102,10 +107,10 @@ export class RetainedIndex {
       if (limited) this.#limitedSize++;
     } else {
       this.#bytes -= node.message.payload.byteLength;
-      if (limited) this.#cost -= retainedCost(topic, node.message.payload.byteLength);
+      if (limited) this.#cost -= retainedCost(node.message);
     }
     this.#bytes += message.payload.byteLength;
-    if (limited) this.#cost += retainedCost(topic, message.payload.byteLength);
+    if (limited) this.#cost += retainedCost(message);
     node.message = message;
   }
 

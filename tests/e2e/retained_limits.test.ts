@@ -102,7 +102,9 @@ Deno.test("max-retained-bytes counts payload, topic and 256 bytes per message", 
       }
       const kept = await retainedOf(broker.url, `${base}/#`);
       const each = 1000 + `${base}/0`.length + 256;
-      console.log(`10 retained messages of ${each} counted bytes under 10,000: ${kept.size} stored`);
+      console.log(
+        `10 retained messages of ${each} counted bytes under 10,000: ${kept.size} stored`,
+      );
       assert.equal(kept.size, Math.floor(10_000 / each));
       // Replacing a stored message with a smaller one always fits.
       await pub.publish(`${base}/0`, "small", { qos: 1, retain: true });

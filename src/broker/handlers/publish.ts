@@ -91,7 +91,7 @@ export function handlePublish(core: Core, client: Client, p: PublishPacket): voi
   const allowed = !sys && core.authorizer.canPublish(client.info, p.topic);
   if (
     allowed && v5 !== null && p.qos > 0 && p.retain &&
-    !core.retainer.admits(p.topic, p.payload.byteLength)
+    !core.retainer.admits({ topic: p.topic, payload: p.payload, properties: props })
   ) {
     // The retained set is full (max-retained-messages/-bytes): a 5.0 publisher that waits for an
     // ack is told (0x97 Quota exceeded) and the message goes nowhere, so that a failed PUBLISH
