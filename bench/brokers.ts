@@ -32,6 +32,8 @@ export const BROKER_LIMITS = {
   maxConnections: 19_500,
   maxInflight: 1000,
   maxQueued: 100_000,
+  /** max-queued-bytes-total: 100,000 queued 1 KiB messages count about 150 MiB. */
+  maxQueuedBytesTotal: 1024 * 1048576,
 };
 
 const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -164,6 +166,10 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
     `--mqttwk.broker.max-connections=${BROKER_LIMITS.maxConnections}`,
     `--mqttwk.broker.max-inflight=${BROKER_LIMITS.maxInflight}`,
     `--mqttwk.broker.max-queued-messages=${BROKER_LIMITS.maxQueued}`,
+    // A baseline checkout may predate the key (its own default then applies).
+    ...(name === "mqttwk-baseline"
+      ? []
+      : [`--mqttwk.broker.max-queued-bytes-total=${BROKER_LIMITS.maxQueuedBytesTotal}`]),
   ];
   switch (name) {
     case "mqttwk":

@@ -132,7 +132,7 @@ export const defaultBrokerOptions: BrokerOptions = {
   maxQueuedMessages: 1000,
   maxQueuedBytes: 0,
   queueFullPolicy: "drop-new",
-  maxQueuedBytesTotal: 256 * 1024 * 1024,
+  maxQueuedBytesTotal: 128 * 1024 * 1024,
   maxSessions: 100_000,
   maxSessionsPerUser: 10_000,
   maxSessionsPerAddress: 1000,

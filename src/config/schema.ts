@@ -275,10 +275,11 @@ export const SCHEMA = [
   {
     key: `${B}.max-queued-bytes-total`,
     type: "bytes",
-    default: 268435456,
+    default: 134217728,
     min: 0,
     field: "maxQueuedBytesTotal",
-    doc: "Maximum bytes queued across all clients (payload + 512 per message); 0 = unlimited.",
+    doc: "Maximum bytes queued across all clients (payload + topic + properties + 512 per " +
+      "message); 0 = unlimited.",
   },
   {
     key: `${B}.max-sessions`,

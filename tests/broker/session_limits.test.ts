@@ -146,7 +146,7 @@ Deno.test("all queues together stop at max-queued-bytes-total and the drop is lo
 Deno.test("the queue total counts a message's topic and user properties, not only its payload", async () => {
   // An empty payload on a 60,000-character topic weighs 60 KB in memory: it must not count as
   // an empty message (QUEUE_ENTRY_OVERHEAD alone would let 1,000 sessions × 1,000 such messages
-  // hold 60 GB under a 256 MiB total).
+  // hold 60 GB under a 128 MiB total).
   const topic = `long/${"t".repeat(60_000)}`;
   const props = { userProperties: [["k", "v".repeat(20_000)]] as [string, string][] };
   const heavy = { topic, payload: new Uint8Array(0), properties: props };
