@@ -12,6 +12,7 @@ import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { freePort, mib, RssSampler, startBrokerProcess } from "./broker_process.ts";
 import { describeGrowth, heapCensus } from "./heap_probe.ts";
+import { formatFigures } from "../helpers/figures.ts";
 import type { DriverResult } from "./fuzz_driver.ts";
 
 /** How big a campaign is. */
@@ -307,6 +308,18 @@ export function describeCampaign(r: CampaignResult): string {
       Object.entries(r.state).map(([k, v]) => `${k} ${v}`).join(", ") || "(no $SYS figures)"
     }`,
   ];
+  lines.push(formatFigures("fuzz campaign", {
+    unit: "sequences",
+    sent: d.tcp + d.ws,
+    acknowledged: r.good.count,
+    lost: r.good.lost,
+    crashes: r.crashes,
+    peakRss: r.rssPeak,
+    recoveryMs: r.recoveryMs,
+    note: `acknowledged/lost: the good client's QoS 1 round trips (p99 ${
+      r.good.p99.toFixed(2)
+    } ms); ${d.failureCount} connections left open or answered malformed`,
+  }));
   if (r.heapGrowth) lines.push(r.heapGrowth);
   for (const f of d.failures) {
     lines.push(
