@@ -75,10 +75,12 @@ const STATE_TOPICS = [
 ];
 
 /**
- * How far the broker's RSS may grow during a campaign. Persistent sessions the fuzz creates may
- * each hold the default 1,000 queued messages; a campaign of 100,000 sequences leaves a few
- * hundred (200-300 MiB). Without a limit on sessions from anonymous clients (issue 16, finding 7)
- * a 1,000,000 run passes it.
+ * How far the broker's RSS may grow during a campaign. What the fuzz leaves grows until its
+ * limits stop it: up to 1,000 persistent sessions (max-sessions-per-address) whose queues
+ * together stop at max-queued-bytes-total (128 MiB counted), a few hundred retained messages and
+ * subscriptions. RSS runs at two to three times the counted queue total (V8's heap headroom and
+ * garbage between collections), so it levels off a few hundred MiB above the baseline; with the
+ * earlier 256 MiB default a 300,000-sequence run reached about 800 MiB.
  */
 export const RSS_GROWTH_LIMIT = 512 * 1048576;
 
