@@ -33,6 +33,8 @@ export const BROKER_LIMITS = {
   maxConnections: 19_500,
   maxInflight: 1000,
   maxQueued: 100_000,
+  /** max-queued-bytes-total: 100,000 queued 1 KiB messages count about 150 MiB. */
+  maxQueuedBytesTotal: 1024 * 1048576,
 };
 
 const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -290,6 +292,10 @@ export async function startBroker(
     // Every bench client comes from loopback: the per-address session limit (1,000 by default)
     // would refuse the 1,001st client of fanout1000; Mosquitto has no such limit.
     `--mqttwk.broker.max-sessions-per-address=${BROKER_LIMITS.maxConnections}`,
+    // A baseline checkout may predate the key (its own default then applies).
+    ...(name === "mqttwk-baseline"
+      ? []
+      : [`--mqttwk.broker.max-queued-bytes-total=${BROKER_LIMITS.maxQueuedBytesTotal}`]),
   ];
   switch (name) {
     case "mqttwk":

@@ -106,7 +106,7 @@ export class Core {
       log,
     );
     const subscriptions = this.subscriptions = new SubscriptionTable(cluster);
-    this.retainer = new Retainer(this.retained, persistence, this.stats, cluster);
+    this.retainer = new Retainer(this.retained, persistence, this.stats, cluster, options, log);
     const volatile = this.volatile = new VolatileDeliveries((s, e) =>
       persistence.putOutbound(s, e)
     );

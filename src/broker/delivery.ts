@@ -15,7 +15,7 @@ import { publishTemplate } from "./outgoing.ts";
 import type { ClientOutput } from "./output.ts";
 import type { Persistence } from "./persistence.ts";
 import type { RetainedFeed } from "./retained_feed.ts";
-import { QUEUE_ENTRY_OVERHEAD, type QueueBudget, type Session } from "./session.ts";
+import { type QueueBudget, queuedCost, type Session } from "./session.ts";
 import type { BrokerStats } from "./stats.ts";
 import { VolatileDeliveries } from "./volatile.ts";
 
@@ -114,7 +114,7 @@ export class Delivery {
       this.#dropped(s);
     }
     const total = options.maxQueuedBytesTotal;
-    if (total > 0 && this.#budget.bytes + size + QUEUE_ENTRY_OVERHEAD > total) {
+    if (total > 0 && this.#budget.bytes + queuedCost(msg) > total) {
       // The node's queues together are full: this session gives up its oldest message for the
       // new one if the policy says so and it has any, else the new one goes.
       if (options.queueFullPolicy === "drop-oldest" && s.queueLength > 0) {

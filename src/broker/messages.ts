@@ -78,6 +78,26 @@ export function messageProperties(p: Properties | undefined): Properties | undef
   return out;
 }
 
+/**
+ * About what a message's own data weighs in memory, for the limits that count it (queued bytes
+ * across sessions, retained bytes): the payload plus the topic and the 5.0 properties, which a
+ * client controls as much as the payload (a 64 KiB topic or a megabyte of user properties on an
+ * empty payload must not count as nothing). Strings count one byte per UTF-16 unit.
+ */
+export function messageSize(
+  msg: { topic: string; payload: Uint8Array; properties?: Properties },
+): number {
+  let n = msg.payload.byteLength + msg.topic.length;
+  const p = msg.properties;
+  if (p !== undefined) {
+    n += (p.contentType?.length ?? 0) + (p.responseTopic?.length ?? 0) +
+      (p.correlationData?.byteLength ?? 0);
+    const up = p.userProperties;
+    if (up !== undefined) { for (const [k, v] of up) n += k.length + v.length + 16; }
+  }
+  return n;
+}
+
 /** Whether `msg` has outlived its Message Expiry Interval at `now` (MQTT-3.3.2-5). */
 export function isExpired(msg: StoredMessage, now: number): boolean {
   const at = msg.expiresAt;

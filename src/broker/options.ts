@@ -81,6 +81,13 @@ export interface BrokerOptions {
   maxQos: QoS;
   /** Whether retained messages are supported; off: a retained PUBLISH is a protocol error. */
   retainAvailable: boolean;
+  /**
+   * Retained messages this node stores (besides its own `$SYS` values); at the limit a message
+   * for a new topic is delivered but not stored. 0 = unlimited.
+   */
+  maxRetainedMessages: number;
+  /** Bytes of retained messages (payload + topic + RETAINED_ENTRY_OVERHEAD each); 0 = unlimited. */
+  maxRetainedBytes: number;
   /** Shared subscriptions (`$share/`, `$queue/`); off: refused (0x9E), CONNACK says so. */
   sharedSubscriptionAvailable: boolean;
   /** How a shared group picks the one receiver of each message. */
@@ -125,7 +132,7 @@ export const defaultBrokerOptions: BrokerOptions = {
   maxQueuedMessages: 1000,
   maxQueuedBytes: 0,
   queueFullPolicy: "drop-new",
-  maxQueuedBytesTotal: 256 * 1024 * 1024,
+  maxQueuedBytesTotal: 128 * 1024 * 1024,
   maxSessions: 100_000,
   maxSessionsPerUser: 10_000,
   maxSessionsPerAddress: 1000,
@@ -141,6 +148,8 @@ export const defaultBrokerOptions: BrokerOptions = {
   topicAliasMaximum: 10,
   maxQos: 2,
   retainAvailable: true,
+  maxRetainedMessages: 200_000,
+  maxRetainedBytes: 128 * 1024 * 1024,
   sharedSubscriptionAvailable: true,
   sharedSubscriptionStrategy: "round_robin",
   subscriptionIdentifiersAvailable: true,

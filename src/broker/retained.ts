@@ -2,7 +2,25 @@
  * Retained messages, indexed by topic level so a wildcard subscription walks only the matching
  * branches instead of scanning every retained topic.
  */
+import type { Properties } from "../codec/packets.ts";
+import { messageSize } from "./messages.ts";
 import type { StoredMessage } from "./model.ts";
+import { isSysTopic } from "./sys_topic.ts";
+
+/**
+ * What one retained message is counted as in the retained limit besides its payload and topic:
+ * its tree node, the node's map entry and the message object (the payload, topic and properties
+ * are counted by messageSize). About its cost in V8's heap, so
+ * that tiny payloads on many topics do not look free.
+ */
+export const RETAINED_ENTRY_OVERHEAD = 256;
+
+/** The bytes a retained message counts as against `max-retained-bytes` (see messageSize). */
+export function retainedCost(
+  msg: { topic: string; payload: Uint8Array; properties?: Properties },
+): number {
+  return messageSize(msg) + RETAINED_ENTRY_OVERHEAD;
+}
 
 class Node {
   children: Map<string, Node> | null = null;
@@ -13,6 +31,9 @@ export class RetainedIndex {
   #root = new Node();
   #size = 0;
   #bytes = 0;
+  /** Messages and counted bytes outside `$SYS`, what the retained limits apply to. */
+  #limitedSize = 0;
+  #cost = 0;
 
   get size(): number {
     return this.#size;
@@ -21,6 +42,16 @@ export class RetainedIndex {
   /** Payload bytes of every retained message (for `$SYS/broker/store/messages/bytes`). */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Retained messages outside `$SYS` (the broker's own values are not limited). */
+  get limitedSize(): number {
+    return this.#limitedSize;
+  }
+
+  /** What the retained messages outside `$SYS` count as together (see retainedCost). */
+  get cost(): number {
+    return this.#cost;
   }
 
   get(topic: string): StoredMessage | null {
@@ -47,6 +78,10 @@ export class RetainedIndex {
       if (node.message) {
         this.#size--;
         this.#bytes -= node.message.payload.byteLength;
+        if (!isSysTopic(topic)) {
+          this.#limitedSize--;
+          this.#cost -= retainedCost(node.message);
+        }
       }
       node.message = null;
       for (let i = levels.length; i > 0; i--) {
@@ -66,9 +101,16 @@ export class RetainedIndex {
       }
       node = next;
     }
-    if (!node.message) this.#size++;
-    else this.#bytes -= node.message.payload.byteLength;
+    const limited = !isSysTopic(topic);
+    if (!node.message) {
+      this.#size++;
+      if (limited) this.#limitedSize++;
+    } else {
+      this.#bytes -= node.message.payload.byteLength;
+      if (limited) this.#cost -= retainedCost(node.message);
+    }
     this.#bytes += message.payload.byteLength;
+    if (limited) this.#cost += retainedCost(message);
     node.message = message;
   }
 

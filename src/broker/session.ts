@@ -3,7 +3,8 @@
  * clean session is a session with expiry 0 that ends with its connection.
  */
 import type { ProtocolVersion } from "../codec/packets.ts";
-import type { OutboundEntry, SubscriptionRecord } from "./model.ts";
+import { messageSize } from "./messages.ts";
+import type { OutboundEntry, StoredMessage, SubscriptionRecord } from "./model.ts";
 import type { ClientOutput } from "./output.ts";
 import type { RetainedFeed } from "./retained_feed.ts";
 
@@ -19,6 +20,11 @@ const NO_QUEUE: OutboundEntry[] = Object.freeze([]) as unknown as OutboundEntry[
  * queueing tiny messages measured several hundred bytes of RSS per queued message.
  */
 export const QUEUE_ENTRY_OVERHEAD = 512;
+
+/** What one queued message counts as in the node-wide queue total. */
+export function queuedCost(msg: StoredMessage): number {
+  return messageSize(msg) + QUEUE_ENTRY_OVERHEAD;
+}
 
 /** The node-wide total of queued bytes, shared by every session (see maxQueuedBytesTotal). */
 export interface QueueBudget {
@@ -36,6 +42,8 @@ export class Session {
   #queue: OutboundEntry[] = NO_QUEUE;
   #head = 0;
   queuedBytes = 0;
+  /** What this session's queue counts as in the node-wide total (queuedCost of each). */
+  #counted = 0;
   #inflight: Map<number, OutboundEntry> | null = null;
   #inboundQos2: Set<number> | null = null;
   nextSeq = 1;
@@ -116,18 +124,17 @@ export class Session {
   enqueue(entry: OutboundEntry): void {
     if (this.#queue === NO_QUEUE) this.#queue = [];
     this.#queue.push(entry);
-    const n = entry.message.payload.byteLength;
-    this.queuedBytes += n;
-    this.#budget.bytes += n + QUEUE_ENTRY_OVERHEAD;
+    this.queuedBytes += entry.message.payload.byteLength;
+    const c = queuedCost(entry.message);
+    this.#counted += c;
+    this.#budget.bytes += c;
   }
 
   dequeue(): OutboundEntry | undefined {
     if (this.#head >= this.#queue.length) return undefined;
     const e = this.#queue[this.#head];
     this.#queue[this.#head++] = undefined as unknown as OutboundEntry;
-    const n = e.message.payload.byteLength;
-    this.queuedBytes -= n;
-    this.#budget.bytes -= n + QUEUE_ENTRY_OVERHEAD;
+    this.#unqueued(e);
     if (this.#head === this.#queue.length) {
       // Drained: give the array back (an idle session holds none).
       this.#queue = NO_QUEUE;
@@ -140,6 +147,14 @@ export class Session {
     return e;
   }
 
+  /** An entry left the queue: its bytes leave the session's and the node's totals. */
+  #unqueued(e: OutboundEntry): void {
+    this.queuedBytes -= e.message.payload.byteLength;
+    const c = queuedCost(e.message);
+    this.#counted -= c;
+    this.#budget.bytes -= c;
+  }
+
   /** Removes the queued entries `keep` rejects, in order; returns them. */
   dropQueued(keep: (e: OutboundEntry) => boolean): OutboundEntry[] {
     const dropped: OutboundEntry[] = [];
@@ -149,9 +164,7 @@ export class Session {
       if (keep(e)) kept.push(e);
       else {
         dropped.push(e);
-        const n = e.message.payload.byteLength;
-        this.queuedBytes -= n;
-        this.#budget.bytes -= n + QUEUE_ENTRY_OVERHEAD;
+        this.#unqueued(e);
       }
     }
     if (dropped.length > 0) {
@@ -163,7 +176,8 @@ export class Session {
 
   /** Gives the queue up (the session ends): its bytes leave the node-wide total. */
   releaseQueue(): void {
-    this.#budget.bytes -= this.queuedBytes + this.queueLength * QUEUE_ENTRY_OVERHEAD;
+    this.#budget.bytes -= this.#counted;
+    this.#counted = 0;
     this.#queue = NO_QUEUE;
     this.#head = 0;
     this.queuedBytes = 0;

@@ -42,6 +42,8 @@ export function brokerOptionsFrom(
     topicAliasMaximum: config.topicAliasMaximum,
     maxQos: config.maxQos as QoS,
     retainAvailable: config.retainAvailable,
+    maxRetainedMessages: config.maxRetainedMessages,
+    maxRetainedBytes: config.maxRetainedBytes,
     sharedSubscriptionAvailable: config.sharedSubscriptionAvailable,
     sharedSubscriptionStrategy: config.sharedSubscriptionStrategy as SharedStrategy,
     // Not configurable: implemented, so always on.

@@ -275,10 +275,11 @@ export const SCHEMA = [
   {
     key: `${B}.max-queued-bytes-total`,
     type: "bytes",
-    default: 268435456,
+    default: 134217728,
     min: 0,
     field: "maxQueuedBytesTotal",
-    doc: "Maximum bytes queued across all clients (payload + 512 per message); 0 = unlimited.",
+    doc: "Maximum bytes queued across all clients (payload + topic + properties + 512 per " +
+      "message); 0 = unlimited.",
   },
   {
     key: `${B}.max-sessions`,
@@ -406,6 +407,25 @@ export const SCHEMA = [
     default: true,
     field: "retainAvailable",
     doc: "Whether retained messages are supported; off: a retained PUBLISH disconnects.",
+  },
+  {
+    key: `${B}.max-retained-messages`,
+    type: "int",
+    default: 200000,
+    min: 0,
+    field: "maxRetainedMessages",
+    doc: "Maximum retained messages stored (the broker's $SYS values aside); beyond it a " +
+      "retained PUBLISH to a new topic is delivered but not stored (5.0 QoS 1/2: refused, " +
+      "0x97); 0 = unlimited.",
+  },
+  {
+    key: `${B}.max-retained-bytes`,
+    type: "bytes",
+    default: 134217728,
+    min: 0,
+    field: "maxRetainedBytes",
+    doc: "Maximum bytes of retained messages (payload + topic + 256 per message), applied as " +
+      "max-retained-messages is; 0 = unlimited.",
   },
   {
     key: `${B}.shared-subscription-available`,

@@ -4,7 +4,7 @@
  * verified user, per node) gets CONNACK 0x03 and a log line at most once a second; all queues
  * together stop at max-queued-bytes-total, the full-queue policy deciding what goes.
  */
-import { QUEUE_ENTRY_OVERHEAD } from "../../src/broker/session.ts";
+import { QUEUE_ENTRY_OVERHEAD, queuedCost } from "../../src/broker/session.ts";
 import assert from "node:assert/strict";
 import type { Logger } from "../../src/log.ts";
 import {
@@ -104,7 +104,8 @@ Deno.test("verified users count per user, unverified usernames per address", asy
 
 Deno.test("all queues together stop at max-queued-bytes-total and the drop is logged", async () => {
   const log = warnings();
-  const limit = 10 * (100 + QUEUE_ENTRY_OVERHEAD);
+  // Each message counts its payload, its topic ("queue/x", 7) and the entry overhead.
+  const limit = 10 * (100 + 7 + QUEUE_ENTRY_OVERHEAD);
   await withBroker(async (b) => {
     // Three offline persistent subscribers: every message queues once per session.
     for (const id of ["q1", "q2", "q3"]) {
@@ -119,7 +120,7 @@ Deno.test("all queues together stop at max-queued-bytes-total and the drop is lo
     let bytes = 0;
     for (const s of b.sessions.values()) {
       queued += s.queueLength;
-      bytes += s.queuedBytes + s.queueLength * QUEUE_ENTRY_OVERHEAD;
+      bytes += s.queuedBytes + s.queueLength * (7 + QUEUE_ENTRY_OVERHEAD);
     }
     const lines = log.lines.filter((l) => l.includes("max-queued-bytes-total"));
     console.log(
@@ -140,4 +141,29 @@ Deno.test("all queues together stop at max-queued-bytes-total and the drop is lo
     assert.equal(b.sessions.get("q4")!.queueLength, 10);
     pub.close();
   }, { log, options: { maxQueuedBytesTotal: limit } });
+});
+
+Deno.test("the queue total counts a message's topic and user properties, not only its payload", async () => {
+  // An empty payload on a 60,000-character topic weighs 60 KB in memory: it must not count as
+  // an empty message (QUEUE_ENTRY_OVERHEAD alone would let 1,000 sessions × 1,000 such messages
+  // hold 60 GB under a 128 MiB total).
+  const topic = `long/${"t".repeat(60_000)}`;
+  const props = { userProperties: [["k", "v".repeat(20_000)]] as [string, string][] };
+  const heavy = { topic, payload: new Uint8Array(0), properties: props };
+  assert.equal(queuedCost(heavy as never), topic.length + 1 + 20_000 + 16 + QUEUE_ENTRY_OVERHEAD);
+  const limit = 4 * queuedCost({ topic, payload: new Uint8Array(0) } as never);
+  await withBroker(async (b) => {
+    const c = await connected(b, "longq", { clean: false, remoteAddress: "192.0.2.9:1" });
+    await subscribe(c, [["long/#", 1]]);
+    c.close();
+    await waitFor(() => b.sessions.get("longq")?.client === null, 2000, "longq to go offline");
+    const pub = await connected(b, "longpub");
+    for (let i = 0; i < 10; i++) await publishAcked(pub, topic, new Uint8Array(0), 1);
+    const queued = b.sessions.get("longq")!.queueLength;
+    console.log(
+      `10 empty messages on a 60,000-character topic into a ${limit} B total: ${queued} queued`,
+    );
+    assert.equal(queued, 4);
+    pub.close();
+  }, { options: { maxQueuedBytesTotal: limit, maxTopicLength: 65535 } });
 });

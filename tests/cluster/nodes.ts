@@ -8,6 +8,10 @@ export interface NodeProcess {
   id: string;
   port: number;
   url: string;
+  /** The node's process id, for its memory figures. */
+  pid: number;
+  /** Whether the process has exited. */
+  exited(): boolean;
   logs(): string;
   waitForLog(re: RegExp, timeoutMs?: number): Promise<void>;
   kill(): Promise<void>;
@@ -81,6 +85,8 @@ export async function spawnNode(
     id,
     port,
     url: `mqtt://127.0.0.1:${port}`,
+    pid: child.pid,
+    exited: () => exited,
     logs: () => text,
     signal: (sig) => {
       if (!exited) child.kill(sig);

@@ -36,10 +36,12 @@ Deno.test("with no file, env or flags every setting has its documented default",
   assert.equal(config.maxQueuedMessages, 1000);
   assert.equal(config.maxQueuedBytes, 0);
   assert.equal(config.queueFullPolicy, "drop-new");
-  assert.equal(config.maxQueuedBytesTotal, 268435456);
+  assert.equal(config.maxQueuedBytesTotal, 134217728);
   assert.equal(config.maxSessions, 100000);
   assert.equal(config.maxSessionsPerUser, 10000);
   assert.equal(config.maxSessionsPerAddress, 1000);
+  assert.equal(config.maxRetainedMessages, 200000);
+  assert.equal(config.maxRetainedBytes, 134217728);
   assert.equal(config.outboundBufferBytes, 1048576);
   assert.equal(config.slowConsumerTimeout, 30);
   assert.equal(config.retryInterval, 0);

@@ -11,6 +11,7 @@ import {
   seededRandom,
   testSeed,
 } from "../helpers/durability_broker.ts";
+import { reportFigures } from "../helpers/figures.ts";
 import * as raw from "../helpers/raw.ts";
 import { PacketType as T } from "../helpers/raw.ts";
 
@@ -72,6 +73,7 @@ Deno.test({
       // The default queue limit (1000) would drop (and still acknowledge) part of the messages.
       args: ["--mqttwk.broker.max-queued-messages=100000"],
     });
+    const total = { sent: 0, acknowledged: 0, lost: 0, duplicated: 0 };
     try {
       for (let round = 1; round <= ROUNDS; round++) {
         const topic = `${uid("dur-q1")}/seq`;
@@ -90,13 +92,20 @@ Deno.test({
             `round ${round}: session present after restart`,
           );
           const seqs = new Set<number>();
+          let deliveries = 0;
           const got = await receiveAll(sub, (ps) => {
+            deliveries += ps.length;
             for (const p of ps.splice(0)) seqs.add(Number(raw.text(p).slice(4)));
             for (const id of r.acked) if (!seqs.has(id)) return false;
             return true;
           }, 3_000);
+          deliveries += got.length;
           for (const p of got) seqs.add(Number(raw.text(p).slice(4)));
           const missing = [...r.acked].filter((s) => !seqs.has(s)).sort((x, y) => x - y);
+          total.sent += r.sent;
+          total.acknowledged += r.acked.size;
+          total.lost += missing.length;
+          total.duplicated += Math.max(0, deliveries - seqs.size);
           console.log(
             `round ${round}: killed after ${r.killAfterAcks} PUBACKs; ${r.sent} sent, ` +
               `${r.acked.size} acknowledged, ${seqs.size} distinct delivered after restart, ` +
@@ -117,6 +126,7 @@ Deno.test({
           await sub.close();
         }
       }
+      reportFigures("QoS 1 across SIGKILL", { ...total, ...b.faultFigures() });
     } finally {
       await b.dispose();
     }

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { EXTERNAL, scoped, sleep, uid } from "../helpers/broker.ts";
 import { DurableBroker, persistentSubscribe, receiveAll } from "../helpers/durability_broker.ts";
+import { reportFigures, Tally } from "../helpers/figures.ts";
 import * as raw from "../helpers/raw.ts";
 import { PacketType as T } from "../helpers/raw.ts";
 
@@ -57,6 +58,7 @@ Deno.test({
   ignore: EXTERNAL,
   async fn(t) {
     const b = await DurableBroker.start();
+    const tally = new Tally();
     try {
       for (const resend of [true, false]) {
         await t.step(
@@ -94,6 +96,7 @@ Deno.test({
               await pub2.write(raw.disconnect(), true);
 
               const payloads = await drainSubscriber(b, subId, topic);
+              tally.add(["once", "second", "end"], payloads);
               assert.deepEqual(payloads, ["once", "second", "end"], b.tail());
             }),
         );
@@ -122,9 +125,11 @@ Deno.test({
             await pub2.write(raw.disconnect(), true);
 
             const payloads = await drainSubscriber(b, subId, topic);
+            tally.add(["first", "reused id", "end"], payloads);
             assert.deepEqual(payloads, ["first", "reused id", "end"], b.tail());
           }),
       );
+      reportFigures("inbound QoS 2 across SIGKILL", { ...tally.totals(), ...b.faultFigures() });
     } finally {
       await b.dispose();
     }
@@ -136,6 +141,7 @@ Deno.test({
   ignore: EXTERNAL,
   async fn(t) {
     const b = await DurableBroker.start();
+    const tally = new Tally();
     try {
       for (const waitMs of [0, 300]) {
         await t.step(
@@ -182,6 +188,8 @@ Deno.test({
               );
               await sub2.write(raw.pubcomp(y));
               await sub2.expectSilence(500);
+              // Delivered once before the kill; after it only the PUBREL came (silence asserted).
+              tally.add([raw.text(msg)], [raw.text(msg)]);
             }),
         );
       }
@@ -222,8 +230,11 @@ Deno.test({
             await sub2.write(raw.pubcomp(y));
             // No second copy under another packet id.
             await sub2.expectSilence(500);
+            // The DUP resend replaces the unacknowledged first delivery: one message.
+            tally.add([raw.text(msg)], [raw.text(again)]);
           }),
       );
+      reportFigures("outbound QoS 2 across SIGKILL", { ...tally.totals(), ...b.faultFigures() });
     } finally {
       await b.dispose();
     }

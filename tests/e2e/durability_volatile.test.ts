@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { EXTERNAL, scoped, uid } from "../helpers/broker.ts";
 import { DurableBroker } from "../helpers/durability_broker.ts";
+import { reportFigures, Tally } from "../helpers/figures.ts";
 import * as raw from "../helpers/raw.ts";
 import { PacketType as T } from "../helpers/raw.ts";
 
@@ -41,6 +42,13 @@ Deno.test({
         defer(again.close);
         assert.equal(connack.sessionPresent, true);
         const resent = await again.expect(T.PUBLISH);
+        // A QoS 1 resend of an unacknowledged delivery, DUP=1: not counted as a duplicate.
+        const tally = new Tally();
+        tally.add(["held"], [raw.text(resent)]);
+        reportFigures("unacknowledged QoS 1 delivery across SIGKILL", {
+          ...tally.totals(),
+          ...b.faultFigures(),
+        });
         assert.equal(raw.text(resent), "held");
         assert.equal(resent.dup, true, "resent as a duplicate");
         assert.equal(resent.packetId, delivered.packetId, "with its original packet id");

@@ -6,11 +6,12 @@
  * MQTTWK_HARDENING_ROOT=/path/to/checkout the hardening tests attack that code instead, which is
  * how they are shown to fail against the code from before a fix.
  */
+import { crashSigns, mib, rssOf } from "../helpers/figures.ts";
 import { waitFor } from "../helpers/wait.ts";
 
+export { mib, rssOf };
+
 const LOG_CAP = 1 << 20;
-/** What an escaped exception or a runtime panic prints. */
-const CRASH = /uncaught|panicked|RUST_BACKTRACE/gi;
 const OWN_ROOT = new URL("../../", import.meta.url).pathname;
 
 /** The checkout whose main.ts is attacked. */
@@ -46,6 +47,8 @@ export interface BrokerProcessOptions {
   websocket?: boolean;
   /** Extra main.ts arguments, e.g. "--mqttwk.broker.connect-timeout=1". */
   args?: string[];
+  /** Extra Deno flags before main.ts, e.g. "--inspect=127.0.0.1:9229" for a heap census. */
+  denoFlags?: string[];
 }
 
 /** Starts main.ts of BROKER_ROOT on free loopback ports and waits until it listens. */
@@ -64,6 +67,7 @@ export async function startBrokerProcess(o: BrokerProcessOptions = {}): Promise<
       ["--max-semi-space-size=2", Deno.env.get("MQTTWK_HARDENING_V8_FLAGS")]
         .filter((f) => f).join(",")
     }`,
+    ...(o.denoFlags ?? []),
     "main.ts",
     "--port",
     String(tcpPort),
@@ -84,13 +88,13 @@ export async function startBrokerProcess(o: BrokerProcessOptions = {}): Promise<
     stderr: "piped",
   }).spawn();
   let text = "";
-  let crashSigns = 0;
+  let crashes = 0;
   let status: Deno.CommandStatus | undefined;
   const pump = async (s: ReadableStream<Uint8Array>) => {
     const d = new TextDecoder();
     for await (const c of s) {
       const piece = d.decode(c, { stream: true });
-      crashSigns += piece.match(CRASH)?.length ?? 0;
+      crashes += crashSigns(piece);
       text += piece;
       // A fuzz makes the broker log a line per refused connection: keep the start (the
       // listening lines) and the latest part, not hundreds of MB.
@@ -127,7 +131,7 @@ export async function startBrokerProcess(o: BrokerProcessOptions = {}): Promise<
     wsPort,
     wsPath: "/mqtt",
     logs: () => text,
-    crashSigns: () => crashSigns,
+    crashSigns: () => crashes,
     exited: () => status,
     cpuSeconds: () => cpuSecondsOf(child.pid),
     rss: () => {
@@ -149,7 +153,8 @@ export async function startBrokerProcess(o: BrokerProcessOptions = {}): Promise<
   };
 }
 
-function freePort(): number {
+/** A free loopback TCP port. */
+export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -166,16 +171,6 @@ async function accepts(port: number): Promise<boolean> {
   }
 }
 
-/** VmRSS of process `pid` in bytes, 0 if it is gone. */
-export function rssOf(pid: number): number {
-  try {
-    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+) kB/);
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** CPU seconds (utime + stime) of process `pid`, from /proc (at USER_HZ = 100). */
 export function cpuSecondsOf(pid: number): number {
   try {
@@ -186,11 +181,6 @@ export function cpuSecondsOf(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-/** Bytes as MiB with one decimal, for the figures the tests print. */
-export function mib(bytes: number): string {
-  return (bytes / 1048576).toFixed(1);
 }
 
 /** Samples a broker's RSS in the background until stopped; keeps the peak. */

@@ -10,7 +10,9 @@
 import { parseArgs } from "node:util";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { mib, RssSampler, startBrokerProcess } from "./broker_process.ts";
+import { freePort, mib, RssSampler, startBrokerProcess } from "./broker_process.ts";
+import { describeGrowth, heapCensus } from "./heap_probe.ts";
+import { formatFigures } from "../helpers/figures.ts";
 import type { DriverResult } from "./fuzz_driver.ts";
 
 /** How big a campaign is. */
@@ -23,6 +25,11 @@ export interface CampaignOptions {
   rate: number;
   /** Print progress lines. */
   verbose?: boolean;
+  /**
+   * Take a heap census of the broker (over its inspector) before and after the fuzz and report
+   * which objects grew. Slow on a big heap: for finding what the fuzz leaves behind, not for CI.
+   */
+  heap?: boolean;
 }
 
 /** Latency figures of the well-behaved client's round trips, in ms. */
@@ -51,13 +58,29 @@ export interface CampaignResult {
   durationMs: number;
   /** The broker's last log lines, for a failure message. */
   logTail: string;
+  /** What the fuzz left in the broker, from its `$SYS` topics (name → value). */
+  state: Record<string, string>;
+  /** With `heap`: the objects that grew during the fuzz. */
+  heapGrowth?: string;
 }
 
+/** The `$SYS/broker/` figures that say how much state the fuzz left behind. */
+const STATE_TOPICS = [
+  "clients/total",
+  "clients/disconnected",
+  "subscriptions/count",
+  "retained messages/count",
+  "store/messages/count",
+  "store/messages/bytes",
+];
+
 /**
- * How far the broker's RSS may grow during a campaign. Persistent sessions the fuzz creates may
- * each hold the default 1,000 queued messages; a campaign of 100,000 sequences leaves a few
- * hundred (200-300 MiB). Without a limit on sessions from anonymous clients (issue 16, finding 7)
- * a 1,000,000 run passes it.
+ * How far the broker's RSS may grow during a campaign. What the fuzz leaves grows until its
+ * limits stop it: up to 1,000 persistent sessions (max-sessions-per-address) whose queues
+ * together stop at max-queued-bytes-total (128 MiB counted), a few hundred retained messages and
+ * subscriptions. RSS runs at two to three times the counted queue total (V8's heap headroom and
+ * garbage between collections), so it levels off a few hundred MiB above the baseline; with the
+ * earlier 256 MiB default a 300,000-sequence run reached about 800 MiB.
  */
 export const RSS_GROWTH_LIMIT = 512 * 1048576;
 
@@ -99,9 +122,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   // Errors only: at thousands of connections a second the INFO and WARN lines would be read by
   // this process, whose event loop times the good client. Escaped exceptions and panics are
   // printed whatever the level.
+  const inspectPort = o.heap ? freePort() : 0;
   const broker = await startBrokerProcess({
     websocket: true,
     args: ["--mqttwk.broker.log-level=error"],
+    denoFlags: o.heap ? [`--inspect=127.0.0.1:${inspectPort}`] : [],
   });
   const log = (s: string) => o.verbose && console.error(s);
   try {
@@ -114,6 +139,12 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     for (let i = 0; i < 50; i++) await roundTrip(good, topic, -1 - i);
     const rss = new RssSampler(broker);
     const rssBaseline = rss.sample();
+    // After the RSS baseline: the snapshot itself takes the broker's RSS up by the heap's size.
+    const heapBefore = o.heap ? await heapCensus(inspectPort) : undefined;
+    // RSS over time shows whether memory levels off (bounded) or keeps climbing.
+    const rssLog = o.verbose
+      ? setInterval(() => log(`rss: ${mib(rss.last)} MiB (peak ${mib(rss.peak)})`), 15_000)
+      : undefined;
     const cpu0 = broker.cpuSeconds();
     const fuzzStart = performance.now();
 
@@ -172,6 +203,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       await new Promise((r) => setTimeout(r, 5));
     }
     const { out, err } = await driverOut;
+    clearInterval(rssLog);
     const fuzzEnd = performance.now();
     const brokerCpuPercent = (broker.cpuSeconds() - cpu0) / ((fuzzEnd - fuzzStart) / 1000) * 100;
     const line = out.split("\n").find((l) => l.startsWith("FUZZ-RESULT "));
@@ -190,9 +222,13 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     await fresh.subscribe(`${topic}/fresh`, 1);
     await roundTrip(fresh, `${topic}/fresh`, 0);
     const recoveryMs = performance.now() - fuzzEnd;
+    const state = await sysState(fresh);
     await fresh.close();
     await good.close();
     rss.stop();
+    const heapGrowth = heapBefore
+      ? describeGrowth(heapBefore, await heapCensus(inspectPort))
+      : undefined;
     const sorted = latencies.slice().sort((a, b) => a - b);
     const exit = broker.exited();
     return {
@@ -213,10 +249,39 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       recoveryMs,
       durationMs: performance.now() - t0,
       logTail: broker.logs().slice(Deno.env.get("MQTTWK_HARDENING_V8_FLAGS") ? 0 : -4000),
+      state,
+      heapGrowth,
     };
   } finally {
     await broker.stop();
   }
+}
+
+/**
+ * The broker's retained `$SYS/broker/` figures of STATE_TOPICS, as of its last `$SYS` interval:
+ * the sessions, subscriptions, retained and queued messages the fuzz left.
+ */
+async function sysState(
+  c: Awaited<ReturnType<typeof connectMqttJs>>,
+): Promise<Record<string, string>> {
+  await c.subscribe("$SYS/broker/#", 0);
+  const out: Record<string, string> = {};
+  try {
+    await c.inbox.waitFor(
+      () => {
+        for (const m of c.inbox.messages) {
+          const name = m.topic.slice("$SYS/broker/".length);
+          if (STATE_TOPICS.includes(name)) out[name] = String(m.payload);
+        }
+        return Object.keys(out).length === STATE_TOPICS.length;
+      },
+      3_000,
+      "the $SYS state figures",
+    );
+  } catch {
+    // $SYS publishing off, or some figures missing: report what came.
+  }
+  return out;
 }
 
 /** The figures of a campaign, one per line, for the test output. */
@@ -241,7 +306,23 @@ export function describeCampaign(r: CampaignResult): string {
     } ms`,
     `recovery: a fresh client round-tripped ${r.recoveryMs.toFixed(0)} ms after the fuzz`,
     `duration: ${(r.durationMs / 1000).toFixed(1)} s`,
+    `left in the broker ($SYS): ${
+      Object.entries(r.state).map(([k, v]) => `${k} ${v}`).join(", ") || "(no $SYS figures)"
+    }`,
   ];
+  lines.push(formatFigures("fuzz campaign", {
+    unit: "sequences",
+    sent: d.tcp + d.ws,
+    acknowledged: r.good.count,
+    lost: r.good.lost,
+    crashes: r.crashes,
+    peakRss: r.rssPeak,
+    recoveryMs: r.recoveryMs,
+    note: `acknowledged/lost: the good client's QoS 1 round trips (p99 ${
+      r.good.p99.toFixed(2)
+    } ms); ${d.failureCount} connections left open or answered malformed`,
+  }));
+  if (r.heapGrowth) lines.push(r.heapGrowth);
   for (const f of d.failures) {
     lines.push(
       `FAILED ${f.transport} seed ${f.seed} index ${f.index}: ${f.outcome}, ${f.why} ` +
@@ -268,13 +349,14 @@ if (import.meta.main) {
       "ws-share": { type: "string", default: "0.2" },
       concurrency: { type: "string", default: "64" },
       rate: { type: "string", default: "1200" },
+      heap: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
   if (a.help) {
     console.log(
       "deno task fuzz [--count N=1000000] [--seed S] [--ws-share 0.2] [--concurrency 64] " +
-        "[--rate R=1200 (sequences/s, 0 = unbounded)]\n" +
+        "[--rate R=1200 (sequences/s, 0 = unbounded)] [--heap (heap census before/after)]\n" +
         "Exits 1 if the broker crashed, a connection was left open or answered malformed bytes, " +
         "the good client lost a message or its p99 exceeded 10 ms.",
     );
@@ -291,6 +373,7 @@ if (import.meta.main) {
     concurrency: Number(a.concurrency),
     rate: Number(a.rate),
     verbose: true,
+    heap: a.heap,
   });
   console.log(describeCampaign(r));
   const ok = r.crashes === 0 && r.driver.failureCount === 0 && r.good.lost === 0 &&

@@ -30,6 +30,10 @@ export interface Broker {
   port: number;
   /** mqtt://host:port */
   url: string;
+  /** The broker's process id (0 for an external broker), for its memory figures. */
+  pid: number;
+  /** Whether the process has exited (false for an external broker). */
+  exited(): boolean;
   /** Everything the broker wrote to stdout and stderr so far. */
   logs(): string;
   /** Resolves with the logs once they match `re`; rejects (with the logs) after `timeoutMs`. */
@@ -53,6 +57,8 @@ function externalBroker(url: string): Broker {
     host,
     port,
     url: `mqtt://${u.hostname}:${port}`,
+    pid: 0,
+    exited: () => false,
     logs: () => "",
     waitForLog: () =>
       Promise.reject(new Error("broker logs are not available with MQTTWK_TEST_URL")),
@@ -173,6 +179,8 @@ async function spawnBroker(opts: BrokerOptions): Promise<Broker> {
     host,
     port,
     url: `mqtt://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    pid: child.pid,
+    exited: () => exited !== undefined,
     logs: () => text,
     waitForLog: (re, timeoutMs = 5_000) =>
       waitFor(() => (re.test(text) ? text : undefined), timeoutMs, `log ${re}`),

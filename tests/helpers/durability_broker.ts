@@ -5,6 +5,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { type Broker, startBroker } from "./broker.ts";
+import { crashSigns, type Figures, PeakRss } from "./figures.ts";
 import * as raw from "./raw.ts";
 import { PacketType as T } from "./raw.ts";
 
@@ -29,6 +30,13 @@ export class DurableBroker {
   /** Logs of the previous (stopped or killed) runs, each headed by a separator line. */
   #history = "";
   #runs = 0;
+  /** Runs that ended without kill() or stop() asking: crashes. */
+  #unplannedExits = 0;
+  /** When the last kill() or stop() ended a run, for the recovery time of the next start. */
+  #downSince: number | null = null;
+  /** Per restart after a kill or stop: ms from the fault to the broker listening again. */
+  readonly recoveries: number[] = [];
+  readonly #rss = new PeakRss(() => (this.#current ? [this.#current.pid] : []));
 
   private constructor(dir: string, ownsDir: boolean, args: string[]) {
     this.dir = dir;
@@ -115,6 +123,8 @@ export class DurableBroker {
         throw e;
       }
     }
+    if (this.#downSince !== null) this.recoveries.push(performance.now() - this.#downSince);
+    this.#downSince = null;
     if (this.#port === 0) this.#port = b.port;
     if (b.port !== this.#port) {
       await b.stop();
@@ -128,7 +138,10 @@ export class DurableBroker {
   async kill(): Promise<void> {
     const b = this.#current;
     if (!b) return;
+    if (b.exited()) this.#unplannedExits++;
+    this.#rss.sample();
     await b.kill();
+    this.#downSince = performance.now();
     this.#history += this.#header() + b.logs() + "----- SIGKILL -----\n";
     this.#current = null;
   }
@@ -137,14 +150,33 @@ export class DurableBroker {
   async stop(): Promise<number> {
     const b = this.#current;
     if (!b) return 0;
+    if (b.exited()) this.#unplannedExits++;
+    this.#rss.sample();
     const code = await b.stop();
+    this.#downSince = performance.now();
     this.#history += this.#header() + b.logs() + `----- stopped (exit ${code}) -----\n`;
     this.#current = null;
     return code;
   }
 
+  /**
+   * The fault figures of every run so far: crashes (runs that ended on their own, escaped
+   * exceptions or panics in the logs), the highest RSS of any run, and the longest time from a
+   * kill or stop to the next run listening. The caller adds what it sent, acknowledged, lost.
+   */
+  faultFigures(): Pick<Figures, "crashes" | "peakRss" | "recoveryMs" | "note"> {
+    this.#rss.sample();
+    return {
+      crashes: this.#unplannedExits + crashSigns(this.logs()),
+      peakRss: this.#rss.peak > 0 ? this.#rss.peak : undefined,
+      recoveryMs: this.recoveries.length > 0 ? Math.max(...this.recoveries) : undefined,
+      note: `${this.#runs} runs, ${this.recoveries.length} restarts (recovery: the longest)`,
+    };
+  }
+
   /** Kills the broker if it runs and removes the data directory if this wrapper created it. */
   async dispose(): Promise<void> {
+    this.#rss.stop();
     await this.kill();
     if (this.#ownsDir) await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }

@@ -111,7 +111,19 @@ function routeAccepted(
   let msg: StoredMessage | undefined;
   /** 5.0 reason code of the PUBACK/PUBREC: 0x10 when nobody subscribes (3.4.2.1). */
   let code = 0;
-  if (!sys && core.authorizer.canPublish(client.info, p.topic)) {
+  const allowed = !sys && core.authorizer.canPublish(client.info, p.topic);
+  if (
+    allowed && v5 !== null && p.qos > 0 && p.retain &&
+    !core.retainer.admits({ topic: p.topic, payload: p.payload, properties: props })
+  ) {
+    // The retained set is full (max-retained-messages/-bytes): a 5.0 publisher that waits for an
+    // ack is told (0x97 Quota exceeded) and the message goes nowhere, so that a failed PUBLISH
+    // is not also delivered. Other publishers cannot be told: Retainer.apply delivers theirs
+    // without storing it.
+    core.retainer.noteRefused(p.topic);
+    return refusedV5(client, p, ReasonCode.QuotaExceeded, "retained message limit reached");
+  }
+  if (allowed) {
     // The payload stays a view into the read buffer; `compact` copies it out only if the
     // message outlives this turn (retained, queued, in flight).
     msg = core.messages.create(
@@ -136,7 +148,14 @@ function routeAccepted(
     noteRefusal(core, client, p.topic, sys ? " (reserved for the broker)" : "");
     // 5.0: PUBACK/PUBREC 0x87, which ends the flow (4.3.3); 3.1.1 has no way to say it: the
     // PUBLISH is acknowledged and dropped.
-    if (v5 !== null) return refusedV5(client, p);
+    if (v5 !== null) {
+      return refusedV5(
+        client,
+        p,
+        ReasonCode.NotAuthorized,
+        "not authorized to publish to this topic",
+      );
+    }
   }
   if (p.qos === 0) return;
   const pid = p.packetId!;
@@ -205,10 +224,16 @@ function storeFailing(core: Core, client: Client, p: PublishPacket): void {
 }
 
 /**
- * A 5.0 PUBLISH the client may not make: PUBACK/PUBREC 0x87 (QoS 2: no PUBREL follows, so the
- * packet id is free at once), with a reason string if the client allows problem information.
+ * A 5.0 PUBLISH refused: PUBACK/PUBREC with `reasonCode` (0x87 not authorized, 0x97 quota
+ * exceeded; QoS 2: no PUBREL follows, so the packet id is free at once), with a reason string if
+ * the client allows problem information.
  */
-function refusedV5(client: Client, p: PublishPacket): void {
+function refusedV5(
+  client: Client,
+  p: PublishPacket,
+  reasonCode: number,
+  reasonString: string,
+): void {
   const v5 = client.v5!;
   if (p.qos === 0) return;
   const pid = p.packetId!;
@@ -220,11 +245,11 @@ function refusedV5(client: Client, p: PublishPacket): void {
     const ack = encodeReply(client, {
       type,
       packetId: pid,
-      reasonCode: ReasonCode.NotAuthorized,
-      properties: { reasonString: "not authorized to publish to this topic" },
+      reasonCode,
+      properties: { reasonString },
     });
     if (ack !== null) client.send(ack, true);
-  } else client.sendAck(p.qos === 1 ? 0x40 : 0x50, pid, true, ReasonCode.NotAuthorized);
+  } else client.sendAck(p.qos === 1 ? 0x40 : 0x50, pid, true, reasonCode);
 }
 
 /** A PUBLISH above Maximum QoS (MQTT-3.2.2-11: 0x9B) or retained while retain is off (0x9A). */
