@@ -154,72 +154,17 @@ export class Forwarder {
     };
   }
 
-  /** Reads (without delivering) every entry left in `node`'s stream: pending, then unread. */
-  async readAll(node: string): Promise<StreamEntry[]> {
-    const { cmd, me, keys } = this.ctx;
-    const key = keys.stream(node);
-    const all: StreamEntry[] = [];
-    try {
-      let start = "0-0";
-      do {
-        const res = await callBuffer(
-          cmd,
-          "XAUTOCLAIM",
-          key,
-          GROUP,
-          me,
-          0,
-          start,
-          "COUNT",
-          READ_COUNT,
-        ) as [Buffer, StreamEntry[], Buffer[]];
-        for (const e of res[1] ?? []) all.push(e);
-        start = res[0].toString();
-      } while (start !== "0-0");
-    } catch (e) {
-      if (!isRedisError(e, "NOGROUP")) throw e;
-      await this.ensureGroup(node);
-    }
-    // Bounded by the stream's cap (stream-max-len) plus what arrives meanwhile.
-    for (let round = 0; round < 1000; round++) {
-      const res = await callBuffer(
-        cmd,
-        "XREADGROUP",
-        "GROUP",
-        GROUP,
-        me,
-        "COUNT",
-        READ_COUNT * 8,
-        "STREAMS",
-        key,
-        ">",
-      ) as [Buffer, StreamEntry[]][] | null;
-      const entries = res?.[0]?.[1] ?? [];
-      if (entries.length === 0) break;
-      for (const e of entries) all.push(e);
-    }
-    return all;
-  }
-
-  /**
-   * Delivers entries readAll returned, all in this turn (nothing else can come between them);
-   * the returned promise resolves once they are durable here and acknowledged in the stream.
-   */
-  deliverRead(node: string, entries: StreamEntry[], after: number): Promise<void> {
-    const passed = this.#deliverNow(entries, after);
-    return this.#acknowledge(this.ctx.keys.stream(node), entries, passed);
-  }
-
   /** Delivers whatever waits unread in this node's stream (before a session leaves). */
   async drainOwn(): Promise<void> {
     await this.#deliverUnread(this.ctx.keys.stream(this.ctx.me), -1);
   }
 
   /**
-   * Delivers everything left in a dead node's stream here; returns the count. Ids first seen
-   * after `after` (a mark) reached the adopted sessions already and are skipped.
+   * Delivers everything left in a dead node's stream here, page by page; returns the count. Ids
+   * first seen after `after` (a mark) reached the adopted sessions already and are skipped.
+   * `backlog`: its sessions were adopted with their stream backlog still to come (deliverBacklog).
    */
-  async drainStream(node: string, after: number): Promise<number> {
+  async drainStream(node: string, after: number, backlog = false): Promise<number> {
     const { cmd, me, keys } = this.ctx;
     const key = keys.stream(node);
     let count = 0;
@@ -240,7 +185,7 @@ export class Forwarder {
         ) as [Buffer, StreamEntry[], Buffer[]];
         const entries = res[1] ?? [];
         if (entries.length) {
-          await this.#deliverEntries(key, entries, after);
+          await this.#deliverEntries(key, entries, after, backlog);
           count += entries.length;
         }
         start = res[0].toString();
@@ -250,12 +195,12 @@ export class Forwarder {
       if (!isRedisError(e, "NOGROUP")) throw e;
       await this.ensureGroup(node);
     }
-    count += await this.#deliverUnread(key, after);
+    count += await this.#deliverUnread(key, after, backlog);
     return count;
   }
 
   /** Reads (without blocking) and delivers every unread entry of `key`; returns how many. */
-  async #deliverUnread(key: string, after: number): Promise<number> {
+  async #deliverUnread(key: string, after: number, backlog = false): Promise<number> {
     let count = 0;
     // Bounded: a stream written faster than it is read must not hold a release forever.
     for (let round = 0; round < 1000; round++) {
@@ -273,7 +218,7 @@ export class Forwarder {
       ) as [Buffer, StreamEntry[]][] | null;
       const entries = res?.[0]?.[1] ?? [];
       if (entries.length === 0) break;
-      await this.#deliverEntries(key, entries, after);
+      await this.#deliverEntries(key, entries, after, backlog);
       count += entries.length;
     }
     return count;
@@ -307,8 +252,11 @@ export class Forwarder {
           continue;
         }
         if (entries.length === 0) continue;
-        while (this.#paused) await this.#paused;
-        while (this.#holds > 0) await new Promise<void>((r) => this.#unheld = r);
+        // Both, until neither holds: a takeover may pause the reader while it waits for a hold.
+        while (this.#paused || this.#holds > 0) {
+          if (this.#paused) await this.#paused;
+          else await new Promise<void>((r) => this.#unheld = r);
+        }
         this.#batch = this.#deliverEntries(key, entries, -1);
         await this.#batch;
       } catch (e) {
@@ -331,8 +279,17 @@ export class Forwarder {
    * Delivers stream entries locally, then acknowledges them. `after`: skip only ids first seen
    * after that mark (when the sessions they were meant for were already here); own stream: -1.
    */
-  #deliverEntries(key: string, entries: StreamEntry[], after: number): Promise<void> {
-    return this.#acknowledge(key, entries, this.#deliverNow(entries, after));
+  #deliverEntries(
+    key: string,
+    entries: StreamEntry[],
+    after: number,
+    backlog = false,
+  ): Promise<void> {
+    const host = this.ctx.host;
+    const passed = backlog && host.deliverBacklog
+      ? host.deliverBacklog(() => this.#deliverNow(entries, after))
+      : this.#deliverNow(entries, after);
+    return this.#acknowledge(key, entries, passed);
   }
 
   /** The synchronous part of #deliverEntries; returns copies passed on to other nodes. */

@@ -67,6 +67,15 @@ export class SessionHolder {
     private readonly hold: () => () => void = () => () => {},
   ) {}
 
+  /** Takeovers delivering a dead node's stream into sessions adopted here. */
+  #draining = new Set<Promise<unknown>>();
+
+  /** Releases of sessions to other nodes wait for `p` (a takeover's drain of a dead node). */
+  draining(p: Promise<unknown>): void {
+    const done = p.catch(() => {}).finally(() => this.#draining.delete(done));
+    this.#draining.add(done);
+  }
+
   /** Holds of sessions being moved here, ended by `resumed` (or a safety timer). */
   #moving = new Map<string, () => void>();
 
@@ -169,9 +178,12 @@ export class SessionHolder {
     return out;
   }
 
-  /** Resumes offline here the sessions claimFrom loaded. */
-  adopt(loaded: LoadedSession[]): void {
-    for (const l of loaded) this.ctx.host.adoptSession(l);
+  /**
+   * Resumes offline here the sessions claimFrom loaded. `draining`: a takeover delivers the dead
+   * node's stream into them next (see draining).
+   */
+  adopt(loaded: LoadedSession[], draining = false): void {
+    for (const l of loaded) this.ctx.host.adoptSession(l, draining);
     const done = this.#adopted;
     this.#adopted = null;
     for (const p of this.#adopting) {
@@ -296,6 +308,8 @@ export class SessionHolder {
     if (acquiring) acquiring.lost = true;
     // A session being taken over from a dead node is released once it is here, backlog included.
     await Promise.all(this.#adopting);
+    // ... and its drain, or the rest of the dead node's backlog would miss it.
+    if (this.#draining.size) await Promise.all(this.#draining);
     try {
       // Messages already queued for this node in its stream (e.g. published while the session
       // was offline) must reach the session before it moves, or they would arrive after it left.
