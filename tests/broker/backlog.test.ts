@@ -57,7 +57,7 @@ function setup() {
 }
 
 /** What a delivery does: numbered after everything stored, then queued. */
-function queue(s: Session, n: number): OutboundEntry {
+function queue(s: Session): OutboundEntry {
   const e = entry(s.nextSeq++, { message: entry(0).message });
   s.enqueue(e);
   return e;
@@ -74,7 +74,7 @@ Deno.test("a backlog is read only as the client drains it, and newer messages wa
   // Offline: nothing drains what is ready, so nothing more is read.
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(rest.reads, 0);
-  const newer = [queue(t.s, 1), queue(t.s, 1)].map((e) => e.seq);
+  const newer = [queue(t.s), queue(t.s)].map((e) => e.seq);
   assert.equal(t.s.readyLength, 1000);
   t.connect();
   await waitFor(() => t.s.backlog === null && t.got.length === 5002, { what: "the backlog" });
@@ -92,9 +92,9 @@ Deno.test("a takeover's stream backlog goes after the stored queue and before ne
   for (let i = 0; i < 3; i++) {
     // A page of the dead node's stream, delivered in one turn, then something newer.
     backlogTurn.active = true;
-    for (let j = 0; j < 700; j++) order.push(queue(t.s, 1).seq);
+    for (let j = 0; j < 700; j++) order.push(queue(t.s).seq);
     backlogTurn.active = false;
-    const later = queue(t.s, 1).seq;
+    const later = queue(t.s).seq;
     order.push(-later);
     await new Promise((r) => setTimeout(r, 1));
   }
