@@ -302,6 +302,10 @@ export class RedisClusterLink implements ClusterLink {
       () => forwarder.drainOwn(),
       (node) => membership!.startTakeover(node),
       () => forwarder.hold(),
+      {
+        add: (filters) => Promise.all(filters.map((f) => routes.added(f))).then(() => {}),
+        remove: (filter) => void routes.removed(filter).catch(() => {}),
+      },
     );
     const wills = new KeptWills(ctx);
     const parts = { sessions, wills, forwarder, routes };

@@ -65,7 +65,15 @@ export class SessionHolder {
     private readonly takeOverNow: (node: string) => Promise<void> = () => Promise.resolve(),
     /** Holds delivery from this node's stream while a session moves here (Forwarder.hold). */
     private readonly hold: () => () => void = () => () => {},
+    /** Announces (RouteTable.added) or withdraws routes of this node. */
+    private readonly routes: {
+      add(filters: string[]): Promise<void>;
+      remove(filter: string): void;
+    } | null = null,
   ) {}
+
+  /** Filters announced ahead of a session's move here, by client id (see #announceAhead). */
+  #announced = new Map<string, string[]>();
 
   /** Takeovers delivering a dead node's stream into sessions adopted here. */
   #draining = new Set<Promise<unknown>>();
@@ -82,6 +90,25 @@ export class SessionHolder {
   /** The session of `clientId` is resumed here (or its CONNECT failed): ends its move. */
   resumed(clientId: string): void {
     this.#moving.get(clientId)?.();
+    const ahead = this.#announced.get(clientId);
+    if (!ahead) return;
+    this.#announced.delete(clientId);
+    // Routes announced for a move that did not happen (no local subscriber has them) go again.
+    const local = new Set(this.ctx.host.localRoutes());
+    for (const f of ahead) if (!local.has(f)) this.routes?.remove(f);
+  }
+
+  /**
+   * Before a live holder releases `clientId`, this node routes the session's filters: from then
+   * on every publisher's node sends copies here too (held until the session is resumed), so a
+   * copy sent only to the old holder after it let the session go cannot be the only one.
+   */
+  async #announceAhead(clientId: string): Promise<void> {
+    if (!this.routes || this.#announced.has(clientId)) return;
+    const filters = await this.ctx.cmd.hkeys(this.ctx.keys.session(clientId)[1]);
+    if (filters.length === 0) return;
+    this.#announced.set(clientId, filters);
+    await this.routes.add(filters);
   }
 
   /**
@@ -101,6 +128,7 @@ export class SessionHolder {
         if (!old || old === me) break;
         this.#startMove(clientId);
         const alive = await cmd.exists(this.ctx.g(`alive:${old}`));
+        if (alive) await this.#announceAhead(clientId);
         if (alive && (await this.#requestRelease(old, clientId))) break;
         // Its heartbeat expired (or it stopped answering): start the takeover from here at once
         // rather than at the next liveness check; the election admits only one survivor.
