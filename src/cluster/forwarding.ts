@@ -22,6 +22,14 @@ const READ_COUNT = 512;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
 
+/** How drainStream delivers a dead node's stream. */
+export interface DrainOptions {
+  /** Its sessions were adopted with their stream backlog still to come (deliverBacklog). */
+  backlog?: boolean;
+  /** Also called for each message delivered (not for shared groups'); acked after it resolves. */
+  delivered?: (msg: StoredMessage) => Promise<void> | undefined;
+}
+
 /** One stream entry as XREADGROUP returns it: id and field/value pairs. */
 export type StreamEntry = [Buffer, Buffer[]];
 
@@ -162,9 +170,8 @@ export class Forwarder {
   /**
    * Delivers everything left in a dead node's stream here, page by page; returns the count. Ids
    * first seen after `after` (a mark) reached the adopted sessions already and are skipped.
-   * `backlog`: its sessions were adopted with their stream backlog still to come (deliverBacklog).
    */
-  async drainStream(node: string, after: number, backlog = false): Promise<number> {
+  async drainStream(node: string, after: number, opts: DrainOptions = {}): Promise<number> {
     const { cmd, me, keys } = this.ctx;
     const key = keys.stream(node);
     let count = 0;
@@ -185,7 +192,7 @@ export class Forwarder {
         ) as [Buffer, StreamEntry[], Buffer[]];
         const entries = res[1] ?? [];
         if (entries.length) {
-          await this.#deliverEntries(key, entries, after, backlog);
+          await this.#deliverEntries(key, entries, after, opts);
           count += entries.length;
         }
         start = res[0].toString();
@@ -195,12 +202,19 @@ export class Forwarder {
       if (!isRedisError(e, "NOGROUP")) throw e;
       await this.ensureGroup(node);
     }
-    count += await this.#deliverUnread(key, after, backlog);
+    count += await this.#deliverUnread(key, after, opts);
     return count;
   }
 
+  /** Resolves once a QoS 1/2 copy of `msg` is in `node`'s stream (for all its subscribers). */
+  async forwardTo(node: string, msg: StoredMessage): Promise<void> {
+    const frame = encodeWire({ kind: "publish", msg });
+    const { cmd, keys } = this.ctx;
+    await cmd.xadd(keys.stream(node), "MAXLEN", "~", this.streamMaxLen, "*", FIELD, frame);
+  }
+
   /** Reads (without blocking) and delivers every unread entry of `key`; returns how many. */
-  async #deliverUnread(key: string, after: number, backlog = false): Promise<number> {
+  async #deliverUnread(key: string, after: number, opts: DrainOptions = {}): Promise<number> {
     let count = 0;
     // Bounded: a stream written faster than it is read must not hold a release forever.
     for (let round = 0; round < 1000; round++) {
@@ -218,7 +232,7 @@ export class Forwarder {
       ) as [Buffer, StreamEntry[]][] | null;
       const entries = res?.[0]?.[1] ?? [];
       if (entries.length === 0) break;
-      await this.#deliverEntries(key, entries, after, backlog);
+      await this.#deliverEntries(key, entries, after, opts);
       count += entries.length;
     }
     return count;
@@ -283,17 +297,21 @@ export class Forwarder {
     key: string,
     entries: StreamEntry[],
     after: number,
-    backlog = false,
+    opts: DrainOptions = {},
   ): Promise<void> {
     const host = this.ctx.host;
-    const passed = backlog && host.deliverBacklog
-      ? host.deliverBacklog(() => this.#deliverNow(entries, after))
-      : this.#deliverNow(entries, after);
+    const passed = opts.backlog && host.deliverBacklog
+      ? host.deliverBacklog(() => this.#deliverNow(entries, after, opts.delivered))
+      : this.#deliverNow(entries, after, opts.delivered);
     return this.#acknowledge(key, entries, passed);
   }
 
   /** The synchronous part of #deliverEntries; returns copies passed on to other nodes. */
-  #deliverNow(entries: StreamEntry[], after: number): Promise<void>[] | null {
+  #deliverNow(
+    entries: StreamEntry[],
+    after: number,
+    delivered?: DrainOptions["delivered"],
+  ): Promise<void>[] | null {
     const { host, log } = this.ctx;
     // Copies for shared groups passed on to another node: queued there before the XACK.
     let passed: Promise<void>[] | null = null;
@@ -321,6 +339,8 @@ export class Forwarder {
         else if (after < 0 || first > after) continue;
         const r = host.deliverFromPeer(msg, share, hops);
         if (r) (passed ??= []).push(r);
+        const more = share === undefined ? delivered?.(msg) : undefined;
+        if (more) (passed ??= []).push(more);
       }
     }
     return passed;

@@ -3,7 +3,8 @@
  * resumes the dead node's sessions offline, publishes the wills it kept, drains its stream into
  * those sessions, removes its routes and membership and tells every node. Publishers that had
  * not yet heard of the death may still write to its stream: it is drained again 2 × timeout
- * later, then left to expire.
+ * later (what matches an adopted session that moved on meanwhile goes on to its holder), then
+ * left to expire.
  */
 import { evalScript, sleep } from "../redis/commands.ts";
 import type { LinkContext } from "./context.ts";
@@ -12,13 +13,15 @@ import type { RouteTable } from "./routes.ts";
 import type { SessionHolder } from "./sessions.ts";
 import type { KeptWills } from "./wills.ts";
 import { encodeWire } from "./wire.ts";
-import type { LoadedSession } from "../broker/model.ts";
+import type { LoadedSession, StoredMessage } from "../broker/model.ts";
+import { isShared } from "../broker/shared_groups.ts";
+import { topicMatches } from "../broker/topic.ts";
 
 /** The parts of the link a takeover works with. */
 export interface TakeoverParts {
   sessions: Pick<SessionHolder, "claimFrom" | "adopt" | "draining">;
   wills: Pick<KeptWills, "publishOf">;
-  forwarder: Pick<Forwarder, "mark" | "drainStream" | "pause">;
+  forwarder: Pick<Forwarder, "mark" | "drainStream" | "pause" | "forwardTo">;
   routes: Pick<RouteTable, "settled" | "drop" | "added">;
 }
 
@@ -76,7 +79,7 @@ export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: str
     // sessions), and one read there first would be skipped here as a duplicate, out of order.
     // Releases of the adopted sessions to other nodes wait too, or the rest would miss them.
     const ids = loaded.map((l) => l.session.clientId);
-    const draining = parts.forwarder.drainStream(dead, mark, true);
+    const draining = parts.forwarder.drainStream(dead, mark, { backlog: true });
     parts.sessions.draining(draining);
     try {
       drained = await draining;
@@ -107,10 +110,43 @@ export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: str
   // Publishers learn of the death one heartbeat later at most: catch what they still sent.
   await sleep(2 * nodeTimeoutMs);
   if (ctx.stopped) return;
-  const late = await parts.forwarder.drainStream(dead, mark);
+  const late = await parts.forwarder.drainStream(dead, mark, {
+    delivered: await movedOn(ctx, loaded, parts.forwarder),
+  });
   if (late) log.info(`cluster: ${late} late message(s) for dead node ${dead} delivered`);
   await cmd.pexpire(ctx.keys.stream(dead), 3_600_000);
   await cmd.del(lock);
+}
+
+/**
+ * For the late drain: adopted sessions that moved on to another node since would miss what it
+ * delivers here, so a message matching one of their (non-shared) subscriptions is also put into
+ * their holder's stream (that node skips ids it already had; otherwise, at least once).
+ */
+async function movedOn(
+  ctx: LinkContext,
+  loaded: LoadedSession[],
+  forwarder: Pick<Forwarder, "forwardTo">,
+): Promise<((msg: StoredMessage) => Promise<void> | undefined) | undefined> {
+  const here = new Set(ctx.host.localSessions());
+  const gone = loaded.filter((l) => !here.has(l.session.clientId));
+  if (gone.length === 0) return undefined;
+  const holders = await ctx.cmd.hmget(ctx.g("holder"), ...gone.map((l) => l.session.clientId));
+  const elsewhere: [string, string[]][] = [];
+  gone.forEach((l, i) => {
+    const node = holders[i];
+    const filters = l.subscriptions.map((s) => s.filter).filter((f) => !isShared(f));
+    if (node && node !== ctx.me && filters.length) elsewhere.push([node, filters]);
+  });
+  if (elsewhere.length === 0) return undefined;
+  return (msg) => {
+    const nodes = new Set<string>();
+    for (const [node, filters] of elsewhere) {
+      if (filters.some((f) => topicMatches(f, msg.topic))) nodes.add(node);
+    }
+    if (nodes.size === 0) return undefined;
+    return Promise.all([...nodes].map((n) => forwarder.forwardTo(n, msg))).then(() => {});
+  };
 }
 
 function ms(t: number): string {
