@@ -23,6 +23,8 @@ export interface BacklogDeps {
   pump(s: Session): void;
   /** Whether `s` is still the session held here (not released, ended or abandoned). */
   current(s: Session): boolean;
+  /** Whether its client may still read queued entry `e` (else it is dropped from the store). */
+  readable?(s: Session, e: OutboundEntry): boolean;
 }
 
 /** Loads the backlogs of resumed sessions page by page (see the file comment). */
@@ -121,6 +123,7 @@ export class BacklogLoader {
         s.setInflight(e.packetId, e);
         continue;
       }
+      if (this.#d.readable && !this.#d.readable(s, e)) continue;
       if (e.state !== "queued") {
         e.state = "queued";
         delete e.packetId;

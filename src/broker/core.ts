@@ -150,6 +150,13 @@ export class Core {
       log,
       pump: (s) => delivery.pump(s),
       current: (s) => sessionMap.get(s.clientId) === s,
+      // Pages read after the resume pass the check reauthorize() made of the rest of the queue.
+      readable: (s, e) => {
+        const c = s.client;
+        if (c === null || authorizer.canSubscribe(c.info, e.message.topic)) return true;
+        persistence.removeOutbound(s, e.seq);
+        return false;
+      },
     });
     this.sessions = new Sessions({
       options,

@@ -29,7 +29,7 @@ function storedQueue(seqs: number[], page: number): QueueRest & { reads: number 
   };
 }
 
-function setup() {
+function setup(readable?: (s: Session, e: OutboundEntry) => boolean) {
   const s = new Session("c", 3600, 4);
   const sessions = new Map([["c", s]]);
   const got: number[] = [];
@@ -43,6 +43,7 @@ function setup() {
     log: silentLogger,
     pump,
     current: (x) => sessions.get(x.clientId) === x,
+    readable,
   });
   return {
     s,
@@ -120,4 +121,21 @@ Deno.test("a backlog loader stops when its session is released", async () => {
   t.s.releaseQueue();
   await waitFor(() => t.loader.active === 0, { what: "the loader to stop" });
   assert.equal(rest.reads, 0);
+});
+
+Deno.test("pages read after the resume drop what the client may no longer read", async () => {
+  const denied: number[] = [];
+  const t = setup((_s, e) => {
+    if (e.seq % 2 === 0) return true;
+    denied.push(e.seq);
+    return false;
+  });
+  for (let seq = 1; seq <= 1000; seq++) t.s.enqueue(entry(seq));
+  t.loader.start(t.s, storedQueue(Array.from({ length: 2000 }, (_, i) => 1001 + i), 1000), false);
+  t.connect();
+  await waitFor(() => t.s.backlog === null, { what: "the backlog" });
+  // The first page was checked at the resume (Sessions.reauthorize), the rest here.
+  assert.equal(t.got.length, 1000 + 1000);
+  assert.ok(t.got.slice(1000).every((seq) => seq % 2 === 0));
+  assert.equal(denied.length, 1000);
 });
