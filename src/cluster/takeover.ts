@@ -110,10 +110,17 @@ export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: str
   // Publishers learn of the death one heartbeat later at most: catch what they still sent.
   await sleep(2 * nodeTimeoutMs);
   if (ctx.stopped) return;
+  const passedOn = { count: 0, nodes: new Set<string>() };
   const late = await parts.forwarder.drainStream(dead, mark, {
-    delivered: await movedOn(ctx, loaded, parts.forwarder),
+    delivered: await movedOn(ctx, loaded, parts.forwarder, passedOn),
   });
-  if (late) log.info(`cluster: ${late} late message(s) for dead node ${dead} delivered`);
+  if (late) {
+    const on = passedOn.count
+      ? `; ${passedOn.count} of them also to node(s) ${[...passedOn.nodes].join(", ")}, ` +
+        `where adopted sessions moved meanwhile`
+      : "";
+    log.info(`cluster: ${late} late message(s) for dead node ${dead} delivered${on}`);
+  }
   await cmd.pexpire(ctx.keys.stream(dead), 3_600_000);
   await cmd.del(lock);
 }
@@ -127,6 +134,7 @@ async function movedOn(
   ctx: LinkContext,
   loaded: LoadedSession[],
   forwarder: Pick<Forwarder, "forwardTo">,
+  passedOn: { count: number; nodes: Set<string> },
 ): Promise<((msg: StoredMessage) => Promise<void> | undefined) | undefined> {
   const here = new Set(ctx.host.localSessions());
   const gone = loaded.filter((l) => !here.has(l.session.clientId));
@@ -145,6 +153,8 @@ async function movedOn(
       if (filters.some((f) => topicMatches(f, msg.topic))) nodes.add(node);
     }
     if (nodes.size === 0) return undefined;
+    passedOn.count++;
+    for (const n of nodes) passedOn.nodes.add(n);
     return Promise.all([...nodes].map((n) => forwarder.forwardTo(n, msg))).then(() => {});
   };
 }
