@@ -43,10 +43,21 @@ export class LinkContext {
     readonly cmd: RedisClient,
     readonly nodeTimeoutMs: number,
   ) {
+    // One line per 10 s at most (with how many more there were): a loaded host stalls often.
+    let loggedAt = -Infinity;
+    let more = 0;
     this.stalls = new StallMonitor(50, (ms) => {
+      const now = performance.now();
+      if (now - loggedAt < 10_000) {
+        more++;
+        return;
+      }
+      loggedAt = now;
+      const also = more ? ` (and ${more} shorter or earlier stall(s) since the last report)` : "";
+      more = 0;
       this.log.warn(
-        `cluster: the event loop was blocked for ${ms} ms (heartbeats every ` +
-          `${this.heartbeatMs} ms; the lease lapses after ${Math.round(0.9 * nodeTimeoutMs)} ms)`,
+        `cluster: the event loop was blocked for ${ms} ms${also}; heartbeats every ` +
+          `${this.heartbeatMs} ms, the lease lapses after ${Math.round(0.9 * nodeTimeoutMs)} ms`,
       );
     }, Math.max(250, this.heartbeatMs >> 1));
   }
