@@ -53,7 +53,7 @@ export class LinkContext {
         return;
       }
       loggedAt = now;
-      const also = more ? ` (and ${more} shorter or earlier stall(s) since the last report)` : "";
+      const also = more ? ` (and ${more} more stall(s) since the last report)` : "";
       more = 0;
       this.log.warn(
         `cluster: the event loop was blocked for ${ms} ms${also}; heartbeats every ` +
