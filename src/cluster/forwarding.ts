@@ -15,6 +15,7 @@ import { callBuffer, isRedisError, sleep } from "../redis/commands.ts";
 import type { RedisClient } from "../redis/conn.ts";
 import type { LinkContext } from "./context.ts";
 import { RecentIds } from "./recent_ids.ts";
+import { topicMatches } from "../broker/topic.ts";
 import { decodeWire, encodeWire } from "./wire.ts";
 
 const GROUP = "mqttwk";
@@ -206,6 +207,37 @@ export class Forwarder {
     return count;
   }
 
+  /** Sessions released to another node recently: client id -> where, filters, until when. */
+  #movedAway = new Map<string, { node: string; filters: string[]; until: number }>();
+
+  /**
+   * Session `clientId` (subscribed to `filters`) moved to `node`: for `ms`, what this node's
+   * stream still brings for it (sent here by a node that had not yet heard of the new route)
+   * goes on to that node too, instead of reaching no one.
+   */
+  passOn(clientId: string, node: string, filters: string[], ms: number): void {
+    if (filters.length) this.#movedAway.set(clientId, { node, filters, until: Date.now() + ms });
+  }
+
+  /** Options for delivering own-stream entries: none while no session moved away lately. */
+  #passOnOptions(): DrainOptions | undefined {
+    if (this.#movedAway.size === 0) return undefined;
+    const now = Date.now();
+    for (const [id, m] of this.#movedAway) if (m.until < now) this.#movedAway.delete(id);
+    const moved = [...this.#movedAway.values()];
+    if (moved.length === 0) return undefined;
+    return {
+      delivered: (msg) => {
+        const nodes = new Set<string>();
+        for (const m of moved) {
+          if (m.filters.some((f) => topicMatches(f, msg.topic))) nodes.add(m.node);
+        }
+        if (nodes.size === 0) return undefined;
+        return Promise.all([...nodes].map((n) => this.forwardTo(n, msg))).then(() => {});
+      },
+    };
+  }
+
   /** Resolves once a QoS 1/2 copy of `msg` is in `node`'s stream (for all its subscribers). */
   async forwardTo(node: string, msg: StoredMessage): Promise<void> {
     const frame = encodeWire({ kind: "publish", msg });
@@ -271,7 +303,7 @@ export class Forwarder {
           if (this.#paused) await this.#paused;
           else await new Promise<void>((r) => this.#unheld = r);
         }
-        this.#batch = this.#deliverEntries(key, entries, -1);
+        this.#batch = this.#deliverEntries(key, entries, -1, this.#passOnOptions());
         await this.#batch;
       } catch (e) {
         if (ctx.stopped) return;

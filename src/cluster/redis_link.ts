@@ -302,6 +302,7 @@ export class RedisClusterLink implements ClusterLink {
       () => forwarder.drainOwn(),
       (node) => membership!.startTakeover(node),
       () => forwarder.hold(),
+      (id, node, filters) => forwarder.passOn(id, node, filters, 2 * ctx.nodeTimeoutMs),
       {
         add: (filters) => Promise.all(filters.map((f) => routes.added(f))).then(() => {}),
         remove: (filter) => void routes.removed(filter).catch(() => {}),

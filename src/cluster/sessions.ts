@@ -11,6 +11,7 @@ import { evalScript, sleep } from "../redis/commands.ts";
 import { fenced, isFenced } from "../redis/fence.ts";
 import type { LinkContext } from "./context.ts";
 import { encodeWire, type WireMessage } from "./wire.ts";
+import { isShared } from "../broker/shared_groups.ts";
 import type { LoadedSession } from "../broker/model.ts";
 
 /*
@@ -65,6 +66,9 @@ export class SessionHolder {
     private readonly takeOverNow: (node: string) => Promise<void> = () => Promise.resolve(),
     /** Holds delivery from this node's stream while a session moves here (Forwarder.hold). */
     private readonly hold: () => () => void = () => () => {},
+    /** A session released to `node` (Forwarder.passOn). */
+    private readonly movedAway: (clientId: string, node: string, filters: string[]) => void =
+      () => {},
     /** Announces (RouteTable.added) or withdraws routes of this node. */
     private readonly routes: {
       add(filters: string[]): Promise<void>;
@@ -345,6 +349,10 @@ export class SessionHolder {
         host.log.warn(`cluster: draining own stream before releasing ${clientId}: ${e}`)
       );
       await host.releaseSession(clientId);
+      // Copies other nodes still route here for it (they have not heard of its new node's
+      // routes yet) go on there for a while.
+      const filters = await cmd.hkeys(this.ctx.keys.session(clientId)[1]);
+      this.movedAway(clientId, from, filters.filter((f) => !isShared(f)));
     } catch (e) {
       host.log.warn(`cluster: releasing ${clientId}: ${(e as Error).message}`);
     }
