@@ -3,6 +3,7 @@ import type { Logger } from "../log.ts";
 import type { Core } from "./core.ts";
 import type { LoadedSession, StoredMessage } from "./model.ts";
 import type { ClusterHost, KeptWill } from "./ports/cluster.ts";
+import { backlogTurn } from "./session.ts";
 
 export class CoreClusterHost implements ClusterHost {
   readonly #core: Core;
@@ -36,8 +37,24 @@ export class CoreClusterHost implements ClusterHost {
     return this.#core.sessions.abandonAll(reason);
   }
 
-  adoptSession(loaded: LoadedSession): void {
-    this.#core.sessions.adopt(loaded);
+  adoptSession(loaded: LoadedSession, draining = false): void {
+    this.#core.sessions.adopt(loaded, draining);
+  }
+
+  deliverBacklog<T>(fn: () => T): T {
+    backlogTurn.active = true;
+    try {
+      return fn();
+    } finally {
+      backlogTurn.active = false;
+    }
+  }
+
+  backlogDrained(clientIds: string[]): void {
+    for (const id of clientIds) {
+      const s = this.#core.sessions.map.get(id);
+      if (s) this.#core.backlog.close(s);
+    }
   }
 
   publishOrphanWill(clientId: string, kept: KeptWill): void {

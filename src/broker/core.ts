@@ -5,6 +5,7 @@
 import type { Logger } from "../log.ts";
 import { Admission } from "./admission.ts";
 import type { Client } from "./client.ts";
+import { BacklogLoader } from "./backlog.ts";
 import { Delivery } from "./delivery.ts";
 import { MessageFactory } from "./messages.ts";
 import type { BrokerOptions, SystemInfo } from "./options.ts";
@@ -87,6 +88,8 @@ export class Core {
   readonly shared: SharedDelivery;
   readonly wills: Wills;
   readonly sessions: Sessions;
+  /** Loads the rest of large restored queues page by page. */
+  readonly backlog: BacklogLoader;
 
   constructor(deps: BrokerDeps) {
     const options = this.options = deps.options;
@@ -143,6 +146,18 @@ export class Core {
       cluster,
       persistence,
     );
+    const backlog = this.backlog = new BacklogLoader({
+      log,
+      pump: (s) => delivery.pump(s),
+      current: (s) => sessionMap.get(s.clientId) === s,
+      // Pages read after the resume pass the check reauthorize() made of the rest of the queue.
+      readable: (s, e) => {
+        const c = s.client;
+        if (c === null || authorizer.canSubscribe(c.info, e.message.topic)) return true;
+        persistence.removeOutbound(s, e.seq);
+        return false;
+      },
+    });
     this.sessions = new Sessions({
       options,
       log,
@@ -156,6 +171,7 @@ export class Core {
       cluster,
       shared,
       queueBudget: this.queueBudget,
+      backlog,
     }, sessionMap);
   }
 }

@@ -90,7 +90,7 @@ export class Delivery {
     if (subscriptionIds !== null) entry.subscriptionIds = subscriptionIds;
     if (share !== undefined) entry.share = share;
     if (
-      c && c.state === "connected" && s.queueLength === 0 &&
+      c && c.state === "connected" && s.queueLength === 0 && s.backlog === null &&
       s.inflight.size < c.inflightWindow && !c.congested
     ) {
       // Sent at once and normally acknowledged within milliseconds: the payload may stay a view
@@ -104,7 +104,7 @@ export class Delivery {
       s.queueLength >= options.maxQueuedMessages ||
       (options.maxQueuedBytes > 0 && s.queuedBytes + size > options.maxQueuedBytes)
     ) {
-      if (options.queueFullPolicy === "drop-oldest" && s.queueLength > 0) {
+      if (options.queueFullPolicy === "drop-oldest" && s.readyLength > 0) {
         const old = s.dequeue()!;
         this.#persistence.removeOutbound(s, old.seq);
       } else {
@@ -117,7 +117,7 @@ export class Delivery {
     if (total > 0 && this.#budget.bytes + queuedCost(msg) > total) {
       // The node's queues together are full: this session gives up its oldest message for the
       // new one if the policy says so and it has any, else the new one goes.
-      if (options.queueFullPolicy === "drop-oldest" && s.queueLength > 0) {
+      if (options.queueFullPolicy === "drop-oldest" && s.readyLength > 0) {
         const old = s.dequeue()!;
         this.#persistence.removeOutbound(s, old.seq);
         this.#totalFull(s);
@@ -138,7 +138,7 @@ export class Delivery {
     const c = s.client;
     if (!c || c.state !== "connected") return;
     let now = 0;
-    while (s.queueLength > 0 && s.inflight.size < c.inflightWindow && !c.congested) {
+    while (s.readyLength > 0 && s.inflight.size < c.inflightWindow && !c.congested) {
       const e = s.dequeue()!;
       if (e.message.expiresAt !== undefined && isExpired(e.message, now ||= Date.now())) {
         // Expired while queued (MQTT-3.3.2-5): it leaves the queue and the store unsent.
@@ -148,6 +148,8 @@ export class Delivery {
       }
       this.#send(s, c, e);
     }
+    // A backlog still loading reads its next page once little is ready (paced by the client).
+    if (s.backlog !== null) s.wantBacklog();
     if (s.retainedFeed !== null && s.queueLength === 0) this.#feedRetained(s, c, s.retainedFeed);
   }
 

@@ -98,6 +98,22 @@ export interface LoadedSession {
   outbound: OutboundEntry[];
   /** Packet ids of inbound QoS 2 PUBLISHes received and not yet released by PUBREL. */
   inboundQos2: number[];
+  /**
+   * The rest of a large queue, still in the store (`outbound` then holds only its oldest page):
+   * read page by page after the session is resumed, so a resume never waits for (nor blocks the
+   * event loop with) one huge read. Absent: `outbound` is everything.
+   */
+  rest?: QueueRest;
+}
+
+/** The part of a session's stored queue not loaded yet, read oldest first. */
+export interface QueueRest {
+  /** Entries not read yet. */
+  readonly remaining: number;
+  /** The highest seq in the stored queue: entries queued from now on are numbered after it. */
+  readonly lastSeq: number;
+  /** The next page (ordered by seq); empty once everything was read. */
+  next(): Promise<OutboundEntry[]>;
 }
 
 /** Who a connection is, as authentication, authorization and hooks see it. */

@@ -26,6 +26,29 @@ export function queuedCost(msg: StoredMessage): number {
   return messageSize(msg) + QUEUE_ENTRY_OVERHEAD;
 }
 
+/**
+ * Set only while a cluster takeover delivers a dead node's stream backlog (synchronously, one
+ * page at a time): what is queued then for a session still loading its backlog goes before the
+ * newer messages waiting behind it.
+ */
+export const backlogTurn = { active: false };
+
+/**
+ * A session whose queue is still being loaded (from the store, or from a dead node's stream):
+ * what is ready is in the session's queue; older entries not yet there are `tail` (delivered
+ * from the stream, after the stored ones) and whatever the loader reads; `waiting` holds the
+ * newer messages queued meanwhile, behind all of it (order per publisher).
+ */
+export interface Backlog {
+  tail: OutboundEntry[];
+  waiting: OutboundEntry[];
+  /** Wakes the loader (the client drained the ready part, or the stream drain ended). */
+  wake: (() => void) | null;
+}
+
+/** The loader wants more once fewer entries than this are ready. */
+export const BACKLOG_LOW = 500;
+
 /** The node-wide total of queued bytes, shared by every session (see maxQueuedBytesTotal). */
 export interface QueueBudget {
   bytes: number;
@@ -61,6 +84,8 @@ export class Session {
   /** Retained messages still to be sent for recent SUBSCRIBEs, paced by the client's reading. */
   retainedFeed: RetainedFeed | null = null;
   readonly #budget: QueueBudget;
+  /** Set while part of the queue is still being loaded (see Backlog). */
+  backlog: Backlog | null = null;
 
   constructor(
     clientId: string,
@@ -117,13 +142,70 @@ export class Session {
     return this.expiryInterval > 0;
   }
 
+  /** Every queued entry in memory (ready, and held behind a backlog still loading). */
   get queueLength(): number {
+    const b = this.backlog;
+    const held = b === null ? 0 : b.tail.length + b.waiting.length;
+    return this.#queue.length - this.#head + held;
+  }
+
+  /** Queued entries that may be sent now (in order). */
+  get readyLength(): number {
     return this.#queue.length - this.#head;
   }
 
   enqueue(entry: OutboundEntry): void {
+    const b = this.backlog;
+    if (b !== null) (backlogTurn.active ? b.tail : b.waiting).push(entry);
+    else {
+      if (this.#queue === NO_QUEUE) this.#queue = [];
+      this.#queue.push(entry);
+    }
+    this.#count(entry);
+  }
+
+  /** Appends entries read from the store's backlog, in order, to what is ready. */
+  enqueueReady(entries: OutboundEntry[]): void {
+    if (entries.length === 0) return;
     if (this.#queue === NO_QUEUE) this.#queue = [];
-    this.#queue.push(entry);
+    for (const e of entries) {
+      this.#queue.push(e);
+      this.#count(e);
+    }
+  }
+
+  /** Moves up to `max` held stream-backlog entries into the ready queue; returns how many. */
+  takeTail(max: number): number {
+    const b = this.backlog;
+    if (b === null || b.tail.length === 0) return 0;
+    const part = b.tail.splice(0, max);
+    if (this.#queue === NO_QUEUE) this.#queue = [];
+    for (const e of part) this.#queue.push(e);
+    return part.length;
+  }
+
+  /** The backlog is loaded: the messages that waited behind it become ready. */
+  endBacklog(): void {
+    const b = this.backlog;
+    if (b === null) return;
+    this.backlog = null;
+    if (b.tail.length + b.waiting.length === 0) return;
+    if (this.#queue === NO_QUEUE) this.#queue = [];
+    for (const e of b.tail) this.#queue.push(e);
+    for (const e of b.waiting) this.#queue.push(e);
+  }
+
+  /** The client drained what was ready: the backlog loader reads on if it waits. */
+  wantBacklog(): void {
+    const b = this.backlog;
+    if (b !== null && b.wake !== null && this.readyLength < BACKLOG_LOW) {
+      const w = b.wake;
+      b.wake = null;
+      w();
+    }
+  }
+
+  #count(entry: OutboundEntry): void {
     this.queuedBytes += entry.message.payload.byteLength;
     const c = queuedCost(entry.message);
     this.#counted += c;
@@ -171,6 +253,17 @@ export class Session {
       this.#queue = kept.length > 0 ? kept : NO_QUEUE;
       this.#head = 0;
     }
+    const b = this.backlog;
+    if (b !== null) {
+      const drop = (e: OutboundEntry) => {
+        if (keep(e)) return true;
+        dropped.push(e);
+        this.#unqueued(e);
+        return false;
+      };
+      b.tail = b.tail.filter(drop);
+      b.waiting = b.waiting.filter(drop);
+    }
     return dropped;
   }
 
@@ -182,6 +275,9 @@ export class Session {
     this.#head = 0;
     this.queuedBytes = 0;
     this.retainedFeed = null;
+    const b = this.backlog;
+    this.backlog = null;
+    b?.wake?.();
   }
 
   /** A packet id not used by any in-flight outbound message. */

@@ -7,6 +7,7 @@ import type { ConnectPacket } from "../codec/packets.ts";
 import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Logger } from "../log.ts";
 import { hostOf } from "./admission.ts";
+import type { BacklogLoader } from "./backlog.ts";
 import { restoredInfo } from "./delayed_wills.ts";
 import type { ClientInfo, LoadedSession } from "./model.ts";
 import { EXPIRY_NEVER } from "./model.ts";
@@ -44,6 +45,8 @@ export interface SessionsDeps {
   shared?: SharedDelivery;
   /** The node-wide queued-bytes total every session adds to. */
   queueBudget: QueueBudget;
+  /** Loads what a restored session's queue holds beyond its first page (backlog.ts). */
+  backlog?: BacklogLoader;
 }
 
 /** Who is connecting, as the session limits see it. */
@@ -99,8 +102,11 @@ export class Sessions {
     this.#d.persistence.setExpiry(s, asked < cap ? asked : cap);
   }
 
-  /** Rebuilds a session from the store and routes its subscriptions here. */
-  restore(l: LoadedSession): Session {
+  /**
+   * Rebuilds a session from the store and routes its subscriptions here. A queue loaded only in
+   * part (`l.rest`), or one a takeover is still adding to (`open`), goes on loading afterwards.
+   */
+  restore(l: LoadedSession, open = false): Session {
     const s = new Session(
       l.session.clientId,
       l.session.expiryInterval,
@@ -125,6 +131,7 @@ export class Sessions {
     if (lastPid) s.notePacketId(lastPid);
     for (const id of l.inboundQos2) s.addInboundQos2(id);
     this.#add(s);
+    this.#d.backlog?.start(s, l.rest ?? null, open);
     const r = l.session;
     if (r.will !== undefined && r.willDueAt !== undefined) {
       // A delayed will that was waiting when the record was written waits on here.
@@ -453,12 +460,15 @@ export class Sessions {
     return { clients, sessions };
   }
 
-  /** Takes over an offline session of a dead node so its subscriptions keep collecting messages. */
-  adopt(loaded: LoadedSession): void {
+  /**
+   * Takes over an offline session of a dead node so its subscriptions keep collecting messages.
+   * `draining`: the dead node's stream backlog is still to come (see backlogDrained).
+   */
+  adopt(loaded: LoadedSession, draining = false): void {
     if (this.map.has(loaded.session.clientId)) return;
     const wasConnected = loaded.session.disconnectedAt === null;
     const will = loaded.session.will;
-    const s = this.restore(loaded);
+    const s = this.restore(loaded, draining);
     const delayed = this.#d.wills.delayed;
     // restore() keeps a delayed will the dead node had waiting, in the record it writes.
     if (!delayed.has(s.clientId)) this.#d.persistence.saveSession(s);

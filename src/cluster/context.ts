@@ -9,6 +9,7 @@ import type { RedisClient, RedisConnOptions } from "../redis/conn.ts";
 import type { RedisKeys } from "../redis/keys.ts";
 import type { Fence } from "../redis/fence.ts";
 import type { Lease } from "./lease.ts";
+import { StallMonitor } from "./stalls.ts";
 
 /**
  * The shared store as the cluster link uses it: where its Redis is (the link opens its own
@@ -31,6 +32,8 @@ export class LinkContext {
   stopped = false;
   /** This node's lease and fencing token; set by the link right after construction. */
   lease!: Lease;
+  /** How long the event loop is blocked (logged when it risks the lease). */
+  readonly stalls: StallMonitor;
 
   constructor(
     readonly host: ClusterHost,
@@ -39,7 +42,25 @@ export class LinkContext {
     /** The command connection (auto-pipelined; queues commands while Redis is away). */
     readonly cmd: RedisClient,
     readonly nodeTimeoutMs: number,
-  ) {}
+  ) {
+    // One line per 10 s at most (with how many more there were): a loaded host stalls often.
+    let loggedAt = -Infinity;
+    let more = 0;
+    this.stalls = new StallMonitor(50, (ms) => {
+      const now = performance.now();
+      if (now - loggedAt < 10_000) {
+        more++;
+        return;
+      }
+      loggedAt = now;
+      const also = more ? ` (and ${more} more stall(s) since the last report)` : "";
+      more = 0;
+      this.log.warn(
+        `cluster: the event loop was blocked for ${ms} ms${also}; heartbeats every ` +
+          `${this.heartbeatMs} ms, the lease lapses after ${Math.round(0.9 * nodeTimeoutMs)} ms`,
+      );
+    }, Math.max(250, this.heartbeatMs >> 1));
+  }
 
   get me(): string {
     return this.host.nodeId;

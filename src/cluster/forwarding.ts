@@ -17,6 +17,7 @@ import type { RedisClient } from "../redis/conn.ts";
 import type { LinkContext } from "./context.ts";
 import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
+import { topicMatches } from "../broker/topic.ts";
 import { decodeFrames, encodeWire } from "./wire.ts";
 
 const GROUP = "mqttwk";
@@ -30,6 +31,14 @@ const READ_COUNT = 64;
 const MAX_ACKS = 8;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
+
+/** How drainStream delivers a dead node's stream. */
+export interface DrainOptions {
+  /** Its sessions were adopted with their stream backlog still to come (deliverBacklog). */
+  backlog?: boolean;
+  /** Also called for each message delivered (not for shared groups'); acked after it resolves. */
+  delivered?: (msg: StoredMessage) => Promise<void> | undefined;
+}
 
 /** One stream entry as XREADGROUP returns it: id and field/value pairs. */
 export type StreamEntry = [Buffer, Buffer[]];
@@ -166,72 +175,16 @@ export class Forwarder {
     };
   }
 
-  /** Reads (without delivering) every entry left in `node`'s stream: pending, then unread. */
-  async readAll(node: string): Promise<StreamEntry[]> {
-    const { cmd, me, keys } = this.ctx;
-    const key = keys.stream(node);
-    const all: StreamEntry[] = [];
-    try {
-      let start = "0-0";
-      do {
-        const res = await callBuffer(
-          cmd,
-          "XAUTOCLAIM",
-          key,
-          GROUP,
-          me,
-          0,
-          start,
-          "COUNT",
-          READ_COUNT,
-        ) as [Buffer, StreamEntry[], Buffer[]];
-        for (const e of res[1] ?? []) all.push(e);
-        start = res[0].toString();
-      } while (start !== "0-0");
-    } catch (e) {
-      if (!isRedisError(e, "NOGROUP")) throw e;
-      await this.ensureGroup(node);
-    }
-    // Bounded by the stream's cap (stream-max-len) plus what arrives meanwhile.
-    for (let round = 0; round < 1000; round++) {
-      const res = await callBuffer(
-        cmd,
-        "XREADGROUP",
-        "GROUP",
-        GROUP,
-        me,
-        "COUNT",
-        READ_COUNT * 8,
-        "STREAMS",
-        key,
-        ">",
-      ) as [Buffer, StreamEntry[]][] | null;
-      const entries = res?.[0]?.[1] ?? [];
-      if (entries.length === 0) break;
-      for (const e of entries) all.push(e);
-    }
-    return all;
-  }
-
-  /**
-   * Delivers entries readAll returned, all in this turn (nothing else can come between them);
-   * the returned promise resolves once they are durable here and acknowledged in the stream.
-   */
-  deliverRead(node: string, entries: StreamEntry[], after: number): Promise<void> {
-    const passed = this.#deliverNow(entries, after);
-    return this.#acknowledge(this.ctx.keys.stream(node), entries, passed);
-  }
-
   /** Delivers whatever waits unread in this node's stream (before a session leaves). */
   async drainOwn(): Promise<void> {
     await this.#deliverUnread(this.ctx.keys.stream(this.ctx.me), -1);
   }
 
   /**
-   * Delivers everything left in a dead node's stream here; returns the count. Ids first seen
-   * after `after` (a mark) reached the adopted sessions already and are skipped.
+   * Delivers everything left in a dead node's stream here, page by page; returns the count. Ids
+   * first seen after `after` (a mark) reached the adopted sessions already and are skipped.
    */
-  async drainStream(node: string, after: number): Promise<number> {
+  async drainStream(node: string, after: number, opts: DrainOptions = {}): Promise<number> {
     const { cmd, me, keys } = this.ctx;
     const key = keys.stream(node);
     let count = 0;
@@ -252,7 +205,7 @@ export class Forwarder {
         ) as [Buffer, StreamEntry[], Buffer[]];
         const entries = res[1] ?? [];
         if (entries.length) {
-          await this.#deliverEntries(key, entries, after);
+          await this.#deliverEntries(key, entries, after, opts);
           count += entries.length;
         }
         start = res[0].toString();
@@ -262,12 +215,50 @@ export class Forwarder {
       if (!isRedisError(e, "NOGROUP")) throw e;
       await this.ensureGroup(node);
     }
-    count += await this.#deliverUnread(key, after);
+    count += await this.#deliverUnread(key, after, opts);
     return count;
   }
 
+  /** Sessions released to another node recently: client id -> where, filters, until when. */
+  #movedAway = new Map<string, { node: string; filters: string[]; until: number }>();
+
+  /**
+   * Session `clientId` (subscribed to `filters`) moved to `node`: for `ms`, what this node's
+   * stream still brings for it (sent here by a node that had not yet heard of the new route)
+   * goes on to that node too, instead of reaching no one.
+   */
+  passOn(clientId: string, node: string, filters: string[], ms: number): void {
+    if (filters.length) this.#movedAway.set(clientId, { node, filters, until: Date.now() + ms });
+  }
+
+  /** Options for delivering own-stream entries: none while no session moved away lately. */
+  #passOnOptions(): DrainOptions | undefined {
+    if (this.#movedAway.size === 0) return undefined;
+    const now = Date.now();
+    for (const [id, m] of this.#movedAway) if (m.until < now) this.#movedAway.delete(id);
+    const moved = [...this.#movedAway.values()];
+    if (moved.length === 0) return undefined;
+    return {
+      delivered: (msg) => {
+        const nodes = new Set<string>();
+        for (const m of moved) {
+          if (m.filters.some((f) => topicMatches(f, msg.topic))) nodes.add(m.node);
+        }
+        if (nodes.size === 0) return undefined;
+        return Promise.all([...nodes].map((n) => this.forwardTo(n, msg))).then(() => {});
+      },
+    };
+  }
+
+  /** Resolves once a QoS 1/2 copy of `msg` is in `node`'s stream (for all its subscribers). */
+  async forwardTo(node: string, msg: StoredMessage): Promise<void> {
+    const frame = encodeWire({ kind: "publish", msg });
+    const { cmd, keys } = this.ctx;
+    await cmd.xadd(keys.stream(node), "MAXLEN", "~", this.streamMaxLen, "*", FIELD, frame);
+  }
+
   /** Reads (without blocking) and delivers every unread entry of `key`; returns how many. */
-  async #deliverUnread(key: string, after: number): Promise<number> {
+  async #deliverUnread(key: string, after: number, opts: DrainOptions = {}): Promise<number> {
     let count = 0;
     // Bounded: a stream written faster than it is read must not hold a release forever.
     for (let round = 0; round < 1000; round++) {
@@ -285,7 +276,7 @@ export class Forwarder {
       ) as [Buffer, StreamEntry[]][] | null;
       const entries = res?.[0]?.[1] ?? [];
       if (entries.length === 0) break;
-      await this.#deliverEntries(key, entries, after);
+      await this.#deliverEntries(key, entries, after, opts);
       count += entries.length;
     }
     return count;
@@ -344,7 +335,7 @@ export class Forwarder {
           if (this.#paused) await this.#paused;
           else await new Promise<void>((r) => this.#unheld = r);
         }
-        const a = this.#deliverEntries(key, entries, -1);
+        const a = this.#deliverEntries(key, entries, -1, this.#passOnOptions());
         a.catch(() => {}); // surfaced by settle
         acks.push(a);
         this.#lastAck = Promise.all(acks.map((x) => x.catch(() => {}))).then(() => {});
@@ -368,12 +359,25 @@ export class Forwarder {
    * Delivers stream entries locally, then acknowledges them. `after`: skip only ids first seen
    * after that mark (when the sessions they were meant for were already here); own stream: -1.
    */
-  #deliverEntries(key: string, entries: StreamEntry[], after: number): Promise<void> {
-    return this.#acknowledge(key, entries, this.#deliverNow(entries, after));
+  #deliverEntries(
+    key: string,
+    entries: StreamEntry[],
+    after: number,
+    opts: DrainOptions = {},
+  ): Promise<void> {
+    const host = this.ctx.host;
+    const passed = opts.backlog && host.deliverBacklog
+      ? host.deliverBacklog(() => this.#deliverNow(entries, after, opts.delivered))
+      : this.#deliverNow(entries, after, opts.delivered);
+    return this.#acknowledge(key, entries, passed);
   }
 
   /** The synchronous part of #deliverEntries; returns copies passed on to other nodes. */
-  #deliverNow(entries: StreamEntry[], after: number): Promise<void>[] | null {
+  #deliverNow(
+    entries: StreamEntry[],
+    after: number,
+    delivered?: DrainOptions["delivered"],
+  ): Promise<void>[] | null {
     const { host, log } = this.ctx;
     // Copies for shared groups passed on to another node: queued there before the XACK.
     let passed: Promise<void>[] | null = null;
@@ -397,6 +401,8 @@ export class Forwarder {
           if (first !== undefined && (after < 0 || first > after)) return;
           const r = host.deliverFromPeer(msg, share, hops);
           if (r) (passed ??= []).push(r);
+          const more = share === undefined ? delivered?.(msg) : undefined;
+          if (more) (passed ??= []).push(more);
         }, (e) => log.warn(`cluster: undecodable stream entry ${id}: ${e}`));
       }
     }

@@ -194,6 +194,7 @@ export class RedisClusterLink implements ClusterLink {
     this.#timers.push(setInterval(whenUp(() => p.sessions.cleanup()), 5000));
     this.#timers.push(setInterval(whenUp(() => this.#reload().catch(() => {})), 30_000));
     p.forwarder.startReading(reader);
+    ctx.stalls.start();
     host.log.info(
       `cluster: node ${me} joined via ${where} (${p.routes.nodes().length} other node(s) ` +
         `known, node timeout ${this.nodeTimeoutMs} ms, epoch ${ctx.lease.epoch})`,
@@ -206,6 +207,7 @@ export class RedisClusterLink implements ClusterLink {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     const p = this.#p;
+    p?.ctx.stalls.stop();
     if (!p) return this.#disconnect(true);
     p.ctx.stopped = true;
     try {
@@ -299,6 +301,11 @@ export class RedisClusterLink implements ClusterLink {
       () => forwarder.drainOwn(),
       (node) => membership!.startTakeover(node),
       () => forwarder.hold(),
+      (id, node, filters) => forwarder.passOn(id, node, filters, 2 * ctx.nodeTimeoutMs),
+      {
+        add: (filters) => Promise.all(filters.map((f) => routes.added(f))).then(() => {}),
+        remove: (filter) => void routes.removed(filter).catch(() => {}),
+      },
     );
     const wills = new KeptWills(ctx);
     const parts = { sessions, wills, forwarder, routes };

@@ -11,6 +11,7 @@ import { evalScript, sleep } from "../redis/commands.ts";
 import { fenced, isFenced } from "../redis/fence.ts";
 import type { LinkContext } from "./context.ts";
 import { encodeWire, type WireMessage } from "./wire.ts";
+import { isShared } from "../broker/shared_groups.ts";
 import type { LoadedSession } from "../broker/model.ts";
 
 /*
@@ -65,7 +66,27 @@ export class SessionHolder {
     private readonly takeOverNow: (node: string) => Promise<void> = () => Promise.resolve(),
     /** Holds delivery from this node's stream while a session moves here (Forwarder.hold). */
     private readonly hold: () => () => void = () => () => {},
+    /** A session released to `node` (Forwarder.passOn). */
+    private readonly movedAway: (clientId: string, node: string, filters: string[]) => void =
+      () => {},
+    /** Announces (RouteTable.added) or withdraws routes of this node. */
+    private readonly routes: {
+      add(filters: string[]): Promise<void>;
+      remove(filter: string): void;
+    } | null = null,
   ) {}
+
+  /** Filters announced ahead of a session's move here, by client id (see #announceAhead). */
+  #announced = new Map<string, string[]>();
+
+  /** Takeovers delivering a dead node's stream into sessions adopted here. */
+  #draining = new Set<Promise<unknown>>();
+
+  /** Releases of sessions to other nodes wait for `p` (a takeover's drain of a dead node). */
+  draining(p: Promise<unknown>): void {
+    const done = p.catch(() => {}).finally(() => this.#draining.delete(done));
+    this.#draining.add(done);
+  }
 
   /** Holds of sessions being moved here, ended by `resumed` (or a safety timer). */
   #moving = new Map<string, () => void>();
@@ -73,6 +94,25 @@ export class SessionHolder {
   /** The session of `clientId` is resumed here (or its CONNECT failed): ends its move. */
   resumed(clientId: string): void {
     this.#moving.get(clientId)?.();
+    const ahead = this.#announced.get(clientId);
+    if (!ahead) return;
+    this.#announced.delete(clientId);
+    // Routes announced for a move that did not happen (no local subscriber has them) go again.
+    const local = new Set(this.ctx.host.localRoutes());
+    for (const f of ahead) if (!local.has(f)) this.routes?.remove(f);
+  }
+
+  /**
+   * Before a live holder releases `clientId`, this node routes the session's filters: from then
+   * on every publisher's node sends copies here too (held until the session is resumed), so a
+   * copy sent only to the old holder after it let the session go cannot be the only one.
+   */
+  async #announceAhead(clientId: string): Promise<void> {
+    if (!this.routes || this.#announced.has(clientId)) return;
+    const filters = await this.ctx.cmd.hkeys(this.ctx.keys.session(clientId)[1]);
+    if (filters.length === 0) return;
+    this.#announced.set(clientId, filters);
+    await this.routes.add(filters);
   }
 
   /**
@@ -92,6 +132,7 @@ export class SessionHolder {
         if (!old || old === me) break;
         this.#startMove(clientId);
         const alive = await cmd.exists(this.ctx.g(`alive:${old}`));
+        if (alive) await this.#announceAhead(clientId);
         if (alive && (await this.#requestRelease(old, clientId))) break;
         // Its heartbeat expired (or it stopped answering): start the takeover from here at once
         // rather than at the next liveness check; the election admits only one survivor.
@@ -169,9 +210,12 @@ export class SessionHolder {
     return out;
   }
 
-  /** Resumes offline here the sessions claimFrom loaded. */
-  adopt(loaded: LoadedSession[]): void {
-    for (const l of loaded) this.ctx.host.adoptSession(l);
+  /**
+   * Resumes offline here the sessions claimFrom loaded. `draining`: a takeover delivers the dead
+   * node's stream into them next (see draining).
+   */
+  adopt(loaded: LoadedSession[], draining = false): void {
+    for (const l of loaded) this.ctx.host.adoptSession(l, draining);
     const done = this.#adopted;
     this.#adopted = null;
     for (const p of this.#adopting) {
@@ -296,6 +340,8 @@ export class SessionHolder {
     if (acquiring) acquiring.lost = true;
     // A session being taken over from a dead node is released once it is here, backlog included.
     await Promise.all(this.#adopting);
+    // ... and its drain, or the rest of the dead node's backlog would miss it.
+    if (this.#draining.size) await Promise.all(this.#draining);
     try {
       // Messages already queued for this node in its stream (e.g. published while the session
       // was offline) must reach the session before it moves, or they would arrive after it left.
@@ -303,6 +349,10 @@ export class SessionHolder {
         host.log.warn(`cluster: draining own stream before releasing ${clientId}: ${e}`)
       );
       await host.releaseSession(clientId);
+      // Copies other nodes still route here for it (they have not heard of its new node's
+      // routes yet) go on there for a while.
+      const filters = await cmd.hkeys(this.ctx.keys.session(clientId)[1]);
+      this.movedAway(clientId, from, filters.filter((f) => !isShared(f)));
     } catch (e) {
       host.log.warn(`cluster: releasing ${clientId}: ${(e as Error).message}`);
     }

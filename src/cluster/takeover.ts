@@ -3,7 +3,8 @@
  * resumes the dead node's sessions offline, publishes the wills it kept, drains its stream into
  * those sessions, removes its routes and membership and tells every node. Publishers that had
  * not yet heard of the death may still write to its stream: it is drained again 2 × timeout
- * later, then left to expire.
+ * later (what matches an adopted session that moved on meanwhile goes on to its holder), then
+ * left to expire.
  */
 import { evalScript, sleep } from "../redis/commands.ts";
 import type { LinkContext } from "./context.ts";
@@ -12,12 +13,15 @@ import type { RouteTable } from "./routes.ts";
 import type { SessionHolder } from "./sessions.ts";
 import type { KeptWills } from "./wills.ts";
 import { encodeWire } from "./wire.ts";
+import type { LoadedSession, StoredMessage } from "../broker/model.ts";
+import { isShared } from "../broker/shared_groups.ts";
+import { topicMatches } from "../broker/topic.ts";
 
 /** The parts of the link a takeover works with. */
 export interface TakeoverParts {
-  sessions: Pick<SessionHolder, "claimFrom" | "adopt">;
+  sessions: Pick<SessionHolder, "claimFrom" | "adopt" | "draining">;
   wills: Pick<KeptWills, "publishOf">;
-  forwarder: Pick<Forwarder, "mark" | "drainStream" | "pause" | "readAll" | "deliverRead">;
+  forwarder: Pick<Forwarder, "mark" | "drainStream" | "pause" | "forwardTo">;
   routes: Pick<RouteTable, "settled" | "drop" | "added">;
 }
 
@@ -42,39 +46,55 @@ export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: str
   if (won !== 1) return;
   log.warn(`cluster: node ${dead} is dead; taking over its sessions and queued messages`);
   const started = performance.now();
+  const stalls = ctx.stalls.window();
   // Order per publisher: the dead node's backlog reaches its sessions before anything newer.
-  // The own stream's reader waits; the sessions' routes are announced before the dead node's
-  // stream is read (a publisher that heard of them writes to both streams from then on); then,
-  // in one turn, the sessions are resumed and the backlog delivered into them.
+  // The own stream's reader waits while the sessions are claimed (each with its oldest queue
+  // page only), their routes announced (a publisher that heard of them writes to both streams
+  // from then on) and the dead node's stream drained; the sessions are resumed before that
+  // drain, with their backlog still to come: the rest of their stored queues, then the dead
+  // node's stream, while anything newer waits behind it (Session.backlog). A client
+  // reconnecting meanwhile is answered at once.
   const resume = await parts.forwarder.pause();
-  let mark: number;
-  let adopted: number;
-  let drained: number;
-  let acked: Promise<void>;
-  let steps = "";
+  let mark = 0;
+  let loaded: LoadedSession[] = [];
+  let drained = 0;
   try {
-    const loaded = await parts.sessions.claimFrom(dead);
+    // Each session with its oldest queue page only: the rest is read once it is resumed.
+    loaded = await parts.sessions.claimFrom(dead);
     const t1 = performance.now();
     const filters = new Set(loaded.flatMap((l) => l.subscriptions.map((s) => s.filter)));
     await Promise.all([...filters].map((f) => parts.routes.added(f)));
-    const t2 = performance.now();
-    const entries = await parts.forwarder.readAll(dead);
-    steps = `sessions loaded in ${ms(t1 - started)}, routes in ${ms(t2 - t1)}, stream read in ` +
-      `${ms(performance.now() - t2)}`;
-    // Copies first seen from now on reached the adopted sessions too: those are duplicates.
+    // Copies first seen from now on reach the adopted sessions through this node's own stream
+    // (behind the backlog): met again in the dead node's stream, they are duplicates.
     mark = parts.forwarder.mark;
-    parts.sessions.adopt(loaded);
-    acked = parts.forwarder.deliverRead(dead, entries, mark);
-    adopted = loaded.length;
-    drained = entries.length;
+    parts.sessions.adopt(loaded, true);
+    log.info(
+      `cluster: resumed ${loaded.length} session(s) of node ${dead} ` +
+        `${ms(performance.now() - started)} after the election (sessions loaded in ` +
+        `${ms(t1 - started)}, routes in ${ms(performance.now() - t1)}); draining its stream`,
+    );
+    // The dead node's stream, page by page (each page delivered in one turn, acknowledged once
+    // durable), into the adopted sessions before anything queued for them since. This node's
+    // own stream waits meanwhile: it holds copies of the same messages (for this node's own
+    // sessions), and one read there first would be skipped here as a duplicate, out of order.
+    // Releases of the adopted sessions to other nodes wait too, or the rest would miss them.
+    const ids = loaded.map((l) => l.session.clientId);
+    const draining = parts.forwarder.drainStream(dead, mark, { backlog: true });
+    parts.sessions.draining(draining);
+    try {
+      drained = await draining;
+    } finally {
+      ctx.host.backlogDrained?.(ids);
+    }
   } finally {
     resume();
   }
+  const adopted = loaded.length;
   log.info(
-    `cluster: resumed ${adopted} session(s) of node ${dead} with its ${drained} queued ` +
-      `message(s) ${ms(performance.now() - started)} after the election (${steps})`,
+    `cluster: delivered the ${drained} message(s) left in node ${dead}'s stream ` +
+      `${ms(performance.now() - started)} after the election; longest event-loop stall ` +
+      `meanwhile ${stalls()} ms`,
   );
-  await acked;
   const wills = await parts.wills.publishOf(dead);
   await cmd.multi()
     .del(ctx.g(`routes:${dead}`))
@@ -90,10 +110,53 @@ export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: str
   // Publishers learn of the death one heartbeat later at most: catch what they still sent.
   await sleep(2 * nodeTimeoutMs);
   if (ctx.stopped) return;
-  const late = await parts.forwarder.drainStream(dead, mark);
-  if (late) log.info(`cluster: ${late} late message(s) for dead node ${dead} delivered`);
+  const passedOn = { count: 0, nodes: new Set<string>() };
+  const late = await parts.forwarder.drainStream(dead, mark, {
+    delivered: await movedOn(ctx, loaded, parts.forwarder, passedOn),
+  });
+  if (late) {
+    const on = passedOn.count
+      ? `; ${passedOn.count} of them also to node(s) ${[...passedOn.nodes].join(", ")}, ` +
+        `where adopted sessions moved meanwhile`
+      : "";
+    log.info(`cluster: ${late} late message(s) for dead node ${dead} delivered${on}`);
+  }
   await cmd.pexpire(ctx.keys.stream(dead), 3_600_000);
   await cmd.del(lock);
+}
+
+/**
+ * For the late drain: adopted sessions that moved on to another node since would miss what it
+ * delivers here, so a message matching one of their (non-shared) subscriptions is also put into
+ * their holder's stream (that node skips ids it already had; otherwise, at least once).
+ */
+async function movedOn(
+  ctx: LinkContext,
+  loaded: LoadedSession[],
+  forwarder: Pick<Forwarder, "forwardTo">,
+  passedOn: { count: number; nodes: Set<string> },
+): Promise<((msg: StoredMessage) => Promise<void> | undefined) | undefined> {
+  const here = new Set(ctx.host.localSessions());
+  const gone = loaded.filter((l) => !here.has(l.session.clientId));
+  if (gone.length === 0) return undefined;
+  const holders = await ctx.cmd.hmget(ctx.g("holder"), ...gone.map((l) => l.session.clientId));
+  const elsewhere: [string, string[]][] = [];
+  gone.forEach((l, i) => {
+    const node = holders[i];
+    const filters = l.subscriptions.map((s) => s.filter).filter((f) => !isShared(f));
+    if (node && node !== ctx.me && filters.length) elsewhere.push([node, filters]);
+  });
+  if (elsewhere.length === 0) return undefined;
+  return (msg) => {
+    const nodes = new Set<string>();
+    for (const [node, filters] of elsewhere) {
+      if (filters.some((f) => topicMatches(f, msg.topic))) nodes.add(node);
+    }
+    if (nodes.size === 0) return undefined;
+    passedOn.count++;
+    for (const n of nodes) passedOn.nodes.add(n);
+    return Promise.all([...nodes].map((n) => forwarder.forwardTo(n, msg))).then(() => {});
+  };
 }
 
 function ms(t: number): string {

@@ -46,6 +46,7 @@ import { DEFAULT_PREFIX, RedisKeys } from "../redis/keys.ts";
 import { checkPersistence } from "../redis/persistence.ts";
 import { applyArgs, type Fence, fenced, FENCED_APPLY, isFenced } from "../redis/fence.ts";
 import { Batch, buildCommands } from "./redis_batch.ts";
+import { QUEUE_PAGE, readEntries, StoredQueueRest } from "./redis_queue.ts";
 import { consoleStoreLogger, type StoreLogger } from "./logger.ts";
 import {
   EXPIRY_NEVER,
@@ -231,32 +232,47 @@ export class RedisStore implements Store {
     // What was issued before this call must be written first; waiting until nothing at all is
     // pending would, under steady traffic, wait for a lull (a takeover's CONNACK waits on this).
     await this.flush().catch(() => this.#drain());
-    return await this.#load(clientId);
+    return await this.#load(clientId, true);
   }
 
-  async #load(clientId: string): Promise<LoadedSession | null> {
+  /**
+   * `paged`: a queue longer than one page comes back as its oldest page plus `rest`, read later
+   * (a resume waits for neither the whole read nor its decoding).
+   */
+  async #load(clientId: string, paged = false): Promise<LoadedSession | null> {
     const [ks, ksub, kout, kq2] = this.keys.session(clientId);
-    const res = await this.redis.multi()
-      .getBuffer(ks)
-      .hgetall(ksub)
-      .hgetallBuffer(kout)
-      .smembers(kq2)
-      .exec();
+    const m = this.redis.multi().getBuffer(ks).hgetall(ksub);
+    if (paged) m.hkeys(kout);
+    else m.hgetallBuffer(kout);
+    const res = await m.smembers(kq2).exec();
     if (!res) throw new Error(`loading session ${clientId}: transaction aborted`);
     for (const [err] of res) if (err) throw err;
     const rec = res[0][1] as Buffer | null;
     if (!rec) return null;
     const subs = res[1][1] as Record<string, string>;
-    const outs = res[2][1] as Record<string, Buffer>;
     const q2 = res[3][1] as string[];
-    const outbound = Object.values(outs).map(decodeEntry);
-    outbound.sort((a, b) => a.seq - b.seq);
-    return {
+    let outbound: OutboundEntry[];
+    let rest: StoredQueueRest | undefined;
+    if (paged) {
+      const seqs = (res[2][1] as string[]).map(Number).sort((a, b) => a - b);
+      const head = seqs.slice(0, QUEUE_PAGE);
+      outbound = await readEntries(this.redis, kout, head);
+      if (seqs.length > head.length) {
+        rest = new StoredQueueRest(() => this.redis, kout, seqs, head.length);
+      }
+    } else {
+      const outs = res[2][1] as Record<string, Buffer>;
+      outbound = Object.values(outs).map(decodeEntry);
+      outbound.sort((a, b) => a.seq - b.seq);
+    }
+    const loaded: LoadedSession = {
       session: decodeValue<SessionRecord>(rec),
       subscriptions: Object.values(subs).map((s) => JSON.parse(s) as SubscriptionRecord),
       outbound,
       inboundQos2: q2.map(Number),
     };
+    if (rest) loaded.rest = rest;
+    return loaded;
   }
 
   async loadRetained(): Promise<StoredMessage[]> {

@@ -11,6 +11,8 @@ interface Seen {
   receptions: number;
   highest: number;
   outOfOrder: number;
+  /** Up to five first receptions out of order: "seq after highest (reception n)". */
+  oooSample: string[];
 }
 
 /** Counts of one subscriber against everything acknowledged. */
@@ -41,12 +43,25 @@ export class ClusterChecker {
     let m = this.#subs.get(sub);
     if (!m) this.#subs.set(sub, m = new Map());
     let s = m.get(publisher);
-    if (!s) m.set(publisher, s = { first: new Set(), receptions: 0, highest: 0, outOfOrder: 0 });
+    if (!s) {
+      m.set(
+        publisher,
+        s = {
+          first: new Set(),
+          receptions: 0,
+          highest: 0,
+          outOfOrder: 0,
+          oooSample: [],
+        },
+      );
+    }
     s.receptions++;
     if (s.first.has(seq)) return;
     s.first.add(seq);
-    if (seq < s.highest) s.outOfOrder++;
-    else s.highest = seq;
+    if (seq < s.highest) {
+      s.outOfOrder++;
+      if (s.oooSample.length < 5) s.oooSample.push(`${seq} after ${s.highest} (#${s.receptions})`);
+    } else s.highest = seq;
   }
 
   /** Parses a "publisher:seq" payload and records it; false if it is not one. */
@@ -66,6 +81,11 @@ export class ClusterChecker {
   /** First receptions of `publisher`'s messages at `sub` that came after a later one. */
   outOfOrder(sub: string, publisher: string): number {
     return this.#subs.get(sub)?.get(publisher)?.outOfOrder ?? 0;
+  }
+
+  /** Up to five out-of-order first receptions of `publisher`'s messages at `sub`. */
+  outOfOrderSample(sub: string, publisher: string): string[] {
+    return this.#subs.get(sub)?.get(publisher)?.oooSample ?? [];
   }
 
   /** The counts for subscriber `sub`. */

@@ -368,3 +368,53 @@ Deno.test({
       pub.close();
     }),
 });
+
+Deno.test({
+  ...opts,
+  name: "cluster: a persistent subscriber moving between nodes while a third node publishes " +
+    "misses nothing",
+  fn: () =>
+    cluster("standalone", 3, async ([a, b, c]) => {
+      const pub = new MemoryClient(c.broker);
+      await pub.connect("mv-pub");
+      let sub = new MemoryClient(a.broker);
+      await sub.connect("mv-sub", false);
+      await subscribe(sub, "mv/#", 1);
+      await eventually(() => c.link.routesFor("mv/1").includes("n1"), 5000, "route to n1");
+      let sent = 0;
+      let running = true;
+      const publishing = (async () => {
+        while (running) await publish(pub, "mv/1", String(++sent), 1);
+      })();
+      const got = new Set<number>();
+      // Each move: the new node asks the old one to release the session while messages flow;
+      // a copy sent only to the old holder after it let go would be lost.
+      const nodes = [a, b];
+      for (let move = 1; move <= 8; move++) {
+        for (let i = 0; i < 20; i++) {
+          got.add(Number(dec.decode((await receive(sub, 10_000)).payload)));
+        }
+        const from = nodes[(move - 1) % 2];
+        sub.close();
+        await eventually(
+          () => from.broker.sessions.get("mv-sub")?.client === null,
+          5000,
+          "the subscriber offline",
+        );
+        sub = new MemoryClient(nodes[move % 2].broker);
+        assert.equal((await sub.connect("mv-sub", false)).sessionPresent, true);
+      }
+      running = false;
+      await publishing;
+      const missing = () =>
+        Array.from({ length: sent }, (_, i) => i + 1).filter((n) => !got.has(n));
+      try {
+        while (missing().length > 0) {
+          got.add(Number(dec.decode((await receive(sub, 10_000)).payload)));
+        }
+      } catch { /* what is still missing is the answer */ }
+      assert.deepEqual(missing(), [], `${sent} published`);
+      sub.close();
+      pub.close();
+    }),
+});

@@ -179,3 +179,43 @@ globalThis.addEventListener("unload", () => {
   // Servers are killed by the helper's own unload handler.
   void cluster;
 });
+
+for (const [kind, opts] of [["standalone", standaloneOpts], ["cluster", clusterOpts]] as const) {
+  Deno.test({
+    name: `redis store (${kind}): a long queue loads as its oldest page, the rest page by page ` +
+      `in seq order`,
+    ignore: REDIS_IGNORE,
+    fn: async () => {
+      await withStore(opts(testPrefix("paged")), async (s) => {
+        s.saveSession(session("big"));
+        // Seqs with gaps and of different lengths (numeric order, not string order), written
+        // in an order that is not theirs.
+        const seqs = Array.from({ length: 2500 }, (_, i) => 7 + i * 3);
+        const order = [...seqs].sort((a, b) => (a * 7919) % 2503 - (b * 7919) % 2503);
+        for (const seq of order) s.putOutbound("big", entry(seq));
+        s.putOutbound("big", entry(7, { state: "sent", packetId: 4 }));
+        await s.flush();
+        const got = await s.loadSession("big");
+        assert.ok(got?.rest, "the queue beyond the first page is left to read");
+        assert.equal(got.outbound.length, 1000);
+        assert.deepEqual(got.outbound[0], entry(7, { state: "sent", packetId: 4 }));
+        assert.equal(got.rest.remaining, 1500);
+        assert.equal(got.rest.lastSeq, seqs[seqs.length - 1]);
+        const all = [...got.outbound];
+        for (let page = await got.rest.next(); page.length; page = await got.rest.next()) {
+          assert.ok(page.length <= 1000);
+          all.push(...page);
+        }
+        assert.equal(got.rest.remaining, 0);
+        assert.deepEqual(all.map((e) => e.seq), seqs);
+        // A short queue comes whole.
+        s.saveSession(session("small"));
+        for (const seq of seqs.slice(0, 10)) s.putOutbound("small", entry(seq));
+        await s.flush();
+        const small = await s.loadSession("small");
+        assert.equal(small?.rest, undefined);
+        assert.deepEqual(small?.outbound.map((e) => e.seq), seqs.slice(0, 10));
+      });
+    },
+  });
+}

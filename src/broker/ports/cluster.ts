@@ -29,8 +29,19 @@ export interface ClusterHost {
    * every client without publishing wills and forgets every session without writing anything.
    */
   abandonSessions(reason: string): { clients: number; sessions: number };
-  /** Takes over an offline session of a dead node so its subscriptions keep collecting messages. */
-  adoptSession(loaded: LoadedSession): void;
+  /**
+   * Takes over an offline session of a dead node so its subscriptions keep collecting messages.
+   * `draining`: the dead node's stream backlog is delivered after this (deliverBacklog), before
+   * anything newer reaches the session, until backlogDrained names it.
+   */
+  adoptSession(loaded: LoadedSession, draining?: boolean): void;
+  /**
+   * Runs `fn` (which delivers part of a dead node's stream backlog, synchronously): sessions
+   * adopted with `draining` get these messages before the newer ones queued meanwhile.
+   */
+  deliverBacklog?<T>(fn: () => T): T;
+  /** The stream backlog of these adopted sessions is complete. */
+  backlogDrained?(clientIds: string[]): void;
   /** Publishes the will of a clean-session client whose node died with its connection open. */
   publishOrphanWill(clientId: string, kept: KeptWill): void;
   /** A retained message was set (or, with null, deleted) on another node. */
