@@ -3,27 +3,12 @@
  * directory, so that it can be SIGKILLed and started again where its clients reconnect.
  */
 import { waitFor } from "../helpers/wait.ts";
+import { accepts, freePort } from "../helpers/ports.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const LOG_CAP = 1 << 20;
 
-/** A free loopback TCP port. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function accepts(port: number): Promise<boolean> {
-  try {
-    const c = await Deno.connect({ hostname: "127.0.0.1", port });
-    c.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { freePort };
 
 /** A broker that can be killed and started again on the same port and data. */
 export class ChaosNode {

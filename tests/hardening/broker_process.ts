@@ -8,6 +8,7 @@
  */
 import { crashSigns, mib, rssOf } from "../helpers/figures.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { accepts, freePort } from "../helpers/ports.ts";
 
 export { mib, rssOf };
 
@@ -153,23 +154,7 @@ export async function startBrokerProcess(o: BrokerProcessOptions = {}): Promise<
   };
 }
 
-/** A free loopback TCP port. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function accepts(port: number): Promise<boolean> {
-  try {
-    const c = await Deno.connect({ hostname: "127.0.0.1", port });
-    c.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { freePort };
 
 /** CPU seconds (utime + stime) of process `pid`, from /proc (at USER_HZ = 100). */
 export function cpuSecondsOf(pid: number): number {

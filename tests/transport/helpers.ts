@@ -116,13 +116,7 @@ function exists(path: string): boolean {
   }
 }
 
-/** A loopback TCP port nobody listens on right now. */
-export function freePort(hostname = "127.0.0.1"): number {
-  const l = Deno.listen({ hostname, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+export { freePort } from "../helpers/ports.ts";
 
 /** Runs a command to completion with a deadline; returns exit code and output. */
 export async function runFor(
