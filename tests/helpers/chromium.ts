@@ -44,7 +44,17 @@ export async function browserPage(defer: Defer): Promise<{ page: Page; errors: s
   return { page, errors };
 }
 
-/** Waits until `js` (run in the page) is truthy. A string: Deno's checker lacks DOM types. */
-export function until(page: Page, js: string, timeout = 15_000): Promise<unknown> {
-  return page.waitForFunction(js, undefined, { timeout });
+/**
+ * Waits until `js` (run in the page) is truthy. A string: Deno's checker lacks DOM types. Polled
+ * from here with page.evaluate (DevTools evaluation, which the dashboard's Content-Security-Policy
+ * does not govern) because waitForFunction's in-page polling needs eval, which that policy forbids.
+ */
+export async function until(page: Page, js: string, timeout = 15_000): Promise<unknown> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await page.evaluate(js);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for: ${js}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
