@@ -6,12 +6,14 @@
 import assert from "node:assert/strict";
 import { startBroker } from "../helpers/broker.ts";
 import { connectMqttJs } from "../helpers/mqttjs.ts";
-import { waitFor } from "../helpers/wait.ts";
+import { ignoreWithout } from "../transport/helpers.ts";
 
 const RETAINED = 100_000;
+const MOSQUITTO_SUB = "/usr/bin/mosquitto_sub";
 
 Deno.test({
   name: "a new subscriber to 100,000 retained messages receives all of them over TCP",
+  ignore: ignoreWithout(MOSQUITTO_SUB, "retained burst (mosquitto_sub)"),
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -27,32 +29,34 @@ Deno.test({
       await pub.sync();
       await pub.close();
 
-      const sub = await connectMqttJs(broker.url, { clientId: "retained-reader" });
+      // The reader is mosquitto_sub, which prints whatever arrives: an intermittent fault (about
+      // one run in three since late 2026-12) shows as repeated topics with others missing, where
+      // an mqtt.js reader only saw its connection end mid-burst.
+      const started = performance.now();
+      const out = await new Deno.Command(MOSQUITTO_SUB, {
+        args: ["-p", String(broker.port), "-i", "retained-reader", "-t", "ret/#", "-q", "0"]
+          .concat(["-C", String(RETAINED), "-W", "60", "-F", "%r %t"]),
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const ms = performance.now() - started;
       const seen = new Set<string>();
       let retainFlags = 0;
-      sub.client.on("message", (topic, _payload, packet) => {
+      for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+        if (line === "") continue;
+        const [flag, topic] = line.split(" ");
         seen.add(topic);
-        if (packet.retain) retainFlags++;
-      });
-      const started = performance.now();
-      await sub.subscribe("ret/#", 0);
-      await waitFor(() => seen.size >= RETAINED, {
-        what: `${RETAINED} retained messages`,
-        timeout: 60_000,
-        interval: 50,
-        detail: () => `${seen.size} received`,
-      });
-      const ms = performance.now() - started;
-      // Nothing beyond them either: the broker answers this only after all it wrote before.
-      await sub.sync();
+        if (flag === "1") retainFlags++;
+      }
       console.log(
         `retained burst: ${seen.size} of ${RETAINED} distinct retained messages received ` +
-          `(${retainFlags} with RETAIN=1) in ${ms.toFixed(0)} ms ` +
+          `(${retainFlags} with RETAIN=1, ${retainFlags - seen.size} repeated) in ${
+            ms.toFixed(0)
+          } ms ` +
           `(${(seen.size / (ms / 1000)).toFixed(0)} msg/s)`,
       );
-      assert.equal(seen.size, RETAINED);
+      assert.equal(seen.size, RETAINED, new TextDecoder().decode(out.stderr));
       assert.equal(retainFlags, RETAINED);
-      await sub.close();
     } finally {
       await broker.stop();
     }
