@@ -41,6 +41,12 @@ interface ServerHandle {
 interface WriteReq {
   handle: TcpHandle;
   oncomplete: (this: WriteReq, status: number) => void;
+  /**
+   * The bytes being written. The runtime keeps only a pointer to them for the part the socket
+   * did not take at once, so the request must hold them alive until it completes: a collected
+   * buffer made the rest fail with EFAULT (or go out as whatever memory took its place).
+   */
+  buffer?: Uint8Array;
   resolve?: () => void;
   reject?: (err: Error) => void;
 }
@@ -112,6 +118,7 @@ function onHandleRead(this: TcpHandle, buf: ArrayBuffer): void {
 }
 
 function onWriteComplete(this: WriteReq, status: number): void {
+  this.buffer = undefined;
   if (status < 0) this.reject?.(errnoError(status, "write"));
   else this.resolve?.();
 }
@@ -274,6 +281,7 @@ class HandleConnection implements ByteConnection, RawIo {
     if (err < 0) return Promise.reject(errnoError(err, "write"));
     if (!n.state[n.kLastWriteWasAsync]) return undefined;
     // The socket buffer is full: the rest goes out from the event loop, which calls oncomplete.
+    req.buffer = bytes;
     return new Promise<void>((resolve, reject) => {
       req.resolve = resolve;
       req.reject = reject;
