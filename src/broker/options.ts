@@ -127,7 +127,7 @@ export const defaultBrokerOptions: BrokerOptions = {
   maxPacketSize: 1024 * 1024,
   maxTopicLevels: 128,
   maxTopicLength: 65535,
-  maxSubscriptionsPerClient: 0,
+  maxSubscriptionsPerClient: 10000,
   maxInflight: 32,
   maxQueuedMessages: 1000,
   maxQueuedBytes: 0,

@@ -242,10 +242,11 @@ export const SCHEMA = [
   {
     key: `${B}.max-subscriptions-per-client`,
     type: "int",
-    default: 0,
+    default: 10000,
     min: 0,
     field: "maxSubscriptionsPerClient",
-    doc: "Maximum subscriptions one client may hold; 0 = unlimited.",
+    doc: "Maximum subscriptions one client may hold (a bound on what an anonymous client can " +
+      "make the broker keep); 0 = unlimited.",
   },
   {
     key: `${B}.max-inflight`,

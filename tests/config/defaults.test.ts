@@ -31,7 +31,7 @@ Deno.test("with no file, env or flags every setting has its documented default",
   assert.equal(config.maxPacketSize, 1048576);
   assert.equal(config.maxTopicLevels, 128);
   assert.equal(config.maxTopicLength, 65535);
-  assert.equal(config.maxSubscriptionsPerClient, 0);
+  assert.equal(config.maxSubscriptionsPerClient, 10000);
   assert.equal(config.maxInflight, 32);
   assert.equal(config.maxQueuedMessages, 1000);
   assert.equal(config.maxQueuedBytes, 0);

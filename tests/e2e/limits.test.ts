@@ -75,3 +75,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "by default a client is stopped at 10,000 subscriptions and the rest of the SUBSCRIBE is refused",
+  ignore: EXTERNAL, // MqttWk's default limit
+  async fn() {
+    const broker = await startBroker();
+    try {
+      const { client } = await raw.rawConnect(broker.host, broker.port, { clientId: uid("subs") });
+      try {
+        const prefix = uid("many");
+        // 9,990 filters in packets of 999, then one SUBSCRIBE crossing the limit.
+        for (let packetId = 1; packetId <= 10; packetId++) {
+          const subs: [string, number][] = [];
+          for (let i = 0; i < 999; i++) subs.push([`${prefix}/${packetId}/${i}`, 0]);
+          const granted = await raw.rawSubscribe(client, packetId, subs);
+          assert.ok(granted.every((g) => g === 0), `packet ${packetId} granted in full`);
+        }
+        const last: [string, number][] = [];
+        for (let i = 0; i < 20; i++) last.push([`${prefix}/last/${i}`, 0]);
+        const granted = await raw.rawSubscribe(client, 11, last);
+        assert.deepEqual(granted, [...Array(10).fill(0), ...Array(10).fill(0x80)]);
+        assert.deepEqual(
+          await raw.rawSubscribe(client, 12, [[`${prefix}/1/0`, 1]]),
+          [1],
+          "replacing an existing subscription still works at the limit",
+        );
+        await broker.waitForLog(/subscription limit 10000 reached .* 10 filter\(s\) refused/);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await broker.stop();
+    }
+  },
+});

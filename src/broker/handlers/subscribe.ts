@@ -29,6 +29,7 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
   // 3.8.2.1.2: one identifier for every subscription this SUBSCRIBE creates or modifies.
   const subscriptionId = v5 ? p.properties?.subscriptionIdentifiers?.[0] ?? 0 : 0;
   if (v5) noLocalOnShared(p);
+  let overLimit = 0;
   for (const sub of p.subscriptions) {
     const filter = sub.topic;
     let code: number = SUBACK_FAILURE;
@@ -58,7 +59,7 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
       core.options.maxSubscriptionsPerClient > 0 && !s.subscriptions.has(filter) &&
       s.subscriptions.size >= core.options.maxSubscriptionsPerClient
     ) {
-      core.log.info(`client ${s.clientId}: subscription limit reached`);
+      overLimit++;
       if (v5) code = ReasonCode.QuotaExceeded;
     } else {
       const rec = record(core, sub, v5, subscriptionId);
@@ -81,6 +82,13 @@ export function handleSubscribe(core: Core, client: Client, p: SubscribePacket):
       code = rec.qos;
     }
     codes.push(code);
+  }
+  if (overLimit > 0) {
+    // One line per SUBSCRIBE, however many filters it carried past the limit.
+    core.log.info(
+      `client ${s.clientId}: subscription limit ${core.options.maxSubscriptionsPerClient} ` +
+        `reached (mqttwk.broker.max-subscriptions-per-client); ${overLimit} filter(s) refused`,
+    );
   }
   core.stats.subscriptions = core.subscriptions.size;
   // Within the client's Maximum Packet Size, or the connection is closed (replies.ts).
