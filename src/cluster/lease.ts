@@ -46,12 +46,20 @@ export class Lease implements Fence {
     return this.#fenced;
   }
 
+  /** Whether the node has taken an epoch (it writes nothing under "0"). */
+  get joined(): boolean {
+    return this.epoch !== "0";
+  }
+
   valid(): Promise<string> | string {
     if (this.held) return this.epoch;
     if (this.#fenced) return Promise.reject(new Error(`${FENCED}: this node was taken over`));
     const { promise, resolve, reject } = Promise.withResolvers<string>();
     this.#waiters.push({ resolve, reject });
-    this.renew();
+    // Before the node has joined, a heartbeat would go out under epoch "0" and be refused by an
+    // earlier run's epoch (fencing a node that holds nothing yet): the first heartbeat of the
+    // join resolves the wait instead.
+    if (this.joined) this.renew();
     return promise;
   }
 

@@ -53,6 +53,8 @@ export class Membership {
     const alive = this.ctx.g(`alive:${me}`);
     const deadline = Date.now() + nodeTimeoutMs + 500;
     while (!(await cmd.set(alive, this.token, "PX", nodeTimeoutMs, "NX"))) {
+      // Ours already: a heartbeat of this process got in first (a rejoin during start-up).
+      if ((await cmd.get(alive)) === this.token) break;
       if (Date.now() > deadline) {
         throw new Error(
           `node id "${me}" is already in use by another live node (its heartbeat in ` +
@@ -93,7 +95,7 @@ export class Membership {
    */
   async beat(strict = false): Promise<void> {
     const { cmd, me, nodeTimeoutMs, lease } = this.ctx;
-    if (this.ctx.stopped || lease.fenced) return;
+    if (this.ctx.stopped || lease.fenced || !lease.joined) return;
     const sentAt = Lease.now();
     try {
       const r = await evalScript(

@@ -77,7 +77,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "by default a client is stopped at 10,000 subscriptions and the rest of the SUBSCRIBE is refused",
+  name:
+    "by default a client is stopped at 10,000 subscriptions and the rest of the SUBSCRIBE is refused",
   ignore: EXTERNAL, // MqttWk's default limit
   async fn() {
     const broker = await startBroker();
