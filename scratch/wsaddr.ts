@@ -2,7 +2,11 @@ import mqtt from "mqtt";
 const tcp = Number(Deno.args[0]), ws = Number(Deno.args[1]);
 async function c(url: string, id: string) {
   const cl = mqtt.connect(url, { clientId: id, clean: false, reconnectPeriod: 0 });
-  const r = await new Promise<string>((res) => { cl.on("connect", (p) => res("ok " + p.returnCode)); cl.on("error", (e) => res("err " + e.message)); cl.on("close", () => res("closed")); });
+  const r = await new Promise<string>((res) => {
+    cl.on("connect", (p) => res("ok " + p.returnCode));
+    cl.on("error", (e) => res("err " + e.message));
+    cl.on("close", () => res("closed"));
+  });
   console.log(id, url, r);
 }
 await c(`mqtt://127.0.0.1:${tcp}`, "t1");
