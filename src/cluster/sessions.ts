@@ -348,11 +348,14 @@ export class SessionHolder {
       await this.beforeRelease().catch((e) =>
         host.log.warn(`cluster: draining own stream before releasing ${clientId}: ${e}`)
       );
-      await host.releaseSession(clientId);
       // Copies other nodes still route here for it (they have not heard of its new node's
-      // routes yet) go on there for a while.
+      // routes yet, or they are the new node, which has no local copy of the session until it
+      // is resumed there) go on there for a while. Passing on starts in the same turn as the
+      // release forgets the session here: a stream entry delivered in between (while the
+      // release writes the session, say) would reach no one.
       const filters = await cmd.hkeys(this.ctx.keys.session(clientId)[1]);
       this.movedAway(clientId, from, filters.filter((f) => !isShared(f)));
+      await host.releaseSession(clientId);
     } catch (e) {
       host.log.warn(`cluster: releasing ${clientId}: ${(e as Error).message}`);
     }
