@@ -192,6 +192,8 @@ export class Forwarder {
       // Pending: read by the dead node but not acknowledged.
       let start = "0-0";
       while (true) {
+        const lapsed = this.ctx.lease.whenHeld();
+        if (lapsed) await lapsed;
         const res = await callBuffer(
           cmd,
           "XAUTOCLAIM",
@@ -205,6 +207,8 @@ export class Forwarder {
         ) as [Buffer, StreamEntry[], Buffer[]];
         const entries = res[1] ?? [];
         if (entries.length) {
+          const lapsed = this.ctx.lease.whenHeld();
+          if (lapsed) await lapsed;
           await this.#deliverEntries(key, entries, after, opts);
           count += entries.length;
         }
@@ -262,6 +266,8 @@ export class Forwarder {
     let count = 0;
     // Bounded: a stream written faster than it is read must not hold a release forever.
     for (let round = 0; round < 1000; round++) {
+      const lapsed = this.ctx.lease.whenHeld();
+      if (lapsed) await lapsed;
       const res = await callBuffer(
         this.ctx.cmd,
         "XREADGROUP",
@@ -276,6 +282,8 @@ export class Forwarder {
       ) as [Buffer, StreamEntry[]][] | null;
       const entries = res?.[0]?.[1] ?? [];
       if (entries.length === 0) break;
+      const held = this.ctx.lease.whenHeld();
+      if (held) await held;
       await this.#deliverEntries(key, entries, after, opts);
       count += entries.length;
     }
@@ -312,6 +320,14 @@ export class Forwarder {
         from = "0";
         continue;
       }
+      // A lapsed lease (this process was paused, or Redis is slow): the stream may be the node's
+      // that took this one over by now. Nothing is read until the lease is renewed, or its
+      // renewal refused (fenced, above).
+      const lapsed = ctx.lease.whenHeld();
+      if (lapsed) {
+        await lapsed.catch(() => {});
+        continue;
+      }
       try {
         // Pending entries are re-read from "0" until none is left: acknowledge first.
         if (from === "0") await acked();
@@ -329,12 +345,23 @@ export class Forwarder {
         }
         if (entries.length === 0) continue;
         // Deliveries stay in stream order; only their acknowledgements overlap. A takeover's
-        // pause or a moving session's hold is checked right before the (synchronous) delivery.
+        // pause, a moving session's hold and the lease are checked right before the
+        // (synchronous) delivery: the read may have been answered just before this process was
+        // paused, and a node taken over meanwhile must not deliver what it read into sessions
+        // that are owned elsewhere now. Those entries stay pending: the node that took this one
+        // over claims them (or this one reads them again once it rejoined).
         while (acks.length >= MAX_ACKS) await settle(acks.shift()!);
-        while (this.#paused || this.#holds > 0) {
+        let fenced = false;
+        while (true) {
           if (this.#paused) await this.#paused;
-          else await new Promise<void>((r) => this.#unheld = r);
+          else if (this.#holds > 0) await new Promise<void>((r) => this.#unheld = r);
+          else if (ctx.lease.held) break;
+          else if (!(await Promise.resolve(ctx.lease.valid()).then(() => true, () => false))) {
+            fenced = true;
+            break;
+          }
         }
+        if (fenced) continue;
         const a = this.#deliverEntries(key, entries, -1, this.#passOnOptions());
         a.catch(() => {}); // surfaced by settle
         acks.push(a);

@@ -235,7 +235,23 @@ export class RedisClusterLink implements ClusterLink {
   }
 
   forward(msg: StoredMessage): void | Promise<void> {
-    if (this.#live) return this.#p!.forwarder.forward(msg);
+    if (!this.#live) return;
+    const p = this.#p!;
+    const lapsed = msg.qos === 0 ? undefined : p.ctx.lease.whenHeld();
+    if (!lapsed) return p.forwarder.forward(msg);
+    return this.#afterRenewal(lapsed, () => p.forwarder.forward(msg));
+  }
+
+  /**
+   * A QoS 1/2 message accepted while the lease lapsed (this process was paused): its copies go,
+   * and its publisher's ack with them, only once the lease was renewed. The route table may be
+   * stale after a pause, and a node taken over meanwhile acknowledges nothing (rejects).
+   */
+  #afterRenewal(lapsed: Promise<string>, send: () => void | Promise<void>): Promise<void> {
+    const r = lapsed.then(send);
+    // Callers that do not wait (a will) must not see a fenced node's refusal as unhandled.
+    r.catch(() => {});
+    return r;
   }
 
   routedElsewhere(topic: string): boolean | undefined {
@@ -250,7 +266,11 @@ export class RedisClusterLink implements ClusterLink {
     share: string,
     hops: number,
   ): void | Promise<void> {
-    if (this.#live) return this.#p!.forwarder.forwardShared(msg, node, share, hops);
+    if (!this.#live) return;
+    const p = this.#p!;
+    const lapsed = msg.qos === 0 ? undefined : p.ctx.lease.whenHeld();
+    if (!lapsed) return p.forwarder.forwardShared(msg, node, share, hops);
+    return this.#afterRenewal(lapsed, () => p.forwarder.forwardShared(msg, node, share, hops));
   }
 
   acquireSession(clientId: string): Promise<boolean> {

@@ -121,6 +121,9 @@ export class SessionHolder {
    */
   async acquire(clientId: string): Promise<boolean> {
     const { cmd, me } = this.ctx;
+    // A node whose lease lapsed asks no holder to let a session go before it renewed the lease
+    // (rejects: it was fenced, and the CONNECT with it).
+    await this.ctx.lease.whenHeld();
     const state = { lost: false };
     this.#acquiring.set(clientId, state);
     try {
@@ -342,6 +345,10 @@ export class SessionHolder {
     await Promise.all(this.#adopting);
     // ... and its drain, or the rest of the dead node's backlog would miss it.
     if (this.#draining.size) await Promise.all(this.#draining);
+    // A node whose lease lapsed may no longer hold the session: it renews the lease first. A
+    // fenced one gives nothing away (and does not answer): the session is the survivor's.
+    const lapsed = this.ctx.lease.whenHeld();
+    if (lapsed && !(await lapsed.then(() => true, () => false))) return;
     try {
       // Messages already queued for this node in its stream (e.g. published while the session
       // was offline) must reach the session before it moves, or they would arrive after it left.

@@ -40,6 +40,10 @@ return 1`;
 /** Takes `dead` over if this node wins the election; resolves when done (or lost). */
 export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: string) {
   const { cmd, me, log, nodeTimeoutMs } = ctx;
+  // A node whose own lease lapsed (it was paused itself) takes no one over before renewing it:
+  // it may have been taken over meanwhile, and would hold the election lock and the dead node's
+  // stream while it cannot write.
+  await ctx.lease.whenHeld();
   const lock = ctx.g(`adopt:${dead}`);
   const keys = [lock, ctx.g(`alive:${dead}`), ctx.g(`epoch:${dead}`)];
   const won = await evalScript(cmd, ELECT, keys, [me, Math.max(30_000, 6 * nodeTimeoutMs)]);
