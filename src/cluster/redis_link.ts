@@ -44,7 +44,7 @@ import {
 } from "../redis/conn.ts";
 import { DEFAULT_PREFIX, RedisKeys } from "../redis/keys.ts";
 import { type ClusterStore, LinkContext } from "./context.ts";
-import { Forwarder } from "./forwarding.ts";
+import { Forwarder, subscribedTo } from "./forwarding.ts";
 import { Membership } from "./membership.ts";
 import { RetainedReplica } from "./retained.ts";
 import { RouteTable } from "./routes.ts";
@@ -238,8 +238,18 @@ export class RedisClusterLink implements ClusterLink {
     if (!this.#live) return;
     const p = this.#p!;
     const lapsed = msg.qos === 0 ? undefined : p.ctx.lease.whenHeld();
-    if (!lapsed) return p.forwarder.forward(msg);
-    return this.#afterRenewal(lapsed, () => p.forwarder.forward(msg));
+    if (!lapsed) return this.#forward(p, msg);
+    return this.#afterRenewal(lapsed, () => this.#forward(p, msg));
+  }
+
+  /** To the nodes that route it, and to sessions on their way here (SessionHolder.arriving). */
+  #forward(p: Parts, msg: StoredMessage): void | Promise<void> {
+    const sent = p.forwarder.forward(msg);
+    if (msg.qos === 0 || p.sessions.arriving.size === 0) return sent;
+    const ids = subscribedTo(p.sessions.arriving, msg.topic);
+    if (!ids) return sent;
+    const queued = p.forwarder.toArriving(msg, ids);
+    return sent ? Promise.all([sent, queued]).then(() => {}) : queued;
   }
 
   /**

@@ -79,6 +79,12 @@ export class SessionHolder {
   /** Filters announced ahead of a session's move here, by client id (see #announceAhead). */
   #announced = new Map<string, string[]>();
 
+  /**
+   * Sessions moving here, not resumed yet: client id -> its (non-shared) filters. What this
+   * node's own publishers send meanwhile must reach them too (Forwarder.toArriving).
+   */
+  readonly arriving: Map<string, string[]> = new Map();
+
   /** Takeovers delivering a dead node's stream into sessions adopted here. */
   #draining = new Set<Promise<unknown>>();
 
@@ -105,13 +111,17 @@ export class SessionHolder {
   /**
    * Before a live holder releases `clientId`, this node routes the session's filters: from then
    * on every publisher's node sends copies here too (held until the session is resumed), so a
-   * copy sent only to the old holder after it let the session go cannot be the only one.
+   * copy sent only to the old holder after it let the session go cannot be the only one. This
+   * node's own publishers are no such node (the session is not here yet): their messages for it
+   * go into this node's own stream (see arriving), as the old holder may stop routing them.
    */
   async #announceAhead(clientId: string): Promise<void> {
     if (!this.routes || this.#announced.has(clientId)) return;
     const filters = await this.ctx.cmd.hkeys(this.ctx.keys.session(clientId)[1]);
     if (filters.length === 0) return;
     this.#announced.set(clientId, filters);
+    const plain = filters.filter((f) => !isShared(f));
+    if (plain.length && this.#moving.has(clientId)) this.arriving.set(clientId, plain);
     await this.routes.add(filters);
   }
 
@@ -163,6 +173,7 @@ export class SessionHolder {
     const end = () => {
       clearTimeout(timer);
       this.#moving.delete(clientId);
+      this.arriving.delete(clientId);
       unhold();
     };
     this.#moving.set(clientId, end);
