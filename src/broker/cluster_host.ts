@@ -25,6 +25,10 @@ export class CoreClusterHost implements ClusterHost {
     this.#core.router.route(msg);
   }
 
+  deliverTo(msg: StoredMessage, clientIds: readonly string[]): void {
+    this.#core.router.routeTo(msg, clientIds);
+  }
+
   sharedRouteChanged(share: string, node: string, present: boolean): void {
     this.#core.subscriptions.shared.remoteChanged(share, node, present);
   }

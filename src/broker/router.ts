@@ -62,27 +62,39 @@ export class Router {
   route(msg: StoredMessage): number {
     const targets = this.#targets(msg.topic);
     const single = targets.length === 1;
-    const origin = msg.origin;
-    for (let i = 0; i < targets.length; i++) {
-      let t: RouteTarget | null = targets[i];
-      if (t.own !== undefined && t.clientId === origin) {
-        t = t.own;
-        if (t === null) continue;
-      }
-      const s = this.#sessions.get(t.clientId);
-      if (!s) continue;
-      if (t.checkEachDelivery && !this.#readable(s, msg.topic)) continue;
-      this.#delivery.deliver(
-        s,
-        msg,
-        (msg.qos < t.qos ? msg.qos : t.qos) as QoS,
-        // MQTT-3.3.1-12 / -13: RETAIN 0 on live deliveries unless Retain As Published.
-        t.retainAsPublished && msg.retain,
-        single,
-        t.subscriptionIds,
-      );
-    }
+    for (let i = 0; i < targets.length; i++) this.#deliver(targets[i], msg, single);
     return targets.length;
+  }
+
+  /**
+   * Like route, but only to the sessions named (a copy meant for them alone, e.g. passed on by
+   * the node they moved from), each only if it still subscribes to the topic.
+   */
+  routeTo(msg: StoredMessage, clientIds: readonly string[]): void {
+    const targets = this.#targets(msg.topic);
+    for (let i = 0; i < targets.length; i++) {
+      if (clientIds.includes(targets[i].clientId)) this.#deliver(targets[i], msg, false);
+    }
+  }
+
+  #deliver(target: RouteTarget, msg: StoredMessage, single: boolean): void {
+    let t: RouteTarget | null = target;
+    if (t.own !== undefined && t.clientId === msg.origin) {
+      t = t.own;
+      if (t === null) return;
+    }
+    const s = this.#sessions.get(t.clientId);
+    if (!s) return;
+    if (t.checkEachDelivery && !this.#readable(s, msg.topic)) return;
+    this.#delivery.deliver(
+      s,
+      msg,
+      (msg.qos < t.qos ? msg.qos : t.qos) as QoS,
+      // MQTT-3.3.1-12 / -13: RETAIN 0 on live deliveries unless Retain As Published.
+      t.retainAsPublished && msg.retain,
+      single,
+      t.subscriptionIds,
+    );
   }
 
   #targets(topic: string): RouteTarget[] {

@@ -36,8 +36,11 @@ const FIELD = "m";
 export interface DrainOptions {
   /** Its sessions were adopted with their stream backlog still to come (deliverBacklog). */
   backlog?: boolean;
-  /** Also called for each message delivered (not for shared groups'); acked after it resolves. */
-  delivered?: (msg: StoredMessage) => Promise<void> | undefined;
+  /**
+   * Also called for each message delivered (not for shared groups'), with the sessions it was
+   * for when it was meant for those only ("publish-to"); acked after it resolves.
+   */
+  delivered?: (msg: StoredMessage, only?: readonly string[]) => Promise<void> | undefined;
 }
 
 /** One stream entry as XREADGROUP returns it: id and field/value pairs. */
@@ -49,6 +52,28 @@ export type StreamEntry = [Buffer, Buffer[]];
  */
 function dedupKey(msg: StoredMessage, share: string | undefined): string {
   return share === undefined ? msg.id : `${msg.id}\n${share}`;
+}
+
+/**
+ * A copy for one session only ("publish-to") is recognised by the message id and the session:
+ * the node may have had the message already for its other subscribers, not for this one.
+ */
+function sessionKey(msg: StoredMessage, clientId: string): string {
+  return `${msg.id}\n>${clientId}`;
+}
+
+/** Client ids of `sessions` (client id -> filters) subscribed to `topic`, or null for none. */
+export function subscribedTo(
+  sessions: Iterable<[string, readonly string[]]>,
+  topic: string,
+  only?: readonly string[],
+): string[] | null {
+  let ids: string[] | null = null;
+  for (const [id, filters] of sessions) {
+    if (only && !only.includes(id)) continue;
+    if (filters.some((f) => topicMatches(f, topic))) (ids ??= []).push(id);
+  }
+  return ids;
 }
 
 /** Sends messages to the nodes that route them, and delivers what other nodes sent here. */
@@ -192,6 +217,8 @@ export class Forwarder {
       // Pending: read by the dead node but not acknowledged.
       let start = "0-0";
       while (true) {
+        const lapsed = this.ctx.lease.whenHeld();
+        if (lapsed) await lapsed;
         const res = await callBuffer(
           cmd,
           "XAUTOCLAIM",
@@ -205,6 +232,8 @@ export class Forwarder {
         ) as [Buffer, StreamEntry[], Buffer[]];
         const entries = res[1] ?? [];
         if (entries.length) {
+          const lapsed = this.ctx.lease.whenHeld();
+          if (lapsed) await lapsed;
           await this.#deliverEntries(key, entries, after, opts);
           count += entries.length;
         }
@@ -236,25 +265,60 @@ export class Forwarder {
     if (this.#movedAway.size === 0) return undefined;
     const now = Date.now();
     for (const [id, m] of this.#movedAway) if (m.until < now) this.#movedAway.delete(id);
-    const moved = [...this.#movedAway.values()];
-    if (moved.length === 0) return undefined;
+    if (this.#movedAway.size === 0) return undefined;
+    const moved = new Map(this.#movedAway);
     return {
-      delivered: (msg) => {
-        const nodes = new Set<string>();
-        for (const m of moved) {
-          if (m.filters.some((f) => topicMatches(f, msg.topic))) nodes.add(m.node);
-        }
-        if (nodes.size === 0) return undefined;
-        return Promise.all([...nodes].map((n) => this.forwardTo(n, msg))).then(() => {});
+      delivered: (msg, only) => {
+        const ids = subscribedTo(
+          [...moved].map(([id, m]) => [id, m.filters] as [string, string[]]),
+          msg.topic,
+          only,
+        );
+        return ids ? this.forwardToSessions(msg, ids, (id) => moved.get(id)!.node) : undefined;
       },
     };
   }
 
-  /** Resolves once a QoS 1/2 copy of `msg` is in `node`'s stream (for all its subscribers). */
-  async forwardTo(node: string, msg: StoredMessage): Promise<void> {
-    const frame = encodeWire({ kind: "publish", msg });
+  /**
+   * Resolves once a QoS 1/2 copy of `msg` for sessions `clientIds` only is in `node`'s stream:
+   * they moved there, and the node may have had the message already for its other subscribers.
+   */
+  async forwardTo(node: string, msg: StoredMessage, clientIds: string[]): Promise<void> {
+    const frame = encodeWire({ kind: "publish-to", clientIds, msg });
     const { cmd, keys } = this.ctx;
     await cmd.xadd(keys.stream(node), "MAXLEN", "~", this.streamMaxLen, "*", FIELD, frame);
+  }
+
+  /**
+   * forwardTo for sessions `clientIds`, each to its node `nodeOf(id)`, one copy per node; resolves
+   * once all are queued.
+   */
+  forwardToSessions(
+    msg: StoredMessage,
+    clientIds: string[],
+    nodeOf: (clientId: string) => string,
+  ): Promise<void> {
+    const byNode = new Map<string, string[]>();
+    for (const id of clientIds) {
+      const node = nodeOf(id);
+      const list = byNode.get(node);
+      if (list) list.push(id);
+      else byNode.set(node, [id]);
+    }
+    return Promise.all([...byNode].map(([n, to]) => this.forwardTo(n, msg, to))).then(() => {});
+  }
+
+  /**
+   * A QoS 1/2 message published on this node while sessions `clientIds` move here: they are not
+   * resumed yet (its local subscribers had it), and the node they come from may no longer route
+   * it. A copy for them alone goes into this node's own stream, which waits for their resume.
+   * Resolves once it is there (the publisher's ack waits for it).
+   */
+  toArriving(msg: StoredMessage, clientIds: string[]): Promise<void> {
+    return this.outbox.toStream(
+      this.ctx.me,
+      encodeWire({ kind: "publish-to", clientIds, msg }),
+    );
   }
 
   /** Reads (without blocking) and delivers every unread entry of `key`; returns how many. */
@@ -262,6 +326,8 @@ export class Forwarder {
     let count = 0;
     // Bounded: a stream written faster than it is read must not hold a release forever.
     for (let round = 0; round < 1000; round++) {
+      const lapsed = this.ctx.lease.whenHeld();
+      if (lapsed) await lapsed;
       const res = await callBuffer(
         this.ctx.cmd,
         "XREADGROUP",
@@ -276,6 +342,8 @@ export class Forwarder {
       ) as [Buffer, StreamEntry[]][] | null;
       const entries = res?.[0]?.[1] ?? [];
       if (entries.length === 0) break;
+      const held = this.ctx.lease.whenHeld();
+      if (held) await held;
       await this.#deliverEntries(key, entries, after, opts);
       count += entries.length;
     }
@@ -312,6 +380,14 @@ export class Forwarder {
         from = "0";
         continue;
       }
+      // A lapsed lease (this process was paused, or Redis is slow): the stream may be the node's
+      // that took this one over by now. Nothing is read until the lease is renewed, or its
+      // renewal refused (fenced, above).
+      const lapsed = ctx.lease.whenHeld();
+      if (lapsed) {
+        await lapsed.catch(() => {});
+        continue;
+      }
       try {
         // Pending entries are re-read from "0" until none is left: acknowledge first.
         if (from === "0") await acked();
@@ -329,12 +405,23 @@ export class Forwarder {
         }
         if (entries.length === 0) continue;
         // Deliveries stay in stream order; only their acknowledgements overlap. A takeover's
-        // pause or a moving session's hold is checked right before the (synchronous) delivery.
+        // pause, a moving session's hold and the lease are checked right before the
+        // (synchronous) delivery: the read may have been answered just before this process was
+        // paused, and a node taken over meanwhile must not deliver what it read into sessions
+        // that are owned elsewhere now. Those entries stay pending: the node that took this one
+        // over claims them (or this one reads them again once it rejoined).
         while (acks.length >= MAX_ACKS) await settle(acks.shift()!);
-        while (this.#paused || this.#holds > 0) {
+        let fenced = false;
+        while (true) {
           if (this.#paused) await this.#paused;
-          else await new Promise<void>((r) => this.#unheld = r);
+          else if (this.#holds > 0) await new Promise<void>((r) => this.#unheld = r);
+          else if (ctx.lease.held) break;
+          else if (!(await Promise.resolve(ctx.lease.valid()).then(() => true, () => false))) {
+            fenced = true;
+            break;
+          }
         }
+        if (fenced) continue;
         const a = this.#deliverEntries(key, entries, -1, this.#passOnOptions());
         a.catch(() => {}); // surfaced by settle
         acks.push(a);
@@ -389,6 +476,11 @@ export class Forwarder {
         decodeFrames(fields[i + 1], (wire) => {
           let share: string | undefined;
           let hops = 0;
+          if (wire.kind === "publish-to") {
+            return this.#deliverToSessions(wire.msg, wire.clientIds, after, delivered, (r) => {
+              (passed ??= []).push(r);
+            });
+          }
           if (wire.kind === "publish-shared") {
             share = wire.share;
             hops = wire.hops;
@@ -407,6 +499,27 @@ export class Forwarder {
       }
     }
     return passed;
+  }
+
+  /** A "publish-to" copy: to the named local sessions that did not have it yet. */
+  #deliverToSessions(
+    msg: StoredMessage,
+    clientIds: string[],
+    after: number,
+    delivered: DrainOptions["delivered"],
+    pass: (r: Promise<void>) => void,
+  ): void {
+    let to: string[] | null = null;
+    for (const c of clientIds) {
+      const first = this.#recent.note(sessionKey(msg, c));
+      if (first !== undefined && (after < 0 || first > after)) continue;
+      (to ??= []).push(c);
+    }
+    if (!to) return;
+    this.ctx.host.deliverTo?.(msg, to);
+    // Sessions named here that moved on again meanwhile.
+    const more = delivered?.(msg, to);
+    if (more) pass(more);
   }
 
   /** Once `passed` are queued and the local deliveries durable: XACK and XDEL the entries. */

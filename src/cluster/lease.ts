@@ -58,9 +58,20 @@ export class Lease implements Fence {
     this.#waiters.push({ resolve, reject });
     // Before the node has joined, a heartbeat would go out under epoch "0" and be refused by an
     // earlier run's epoch (fencing a node that holds nothing yet): the first heartbeat of the
-    // join resolves the wait instead.
-    if (this.joined) this.renew();
+    // join resolves the wait instead. One heartbeat for all waiters (a burst of publishes after
+    // a pause must not send one each); the link's lease timer repeats it if it fails.
+    if (this.joined && this.#waiters.length === 1) this.renew();
     return promise;
+  }
+
+  /**
+   * Nothing while the lease holds; otherwise `valid()`'s promise. For work a node whose lease
+   * lapsed must not start (reading its stream, delivering, acknowledging, taking over): what it
+   * would touch may be another node's by now.
+   */
+  whenHeld(): Promise<string> | undefined {
+    if (this.held) return undefined;
+    return this.valid() as Promise<string>;
   }
 
   /** A heartbeat sent at `sentAt` (Lease.now()) under the current epoch was accepted. */

@@ -153,6 +153,8 @@ export class Membership {
   /** Looks for members whose heartbeat expired, and takes them over. */
   async check(): Promise<void> {
     const { cmd, me, nodeTimeoutMs } = this.ctx;
+    // After a pause of this process its view of the others is stale: renew its own lease first.
+    if (!this.ctx.lease.held) return;
     let nodes: string[];
     let alive: number[];
     try {

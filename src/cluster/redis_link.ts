@@ -44,7 +44,7 @@ import {
 } from "../redis/conn.ts";
 import { DEFAULT_PREFIX, RedisKeys } from "../redis/keys.ts";
 import { type ClusterStore, LinkContext } from "./context.ts";
-import { Forwarder } from "./forwarding.ts";
+import { Forwarder, subscribedTo } from "./forwarding.ts";
 import { Membership } from "./membership.ts";
 import { RetainedReplica } from "./retained.ts";
 import { RouteTable } from "./routes.ts";
@@ -235,7 +235,33 @@ export class RedisClusterLink implements ClusterLink {
   }
 
   forward(msg: StoredMessage): void | Promise<void> {
-    if (this.#live) return this.#p!.forwarder.forward(msg);
+    if (!this.#live) return;
+    const p = this.#p!;
+    const lapsed = msg.qos === 0 ? undefined : p.ctx.lease.whenHeld();
+    if (!lapsed) return this.#forward(p, msg);
+    return this.#afterRenewal(lapsed, () => this.#forward(p, msg));
+  }
+
+  /** To the nodes that route it, and to sessions on their way here (SessionHolder.arriving). */
+  #forward(p: Parts, msg: StoredMessage): void | Promise<void> {
+    const sent = p.forwarder.forward(msg);
+    if (msg.qos === 0 || p.sessions.arriving.size === 0) return sent;
+    const ids = subscribedTo(p.sessions.arriving, msg.topic);
+    if (!ids) return sent;
+    const queued = p.forwarder.toArriving(msg, ids);
+    return sent ? Promise.all([sent, queued]).then(() => {}) : queued;
+  }
+
+  /**
+   * A QoS 1/2 message accepted while the lease lapsed (this process was paused): its copies go,
+   * and its publisher's ack with them, only once the lease was renewed. The route table may be
+   * stale after a pause, and a node taken over meanwhile acknowledges nothing (rejects).
+   */
+  #afterRenewal(lapsed: Promise<string>, send: () => void | Promise<void>): Promise<void> {
+    const r = lapsed.then(send);
+    // Callers that do not wait (a will) must not see a fenced node's refusal as unhandled.
+    r.catch(() => {});
+    return r;
   }
 
   routedElsewhere(topic: string): boolean | undefined {
@@ -250,7 +276,11 @@ export class RedisClusterLink implements ClusterLink {
     share: string,
     hops: number,
   ): void | Promise<void> {
-    if (this.#live) return this.#p!.forwarder.forwardShared(msg, node, share, hops);
+    if (!this.#live) return;
+    const p = this.#p!;
+    const lapsed = msg.qos === 0 ? undefined : p.ctx.lease.whenHeld();
+    if (!lapsed) return p.forwarder.forwardShared(msg, node, share, hops);
+    return this.#afterRenewal(lapsed, () => p.forwarder.forwardShared(msg, node, share, hops));
   }
 
   acquireSession(clientId: string): Promise<boolean> {

@@ -79,6 +79,12 @@ export class SessionHolder {
   /** Filters announced ahead of a session's move here, by client id (see #announceAhead). */
   #announced = new Map<string, string[]>();
 
+  /**
+   * Sessions moving here, not resumed yet: client id -> its (non-shared) filters. What this
+   * node's own publishers send meanwhile must reach them too (Forwarder.toArriving).
+   */
+  readonly arriving: Map<string, string[]> = new Map();
+
   /** Takeovers delivering a dead node's stream into sessions adopted here. */
   #draining = new Set<Promise<unknown>>();
 
@@ -105,13 +111,17 @@ export class SessionHolder {
   /**
    * Before a live holder releases `clientId`, this node routes the session's filters: from then
    * on every publisher's node sends copies here too (held until the session is resumed), so a
-   * copy sent only to the old holder after it let the session go cannot be the only one.
+   * copy sent only to the old holder after it let the session go cannot be the only one. This
+   * node's own publishers are no such node (the session is not here yet): their messages for it
+   * go into this node's own stream (see arriving), as the old holder may stop routing them.
    */
   async #announceAhead(clientId: string): Promise<void> {
     if (!this.routes || this.#announced.has(clientId)) return;
     const filters = await this.ctx.cmd.hkeys(this.ctx.keys.session(clientId)[1]);
     if (filters.length === 0) return;
     this.#announced.set(clientId, filters);
+    const plain = filters.filter((f) => !isShared(f));
+    if (plain.length && this.#moving.has(clientId)) this.arriving.set(clientId, plain);
     await this.routes.add(filters);
   }
 
@@ -121,6 +131,9 @@ export class SessionHolder {
    */
   async acquire(clientId: string): Promise<boolean> {
     const { cmd, me } = this.ctx;
+    // A node whose lease lapsed asks no holder to let a session go before it renewed the lease
+    // (rejects: it was fenced, and the CONNECT with it).
+    await this.ctx.lease.whenHeld();
     const state = { lost: false };
     this.#acquiring.set(clientId, state);
     try {
@@ -160,6 +173,7 @@ export class SessionHolder {
     const end = () => {
       clearTimeout(timer);
       this.#moving.delete(clientId);
+      this.arriving.delete(clientId);
       unhold();
     };
     this.#moving.set(clientId, end);
@@ -342,17 +356,24 @@ export class SessionHolder {
     await Promise.all(this.#adopting);
     // ... and its drain, or the rest of the dead node's backlog would miss it.
     if (this.#draining.size) await Promise.all(this.#draining);
+    // A node whose lease lapsed may no longer hold the session: it renews the lease first. A
+    // fenced one gives nothing away (and does not answer): the session is the survivor's.
+    const lapsed = this.ctx.lease.whenHeld();
+    if (lapsed && !(await lapsed.then(() => true, () => false))) return;
     try {
       // Messages already queued for this node in its stream (e.g. published while the session
       // was offline) must reach the session before it moves, or they would arrive after it left.
       await this.beforeRelease().catch((e) =>
         host.log.warn(`cluster: draining own stream before releasing ${clientId}: ${e}`)
       );
-      await host.releaseSession(clientId);
       // Copies other nodes still route here for it (they have not heard of its new node's
-      // routes yet) go on there for a while.
+      // routes yet, or they are the new node, which has no local copy of the session until it
+      // is resumed there) go on there for a while. Passing on starts in the same turn as the
+      // release forgets the session here: a stream entry delivered in between (while the
+      // release writes the session, say) would reach no one.
       const filters = await cmd.hkeys(this.ctx.keys.session(clientId)[1]);
       this.movedAway(clientId, from, filters.filter((f) => !isShared(f)));
+      await host.releaseSession(clientId);
     } catch (e) {
       host.log.warn(`cluster: releasing ${clientId}: ${(e as Error).message}`);
     }

@@ -8,20 +8,19 @@
  */
 import { evalScript, sleep } from "../redis/commands.ts";
 import type { LinkContext } from "./context.ts";
-import type { Forwarder } from "./forwarding.ts";
+import { type Forwarder, subscribedTo } from "./forwarding.ts";
 import type { RouteTable } from "./routes.ts";
 import type { SessionHolder } from "./sessions.ts";
 import type { KeptWills } from "./wills.ts";
 import { encodeWire } from "./wire.ts";
 import type { LoadedSession, StoredMessage } from "../broker/model.ts";
 import { isShared } from "../broker/shared_groups.ts";
-import { topicMatches } from "../broker/topic.ts";
 
 /** The parts of the link a takeover works with. */
 export interface TakeoverParts {
   sessions: Pick<SessionHolder, "claimFrom" | "adopt" | "draining">;
   wills: Pick<KeptWills, "publishOf">;
-  forwarder: Pick<Forwarder, "mark" | "drainStream" | "pause" | "forwardTo">;
+  forwarder: Pick<Forwarder, "mark" | "drainStream" | "pause" | "forwardToSessions">;
   routes: Pick<RouteTable, "settled" | "drop" | "added">;
 }
 
@@ -40,6 +39,10 @@ return 1`;
 /** Takes `dead` over if this node wins the election; resolves when done (or lost). */
 export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: string) {
   const { cmd, me, log, nodeTimeoutMs } = ctx;
+  // A node whose own lease lapsed (it was paused itself) takes no one over before renewing it:
+  // it may have been taken over meanwhile, and would hold the election lock and the dead node's
+  // stream while it cannot write.
+  await ctx.lease.whenHeld();
   const lock = ctx.g(`adopt:${dead}`);
   const keys = [lock, ctx.g(`alive:${dead}`), ctx.g(`epoch:${dead}`)];
   const won = await evalScript(cmd, ELECT, keys, [me, Math.max(30_000, 6 * nodeTimeoutMs)]);
@@ -128,34 +131,37 @@ export async function takeOver(ctx: LinkContext, parts: TakeoverParts, dead: str
 /**
  * For the late drain: adopted sessions that moved on to another node since would miss what it
  * delivers here, so a message matching one of their (non-shared) subscriptions is also put into
- * their holder's stream (that node skips ids it already had; otherwise, at least once).
+ * their holder's stream, for them alone (that node may have had the message already for its own
+ * subscribers; it skips only a copy it already had for that session: at least once).
  */
 async function movedOn(
   ctx: LinkContext,
   loaded: LoadedSession[],
-  forwarder: Pick<Forwarder, "forwardTo">,
+  forwarder: Pick<Forwarder, "forwardToSessions">,
   passedOn: { count: number; nodes: Set<string> },
-): Promise<((msg: StoredMessage) => Promise<void> | undefined) | undefined> {
+): Promise<
+  ((msg: StoredMessage, only?: readonly string[]) => Promise<void> | undefined) | undefined
+> {
   const here = new Set(ctx.host.localSessions());
   const gone = loaded.filter((l) => !here.has(l.session.clientId));
   if (gone.length === 0) return undefined;
   const holders = await ctx.cmd.hmget(ctx.g("holder"), ...gone.map((l) => l.session.clientId));
-  const elsewhere: [string, string[]][] = [];
+  const elsewhere = new Map<string, { node: string; filters: string[] }>();
   gone.forEach((l, i) => {
     const node = holders[i];
     const filters = l.subscriptions.map((s) => s.filter).filter((f) => !isShared(f));
-    if (node && node !== ctx.me && filters.length) elsewhere.push([node, filters]);
-  });
-  if (elsewhere.length === 0) return undefined;
-  return (msg) => {
-    const nodes = new Set<string>();
-    for (const [node, filters] of elsewhere) {
-      if (filters.some((f) => topicMatches(f, msg.topic))) nodes.add(node);
+    if (node && node !== ctx.me && filters.length) {
+      elsewhere.set(l.session.clientId, { node, filters });
     }
-    if (nodes.size === 0) return undefined;
+  });
+  if (elsewhere.size === 0) return undefined;
+  const sessions = [...elsewhere].map(([id, e]) => [id, e.filters] as [string, string[]]);
+  return (msg, only) => {
+    const ids = subscribedTo(sessions, msg.topic, only);
+    if (!ids) return undefined;
     passedOn.count++;
-    for (const n of nodes) passedOn.nodes.add(n);
-    return Promise.all([...nodes].map((n) => forwarder.forwardTo(n, msg))).then(() => {});
+    for (const id of ids) passedOn.nodes.add(elsewhere.get(id)!.node);
+    return forwarder.forwardToSessions(msg, ids, (id) => elsewhere.get(id)!.node);
   };
 }
 

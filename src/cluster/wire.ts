@@ -24,6 +24,11 @@ export type WireMessage =
    * (the sending node picked this node); `hops`: how often it was passed on already.
    */
   | { kind: "publish-shared"; share: string; hops: number; msg: StoredMessage }
+  /**
+   * An application message for the receiving node's local sessions `clientIds` only: a copy
+   * passed on for sessions that moved there (their other subscribers had theirs).
+   */
+  | { kind: "publish-to"; clientIds: string[]; msg: StoredMessage }
   /** `node` has a first local subscriber to `filter`. */
   | { kind: "route-added"; node: string; filter: string }
   /** `node` lost its last local subscriber to `filter`. */
@@ -61,6 +66,7 @@ const TAGS: Record<WireKind, number> = {
   "will": 9,
   "publish-shared": 10,
   "batch": 11,
+  "publish-to": 12,
 };
 const KINDS: WireKind[] = [];
 for (const [k, t] of Object.entries(TAGS)) KINDS[t] = k as WireKind;
@@ -222,6 +228,11 @@ export function decodeWire(buf: Uint8Array): WireMessage {
       return { kind, msg: getMessage(r) };
     case "publish-shared":
       return { kind, share: r.str(), hops: r.varint(), msg: getMessage(r) };
+    case "publish-to": {
+      const clientIds: string[] = [];
+      for (let n = r.varint(); n > 0; n--) clientIds.push(r.str());
+      return { kind, clientIds, msg: getMessage(r) };
+    }
     case "route-added":
     case "route-removed":
       return { kind, node: r.str(), filter: r.str() };
@@ -251,6 +262,10 @@ function put(o: Out, m: WireMessage): void {
     case "publish-shared":
       o.str(m.share);
       o.varint(m.hops);
+      return putMessage(o, m.msg);
+    case "publish-to":
+      o.varint(m.clientIds.length);
+      for (const id of m.clientIds) o.str(id);
       return putMessage(o, m.msg);
     case "route-added":
     case "route-removed":

@@ -41,3 +41,13 @@ Deno.test("a fenced lease refuses waiting and later writes until the node rejoin
   l.renewed(Lease.now());
   assert.equal(l.valid(), "4");
 });
+
+Deno.test("many writes waiting on a lapsed lease ask for one heartbeat, not one each", async () => {
+  const { l, calls } = lease();
+  l.rejoined("5");
+  const waiting = Array.from({ length: 100 }, () => l.whenHeld());
+  assert.equal(calls.renew, 1);
+  l.renewed(Lease.now());
+  assert.deepEqual(await Promise.all(waiting), Array(100).fill("5"));
+  assert.equal(l.whenHeld(), undefined, "held: nothing to wait for");
+});

@@ -83,6 +83,15 @@ Deno.test("wire: a message for one shared group keeps the group, its hops and ev
   }
 });
 
+Deno.test("wire: a message for named sessions keeps their ids and every message field", () => {
+  for (const clientIds of [["a"], ["a", "b/c", "ünï"], []]) {
+    for (const msg of [full, bare]) {
+      const m: WireMessage = { kind: "publish-to", clientIds, msg };
+      assert.deepStrictEqual(roundTrip(m), m);
+    }
+  }
+});
+
 Deno.test("wire: absent optional fields stay absent rather than becoming undefined", () => {
   const back = roundTrip({ kind: "publish", msg: bare });
   assert.equal(back.kind, "publish");
@@ -168,6 +177,7 @@ Deno.test("wire: a batch keeps its messages, every field of each and their order
     { kind: "publish", msg: full },
     { kind: "publish", msg: bare },
     { kind: "publish-shared", share: "$share/g/a/+", hops: 2, msg: full },
+    { kind: "publish-to", clientIds: ["s1", "s2"], msg: bare },
     { kind: "publish", msg: { ...bare, id: "n2-2", qos: 1, payload: new Uint8Array(70_000) } },
   ];
   const m: WireMessage = { kind: "batch", messages };

@@ -17,6 +17,11 @@ export interface ClusterHost {
    * returned promise resolves once a copy passed on is queued.
    */
   deliverFromPeer(msg: StoredMessage, share?: string, hops?: number): void | Promise<void>;
+  /**
+   * Delivers a message from another node to the local sessions `clientIds` only, each if it
+   * subscribes to the topic: a copy passed on for sessions that moved here from that node.
+   */
+  deliverTo?(msg: StoredMessage, clientIds: readonly string[]): void;
   /** Node `node` gained its first (`present`) or lost its last member of shared group `share`. */
   sharedRouteChanged(share: string, node: string, present: boolean): void;
   /**
