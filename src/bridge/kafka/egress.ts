@@ -5,13 +5,13 @@
  * publish path just appends, which keeps MQTT working whatever state Kafka is in.
  */
 import type { Logger } from "../../log.ts";
-import type { OutRecord } from "./records.ts";
+import { type BridgeRecord, recordLabel } from "./records.ts";
 
-/** What the pipeline needs from a Kafka producer (kafkajs in production, a fake in tests). */
+/** What the pipeline needs from a Kafka producer (the producer thread, a fake in tests). */
 export interface ProducerLink {
   connect(): Promise<void>;
   /** Resolves once Kafka acknowledged every record (per the configured acks). */
-  send(records: OutRecord[]): Promise<void>;
+  send(records: BridgeRecord[]): Promise<void>;
   disconnect(): Promise<void>;
 }
 
@@ -58,7 +58,7 @@ export interface EgressCounters {
 }
 
 interface Entry {
-  rec: OutRecord;
+  rec: BridgeRecord;
   resolve?: () => void;
   reject?: (err: Error) => void;
 }
@@ -135,7 +135,7 @@ export class Egress {
    * Queues a record. With `wait`, returns a promise settled when Kafka has it (or rejected when
    * it cannot be buffered); without, never delays and drops the record when the buffer is full.
    */
-  offer(rec: OutRecord, wait: boolean): void | Promise<void> {
+  offer(rec: BridgeRecord, wait: boolean): void | Promise<void> {
     if (
       this.buffered + 1 > this.#o.maxMessages || this.#bytes + rec.bytes > this.#o.maxBytes ||
       !this.#running
@@ -398,7 +398,7 @@ export class Egress {
     this.#remove(1);
     const e = batch[0];
     this.#o.log.warn(
-      `kafka refused a record for ${e.rec.topic} (${e.rec.headers["mqtt.topic"] ?? "event"}, ` +
+      `kafka refused a record for ${e.rec.topic} (${recordLabel(e.rec)}, ` +
         `${e.rec.bytes} bytes) for good: ${describe(err)}`,
     );
     e.reject?.(new Error(`kafka refused the record: ${describe(err)}`));

@@ -2,7 +2,7 @@
 import type { Logger } from "../../log.ts";
 import type { ProducerLink } from "./egress.ts";
 import { packBatch } from "./batch_wire.ts";
-import type { OutRecord } from "./records.ts";
+import type { BridgeRecord } from "./records.ts";
 
 export interface WorkerConfig {
   clientId: string;
@@ -77,7 +77,7 @@ export class ProducerWorker {
   producer(): ProducerLink {
     return {
       connect: () => this.#call({ id: this.#next++, op: "connect" }),
-      send: (records: OutRecord[]) => {
+      send: (records: BridgeRecord[]) => {
         // One buffer per batch, handed over rather than structured-cloned record by record.
         const batch = packBatch(records);
         return this.#call({ id: this.#next++, op: "send", batch }, [batch]);

@@ -1,16 +1,16 @@
 /**
- * Runs the Kafka producer (@platformatic/kafka) off the broker's thread. Encoding records costs
- * the client a few microseconds each, which on the main thread would stall MQTT for the length of
- * every batch; here it uses another core. The main thread keeps the buffer, limits and
- * acknowledgements (egress.ts) and hands over whole batches packed in one transferred buffer
- * (batch_wire.ts, producer_link.ts).
+ * Runs the Kafka producer off the broker's thread: @platformatic/kafka's connections, metadata and
+ * producer ids, with produce requests written by batch_sender.ts from the records the main thread
+ * packed (batch_wire.ts). Kafka's answers, connection trouble and metadata stay off MQTT's
+ * thread. The main thread keeps the buffer, limits and acknowledgements (egress.ts) and hands over
+ * whole batches packed in one transferred buffer (producer_link.ts).
  */
 /// <reference lib="deno.worker" />
-import { Buffer } from "node:buffer";
-import { type MessageToProduce, Producer } from "@platformatic/kafka";
-import { unpackBatch } from "./batch_wire.ts";
+import type { Buffer } from "node:buffer";
+import { Producer } from "@platformatic/kafka";
+import { readBatch } from "./batch_wire.ts";
+import { BatchSender } from "./batch_sender.ts";
 import { describe } from "./egress.ts";
-import { javaCompatiblePartitioner } from "./partitioner.ts";
 import type { WorkerConfig, WorkerReply, WorkerRequest } from "./producer_link.ts";
 
 /** Kafka errors that no retry can fix: the record is dropped (and counted) instead of retried. */
@@ -49,6 +49,7 @@ function explain(err: unknown, depth = 0): string {
 
 let config: WorkerConfig | null = null;
 let producer: Producer<Buffer, Buffer, Buffer, Buffer> | null = null;
+let sender: BatchSender | null = null;
 
 const reply = (r: WorkerReply) => self.postMessage(r);
 
@@ -66,6 +67,7 @@ async function handle(req: WorkerRequest): Promise<void> {
     case "connect": {
       const c = config!;
       await close(producer);
+      sender = null;
       const p = new Producer<Buffer, Buffer, Buffer, Buffer>({
         clientId: c.clientId,
         bootstrapBrokers: c.brokers,
@@ -73,48 +75,37 @@ async function handle(req: WorkerRequest): Promise<void> {
         // kafkajs's request timeout, which the bridge had: a slow Kafka is waited for, not
         // abandoned after the client's 5 s default (which would resend whole batches).
         timeout: 30_000,
-        idempotent: c.idempotent,
-        acks: c.acks,
-        // The client turns 0 or 1 retries of an idempotent producer into endless ones, which
-        // would hide an outage inside one send; 2 keeps the bridge's own reconnect in charge.
+        // Idempotence is the sender's (producer id and sequences in the batches it writes); the
+        // client's own flag would also hold its connection to one request at a time.
+        idempotent: false,
+        // As many requests on the connection as Kafka keeps in order for an idempotent producer.
+        maxInflights: 5,
+        // The client's default for an idempotent producer with 0 or 1 retries is endless ones,
+        // which would hide an outage inside one send; 2 keeps the bridge's own reconnect in charge.
         retries: c.idempotent ? Math.max(2, c.retries) : c.retries,
         // Doubling from reconnect.backoff.ms up to its max, like the rest of the bridge.
         retryDelay: (_client, _op, attempt) =>
           Math.min(c.backoffMs * 2 ** Math.max(0, attempt - 1), c.backoffMaxMs),
         autocreateTopics: true,
-        // Java's default (murmur2 of the key), so keyed records land where Java producers put them.
-        partitioner: javaCompatiblePartitioner(),
       });
       producer = p;
+      const s = new BatchSender(p, { acks: c.acks, idempotent: c.idempotent });
       // The client connects lazily; asking for a producer id (idempotent) or the cluster metadata
       // makes a missing Kafka show here instead of at the first send.
-      if (c.idempotent) await p.initIdempotentProducer({});
-      else await p.metadata({ topics: [] });
+      await s.start();
+      sender = s;
       return;
     }
     case "send": {
-      const p = producer;
-      if (!p) throw new Error("not connected");
-      const batch = Buffer.from(req.batch);
-      const recs = unpackBatch(batch);
-      const messages: MessageToProduce<Buffer, Buffer, Buffer, Buffer>[] = new Array(recs.length);
-      for (let i = 0; i < recs.length; i++) {
-        const r = recs[i];
-        messages[i] = {
-          topic: r.topic,
-          key: (r.key ?? undefined) as Buffer | undefined,
-          value: r.value as Buffer,
-          // Views of `batch`, so Buffers; distinct name objects keep repeated header names.
-          headers: r.headers as Map<Buffer, Buffer>,
-          timestamp: BigInt(r.timestamp),
-        };
-      }
-      await p.send({ messages });
+      const s = sender;
+      if (!s) throw new Error("not connected");
+      await s.send(readBatch(new Uint8Array(req.batch)));
       return;
     }
     case "disconnect": {
       const p = producer;
       producer = null;
+      sender = null;
       await close(p);
       return;
     }

@@ -1,0 +1,208 @@
+/**
+ * The bridge writes Kafka's RecordBatch and Produce request itself (record_batch.ts): the bytes
+ * must be the ones @platformatic/kafka writes for the same records, and a message written straight
+ * from the queue (MessageRef) must be the record messageRecord describes.
+ */
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createRecordsBatch, type MessageRecord, produceV11, produceV8 } from "@platformatic/kafka";
+import { packBatch, readBatch, unpackBatch } from "../../src/bridge/kafka/batch_wire.ts";
+import { ByteWriter, varintSize } from "../../src/bridge/kafka/byte_writer.ts";
+import { murmur2 } from "../../src/bridge/kafka/partitioner.ts";
+import {
+  encodeRecordBatch,
+  type PartitionBatch,
+  produceRequestBody,
+  restampRecordBatch,
+} from "../../src/bridge/kafka/record_batch.ts";
+import {
+  type BridgeRecord,
+  messageRecord,
+  messageRef,
+  type OutRecord,
+  type RecordContext,
+} from "../../src/bridge/kafka/records.ts";
+import type { ClientInfo, StoredMessage } from "../../src/broker/model.ts";
+
+const ctx = (over: Partial<RecordContext> = {}): RecordContext => ({
+  keyMode: "topic",
+  format: "raw",
+  brokerId: "b",
+  nodeId: "node-ü",
+  processId: "1",
+  ...over,
+});
+
+const from = (clientId: string): ClientInfo => ({
+  clientId,
+  remoteAddress: "127.0.0.1:1",
+  transport: "tcp",
+  protocolVersion: 4,
+});
+
+function msg(i: number, over: Partial<StoredMessage> = {}): StoredMessage {
+  return {
+    id: `node-ü-lx${i}-${i.toString(36)}`,
+    topic: i % 3 === 0 ? `sensors/温度/${i}` : `dev/${i % 5}/state`,
+    payload: new Uint8Array(i % 7 === 0 ? 0 : 64 + i).fill(i & 0xff),
+    qos: (i % 3) as 0 | 1 | 2,
+    retain: i % 2 === 0,
+    // Out of order on purpose: deltas may be negative.
+    createdAt: 1_700_000_000_000 + ((i * 7919) % 1000),
+    origin: "c",
+    ...over,
+  };
+}
+
+/** The record @platformatic/kafka is given for an OutRecord (as the bridge gave it before). */
+function clientMessage(r: OutRecord, partition: number): MessageRecord {
+  const headers = new Map<Buffer, Buffer>();
+  for (const [k, v] of Object.entries(r.headers)) {
+    for (const one of Array.isArray(v) ? v : [v]) {
+      headers.set(Buffer.from(k), typeof one === "string" ? Buffer.from(one) : one);
+    }
+  }
+  return {
+    topic: r.topic,
+    partition,
+    key: r.key === null ? undefined : Buffer.from(r.key),
+    value: r.value,
+    headers,
+    timestamp: BigInt(r.timestamp),
+  } as MessageRecord;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+Deno.test("a message written straight from the queue is the record messageRecord gives", () => {
+  const settings = [
+    ...(["topic", "client-id", "none"] as const).map((keyMode) => ctx({ keyMode })),
+    ctx({ format: "mqttwk-json", brokerId: 'broker "ü"\n', processId: "42" }),
+  ];
+  for (const c of settings) {
+    const refs: BridgeRecord[] = [];
+    const full: BridgeRecord[] = [];
+    for (let i = 0; i < 40; i++) {
+      const m = msg(i, i % 5 === 0 ? { dup: true } : {});
+      const client = i % 4 === 0 ? `client-✓-${i}` : `c${i}`;
+      const ref = messageRef(m, client, "out", c)!;
+      const rec = messageRecord(m, from(client), "out", c);
+      assert.ok(ref, "raw messages without properties become references");
+      assert.equal(ref.bytes, rec.bytes, "the same size for the buffer's limits");
+      refs.push(ref);
+      full.push(rec);
+    }
+    assert.equal(hex(new Uint8Array(packBatch(refs))), hex(new Uint8Array(packBatch(full))));
+  }
+});
+
+Deno.test("messages with 5.0 properties are records from the start", () => {
+  const withProps = msg(1, { properties: { contentType: "x" } });
+  assert.equal(messageRef(withProps, "c", "out", ctx()), null);
+});
+
+Deno.test("record batches are byte for byte the client's, CRC and idempotence fields included", () => {
+  const recs: OutRecord[] = [];
+  for (let i = 0; i < 30; i++) {
+    const m = msg(i, i === 5 ? { properties: { userProperties: [["a", "1"], ["a", "2"]] } } : {});
+    recs.push(messageRecord(m, from(`c${i}`), "out", ctx({ keyMode: i % 2 ? "topic" : "none" })));
+  }
+  const early = "1699999999001";
+  recs.push({
+    topic: "out",
+    key: "",
+    value: Buffer.alloc(0),
+    headers: {},
+    timestamp: early,
+    bytes: 70,
+  });
+  const b = readBatch(new Uint8Array(packBatch(recs)));
+  const pb: PartitionBatch = { topic: "out", partition: 2, records: [...recs.keys()] };
+  for (
+    const id of [
+      { producerId: -1n, producerEpoch: 0, baseSequence: 0 },
+      { producerId: 4242n, producerEpoch: 3, baseSequence: 1234 },
+    ]
+  ) {
+    encodeRecordBatch(b, pb, id);
+    const theirs = createRecordsBatch(recs.map((r) => clientMessage(r, 2)), {
+      producerId: id.producerId,
+      producerEpoch: id.producerEpoch,
+      sequences: { getWithDefault: () => id.baseSequence } as never,
+    }).buffer;
+    assert.equal(hex(pb.bytes!), hex(theirs));
+  }
+  // A batch given a new producer id is the one encoded for it from the start.
+  const again = { producerId: 99n, producerEpoch: 1, baseSequence: 7 };
+  restampRecordBatch(pb.bytes!, again);
+  const fresh: PartitionBatch = { ...pb, bytes: undefined };
+  encodeRecordBatch(b, fresh, again);
+  assert.equal(hex(pb.bytes!), hex(fresh.bytes!));
+});
+
+Deno.test("produce requests are byte for byte the client's, before and after flexible versions", () => {
+  const recs = [0, 1, 2, 3].map((i) =>
+    messageRecord(msg(i), from("c"), i < 2 ? "t1" : "t2", ctx())
+  );
+  const b = readBatch(new Uint8Array(packBatch(recs)));
+  const batches: PartitionBatch[] = [
+    { topic: "t1", partition: 0, records: [0] },
+    { topic: "t1", partition: 1, records: [1] },
+    { topic: "t2", partition: 0, records: [2, 3] },
+  ];
+  const id = { producerId: 7n, producerEpoch: 0, baseSequence: 0 };
+  for (const pb of batches) encodeRecordBatch(b, pb, id);
+  const messages = [
+    clientMessage(recs[0], 0),
+    clientMessage(recs[1], 1),
+    clientMessage(recs[2], 0),
+    clientMessage(recs[3], 0),
+  ];
+  const opts = {
+    producerId: 7n,
+    producerEpoch: 0,
+    sequences: { getWithDefault: () => 0 } as never,
+  };
+  assert.equal(
+    hex(produceRequestBody(11, -1, 30_000, batches)),
+    hex(produceV11.createRequest(-1, 30_000, messages, opts).buffer),
+  );
+  assert.equal(
+    hex(produceRequestBody(8, 1, 5_000, batches)),
+    hex(produceV8.createRequest(1, 5_000, messages, opts).buffer),
+  );
+});
+
+Deno.test("timestamp deltas beyond 32 bits are Kafka's zigzag varlong", () => {
+  // (The client's own varlong is only right within 32 bits; the bridge's deltas always are.)
+  const reference = (v: bigint) => {
+    let u = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
+    const out: number[] = [];
+    while (u >= 0x80n) {
+      out.push(Number(u & 0x7fn) | 0x80);
+      u >>= 7n;
+    }
+    out.push(Number(u));
+    return hex(new Uint8Array(out));
+  };
+  for (
+    const v of [0, 1, -1, 63, -64, 2 ** 31, -(2 ** 31) - 1, 1_700_000_000_000, -1_699_999_999_995]
+  ) {
+    const w = new ByteWriter(16);
+    w.varlong(v);
+    assert.equal(hex(w.bytes()), reference(BigInt(v)), String(v));
+    assert.equal(varintSize(v), w.pos, `size of ${v}`);
+  }
+});
+
+Deno.test("a packed batch gives its records back, and keys hash where they lie", () => {
+  const recs = [0, 1, 2].map((i) => messageRef(msg(i), `c${i}`, "out", ctx())!);
+  const bytes = new Uint8Array(packBatch(recs));
+  const out = unpackBatch(bytes);
+  assert.deepEqual(out.map((r) => new TextDecoder().decode(r.key!)), recs.map((r) => r.msg.topic));
+  assert.deepEqual(out.map((r) => r.timestamp), recs.map((r) => r.msg.createdAt));
+  for (const r of out) {
+    const k = r.key!;
+    assert.equal(murmur2(bytes, k.byteOffset, k.byteLength), murmur2(k.slice()));
+  }
+});
