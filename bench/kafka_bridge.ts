@@ -350,7 +350,9 @@ try {
         results.get(s.name)!.push(r);
         const c = r.cpu;
         console.log(
-          `  round ${round + 1} ${s.name}: fan-in ${Math.round(r.fanIn)} msg/s, sustained ` +
+          `  round ${round + 1} ${s.name} (pid ${b.pid}): fan-in ${
+            Math.round(r.fanIn)
+          } msg/s, sustained ` +
             `${Math.round(r.sustained)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${
               r.p99.toFixed(2)
             } ms; ` +

@@ -249,7 +249,8 @@ export class BatchSender {
   #metadata(topics: string[], forceUpdate: boolean): Promise<ClusterMetadata> {
     const { promise, resolve, reject } = Promise.withResolvers<ClusterMetadata>();
     this.#client[kMetadata](
-      { topics, autocreateTopics: true, forceUpdate },
+      // A copy: the client sorts the list it is given, and batches index theirs.
+      { topics: [...topics], autocreateTopics: true, forceUpdate },
       (err, md) => err ? reject(err) : resolve(md!),
     );
     return promise;
