@@ -215,8 +215,17 @@ async function load(port: number, subscribe: boolean): Promise<{ acked: number; 
   let acked = 0;
   const t0 = performance.now();
   const end = t0 + DURATION_S * 1000;
+  // Deliveries within the window: taken by the timer or by the first publisher to see the
+  // window end, whichever is first. (With the timer alone, publishers whose acks come at once
+  // could finish and clear it before it fired: "fan-in 0 msg/s", then an Infinity ratio.)
   let gotInTime = 0;
-  const snap = setTimeout(() => gotInTime = got, DURATION_S * 1000);
+  let snapped = false;
+  const snapshot = () => {
+    if (snapped) return;
+    snapped = true;
+    gotInTime = got;
+  };
+  const snap = setTimeout(snapshot, DURATION_S * 1000);
   await Promise.all(conns.map(async (c, i) => {
     const batcher = new PublishBatcher(`load/${run}/${i}`, 1, PAYLOAD, WINDOW);
     let inflight = 0;
@@ -239,6 +248,7 @@ async function load(port: number, subscribe: boolean): Promise<{ acked: number; 
         await Promise.race([new Promise<void>((r) => wake = r), sleep(100)]);
       }
     }
+    snapshot();
     const drainEnd = performance.now() + 30_000;
     while (inflight > 0 && performance.now() < drainEnd) await sleep(5);
   }));
