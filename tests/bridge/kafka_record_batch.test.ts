@@ -5,16 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { createRecordsBatch, type MessageRecord, produceV11, produceV8 } from "@platformatic/kafka";
+import { type MessageRecord, produceV11, produceV8 } from "@platformatic/kafka";
 import { packBatch, readBatch, unpackBatch } from "../../src/bridge/kafka/batch_wire.ts";
 import { ByteWriter, varintSize } from "../../src/bridge/kafka/byte_writer.ts";
 import { murmur2 } from "../../src/bridge/kafka/partitioner.ts";
-import {
-  encodeRecordBatch,
-  type PartitionBatch,
-  produceRequestBody,
-  restampRecordBatch,
-} from "../../src/bridge/kafka/record_batch.ts";
+import { type PartitionBatch, produceRequestBody } from "../../src/bridge/kafka/record_batch.ts";
 import {
   type BridgeRecord,
   messageRecord,
@@ -82,9 +77,16 @@ Deno.test("a message written straight from the queue is the record messageRecord
   for (const c of settings) {
     const refs: BridgeRecord[] = [];
     const full: BridgeRecord[] = [];
-    for (let i = 0; i < 40; i++) {
-      const m = msg(i, i % 5 === 0 ? { dup: true } : {});
-      const client = i % 4 === 0 ? `client-✓-${i}` : `c${i}`;
+    for (let i = 0; i < 60; i++) {
+      // Bursts of one publisher on one topic (records that share their headers) and mixes.
+      const j = i < 30 ? Math.floor(i / 3) : i;
+      const m = msg(i, {
+        topic: msg(j).topic,
+        retain: j % 2 === 0,
+        qos: (j % 3) as 0 | 1 | 2,
+        ...(i % 5 === 0 ? { dup: true } : {}),
+      });
+      const client = j % 4 === 0 ? `client-✓-${j}` : `c${j}`;
       const ref = messageRef(m, client, "out", c)!;
       const rec = messageRecord(m, from(client), "out", c);
       assert.ok(ref, "raw messages without properties become references");
@@ -101,15 +103,18 @@ Deno.test("messages with 5.0 properties are records from the start", () => {
   assert.equal(messageRef(withProps, "c", "out", ctx()), null);
 });
 
-Deno.test("record batches are byte for byte the client's, CRC and idempotence fields included", () => {
+Deno.test("produce requests are byte for byte the client's: batches, CRC, idempotence, versions", () => {
   const recs: OutRecord[] = [];
   for (let i = 0; i < 30; i++) {
     const m = msg(i, i === 5 ? { properties: { userProperties: [["a", "1"], ["a", "2"]] } } : {});
-    recs.push(messageRecord(m, from(`c${i}`), "out", ctx({ keyMode: i % 2 ? "topic" : "none" })));
+    const kafkaTopic = i % 4 === 3 ? "t2" : "t1";
+    recs.push(
+      messageRecord(m, from(`c${i}`), kafkaTopic, ctx({ keyMode: i % 2 ? "topic" : "none" })),
+    );
   }
   const early = "1699999999001";
   recs.push({
-    topic: "out",
+    topic: "t1",
     key: "",
     value: Buffer.alloc(0),
     headers: {},
@@ -117,60 +122,44 @@ Deno.test("record batches are byte for byte the client's, CRC and idempotence fi
     bytes: 70,
   });
   const b = readBatch(new Uint8Array(packBatch(recs)));
-  const pb: PartitionBatch = { topic: "out", partition: 2, records: [...recs.keys()] };
-  for (
-    const id of [
-      { producerId: -1n, producerEpoch: 0, baseSequence: 0 },
-      { producerId: 4242n, producerEpoch: 3, baseSequence: 1234 },
-    ]
-  ) {
-    encodeRecordBatch(b, pb, id);
-    const theirs = createRecordsBatch(recs.map((r) => clientMessage(r, 2)), {
-      producerId: id.producerId,
-      producerEpoch: id.producerEpoch,
-      sequences: { getWithDefault: () => id.baseSequence } as never,
-    }).buffer;
-    assert.equal(hex(pb.bytes!), hex(theirs));
+  // Partitions as a partitioner might choose them; records keep their order within each.
+  const partitionOf = (i: number) => recs[i].topic === "t2" ? 0 : i % 3;
+  const batches: PartitionBatch[] = [];
+  for (let i = 0; i < recs.length; i++) {
+    let pb = batches.find((x) => x.topic === recs[i].topic && x.partition === partitionOf(i));
+    if (!pb) {
+      pb = { topic: recs[i].topic, partition: partitionOf(i), records: [] };
+      batches.push(pb);
+    }
+    pb.records.push(i);
   }
-  // A batch given a new producer id is the one encoded for it from the start.
-  const again = { producerId: 99n, producerEpoch: 1, baseSequence: 7 };
-  restampRecordBatch(pb.bytes!, again);
-  const fresh: PartitionBatch = { ...pb, bytes: undefined };
-  encodeRecordBatch(b, fresh, again);
-  assert.equal(hex(pb.bytes!), hex(fresh.bytes!));
-});
-
-Deno.test("produce requests are byte for byte the client's, before and after flexible versions", () => {
-  const recs = [0, 1, 2, 3].map((i) =>
-    messageRecord(msg(i), from("c"), i < 2 ? "t1" : "t2", ctx())
-  );
-  const b = readBatch(new Uint8Array(packBatch(recs)));
-  const batches: PartitionBatch[] = [
-    { topic: "t1", partition: 0, records: [0] },
-    { topic: "t1", partition: 1, records: [1] },
-    { topic: "t2", partition: 0, records: [2, 3] },
-  ];
-  const id = { producerId: 7n, producerEpoch: 0, baseSequence: 0 };
-  for (const pb of batches) encodeRecordBatch(b, pb, id);
-  const messages = [
-    clientMessage(recs[0], 0),
-    clientMessage(recs[1], 1),
-    clientMessage(recs[2], 0),
-    clientMessage(recs[3], 0),
-  ];
-  const opts = {
-    producerId: 7n,
-    producerEpoch: 0,
-    sequences: { getWithDefault: () => 0 } as never,
-  };
-  assert.equal(
-    hex(produceRequestBody(11, -1, 30_000, batches)),
-    hex(produceV11.createRequest(-1, 30_000, messages, opts).buffer),
-  );
-  assert.equal(
-    hex(produceRequestBody(8, 1, 5_000, batches)),
-    hex(produceV8.createRequest(1, 5_000, messages, opts).buffer),
-  );
+  const messages = [...recs.keys()].map((i) => clientMessage(recs[i], partitionOf(i)));
+  // The client groups by topic, then partition, in order of first appearance, as the bridge does.
+  const ordered = batches.map((pb) => pb.records.map((i) => messages[i])).flat();
+  const sequences = new Map([["t1:0", 17], ["t1:1", 0], ["t1:2", 2_147_483_000], ["t2:0", 5]]);
+  for (const idempotent of [false, true]) {
+    for (const pb of batches) {
+      const baseSequence = sequences.get(`${pb.topic}:${pb.partition}`)!;
+      pb.id = idempotent ? { producerId: 4242n, producerEpoch: 3, baseSequence } : undefined;
+    }
+    const opts = idempotent
+      ? {
+        producerId: 4242n,
+        producerEpoch: 3,
+        sequences: { getWithDefault: (k: string) => sequences.get(k) } as never,
+      }
+      : {};
+    assert.equal(
+      hex(produceRequestBody(11, -1, 30_000, b, batches)),
+      hex(produceV11.createRequest(-1, 30_000, ordered, opts).buffer),
+      `v11, idempotent ${idempotent}`,
+    );
+    assert.equal(
+      hex(produceRequestBody(8, 1, 5_000, b, batches)),
+      hex(produceV8.createRequest(1, 5_000, ordered, opts).buffer),
+      `v8, idempotent ${idempotent}`,
+    );
+  }
 });
 
 Deno.test("timestamp deltas beyond 32 bits are Kafka's zigzag varlong", () => {

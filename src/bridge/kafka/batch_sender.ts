@@ -33,12 +33,7 @@ import {
 } from "@platformatic/kafka";
 import { type PackedBatch, readVarint, varintEnd } from "./batch_wire.ts";
 import { Partitioner } from "./partitioner.ts";
-import {
-  type BatchIdentity,
-  encodeRecordBatch,
-  type PartitionBatch,
-  produceRequestBody,
-} from "./record_batch.ts";
+import { type PartitionBatch, produceRequestBody } from "./record_batch.ts";
 
 type AnyProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 
@@ -67,11 +62,15 @@ export interface SenderSettings {
 
 type Identity = { producerId: bigint; producerEpoch: number };
 
-/** What to send to one broker: its partitions' batches. */
+/** What to send to one broker: its partitions' batches, as one Produce request body. */
 interface Destination {
   broker: Broker;
   batches: PartitionBatch[];
+  body?: Buffer;
 }
+
+/** How long metadata the sender has is used without asking the client (which checks options). */
+const METADATA_REUSE_MS = 1000;
 
 export class BatchSender {
   readonly #client: AnyProducer;
@@ -82,6 +81,9 @@ export class BatchSender {
   #sequences = new Map<string, number>();
   /** The previous batch's hand-over to the connection: batches go out in arrival order. */
   #order: Promise<unknown> = Promise.resolve();
+  /** Metadata of the last batch and when it was fetched; dropped after any failure. */
+  #md: ClusterMetadata | null = null;
+  #mdAt = 0;
 
   constructor(client: AnyProducer, settings: SenderSettings) {
     this.#client = client;
@@ -104,31 +106,65 @@ export class BatchSender {
       await Promise.all(answers);
     } catch (err) {
       this.#forgetIdentity();
+      this.#md = null;
       throw err;
     }
   }
 
   /** Partitions, numbers and encodes `b` and hands its requests to the connections. */
   async #dispatch(b: PackedBatch): Promise<Promise<void>[]> {
-    const md = await this.#metadata(b.topics, false);
+    const md = await this.#currentMetadata(b.topics);
     const batches = this.#partition(b, md);
-    const id: BatchIdentity = { producerId: -1n, producerEpoch: 0, baseSequence: 0 };
     if (this.#s.idempotent) {
       const who = await this.#producerIdentity();
-      id.producerId = who.producerId;
-      id.producerEpoch = who.producerEpoch;
+      for (const pb of batches) {
+        pb.id = {
+          producerId: who.producerId,
+          producerEpoch: who.producerEpoch,
+          baseSequence: this.#nextSequence(pb),
+        };
+      }
     }
-    for (const pb of batches) {
-      if (this.#s.idempotent) id.baseSequence = this.#nextSequence(pb);
-      encodeRecordBatch(b, pb, id);
-    }
+    const version = await this.#produceVersion();
+    const timeout = (this.#client[kOptions] as { timeout?: number }).timeout ?? 30_000;
     const answers: Promise<void>[] = [];
     for (const d of this.#destinations(batches, md)) {
+      d.body = produceRequestBody(version, this.#s.acks, timeout, b, d.batches);
       const { handedOver, answered } = this.#produce(d, b.topics);
       answers.push(answered);
       await handedOver;
     }
     return answers;
+  }
+
+  /** The metadata of the last batch while it is fresh and knows `topics`; else the client's. */
+  async #currentMetadata(topics: string[]): Promise<ClusterMetadata> {
+    const md = this.#md;
+    if (md !== null && Date.now() - this.#mdAt < METADATA_REUSE_MS) {
+      let known = true;
+      for (const t of topics) if (!md.topics.has(t)) known = false;
+      if (known) return md;
+    }
+    const fresh = await this.#metadata(topics, false);
+    this.#md = fresh;
+    this.#mdAt = Date.now();
+    return fresh;
+  }
+
+  #version = 0;
+
+  /** The Produce version the client negotiated with Kafka. */
+  #produceVersion(): Promise<number> | number {
+    if (this.#version > 0) return this.#version;
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    this.#client[kGetApi]("Produce", (err, api) => {
+      if (err) return reject(err);
+      const v = api!.version;
+      if (!PARSERS[v]) return reject(new Error(`produce v${v} is not supported`));
+      this.#version = v;
+      resolve(v);
+    });
+    return promise;
   }
 
   /** Groups the records by topic and partition, keeping their order within each. */
@@ -197,9 +233,10 @@ export class BatchSender {
     const c = this.#client;
     const handed = Promise.withResolvers<void>();
     const answered = Promise.withResolvers<void>();
+    const version = this.#version;
+    const parse = PARSERS[version];
+    const flexible = version >= 9;
     let refresh = false;
-    let broker = d.broker;
-    const timeout = (c[kOptions] as { timeout?: number }).timeout ?? 30_000;
     c[kPerformWithRetry]<unknown>("produce", (retry, attempt) => {
       const fail = (err: Error) => {
         refresh = true;
@@ -209,25 +246,17 @@ export class BatchSender {
       const withBroker = (target: Broker) => {
         c[kGetConnection](target, (err, conn) => {
           if (err) return fail(err);
-          c[kGetApi]("Produce", (err, api) => {
-            if (err) return fail(err);
-            const version = api!.version;
-            const parse = PARSERS[version];
-            if (!parse) return fail(new Error(`produce v${version} is not supported`));
-            const body = produceRequestBody(version, this.#s.acks, timeout, d.batches);
-            const writer = Writer.create().append(body);
-            // acks 0: Kafka sends no answer, and the connection must not wait for one.
-            if (this.#s.acks === 0) writer.context.noResponse = true;
-            const flexible = version >= 9;
-            conn!.send(PRODUCE, version, () => writer, parse, flexible, flexible, (err, res) => {
-              if (err) refresh = true;
-              retry(err ?? null, res);
-            });
-            handed.resolve();
+          const writer = Writer.create().append(d.body!);
+          // acks 0: Kafka sends no answer, and the connection must not wait for one.
+          if (this.#s.acks === 0) writer.context.noResponse = true;
+          conn!.send(PRODUCE, version, () => writer, parse, flexible, flexible, (err, res) => {
+            if (err) refresh = true;
+            retry(err ?? null, res);
           });
+          handed.resolve();
         });
       };
-      if (attempt === 0 && !refresh) return withBroker(broker);
+      if (attempt === 0 && !refresh) return withBroker(d.broker);
       // A retry asks where the partitions are now (the client's own send does the same).
       this.#metadata(topics, refresh).then((md) => {
         refresh = false;
@@ -235,7 +264,6 @@ export class BatchSender {
         const leader = md.topics.get(pb.topic)?.partitions[pb.partition]?.leader ?? -1;
         const b = md.brokers.get(leader);
         if (b === undefined) return fail(new Error(`no leader for ${pb.topic}/${pb.partition}`));
-        broker = b;
         withBroker(b);
       }, fail);
     }, (err) => {

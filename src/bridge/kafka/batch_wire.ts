@@ -14,7 +14,7 @@
 import { ByteWriter, FieldCache } from "./byte_writer.ts";
 import { writeJsonValue } from "./json_value.ts";
 import type { HeaderValue } from "./properties.ts";
-import type { BridgeRecord, MessageRef, OutRecord } from "./records.ts";
+import type { BridgeRecord, MessageRef, OutRecord, RecordContext } from "./records.ts";
 
 /** A record read back from a packed batch (views into it); what the tests compare. */
 export interface WireRecord {
@@ -84,28 +84,81 @@ const NULL_KEY = new Uint8Array([1]); // zigzag -1
 let nodeBlockFor = "";
 let nodeBlock: Uint8Array = new Uint8Array();
 
-/** Writes a MessageRef's tail: what messageRecord would give, byte for byte. */
-function writeMessage(w: ByteWriter, r: MessageRef): void {
-  const { msg, ctx } = r;
-  const topic = fields.get(msg.topic);
-  const client = fields.get(r.clientId);
-  w.raw(ctx.keyMode === "topic" ? topic : ctx.keyMode === "client-id" ? client : NULL_KEY);
-  w.varint(r.valueLength);
-  if (ctx.format === "raw") w.raw(msg.payload);
-  else writeJsonValue(w, msg, r.clientId, ctx);
-  w.varint(7);
-  w.raw(H_TOPIC);
-  w.raw(topic);
-  w.raw(QOS_RETAIN[msg.qos * 2 + (msg.retain ? 1 : 0)]);
-  w.raw(client);
-  if (nodeBlockFor !== ctx.nodeId) {
-    nodeBlock = concat(H_NODE, fields.get(ctx.nodeId), H_TIME);
-    nodeBlockFor = ctx.nodeId;
+/** The timestamp header's value for the millisecond last seen (many records share one). */
+let lastTime = -1;
+let lastTimeText: Uint8Array = new Uint8Array();
+
+/**
+ * Writes MessageRefs' tails into one batch: what messageRecord would give, byte for byte.
+ * Consecutive messages of one publisher on one topic (a burst, the common case) share the run of
+ * headers from the topic to the timestamp's name: it is copied from the previous record in the
+ * same buffer instead of being written again piece by piece.
+ */
+class MessageWriter {
+  #topic = "";
+  #topicBytes: Uint8Array = new Uint8Array();
+  #client = "";
+  #clientBytes: Uint8Array = new Uint8Array();
+  #flags = -1;
+  #ctx: RecordContext | null = null;
+  /** Where the previous record's header run is in the buffer (-1: none yet). */
+  #runAt = -1;
+  #runEnd = -1;
+
+  write(w: ByteWriter, r: MessageRef): void {
+    const { msg, ctx } = r;
+    if (msg.topic !== this.#topic) {
+      this.#topic = msg.topic;
+      this.#topicBytes = fields.get(msg.topic);
+      this.#runAt = -1;
+    }
+    if (r.clientId !== this.#client) {
+      this.#client = r.clientId;
+      this.#clientBytes = fields.get(r.clientId);
+      this.#runAt = -1;
+    }
+    const flags = msg.qos * 2 + (msg.retain ? 1 : 0);
+    if (flags !== this.#flags || ctx !== this.#ctx) {
+      this.#flags = flags;
+      this.#ctx = ctx;
+      this.#runAt = -1;
+    }
+    const topic = this.#topicBytes;
+    const client = this.#clientBytes;
+    w.raw(ctx.keyMode === "topic" ? topic : ctx.keyMode === "client-id" ? client : NULL_KEY);
+    w.varint(r.valueLength);
+    if (ctx.format === "raw") w.raw(msg.payload);
+    else writeJsonValue(w, msg, r.clientId, ctx);
+    w.varint(7);
+    const start = w.pos;
+    if (this.#runAt >= 0) {
+      const n = this.#runEnd - this.#runAt;
+      w.room(n);
+      w.buf.copyWithin(start, this.#runAt, this.#runEnd);
+      w.pos += n;
+    } else {
+      w.raw(H_TOPIC);
+      w.raw(topic);
+      w.raw(QOS_RETAIN[flags]);
+      w.raw(client);
+      if (nodeBlockFor !== ctx.nodeId) {
+        nodeBlock = concat(H_NODE, fields.get(ctx.nodeId), H_TIME);
+        nodeBlockFor = ctx.nodeId;
+      }
+      w.raw(nodeBlock);
+    }
+    this.#runAt = start;
+    this.#runEnd = w.pos;
+    if (msg.createdAt !== lastTime) {
+      const t = new ByteWriter(16);
+      t.varDecimal(msg.createdAt);
+      lastTimeText = t.bytes();
+      lastTime = msg.createdAt;
+    }
+    w.raw(lastTimeText);
+    w.raw(H_ID);
+    w.varString(msg.id);
   }
-  w.raw(nodeBlock);
-  w.varDecimal(msg.createdAt);
-  w.raw(H_ID);
-  w.varString(msg.id);
 }
 
 function writeHeaderValue(w: ByteWriter, v: string | Uint8Array): void {
@@ -139,14 +192,20 @@ function writeRecord(w: ByteWriter, r: OutRecord): void {
   }
 }
 
-/** Packs `records` into one transferable buffer. */
-export function packBatch(records: readonly BridgeRecord[]): ArrayBuffer {
+/**
+ * Packs `records` into one transferable buffer: `reuse` when it is big enough (a buffer the
+ * producer thread handed back), else a new one. The buffer may be longer than the batch.
+ */
+export function packBatch(records: readonly BridgeRecord[], reuse?: ArrayBuffer): ArrayBuffer {
   let estimate = 64;
   for (let i = 0; i < records.length; i++) estimate += records[i].bytes + RECORD_HEAD;
-  const w = new ByteWriter(estimate);
+  const w = reuse && reuse.byteLength >= estimate
+    ? new ByteWriter(0, reuse)
+    : new ByteWriter(estimate);
   w.u32le(records.length);
   w.u32le(0); // the topic table's offset, set at the end
   const topics = new Map<string, number>();
+  const messages = new MessageWriter();
   let lastTopic = "";
   let lastIndex = -1;
   for (let i = 0; i < records.length; i++) {
@@ -165,7 +224,7 @@ export function packBatch(records: readonly BridgeRecord[]): ArrayBuffer {
     w.f64le(r.msg !== undefined ? r.msg.createdAt : Number(r.timestamp));
     const lengthAt = w.pos;
     w.u32le(0);
-    if (r.msg !== undefined) writeMessage(w, r);
+    if (r.msg !== undefined) messages.write(w, r);
     else writeRecord(w, r);
     w.view.setUint32(lengthAt, w.pos - lengthAt - 4, true);
   }
@@ -177,7 +236,7 @@ export function packBatch(records: readonly BridgeRecord[]): ArrayBuffer {
     w.u16le(b.length);
     w.raw(b);
   }
-  return w.buf.buffer.slice(0, w.pos) as ArrayBuffer;
+  return w.buf.buffer as ArrayBuffer;
 }
 
 const decoder = new TextDecoder();

@@ -24,8 +24,9 @@ export class ByteWriter {
   view: DataView;
   pos = 0;
 
-  constructor(size: number) {
-    this.buf = new Uint8Array(Math.max(64, size));
+  /** A new buffer of `size` bytes, or `reuse` as it is (a buffer handed back for another turn). */
+  constructor(size: number, reuse?: ArrayBuffer) {
+    this.buf = reuse ? new Uint8Array(reuse) : new Uint8Array(Math.max(64, size));
     this.view = new DataView(this.buf.buffer);
   }
 

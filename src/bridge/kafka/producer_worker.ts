@@ -51,14 +51,15 @@ let config: WorkerConfig | null = null;
 let producer: Producer<Buffer, Buffer, Buffer, Buffer> | null = null;
 let sender: BatchSender | null = null;
 
-const reply = (r: WorkerReply) => self.postMessage(r);
+const reply = (r: WorkerReply) => self.postMessage(r, r.batch ? [r.batch] : []);
 
 async function close(p: Producer<Buffer, Buffer, Buffer, Buffer> | null): Promise<void> {
   // force: a send stuck on a dead connection must not keep the producer open.
   await p?.close(true).catch(() => {});
 }
 
-async function handle(req: WorkerRequest): Promise<void> {
+/** Handles a request; a send gives its buffer back to be transferred home. */
+async function handle(req: WorkerRequest): Promise<ArrayBuffer | undefined> {
   switch (req.op) {
     case "init": {
       config = req.config;
@@ -100,7 +101,7 @@ async function handle(req: WorkerRequest): Promise<void> {
       const s = sender;
       if (!s) throw new Error("not connected");
       await s.send(readBatch(new Uint8Array(req.batch)));
-      return;
+      return req.batch;
     }
     case "disconnect": {
       const p = producer;
@@ -117,7 +118,14 @@ async function handle(req: WorkerRequest): Promise<void> {
 self.onmessage = (e: MessageEvent<WorkerRequest>) => {
   const req = e.data;
   handle(req).then(
-    () => reply({ id: req.id, ok: true }),
-    (err) => reply({ id: req.id, ok: false, message: explain(err), permanent: isPermanent(err) }),
+    (batch) => reply({ id: req.id, ok: true, batch }),
+    (err) =>
+      reply({
+        id: req.id,
+        ok: false,
+        message: explain(err),
+        permanent: isPermanent(err),
+        batch: req.op === "send" ? req.batch : undefined,
+      }),
   );
 };

@@ -1,8 +1,9 @@
 /**
- * Kafka's RecordBatch (magic 2) and the body of a Produce request, written from packed records
- * (batch_wire.ts) into one buffer: per record only its length, timestamp delta and offset delta
- * are written; the rest is its tail, copied. Same bytes as @platformatic/kafka writes for the same
- * records (no compression, CreateTime), in a fraction of the time.
+ * The body of a Produce request with its RecordBatches (magic 2), written from packed records
+ * (batch_wire.ts) into one buffer of the exact size: per record only its length, timestamp delta
+ * and offset delta are written; the rest is its tail, copied. Same bytes as @platformatic/kafka
+ * writes for the same records (no compression, CreateTime), in a fraction of the time
+ * (tests/bridge/kafka_record_batch.test.ts compares them).
  */
 import { Buffer } from "node:buffer";
 import { crc32c } from "@platformatic/kafka";
@@ -11,7 +12,8 @@ import type { PackedBatch } from "./batch_wire.ts";
 
 /** Bytes of a RecordBatch before its first record. */
 const BATCH_HEADER = 61;
-/** Offset of the CRC and of the attributes (where the CRC starts) in a RecordBatch. */
+/** Offsets in a RecordBatch of its length, its CRC and its attributes (where the CRC starts). */
+const LENGTH_AT = 8;
 const CRC_AT = 17;
 const ATTRIBUTES_AT = 21;
 
@@ -22,64 +24,65 @@ export interface BatchIdentity {
   baseSequence: number;
 }
 
-/** One partition's records of a packed batch: indices into it, in order. */
+/** One partition's records of a packed batch (indices into it, in order) and who writes them. */
 export interface PartitionBatch {
   topic: string;
   partition: number;
   records: number[];
-  /** The encoded RecordBatch, once written. */
-  bytes?: Uint8Array;
+  id?: BatchIdentity;
 }
 
-/** Writes the RecordBatch of `pb.records` (sets pb.bytes). */
-export function encodeRecordBatch(b: PackedBatch, pb: PartitionBatch, id: BatchIdentity): void {
+/** Bytes of the RecordBatch of `pb` (a dry run of writeRecordBatch). */
+function batchSize(b: PackedBatch, pb: PartitionBatch): number {
+  const recs = pb.records;
+  const first = b.timestamp[recs[0]];
+  let size = BATCH_HEADER;
+  for (let i = 0; i < recs.length; i++) {
+    const r = recs[i];
+    const body = 1 + varintSize(b.timestamp[r] - first) + varintSize(i) + b.tailLength[r];
+    size += varintSize(body) + body;
+  }
+  return size;
+}
+
+/** Writes the RecordBatch of `pb` at w.pos. */
+function writeRecordBatch(w: ByteWriter, b: PackedBatch, pb: PartitionBatch): void {
+  const id = pb.id ?? { producerId: -1n, producerEpoch: 0, baseSequence: 0 };
   const recs = pb.records;
   const n = recs.length;
-  let size = BATCH_HEADER;
-  for (let i = 0; i < n; i++) size += b.tailLength[recs[i]] + 25;
-  const w = new ByteWriter(size);
   const first = b.timestamp[recs[0]];
   let max = first;
   for (let i = 0; i < n; i++) if (b.timestamp[recs[i]] > max) max = b.timestamp[recs[i]];
+  const at = w.pos;
+  w.room(BATCH_HEADER);
   const v = w.view;
-  v.setBigInt64(0, 0n); // base offset
-  // 8: batch length, 17: CRC, set below
-  v.setInt32(12, 0); // partition leader epoch (the broker sets it)
-  v.setInt8(16, 2); // magic
-  v.setInt16(ATTRIBUTES_AT, 0);
-  v.setInt32(23, n - 1); // last offset delta
-  v.setBigInt64(27, BigInt(Math.trunc(first)));
-  v.setBigInt64(35, BigInt(Math.trunc(max)));
-  v.setBigInt64(43, id.producerId);
-  v.setInt16(51, id.producerEpoch);
-  v.setInt32(53, id.baseSequence);
-  v.setInt32(57, n);
-  w.pos = BATCH_HEADER;
+  v.setBigInt64(at, 0n); // base offset
+  // LENGTH_AT and CRC_AT are set at the end.
+  v.setInt32(at + 12, 0); // partition leader epoch (the broker sets it)
+  v.setInt8(at + 16, 2); // magic
+  v.setInt16(at + ATTRIBUTES_AT, 0);
+  v.setInt32(at + 23, n - 1); // last offset delta
+  v.setBigInt64(at + 27, BigInt(Math.trunc(first)));
+  v.setBigInt64(at + 35, BigInt(Math.trunc(max)));
+  v.setBigInt64(at + 43, id.producerId);
+  v.setInt16(at + 51, id.producerEpoch);
+  v.setInt32(at + 53, id.baseSequence);
+  v.setInt32(at + 57, n);
+  w.pos = at + BATCH_HEADER;
   const src = b.bytes;
   for (let i = 0; i < n; i++) {
     const r = recs[i];
     const len = b.tailLength[r];
     const delta = b.timestamp[r] - first;
-    const body = 1 + varintSize(delta) + varintSize(i) + len;
-    w.varint(body);
+    w.varint(1 + varintSize(delta) + varintSize(i) + len);
     w.u8(0); // attributes
     w.varlong(delta);
     w.varint(i);
     w.rawFrom(src, b.tailAt[r], len);
   }
-  // The view again: the buffer is sized for the worst case, but never trust that.
-  w.view.setInt32(8, w.pos - 12);
-  w.view.setUint32(CRC_AT, crc32c(w.buf.subarray(ATTRIBUTES_AT, w.pos)));
-  pb.bytes = w.bytes();
-}
-
-/** Rewrites who wrote an encoded batch (after a new producer id), with its CRC. */
-export function restampRecordBatch(bytes: Uint8Array, id: BatchIdentity): void {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  v.setBigInt64(43, id.producerId);
-  v.setInt16(51, id.producerEpoch);
-  v.setInt32(53, id.baseSequence);
-  v.setUint32(CRC_AT, crc32c(bytes.subarray(ATTRIBUTES_AT)));
+  // The view again: room() may have grown the buffer (it is sized exactly, but never trust that).
+  w.view.setInt32(at + LENGTH_AT, w.pos - at - 12);
+  w.view.setUint32(at + CRC_AT, crc32c(w.buf.subarray(at + ATTRIBUTES_AT, w.pos)));
 }
 
 const encoder = new TextEncoder();
@@ -94,65 +97,65 @@ function uvarint(w: ByteWriter, v: number): void {
   w.buf[w.pos++] = v;
 }
 
+function int16(w: ByteWriter, v: number): void {
+  w.room(2);
+  w.view.setInt16(w.pos, v);
+  w.pos += 2;
+}
+
+function int32(w: ByteWriter, v: number): void {
+  w.room(4);
+  w.view.setInt32(w.pos, v);
+  w.pos += 4;
+}
+
 /**
- * The body of a Produce request (after the request header) for `batches`, in the layout of
- * `version`: 3-8 with int16/int32 lengths, 9+ flexible (compact lengths, empty tagged fields).
+ * The body of a Produce request (after the request header) with the RecordBatches of `batches`,
+ * in the layout of `version`: 3-8 with int16/int32 lengths, 9+ flexible (compact lengths, empty
+ * tagged fields).
  */
 export function produceRequestBody(
   version: number,
   acks: number,
   timeoutMs: number,
+  b: PackedBatch,
   batches: readonly PartitionBatch[],
 ): Buffer {
-  const byTopic = new Map<string, PartitionBatch[]>();
-  let size = 32;
+  const byTopic = new Map<string, { name: Uint8Array; batches: PartitionBatch[] }>();
+  const sizes = new Map<PartitionBatch, number>();
+  let size = 16;
   for (const pb of batches) {
-    let list = byTopic.get(pb.topic);
-    if (list === undefined) {
-      list = [];
-      byTopic.set(pb.topic, list);
-      size += pb.topic.length * 3 + 16;
+    let t = byTopic.get(pb.topic);
+    if (t === undefined) {
+      t = { name: encoder.encode(pb.topic), batches: [] };
+      byTopic.set(pb.topic, t);
+      size += t.name.length + 16;
     }
-    list.push(pb);
-    size += pb.bytes!.length + 16;
+    t.batches.push(pb);
+    const n = batchSize(b, pb);
+    sizes.set(pb, n);
+    size += n + 16;
   }
   const flexible = version >= 9;
   const w = new ByteWriter(size);
-  const v = () => w.view;
   if (flexible) uvarint(w, 0); // transactional id: null
-  else {
-    w.room(2);
-    v().setInt16(w.pos, -1);
-    w.pos += 2;
-  }
-  w.room(6);
-  v().setInt16(w.pos, acks);
-  v().setInt32(w.pos + 2, timeoutMs);
-  w.pos += 6;
-  const int32 = (x: number) => {
-    w.room(4);
-    v().setInt32(w.pos, x);
-    w.pos += 4;
-  };
+  else int16(w, -1);
+  int16(w, acks);
+  int32(w, timeoutMs);
   if (flexible) uvarint(w, byTopic.size + 1);
-  else int32(byTopic.size);
-  for (const [topic, list] of byTopic) {
-    const name = encoder.encode(topic);
-    if (flexible) uvarint(w, name.length + 1);
-    else {
-      w.room(2);
-      v().setInt16(w.pos, name.length);
-      w.pos += 2;
-    }
-    w.raw(name);
-    if (flexible) uvarint(w, list.length + 1);
-    else int32(list.length);
-    for (const pb of list) {
-      int32(pb.partition);
-      const bytes = pb.bytes!;
-      if (flexible) uvarint(w, bytes.length + 1);
-      else int32(bytes.length);
-      w.raw(bytes);
+  else int32(w, byTopic.size);
+  for (const t of byTopic.values()) {
+    if (flexible) uvarint(w, t.name.length + 1);
+    else int16(w, t.name.length);
+    w.raw(t.name);
+    if (flexible) uvarint(w, t.batches.length + 1);
+    else int32(w, t.batches.length);
+    for (const pb of t.batches) {
+      int32(w, pb.partition);
+      const n = sizes.get(pb)!;
+      if (flexible) uvarint(w, n + 1);
+      else int32(w, n);
+      writeRecordBatch(w, b, pb);
       if (flexible) uvarint(w, 0); // partition's tagged fields
     }
     if (flexible) uvarint(w, 0); // topic's tagged fields
