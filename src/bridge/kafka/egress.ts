@@ -343,17 +343,21 @@ export class Egress {
   }
 
   /**
-   * Waits up to linger.ms for more records, unless a batch' worth is already there or Kafka has
-   * no request of ours: then nothing is gained by waiting (the records that come meanwhile go in
-   * the next request, which can follow at once), and a 1 ms timer costs 1-2 ms of every
-   * publisher's acknowledgement. Under load a request is always on its way, so the linger still
-   * gathers the next one.
+   * Waits up to linger.ms for more records while Kafka works on an earlier request, unless a
+   * batch' worth is already there. When Kafka has no request of ours (or answers the one being
+   * waited behind), nothing is gained by waiting: the records that come meanwhile go in the next
+   * request, which can follow at once. Waiting anyway cost every acknowledgement 1-2 ms (a 1 ms
+   * timer), and kept the next request behind the answer, so that light traffic lingered on every
+   * request. Under load a request is always on its way, so the linger still gathers the next one.
    */
   async #linger(): Promise<void> {
     const full = () => this.#bytes - this.#sentBytes >= this.#o.batchBytes;
-    if (this.#o.lingerMs <= 0 || full() || this.#isolate > 0 || this.#flights.length === 0) return;
+    if (this.#o.lingerMs <= 0 || full() || this.#isolate > 0) return;
+    const busy = this.#flights[this.#flights.length - 1];
+    if (busy === undefined) return;
+    let answered = false;
     const end = Date.now() + this.#o.lingerMs;
-    while (this.#running && !full() && Date.now() < end) {
+    while (this.#running && !full() && !answered && Date.now() < end) {
       await new Promise<void>((r) => {
         const t = setTimeout(r, end - Date.now());
         this.#wake = () => {
@@ -362,6 +366,11 @@ export class Egress {
             r();
           }
         };
+        busy.done.then(() => {
+          answered = true;
+          clearTimeout(t);
+          r();
+        });
       });
       this.#wake = null;
     }
