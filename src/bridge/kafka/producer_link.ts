@@ -3,16 +3,10 @@ import type { Logger } from "../../log.ts";
 import type { ProducerLink } from "./egress.ts";
 import { packBatch } from "./batch_wire.ts";
 import type { BridgeRecord } from "./records.ts";
+import type { ProducerConfig } from "./kafka_producer.ts";
 
-export interface WorkerConfig {
-  clientId: string;
-  brokers: string[];
-  acks: -1 | 0 | 1;
-  idempotent: boolean;
-  retries: number;
-  backoffMs: number;
-  backoffMaxMs: number;
-}
+/** The producer's settings, as the producer thread is given them. */
+export type WorkerConfig = ProducerConfig;
 
 export type WorkerRequest =
   | { id: number; op: "init"; config: WorkerConfig }
