@@ -188,8 +188,8 @@ Deno.test("a packed batch gives its records back, and keys hash where they lie",
   const recs = [0, 1, 2].map((i) => messageRef(msg(i), `c${i}`, "out", ctx())!);
   const bytes = new Uint8Array(packBatch(recs));
   const out = unpackBatch(bytes);
-  assert.deepEqual(out.map((r) => new TextDecoder().decode(r.key!)), recs.map((r) => r.msg.topic));
-  assert.deepEqual(out.map((r) => r.timestamp), recs.map((r) => r.msg.createdAt));
+  assert.deepEqual(out.map((r) => new TextDecoder().decode(r.key!)), recs.map((r) => r.mqttTopic));
+  assert.deepEqual(out.map((r) => r.timestamp), recs.map((r) => r.timestamp));
   for (const r of out) {
     const k = r.key!;
     assert.equal(murmur2(bytes, k.byteOffset, k.byteLength), murmur2(k.slice()));

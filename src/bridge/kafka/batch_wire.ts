@@ -4,6 +4,8 @@
  * encoding from the key on (key, value, headers; the "tail"). The producer thread only puts the
  * few per-batch fields in front of each tail (length, timestamp and offset deltas) and copies it
  * into the produce request: no record object, header Map or Buffer per record on either side.
+ * A message's tail was written when the bridge accepted it (record_arena.ts) and is copied here
+ * as it is; other records (client events, 5.0 messages) are written out here.
  *
  * Layout (little endian): u32 record count, u32 offset of the topic table, then per record
  *   u16 topic index, f64 timestamp (ms), u32 tail length, tail
@@ -11,10 +13,9 @@
  *   key (zigzag varint length, -1 = null; bytes), value (same), zigzag varint header count,
  *   headers (varint length + name, varint length + value)*
  */
-import { ByteWriter, FieldCache } from "./byte_writer.ts";
-import { writeJsonValue } from "./json_value.ts";
+import { ByteWriter } from "./byte_writer.ts";
 import type { HeaderValue } from "./properties.ts";
-import type { BridgeRecord, MessageRef, OutRecord, RecordContext } from "./records.ts";
+import type { BridgeRecord, OutRecord } from "./records.ts";
 
 /** A record read back from a packed batch (views into it); what the tests compare. */
 export interface WireRecord {
@@ -42,124 +43,6 @@ export interface PackedBatch {
 
 /** Per record before its tail: topic index, timestamp, tail length. */
 const RECORD_HEAD = 2 + 8 + 4;
-
-/** Topics and client ids of messages, ready to copy (each is written twice or more per record). */
-const fields = new FieldCache();
-
-/** A fixed header name, ready to copy. */
-function name(n: string): Uint8Array {
-  const w = new ByteWriter(n.length + 1);
-  w.varString(n);
-  return w.bytes().slice();
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const w = new ByteWriter(64);
-  for (const p of parts) w.raw(p);
-  return w.bytes().slice();
-}
-
-// messageRecord's seven headers, in its order.
-const H_TOPIC = name("mqtt.topic");
-const H_CLIENT = name("mqtt.client_id");
-const H_NODE = name("mqttwk.node_id");
-const H_TIME = name("mqttwk.timestamp");
-const H_ID = name("mqttwk.message_id");
-/** "mqtt.qos" = qos, "mqtt.retain" = retain, then the client id's name, per qos and retain. */
-const QOS_RETAIN: Uint8Array[] = [];
-for (const qos of [0, 1, 2]) {
-  for (const retain of [false, true]) {
-    QOS_RETAIN[qos * 2 + (retain ? 1 : 0)] = concat(
-      name("mqtt.qos"),
-      name(String(qos)),
-      name("mqtt.retain"),
-      name(String(retain)),
-      H_CLIENT,
-    );
-  }
-}
-const NULL_KEY = new Uint8Array([1]); // zigzag -1
-
-/** The node id header and the timestamp's name, for the node id last seen. */
-let nodeBlockFor = "";
-let nodeBlock: Uint8Array = new Uint8Array();
-
-/** The timestamp header's value for the millisecond last seen (many records share one). */
-let lastTime = -1;
-let lastTimeText: Uint8Array = new Uint8Array();
-
-/**
- * Writes MessageRefs' tails into one batch: what messageRecord would give, byte for byte.
- * Consecutive messages of one publisher on one topic (a burst, the common case) share the run of
- * headers from the topic to the timestamp's name: it is copied from the previous record in the
- * same buffer instead of being written again piece by piece.
- */
-class MessageWriter {
-  #topic = "";
-  #topicBytes: Uint8Array = new Uint8Array();
-  #client = "";
-  #clientBytes: Uint8Array = new Uint8Array();
-  #flags = -1;
-  #ctx: RecordContext | null = null;
-  /** Where the previous record's header run is in the buffer (-1: none yet). */
-  #runAt = -1;
-  #runEnd = -1;
-
-  write(w: ByteWriter, r: MessageRef): void {
-    const { msg, ctx } = r;
-    if (msg.topic !== this.#topic) {
-      this.#topic = msg.topic;
-      this.#topicBytes = fields.get(msg.topic);
-      this.#runAt = -1;
-    }
-    if (r.clientId !== this.#client) {
-      this.#client = r.clientId;
-      this.#clientBytes = fields.get(r.clientId);
-      this.#runAt = -1;
-    }
-    const flags = msg.qos * 2 + (msg.retain ? 1 : 0);
-    if (flags !== this.#flags || ctx !== this.#ctx) {
-      this.#flags = flags;
-      this.#ctx = ctx;
-      this.#runAt = -1;
-    }
-    const topic = this.#topicBytes;
-    const client = this.#clientBytes;
-    w.raw(ctx.keyMode === "topic" ? topic : ctx.keyMode === "client-id" ? client : NULL_KEY);
-    w.varint(r.valueLength);
-    if (ctx.format === "raw") w.raw(msg.payload);
-    else writeJsonValue(w, msg, r.clientId, ctx);
-    w.varint(7);
-    const start = w.pos;
-    if (this.#runAt >= 0) {
-      const n = this.#runEnd - this.#runAt;
-      w.room(n);
-      w.buf.copyWithin(start, this.#runAt, this.#runEnd);
-      w.pos += n;
-    } else {
-      w.raw(H_TOPIC);
-      w.raw(topic);
-      w.raw(QOS_RETAIN[flags]);
-      w.raw(client);
-      if (nodeBlockFor !== ctx.nodeId) {
-        nodeBlock = concat(H_NODE, fields.get(ctx.nodeId), H_TIME);
-        nodeBlockFor = ctx.nodeId;
-      }
-      w.raw(nodeBlock);
-    }
-    this.#runAt = start;
-    this.#runEnd = w.pos;
-    if (msg.createdAt !== lastTime) {
-      const t = new ByteWriter(16);
-      t.varDecimal(msg.createdAt);
-      lastTimeText = t.bytes();
-      lastTime = msg.createdAt;
-    }
-    w.raw(lastTimeText);
-    w.raw(H_ID);
-    w.varString(msg.id);
-  }
-}
 
 function writeHeaderValue(w: ByteWriter, v: string | Uint8Array): void {
   if (typeof v === "string") w.varString(v);
@@ -205,7 +88,6 @@ export function packBatch(records: readonly BridgeRecord[], reuse?: ArrayBuffer)
   w.u32le(records.length);
   w.u32le(0); // the topic table's offset, set at the end
   const topics = new Map<string, number>();
-  const messages = new MessageWriter();
   let lastTopic = "";
   let lastIndex = -1;
   for (let i = 0; i < records.length; i++) {
@@ -221,10 +103,10 @@ export function packBatch(records: readonly BridgeRecord[], reuse?: ArrayBuffer)
       lastIndex = t;
     }
     w.u16le(lastIndex);
-    w.f64le(r.msg !== undefined ? r.msg.createdAt : Number(r.timestamp));
+    w.f64le(r.chunk !== undefined ? r.timestamp : Number(r.timestamp));
     const lengthAt = w.pos;
     w.u32le(0);
-    if (r.msg !== undefined) messages.write(w, r);
+    if (r.chunk !== undefined) w.rawFrom(r.chunk, r.at, r.length);
     else writeRecord(w, r);
     w.view.setUint32(lengthAt, w.pos - lengthAt - 4, true);
   }

@@ -3,13 +3,14 @@ import { Buffer } from "node:buffer";
 import type { ClientInfo } from "../../broker/model.ts";
 import type { StoredMessage } from "../../broker/model.ts";
 import { jsonValueLength } from "./json_value.ts";
+import { type TailRef, writeMessageTail } from "./record_arena.ts";
 import { type HeaderValue, putPropertyHeaders } from "./properties.ts";
 import type { KeyMode, RecordFormat } from "./settings.ts";
 
 /** A record as handed to kafkajs (its `Message` shape), plus where it goes. */
 export interface OutRecord {
   /** Never set: tells an OutRecord from a MessageRef. */
-  msg?: undefined;
+  chunk?: undefined;
   topic: string;
   key: string | null;
   value: Buffer;
@@ -31,18 +32,17 @@ export interface RecordContext {
 }
 
 /**
- * A message without 5.0 properties (nearly all of them), as queued: the record is written
- * straight into the produce batch when its request goes out (batch_wire.ts), with the same key,
- * value, headers and timestamp messageRecord gives, but without building them first.
+ * A message without 5.0 properties (nearly all of them), as queued: its record (the same key,
+ * value, headers and timestamp messageRecord gives) already written in Kafka's encoding into a
+ * shared chunk (record_arena.ts), so that nothing of the message itself is kept.
  */
-export interface MessageRef {
-  msg: StoredMessage;
-  clientId: string;
+export interface MessageRef extends TailRef {
   /** The Kafka topic. */
   topic: string;
-  ctx: RecordContext;
-  /** Bytes of the value (the payload, or the mqttwk-json text). */
-  valueLength: number;
+  /** ms since epoch. */
+  timestamp: number;
+  /** The MQTT topic, for log lines. */
+  mqttTopic: string;
   /** As messageRecord's `bytes`, to the byte. */
   bytes: number;
 }
@@ -84,12 +84,24 @@ export function messageRef(
   const bytes = RECORD_OVERHEAD + valueLength + keyLength + FIXED_HEADERS_BYTES +
     msg.topic.length + 1 + (msg.retain ? 4 : 5) + clientId.length + ctx.nodeId.length +
     (at >= 1e12 && at < 1e13 ? 13 : String(at).length) + msg.id.length;
-  return { msg, clientId, topic: kafkaTopic, ctx, valueLength, bytes };
+  const ref: MessageRef = {
+    chunk: EMPTY,
+    at: 0,
+    length: 0,
+    topic: kafkaTopic,
+    timestamp: at,
+    mqttTopic: msg.topic,
+    bytes,
+  };
+  writeMessageTail(msg, clientId, ctx, valueLength, ref);
+  return ref;
 }
+
+const EMPTY = new Uint8Array();
 
 /** How a log line names a record: its MQTT topic, or "event". */
 export function recordLabel(r: BridgeRecord): string {
-  if (r.msg !== undefined) return r.msg.topic;
+  if (r.chunk !== undefined) return r.mqttTopic;
   return String(r.headers["mqtt.topic"] ?? "event");
 }
 
