@@ -16,6 +16,7 @@ import {
   messageRef,
   type OutRecord,
   type RecordContext,
+  recordLabel,
 } from "../../src/bridge/kafka/records.ts";
 import type { ClientInfo, StoredMessage } from "../../src/broker/model.ts";
 
@@ -188,7 +189,10 @@ Deno.test("a packed batch gives its records back, and keys hash where they lie",
   const recs = [0, 1, 2].map((i) => messageRef(msg(i), `c${i}`, "out", ctx())!);
   const bytes = new Uint8Array(packBatch(recs));
   const out = unpackBatch(bytes);
-  assert.deepEqual(out.map((r) => new TextDecoder().decode(r.key!)), recs.map((r) => r.mqttTopic));
+  assert.deepEqual(
+    out.map((r) => new TextDecoder().decode(r.key!)),
+    recs.map((r) => recordLabel(r)),
+  );
   assert.deepEqual(out.map((r) => r.timestamp), recs.map((r) => r.timestamp));
   for (const r of out) {
     const k = r.key!;

@@ -168,3 +168,35 @@ export function writeMessageTail(
 ): void {
   arena.write(msg, clientId, ctx, valueLength, out);
 }
+
+const decoder = new TextDecoder();
+
+/**
+ * The MQTT topic of a record written here (its first header's value), for the rare log line
+ * that names it: kept out of the queued record, which would hold the string for the round trip.
+ */
+export function mqttTopicOf(r: TailRef): string {
+  const b = r.chunk;
+  let pos = r.at;
+  const varint = (): number => {
+    let u = 0;
+    let shift = 0;
+    let c: number;
+    do {
+      c = b[pos++];
+      u |= (c & 0x7f) << shift;
+      shift += 7;
+    } while (c & 0x80);
+    return (u >>> 1) ^ -(u & 1);
+  };
+  const skip = () => {
+    const n = varint();
+    if (n > 0) pos += n;
+  };
+  skip(); // key
+  skip(); // value
+  varint(); // header count
+  skip(); // "mqtt.topic"
+  const n = varint();
+  return decoder.decode(b.subarray(pos, pos + n));
+}

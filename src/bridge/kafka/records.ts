@@ -3,7 +3,7 @@ import { Buffer } from "node:buffer";
 import type { ClientInfo } from "../../broker/model.ts";
 import type { StoredMessage } from "../../broker/model.ts";
 import { jsonValueLength } from "./json_value.ts";
-import { type TailRef, writeMessageTail } from "./record_arena.ts";
+import { mqttTopicOf, type TailRef, writeMessageTail } from "./record_arena.ts";
 import { type HeaderValue, putPropertyHeaders } from "./properties.ts";
 import type { KeyMode, RecordFormat } from "./settings.ts";
 
@@ -41,8 +41,6 @@ export interface MessageRef extends TailRef {
   topic: string;
   /** ms since epoch. */
   timestamp: number;
-  /** The MQTT topic, for log lines. */
-  mqttTopic: string;
   /** As messageRecord's `bytes`, to the byte. */
   bytes: number;
 }
@@ -90,7 +88,6 @@ export function messageRef(
     length: 0,
     topic: kafkaTopic,
     timestamp: at,
-    mqttTopic: msg.topic,
     bytes,
   };
   writeMessageTail(msg, clientId, ctx, valueLength, ref);
@@ -101,7 +98,7 @@ const EMPTY = new Uint8Array();
 
 /** How a log line names a record: its MQTT topic, or "event". */
 export function recordLabel(r: BridgeRecord): string {
-  if (r.chunk !== undefined) return r.mqttTopic;
+  if (r.chunk !== undefined) return mqttTopicOf(r);
   return String(r.headers["mqtt.topic"] ?? "event");
 }
 
