@@ -11,11 +11,16 @@
  *
  * Settings alternate order round by round; the report gives medians and, per round, the ratio
  * bridge on / off of the fan-in, so a machine shared with other work still gives a fair ratio.
+ * During the sustained load it also takes CPU (100 = one core) of the broker's main thread, of
+ * its other threads (the producer thread, V8's helpers), of Kafka's JVM, of this generator and of
+ * everything else on the machine, and the broker's CPU time per record.
  *
  *   deno task bench:kafka
  *   deno task bench:kafka --rounds 3 --duration 5 --publishers 10 --window 100 --payload 64
  *   deno task bench:kafka --baseline /path/to/other/checkout   # before/after in the same run
+ *   MQTTWK_BENCH_BASELINE=/path/to/other/checkout deno task bench:kafka            # the same
  *   deno task bench:kafka --bootstrap 127.0.0.1:9092            # an already running Kafka
+ *   MQTTWK_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" deno task bench:kafka
  */
 import { parseArgs } from "node:util";
 import { Kafka, logLevel } from "kafkajs";
@@ -41,6 +46,7 @@ const { values: opt } = parseArgs({
     baseline: { type: "string" },
   },
 });
+const BASELINE = opt.baseline ?? Deno.env.get("MQTTWK_BENCH_BASELINE");
 const DURATION_S = Number(opt.duration);
 const PUBLISHERS = Number(opt.publishers);
 const WINDOW = Number(opt.window);
@@ -60,13 +66,76 @@ const SETTINGS: Setting[] = [
   { name: "off", bridge: false, dir: HERE },
   { name: "at-least-once", bridge: true, dir: HERE },
 ];
-if (opt.baseline) {
-  SETTINGS.push({ name: "at-least-once (baseline)", bridge: true, dir: opt.baseline });
+if (BASELINE) {
+  SETTINGS.push({ name: "at-least-once (baseline)", bridge: true, dir: BASELINE });
 }
 
 interface Running {
   port: number;
+  pid: number;
   stop(): Promise<void>;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ; 100 on Linux). */
+const HZ = 100;
+
+/** utime + stime of a process or thread, in ticks (0 when it is gone). */
+function ticks(path: string): number {
+  try {
+    const stat = Deno.readTextFileSync(path);
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** The broker's main thread and its other threads (producer thread, V8 helpers), in ticks. */
+function brokerTicks(pid: number): { main: number; other: number } {
+  const main = ticks(`/proc/${pid}/task/${pid}/stat`);
+  let all = 0;
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      all += ticks(`/proc/${pid}/task/${t.name}/stat`);
+    }
+  } catch { /* gone */ }
+  return { main, other: all - main };
+}
+
+/** Busy ticks of the whole machine (user, nice, system, irq, softirq, steal). */
+function machineTicks(): number {
+  const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).map(Number);
+  return f[1] + f[2] + f[3] + f[6] + f[7] + f[8];
+}
+
+interface CpuShare {
+  /** CPU% (100 = one core) over the window. */
+  main: number;
+  other: number;
+  jvm: number;
+  gen: number;
+  rest: number;
+}
+
+/** Starts measuring CPU; the returned function gives the shares since. */
+function cpuWindow(brokerPid: number, jvmPid: number | null): () => CpuShare {
+  const t0 = performance.now();
+  const b0 = brokerTicks(brokerPid);
+  const j0 = jvmPid ? ticks(`/proc/${jvmPid}/stat`) : 0;
+  const g0 = ticks("/proc/self/stat");
+  const m0 = machineTicks();
+  return () => {
+    const secs = (performance.now() - t0) / 1000;
+    const b = brokerTicks(brokerPid);
+    const pct = (d: number) => (d / HZ / secs) * 100;
+    const main = pct(b.main - b0.main);
+    const other = pct(b.other - b0.other);
+    const jvm = jvmPid ? pct(ticks(`/proc/${jvmPid}/stat`) - j0) : 0;
+    const gen = pct(ticks("/proc/self/stat") - g0);
+    const rest = Math.max(0, pct(machineTicks() - m0) - main - other - jvm - gen);
+    return { main, other, jvm, gen, rest };
+  };
 }
 
 async function startMqttwk(bootstrap: string, s: Setting, topic: string): Promise<Running> {
@@ -74,6 +143,8 @@ async function startMqttwk(bootstrap: string, s: Setting, topic: string): Promis
     "run",
     "--allow-all",
     ...START_V8_FLAGS,
+    // For profiling, e.g. MQTTWK_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+    ...(Deno.env.get("MQTTWK_BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
     "main.ts",
     "--port=0",
     "--host=127.0.0.1",
@@ -116,6 +187,7 @@ async function startMqttwk(bootstrap: string, s: Setting, topic: string): Promis
   })().catch(() => {});
   return {
     port,
+    pid: child.pid,
     stop: async () => {
       child.kill("SIGTERM");
       await child.status;
@@ -143,8 +215,17 @@ async function load(port: number, subscribe: boolean): Promise<{ acked: number; 
   let acked = 0;
   const t0 = performance.now();
   const end = t0 + DURATION_S * 1000;
+  // Deliveries within the window: taken by the timer or by the first publisher to see the
+  // window end, whichever is first. (With the timer alone, publishers whose acks come at once
+  // could finish and clear it before it fired: "fan-in 0 msg/s", then an Infinity ratio.)
   let gotInTime = 0;
-  const snap = setTimeout(() => gotInTime = got, DURATION_S * 1000);
+  let snapped = false;
+  const snapshot = () => {
+    if (snapped) return;
+    snapped = true;
+    gotInTime = got;
+  };
+  const snap = setTimeout(snapshot, DURATION_S * 1000);
   await Promise.all(conns.map(async (c, i) => {
     const batcher = new PublishBatcher(`load/${run}/${i}`, 1, PAYLOAD, WINDOW);
     let inflight = 0;
@@ -167,6 +248,7 @@ async function load(port: number, subscribe: boolean): Promise<{ acked: number; 
         await Promise.race([new Promise<void>((r) => wake = r), sleep(100)]);
       }
     }
+    snapshot();
     const drainEnd = performance.now() + 30_000;
     while (inflight > 0 && performance.now() < drainEnd) await sleep(5);
   }));
@@ -236,6 +318,7 @@ interface Result {
   sustained: number;
   p50: number;
   p99: number;
+  cpu: CpuShare;
 }
 
 const server = opt.bootstrap ? null : await startKafka({ fullJit: true });
@@ -258,19 +341,37 @@ try {
         const lat = await pacedLatency(b.port);
         const fan = await load(b.port, true);
         const n0 = s.bridge ? await kafkaCount(kafka, topic) : 0;
+        const cpu = cpuWindow(b.pid, server?.pid() ?? null);
         const sus = await load(b.port, false);
+        const share = cpu();
         if (s.bridge) {
           const n = await kafkaCount(kafka, topic);
           if (n - n0 < sus.acked * DURATION_S) {
             console.log(`  ${s.name}: Kafka holds fewer records than were acknowledged!`);
           }
         }
-        const r = { fanIn: fan.got, sustained: sus.acked, p50: pct(lat, 50), p99: pct(lat, 99) };
+        const r = {
+          fanIn: fan.got,
+          sustained: sus.acked,
+          p50: pct(lat, 50),
+          p99: pct(lat, 99),
+          cpu: share,
+        };
         results.get(s.name)!.push(r);
+        const c = r.cpu;
         console.log(
-          `  round ${round + 1} ${s.name}: fan-in ${Math.round(r.fanIn)} msg/s, sustained ` +
-            `${Math.round(r.sustained)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`,
+          `  round ${round + 1} ${s.name} (pid ${b.pid}): fan-in ${
+            Math.round(r.fanIn)
+          } msg/s, sustained ` +
+            `${Math.round(r.sustained)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${
+              r.p99.toFixed(2)
+            } ms; ` +
+            `sustained CPU% main ${c.main.toFixed(0)}, other threads ${c.other.toFixed(0)}, ` +
+            `kafka ${c.jvm.toFixed(0)}, generator ${c.gen.toFixed(0)}, rest ${c.rest.toFixed(0)}`,
         );
+        if (r.fanIn === 0) {
+          console.log(`  round ${round + 1} ${s.name}: the subscriber got nothing; round left out`);
+        }
       } finally {
         await b.stop();
       }
@@ -289,19 +390,35 @@ const head = [
   "p50 ms",
   "p99 ms",
   "added p99 ms",
+  "CPU% main/other/kafka/gen/rest",
+  "broker µs/rec",
 ];
+/** Median of the values that exist; "n/a" when none does. */
+const med = (xs: number[], digits: number, suffix = "") => {
+  const ok = xs.filter((x) => Number.isFinite(x));
+  return ok.length === 0 ? "n/a" : `${median(ok).toFixed(digits)}${suffix}`;
+};
 const rows = SETTINGS.map((s) => {
   const rs = results.get(s.name)!;
-  const ratios = rs.map((r, i) => r.fanIn / off[i].fanIn);
+  // A round whose off run (or this run) got nothing has no ratio: left out, not Infinity.
+  const ratios = rs.map((r, i) => r.fanIn > 0 && off[i].fanIn > 0 ? r.fanIn / off[i].fanIn : NaN);
   const added = rs.map((r, i) => r.p99 - off[i].p99);
+  const got = rs.map((r) => r.fanIn).filter((x) => x > 0);
+  const cpu = (k: keyof CpuShare) => med(rs.map((r) => r.cpu[k]), 0);
+  // Broker CPU (all its threads) per acknowledged record of the sustained load.
+  const perRec = rs.map((r) =>
+    r.sustained > 0 ? ((r.cpu.main + r.cpu.other) / 100) * 1e6 / r.sustained : NaN
+  );
   return [
     s.name,
-    String(Math.round(median(rs.map((r) => r.fanIn)))),
-    s.bridge ? `${median(ratios).toFixed(2)}x` : "-",
+    got.length > 0 ? String(Math.round(median(got))) : "n/a",
+    s.bridge ? med(ratios, 2, "x") : "-",
     String(Math.round(median(rs.map((r) => r.sustained)))),
     median(rs.map((r) => r.p50)).toFixed(2),
     median(rs.map((r) => r.p99)).toFixed(2),
     s.bridge ? `+${median(added).toFixed(2)}` : "-",
+    `${cpu("main")}/${cpu("other")}/${cpu("jvm")}/${cpu("gen")}/${cpu("rest")}`,
+    med(perRec, 1),
   ];
 });
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

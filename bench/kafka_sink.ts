@@ -95,7 +95,7 @@ export async function sinkRate(
 }
 
 if (import.meta.main) {
-  const server = opt.bootstrap ? null : await startKafka();
+  const server = opt.bootstrap ? null : await startKafka({ fullJit: true });
   try {
     const { rate, cpuUsPerRecord } = await sinkRate(
       opt.bootstrap ?? server!.bootstrap,

@@ -20,6 +20,8 @@ export interface KafkaServer {
   /** Temporary directory with server.properties and the data. */
   dir: string;
   running(): boolean;
+  /** The JVM's process id while it runs (for CPU figures), else null. */
+  pid(): number | null;
   /** Everything the JVM printed (warnings and errors only). */
   logs(): string;
   /** Stops the broker, keeping its data and ports so start() brings the same cluster back. */
@@ -231,6 +233,7 @@ export async function startKafka(opts: StartOptions = {}): Promise<KafkaServer> 
     port,
     dir,
     running: () => child !== null,
+    pid: () => (child as Deno.ChildProcess | null)?.pid ?? null,
     logs: () => text,
     stop,
     kill: async () => {

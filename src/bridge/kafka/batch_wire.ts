@@ -1,23 +1,23 @@
 /**
  * How a batch of records crosses from the broker's thread to the producer thread: packed into one
- * ArrayBuffer that is transferred, not copied. Structured cloning an array of record objects cost
- * the broker's thread about as much as the whole produce did, and every header string then had to
- * become a Buffer on the other side anyway; here each string is written once as UTF-8 and the
- * producer thread takes keys, values and headers as views into the same buffer.
+ * ArrayBuffer that is transferred, not copied, with each record already in Kafka's record
+ * encoding from the key on (key, value, headers; the "tail"). The producer thread only puts the
+ * few per-batch fields in front of each tail (length, timestamp and offset deltas) and copies it
+ * into the produce request: no record object, header Map or Buffer per record on either side.
+ * A message's tail was written when the bridge accepted it (record_arena.ts) and is copied here
+ * as it is; other records (client events, 5.0 messages) are written out here.
  *
- * Layout (little endian): u32 record count, u32 offset of the name table, then per record
- *   str topic, nstr key, bytes value, f64 timestamp (ms), u16 header count, (u16 name, bytes value)*
- * then the name table: u16 count, str name*. str/bytes = u32 length + bytes; nstr uses length
- * 0xffffffff for null. Header names are few and repeat in every record: each is written once per
- * batch, and the producer thread makes one view of it per batch instead of one per record.
+ * Layout (little endian): u32 record count, u32 offset of the topic table, then per record
+ *   u16 topic index, f64 timestamp (ms), u32 tail length, tail
+ * then the topic table: u16 count, (u16 length, UTF-8)*. The tail is Kafka's (record format v2):
+ *   key (zigzag varint length, -1 = null; bytes), value (same), zigzag varint header count,
+ *   headers (varint length + name, varint length + value)*
  */
+import { ByteWriter } from "./byte_writer.ts";
 import type { HeaderValue } from "./properties.ts";
-import type { OutRecord } from "./records.ts";
+import type { BridgeRecord, OutRecord } from "./records.ts";
 
-const NULL = 0xffffffff;
-const encoder = new TextEncoder();
-
-/** A record as the producer thread reads it: views into the batch buffer. */
+/** A record read back from a packed batch (views into it); what the tests compare. */
 export interface WireRecord {
   topic: string;
   key: Uint8Array | null;
@@ -25,176 +25,173 @@ export interface WireRecord {
   timestamp: number;
   /**
    * Header names and values in order, keyed by name objects: a name repeated in one record (5.0
-   * user properties) is a distinct object per value, so none collapse. The client takes this Map
-   * as it is.
+   * user properties) is a distinct object per value, so none collapse.
    */
   headers: Map<Uint8Array, Uint8Array>;
 }
 
-/** Writes records into a growing buffer; one instance per batch. */
-class Packer {
-  buf: Uint8Array;
-  view: DataView;
-  pos = 0;
+/** A packed batch as the producer thread reads it: per record where its tail is. */
+export interface PackedBatch {
+  bytes: Uint8Array;
+  topics: string[];
+  count: number;
+  topic: Uint16Array;
+  timestamp: Float64Array;
+  tailAt: Uint32Array;
+  tailLength: Uint32Array;
+}
 
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
+/** Per record before its tail: topic index, timestamp, tail length. */
+const RECORD_HEAD = 2 + 8 + 4;
+
+function writeHeaderValue(w: ByteWriter, v: string | Uint8Array): void {
+  if (typeof v === "string") w.varString(v);
+  else w.varBytes(v);
+}
+
+/** Writes an OutRecord's tail (repeated headers one after another, in order). */
+function writeRecord(w: ByteWriter, r: OutRecord): void {
+  if (r.key === null) w.varint(-1);
+  else w.varString(r.key);
+  w.varBytes(r.value);
+  const h = r.headers;
+  let count = 0;
+  for (const n in h) {
+    const v: HeaderValue = h[n];
+    count += Array.isArray(v) ? v.length : 1;
   }
-
-  room(n: number): void {
-    if (this.pos + n <= this.buf.byteLength) return;
-    let size = this.buf.byteLength * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-
-  u32(v: number): void {
-    this.room(4);
-    this.view.setUint32(this.pos, v, true);
-    this.pos += 4;
-  }
-
-  u16(v: number): void {
-    this.room(2);
-    this.view.setUint16(this.pos, v, true);
-    this.pos += 2;
-  }
-
-  str(s: string): void {
-    // UTF-8 needs at most 3 bytes per UTF-16 unit.
-    this.room(4 + s.length * 3);
-    const { written } = encoder.encodeInto(s, this.buf.subarray(this.pos + 4));
-    this.view.setUint32(this.pos, written, true);
-    this.pos += 4 + written;
-  }
-
-  bytes(b: Uint8Array): void {
-    this.room(4 + b.byteLength);
-    this.view.setUint32(this.pos, b.byteLength, true);
-    this.buf.set(b, this.pos + 4);
-    this.pos += 4 + b.byteLength;
-  }
-
-  headerValue(v: string | Uint8Array): void {
-    if (typeof v === "string") this.str(v);
-    else this.bytes(v);
+  w.varint(count);
+  for (const n in h) {
+    const v: HeaderValue = h[n];
+    if (Array.isArray(v)) {
+      for (const one of v) {
+        w.varString(n);
+        writeHeaderValue(w, one);
+      }
+    } else {
+      w.varString(n);
+      writeHeaderValue(w, v);
+    }
   }
 }
 
-/** Packs `records` into one transferable buffer (the batch's bytes, plus some slack). */
-export function packBatch(records: readonly OutRecord[]): ArrayBuffer {
-  let estimate = 4;
-  for (let i = 0; i < records.length; i++) estimate += records[i].bytes + 32;
-  const p = new Packer(estimate);
-  p.u32(records.length);
-  p.u32(0); // the name table's offset, set at the end
-  const names = new Map<string, number>();
-  const nameOf = (name: string): number => {
-    let i = names.get(name);
-    if (i === undefined) {
-      i = names.size;
-      names.set(name, i);
-    }
-    return i;
-  };
+/**
+ * Packs `records` into one transferable buffer: `reuse` when it is big enough (a buffer the
+ * producer thread handed back), else a new one. The buffer may be longer than the batch.
+ */
+export function packBatch(records: readonly BridgeRecord[], reuse?: ArrayBuffer): ArrayBuffer {
+  let estimate = 64;
+  for (let i = 0; i < records.length; i++) estimate += records[i].bytes + RECORD_HEAD;
+  const w = reuse && reuse.byteLength >= estimate
+    ? new ByteWriter(0, reuse)
+    : new ByteWriter(estimate);
+  w.u32le(records.length);
+  w.u32le(0); // the topic table's offset, set at the end
+  const topics = new Map<string, number>();
+  let lastTopic = "";
+  let lastIndex = -1;
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
-    p.str(r.topic);
-    if (r.key === null) p.u32(NULL);
-    else p.str(r.key);
-    p.bytes(r.value);
-    p.room(10);
-    p.view.setFloat64(p.pos, Number(r.timestamp), true);
-    p.pos += 8;
-    const countAt = p.pos;
-    p.pos += 2;
-    let count = 0;
-    const h = r.headers;
-    for (const name in h) {
-      const v: HeaderValue = h[name];
-      const n = nameOf(name);
-      if (Array.isArray(v)) {
-        for (const one of v) {
-          p.u16(n);
-          p.headerValue(one);
-          count++;
-        }
-      } else {
-        p.u16(n);
-        p.headerValue(v);
-        count++;
+    // Records of a batch mostly share their topic.
+    if (r.topic !== lastTopic || lastIndex < 0) {
+      let t = topics.get(r.topic);
+      if (t === undefined) {
+        t = topics.size;
+        topics.set(r.topic, t);
       }
+      lastTopic = r.topic;
+      lastIndex = t;
     }
-    p.view.setUint16(countAt, count, true);
+    w.u16le(lastIndex);
+    w.f64le(r.chunk !== undefined ? r.timestamp : Number(r.timestamp));
+    const lengthAt = w.pos;
+    w.u32le(0);
+    if (r.chunk !== undefined) w.rawFrom(r.chunk, r.at, r.length);
+    else writeRecord(w, r);
+    w.view.setUint32(lengthAt, w.pos - lengthAt - 4, true);
   }
-  p.view.setUint32(4, p.pos, true);
-  p.u16(names.size);
-  for (const name of names.keys()) p.str(name);
-  return p.buf.buffer.slice(0, p.pos) as ArrayBuffer;
+  w.view.setUint32(4, w.pos, true);
+  w.u16le(topics.size);
+  const enc = new TextEncoder();
+  for (const t of topics.keys()) {
+    const b = enc.encode(t);
+    w.u16le(b.length);
+    w.raw(b);
+  }
+  return w.buf.buffer as ArrayBuffer;
 }
 
 const decoder = new TextDecoder();
 
-/**
- * Reads a packed batch; keys, values and headers are `bytes.subarray()` views, so a Buffer in
- * gives Buffers out (what the Kafka client writes) without a copy.
- */
-export function unpackBatch(bytes: Uint8Array): WireRecord[] {
+/** Reads where each record of a packed batch is, without touching the records themselves. */
+export function readBatch(bytes: Uint8Array): PackedBatch {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 0;
-  const take = (): Uint8Array => {
-    const n = view.getUint32(pos, true);
-    const b = bytes.subarray(pos + 4, pos + 4 + n);
-    pos += 4 + n;
-    return b;
-  };
-  let lastTopic = "";
-  let lastTopicBytes: Uint8Array | null = null;
   const count = view.getUint32(0, true);
-  pos = view.getUint32(4, true);
-  const names: Uint8Array[] = new Array(view.getUint16(pos, true));
+  let pos = view.getUint32(4, true);
+  const topics: string[] = new Array(view.getUint16(pos, true));
   pos += 2;
-  for (let i = 0; i < names.length; i++) names[i] = take();
-  /** Per name, the last record that used it: a repeated name needs its own view (see below). */
-  const usedIn = new Int32Array(names.length).fill(-1);
-  pos = 8;
-  const out: WireRecord[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const t = take();
-    // Records of a batch mostly share their topic: decode it only when it changes.
-    if (!sameBytes(t, lastTopicBytes)) {
-      lastTopic = decoder.decode(t);
-      lastTopicBytes = t;
-    }
-    const topic = lastTopic;
-    let key: Uint8Array | null = null;
-    if (view.getUint32(pos, true) === NULL) pos += 4;
-    else key = take();
-    const value = take();
-    const timestamp = view.getFloat64(pos, true);
-    const nh = view.getUint16(pos + 8, true);
-    pos += 10;
-    const headers = new Map<Uint8Array, Uint8Array>();
-    for (let j = 0; j < nh; j++) {
-      const n = view.getUint16(pos, true);
-      pos += 2;
-      let name = names[n];
-      // A name repeated in this record needs its own object, or its values would collapse.
-      if (usedIn[n] === i) name = name.subarray(0);
-      usedIn[n] = i;
-      headers.set(name, take());
-    }
-    out[i] = { topic, key, value, timestamp, headers };
+  for (let i = 0; i < topics.length; i++) {
+    const n = view.getUint16(pos, true);
+    topics[i] = decoder.decode(bytes.subarray(pos + 2, pos + 2 + n));
+    pos += 2 + n;
   }
-  return out;
+  const b: PackedBatch = {
+    bytes,
+    topics,
+    count,
+    topic: new Uint16Array(count),
+    timestamp: new Float64Array(count),
+    tailAt: new Uint32Array(count),
+    tailLength: new Uint32Array(count),
+  };
+  pos = 8;
+  for (let i = 0; i < count; i++) {
+    b.topic[i] = view.getUint16(pos, true);
+    b.timestamp[i] = view.getFloat64(pos + 2, true);
+    const n = view.getUint32(pos + 10, true);
+    b.tailAt[i] = pos + RECORD_HEAD;
+    b.tailLength[i] = n;
+    pos += RECORD_HEAD + n;
+  }
+  return b;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array | null): boolean {
-  if (b === null || a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** Reads a zigzag varint at `pos` of `b`; returns the value and sets `varintEnd`. */
+export let varintEnd = 0;
+export function readVarint(b: Uint8Array, pos: number): number {
+  let u = 0;
+  let shift = 0;
+  let c: number;
+  do {
+    c = b[pos++];
+    u |= (c & 0x7f) << shift;
+    shift += 7;
+  } while (c & 0x80);
+  varintEnd = pos;
+  return (u >>> 1) ^ -(u & 1);
+}
+
+/** Reads a packed batch back into records (views into `bytes`); tests use it. */
+export function unpackBatch(bytes: Uint8Array): WireRecord[] {
+  const b = readBatch(bytes);
+  const out: WireRecord[] = new Array(b.count);
+  const take = (pos: number): Uint8Array | null => {
+    const n = readVarint(bytes, pos);
+    if (n < 0) return null;
+    const start = varintEnd;
+    varintEnd = start + n;
+    return bytes.subarray(start, start + n);
+  };
+  for (let i = 0; i < b.count; i++) {
+    const key = take(b.tailAt[i]);
+    const value = take(varintEnd) ?? new Uint8Array();
+    const nh = readVarint(bytes, varintEnd);
+    const headers = new Map<Uint8Array, Uint8Array>();
+    for (let j = 0; j < nh; j++) {
+      const n = take(varintEnd)!;
+      headers.set(n, take(varintEnd) ?? new Uint8Array());
+    }
+    out[i] = { topic: b.topics[b.topic[i]], key, value, timestamp: b.timestamp[i], headers };
+  }
+  return out;
 }

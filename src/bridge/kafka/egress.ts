@@ -5,13 +5,13 @@
  * publish path just appends, which keeps MQTT working whatever state Kafka is in.
  */
 import type { Logger } from "../../log.ts";
-import type { OutRecord } from "./records.ts";
+import { type BridgeRecord, recordLabel } from "./records.ts";
 
-/** What the pipeline needs from a Kafka producer (kafkajs in production, a fake in tests). */
+/** What the pipeline needs from a Kafka producer (the producer thread, a fake in tests). */
 export interface ProducerLink {
   connect(): Promise<void>;
   /** Resolves once Kafka acknowledged every record (per the configured acks). */
-  send(records: OutRecord[]): Promise<void>;
+  send(records: BridgeRecord[]): Promise<void>;
   disconnect(): Promise<void>;
 }
 
@@ -57,15 +57,26 @@ export interface EgressCounters {
   connectFailures: number;
 }
 
-interface Entry {
-  rec: OutRecord;
-  resolve?: () => void;
-  reject?: (err: Error) => void;
+/**
+ * Settles an at-least-once record's promise: with nothing (stored) or with a rejected promise
+ * (refused, or given up), which the record's promise then takes on. One function per record, not
+ * a resolve/reject pair: thousands wait at a time, and every object they hold is copied by each
+ * young-generation collection while Kafka works.
+ */
+type Settle = (outcome?: Promise<never>) => void;
+
+/** A rejected promise whose rejection is handled where it is adopted (see Settle). */
+function failed(err: Error): Promise<never> {
+  const p = Promise.reject(err);
+  p.catch(() => {});
+  return p;
 }
 
 /** One produce request on its way; `done` settles with null (stored) or the error. */
 interface Flight {
-  batch: readonly Entry[];
+  /** Its records, and their Settles (undefined: nothing waits), oldest first. */
+  recs: BridgeRecord[];
+  settles: (Settle | undefined)[];
   bytes: number;
   /** The stop() generation it was sent in. */
   epoch: number;
@@ -88,7 +99,9 @@ export class Egress {
   };
   readonly #o: EgressOptions;
   /** Queue with a moving head: shift() on a big array is O(n). */
-  #q: Entry[] = [];
+  #q: BridgeRecord[] = [];
+  /** Per queued record, its Settle (undefined: fire-and-forget), at the same index. */
+  #settles: (Settle | undefined)[] = [];
   #head = 0;
   #bytes = 0;
   #producer: ProducerLink | null = null;
@@ -135,7 +148,7 @@ export class Egress {
    * Queues a record. With `wait`, returns a promise settled when Kafka has it (or rejected when
    * it cannot be buffered); without, never delays and drops the record when the buffer is full.
    */
-  offer(rec: OutRecord, wait: boolean): void | Promise<void> {
+  offer(rec: BridgeRecord, wait: boolean): void | Promise<void> {
     if (
       this.buffered + 1 > this.#o.maxMessages || this.#bytes + rec.bytes > this.#o.maxBytes ||
       !this.#running
@@ -157,12 +170,13 @@ export class Egress {
     }
     this.#bytes += rec.bytes;
     let p: Promise<void> | undefined;
+    this.#q.push(rec);
     if (wait) {
-      const w = Promise.withResolvers<void>();
-      this.#q.push({ rec, resolve: w.resolve, reject: w.reject });
-      p = w.promise;
+      let settle: Settle | undefined;
+      p = new Promise<void>((resolve) => settle = resolve);
+      this.#settles.push(settle);
     } else {
-      this.#q.push({ rec });
+      this.#settles.push(undefined);
     }
     const wake = this.#wake;
     if (wake) wake();
@@ -201,8 +215,9 @@ export class Egress {
     if (left > 0) {
       this.counters.abandoned += left;
       const err = new Error("kafka bridge stopped before the record reached Kafka");
-      for (let i = this.#head; i < this.#q.length; i++) this.#q[i].reject?.(err);
+      for (let i = this.#head; i < this.#q.length; i++) this.#settles[i]?.(failed(err));
       this.#q = [];
+      this.#settles = [];
       this.#head = 0;
       this.#bytes = 0;
       this.#flights = [];
@@ -261,18 +276,19 @@ export class Egress {
       const err = await f.done;
       if (f.epoch !== this.#epoch) {
         // stop() gave up on the queue: whatever Kafka took still counts for the publishers.
-        if (err === null) { for (const e of f.batch) e.resolve?.(); }
+        if (err === null) { for (const settle of f.settles) settle?.(); }
         return;
       }
       if (err === null) {
         this.#flights.shift();
         this.counters.batches++;
-        this.counters.produced += f.batch.length;
-        if (this.#isolate > 0) this.#isolate = Math.max(0, this.#isolate - f.batch.length);
-        this.#sent -= f.batch.length;
+        const n = f.recs.length;
+        this.counters.produced += n;
+        if (this.#isolate > 0) this.#isolate = Math.max(0, this.#isolate - n);
+        this.#sent -= n;
         this.#sentBytes -= f.bytes;
-        this.#remove(f.batch.length);
-        for (const e of f.batch) e.resolve?.();
+        this.#remove(n);
+        for (const settle of f.settles) settle?.();
         continue;
       }
       // A failed request: the later ones are let finish, and all of them go again (in order,
@@ -284,7 +300,7 @@ export class Egress {
       this.#sentBytes = 0;
       if (f.epoch !== this.#epoch) return;
       if (this.#o.isPermanent(err)) {
-        this.#refused(f.batch, err);
+        this.#refused(f, err);
         continue;
       }
       this.#noteDown(err, "send failed");
@@ -300,16 +316,17 @@ export class Egress {
   #launch(): void {
     const start = this.#head + this.#sent;
     const n = this.#takeCount(start);
-    const batch = this.#q.slice(start, start + n);
+    const recs = this.#q.slice(start, start + n);
+    const settles = this.#settles.slice(start, start + n);
     let bytes = 0;
-    for (const e of batch) bytes += e.rec.bytes;
+    for (const r of recs) bytes += r.bytes;
     this.#sent += n;
     this.#sentBytes += bytes;
-    const done = this.#producer!.send(batch.map((e) => e.rec)).then(
+    const done = this.#producer!.send(recs).then(
       () => null,
       (err: unknown) => err ?? new Error("send failed"),
     );
-    this.#flights.push({ batch, bytes, epoch: this.#epoch, done });
+    this.#flights.push({ recs, settles, bytes, epoch: this.#epoch, done });
   }
 
   async #connect(): Promise<void> {
@@ -342,12 +359,22 @@ export class Egress {
     if (p) await p.disconnect().catch(() => {});
   }
 
-  /** Waits up to linger.ms for more records, unless a batch' worth is already there. */
+  /**
+   * Waits up to linger.ms for more records while Kafka works on an earlier request, unless a
+   * batch' worth is already there. When Kafka has no request of ours (or answers the one being
+   * waited behind), nothing is gained by waiting: the records that come meanwhile go in the next
+   * request, which can follow at once. Waiting anyway cost every acknowledgement 1-2 ms (a 1 ms
+   * timer), and kept the next request behind the answer, so that light traffic lingered on every
+   * request. Under load a request is always on its way, so the linger still gathers the next one.
+   */
   async #linger(): Promise<void> {
     const full = () => this.#bytes - this.#sentBytes >= this.#o.batchBytes;
     if (this.#o.lingerMs <= 0 || full() || this.#isolate > 0) return;
+    const busy = this.#flights[this.#flights.length - 1];
+    if (busy === undefined) return;
+    let answered = false;
     const end = Date.now() + this.#o.lingerMs;
-    while (this.#running && !full() && Date.now() < end) {
+    while (this.#running && !full() && !answered && Date.now() < end) {
       await new Promise<void>((r) => {
         const t = setTimeout(r, end - Date.now());
         this.#wake = () => {
@@ -356,6 +383,11 @@ export class Egress {
             r();
           }
         };
+        busy.done.then(() => {
+          answered = true;
+          clearTimeout(t);
+          r();
+        });
       });
       this.#wake = null;
     }
@@ -367,7 +399,7 @@ export class Egress {
     let n = 0;
     let bytes = 0;
     for (let i = start; i < this.#q.length; i++) {
-      const b = this.#q[i].rec.bytes;
+      const b = this.#q[i].bytes;
       if (n > 0 && bytes + b > this.#o.maxRequestBytes) break;
       bytes += b;
       n++;
@@ -376,32 +408,34 @@ export class Egress {
   }
 
   #remove(n: number): void {
-    for (let i = this.#head; i < this.#head + n; i++) this.#bytes -= this.#q[i].rec.bytes;
+    for (let i = this.#head; i < this.#head + n; i++) this.#bytes -= this.#q[i].bytes;
     this.#head += n;
     if (this.#head === this.#q.length) {
       this.#q = [];
+      this.#settles = [];
       this.#head = 0;
     } else if (this.#head > 4096 && this.#head * 2 > this.#q.length) {
       this.#q = this.#q.slice(this.#head);
+      this.#settles = this.#settles.slice(this.#head);
       this.#head = 0;
     }
   }
 
-  #refused(batch: readonly Entry[], err: unknown): void {
-    if (batch.length > 1) {
+  #refused(f: Flight, err: unknown): void {
+    if (f.recs.length > 1) {
       // One bad record fails the whole request: resend these one by one to keep the good ones.
-      this.#isolate = batch.length;
+      this.#isolate = f.recs.length;
       return;
     }
     this.counters.failed++;
     if (this.#isolate > 0) this.#isolate--;
     this.#remove(1);
-    const e = batch[0];
+    const rec = f.recs[0];
     this.#o.log.warn(
-      `kafka refused a record for ${e.rec.topic} (${e.rec.headers["mqtt.topic"] ?? "event"}, ` +
-        `${e.rec.bytes} bytes) for good: ${describe(err)}`,
+      `kafka refused a record for ${rec.topic} (${recordLabel(rec)}, ` +
+        `${rec.bytes} bytes) for good: ${describe(err)}`,
     );
-    e.reject?.(new Error(`kafka refused the record: ${describe(err)}`));
+    f.settles[0]?.(failed(new Error(`kafka refused the record: ${describe(err)}`)));
   }
 
   #wakeSleep: (() => void) | null = null;

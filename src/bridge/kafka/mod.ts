@@ -9,7 +9,7 @@ import { Egress, type EgressCounters } from "./egress.ts";
 import { isPermanentSendError, ProducerWorker } from "./producer_link.ts";
 import { Ingress, type IngressCounters } from "./ingress.ts";
 import { silenceKafkajsTimerWarnings } from "./kafkajs_warnings.ts";
-import { eventRecord, messageRecord, type RecordContext } from "./records.ts";
+import { eventRecord, messageRecord, messageRef, type RecordContext } from "./records.ts";
 import { bridgeSettings, RuleSet } from "./settings.ts";
 
 export type { BridgeSettings } from "./settings.ts";
@@ -112,7 +112,9 @@ export function createKafkaBridge(config: Config, log: Logger): KafkaBridge | nu
     accept(msg, from) {
       const rule = rules.match(msg.topic);
       if (rule === null || rule.kafkaTopic === null) return;
-      const rec = messageRecord(msg, from, rule.kafkaTopic, ctx);
+      // Most messages are written into the produce batch only when it goes out (MessageRef).
+      const rec = messageRef(msg, from.clientId, rule.kafkaTopic, ctx) ??
+        messageRecord(msg, from, rule.kafkaTopic, ctx);
       // QoS 0 has no acknowledgement to hold back.
       return egress.offer(rec, rule.mode === "at-least-once" && msg.qos > 0);
     },

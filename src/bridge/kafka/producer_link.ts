@@ -2,17 +2,11 @@
 import type { Logger } from "../../log.ts";
 import type { ProducerLink } from "./egress.ts";
 import { packBatch } from "./batch_wire.ts";
-import type { OutRecord } from "./records.ts";
+import type { BridgeRecord } from "./records.ts";
+import type { ProducerConfig } from "./kafka_producer.ts";
 
-export interface WorkerConfig {
-  clientId: string;
-  brokers: string[];
-  acks: -1 | 0 | 1;
-  idempotent: boolean;
-  retries: number;
-  backoffMs: number;
-  backoffMaxMs: number;
-}
+/** The producer's settings, as the producer thread is given them. */
+export type WorkerConfig = ProducerConfig;
 
 export type WorkerRequest =
   | { id: number; op: "init"; config: WorkerConfig }
@@ -21,9 +15,13 @@ export type WorkerRequest =
   | { id: number; op: "send"; batch: ArrayBuffer }
   | { id: number; op: "disconnect" };
 
+/** `batch`: a send's buffer, handed back for the next batch (no allocation per batch). */
 export type WorkerReply =
-  | { id: number; ok: true }
-  | { id: number; ok: false; message: string; permanent: boolean };
+  | { id: number; ok: true; batch?: ArrayBuffer }
+  | { id: number; ok: false; message: string; permanent: boolean; batch?: ArrayBuffer };
+
+/** Buffers kept for reuse; more than two or three are never out at once. */
+const SPARE_BUFFERS = 4;
 
 /** A send failure as reported by the worker; `permanent` = no retry can fix it. */
 export class KafkaSendError extends Error {
@@ -37,6 +35,7 @@ export class KafkaSendError extends Error {
 export class ProducerWorker {
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  readonly #spare: ArrayBuffer[] = [];
   #next = 1;
   #closed = false;
 
@@ -46,6 +45,7 @@ export class ProducerWorker {
     });
     this.#worker.onmessage = (e: MessageEvent<WorkerReply>) => {
       const r = e.data;
+      if (r.batch && this.#spare.length < SPARE_BUFFERS) this.#spare.push(r.batch);
       const p = this.#pending.get(r.id);
       if (!p) return;
       this.#pending.delete(r.id);
@@ -77,9 +77,9 @@ export class ProducerWorker {
   producer(): ProducerLink {
     return {
       connect: () => this.#call({ id: this.#next++, op: "connect" }),
-      send: (records: OutRecord[]) => {
+      send: (records: BridgeRecord[]) => {
         // One buffer per batch, handed over rather than structured-cloned record by record.
-        const batch = packBatch(records);
+        const batch = packBatch(records, this.#spare.pop());
         return this.#call({ id: this.#next++, op: "send", batch }, [batch]);
       },
       disconnect: () => this.#call({ id: this.#next++, op: "disconnect" }),

@@ -2,11 +2,15 @@
 import { Buffer } from "node:buffer";
 import type { ClientInfo } from "../../broker/model.ts";
 import type { StoredMessage } from "../../broker/model.ts";
+import { jsonValueLength } from "./json_value.ts";
+import { mqttTopicOf, type TailRef, writeMessageTail } from "./record_arena.ts";
 import { type HeaderValue, putPropertyHeaders } from "./properties.ts";
 import type { KeyMode, RecordFormat } from "./settings.ts";
 
 /** A record as handed to kafkajs (its `Message` shape), plus where it goes. */
 export interface OutRecord {
+  /** Never set: tells an OutRecord from a MessageRef. */
+  chunk?: undefined;
   topic: string;
   key: string | null;
   value: Buffer;
@@ -27,8 +31,76 @@ export interface RecordContext {
   processId: string;
 }
 
+/**
+ * A message without 5.0 properties (nearly all of them), as queued: its record (the same key,
+ * value, headers and timestamp messageRecord gives) already written in Kafka's encoding into a
+ * shared chunk (record_arena.ts), so that nothing of the message itself is kept.
+ */
+export interface MessageRef extends TailRef {
+  /** The Kafka topic. */
+  topic: string;
+  /** ms since epoch. */
+  timestamp: number;
+  /** As messageRecord's `bytes`, to the byte. */
+  bytes: number;
+}
+
+/** What the egress queues: a record ready to send, or a message written out only when sent. */
+export type BridgeRecord = OutRecord | MessageRef;
+
 /** Per-record overhead of the Kafka record format, roughly, so tiny records still count. */
 const RECORD_OVERHEAD = 70;
+
+/**
+ * Sum of the fixed header names' lengths plus 2 per header (finish() counts name + value + 2),
+ * for the seven fixed headers of messageRecord.
+ */
+const FIXED_HEADERS_BYTES = "mqtt.topic".length + "mqtt.qos".length + "mqtt.retain".length +
+  "mqtt.client_id".length + "mqttwk.node_id".length + "mqttwk.timestamp".length +
+  "mqttwk.message_id".length + 7 * 2;
+
+/**
+ * The message as a MessageRef when it can be one (no 5.0 properties), else null and the caller
+ * uses messageRecord.
+ */
+export function messageRef(
+  msg: StoredMessage,
+  clientId: string,
+  kafkaTopic: string,
+  ctx: RecordContext,
+): MessageRef | null {
+  if (msg.properties !== undefined) return null;
+  const valueLength = ctx.format === "raw"
+    ? msg.payload.byteLength
+    : jsonValueLength(msg, clientId, ctx);
+  const at = msg.createdAt;
+  const keyLength = ctx.keyMode === "topic"
+    ? msg.topic.length
+    : ctx.keyMode === "client-id"
+    ? clientId.length
+    : 0;
+  const bytes = RECORD_OVERHEAD + valueLength + keyLength + FIXED_HEADERS_BYTES +
+    msg.topic.length + 1 + (msg.retain ? 4 : 5) + clientId.length + ctx.nodeId.length +
+    (at >= 1e12 && at < 1e13 ? 13 : String(at).length) + msg.id.length;
+  const ref: MessageRef = {
+    chunk: EMPTY,
+    at: 0,
+    length: 0,
+    topic: kafkaTopic,
+    timestamp: at,
+    bytes,
+  };
+  writeMessageTail(msg, clientId, ctx, valueLength, ref);
+  return ref;
+}
+
+const EMPTY = new Uint8Array();
+
+/** How a log line names a record: its MQTT topic, or "event". */
+export function recordLabel(r: BridgeRecord): string {
+  if (r.chunk !== undefined) return mqttTopicOf(r);
+  return String(r.headers["mqtt.topic"] ?? "event");
+}
 
 export function messageRecord(
   msg: StoredMessage,

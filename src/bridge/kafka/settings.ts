@@ -180,7 +180,19 @@ export class RuleSet {
     this.#rules = rules;
   }
 
+  /** The last topic asked about: publishers send bursts on one topic. */
+  #lastTopic = "";
+  #lastRule: Rule | null = null;
+
   match(topic: string): Rule | null {
+    if (topic === this.#lastTopic) return this.#lastRule;
+    const r = this.#lookup(topic);
+    this.#lastTopic = topic;
+    this.#lastRule = r;
+    return r;
+  }
+
+  #lookup(topic: string): Rule | null {
     let r = this.#cache.get(topic);
     if (r !== undefined) return r;
     r = this.#rules.find((x) => topicMatches(x.filter, topic)) ?? null;

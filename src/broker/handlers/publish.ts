@@ -171,17 +171,25 @@ function routeAccepted(
     }
     : () => client.sendAck(first, pid, true, code);
   if (pending) {
-    pending.then(() => msg ? core.volatile.whenSettled(msg, ack) : ack(), (err) => {
+    // What waits (for a store commit, another node or Kafka: milliseconds, thousands at a time)
+    // holds only what the ack needs. The message and the packet, whose payload is a view into
+    // the socket's read chunk, are let go at once unless the ack waits for the message's
+    // deliveries (markAckable above), instead of surviving the young generation each.
+    const settle = msg !== undefined && p.qos === 1 && core.options.durable
+      ? () => core.volatile.whenSettled(msg, ack)
+      : ack;
+    const { topic, qos } = p;
+    pending.then(settle, (err) => {
       // A full bridge buffer refuses thousands.
       if (unackedWarned++ % 1000 === 0) {
         core.log.warn(
-          `message ${p.topic} from ${client.info.clientId} not acknowledged: ` +
+          `message ${topic} from ${client.info.clientId} not acknowledged: ` +
             `${err?.message ?? err} (${unackedWarned} so far)`,
         );
       }
       // A failed store commit is retried with the id in it: the id stays, so a resend is
       // recognised. A refusal from elsewhere (a full bridge buffer) frees the id for the resend.
-      if (p.qos === 2 && core.persistence.failure === null) s.deleteInboundQos2(pid);
+      if (qos === 2 && core.persistence.failure === null) s.deleteInboundQos2(pid);
     });
   } else if (msg) core.volatile.whenSettled(msg, ack);
   else ack();
