@@ -46,6 +46,8 @@ interface WriteReq {
    * buffer made the rest fail with EFAULT (or go out as whatever memory took its place).
    */
   buffer?: Uint8Array;
+  /** Its length, counted out of the connection's unsent bytes when it completes. */
+  bytes?: number;
   resolve?: () => void;
   reject?: (err: Error) => void;
 }
@@ -110,11 +112,14 @@ function errnoError(code: number, op: string): Error {
   return err;
 }
 
-function onWriteComplete(this: WriteReq, status: number): void {
-  this.buffer = undefined;
-  if (status < 0) this.reject?.(errnoError(status, "write"));
-  else this.resolve?.();
-}
+/**
+ * Bytes a connection may have handed to the runtime without seeing them completed before a
+ * write makes the writer wait. The runtime completes every write from the event loop, even one
+ * the socket took at once (it reports each as asynchronous): waiting for each one held every
+ * connection to one write per turn of the event loop, and output that came meanwhile waited up
+ * to a whole turn.
+ */
+const UNSENT_HIGH_WATER = 64 * 1024;
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
@@ -166,6 +171,8 @@ function connectionClass(
     /** Bytes that followed a PROXY header in its chunk (or came before start), delivered first. */
     #pending: Uint8Array | null = null;
     #flags = 0;
+    /** Bytes handed to the runtime whose writes have not completed. */
+    #unsent = 0;
     /** WHATWG streams, built only for wrappers that ask. */
     #streams: {
       readable?: ReadableStream<Uint8Array>;
@@ -289,17 +296,35 @@ function connectionClass(
       if (this.#flags & CLOSED) return Promise.reject(new Error("socket is closed"));
       const req = new n.WriteWrap();
       req.handle = this;
-      req.oncomplete = onWriteComplete;
+      req.oncomplete = HandleConnection.#written;
       const err = this.writeBuffer(req, bytes);
       if (err < 0) return Promise.reject(errnoError(err, "write"));
       if (!n.state[n.kLastWriteWasAsync]) return undefined;
-      // The socket buffer is full: the rest goes out from the event loop, which calls
-      // oncomplete.
+      // What the socket did not take goes out from the event loop, which calls oncomplete.
       req.buffer = bytes;
+      req.bytes = bytes.byteLength;
+      this.#unsent += bytes.byteLength;
+      if (this.#unsent <= UNSENT_HIGH_WATER) return undefined;
       return new Promise<void>((resolve, reject) => {
         req.resolve = resolve;
         req.reject = reject;
       });
+    }
+
+    /**
+     * A write completed (`this` is its request). One nobody waits for that failed ends the
+     * connection, as a read error does; after close() they all fail with ECANCELED.
+     */
+    static #written(this: WriteReq, status: number): void {
+      const c = this.handle as HandleConnection;
+      this.buffer = undefined;
+      c.#unsent -= this.bytes ?? 0;
+      if (status >= 0) this.resolve?.();
+      else if (this.reject) this.reject(errnoError(status, "write"));
+      else if (!(c.#flags & CLOSED)) {
+        c.#end(errnoError(status, "write"));
+        c.close();
+      }
     }
 
     /** ByteConnection.close: idempotent; the native close is the handle's own. */
