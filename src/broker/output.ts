@@ -7,7 +7,7 @@
  * before the store has committed (acks of persisted messages, QoS 2 deliveries to persistent
  * sessions) waits behind a commit barrier; later output queues behind it to keep order.
  */
-import { publishSizeV4, writePublishV4 } from "../codec/encoder.ts";
+import { publishSizeV4, writePublishHeaderV4, writePublishV4 } from "../codec/encoder.ts";
 import type { ProtocolVersion, QoS } from "../codec/packets.ts";
 import { utf8Length } from "../codec/utf8.ts";
 import type { Logger } from "../log.ts";
@@ -34,6 +34,16 @@ export interface OutputHost {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Bytes from which a payload (or an encoded packet) is not copied into the output buffer but
+ * written as it is, after what was buffered before it: a 64 KiB PUBLISH copied in, and the
+ * buffer grown (and copied again) around it, cost more than the extra write.
+ */
+export const LARGE_OUTPUT = 16 * 1024;
+
+/** Buffers in one gathering write at most (the system's limit is 1,024). */
+const MAX_GATHER = 64;
 
 /**
  * Output held until `barrier` (a store commit) resolves, packed into one buffer: an ack or a
@@ -103,6 +113,9 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
    */
   #hint = 64;
   #writingBytes = 0;
+  /** Large pieces that go out as they are, in order, before `#buf` (see LARGE_OUTPUT). */
+  #pieces: Uint8Array[] | null = null;
+  #piecesBytes = 0;
   #flags = 0;
   /** NO_GATE until output is first held back: most connections never need an array here. */
   #gate: GateSegment[] = NO_GATE;
@@ -139,7 +152,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
 
   /** Bytes waiting to be written (buffered plus the write in progress). */
   get buffered(): number {
-    return this.#len + this.#writingBytes;
+    return this.#len + this.#piecesBytes + this.#writingBytes;
   }
 
   /** True while the client is not keeping up; QoS 0 is dropped and feeding stops. */
@@ -228,6 +241,19 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       else this.enqueue(t.bytes);
       return;
     }
+    const from = t.payloadOffset ?? -1;
+    if (!seg && from > 0 && t.bytes.byteLength - from >= LARGE_OUTPUT) {
+      // This client's packet id in a copy of the head; the shared payload goes as it is.
+      const head = this.#room(from);
+      const i = this.#len;
+      head.set(t.bytes.subarray(0, from), i);
+      head[i + t.packetIdOffset] = packetId >> 8;
+      head[i + t.packetIdOffset + 1] = packetId & 0xff;
+      if (dup) head[i] |= 0x08;
+      this.#len = i + from;
+      this.#piece(t.bytes.subarray(from));
+      return;
+    }
     const n = t.bytes.byteLength;
     let buf: Uint8Array;
     let at: number;
@@ -272,7 +298,24 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       return true;
     }
     const topicBytes = utf8Length(msg.topic);
-    const n = publishSizeV4(topicBytes, msg.payload.byteLength, qos);
+    const payload = msg.payload;
+    if (payload.byteLength >= LARGE_OUTPUT) {
+      const head = publishSizeV4(topicBytes, payload.byteLength, qos) - payload.byteLength;
+      const buf = this.#room(head);
+      this.#len = writePublishHeaderV4(
+        buf,
+        this.#len,
+        msg.topic,
+        topicBytes,
+        payload.byteLength,
+        qos,
+        retain,
+        packetId,
+      );
+      this.#piece(payload);
+      return true;
+    }
+    const n = publishSizeV4(topicBytes, payload.byteLength, qos);
     const buf = this.#room(n);
     this.#len = writePublishV4(
       buf,
@@ -353,10 +396,41 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /** Appends bytes to the output buffer, past any gate (CONNACK refusals use it directly). */
   protected enqueue(bytes: Uint8Array): void {
     const n = bytes.byteLength;
+    if (n >= LARGE_OUTPUT) {
+      this.#piece(bytes);
+      return;
+    }
     const buf = this.#room(n);
     buf.set(bytes, this.#len);
     this.#len += n;
     this.#queued();
+  }
+
+  /**
+   * Queues `bytes` to go out as they are (never written to: a shared template, a payload that
+   * is a view into a read), after everything buffered so far.
+   */
+  #piece(bytes: Uint8Array): void {
+    const pieces = this.#pieces ??= [];
+    if (this.#len > 0) {
+      pieces.push(this.#buf!.subarray(0, this.#len));
+      this.#piecesBytes += this.#len;
+      this.#buf = null;
+      this.#len = 0;
+    }
+    pieces.push(bytes);
+    this.#piecesBytes += bytes.byteLength;
+    this.#queued();
+  }
+
+  /** The buffered bytes, which belong to the transport from now on: a new buffer starts. */
+  #takeBuffer(): Uint8Array {
+    const len = this.#len;
+    const out = this.#buf!.subarray(0, len);
+    this.#hint = len < 256 ? 256 : len > 65536 ? 65536 : len;
+    this.#buf = null;
+    this.#len = 0;
+    return out;
   }
 
   #queued(): void {
@@ -386,21 +460,37 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   #flush(): void {
     this.#flags &= ~FLUSH_SCHEDULED;
     if (this.#flags & WRITING || this.state === "closed") return;
-    while (this.#len > 0) {
-      const n = this.#len;
-      const out = this.#buf!.subarray(0, n);
-      // The written buffer belongs to the transport from now on: start a new one.
-      this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
-      this.#buf = null;
-      this.#len = 0;
-      this.host.stats.bytesOut += n;
+    while (this.#len > 0 || this.#pieces !== null) {
+      let n: number;
       let wait: Promise<void> | undefined;
       try {
-        wait = this.io.write(out);
+        const pieces = this.#pieces;
+        if (pieces === null) {
+          n = this.#len;
+          wait = this.io.write(this.#takeBuffer());
+        } else if (this.io.writeChunks !== undefined) {
+          // One gathering write, of everything unless that is many pieces.
+          if (this.#len > 0 && pieces.length < MAX_GATHER) pieces.push(this.#takeBuffer());
+          let out = pieces;
+          if (pieces.length > MAX_GATHER) out = pieces.splice(0, MAX_GATHER);
+          else this.#pieces = null;
+          n = 0;
+          for (const p of out) n += p.byteLength;
+          this.#piecesBytes -= n;
+          if (this.#pieces === null) this.#piecesBytes = 0;
+          wait = this.io.writeChunks(out);
+        } else {
+          const out = pieces.shift()!;
+          n = out.byteLength;
+          this.#piecesBytes -= n;
+          if (pieces.length === 0) this.#pieces = null;
+          wait = this.io.write(out);
+        }
       } catch (err) {
         this.#writeFailed(err);
         return;
       }
+      this.host.stats.bytesOut += n;
       if (wait) {
         this.#flags |= WRITING;
         this.#writingBytes = n;
@@ -438,7 +528,10 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     this.closeReason = reason;
     // Nothing more is read from a connection on its way out.
     this.io.pause();
-    if ((this.#flags & WRITING) === 0 && this.#len === 0 && this.#gate.length === 0) {
+    if (
+      (this.#flags & WRITING) === 0 && this.#len === 0 && this.#pieces === null &&
+      this.#gate.length === 0
+    ) {
       queueMicrotask(() => this.#finish());
     } else {
       // A peer that never reads must not keep the socket forever.
@@ -458,10 +551,16 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
    */
   protected writeLast(last: Uint8Array, done: () => void): void {
     let out = last;
-    if (this.#buf !== null && this.#len > 0) {
-      out = new Uint8Array(this.#len + last.byteLength);
-      out.set(this.#buf.subarray(0, this.#len));
-      out.set(last, this.#len);
+    if (this.#pieces !== null || (this.#buf !== null && this.#len > 0)) {
+      const parts = this.#pieces ?? [];
+      if (this.#len > 0) parts.push(this.#buf!.subarray(0, this.#len));
+      parts.push(last);
+      out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.byteLength;
+      }
     }
     this.discardOutput();
     const stats = this.host.stats;
@@ -489,6 +588,8 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   protected discardOutput(): void {
     this.#buf = null;
     this.#len = 0;
+    this.#pieces = null;
+    this.#piecesBytes = 0;
     this.#gate = NO_GATE;
   }
 }

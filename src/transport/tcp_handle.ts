@@ -26,6 +26,7 @@ interface TcpHandle {
   readStart(): number;
   readStop(): number;
   writeBuffer(req: WriteReq, data: Uint8Array): number;
+  writev(req: WriteReq, chunks: Uint8Array[], allBuffers: boolean): number;
   getpeername(out: { address?: string; port?: number }): number;
   setNoDelay(on: boolean): number;
   close(cb?: () => void): void;
@@ -48,6 +49,8 @@ interface WriteReq {
   buffer?: Uint8Array;
   /** Its length, counted out of the connection's unsent bytes when it completes. */
   bytes?: number;
+  /** The buffers of a gathered write, held like `buffer`. */
+  _chunks?: Uint8Array[];
   resolve?: () => void;
   reject?: (err: Error) => void;
 }
@@ -77,7 +80,15 @@ export function nativeTcp(): Native | null {
     const tcp = binding("tcp_wrap");
     const stream = binding("stream_wrap");
     const proto = tcp?.TCP?.prototype;
-    const methods = ["readStart", "readStop", "writeBuffer", "getpeername", "setNoDelay", "close"];
+    const methods = [
+      "readStart",
+      "readStop",
+      "writeBuffer",
+      "writev",
+      "getpeername",
+      "setNoDelay",
+      "close",
+    ];
     const numbers = ["kReadBytesOrError", "kArrayBufferOffset", "kLastWriteWasAsync"];
     if (
       proto && methods.every((m) => typeof proto[m] === "function") &&
@@ -302,8 +313,27 @@ function connectionClass(
       if (!n.state[n.kLastWriteWasAsync]) return undefined;
       // What the socket did not take goes out from the event loop, which calls oncomplete.
       req.buffer = bytes;
-      req.bytes = bytes.byteLength;
-      this.#unsent += bytes.byteLength;
+      return this.#sent(req, bytes.byteLength);
+    }
+
+    writeChunks(chunks: Uint8Array[]): Promise<void> | undefined {
+      if (this.#flags & CLOSED) return Promise.reject(new Error("socket is closed"));
+      const req = new n.WriteWrap();
+      req.handle = this;
+      req.oncomplete = HandleConnection.#written;
+      const err = this.writev(req, chunks, true);
+      if (err < 0) return Promise.reject(errnoError(err, "write"));
+      if (!n.state[n.kLastWriteWasAsync]) return undefined;
+      req._chunks = chunks;
+      let bytes = 0;
+      for (const c of chunks) bytes += c.byteLength;
+      return this.#sent(req, bytes);
+    }
+
+    /** A write was handed to the runtime: the writer waits once enough is outstanding. */
+    #sent(req: WriteReq, bytes: number): Promise<void> | undefined {
+      req.bytes = bytes;
+      this.#unsent += bytes;
       if (this.#unsent <= UNSENT_HIGH_WATER) return undefined;
       return new Promise<void>((resolve, reject) => {
         req.resolve = resolve;
@@ -318,6 +348,7 @@ function connectionClass(
     static #written(this: WriteReq, status: number): void {
       const c = this.handle as HandleConnection;
       this.buffer = undefined;
+      this._chunks = undefined;
       c.#unsent -= this.bytes ?? 0;
       if (status >= 0) this.resolve?.();
       else if (this.reject) this.reject(errnoError(status, "write"));
