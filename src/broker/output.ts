@@ -426,8 +426,11 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /** The buffered bytes, which belong to the transport from now on: a new buffer starts. */
   #takeBuffer(): Uint8Array {
     const len = this.#len;
-    const out = this.#buf!.subarray(0, len);
-    this.#hint = len < 256 ? 256 : len > 65536 ? 65536 : len;
+    const buf = this.#buf!;
+    // Sized by the last write: at light load one packet a write, so often exactly full, and
+    // then written without a view object of its own.
+    const out = len === buf.byteLength ? buf : buf.subarray(0, len);
+    this.#hint = len > 65536 ? 65536 : len;
     this.#buf = null;
     this.#len = 0;
     return out;
