@@ -16,6 +16,7 @@ import type { Mqtt5Connection } from "./mqtt5.ts";
 import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
 import type { RawIo } from "./ports/connection.ts";
 import type { BrokerStats } from "./stats.ts";
+import { GateSegment, joinBytes, LARGE_OUTPUT, MAX_GATHER, NO_GATE } from "./output_parts.ts";
 
 export type ClientState = "new" | "connecting" | "connected" | "closed";
 
@@ -33,60 +34,11 @@ export interface OutputHost {
   drained(client: ClientOutput): void;
 }
 
-const EMPTY = new Uint8Array(0);
-
-/**
- * Bytes from which a payload (or an encoded packet) is not copied into the output buffer but
- * written as it is, after what was buffered before it: a 64 KiB PUBLISH copied in, and the
- * buffer grown (and copied again) around it, cost more than the extra write.
- */
-export const LARGE_OUTPUT = 16 * 1024;
-
-/** Buffers in one gathering write at most (the system's limit is 1,024). */
-const MAX_GATHER = 64;
-
-/**
- * Output held until `barrier` (a store commit) resolves, packed into one buffer: an ack or a
- * PUBLISH behind a commit is a few bytes appended, not a buffer of its own.
- */
-class GateSegment {
-  readonly barrier: Promise<void>;
-  buf: Uint8Array;
-  len: number;
-
-  /** `first` is adopted, not copied; it has no spare room, so nothing is ever written into it. */
-  constructor(barrier: Promise<void>, first: Uint8Array = EMPTY) {
-    this.barrier = barrier;
-    this.buf = first;
-    this.len = first.byteLength;
-  }
-
-  /** The buffer with room for `n` more bytes at `len`. */
-  room(n: number): Uint8Array {
-    if (this.buf.byteLength - this.len < n) {
-      const next = new Uint8Array(Math.max(this.len + n, this.buf.byteLength * 2, 64));
-      next.set(this.buf.subarray(0, this.len));
-      this.buf = next;
-    }
-    return this.buf;
-  }
-
-  append(bytes: Uint8Array): void {
-    this.room(bytes.byteLength).set(bytes, this.len);
-    this.len += bytes.byteLength;
-  }
-}
-
-// ClientOutput#flags: one field for what would be three booleans (8 bytes each per connection).
-/** A write the transport made us wait for is in progress. */
+// ClientOutput#flags, one field for three booleans (8 bytes each per connection): a write the
+// transport made us wait for is in progress; a flush of this turn's output is queued; end() ran.
 const WRITING = 1;
-/** A flush of this turn's output is queued. */
 const FLUSH_SCHEDULED = 2;
-/** end() was called: nothing more is read or handled. */
 const ENDING = 4;
-
-/** The shared empty gate; frozen, so a push that skipped the copy-on-write check would throw. */
-const NO_GATE: GateSegment[] = Object.freeze([]) as unknown as GateSegment[];
 
 export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   protected readonly host: H;
@@ -558,12 +510,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       const parts = this.#pieces ?? [];
       if (this.#len > 0) parts.push(this.#buf!.subarray(0, this.#len));
       parts.push(last);
-      out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.byteLength;
-      }
+      out = joinBytes(parts);
     }
     this.discardOutput();
     const stats = this.host.stats;

@@ -1,5 +1,5 @@
 /**
- * Large payloads go out as they are, after what was buffered before them (output.ts
+ * Large payloads go out as they are, after what was buffered before them (output_parts.ts
  * LARGE_OUTPUT): every message arrives whole and in order, small and large mixed, to one
  * subscriber (written straight) and to several (shared encodings), at QoS 0 and 1.
  */
