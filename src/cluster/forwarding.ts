@@ -18,9 +18,11 @@ import type { LinkContext } from "./context.ts";
 import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
 import { topicMatches } from "../broker/topic.ts";
-import { decodeFrames, encodeWire } from "./wire.ts";
+import { decodeFrames, encodeForward, encodeWire } from "./wire.ts";
 
 const GROUP = "mqttwk";
+/** How this node's own stream is delivered while no session moved away lately. */
+const HELD: DrainOptions = Object.freeze({ held: true });
 /**
  * Stream entries per read. An entry holds a batch (up to 1,024 messages, see outbox.ts), so this
  * bounds one read to tens of thousands of messages: more would be delivered in one go and then
@@ -32,10 +34,16 @@ const MAX_ACKS = 8;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
 
-/** How drainStream delivers a dead node's stream. */
+/** How drainStream delivers a dead node's stream (and #read this node's own). */
 export interface DrainOptions {
   /** Its sessions were adopted with their stream backlog still to come (deliverBacklog). */
   backlog?: boolean;
+  /**
+   * This node's own stream, read as it comes: QoS 1 deliveries to connected sessions may stay
+   * unwritten until their subscribers acknowledge them (ClusterHost.deliverHeld); the XACK waits
+   * for that instead of for a store write of each.
+   */
+  held?: boolean;
   /** Also called for each message delivered (not for shared groups'); acked after it resolves. */
   delivered?: (msg: StoredMessage) => Promise<void> | undefined;
 }
@@ -92,7 +100,8 @@ export class Forwarder {
   forward(msg: StoredMessage): void | Promise<void> {
     const targets = this.targets(msg.topic);
     if (!targets) return;
-    const frame = encodeWire({ kind: "publish", msg });
+    // Encoded once for every target, into a scratch buffer the outbox copies from.
+    const frame = encodeForward(msg);
     const out = this.outbox;
     if (msg.qos === 0) {
       for (const n of targets) out.toChannel(n, frame);
@@ -109,14 +118,17 @@ export class Forwarder {
     share: string,
     hops: number,
   ): void | Promise<void> {
-    const frame = encodeWire({ kind: "publish-shared", share, hops, msg });
+    const frame = encodeForward(msg, share, hops);
     if (msg.qos === 0) return this.outbox.toChannel(node, frame);
     return this.outbox.toStream(node, frame);
   }
 
   /** A QoS 0 message from the node's message channel (`share`: for that group only). */
   fromChannel(msg: StoredMessage, share?: string, hops?: number): void {
-    if (this.#recent.seen(dedupKey(msg, share))) return;
+    // A plain QoS 0 message is published once per target node, and a channel never repeats one:
+    // there is nothing to suppress, and its id would only push QoS 1/2 ids out of the bounded
+    // set (remembering them was a quarter of a receiving node's CPU at 190k msg/s).
+    if ((msg.qos > 0 || share !== undefined) && this.#recent.seen(dedupKey(msg, share))) return;
     const r = this.ctx.host.deliverFromPeer(msg, share, hops);
     if (r) r.catch(() => {});
   }
@@ -231,14 +243,15 @@ export class Forwarder {
     if (filters.length) this.#movedAway.set(clientId, { node, filters, until: Date.now() + ms });
   }
 
-  /** Options for delivering own-stream entries: none while no session moved away lately. */
-  #passOnOptions(): DrainOptions | undefined {
-    if (this.#movedAway.size === 0) return undefined;
+  /** Options for delivering own-stream entries: only `held` while no session moved away lately. */
+  #passOnOptions(): DrainOptions {
+    if (this.#movedAway.size === 0) return HELD;
     const now = Date.now();
     for (const [id, m] of this.#movedAway) if (m.until < now) this.#movedAway.delete(id);
     const moved = [...this.#movedAway.values()];
-    if (moved.length === 0) return undefined;
+    if (moved.length === 0) return HELD;
     return {
+      held: true,
       delivered: (msg) => {
         const nodes = new Set<string>();
         for (const m of moved) {
@@ -367,20 +380,27 @@ export class Forwarder {
   ): Promise<void> {
     const host = this.ctx.host;
     const passed = opts.backlog && host.deliverBacklog
-      ? host.deliverBacklog(() => this.#deliverNow(entries, after, opts.delivered))
-      : this.#deliverNow(entries, after, opts.delivered);
+      ? host.deliverBacklog(() => this.#deliverNow(entries, after, opts))
+      : this.#deliverNow(entries, after, opts);
     return this.#acknowledge(key, entries, passed);
   }
 
-  /** The synchronous part of #deliverEntries; returns copies passed on to other nodes. */
-  #deliverNow(
-    entries: StreamEntry[],
-    after: number,
-    delivered?: DrainOptions["delivered"],
-  ): Promise<void>[] | null {
+  /**
+   * The synchronous part of #deliverEntries; returns what the XACK waits for: copies passed on
+   * to other nodes, and held deliveries (opts.held) until they settle.
+   */
+  #deliverNow(entries: StreamEntry[], after: number, opts: DrainOptions): Promise<void>[] | null {
     const { host, log } = this.ctx;
+    const delivered = opts.delivered;
+    const deliverHeld = opts.held ? host.deliverHeld?.bind(host) : undefined;
     // Copies for shared groups passed on to another node: queued there before the XACK.
     let passed: Promise<void>[] | null = null;
+    // Held deliveries not yet settled, plus one for this loop; one callback for all of them.
+    let unsettled = 1;
+    let settledAll: (() => void) | null = null;
+    const settled = () => {
+      if (--unsettled === 0) settledAll?.();
+    };
     for (const [id, fields] of entries) {
       if (!fields) continue; // deleted by trimming
       for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -399,12 +419,20 @@ export class Forwarder {
           const key = dedupKey(msg, share);
           const first = this.#recent.note(key);
           if (first !== undefined && (after < 0 || first > after)) return;
-          const r = host.deliverFromPeer(msg, share, hops);
-          if (r) (passed ??= []).push(r);
+          if (share === undefined && deliverHeld) {
+            unsettled++;
+            deliverHeld(msg, settled);
+          } else {
+            const r = host.deliverFromPeer(msg, share, hops);
+            if (r) (passed ??= []).push(r);
+          }
           const more = share === undefined ? delivered?.(msg) : undefined;
           if (more) (passed ??= []).push(more);
         }, (e) => log.warn(`cluster: undecodable stream entry ${id}: ${e}`));
       }
+    }
+    if (--unsettled > 0) {
+      (passed ??= []).push(new Promise<void>((resolve) => settledAll = resolve));
     }
     return passed;
   }

@@ -127,6 +127,67 @@ export function encodeWire(m: WireMessage): Buffer {
   return out.buf;
 }
 
+/** Largest frame encodeForward encodes in its scratch buffer (larger ones get their own). */
+const SCRATCH_MAX = 1024 * 1024;
+let scratch = Buffer.allocUnsafeSlow(16 * 1024);
+const scratchOut = new Out();
+
+/**
+ * The "publish" frame of `msg` (with `share`: "publish-shared" for that group, passed on `hops`
+ * times already), encoded in one pass into a scratch buffer that the next call reuses: callers
+ * copy it (the outbox does) before encoding another. encodeWire sizes each frame exactly in a
+ * first pass and allocates it: a third of the encoding's CPU on a node forwarding 200k msg/s.
+ */
+export function encodeForward(msg: StoredMessage, share?: string, hops = 0): Buffer {
+  // An upper bound: a UTF-16 unit takes at most 3 bytes of UTF-8; properties are measured.
+  let max = 40 + msg.payload.byteLength +
+    3 * (msg.id.length + msg.topic.length + (msg.origin?.length ?? 0));
+  if (share !== undefined) max += 12 + 3 * share.length;
+  if (msg.properties !== undefined) {
+    const size = new Out();
+    putProperties(size, msg.properties);
+    max += size.pos;
+  }
+  if (max > SCRATCH_MAX) {
+    return encodeWire(
+      share === undefined ? { kind: "publish", msg } : { kind: "publish-shared", share, hops, msg },
+    );
+  }
+  if (scratch.byteLength < max) {
+    scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(max, scratch.byteLength * 2)));
+  }
+  const o = scratchOut;
+  o.buf = scratch;
+  o.pos = 0;
+  if (share === undefined) o.u8(TAGS.publish);
+  else {
+    o.u8(TAGS["publish-shared"]);
+    o.str(share);
+    o.varint(hops);
+  }
+  putMessage(o, msg);
+  return scratch.subarray(0, o.pos);
+}
+
+/**
+ * Bytes before the first frame of a batch that is built frame by frame (outbox.ts): the tag and
+ * the count, a varint written in two bytes (a count below 16,384) once the count is known.
+ */
+export const BATCH_HEADER = 3;
+
+/** Writes the batch header of `count` frames (below 16,384) at the start of `buf`. */
+export function writeBatchHeader(buf: Uint8Array, count: number): void {
+  if (count >= 0x4000) throw new RangeError(`a batch of ${count} frames`);
+  buf[0] = TAGS.batch;
+  buf[1] = (count & 0x7f) | 0x80;
+  buf[2] = count >> 7;
+}
+
+/** Whether `frame` is a batch (which no batch may hold). */
+export function isBatch(frame: Uint8Array): boolean {
+  return frame[0] === TAGS.batch;
+}
+
 /**
  * A "batch" frame of already encoded frames (none a batch itself): each one is copied once,
  * after its length, so a message encoded once for several nodes is not encoded again.
@@ -152,6 +213,10 @@ function putFrames(o: Out, frames: readonly Uint8Array[]): void {
 /**
  * The messages of a frame: those of a "batch" in their order, or the frame's own message.
  * Each is decoded alone, so one bad frame in a batch costs only itself (`bad` hears of it).
+ *
+ * A batch is copied once, whole, and its messages' payloads are views into that copy: one
+ * allocation per batch instead of one per message. What outlives the turn (queued or in flight)
+ * is compacted by the core like a payload read from a client's socket.
  */
 export function decodeFrames(
   buf: Uint8Array,
@@ -167,7 +232,10 @@ export function decodeFrames(
     }
     return each(m);
   }
-  const r = new In(buf);
+  const own = new Uint8Array(buf.byteLength);
+  own.set(buf);
+  const total = own.byteLength;
+  const r = new In(own, 0, total, true);
   let count: number;
   try {
     r.u8();
@@ -176,46 +244,58 @@ export function decodeFrames(
     return bad(e);
   }
   for (; count > 0; count--) {
-    let inner: Uint8Array;
+    let start: number;
+    let end: number;
     try {
       const len = r.varint();
-      const start = r.pos;
+      start = r.pos;
       r.skip(len);
-      inner = buf.subarray(start, start + len);
+      end = r.pos;
     } catch (e) {
       // A length that cannot be trusted leaves nothing after it readable.
       return bad(e);
     }
     let m: WireMessage;
     try {
-      m = decodeInner(inner);
+      r.frame(start, end);
+      m = decodeInner(r);
     } catch (e) {
+      r.frame(end, total);
       bad(e);
       continue;
     }
+    r.frame(end, total);
     each(m);
   }
 }
 
-function decodeInner(buf: Uint8Array): WireMessage {
-  if (buf[0] === TAGS.batch) throw new Error("cluster message: a batch inside a batch");
-  return decodeWire(buf);
+/** The message of the frame `r` reads (inside a batch: never a batch itself). */
+function decodeInner(r: In): WireMessage {
+  if (r.buf[r.pos] === TAGS.batch) throw new Error("cluster message: a batch inside a batch");
+  return decodeFrom(r);
 }
 
 /** Decodes what encodeWire wrote; throws on anything else. */
 export function decodeWire(buf: Uint8Array): WireMessage {
-  const r = new In(buf);
-  const kind = KINDS[r.u8()];
+  return decodeFrom(new In(buf));
+}
+
+function decodeFrom(r: In): WireMessage {
+  const tag = r.u8();
+  const kind = KINDS[tag];
   switch (kind) {
     case "batch": {
       const messages: WireMessage[] = [];
+      const end = r.end;
       for (let n = r.varint(); n > 0; n--) {
         const len = r.varint();
         const start = r.pos;
         r.skip(len);
-        messages.push(decodeInner(buf.subarray(start, start + len)));
+        r.frame(start, start + len);
+        messages.push(decodeInner(r));
+        r.frame(start + len, end);
       }
-      if (r.pos !== buf.byteLength) throw new Error("cluster message: bytes after a batch");
+      if (r.pos !== end) throw new Error("cluster message: bytes after a batch");
       return { kind, messages };
     }
     case "publish":
@@ -239,7 +319,7 @@ export function decodeWire(buf: Uint8Array): WireMessage {
     case "will":
       return { kind, kept: getWill(r) };
     default:
-      throw new Error(`unknown cluster message tag ${buf[0]}`);
+      throw new Error(`unknown cluster message tag ${tag}`);
   }
 }
 
@@ -305,7 +385,7 @@ function getMessage(r: In): StoredMessage {
   const expiresAt = flags & EXPIRES ? r.f64() : undefined;
   const m: StoredMessage = {
     id: r.str(),
-    topic: r.str(),
+    topic: r.topic(),
     payload: undefined as unknown as Uint8Array,
     qos: (flags & 3) as QoS,
     retain: (flags & RETAIN) !== 0,

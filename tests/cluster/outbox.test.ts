@@ -4,6 +4,7 @@
  * e2e tests, which forward through it.
  */
 import assert from "node:assert/strict";
+import { setImmediate } from "node:timers";
 import { MAX_BYTES, MAX_FRAMES, Outbox, type OutboxTransport } from "../../src/cluster/outbox.ts";
 import { decodeWire, encodeWire, type WireMessage } from "../../src/cluster/wire.ts";
 import type { StoredMessage } from "../../src/broker/model.ts";
@@ -50,7 +51,11 @@ function frame(id: string, qos: 0 | 1, size = 10): Uint8Array {
   return encodeWire({ kind: "publish", msg });
 }
 
-const turn = () => new Promise<void>((r) => setTimeout(r, 0));
+/**
+ * The end of the current event-loop turn: an immediate queued after the outbox's own flush runs
+ * after it (a 0 ms timeout may fire before it, when the turn took a millisecond).
+ */
+const turn = () => new Promise<void>((r) => setImmediate(r));
 
 Deno.test("outbox: one turn's messages for a node leave as one stream entry and one channel message, in order", async () => {
   const { transport, sent } = recorder();

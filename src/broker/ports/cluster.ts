@@ -17,6 +17,15 @@ export interface ClusterHost {
    * returned promise resolves once a copy passed on is queued.
    */
   deliverFromPeer(msg: StoredMessage, share?: string, hops?: number): void | Promise<void>;
+  /**
+   * Delivers a message read from this node's stream to local subscribers, as deliverFromPeer
+   * without a group, for a caller whose own acknowledgement (the stream entry's) can wait: a
+   * QoS 1 delivery to a connected persistent session may stay unwritten until its subscriber
+   * acknowledges it, as for a local publisher. `settled` is called once, when every delivery so
+   * held was acknowledged or written to the store (the next store flush makes those durable):
+   * at once when none was held.
+   */
+  deliverHeld?(msg: StoredMessage, settled: () => void): void;
   /** Node `node` gained its first (`present`) or lost its last member of shared group `share`. */
   sharedRouteChanged(share: string, node: string, present: boolean): void;
   /**
