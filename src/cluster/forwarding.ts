@@ -75,19 +75,20 @@ export class Forwarder {
 
   constructor(
     private readonly ctx: LinkContext,
+    /** Where forwarded messages are written (XADD, PUBLISH): one connection keeps their order. */
+    private readonly out: RedisClient,
     /** Other nodes with subscribers for a topic (null: none). */
     private readonly targets: (topic: string) => string[] | null,
     private readonly streamMaxLen: number,
     recentIds: number,
   ) {
     this.#recent = new RecentIds(recentIds);
-    const { cmd, keys } = ctx;
+    const { keys } = ctx;
     this.outbox = new Outbox({
       stream: (node, frame) =>
-        cmd.xadd(keys.stream(node), "MAXLEN", "~", streamMaxLen, "*", FIELD, frame as Buffer),
-      channel: (node, frame) => {
-        cmd.publish(keys.channel(`node:${node}:m`), frame as Buffer).catch(() => {});
-      },
+        out.xadd(keys.stream(node), "MAXLEN", "~", streamMaxLen, "*", FIELD, frame as Buffer),
+      channel: (node, frame) =>
+        out.publish(keys.channel(`node:${node}:m`), frame as Buffer).catch(() => {}),
     });
   }
 
@@ -104,11 +105,13 @@ export class Forwarder {
     const frame = encodeForward(msg);
     const out = this.outbox;
     if (msg.qos === 0) {
-      for (const n of targets) out.toChannel(n, frame);
+      for (const n of targets) out.toChannel(n, frame.buf, frame.length);
       return;
     }
-    if (targets.length === 1) return out.toStream(targets[0], frame);
-    return Promise.all(targets.map((n) => out.toStream(n, frame))).then(() => {});
+    if (targets.length === 1) return out.toStream(targets[0], frame.buf, frame.length);
+    return Promise.all(targets.map((n) => out.toStream(n, frame.buf, frame.length))).then(
+      () => {},
+    );
   }
 
   /** Resolves once a QoS 1/2 copy for group `share` is in `node`'s stream. */
@@ -119,8 +122,8 @@ export class Forwarder {
     hops: number,
   ): void | Promise<void> {
     const frame = encodeForward(msg, share, hops);
-    if (msg.qos === 0) return this.outbox.toChannel(node, frame);
-    return this.outbox.toStream(node, frame);
+    if (msg.qos === 0) return this.outbox.toChannel(node, frame.buf, frame.length);
+    return this.outbox.toStream(node, frame.buf, frame.length);
   }
 
   /** A QoS 0 message from the node's message channel (`share`: for that group only). */
@@ -266,8 +269,8 @@ export class Forwarder {
   /** Resolves once a QoS 1/2 copy of `msg` is in `node`'s stream (for all its subscribers). */
   async forwardTo(node: string, msg: StoredMessage): Promise<void> {
     const frame = encodeWire({ kind: "publish", msg });
-    const { cmd, keys } = this.ctx;
-    await cmd.xadd(keys.stream(node), "MAXLEN", "~", this.streamMaxLen, "*", FIELD, frame);
+    const { keys } = this.ctx;
+    await this.out.xadd(keys.stream(node), "MAXLEN", "~", this.streamMaxLen, "*", FIELD, frame);
   }
 
   /** Reads (without blocking) and delivers every unread entry of `key`; returns how many. */

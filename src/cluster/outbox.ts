@@ -32,11 +32,23 @@ export const MAX_FRAMES = 1024;
 export const MAX_BYTES = 15 * 1024;
 /** Smallest buffer a batch starts with. */
 const MIN_BUFFER = 256;
+/**
+ * Buffers at least this large are reused once Redis answered the command that sent them: a
+ * large ArrayBuffer costs microseconds to allocate and adds to V8's external memory, which makes
+ * it collect garbage more often (smaller ones come from Buffer's shared pool).
+ */
+const REUSED = 4096;
+/** Most spare buffers kept. */
+const SPARES = 8;
 
-/** Where batches go: one stream entry (resolves once Redis has it) or one channel message. */
+/**
+ * Where batches go: one stream entry (resolves once Redis has it) or one channel message (may
+ * return a promise that settles once Redis answered). The frame's buffer is reused once the
+ * promise settled, never before.
+ */
 export interface OutboxTransport {
   stream(node: string, frame: Buffer | Uint8Array): Promise<unknown>;
-  channel(node: string, frame: Buffer | Uint8Array): void;
+  channel(node: string, frame: Buffer | Uint8Array): Promise<unknown> | void;
 }
 
 /** Frames waiting for one destination (one node's stream or its channel). */
@@ -63,6 +75,8 @@ interface NodeQueue {
 /** Per-node batching of forwarded frames; see the file comment. */
 export class Outbox {
   #queues = new Map<string, NodeQueue>();
+  /** Large buffers whose commands Redis answered, for the next batches. */
+  #spares: Buffer[] = [];
   #scheduled = false;
   /** Batches sent and frames in them since start (diagnostics, tests). */
   batches = 0;
@@ -71,19 +85,19 @@ export class Outbox {
   constructor(private readonly transport: OutboxTransport) {}
 
   /**
-   * Queues a QoS 1/2 frame for `node`'s stream; resolves once the entry holding it is in Redis.
-   * The frame is copied at once: the caller may reuse its buffer.
+   * Queues a QoS 1/2 frame (the first `length` bytes of `frame`) for `node`'s stream; resolves
+   * once the entry holding it is in Redis. The frame is copied at once: the caller may reuse it.
    */
-  toStream(node: string, frame: Uint8Array): Promise<void> {
+  toStream(node: string, frame: Uint8Array, length = frame.byteLength): Promise<void> {
     const b = this.#queue(node).stream;
     const done = b.done ??= Promise.withResolvers<void>();
-    this.#add(node, b, frame, true);
+    this.#add(node, b, frame, length, true);
     return done.promise;
   }
 
   /** Queues a QoS 0 frame for `node`'s message channel (at most once: nothing waits for it). */
-  toChannel(node: string, frame: Uint8Array): void {
-    this.#add(node, this.#queue(node).channel, frame, false);
+  toChannel(node: string, frame: Uint8Array, length = frame.byteLength): void {
+    this.#add(node, this.#queue(node).channel, frame, length, false);
   }
 
   /** Sends everything queued now (also what the end of the turn would send). */
@@ -108,18 +122,18 @@ export class Outbox {
     return q;
   }
 
-  #add(node: string, b: Batch, frame: Uint8Array, stream: boolean): void {
+  #add(node: string, b: Batch, frame: Uint8Array, len: number, stream: boolean): void {
     if (isBatch(frame)) throw new Error("cluster: a batch inside a batch");
-    const len = frame.byteLength;
     // The frame, its length (a varint of at most 5 bytes here) and, first, the header.
     const need = (b.buf === null ? BATCH_HEADER : b.pos) + 5 + len;
     let buf = b.buf;
     if (buf === null) {
-      buf = b.buf = Buffer.allocUnsafe(Math.max(b.hint, need));
+      buf = b.buf = this.#allocate(Math.max(b.hint, need));
       b.pos = BATCH_HEADER;
     } else if (need > buf.byteLength) {
-      const grown = Buffer.allocUnsafe(Math.max(need, buf.byteLength * 2));
+      const grown = this.#allocate(Math.max(need, buf.byteLength * 2));
       grown.set(buf.subarray(0, b.pos));
+      this.#spare(buf); // never sent
       buf = b.buf = grown;
     }
     let p = b.pos;
@@ -130,10 +144,32 @@ export class Outbox {
     }
     buf[p++] = n;
     if (b.count === 0) b.first = p;
-    buf.set(frame, p);
+    if (len === frame.byteLength) buf.set(frame, p);
+    else buf.set(frame.subarray(0, len), p);
     b.pos = p + len;
     b.count++;
     if (b.count >= MAX_FRAMES || b.pos - BATCH_HEADER >= MAX_BYTES) this.#send(node, b, stream);
+  }
+
+  /** Keeps `buf` for a later batch (large ones only; a few at most). */
+  #spare(buf: Buffer): void {
+    if (buf.byteLength >= REUSED && this.#spares.length < SPARES) this.#spares.push(buf);
+  }
+
+  /** A buffer of at least `size` bytes: a spare one if it is large enough. */
+  #allocate(size: number): Buffer {
+    if (size >= REUSED) {
+      const spares = this.#spares;
+      for (let i = spares.length - 1; i >= 0; i--) {
+        if (spares[i].byteLength >= size) {
+          const b = spares[i];
+          spares[i] = spares[spares.length - 1];
+          spares.pop();
+          return b;
+        }
+      }
+    }
+    return Buffer.allocUnsafe(size);
   }
 
   /** Sends `b`'s frames as one command and empties it for the frames that follow. */
@@ -154,7 +190,18 @@ export class Outbox {
     b.done = null;
     this.batches++;
     this.frames += count;
-    if (!stream) return this.transport.channel(node, frame);
-    this.transport.stream(node, frame).then(() => done?.resolve(), (e) => done?.reject(e));
+    const reuse = buf.byteLength >= REUSED ? () => this.#spare(buf) : null;
+    if (!stream) {
+      const sent = this.transport.channel(node, frame);
+      if (reuse) sent?.then(reuse, reuse);
+      return;
+    }
+    this.transport.stream(node, frame).then(() => {
+      reuse?.();
+      done?.resolve();
+    }, (e) => {
+      reuse?.();
+      done?.reject(e);
+    });
   }
 }

@@ -130,15 +130,24 @@ export function encodeWire(m: WireMessage): Buffer {
 /** Largest frame encodeForward encodes in its scratch buffer (larger ones get their own). */
 const SCRATCH_MAX = 1024 * 1024;
 let scratch = Buffer.allocUnsafeSlow(16 * 1024);
+/** The same bytes as a plain Uint8Array: a subarray of a Buffer costs a Buffer object. */
+let scratchBytes = new Uint8Array(scratch.buffer, scratch.byteOffset, scratch.byteLength);
 const scratchOut = new Out();
+
+/** What encodeForward wrote: `buf[0, length)`. One object, reused by every call. */
+export interface ForwardFrame {
+  buf: Uint8Array;
+  length: number;
+}
+const forwarded: ForwardFrame = { buf: scratchBytes, length: 0 };
 
 /**
  * The "publish" frame of `msg` (with `share`: "publish-shared" for that group, passed on `hops`
- * times already), encoded in one pass into a scratch buffer that the next call reuses: callers
- * copy it (the outbox does) before encoding another. encodeWire sizes each frame exactly in a
+ * times already), encoded in one pass into a scratch buffer that the next call reuses (as is
+ * the returned object): callers copy it (the outbox does) before encoding another. encodeWire sizes each frame exactly in a
  * first pass and allocates it: a third of the encoding's CPU on a node forwarding 200k msg/s.
  */
-export function encodeForward(msg: StoredMessage, share?: string, hops = 0): Buffer {
+export function encodeForward(msg: StoredMessage, share?: string, hops = 0): ForwardFrame {
   // An upper bound: a UTF-16 unit takes at most 3 bytes of UTF-8; properties are measured.
   let max = 40 + msg.payload.byteLength +
     3 * (msg.id.length + msg.topic.length + (msg.origin?.length ?? 0));
@@ -149,12 +158,15 @@ export function encodeForward(msg: StoredMessage, share?: string, hops = 0): Buf
     max += size.pos;
   }
   if (max > SCRATCH_MAX) {
-    return encodeWire(
+    forwarded.buf = encodeWire(
       share === undefined ? { kind: "publish", msg } : { kind: "publish-shared", share, hops, msg },
     );
+    forwarded.length = forwarded.buf.byteLength;
+    return forwarded;
   }
   if (scratch.byteLength < max) {
     scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(max, scratch.byteLength * 2)));
+    scratchBytes = new Uint8Array(scratch.buffer, scratch.byteOffset, scratch.byteLength);
   }
   const o = scratchOut;
   o.buf = scratch;
@@ -166,7 +178,9 @@ export function encodeForward(msg: StoredMessage, share?: string, hops = 0): Buf
     o.varint(hops);
   }
   putMessage(o, msg);
-  return scratch.subarray(0, o.pos);
+  forwarded.buf = scratchBytes;
+  forwarded.length = o.pos;
+  return forwarded;
 }
 
 /**
@@ -384,15 +398,15 @@ function getMessage(r: In): StoredMessage {
   const createdAt = r.f64();
   const expiresAt = flags & EXPIRES ? r.f64() : undefined;
   const m: StoredMessage = {
-    id: r.str(),
-    topic: r.topic(),
+    id: r.id(),
+    topic: r.repeated(),
     payload: undefined as unknown as Uint8Array,
     qos: (flags & 3) as QoS,
     retain: (flags & RETAIN) !== 0,
     createdAt,
   };
   if (expiresAt !== undefined) m.expiresAt = expiresAt;
-  if (flags & ORIGIN) m.origin = r.str();
+  if (flags & ORIGIN) m.origin = r.repeated();
   if (flags & PROPS) m.properties = getProperties(r);
   if (flags & HAS_DUP) m.dup = (flags & DUP) !== 0;
   m.payload = r.rest();

@@ -118,7 +118,11 @@ export class In {
   }
   str(): string {
     const len = this.#view.getUint16(this.#need(2));
-    const start = this.#need(len);
+    return this.#string(this.#need(len), len);
+  }
+
+  /** The string of the `len` bytes at `start`. */
+  #string(start: number, len: number): string {
     if (len <= SHORT) {
       const b = this.buf;
       let ascii = true;
@@ -143,16 +147,53 @@ export class In {
       ? s
       : new TextDecoder().decode(this.buf.subarray(start, start + len));
   }
-  /** A string that often repeats (a topic): the string decoded last time for these bytes. */
-  topic(): string {
+  /**
+   * A string that often repeats (a topic, a publisher's client id): the string decoded last
+   * time for the same bytes, if still cached.
+   */
+  repeated(): string {
     const p = this.pos;
     const b = this.buf;
     if (p + 2 > this.end) return this.str(); // reports the truncation
     const len = (b[p] << 8) | b[p + 1];
-    if (len > SHORT || p + 2 + len > this.end) return this.str();
     const start = p + 2;
+    if (len > SHORT || start + len > this.end) return this.str();
+    return this.#cached(start, start + len);
+  }
+
+  /**
+   * A message id. Ids made by a node are `<its prefix><counter>` (broker/messages.ts): the prefix
+   * up to the last "-" repeats and comes from the cache, so only the few counter digits are new.
+   * The result is a two-part string, flattened once if it ever becomes a Map key (QoS 1/2).
+   */
+  id(): string {
+    const p = this.pos;
+    const b = this.buf;
+    if (p + 2 > this.end) return this.str();
+    const len = (b[p] << 8) | b[p + 1];
+    const start = p + 2;
+    const end = start + len;
+    if (len > SHORT || end > this.end) return this.str();
+    let dash = end - 1;
+    while (dash >= start && b[dash] !== 0x2d) {
+      if (b[dash] >= 0x80) return this.str();
+      dash--;
+    }
+    // No prefix, or a tail long enough to be worth a string of its own.
+    if (dash < start || end - dash > 12) return this.str();
+    const prefix = this.#cached(start, dash + 1);
+    let tail = "";
+    for (let i = dash + 1; i < end; i++) tail += String.fromCharCode(b[i]);
+    this.pos = end;
+    return prefix + tail;
+  }
+
+  /** The string of the MQTT string whose bytes are `[start, end)`, from the cache if known. */
+  #cached(start: number, end: number): string {
+    const b = this.buf;
+    const len = end - start;
     let h = len;
-    for (let i = start; i < start + len; i++) h = (Math.imul(h, 31) + b[i]) | 0;
+    for (let i = start; i < end; i++) h = (Math.imul(h, 31) + b[i]) | 0;
     const slot = (h ^ (h >>> 8)) & (TOPIC_SLOTS - 1);
     const known = topicBytes[slot];
     if (known !== null && known.length === len) {
@@ -164,17 +205,19 @@ export class In {
         }
       }
       if (same) {
-        this.pos = start + len;
+        this.pos = end;
         return topicStrings[slot];
       }
     }
-    const s = this.str();
+    const s = this.#string(start, len);
     const copy = new Uint8Array(len);
-    copy.set(b.subarray(start, start + len));
+    copy.set(b.subarray(start, end));
     topicBytes[slot] = copy;
     topicStrings[slot] = s;
+    this.pos = end;
     return s;
   }
+
   bytes(): Uint8Array {
     return this.#take(this.varint());
   }
