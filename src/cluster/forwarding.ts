@@ -18,7 +18,7 @@ import type { LinkContext } from "./context.ts";
 import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
 import { topicMatches } from "../broker/topic.ts";
-import { decodeFrames, encodeForward, encodeWire } from "./wire.ts";
+import { decodeFrames, encodeForward, encodeWire, idParts } from "./wire.ts";
 
 const GROUP = "mqttwk";
 /** How this node's own stream is delivered while no session moved away lately. */
@@ -419,8 +419,10 @@ export class Forwarder {
             return log.warn(`cluster: a ${wire.kind} message in stream entry ${id}`);
           }
           const msg = wire.msg;
-          const key = dedupKey(msg, share);
-          const first = this.#recent.note(key);
+          // The id's parts as just decoded: no second pass over the id string.
+          const first = share === undefined && idParts.counter >= 0
+            ? this.#recent.noteParts(idParts.prefix, idParts.counter)
+            : this.#recent.note(dedupKey(msg, share));
           if (first !== undefined && (after < 0 || first > after)) return;
           if (share === undefined && deliverHeld) {
             unsettled++;

@@ -13,7 +13,9 @@ import { Buffer } from "node:buffer";
 import type { Properties, QoS, UserProperty } from "../codec/packets.ts";
 import type { StoredMessage } from "../broker/model.ts";
 import type { KeptWill } from "../broker/ports/cluster.ts";
-import { In, Out } from "./wire_fields.ts";
+import { idParts, In, Out } from "./wire_fields.ts";
+
+export { idParts };
 
 /** Every message of the cluster protocol. */
 export type WireMessage =

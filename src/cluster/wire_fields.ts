@@ -57,6 +57,17 @@ export class Out {
   }
 }
 
+/**
+ * The parts of the id In.id() read last, when it is node-made (`<prefix><base-36 counter>`):
+ * the same prefix and counter RecentIds derives from the whole id string, handed over without
+ * taking that string apart again (counter -1: an id of another form). One object, overwritten
+ * by every id read: read it right after the message is decoded.
+ */
+export const idParts = { prefix: "", counter: -1 };
+
+/** Longest id counter in base-36 digits that idParts reports (as RecentIds does). */
+const MAX_ID_DIGITS = 10;
+
 /** Strings up to this many bytes are decoded here when ASCII (see In.str). */
 const SHORT = 128;
 
@@ -164,9 +175,10 @@ export class In {
   /**
    * A message id. Ids made by a node are `<its prefix><counter>` (broker/messages.ts): the prefix
    * up to the last "-" repeats and comes from the cache, so only the few counter digits are new.
-   * The result is a two-part string, flattened once if it ever becomes a Map key (QoS 1/2).
+   * The result is a two-part string; its parts are left in `idParts` (see there).
    */
   id(): string {
+    idParts.counter = -1;
     const p = this.pos;
     const b = this.buf;
     if (p + 2 > this.end) return this.str();
@@ -174,17 +186,31 @@ export class In {
     const start = p + 2;
     const end = start + len;
     if (len > SHORT || end > this.end) return this.str();
+    // The "-" before the counter: at most MAX_ID_DIGITS characters before the end.
+    const stop = Math.max(start, end - MAX_ID_DIGITS - 1);
     let dash = end - 1;
-    while (dash >= start && b[dash] !== 0x2d) {
-      if (b[dash] >= 0x80) return this.str();
-      dash--;
+    let canonical = true;
+    for (; dash >= stop; dash--) {
+      const c = b[dash];
+      if (c === 0x2d) break;
+      if (c >= 0x80) return this.str();
+      if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a))) canonical = false;
     }
-    // No prefix, or a tail long enough to be worth a string of its own.
-    if (dash < start || end - dash > 12) return this.str();
+    if (dash < stop || b[dash] !== 0x2d) return this.str();
     const prefix = this.#cached(start, dash + 1);
     let tail = "";
-    for (let i = dash + 1; i < end; i++) tail += String.fromCharCode(b[i]);
+    let n = 0;
+    for (let i = dash + 1; i < end; i++) {
+      const c = b[i];
+      tail += String.fromCharCode(c);
+      n = n * 36 + (c <= 0x39 ? c - 0x30 : c - 0x61 + 10);
+    }
     this.pos = end;
+    // Only the canonical base-36 form (digits and lower case, no leading zero) is a counter.
+    if (canonical && tail.length > 0 && !(b[dash + 1] === 0x30 && tail.length > 1)) {
+      idParts.prefix = prefix;
+      idParts.counter = n;
+    }
     return prefix + tail;
   }
 
