@@ -28,8 +28,18 @@ import { BATCH_HEADER, isBatch, writeBatchHeader } from "./wire.ts";
 
 /** Most frames in one stream entry or channel message. */
 export const MAX_FRAMES = 1024;
-/** A batch is sent once its frames reach this many bytes (one larger frame goes alone). */
+/**
+ * A stream batch is sent once its frames reach this many bytes (one larger frame goes alone):
+ * an entry stays below the 16 KiB Redis reads of a client at a time, and `stream-max-len`
+ * entries of a node that is down keep their documented size.
+ */
 export const MAX_BYTES = 15 * 1024;
+/**
+ * The same for a channel message (QoS 0): Redis keeps nothing of it, and each PUBLISH costs the
+ * sending and the receiving node a socket write or read of some 20 us whatever its size, so
+ * fewer, larger ones save both.
+ */
+export const MAX_CHANNEL_BYTES = 60 * 1024;
 /** Smallest buffer a batch starts with. */
 const MIN_BUFFER = 256;
 /**
@@ -53,6 +63,7 @@ export interface OutboxTransport {
 
 /** Frames waiting for one destination (one node's stream or its channel). */
 class Batch {
+  constructor(readonly limit: number) {}
   /** Header room, then each frame behind its length; null while empty. */
   buf: Buffer | null = null;
   pos = 0;
@@ -113,7 +124,10 @@ export class Outbox {
 
   #queue(node: string): NodeQueue {
     let q = this.#queues.get(node);
-    if (!q) this.#queues.set(node, q = { stream: new Batch(), channel: new Batch(), used: true });
+    if (!q) {
+      q = { stream: new Batch(MAX_BYTES), channel: new Batch(MAX_CHANNEL_BYTES), used: true };
+      this.#queues.set(node, q);
+    }
     q.used = true;
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -148,7 +162,7 @@ export class Outbox {
     else buf.set(frame.subarray(0, len), p);
     b.pos = p + len;
     b.count++;
-    if (b.count >= MAX_FRAMES || b.pos - BATCH_HEADER >= MAX_BYTES) this.#send(node, b, stream);
+    if (b.count >= MAX_FRAMES || b.pos - BATCH_HEADER >= b.limit) this.#send(node, b, stream);
   }
 
   /** Keeps `buf` for a later batch (large ones only; a few at most). */
@@ -183,7 +197,7 @@ export class Outbox {
       writeBatchHeader(buf, count);
       frame = buf.subarray(0, b.pos);
     }
-    b.hint = Math.min(Math.max(b.pos + 64, MIN_BUFFER), MAX_BYTES + 1024);
+    b.hint = Math.min(Math.max(b.pos + 64, MIN_BUFFER), b.limit + 1024);
     b.buf = null;
     b.pos = 0;
     b.count = 0;
