@@ -18,7 +18,7 @@ import type { LinkContext } from "./context.ts";
 import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
 import { topicMatches } from "../broker/topic.ts";
-import { decodeFrames, encodeForward, encodeWire, idParts } from "./wire.ts";
+import { decodeFrames, encodeWire, idParts } from "./wire.ts";
 
 const GROUP = "mqttwk";
 /** How this node's own stream is delivered while no session moved away lately. */
@@ -101,17 +101,20 @@ export class Forwarder {
   forward(msg: StoredMessage): void | Promise<void> {
     const targets = this.targets(msg.topic);
     if (!targets) return;
-    // Encoded once for every target, into a scratch buffer the outbox copies from.
-    const frame = encodeForward(msg);
+    // Encoded once, into the first target's batch; the other targets get copies of it.
     const out = this.outbox;
     if (msg.qos === 0) {
-      for (const n of targets) out.toChannel(n, frame.buf, frame.length);
+      out.channelMessage(targets[0], msg);
+      const frame = out.last;
+      for (let i = 1; i < targets.length; i++) out.toChannel(targets[i], frame);
       return;
     }
-    if (targets.length === 1) return out.toStream(targets[0], frame.buf, frame.length);
-    return Promise.all(targets.map((n) => out.toStream(n, frame.buf, frame.length))).then(
-      () => {},
-    );
+    const first = out.streamMessage(targets[0], msg);
+    if (targets.length === 1) return first;
+    const frame = out.last;
+    const all = [first];
+    for (let i = 1; i < targets.length; i++) all.push(out.toStream(targets[i], frame));
+    return Promise.all(all).then(() => {});
   }
 
   /** Resolves once a QoS 1/2 copy for group `share` is in `node`'s stream. */
@@ -121,9 +124,8 @@ export class Forwarder {
     share: string,
     hops: number,
   ): void | Promise<void> {
-    const frame = encodeForward(msg, share, hops);
-    if (msg.qos === 0) return this.outbox.toChannel(node, frame.buf, frame.length);
-    return this.outbox.toStream(node, frame.buf, frame.length);
+    if (msg.qos === 0) return this.outbox.channelMessage(node, msg, share, hops);
+    return this.outbox.streamMessage(node, msg, share, hops);
   }
 
   /** A QoS 0 message from the node's message channel (`share`: for that group only). */

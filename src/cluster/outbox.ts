@@ -24,7 +24,16 @@
  */
 import { setImmediate } from "node:timers";
 import { Buffer } from "node:buffer";
-import { BATCH_HEADER, isBatch, writeBatchHeader } from "./wire.ts";
+import type { StoredMessage } from "../broker/model.ts";
+import {
+  BATCH_HEADER,
+  encodeForwardInto,
+  encodeWire,
+  forwardBound,
+  isBatch,
+  writeBatchHeader,
+} from "./wire.ts";
+import { Out } from "./wire_fields.ts";
 
 /** Most frames in one stream entry or channel message. */
 export const MAX_FRAMES = 1024;
@@ -40,6 +49,12 @@ export const MAX_BYTES = 15 * 1024;
  * fewer, larger ones save both.
  */
 export const MAX_CHANNEL_BYTES = 60 * 1024;
+/**
+ * A message encoded straight into a batch gets a three-byte length in front (a varint that need
+ * not be minimal: every reader takes continuation bytes as they come), written once its size is
+ * known; messages that might need more go through encodeWire and a copy.
+ */
+const LENGTH3 = 1 << 21;
 /** Smallest buffer a batch starts with. */
 const MIN_BUFFER = 256;
 /**
@@ -96,19 +111,43 @@ export class Outbox {
   constructor(private readonly transport: OutboxTransport) {}
 
   /**
-   * Queues a QoS 1/2 frame (the first `length` bytes of `frame`) for `node`'s stream; resolves
-   * once the entry holding it is in Redis. The frame is copied at once: the caller may reuse it.
+   * Queues a QoS 1/2 frame for `node`'s stream; resolves once the entry holding it is in Redis.
+   * The frame is copied at once: the caller may reuse it.
    */
-  toStream(node: string, frame: Uint8Array, length = frame.byteLength): Promise<void> {
+  toStream(node: string, frame: Uint8Array): Promise<void> {
     const b = this.#queue(node).stream;
     const done = b.done ??= Promise.withResolvers<void>();
-    this.#add(node, b, frame, length, true);
+    this.#add(node, b, frame, true);
     return done.promise;
   }
 
   /** Queues a QoS 0 frame for `node`'s message channel (at most once: nothing waits for it). */
-  toChannel(node: string, frame: Uint8Array, length = frame.byteLength): void {
-    this.#add(node, this.#queue(node).channel, frame, length, false);
+  toChannel(node: string, frame: Uint8Array): void {
+    this.#add(node, this.#queue(node).channel, frame, false);
+  }
+
+  /**
+   * toStream for the "publish" frame of `msg` (with `share`: "publish-shared"), encoded straight
+   * into the batch: no frame of its own, no copy. `last` is that frame, for other nodes.
+   */
+  streamMessage(node: string, msg: StoredMessage, share?: string, hops = 0): Promise<void> {
+    const b = this.#queue(node).stream;
+    const done = b.done ??= Promise.withResolvers<void>();
+    this.#encode(node, b, msg, share, hops, true);
+    return done.promise;
+  }
+
+  /** toChannel for the frame of `msg`, as streamMessage. */
+  channelMessage(node: string, msg: StoredMessage, share?: string, hops = 0): void {
+    this.#encode(node, this.#queue(node).channel, msg, share, hops, false);
+  }
+
+  /**
+   * The frame streamMessage or channelMessage encoded last, to queue for further nodes with
+   * toStream/toChannel right away (a view into a batch, valid until the next outbox call).
+   */
+  get last(): Uint8Array {
+    return this.#last.subarray(this.#lastStart, this.#lastEnd);
   }
 
   /** Sends everything queued now (also what the end of the turn would send). */
@@ -136,10 +175,55 @@ export class Outbox {
     return q;
   }
 
-  #add(node: string, b: Batch, frame: Uint8Array, len: number, stream: boolean): void {
-    if (isBatch(frame)) throw new Error("cluster: a batch inside a batch");
-    // The frame, its length (a varint of at most 5 bytes here) and, first, the header.
-    const need = (b.buf === null ? BATCH_HEADER : b.pos) + 5 + len;
+  /** Where `last` is: in this buffer, from #lastStart to #lastEnd (no view made unless asked). */
+  #last: Uint8Array = new Uint8Array(0);
+  #lastStart = 0;
+  #lastEnd = 0;
+  readonly #out = new Out();
+
+  #encode(
+    node: string,
+    b: Batch,
+    msg: StoredMessage,
+    share: string | undefined,
+    hops: number,
+    stream: boolean,
+  ): void {
+    const bound = forwardBound(msg, share);
+    if (bound >= LENGTH3) {
+      const frame = encodeWire(
+        share === undefined
+          ? { kind: "publish", msg }
+          : { kind: "publish-shared", share, hops, msg },
+      );
+      this.#last = frame;
+      this.#lastStart = 0;
+      this.#lastEnd = frame.byteLength;
+      return this.#add(node, b, frame, stream);
+    }
+    const buf = this.#room(b, 3 + bound);
+    const at = b.pos;
+    const o = this.#out;
+    o.buf = buf;
+    o.pos = at + 3;
+    encodeForwardInto(o, msg, share, hops);
+    o.buf = null;
+    const len = o.pos - at - 3;
+    buf[at] = (len & 0x7f) | 0x80;
+    buf[at + 1] = ((len >> 7) & 0x7f) | 0x80;
+    buf[at + 2] = len >> 14;
+    if (b.count === 0) b.first = at + 3;
+    this.#last = buf;
+    this.#lastStart = at + 3;
+    this.#lastEnd = o.pos;
+    b.pos = o.pos;
+    b.count++;
+    if (b.count >= MAX_FRAMES || b.pos - BATCH_HEADER >= b.limit) this.#send(node, b, stream);
+  }
+
+  /** `b`'s buffer, with room for `bytes` more after the header and what it holds. */
+  #room(b: Batch, bytes: number): Buffer {
+    const need = (b.buf === null ? BATCH_HEADER : b.pos) + bytes;
     let buf = b.buf;
     if (buf === null) {
       buf = b.buf = this.#allocate(Math.max(b.hint, need));
@@ -150,6 +234,14 @@ export class Outbox {
       this.#spare(buf); // never sent
       buf = b.buf = grown;
     }
+    return buf;
+  }
+
+  #add(node: string, b: Batch, frame: Uint8Array, stream: boolean): void {
+    if (isBatch(frame)) throw new Error("cluster: a batch inside a batch");
+    const len = frame.byteLength;
+    // The frame, its length (a varint of at most 5 bytes here) and, first, the header.
+    const buf = this.#room(b, 5 + len);
     let p = b.pos;
     let n = len;
     while (n >= 0x80) {
@@ -158,8 +250,7 @@ export class Outbox {
     }
     buf[p++] = n;
     if (b.count === 0) b.first = p;
-    if (len === frame.byteLength) buf.set(frame, p);
-    else buf.set(frame.subarray(0, len), p);
+    buf.set(frame, p);
     b.pos = p + len;
     b.count++;
     if (b.count >= MAX_FRAMES || b.pos - BATCH_HEADER >= b.limit) this.#send(node, b, stream);

@@ -10,7 +10,7 @@ import { stringSize } from "../codec/writer.ts";
 /**
  * Field writer. Either the same encoding runs twice, once with `buf` null to measure the frame
  * and once to fill a buffer of exactly that size, or it runs once into a buffer known to be
- * large enough (wire.ts's scratch buffer for forwarded messages).
+ * large enough (a forwarded message, straight into the outbox's batch).
  */
 export class Out {
   buf: Buffer | null = null;
