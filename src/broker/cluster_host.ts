@@ -4,6 +4,7 @@ import type { Core } from "./core.ts";
 import type { LoadedSession, StoredMessage } from "./model.ts";
 import type { ClusterHost, KeptWill } from "./ports/cluster.ts";
 import { backlogTurn } from "./session.ts";
+import { VolatileDeliveries } from "./volatile.ts";
 
 export class CoreClusterHost implements ClusterHost {
   readonly #core: Core;
@@ -27,6 +28,20 @@ export class CoreClusterHost implements ClusterHost {
 
   deliverTo(msg: StoredMessage, clientIds: readonly string[]): void {
     this.#core.router.routeTo(msg, clientIds);
+  }
+
+  deliverHeld(msg: StoredMessage, settled: () => void): void {
+    const core = this.#core;
+    // As for a client's own QoS 1 PUBLISH (handlers/publish.ts): only then may a delivery wait
+    // unwritten, since only then is there an acknowledgement that can wait for it.
+    if (msg.qos !== 1 || !core.options.durable) {
+      core.router.route(msg);
+      return settled();
+    }
+    VolatileDeliveries.markAckable(msg);
+    core.router.route(msg);
+    VolatileDeliveries.unmark(msg);
+    core.volatile.whenSettled(msg, settled);
   }
 
   sharedRouteChanged(share: string, node: string, present: boolean): void {

@@ -4,6 +4,10 @@
  * either acknowledged by its subscriber (then nothing is ever written) or, after the grace
  * period, written and committed. Nothing acknowledged can be lost: until the publisher has its
  * PUBACK it resends after a crash. Healthy subscribers thus cost the store nothing.
+ *
+ * A cluster node does the same for the messages it reads from its own stream (other nodes'
+ * publishers, ClusterHost.deliverHeld): there the stream entry's XACK is what waits, and until
+ * it is sent the entry is re-read after a crash, or drained by the node taking this one over.
  */
 import type { OutboundEntry, StoredMessage } from "./model.ts";
 import type { Session } from "./session.ts";
@@ -29,8 +33,9 @@ export class VolatileDeliveries {
   }
 
   /**
-   * Marks a client's own QoS 1 PUBLISH: its ack can wait for its deliveries. Messages from
-   * peers, Kafka or wills rely on the store flush alone and are never held.
+   * Marks a client's own QoS 1 PUBLISH (or one read from this node's stream): its ack can wait
+   * for its deliveries. Other messages from peers, Kafka or wills rely on the store flush alone
+   * and are never held.
    */
   static markAckable(msg: StoredMessage): void {
     (msg as Tracked)[ACKABLE] = true;

@@ -18,9 +18,11 @@ import type { LinkContext } from "./context.ts";
 import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
 import { topicMatches } from "../broker/topic.ts";
-import { decodeFrames, encodeWire } from "./wire.ts";
+import { decodeFrames, encodeWire, idParts } from "./wire.ts";
 
 const GROUP = "mqttwk";
+/** How this node's own stream is delivered while no session moved away lately. */
+const HELD: DrainOptions = Object.freeze({ held: true });
 /**
  * Stream entries per read. An entry holds a batch (up to 1,024 messages, see outbox.ts), so this
  * bounds one read to tens of thousands of messages: more would be delivered in one go and then
@@ -32,10 +34,16 @@ const MAX_ACKS = 8;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
 
-/** How drainStream delivers a dead node's stream. */
+/** How drainStream delivers a dead node's stream (and #read this node's own). */
 export interface DrainOptions {
   /** Its sessions were adopted with their stream backlog still to come (deliverBacklog). */
   backlog?: boolean;
+  /**
+   * This node's own stream, read as it comes: QoS 1 deliveries to connected sessions may stay
+   * unwritten until their subscribers acknowledge them (ClusterHost.deliverHeld); the XACK waits
+   * for that instead of for a store write of each.
+   */
+  held?: boolean;
   /**
    * Also called for each message delivered (not for shared groups'), with the sessions it was
    * for when it was meant for those only ("publish-to"); acked after it resolves.
@@ -92,19 +100,20 @@ export class Forwarder {
 
   constructor(
     private readonly ctx: LinkContext,
+    /** Where forwarded messages are written (XADD, PUBLISH): one connection keeps their order. */
+    private readonly out: RedisClient,
     /** Other nodes with subscribers for a topic (null: none). */
     private readonly targets: (topic: string) => string[] | null,
     private readonly streamMaxLen: number,
     recentIds: number,
   ) {
     this.#recent = new RecentIds(recentIds);
-    const { cmd, keys } = ctx;
+    const { keys } = ctx;
     this.outbox = new Outbox({
       stream: (node, frame) =>
-        cmd.xadd(keys.stream(node), "MAXLEN", "~", streamMaxLen, "*", FIELD, frame as Buffer),
-      channel: (node, frame) => {
-        cmd.publish(keys.channel(`node:${node}:m`), frame as Buffer).catch(() => {});
-      },
+        out.xadd(keys.stream(node), "MAXLEN", "~", streamMaxLen, "*", FIELD, frame as Buffer),
+      channel: (node, frame) =>
+        out.publish(keys.channel(`node:${node}:m`), frame as Buffer).catch(() => {}),
     });
   }
 
@@ -117,14 +126,20 @@ export class Forwarder {
   forward(msg: StoredMessage): void | Promise<void> {
     const targets = this.targets(msg.topic);
     if (!targets) return;
-    const frame = encodeWire({ kind: "publish", msg });
+    // Encoded once, into the first target's batch; the other targets get copies of it.
     const out = this.outbox;
     if (msg.qos === 0) {
-      for (const n of targets) out.toChannel(n, frame);
+      out.channelMessage(targets[0], msg);
+      const frame = out.last;
+      for (let i = 1; i < targets.length; i++) out.toChannel(targets[i], frame);
       return;
     }
-    if (targets.length === 1) return out.toStream(targets[0], frame);
-    return Promise.all(targets.map((n) => out.toStream(n, frame))).then(() => {});
+    const first = out.streamMessage(targets[0], msg);
+    if (targets.length === 1) return first;
+    const frame = out.last;
+    const all = [first];
+    for (let i = 1; i < targets.length; i++) all.push(out.toStream(targets[i], frame));
+    return Promise.all(all).then(() => {});
   }
 
   /** Resolves once a QoS 1/2 copy for group `share` is in `node`'s stream. */
@@ -134,14 +149,16 @@ export class Forwarder {
     share: string,
     hops: number,
   ): void | Promise<void> {
-    const frame = encodeWire({ kind: "publish-shared", share, hops, msg });
-    if (msg.qos === 0) return this.outbox.toChannel(node, frame);
-    return this.outbox.toStream(node, frame);
+    if (msg.qos === 0) return this.outbox.channelMessage(node, msg, share, hops);
+    return this.outbox.streamMessage(node, msg, share, hops);
   }
 
   /** A QoS 0 message from the node's message channel (`share`: for that group only). */
   fromChannel(msg: StoredMessage, share?: string, hops?: number): void {
-    if (this.#recent.seen(dedupKey(msg, share))) return;
+    // A plain QoS 0 message is published once per target node, and a channel never repeats one:
+    // there is nothing to suppress, and its id would only push QoS 1/2 ids out of the bounded
+    // set (remembering them was a quarter of a receiving node's CPU at 190k msg/s).
+    if ((msg.qos > 0 || share !== undefined) && this.#recent.seen(dedupKey(msg, share))) return;
     const r = this.ctx.host.deliverFromPeer(msg, share, hops);
     if (r) r.catch(() => {});
   }
@@ -260,14 +277,15 @@ export class Forwarder {
     if (filters.length) this.#movedAway.set(clientId, { node, filters, until: Date.now() + ms });
   }
 
-  /** Options for delivering own-stream entries: none while no session moved away lately. */
-  #passOnOptions(): DrainOptions | undefined {
-    if (this.#movedAway.size === 0) return undefined;
+  /** Options for delivering own-stream entries: only `held` while no session moved away lately. */
+  #passOnOptions(): DrainOptions {
+    if (this.#movedAway.size === 0) return HELD;
     const now = Date.now();
     for (const [id, m] of this.#movedAway) if (m.until < now) this.#movedAway.delete(id);
-    if (this.#movedAway.size === 0) return undefined;
+    if (this.#movedAway.size === 0) return HELD;
     const moved = new Map(this.#movedAway);
     return {
+      held: true,
       delivered: (msg, only) => {
         const ids = subscribedTo(
           [...moved].map(([id, m]) => [id, m.filters] as [string, string[]]),
@@ -285,8 +303,8 @@ export class Forwarder {
    */
   async forwardTo(node: string, msg: StoredMessage, clientIds: string[]): Promise<void> {
     const frame = encodeWire({ kind: "publish-to", clientIds, msg });
-    const { cmd, keys } = this.ctx;
-    await cmd.xadd(keys.stream(node), "MAXLEN", "~", this.streamMaxLen, "*", FIELD, frame);
+    const { keys } = this.ctx;
+    await this.out.xadd(keys.stream(node), "MAXLEN", "~", this.streamMaxLen, "*", FIELD, frame);
   }
 
   /**
@@ -372,10 +390,29 @@ export class Forwarder {
     const acked = async () => {
       while (acks.length) await settle(acks.shift()!);
     };
+    const read = (from: string) => {
+      const args: (string | number)[] = ["GROUP", GROUP, ctx.me, "COUNT", READ_COUNT];
+      if (from === ">") args.push("BLOCK", 1000);
+      args.push("STREAMS", key, from);
+      const p = reader.callBuffer("XREADGROUP", ...args) as Promise<
+        [Buffer, StreamEntry[]][] | null
+      >;
+      p.catch(() => {}); // a read ahead left behind (the link stopped) must not go unhandled
+      return p;
+    };
+    // The next read of new entries, sent before the entries of the last one are delivered: Redis
+    // answers the reads of one connection in order, so delivery order is unchanged, and a read
+    // cycle no longer adds a round trip to Redis to every delivery (a busy node waited 1-3 ms
+    // per read for it). Only one read ahead.
+    let ahead: ReturnType<typeof read> | null = null;
+    const dropAhead = () => {
+      ahead = null;
+    };
     while (!ctx.stopped) {
       if (ctx.lease.fenced) {
         // Taken over: what is in the stream is the survivor's to drain. After rejoining, what
-        // was read but not acknowledged meanwhile is read again first.
+        // was read but not acknowledged meanwhile (a read ahead included) is read again first.
+        dropAhead();
         await sleep(ctx.heartbeatMs);
         from = "0";
         continue;
@@ -391,19 +428,18 @@ export class Forwarder {
       try {
         // Pending entries are re-read from "0" until none is left: acknowledge first.
         if (from === "0") await acked();
-        const args: (string | number)[] = ["GROUP", GROUP, ctx.me, "COUNT", READ_COUNT];
-        if (from === ">") args.push("BLOCK", 1000);
-        args.push("STREAMS", key, from);
-        const res = await reader.callBuffer("XREADGROUP", ...args) as
-          | [Buffer, StreamEntry[]][]
-          | null;
+        const next = ahead ?? read(from);
+        ahead = null;
+        const res = await next;
         failures = 0;
+        if (ctx.lease.fenced) continue;
         const entries = res?.[0]?.[1] ?? [];
         if (from === "0" && entries.length === 0) {
           from = ">";
           continue;
         }
         if (entries.length === 0) continue;
+        if (from === ">" && !ctx.stopped) ahead = read(">");
         // Deliveries stay in stream order; only their acknowledgements overlap. A takeover's
         // pause, a moving session's hold and the lease are checked right before the
         // (synchronous) delivery: the read may have been answered just before this process was
@@ -427,6 +463,7 @@ export class Forwarder {
         acks.push(a);
         this.#lastAck = Promise.all(acks.map((x) => x.catch(() => {}))).then(() => {});
       } catch (e) {
+        dropAhead();
         if (ctx.stopped) return;
         if (isRedisError(e, "NOGROUP")) {
           await this.ensureGroup(ctx.me).catch(() => {});
@@ -454,20 +491,27 @@ export class Forwarder {
   ): Promise<void> {
     const host = this.ctx.host;
     const passed = opts.backlog && host.deliverBacklog
-      ? host.deliverBacklog(() => this.#deliverNow(entries, after, opts.delivered))
-      : this.#deliverNow(entries, after, opts.delivered);
+      ? host.deliverBacklog(() => this.#deliverNow(entries, after, opts))
+      : this.#deliverNow(entries, after, opts);
     return this.#acknowledge(key, entries, passed);
   }
 
-  /** The synchronous part of #deliverEntries; returns copies passed on to other nodes. */
-  #deliverNow(
-    entries: StreamEntry[],
-    after: number,
-    delivered?: DrainOptions["delivered"],
-  ): Promise<void>[] | null {
+  /**
+   * The synchronous part of #deliverEntries; returns what the XACK waits for: copies passed on
+   * to other nodes, and held deliveries (opts.held) until they settle.
+   */
+  #deliverNow(entries: StreamEntry[], after: number, opts: DrainOptions): Promise<void>[] | null {
     const { host, log } = this.ctx;
+    const delivered = opts.delivered;
+    const deliverHeld = opts.held ? host.deliverHeld?.bind(host) : undefined;
     // Copies for shared groups passed on to another node: queued there before the XACK.
     let passed: Promise<void>[] | null = null;
+    // Held deliveries not yet settled, plus one for this loop; one callback for all of them.
+    let unsettled = 1;
+    let settledAll: (() => void) | null = null;
+    const settled = () => {
+      if (--unsettled === 0) settledAll?.();
+    };
     for (const [id, fields] of entries) {
       if (!fields) continue; // deleted by trimming
       for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -488,15 +532,25 @@ export class Forwarder {
             return log.warn(`cluster: a ${wire.kind} message in stream entry ${id}`);
           }
           const msg = wire.msg;
-          const key = dedupKey(msg, share);
-          const first = this.#recent.note(key);
+          // The id's parts as just decoded: no second pass over the id string.
+          const first = share === undefined && idParts.counter >= 0
+            ? this.#recent.noteParts(idParts.prefix, idParts.counter)
+            : this.#recent.note(dedupKey(msg, share));
           if (first !== undefined && (after < 0 || first > after)) return;
-          const r = host.deliverFromPeer(msg, share, hops);
-          if (r) (passed ??= []).push(r);
+          if (share === undefined && deliverHeld) {
+            unsettled++;
+            deliverHeld(msg, settled);
+          } else {
+            const r = host.deliverFromPeer(msg, share, hops);
+            if (r) (passed ??= []).push(r);
+          }
           const more = share === undefined ? delivered?.(msg) : undefined;
           if (more) (passed ??= []).push(more);
         }, (e) => log.warn(`cluster: undecodable stream entry ${id}: ${e}`));
       }
+    }
+    if (--unsettled > 0) {
+      (passed ??= []).push(new Promise<void>((resolve) => settledAll = resolve));
     }
     return passed;
   }

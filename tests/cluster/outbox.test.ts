@@ -4,6 +4,7 @@
  * e2e tests, which forward through it.
  */
 import assert from "node:assert/strict";
+import { setImmediate } from "node:timers";
 import { MAX_BYTES, MAX_FRAMES, Outbox, type OutboxTransport } from "../../src/cluster/outbox.ts";
 import { decodeWire, encodeWire, type WireMessage } from "../../src/cluster/wire.ts";
 import type { StoredMessage } from "../../src/broker/model.ts";
@@ -50,7 +51,11 @@ function frame(id: string, qos: 0 | 1, size = 10): Uint8Array {
   return encodeWire({ kind: "publish", msg });
 }
 
-const turn = () => new Promise<void>((r) => setTimeout(r, 0));
+/**
+ * The end of the current event-loop turn: an immediate queued after the outbox's own flush runs
+ * after it (a 0 ms timeout may fire before it, when the turn took a millisecond).
+ */
+const turn = () => new Promise<void>((r) => setImmediate(r));
 
 Deno.test("outbox: one turn's messages for a node leave as one stream entry and one channel message, in order", async () => {
   const { transport, sent } = recorder();
@@ -113,4 +118,60 @@ Deno.test("outbox: a batch is sent as soon as it is full, earlier messages first
   assert.deepStrictEqual(sent.map((s) => s.ids), [["huge"]]);
   await turn();
   assert.equal(sent.length, 1);
+});
+
+Deno.test("outbox: messages encoded straight into a batch read back whole, alone, batched and copied", async () => {
+  const sent: { node: string; stream: boolean; frame: Uint8Array }[] = [];
+  const out = new Outbox({
+    stream(node, frame) {
+      sent.push({ node, stream: true, frame: new Uint8Array(frame) });
+      return Promise.resolve();
+    },
+    channel(node, frame) {
+      sent.push({ node, stream: false, frame: new Uint8Array(frame) });
+    },
+  });
+  const msg = (id: string, qos: 0 | 1, size = 10): StoredMessage => ({
+    id,
+    topic: "a/ü/t",
+    payload: new Uint8Array(size).fill(7),
+    qos,
+    retain: true,
+    createdAt: 5,
+    origin: "client-1",
+    properties: { userProperties: [["k", "v"]], correlationData: new Uint8Array([1, 2]) },
+  });
+  const messages = (frame: Uint8Array) => {
+    const m = decodeWire(frame);
+    return m.kind === "batch" ? m.messages : [m];
+  };
+  // Alone: the frame itself, no batch around it.
+  const lone = msg("n-1", 1);
+  const acked = out.streamMessage("b", lone);
+  await turn();
+  await acked;
+  assert.deepStrictEqual(messages(sent[0].frame), [{ kind: "publish", msg: lone }]);
+  assert.notEqual(sent[0].frame[0], 11, "not a batch");
+  // Several, one shared, and a copy for a second node.
+  sent.length = 0;
+  const a = msg("n-2", 0);
+  const b = msg("n-3", 0, 70_000);
+  out.channelMessage("b", a);
+  out.toChannel("c", out.last);
+  out.channelMessage("b", b, "$share/g/t", 1);
+  await turn();
+  assert.deepStrictEqual(sent.map((s) => [s.node, messages(s.frame)]), [
+    ["b", [{ kind: "publish", msg: a }, {
+      kind: "publish-shared",
+      share: "$share/g/t",
+      hops: 1,
+      msg: b,
+    }]],
+    ["c", [{ kind: "publish", msg: a }]],
+  ]);
+  // Larger than a three-byte length: encoded on its own, then copied in.
+  sent.length = 0;
+  const huge = msg("n-4", 1, 2 * 1024 * 1024);
+  await Promise.all([out.streamMessage("b", huge), turn()]);
+  assert.deepStrictEqual(messages(sent[0].frame), [{ kind: "publish", msg: huge }]);
 });

@@ -34,3 +34,71 @@ Deno.test("recent ids: the newest half of the bound is always remembered, never 
   assert.equal(r.firstSeen("id-0"), undefined, "the oldest are forgotten");
   assert.equal(r.seen("id-0"), false, "a forgotten id counts as new again");
 });
+
+Deno.test("recent ids: node-made ids and ids of any other form are told apart exactly", () => {
+  const r = new RecentIds(1000);
+  const ids = [
+    "n1-lq2x3-1",
+    "n1-lq2x3-z",
+    "n1-lq2x3-10",
+    "n1-lq2x3-01", // not canonical base 36: kept as a string, never taken for "1"
+    "n1-lq2x3-A",
+    "n1-lq2x3-",
+    "n2-lq2x3-1",
+    "n1-lq2x3-1\n$share/g/t",
+    "plain",
+    "-1",
+    "n1-lq2x3-zzzzzzzzzz",
+    "n1-lq2x3-zzzzzzzzzzz",
+  ];
+  for (const id of ids) assert.equal(r.seen(id), false, `${JSON.stringify(id)} is new`);
+  ids.forEach((id, i) => assert.equal(r.firstSeen(id), i + 1, JSON.stringify(id)));
+  for (const id of ids) assert.equal(r.seen(id), true, `${JSON.stringify(id)} is a duplicate`);
+  assert.equal(r.firstSeen("n1-lq2x3-2"), undefined);
+  assert.equal(r.firstSeen("n3-lq2x3-1"), undefined);
+});
+
+Deno.test("recent ids: ids of more node prefixes than one generation indexes are still known", () => {
+  const r = new RecentIds(10_000);
+  const ids = Array.from({ length: 1500 }, (_, i) => `node${i}-lq2x3-${(i % 40).toString(36)}`);
+  for (const id of ids) assert.equal(r.seen(id), false);
+  ids.forEach((id, i) => assert.equal(r.firstSeen(id), i + 1, id));
+  for (const id of ids) assert.equal(r.seen(id), true, id);
+  assert.equal(r.firstSeen("node1499-lq2x3-1"), undefined);
+});
+
+Deno.test("recent ids: answers as a plain two-generation map of strings would, ids in any order", () => {
+  // The reference: the same generations over plain string Maps.
+  class Reference {
+    current = new Map<string, number>();
+    previous = new Map<string, number>();
+    count = 0;
+    constructor(readonly generation: number) {}
+    note(id: string): number | undefined {
+      const first = this.current.get(id) ?? this.previous.get(id);
+      if (first !== undefined) return first;
+      if (this.current.size >= this.generation) {
+        this.previous = this.current;
+        this.current = new Map();
+      }
+      this.current.set(id, ++this.count);
+      return undefined;
+    }
+  }
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const r = new RecentIds(400);
+  const ref = new Reference(200);
+  for (let i = 0; i < 20_000; i++) {
+    const kind = random(10);
+    const id = kind < 7
+      ? `n${random(3)}-lq2x3-${(i - random(300)).toString(36)}` // mostly rising, some repeats
+      : kind < 9
+      ? `other-${random(500)}x`
+      : `n1-lq2x3-0${random(5)}`;
+    assert.equal(r.note(id), ref.note(id), `${i}: ${id}`);
+  }
+});

@@ -7,8 +7,10 @@ import {
   decodeWire,
   encodeBatch,
   encodeWire,
+  idParts,
   type WireMessage,
 } from "../../src/cluster/wire.ts";
+import { RecentIds } from "../../src/cluster/recent_ids.ts";
 
 const enc = new TextEncoder();
 
@@ -222,4 +224,34 @@ Deno.test("wire: a damaged batch yields the messages before the damage and repor
   const r = frames(broken);
   assert.deepStrictEqual(r.got, [b]);
   assert.match(r.bad[0], /unknown cluster message/);
+});
+
+Deno.test("wire: a decoded id's parts name the same id as the whole string does", () => {
+  const ids = [
+    "n1-lq2x3-1",
+    "n1-lq2x3-zz9",
+    "n1-lq2x3-01",
+    "n1-lq2x3-A",
+    "n1-lq2x3-",
+    "plain",
+    "-1",
+    "n1-lq2x3-zzzzzzzzzz",
+    "n1-lq2x3-zzzzzzzzzzz",
+    "ü-1",
+    "n1-ü-1",
+  ];
+  for (const id of ids) {
+    const r = new RecentIds(100);
+    const frame = encodeWire({ kind: "publish", msg: { ...bare, id } });
+    let got: WireMessage | null = null;
+    decodeFrames(frame, (m) => got = m, (e) => assert.fail(String(e)));
+    assert.equal((got as unknown as { msg: StoredMessage }).msg.id, id);
+    assert.equal(r.note(id), undefined);
+    if (idParts.counter >= 0) {
+      assert.equal(idParts.prefix + idParts.counter.toString(36), id, `${id} splits exactly`);
+      assert.equal(r.noteParts(idParts.prefix, idParts.counter), 1, `${id} is known by its parts`);
+    } else {
+      assert.ok(!/-([1-9a-z][0-9a-z]{0,9}|0)$/.test(id), `${id} has parts`);
+    }
+  }
 });

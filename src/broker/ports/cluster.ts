@@ -22,6 +22,15 @@ export interface ClusterHost {
    * subscribes to the topic: a copy passed on for sessions that moved here from that node.
    */
   deliverTo?(msg: StoredMessage, clientIds: readonly string[]): void;
+  /**
+   * Delivers a message read from this node's stream to local subscribers, as deliverFromPeer
+   * without a group, for a caller whose own acknowledgement (the stream entry's) can wait: a
+   * QoS 1 delivery to a connected persistent session may stay unwritten until its subscriber
+   * acknowledges it, as for a local publisher. `settled` is called once, when every delivery so
+   * held was acknowledged or written to the store (the next store flush makes those durable):
+   * at once when none was held.
+   */
+  deliverHeld?(msg: StoredMessage, settled: () => void): void;
   /** Node `node` gained its first (`present`) or lost its last member of shared group `share`. */
   sharedRouteChanged(share: string, node: string, present: boolean): void;
   /**
