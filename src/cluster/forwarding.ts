@@ -10,19 +10,23 @@
  * event-loop turn for one node travel together as one "batch" frame (outbox.ts). A message for a
  * shared group goes to the one node picked for it, as a "publish-shared" frame naming the group.
  */
-import type { Buffer } from "node:buffer";
 import type { StoredMessage } from "../broker/model.ts";
 import { callBuffer, isRedisError, sleep } from "../redis/commands.ts";
 import type { RedisClient } from "../redis/conn.ts";
 import type { LinkContext } from "./context.ts";
 import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
-import { topicMatches } from "../broker/topic.ts";
 import { decodeFrames, encodeWire, idParts } from "./wire.ts";
+import {
+  dedupKey,
+  type DrainOptions,
+  HELD,
+  sessionKey,
+  type StreamEntry,
+  subscribedTo,
+} from "./stream_delivery.ts";
 
 const GROUP = "mqttwk";
-/** How this node's own stream is delivered while no session moved away lately. */
-const HELD: DrainOptions = Object.freeze({ held: true });
 /**
  * Stream entries per read. An entry holds a batch (up to 1,024 messages, see outbox.ts), so this
  * bounds one read to tens of thousands of messages: more would be delivered in one go and then
@@ -33,56 +37,6 @@ const READ_COUNT = 64;
 const MAX_ACKS = 8;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
-
-/** How drainStream delivers a dead node's stream (and #read this node's own). */
-export interface DrainOptions {
-  /** Its sessions were adopted with their stream backlog still to come (deliverBacklog). */
-  backlog?: boolean;
-  /**
-   * This node's own stream, read as it comes: QoS 1 deliveries to connected sessions may stay
-   * unwritten until their subscribers acknowledge them (ClusterHost.deliverHeld); the XACK waits
-   * for that instead of for a store write of each.
-   */
-  held?: boolean;
-  /**
-   * Also called for each message delivered (not for shared groups'), with the sessions it was
-   * for when it was meant for those only ("publish-to"); acked after it resolves.
-   */
-  delivered?: (msg: StoredMessage, only?: readonly string[]) => Promise<void> | undefined;
-}
-
-/** One stream entry as XREADGROUP returns it: id and field/value pairs. */
-export type StreamEntry = [Buffer, Buffer[]];
-
-/**
- * What duplicates are recognised by: the message id, and the shared group a copy is for (one
- * message reaches a node once for its subscribers and once per group that picked the node).
- */
-function dedupKey(msg: StoredMessage, share: string | undefined): string {
-  return share === undefined ? msg.id : `${msg.id}\n${share}`;
-}
-
-/**
- * A copy for one session only ("publish-to") is recognised by the message id and the session:
- * the node may have had the message already for its other subscribers, not for this one.
- */
-function sessionKey(msg: StoredMessage, clientId: string): string {
-  return `${msg.id}\n>${clientId}`;
-}
-
-/** Client ids of `sessions` (client id -> filters) subscribed to `topic`, or null for none. */
-export function subscribedTo(
-  sessions: Iterable<[string, readonly string[]]>,
-  topic: string,
-  only?: readonly string[],
-): string[] | null {
-  let ids: string[] | null = null;
-  for (const [id, filters] of sessions) {
-    if (only && !only.includes(id)) continue;
-    if (filters.some((f) => topicMatches(f, topic))) (ids ??= []).push(id);
-  }
-  return ids;
-}
 
 /** Sends messages to the nodes that route them, and delivers what other nodes sent here. */
 export class Forwarder {

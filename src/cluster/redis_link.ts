@@ -44,7 +44,8 @@ import {
 } from "../redis/conn.ts";
 import { DEFAULT_PREFIX, RedisKeys } from "../redis/keys.ts";
 import { type ClusterStore, LinkContext } from "./context.ts";
-import { Forwarder, subscribedTo } from "./forwarding.ts";
+import { Forwarder } from "./forwarding.ts";
+import { subscribedTo } from "./stream_delivery.ts";
 import { Membership } from "./membership.ts";
 import { RetainedReplica } from "./retained.ts";
 import { RouteTable } from "./routes.ts";

@@ -8,7 +8,8 @@
  */
 import { evalScript, sleep } from "../redis/commands.ts";
 import type { LinkContext } from "./context.ts";
-import { type Forwarder, subscribedTo } from "./forwarding.ts";
+import type { Forwarder } from "./forwarding.ts";
+import { subscribedTo } from "./stream_delivery.ts";
 import type { RouteTable } from "./routes.ts";
 import type { SessionHolder } from "./sessions.ts";
 import type { KeptWills } from "./wills.ts";

@@ -5,7 +5,7 @@
  */
 import type { StoredMessage } from "../../broker/model.ts";
 import type { ByteWriter } from "./byte_writer.ts";
-import type { RecordContext } from "./records.ts";
+import type { RecordContext } from "./record_context.ts";
 
 const encoder = new TextEncoder();
 const ascii = (s: string) => encoder.encode(s);

@@ -9,7 +9,7 @@
 import type { StoredMessage } from "../../broker/model.ts";
 import { ByteWriter, FieldCache } from "./byte_writer.ts";
 import { writeJsonValue } from "./json_value.ts";
-import type { RecordContext } from "./records.ts";
+import type { RecordContext } from "./record_context.ts";
 
 /** Bytes per chunk; a larger record gets a chunk of its own size. */
 const CHUNK = 256 * 1024;

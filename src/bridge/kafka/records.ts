@@ -5,7 +5,9 @@ import type { StoredMessage } from "../../broker/model.ts";
 import { jsonValueLength } from "./json_value.ts";
 import { mqttTopicOf, type TailRef, writeMessageTail } from "./record_arena.ts";
 import { type HeaderValue, putPropertyHeaders } from "./properties.ts";
-import type { KeyMode, RecordFormat } from "./settings.ts";
+import type { RecordContext } from "./record_context.ts";
+
+export type { RecordContext };
 
 /** A record as handed to kafkajs (its `Message` shape), plus where it goes. */
 export interface OutRecord {
@@ -20,15 +22,6 @@ export interface OutRecord {
   timestamp: string;
   /** Approximate size for the buffer and request limits. */
   bytes: number;
-}
-
-export interface RecordContext {
-  keyMode: KeyMode;
-  format: RecordFormat;
-  brokerId: string;
-  nodeId: string;
-  /** The original sent the JVM's process id; ours is the Deno process id. */
-  processId: string;
 }
 
 /**
