@@ -44,6 +44,8 @@ const { values: opt } = parseArgs({
     rounds: { type: "string", default: "3" },
     bootstrap: { type: "string" },
     baseline: { type: "string" },
+    /** For profiling one load: "fanin" runs only the fan-in (after one latency warm-up). */
+    only: { type: "string" },
   },
 });
 const BASELINE = opt.baseline ?? Deno.env.get("MQTTWK_BENCH_BASELINE");
@@ -338,8 +340,17 @@ try {
       const b = await startMqttwk(bootstrap, s, topic);
       try {
         await pacedLatency(b.port); // warm-up: JIT on both sides, topic creation, metadata
-        const lat = await pacedLatency(b.port);
+        const fanOnly = opt.only === "fanin";
+        const lat = fanOnly ? [0] : await pacedLatency(b.port);
         const fan = await load(b.port, true);
+        if (fanOnly) {
+          const zero = { main: 0, other: 0, jvm: 0, gen: 0, rest: 0 };
+          results.get(s.name)!.push({ fanIn: fan.got, sustained: 0, p50: 0, p99: 0, cpu: zero });
+          console.log(
+            `  round ${round + 1} ${s.name} (pid ${b.pid}): fan-in ${Math.round(fan.got)}`,
+          );
+          continue;
+        }
         const n0 = s.bridge ? await kafkaCount(kafka, topic) : 0;
         const cpu = cpuWindow(b.pid, server?.pid() ?? null);
         const sus = await load(b.port, false);
