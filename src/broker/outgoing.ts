@@ -22,6 +22,8 @@ export interface PublishTemplate {
   bytes: Uint8Array;
   /** -1 for QoS 0. */
   packetIdOffset: number;
+  /** Where the payload starts in `bytes` (it runs to the end), when known. */
+  payloadOffset?: number;
 }
 
 /**
@@ -61,7 +63,7 @@ function encodeTemplate(
   properties: Properties | undefined,
   version: ProtocolVersion,
 ): PublishTemplate {
-  return encodePublish({
+  const e = encodePublish({
     type: "publish",
     topic,
     payload: msg.payload,
@@ -71,6 +73,9 @@ function encodeTemplate(
     packetId: qos > 0 ? 1 : undefined,
     properties,
   }, version);
+  // The payload is a PUBLISH's last field.
+  const payloadOffset = e.bytes.byteLength - msg.payload.byteLength;
+  return { bytes: e.bytes, packetIdOffset: e.packetIdOffset, payloadOffset };
 }
 
 /**
