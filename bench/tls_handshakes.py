@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""TLS handshake load for the tls-hs-* scenarios (bench/scenarios_more.ts runHandshakes).
+
+Deno's node:tls client never resumes a session (it ignores `session`, so isSessionReused() is
+always false, against Mosquitto as against MqttWk), which made the -resume scenarios measure full
+handshakes. Python's ssl module (OpenSSL) does resume, TLS 1.2 by session id or ticket and
+TLS 1.3 by ticket, so the handshakes are driven from here.
+
+  python3 bench/tls_handshakes.py HOST PORT CAFILE TLSv1.3|TLSv1.2 N CONCURRENCY RESUME(0|1) PREFIX
+
+Each connection: TCP connect, TLS handshake (version pinned), MQTT 3.1.1 CONNECT (keepalive 0,
+clean session), CONNACK, close. 20 warm-up connections first (not counted; the last one's session
+is the first to offer), then "ready"; the counted run starts on a line on stdin and ends with one
+JSON line: handshakes, failed, reused, seconds, firstError.
+"""
+import json
+import socket
+import ssl
+import sys
+import threading
+import time
+
+
+def connect_packet(client_id: str) -> bytes:
+    cid = client_id.encode()
+    var = b"\x00\x04MQTT\x04\x02\x00\x00"  # level 4, clean session, keepalive 0
+    payload = len(cid).to_bytes(2, "big") + cid
+    rem = len(var) + len(payload)
+    out = bytearray([0x10])
+    while True:
+        b = rem % 128
+        rem //= 128
+        out.append(b | (0x80 if rem else 0))
+        if not rem:
+            break
+    return bytes(out) + var + payload
+
+
+def main() -> None:
+    host, port, cafile, version, n, conc, resume, prefix = sys.argv[1:9]
+    port, n, conc, resume = int(port), int(n), int(conc), resume == "1"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile)
+    v = ssl.TLSVersion.TLSv1_3 if version == "TLSv1.3" else ssl.TLSVersion.TLSv1_2
+    ctx.minimum_version = v
+    ctx.maximum_version = v
+    lock = threading.Lock()
+    state = {"session": None, "reused": 0, "failed": 0, "first": "", "next": 0}
+
+    def one(cid: str, count: bool) -> None:
+        sess = state["session"] if resume else None
+        with socket.create_connection((host, port), timeout=30) as raw:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with ctx.wrap_socket(raw, server_hostname="localhost", session=sess) as s:
+                s.sendall(connect_packet(cid))
+                got = b""
+                while len(got) < 4:
+                    chunk = s.recv(4 - len(got))
+                    if not chunk:
+                        raise RuntimeError("closed before CONNACK")
+                    got += chunk
+                if got[0] != 0x20 or got[3] != 0:
+                    raise RuntimeError(f"CONNACK code {got[3]}")
+                # A TLS 1.3 ticket arrives after the handshake; the read above processed it.
+                with lock:
+                    if count and s.session_reused:
+                        state["reused"] += 1
+                    if resume and s.session is not None:
+                        state["session"] = s.session
+
+    for i in range(20):
+        try:
+            one(f"{prefix}w{i}", False)
+        except Exception:  # noqa: BLE001 - warm-up failures show up in the counted run
+            pass
+
+    # The caller starts its CPU window, then says go.
+    print("ready", flush=True)
+    sys.stdin.readline()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = state["next"]
+                state["next"] += 1
+            if i >= n:
+                return
+            try:
+                one(f"{prefix}h{i}", True)
+            except Exception as err:  # noqa: BLE001 - counted and reported
+                with lock:
+                    state["failed"] += 1
+                    state["first"] = state["first"] or repr(err)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(conc)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    secs = time.perf_counter() - t0
+    print(json.dumps({
+        "handshakes": n - state["failed"],
+        "failed": state["failed"],
+        "reused": state["reused"],
+        "seconds": secs,
+        "firstError": state["first"],
+    }))
+
+
+main()
