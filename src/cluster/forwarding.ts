@@ -16,7 +16,7 @@ import type { RedisClient } from "../redis/conn.ts";
 import type { LinkContext } from "./context.ts";
 import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
-import { StreamAcks } from "./stream_acks.ts";
+import { StreamAcks, Unsettled } from "./stream_acks.ts";
 import { decodeFrames, encodeWire, idParts } from "./wire.ts";
 import {
   dedupKey,
@@ -54,8 +54,8 @@ export class Forwarder {
   /** Sessions moving here (see hold): the reader waits while there are any. */
   #holds = 0;
   #unheld: (() => void) | null = null;
-  /** The read loop's last acknowledgement (settled; awaited when the loop ends). */
-  #lastAck: Promise<void> = Promise.resolve();
+  /** Acknowledgements of the read loop not yet settled. */
+  #acking = new Unsettled();
   /** Frames for other nodes, batched per node and event-loop turn. */
   readonly outbox: Outbox;
   /** XACK + XDEL of delivered entries, shared by the reads ready at the same time. */
@@ -138,7 +138,7 @@ export class Forwarder {
 
   /** Starts reading this node's stream on its own (blocking) connection. */
   startReading(reader: RedisClient): void {
-    this.#reading ??= this.#read(reader).finally(() => this.#lastAck);
+    this.#reading ??= this.#read(reader).finally(() => this.#acking.none());
   }
 
   /** Resolves once the read loop ended (after the link stopped and closed the reader). */
@@ -156,7 +156,7 @@ export class Forwarder {
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#paused = promise;
     // Every batch delivered so far is acknowledged (or failed) before the takeover reads on.
-    await this.#lastAck;
+    await this.#acking.none();
     return () => {
       this.#paused = null;
       resolve();
@@ -420,7 +420,7 @@ export class Forwarder {
         acks.push(a);
         ackSizes.push(entries.length);
         unacked += entries.length;
-        this.#lastAck = Promise.all(acks.map((x) => x.catch(() => {}))).then(() => {});
+        this.#acking.add(a);
       } catch (e) {
         dropAhead();
         if (ctx.stopped) return;

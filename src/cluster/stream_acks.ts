@@ -99,3 +99,30 @@ function byKey(batch: Pending[]): Map<string, string[]> {
   }
   return m;
 }
+
+/**
+ * Promises not yet settled, and who waits for none to be left: a count, not a Promise.all over
+ * them per addition (that cost each read of the own stream allocations for every read in flight).
+ */
+export class Unsettled {
+  #count = 0;
+  #waiters: (() => void)[] = [];
+
+  /** Counts `p` until it settles (either way). */
+  add(p: Promise<unknown>): void {
+    this.#count++;
+    const settled = () => {
+      if (--this.#count > 0) return;
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const w of waiters) w();
+    };
+    p.then(settled, settled);
+  }
+
+  /** Resolves once every promise added so far (and meanwhile) has settled. */
+  none(): Promise<void> {
+    if (this.#count === 0) return Promise.resolve();
+    return new Promise((r) => this.#waiters.push(r));
+  }
+}
