@@ -213,7 +213,9 @@ export function clusterLine(r: RunResult): string {
     fmtSig(d.oneNode.p99Ms)
   } ms, cross ${fmtNum(r.msgsPerSec)} msg/s p99 ${fmtSig(r.p99Ms)} ms, ratio ${
     fmtSig(d.ratio)
-  }, redis CPU ${fmtNum(d.redisCpuPctOne)}% / ${fmtNum(d.redisCpuPctCross)}%, lost ${
-    r.lost + d.oneNode.lost
-  }`;
+  }, redis CPU ${fmtNum(d.redisCpuPctOne)}% / ${fmtNum(d.redisCpuPctCross)}%, cross CPU% ${
+    Object.entries((r.detail?.cpuPct ?? {}) as Record<string, number>).map(([k, v]) =>
+      `${k.startsWith("mqttwk") ? "node A" : k} ${fmtNum(v)}`
+    ).join(", ")
+  }, gen ${fmtNum(r.genCpuPct)}%, lost ${r.lost + d.oneNode.lost}`;
 }

@@ -200,19 +200,23 @@ export class In {
     }
     if (dash < stop || b[dash] !== 0x2d) return this.str();
     const prefix = this.#cached(start, dash + 1);
-    let tail = "";
-    let n = 0;
-    for (let i = dash + 1; i < end; i++) {
-      const c = b[i];
-      tail += String.fromCharCode(c);
-      n = n * 36 + (c <= 0x39 ? c - 0x30 : c - 0x61 + 10);
-    }
-    this.pos = end;
-    // Only the canonical base-36 form (digits and lower case, no leading zero) is a counter.
-    if (canonical && tail.length > 0 && !(b[dash + 1] === 0x30 && tail.length > 1)) {
+    const digits = end - dash - 1;
+    // Only the canonical base-36 form (digits and lower case, no leading zero) is a counter;
+    // its string is then the number's (one conversion instead of a string per character).
+    if (canonical && digits > 0 && !(b[dash + 1] === 0x30 && digits > 1)) {
+      let n = 0;
+      for (let i = dash + 1; i < end; i++) {
+        const c = b[i];
+        n = n * 36 + (c <= 0x39 ? c - 0x30 : c - 0x61 + 10);
+      }
+      this.pos = end;
       idParts.prefix = prefix;
       idParts.counter = n;
+      return prefix + n.toString(36);
     }
+    let tail = "";
+    for (let i = dash + 1; i < end; i++) tail += String.fromCharCode(b[i]);
+    this.pos = end;
     return prefix + tail;
   }
 
