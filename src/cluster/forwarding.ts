@@ -16,7 +16,7 @@ import type { RedisClient } from "../redis/conn.ts";
 import type { LinkContext } from "./context.ts";
 import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
-import { StreamAcks, Unsettled } from "./stream_acks.ts";
+import { MAX_ACK_READS, MAX_UNACKED, StreamAcks, Unsettled } from "./stream_acks.ts";
 import { decodeFrames, encodeWire, idParts } from "./wire.ts";
 import {
   dedupKey,
@@ -33,15 +33,6 @@ const GROUP = "mqttwk";
  * wait for one store flush, stalling the stream for seconds under overload.
  */
 const READ_COUNT = 64;
-/**
- * Own stream entries delivered but not yet acknowledged, at most (their held deliveries wait for
- * their subscribers): eight full reads. Counted in entries, not reads, so light traffic (a read
- * per entry, each waiting for its subscribers' acks) does not stall delivery behind a few slow
- * acknowledgements.
- */
-const MAX_UNACKED = 8 * READ_COUNT;
-/** Reads of the own stream not yet acknowledged, at most. */
-const MAX_ACK_READS = 256;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
 
@@ -54,6 +45,9 @@ export class Forwarder {
   /** Sessions moving here (see hold): the reader waits while there are any. */
   #holds = 0;
   #unheld: (() => void) | null = null;
+  /** The reader's connection broke: a read answered as it did may have left entries pending
+   * here (the resent read brings newer ones only), so the loop reads from "0" again first. */
+  #broke = false;
   /** Acknowledgements of the read loop not yet settled. */
   #acking = new Unsettled();
   /** Frames for other nodes, batched per node and event-loop turn. */
@@ -138,6 +132,7 @@ export class Forwarder {
 
   /** Starts reading this node's stream on its own (blocking) connection. */
   startReading(reader: RedisClient): void {
+    reader.on("close", () => this.#broke = true);
     this.#reading ??= this.#read(reader).finally(() => this.#acking.none());
   }
 
@@ -383,6 +378,12 @@ export class Forwarder {
         const res = await next;
         failures = 0;
         if (ctx.lease.fenced) continue;
+        if (this.#broke) {
+          this.#broke = false;
+          dropAhead();
+          from = "0";
+          continue;
+        }
         const entries = res?.[0]?.[1] ?? [];
         if (from === "0" && entries.length === 0) {
           from = ">";
@@ -433,6 +434,7 @@ export class Forwarder {
         if (failures === 1) {
           ctx.log.warn(`cluster: reading own stream: ${(e as Error)?.message ?? e}`);
         }
+        from = "0"; // see #broke
         await sleep(Math.min(50 * 2 ** Math.min(failures, 6), 2000));
       }
     }

@@ -14,6 +14,15 @@ import type { LinkContext } from "./context.ts";
 
 /** Ids per XACK/XDEL command (a MULTI may hold several). */
 const IDS_PER_COMMAND = 512;
+/**
+ * Own stream entries delivered but not yet acknowledged, at most (their held deliveries wait for
+ * their subscribers): eight full reads of 64. Counted in entries, not reads, so light traffic (a
+ * read per entry, each waiting for its subscribers' acks) does not stall delivery behind a few
+ * slow acknowledgements.
+ */
+export const MAX_UNACKED = 8 * 64;
+/** Reads of the own stream not yet acknowledged, at most. */
+export const MAX_ACK_READS = 256;
 /** Least time between two MULTIs (see the file comment). */
 export const GAP_MS = 2;
 
