@@ -21,8 +21,12 @@ const IDS_PER_COMMAND = 512;
  * slow acknowledgements.
  */
 export const MAX_UNACKED = 8 * 64;
-/** Reads of the own stream not yet acknowledged, at most. */
-export const MAX_ACK_READS = 256;
+/**
+ * Reads of the own stream not yet acknowledged, at most: room for the reads of a few
+ * acknowledgement gaps at light load, while a saturated node (small reads, one per round trip)
+ * still waits for its subscribers before it delivers far ahead of them.
+ */
+export const MAX_ACK_READS = 32;
 /** Least time between two MULTIs (see the file comment). */
 export const GAP_MS = 2;
 
