@@ -24,6 +24,9 @@ import { clusterScenarios } from "./scenario_list.ts";
 import { fmtNum, fmtSig, median, table } from "./stats.ts";
 import { startRedis } from "../tests/helpers/redis.ts";
 
+/** MQTTWK_BENCH_REDIS_STATS=1: print Redis's command counts of each run (stderr). */
+const REDIS_STATS = Deno.env.get("MQTTWK_BENCH_REDIS_STATS") === "1";
+
 /** One node against cross-node, as kept in the cross-node result's `detail`. */
 export interface ClusterDetail {
   oneNode: RunResult;
@@ -43,6 +46,7 @@ export async function runClusterScenario(
   round: number,
   broker: BrokerName = "mqttwk",
 ): Promise<RunResult> {
+  const name = broker;
   const redis = await startRedis();
   const pidLine = (await redis.cli("info", "server")).match(/process_id:(\d+)/);
   const redisPid = Number(pidLine?.[1] ?? NaN);
@@ -66,7 +70,16 @@ export async function runClusterScenario(
       };
       // Own topics and client ids per arrangement: the other's persistent sessions stay offline.
       const sc = { ...shape, topicRoot: cross ? "x" : "one" };
+      if (REDIS_STATS) await redis.cli("config", "resetstat");
       const r = await runScenario(broker, sc, t, round * 10 + (cross ? 2 : 1));
+      if (REDIS_STATS) {
+        // Redis commands per delivery: how well what crosses Redis is batched.
+        const stats = await redis.cli("info", "commandstats");
+        const lines = stats.split("\n").filter((l) => l.startsWith("cmdstat_")).map((l) =>
+          l.replace(/^cmdstat_([\w|]+):calls=(\d+),usec=(\d+).*/, "$1 $2 calls $3 us")
+        );
+        console.error(`  ${s.name} ${name} ${cross ? "cross" : "one"}: ${lines.join("; ")}`);
+      }
       await r.cleanup();
       return { ...r.result, scenario: s.name, round };
     };
@@ -200,7 +213,9 @@ export function clusterLine(r: RunResult): string {
     fmtSig(d.oneNode.p99Ms)
   } ms, cross ${fmtNum(r.msgsPerSec)} msg/s p99 ${fmtSig(r.p99Ms)} ms, ratio ${
     fmtSig(d.ratio)
-  }, redis CPU ${fmtNum(d.redisCpuPctOne)}% / ${fmtNum(d.redisCpuPctCross)}%, lost ${
-    r.lost + d.oneNode.lost
-  }`;
+  }, redis CPU ${fmtNum(d.redisCpuPctOne)}% / ${fmtNum(d.redisCpuPctCross)}%, cross CPU% ${
+    Object.entries((r.detail?.cpuPct ?? {}) as Record<string, number>).map(([k, v]) =>
+      `${k.startsWith("mqttwk") ? "node A" : k} ${fmtNum(v)}`
+    ).join(", ")
+  }, gen ${fmtNum(r.genCpuPct)}%, lost ${r.lost + d.oneNode.lost}`;
 }

@@ -16,14 +16,14 @@ import type { RedisClient } from "../redis/conn.ts";
 import type { LinkContext } from "./context.ts";
 import { Outbox } from "./outbox.ts";
 import { RecentIds } from "./recent_ids.ts";
+import { MAX_ACK_READS, MAX_UNACKED, StreamAcks, Unsettled } from "./stream_acks.ts";
 import { decodeFrames, encodeWire, idParts } from "./wire.ts";
 import {
   dedupKey,
   type DrainOptions,
-  HELD,
+  MovedAway,
   sessionKey,
   type StreamEntry,
-  subscribedTo,
 } from "./stream_delivery.ts";
 
 const GROUP = "mqttwk";
@@ -33,8 +33,6 @@ const GROUP = "mqttwk";
  * wait for one store flush, stalling the stream for seconds under overload.
  */
 const READ_COUNT = 64;
-/** Batches of the own stream delivered but not yet acknowledged, at most. */
-const MAX_ACKS = 8;
 /** The field of a stream entry holding the wire frame. */
 const FIELD = "m";
 
@@ -47,10 +45,15 @@ export class Forwarder {
   /** Sessions moving here (see hold): the reader waits while there are any. */
   #holds = 0;
   #unheld: (() => void) | null = null;
-  /** The read loop's last acknowledgement (settled; awaited when the loop ends). */
-  #lastAck: Promise<void> = Promise.resolve();
+  /** The reader's connection broke: a read answered as it did may have left entries pending
+   * here (the resent read brings newer ones only), so the loop reads from "0" again first. */
+  #broke = false;
+  /** Acknowledgements of the read loop not yet settled. */
+  #acking = new Unsettled();
   /** Frames for other nodes, batched per node and event-loop turn. */
   readonly outbox: Outbox;
+  /** XACK + XDEL of delivered entries, shared by the reads ready at the same time. */
+  readonly acks: StreamAcks;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -62,6 +65,7 @@ export class Forwarder {
     recentIds: number,
   ) {
     this.#recent = new RecentIds(recentIds);
+    this.acks = new StreamAcks(ctx, GROUP);
     const { keys } = ctx;
     this.outbox = new Outbox({
       stream: (node, frame) =>
@@ -128,7 +132,8 @@ export class Forwarder {
 
   /** Starts reading this node's stream on its own (blocking) connection. */
   startReading(reader: RedisClient): void {
-    this.#reading ??= this.#read(reader).finally(() => this.#lastAck);
+    reader.on("close", () => this.#broke = true);
+    this.#reading ??= this.#read(reader).finally(() => this.#acking.none());
   }
 
   /** Resolves once the read loop ended (after the link stopped and closed the reader). */
@@ -146,7 +151,7 @@ export class Forwarder {
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#paused = promise;
     // Every batch delivered so far is acknowledged (or failed) before the takeover reads on.
-    await this.#lastAck;
+    await this.#acking.none();
     return () => {
       this.#paused = null;
       resolve();
@@ -219,8 +224,8 @@ export class Forwarder {
     return count;
   }
 
-  /** Sessions released to another node recently: client id -> where, filters, until when. */
-  #movedAway = new Map<string, { node: string; filters: string[]; until: number }>();
+  /** Sessions released to another node recently (see passOn). */
+  #movedAway = new MovedAway();
 
   /**
    * Session `clientId` (subscribed to `filters`) moved to `node`: for `ms`, what this node's
@@ -228,27 +233,7 @@ export class Forwarder {
    * goes on to that node too, instead of reaching no one.
    */
   passOn(clientId: string, node: string, filters: string[], ms: number): void {
-    if (filters.length) this.#movedAway.set(clientId, { node, filters, until: Date.now() + ms });
-  }
-
-  /** Options for delivering own-stream entries: only `held` while no session moved away lately. */
-  #passOnOptions(): DrainOptions {
-    if (this.#movedAway.size === 0) return HELD;
-    const now = Date.now();
-    for (const [id, m] of this.#movedAway) if (m.until < now) this.#movedAway.delete(id);
-    if (this.#movedAway.size === 0) return HELD;
-    const moved = new Map(this.#movedAway);
-    return {
-      held: true,
-      delivered: (msg, only) => {
-        const ids = subscribedTo(
-          [...moved].map(([id, m]) => [id, m.filters] as [string, string[]]),
-          msg.topic,
-          only,
-        );
-        return ids ? this.forwardToSessions(msg, ids, (id) => moved.get(id)!.node) : undefined;
-      },
-    };
+    this.#movedAway.add(clientId, node, filters, ms);
   }
 
   /**
@@ -330,8 +315,10 @@ export class Forwarder {
     let failures = 0;
     // Acknowledgements of the batches delivered last go on while the next reads wait and the next
     // batches are delivered (each waits for its own store flush, then XACK + XDEL): a read cycle
-    // costs one round trip to Redis, not three. At most MAX_ACKS at a time.
+    // costs one round trip to Redis, not three. At most MAX_UNACKED entries at a time.
     const acks: Promise<void>[] = [];
+    const ackSizes: number[] = [];
+    let unacked = 0;
     let ackFailures = 0;
     // A failed acknowledgement leaves its entries pending (re-read after a restart or by a
     // takeover, de-duplicated then); it must not keep the entries read since from delivery.
@@ -341,8 +328,12 @@ export class Forwarder {
           ctx.log.warn(`cluster: acknowledging own stream entries: ${(e as Error)?.message ?? e}`);
         }
       });
+    const oldest = () => {
+      unacked -= ackSizes.shift()!;
+      return settle(acks.shift()!);
+    };
     const acked = async () => {
-      while (acks.length) await settle(acks.shift()!);
+      while (acks.length) await oldest();
     };
     const read = (from: string) => {
       const args: (string | number)[] = ["GROUP", GROUP, ctx.me, "COUNT", READ_COUNT];
@@ -387,6 +378,12 @@ export class Forwarder {
         const res = await next;
         failures = 0;
         if (ctx.lease.fenced) continue;
+        if (this.#broke) {
+          this.#broke = false;
+          dropAhead();
+          from = "0";
+          continue;
+        }
         const entries = res?.[0]?.[1] ?? [];
         if (from === "0" && entries.length === 0) {
           from = ">";
@@ -400,7 +397,9 @@ export class Forwarder {
         // paused, and a node taken over meanwhile must not deliver what it read into sessions
         // that are owned elsewhere now. Those entries stay pending: the node that took this one
         // over claims them (or this one reads them again once it rejoined).
-        while (acks.length >= MAX_ACKS) await settle(acks.shift()!);
+        while (acks.length && (unacked >= MAX_UNACKED || acks.length >= MAX_ACK_READS)) {
+          await oldest();
+        }
         let fenced = false;
         while (true) {
           if (this.#paused) await this.#paused;
@@ -412,10 +411,17 @@ export class Forwarder {
           }
         }
         if (fenced) continue;
-        const a = this.#deliverEntries(key, entries, -1, this.#passOnOptions());
+        const a = this.#deliverEntries(
+          key,
+          entries,
+          -1,
+          this.#movedAway.options((m, ids, nodeOf) => this.forwardToSessions(m, ids, nodeOf)),
+        );
         a.catch(() => {}); // surfaced by settle
         acks.push(a);
-        this.#lastAck = Promise.all(acks.map((x) => x.catch(() => {}))).then(() => {});
+        ackSizes.push(entries.length);
+        unacked += entries.length;
+        this.#acking.add(a);
       } catch (e) {
         dropAhead();
         if (ctx.stopped) return;
@@ -428,6 +434,7 @@ export class Forwarder {
         if (failures === 1) {
           ctx.log.warn(`cluster: reading own stream: ${(e as Error)?.message ?? e}`);
         }
+        from = "0"; // see #broke
         await sleep(Math.min(50 * 2 ** Math.min(failures, 6), 2000));
       }
     }
@@ -537,14 +544,6 @@ export class Forwarder {
     passed: Promise<void>[] | null,
   ): Promise<void> {
     if (passed) await Promise.all(passed);
-    // Queue entries for persistent sessions must be durable before the stream forgets them,
-    // and only a node still holding its lease may forget them (a fenced one delivered them to
-    // sessions that are owned elsewhere now).
-    await this.ctx.store.flush();
-    await this.ctx.lease.valid();
-    for (let i = 0; i < entries.length; i += READ_COUNT * 8) {
-      const ids = entries.slice(i, i + READ_COUNT * 8).map(([id]) => id.toString());
-      await this.ctx.cmd.multi().xack(key, GROUP, ...ids).xdel(key, ...ids).exec();
-    }
+    await this.acks.ack(key, entries.map(([id]) => id.toString()));
   }
 }

@@ -1,6 +1,7 @@
 /**
  * What delivering a node stream's entries needs besides the forwarder: how a drain delivers, the
- * shape of an entry, the keys duplicates are recognised by, and who a passed-on copy is for.
+ * shape of an entry, the keys duplicates are recognised by, who a passed-on copy is for, and the
+ * sessions that moved away lately.
  */
 import type { Buffer } from "node:buffer";
 import type { StoredMessage } from "../broker/model.ts";
@@ -57,4 +58,46 @@ export function subscribedTo(
     if (filters.some((f) => topicMatches(f, topic))) (ids ??= []).push(id);
   }
   return ids;
+}
+
+/**
+ * Sessions released to another node recently: client id -> where, filters, until when. What this
+ * node's own stream still brings for them goes on to their new node (Forwarder.passOn).
+ */
+export class MovedAway {
+  #moved = new Map<string, { node: string; filters: string[]; until: number }>();
+
+  /** `clientId` (subscribed to `filters`) moved to `node`; remembered for `ms`. */
+  add(clientId: string, node: string, filters: string[], ms: number): void {
+    if (filters.length) this.#moved.set(clientId, { node, filters, until: Date.now() + ms });
+  }
+
+  /**
+   * Options for delivering own-stream entries: only `held` while no session moved away lately,
+   * else also passing copies on with `forward` (Forwarder.forwardToSessions).
+   */
+  options(
+    forward: (
+      msg: StoredMessage,
+      ids: string[],
+      nodeOf: (clientId: string) => string,
+    ) => Promise<void>,
+  ): DrainOptions {
+    if (this.#moved.size === 0) return HELD;
+    const now = Date.now();
+    for (const [id, m] of this.#moved) if (m.until < now) this.#moved.delete(id);
+    if (this.#moved.size === 0) return HELD;
+    const moved = new Map(this.#moved);
+    return {
+      held: true,
+      delivered: (msg, only) => {
+        const ids = subscribedTo(
+          [...moved].map(([id, m]) => [id, m.filters] as [string, string[]]),
+          msg.topic,
+          only,
+        );
+        return ids ? forward(msg, ids, (id) => moved.get(id)!.node) : undefined;
+      },
+    };
+  }
 }

@@ -14,6 +14,8 @@ import { eventually, type Node, receive, startNode } from "./harness.ts";
 import { RetainedReplica } from "../../src/cluster/retained.ts";
 import { RouteTable } from "../../src/cluster/routes.ts";
 import { Redis } from "ioredis";
+import { RedisKeys } from "../../src/redis/keys.ts";
+import { encodeWire } from "../../src/cluster/wire.ts";
 
 const standalone = HAVE_REDIS ? await startRedis() : null;
 const rcluster = HAVE_REDIS ? await startRedisCluster() : null;
@@ -416,5 +418,59 @@ Deno.test({
       assert.deepEqual(missing(), [], `${sent} published`);
       sub.close();
       pub.close();
+    }),
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "cluster: entries left pending by a read whose answer was lost are delivered once the reader reconnects",
+  fn: () =>
+    cluster("standalone", 2, async ([a, b], redis) => {
+      const sub = new MemoryClient(b.broker);
+      await sub.connect("lost-sub", false);
+      await subscribe(sub, "lost/1", 1);
+      await eventually(() => a.link.routeTable().get(b.id)?.includes("lost/1") ?? false);
+      // An entry for n2 that a read takes into n2's pending list whose answer never reaches n2
+      // (as when the connection breaks right after Redis answered): the read runs inside the
+      // MULTI of the XADD, so the blocked reader of n2 is not served it.
+      const key = new RedisKeys(redis.keyPrefix).stream(b.id);
+      const frame = encodeWire({
+        kind: "publish",
+        msg: {
+          id: "lost-test-1",
+          topic: "lost/1",
+          payload: enc.encode("once read, then lost"),
+          qos: 1,
+          retain: false,
+          createdAt: Date.now(),
+        },
+      });
+      const r = new Redis({ host: "127.0.0.1", port: standalone!.port, lazyConnect: true });
+      await r.connect();
+      try {
+        const res = await r.multi()
+          .xadd(key, "*", "m", frame)
+          .xreadgroup("GROUP", "mqttwk", b.id, "COUNT", 10, "STREAMS", key, ">")
+          .exec();
+        assert.equal(res?.[1]?.[0], null, "the read took the entry");
+        const pending = await r.xpending(key, "mqttwk") as [number, ...unknown[]];
+        assert.equal(pending[0], 1, "the entry is pending for n2");
+        // n2's reader connection breaks; its client resends the blocked read on reconnecting.
+        const clients = await r.client("LIST") as string;
+        const line = clients.split("\n").find((l) => l.includes(`name=mqttwk-reader-${b.id} `));
+        assert.ok(line, "n2's reader connection");
+        await r.client("KILL", "ID", line.match(/\bid=(\d+)/)![1]);
+        const p = await receive(sub, 10_000);
+        assert.equal(dec.decode(p.payload), "once read, then lost");
+        await eventually(
+          async () => ((await r.xpending(key, "mqttwk")) as [number])[0] === 0,
+          5000,
+          "the entry acknowledged",
+        );
+      } finally {
+        r.disconnect();
+        sub.close();
+      }
     }),
 });
