@@ -753,6 +753,14 @@ export const SCHEMA = [
     doc: "Idempotent producer (no duplicates from producer retries); needs acks -1.",
   },
   {
+    key: `${K}.producer.thread`,
+    type: "bool",
+    default: false,
+    field: "kafkaProducerThread",
+    doc: "Run the egress producer on a thread of its own; by default it runs on the broker's " +
+      "thread, where Kafka's answers release the acknowledgements without a thread hop.",
+  },
+  {
     key: `${K}.max.request.size`,
     type: "bytes",
     default: 1048576,

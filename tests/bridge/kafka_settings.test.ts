@@ -15,6 +15,14 @@ Deno.test("without rules everything goes to producer.topic, at-least-once", () =
   assert.equal(s.ingress, null);
 });
 
+Deno.test("the producer runs on the broker's thread unless producer.thread is set", () => {
+  assert.equal(bridgeSettings(defaultConfig()).producerThread, false);
+  assert.equal(
+    bridgeSettings({ ...defaultConfig(), kafkaProducerThread: true }).producerThread,
+    true,
+  );
+});
+
 Deno.test("a rule names a filter, a Kafka topic and optionally a mode", () => {
   assert.deepEqual(parseRule("sensors/+/temp -> telemetry", "at-least-once"), {
     filter: "sensors/+/temp",

@@ -7,6 +7,7 @@ import type { Config } from "../../config/load.ts";
 import type { Logger } from "../../log.ts";
 import { Egress, type EgressCounters } from "./egress.ts";
 import { isPermanentSendError, ProducerWorker } from "./producer_link.ts";
+import { inlineProducer } from "./producer_inline.ts";
 import { Ingress, type IngressCounters } from "./ingress.ts";
 import { silenceKafkajsTimerWarnings } from "./kafkajs_warnings.ts";
 import { eventRecord, messageRecord, messageRef, type RecordContext } from "./records.ts";
@@ -79,11 +80,11 @@ export function createKafkaBridge(config: Config, log: Logger): KafkaBridge | nu
     maxRequestBytes: s.maxRequestBytes,
     backoffMs: s.backoffMs,
     backoffMaxMs: s.backoffMaxMs,
-    // The next batch is packed and waiting in the producer thread while Kafka works on one, so
-    // Kafka never idles for the two thread hops between an answer and the next request.
+    // The next batch is on its way while Kafka works on one, so Kafka never idles for the time
+    // between an answer and the next request (two thread hops with producer.thread).
     maxInFlight: MAX_IN_FLIGHT,
     createProducer: () => {
-      worker ??= new ProducerWorker({
+      const pc = {
         clientId: `mqttwk-${s.brokerId}`,
         brokers: s.brokers,
         acks: s.acks,
@@ -91,7 +92,12 @@ export function createKafkaBridge(config: Config, log: Logger): KafkaBridge | nu
         retries: s.retries,
         backoffMs: s.backoffMs,
         backoffMaxMs: s.backoffMaxMs,
-      }, log);
+      };
+      // On the broker's thread by default: the hop back from a producer thread waited for the
+      // broker's turn and a core, a third of each request's round trip under a QoS 1 fan-in
+      // (bench/results/issue15-kafka.md).
+      if (!s.producerThread) return inlineProducer(pc);
+      worker ??= new ProducerWorker(pc, log);
       return worker.producer();
     },
     isPermanent: isPermanentSendError,

@@ -40,6 +40,8 @@ export interface BridgeSettings {
   acks: -1 | 0 | 1;
   idempotent: boolean;
   retries: number;
+  /** Whether the producer runs on its own thread (producer_worker.ts) or the broker's. */
+  producerThread: boolean;
   lingerMs: number;
   /** Pending bytes that trigger a send without waiting for the linger. */
   batchBytes: number;
@@ -85,6 +87,7 @@ export function bridgeSettings(c: Config): BridgeSettings {
     // still start, so idempotence quietly follows acks.
     idempotent: c.kafkaEnableIdempotence && c.kafkaAcks === -1,
     retries: c.kafkaRetries,
+    producerThread: c.kafkaProducerThread,
     lingerMs: c.kafkaLingerMs,
     batchBytes: Math.max(1, c.kafkaBatchSize),
     maxRequestBytes: c.kafkaMaxRequestSize,
