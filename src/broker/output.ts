@@ -40,9 +40,6 @@ const WRITING = 1;
 const FLUSH_SCHEDULED = 2;
 const ENDING = 4;
 
-/** Accepting 3.1.1 CONNACKs (session present 0, 1), shared and read-only like PUBLISH templates. */
-const [CONNACK_NEW, CONNACK_PRESENT] = [0, 1].map((sp) => new Uint8Array([0x20, 2, sp, 0]).slice());
-
 export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   protected readonly host: H;
   protected readonly io: RawIo;
@@ -180,18 +177,11 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   }
 
   /**
-   * The CONNACK accepting a 3.1/3.1.1 client. With nothing queued (a fresh connection) the
-   * shared template is the output buffer: full, so it is never written to. No buffer per connect.
+   * The CONNACK accepting a 3.1/3.1.1 client, without allocating: 0x20, 2, Session Present,
+   * return code 0 is the layout of the 4-byte acks with `packetId` = Session Present << 8.
    */
   sendConnackAccepted(sessionPresent: boolean): void {
-    if (this.#buf !== null || this.#pieces !== null || this.#gate.length > 0) {
-      this.sendAck(0x20, sessionPresent ? 0x100 : 0);
-    } else if (this.state !== "closed") {
-      this.host.stats.controlOut++;
-      this.#buf = sessionPresent ? CONNACK_PRESENT : CONNACK_NEW;
-      this.#len = 4;
-      this.#queued();
-    }
+    this.sendAck(0x20, sessionPresent ? 0x100 : 0);
   }
 
   /** A PUBLISH from a shared template, its packet id and DUP patched in the output buffer. */
@@ -523,15 +513,20 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       out = joinBytes(parts);
     }
     this.discardOutput();
-    this.host.stats.bytesOut += out.byteLength;
-    this.host.stats.controlOut++;
+    const stats = this.host.stats;
+    stats.bytesOut += out.byteLength;
+    stats.controlOut++;
     let wait: Promise<void> | undefined;
     try {
       wait = this.io.write(out);
     } catch {
-      wait = undefined; // failed: the socket is closed behind it at once
+      done();
+      return;
     }
-    if (!wait) return done();
+    if (!wait) {
+      done();
+      return;
+    }
     const timer = setTimeout(done, 2000);
     wait.then(() => {}, () => {}).finally(() => {
       clearTimeout(timer);
