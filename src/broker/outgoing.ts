@@ -22,8 +22,6 @@ export interface PublishTemplate {
   bytes: Uint8Array;
   /** -1 for QoS 0. */
   packetIdOffset: number;
-  /** Where the payload starts in `bytes` (it runs to the end), when known. */
-  payloadOffset?: number;
 }
 
 /**
@@ -63,7 +61,7 @@ function encodeTemplate(
   properties: Properties | undefined,
   version: ProtocolVersion,
 ): PublishTemplate {
-  const e = encodePublish({
+  return encodePublish({
     type: "publish",
     topic,
     payload: msg.payload,
@@ -73,9 +71,6 @@ function encodeTemplate(
     packetId: qos > 0 ? 1 : undefined,
     properties,
   }, version);
-  // The payload is a PUBLISH's last field.
-  const payloadOffset = e.bytes.byteLength - msg.payload.byteLength;
-  return { bytes: e.bytes, packetIdOffset: e.packetIdOffset, payloadOffset };
 }
 
 /**

@@ -7,7 +7,7 @@
  * before the store has committed (acks of persisted messages, QoS 2 deliveries to persistent
  * sessions) waits behind a commit barrier; later output queues behind it to keep order.
  */
-import { publishSizeV4, writePublishHeaderV4, writePublishV4 } from "../codec/encoder.ts";
+import { publishSizeV4, writePublishV4 } from "../codec/encoder.ts";
 import type { ProtocolVersion, QoS } from "../codec/packets.ts";
 import { utf8Length } from "../codec/utf8.ts";
 import type { Logger } from "../log.ts";
@@ -16,7 +16,6 @@ import type { Mqtt5Connection } from "./mqtt5.ts";
 import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
 import type { RawIo } from "./ports/connection.ts";
 import type { BrokerStats } from "./stats.ts";
-import { GateSegment, joinBytes, LARGE_OUTPUT, MAX_GATHER, NO_GATE } from "./output_parts.ts";
 
 export type ClientState = "new" | "connecting" | "connected" | "closed";
 
@@ -34,11 +33,42 @@ export interface OutputHost {
   drained(client: ClientOutput): void;
 }
 
-// ClientOutput#flags, one field for three booleans (8 bytes each per connection): a write the
-// transport made us wait for is in progress; a flush of this turn's output is queued; end() ran.
-const WRITING = 1;
-const FLUSH_SCHEDULED = 2;
-const ENDING = 4;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Output held until `barrier` (a store commit) resolves, packed into one buffer: an ack or a
+ * PUBLISH behind a commit is a few bytes appended, not a buffer of its own.
+ */
+class GateSegment {
+  readonly barrier: Promise<void>;
+  buf: Uint8Array;
+  len: number;
+
+  /** `first` is adopted, not copied; it has no spare room, so nothing is ever written into it. */
+  constructor(barrier: Promise<void>, first: Uint8Array = EMPTY) {
+    this.barrier = barrier;
+    this.buf = first;
+    this.len = first.byteLength;
+  }
+
+  /** The buffer with room for `n` more bytes at `len`. */
+  room(n: number): Uint8Array {
+    if (this.buf.byteLength - this.len < n) {
+      const next = new Uint8Array(Math.max(this.len + n, this.buf.byteLength * 2, 64));
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+    }
+    return this.buf;
+  }
+
+  append(bytes: Uint8Array): void {
+    this.room(bytes.byteLength).set(bytes, this.len);
+    this.len += bytes.byteLength;
+  }
+}
+
+/** The shared empty gate; frozen, so a push that skipped the copy-on-write check would throw. */
+const NO_GATE: GateSegment[] = Object.freeze([]) as unknown as GateSegment[];
 
 export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   protected readonly host: H;
@@ -58,17 +88,12 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /** Output waiting for the next write; packets are appended in place (no per-packet buffer). */
   #buf: Uint8Array | null = null;
   #len = 0;
-  /**
-   * Capacity for the next output buffer (the last write's size), so it rarely has to grow. The
-   * first one (a CONNACK, typically) is small enough for V8 to keep in its heap: no separate
-   * allocation of the bytes per connection.
-   */
-  #hint = 64;
+  /** Capacity for the next output buffer (the last write's size), so it rarely has to grow. */
+  #hint = 256;
   #writingBytes = 0;
-  /** Large pieces that go out as they are, in order, before `#buf` (see LARGE_OUTPUT). */
-  #pieces: Uint8Array[] | null = null;
-  #piecesBytes = 0;
-  #flags = 0;
+  #writing = false;
+  #flushScheduled = false;
+  #ending = false;
   /** NO_GATE until output is first held back: most connections never need an array here. */
   #gate: GateSegment[] = NO_GATE;
   #congestedSince = 0;
@@ -99,12 +124,12 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
 
   /** True once end() has been called: nothing more is read or handled. */
   protected get ending(): boolean {
-    return (this.#flags & ENDING) !== 0;
+    return this.#ending;
   }
 
   /** Bytes waiting to be written (buffered plus the write in progress). */
   get buffered(): number {
-    return this.#len + this.#piecesBytes + this.#writingBytes;
+    return this.#len + this.#writingBytes;
   }
 
   /** True while the client is not keeping up; QoS 0 is dropped and feeding stops. */
@@ -176,14 +201,6 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     }
   }
 
-  /**
-   * The CONNACK accepting a 3.1/3.1.1 client, without allocating: 0x20, 2, Session Present,
-   * return code 0 is the layout of the 4-byte acks with `packetId` = Session Present << 8.
-   */
-  sendConnackAccepted(sessionPresent: boolean): void {
-    this.sendAck(0x20, sessionPresent ? 0x100 : 0);
-  }
-
   /** A PUBLISH from a shared template, its packet id and DUP patched in the output buffer. */
   sendPublish(t: PublishTemplate, packetId: number, dup: boolean, durable = false): void {
     if (this.state === "closed") return;
@@ -191,19 +208,6 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     if (t.packetIdOffset < 0) {
       if (seg) seg.append(t.bytes);
       else this.enqueue(t.bytes);
-      return;
-    }
-    const from = t.payloadOffset ?? -1;
-    if (!seg && from > 0 && t.bytes.byteLength - from >= LARGE_OUTPUT) {
-      // This client's packet id in a copy of the head; the shared payload goes as it is.
-      const head = this.#room(from);
-      const i = this.#len;
-      head.set(t.bytes.subarray(0, from), i);
-      head[i + t.packetIdOffset] = packetId >> 8;
-      head[i + t.packetIdOffset + 1] = packetId & 0xff;
-      if (dup) head[i] |= 0x08;
-      this.#len = i + from;
-      this.#piece(t.bytes.subarray(from));
       return;
     }
     const n = t.bytes.byteLength;
@@ -250,24 +254,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       return true;
     }
     const topicBytes = utf8Length(msg.topic);
-    const payload = msg.payload;
-    if (payload.byteLength >= LARGE_OUTPUT) {
-      const head = publishSizeV4(topicBytes, payload.byteLength, qos) - payload.byteLength;
-      const buf = this.#room(head);
-      this.#len = writePublishHeaderV4(
-        buf,
-        this.#len,
-        msg.topic,
-        topicBytes,
-        payload.byteLength,
-        qos,
-        retain,
-        packetId,
-      );
-      this.#piece(payload);
-      return true;
-    }
-    const n = publishSizeV4(topicBytes, payload.byteLength, qos);
+    const n = publishSizeV4(topicBytes, msg.payload.byteLength, qos);
     const buf = this.#room(n);
     this.#len = writePublishV4(
       buf,
@@ -348,49 +335,15 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /** Appends bytes to the output buffer, past any gate (CONNACK refusals use it directly). */
   protected enqueue(bytes: Uint8Array): void {
     const n = bytes.byteLength;
-    if (n >= LARGE_OUTPUT) {
-      this.#piece(bytes);
-      return;
-    }
     const buf = this.#room(n);
     buf.set(bytes, this.#len);
     this.#len += n;
     this.#queued();
   }
 
-  /**
-   * Queues `bytes` to go out as they are (never written to: a shared template, a payload that
-   * is a view into a read), after everything buffered so far.
-   */
-  #piece(bytes: Uint8Array): void {
-    const pieces = this.#pieces ??= [];
-    if (this.#len > 0) {
-      pieces.push(this.#buf!.subarray(0, this.#len));
-      this.#piecesBytes += this.#len;
-      this.#buf = null;
-      this.#len = 0;
-    }
-    pieces.push(bytes);
-    this.#piecesBytes += bytes.byteLength;
-    this.#queued();
-  }
-
-  /** The buffered bytes, which belong to the transport from now on: a new buffer starts. */
-  #takeBuffer(): Uint8Array {
-    const len = this.#len;
-    const buf = this.#buf!;
-    // Sized by the last write: at light load one packet a write, so often exactly full, and
-    // then written without a view object of its own.
-    const out = len === buf.byteLength ? buf : buf.subarray(0, len);
-    this.#hint = len > 65536 ? 65536 : len;
-    this.#buf = null;
-    this.#len = 0;
-    return out;
-  }
-
   #queued(): void {
-    if ((this.#flags & (WRITING | FLUSH_SCHEDULED)) === 0) {
-      this.#flags |= FLUSH_SCHEDULED;
+    if (!this.#writing && !this.#flushScheduled) {
+      this.#flushScheduled = true;
       if (ClientOutput.#toFlush.push(this) === 1) queueMicrotask(ClientOutput.#flushAll);
     }
     if (this.#congestedSince === 0 && this.congested) {
@@ -413,44 +366,28 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
    * common case); only a full transport buffer makes it wait, and then for one promise.
    */
   #flush(): void {
-    this.#flags &= ~FLUSH_SCHEDULED;
-    if (this.#flags & WRITING || this.state === "closed") return;
-    while (this.#len > 0 || this.#pieces !== null) {
-      let n: number;
+    this.#flushScheduled = false;
+    if (this.#writing || this.state === "closed") return;
+    while (this.#len > 0) {
+      const n = this.#len;
+      const out = this.#buf!.subarray(0, n);
+      // The written buffer belongs to the transport from now on: start a new one.
+      this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
+      this.#buf = null;
+      this.#len = 0;
+      this.host.stats.bytesOut += n;
       let wait: Promise<void> | undefined;
       try {
-        const pieces = this.#pieces;
-        if (pieces === null) {
-          n = this.#len;
-          wait = this.io.write(this.#takeBuffer());
-        } else if (this.io.writeChunks !== undefined) {
-          // One gathering write, of everything unless that is many pieces.
-          if (this.#len > 0 && pieces.length < MAX_GATHER) pieces.push(this.#takeBuffer());
-          let out = pieces;
-          if (pieces.length > MAX_GATHER) out = pieces.splice(0, MAX_GATHER);
-          else this.#pieces = null;
-          n = 0;
-          for (const p of out) n += p.byteLength;
-          this.#piecesBytes -= n;
-          if (this.#pieces === null) this.#piecesBytes = 0;
-          wait = this.io.writeChunks(out);
-        } else {
-          const out = pieces.shift()!;
-          n = out.byteLength;
-          this.#piecesBytes -= n;
-          if (pieces.length === 0) this.#pieces = null;
-          wait = this.io.write(out);
-        }
+        wait = this.io.write(out);
       } catch (err) {
         this.#writeFailed(err);
         return;
       }
-      this.host.stats.bytesOut += n;
       if (wait) {
-        this.#flags |= WRITING;
+        this.#writing = true;
         this.#writingBytes = n;
         wait.then(() => this.#written(), (err) => {
-          this.#flags &= ~WRITING;
+          this.#writing = false;
           this.#writeFailed(err);
         });
         return;
@@ -460,12 +397,12 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       this.#congestedSince = 0;
       if (this.state === "connected") this.host.drained(this);
     }
-    if (this.#flags & ENDING && this.#gate.length === 0) this.#finish();
+    if (this.#ending && this.#gate.length === 0) this.#finish();
   }
 
   /** The transport took a write it had made us wait for: room again. */
   #written(): void {
-    this.#flags &= ~WRITING;
+    this.#writing = false;
     this.#writingBytes = 0;
     // Let queued QoS 1/2 messages flow.
     if (this.state === "connected") this.host.drained(this);
@@ -478,15 +415,12 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
 
   /** Stops reading, lets queued output drain (bounded), then closes. */
   end(reason: string): void {
-    if (this.#flags & ENDING || this.state === "closed") return;
-    this.#flags |= ENDING;
+    if (this.#ending || this.state === "closed") return;
+    this.#ending = true;
     this.closeReason = reason;
     // Nothing more is read from a connection on its way out.
     this.io.pause();
-    if (
-      (this.#flags & WRITING) === 0 && this.#len === 0 && this.#pieces === null &&
-      this.#gate.length === 0
-    ) {
+    if (!this.#writing && this.#len === 0 && this.#gate.length === 0) {
       queueMicrotask(() => this.#finish());
     } else {
       // A peer that never reads must not keep the socket forever.
@@ -506,11 +440,10 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
    */
   protected writeLast(last: Uint8Array, done: () => void): void {
     let out = last;
-    if (this.#pieces !== null || (this.#buf !== null && this.#len > 0)) {
-      const parts = this.#pieces ?? [];
-      if (this.#len > 0) parts.push(this.#buf!.subarray(0, this.#len));
-      parts.push(last);
-      out = joinBytes(parts);
+    if (this.#buf !== null && this.#len > 0) {
+      out = new Uint8Array(this.#len + last.byteLength);
+      out.set(this.#buf.subarray(0, this.#len));
+      out.set(last, this.#len);
     }
     this.discardOutput();
     const stats = this.host.stats;
@@ -538,8 +471,6 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   protected discardOutput(): void {
     this.#buf = null;
     this.#len = 0;
-    this.#pieces = null;
-    this.#piecesBytes = 0;
     this.#gate = NO_GATE;
   }
 }

@@ -190,27 +190,6 @@ export function publishSizeV4(topicBytes: number, payloadLength: number, qos: Qo
   return 1 + vbiLength(remaining) + remaining;
 }
 
-/**
- * Writes a 3.1/3.1.1 PUBLISH without its payload at `pos` (sized by publishSizeV4 less
- * `payloadLength`): the payload must follow it on the wire. Returns the end position.
- */
-export function writePublishHeaderV4(
-  buf: Uint8Array,
-  pos: number,
-  topic: string,
-  topicBytes: number,
-  payloadLength: number,
-  qos: QoS,
-  retain: boolean,
-  packetId: number,
-): number {
-  buf[pos] = 0x30 | (qos << 1) | (retain ? 0x01 : 0);
-  pos = writeVbi(buf, pos + 1, 2 + topicBytes + (qos > 0 ? 2 : 0) + payloadLength);
-  pos = writeString(buf, pos, topic);
-  if (qos > 0) pos = writeU16(buf, pos, packetId);
-  return pos;
-}
-
 /** Writes a 3.1/3.1.1 PUBLISH at `pos` (sized by publishSizeV4); returns the end position. */
 export function writePublishV4(
   buf: Uint8Array,

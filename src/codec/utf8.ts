@@ -73,10 +73,6 @@ export function writeUtf8(buf: Uint8Array, pos: number, s: string): number {
   return pos;
 }
 
-/** Strings readUtf8 decoded lately, by a hash of their bytes (short ASCII strings only). */
-const RECENT_SLOTS = 1024;
-const recent: (string | undefined)[] = new Array(RECENT_SLOTS);
-
 /** Why a byte range is not an MQTT string; see readUtf8. */
 export const UTF8_OK = 0;
 export const UTF8_ILL_FORMED = 1;
@@ -88,34 +84,15 @@ export const UTF8_NUL = 2;
  */
 export function readUtf8(buf: Uint8Array, start: number, end: number): string | number {
   let ascii = true;
-  let hash = 0;
   for (let i = start; i < end; i++) {
     const b = buf[i];
     // In UTF-8 a zero byte only ever encodes U+0000 (the overlong C0 80 is ill-formed anyway).
     if (b === 0) return UTF8_NUL;
     if (b >= 0x80) ascii = false;
-    hash = (hash * 31 + b) | 0;
   }
-  const n = end - start;
-  if (ascii && n <= SHORT_STRING) {
-    // The same topics and client ids come again and again: the string decoded last time for
-    // these bytes, if it is still in its slot, costs no allocation (a string built here is one
-    // allocation per character), and keeps the hash V8 computed for it for map lookups.
-    const slot = hash & (RECENT_SLOTS - 1);
-    const hit = recent[slot];
-    if (hit !== undefined && hit.length === n) {
-      let same = true;
-      for (let i = 0; i < n; i++) {
-        if (hit.charCodeAt(i) !== buf[start + i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return hit;
-    }
+  if (ascii && end - start <= SHORT_STRING) {
     let s = "";
     for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
-    recent[slot] = s;
     return s;
   }
   try {

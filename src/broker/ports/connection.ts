@@ -55,9 +55,4 @@ export interface RawIo {
    * the writer should wait (the transport's buffer is full); it rejects if the connection failed.
    */
   write(bytes: Uint8Array): Promise<void> | undefined;
-  /**
-   * Optional: `chunks` in order as one write (a gathering system call), with write's contract.
-   * Large payloads go out as they are, behind a header in another buffer (output.ts).
-   */
-  writeChunks?(chunks: Uint8Array[]): Promise<void> | undefined;
 }
