@@ -31,7 +31,8 @@ import {
   produceV9,
   Writer,
 } from "@platformatic/kafka";
-import { type PackedBatch, readVarint, varintEnd } from "./batch_wire.ts";
+import type { PackedBatch } from "./batch_wire.ts";
+import { readVarint, varintEnd } from "./byte_writer.ts";
 import { Partitioner } from "./partitioner.ts";
 import { type PartitionBatch, produceRequestBody } from "./record_batch.ts";
 

@@ -13,7 +13,7 @@
  *   key (zigzag varint length, -1 = null; bytes), value (same), zigzag varint header count,
  *   headers (varint length + name, varint length + value)*
  */
-import { ByteWriter } from "./byte_writer.ts";
+import { ByteWriter, readVarint, varintEnd } from "./byte_writer.ts";
 import type { HeaderValue } from "./properties.ts";
 import type { BridgeRecord, OutRecord } from "./records.ts";
 
@@ -156,40 +156,31 @@ export function readBatch(bytes: Uint8Array): PackedBatch {
   return b;
 }
 
-/** Reads a zigzag varint at `pos` of `b`; returns the value and sets `varintEnd`. */
-export let varintEnd = 0;
-export function readVarint(b: Uint8Array, pos: number): number {
-  let u = 0;
-  let shift = 0;
-  let c: number;
-  do {
-    c = b[pos++];
-    u |= (c & 0x7f) << shift;
-    shift += 7;
-  } while (c & 0x80);
-  varintEnd = pos;
-  return (u >>> 1) ^ -(u & 1);
-}
-
 /** Reads a packed batch back into records (views into `bytes`); tests use it. */
 export function unpackBatch(bytes: Uint8Array): WireRecord[] {
   const b = readBatch(bytes);
   const out: WireRecord[] = new Array(b.count);
-  const take = (pos: number): Uint8Array | null => {
-    const n = readVarint(bytes, pos);
+  let pos = 0;
+  const varint = (): number => {
+    const v = readVarint(bytes, pos);
+    pos = varintEnd;
+    return v;
+  };
+  const take = (): Uint8Array | null => {
+    const n = varint();
     if (n < 0) return null;
-    const start = varintEnd;
-    varintEnd = start + n;
-    return bytes.subarray(start, start + n);
+    pos += n;
+    return bytes.subarray(pos - n, pos);
   };
   for (let i = 0; i < b.count; i++) {
-    const key = take(b.tailAt[i]);
-    const value = take(varintEnd) ?? new Uint8Array();
-    const nh = readVarint(bytes, varintEnd);
+    pos = b.tailAt[i];
+    const key = take();
+    const value = take() ?? new Uint8Array();
+    const nh = varint();
     const headers = new Map<Uint8Array, Uint8Array>();
     for (let j = 0; j < nh; j++) {
-      const n = take(varintEnd)!;
-      headers.set(n, take(varintEnd) ?? new Uint8Array());
+      const n = take()!;
+      headers.set(n, take() ?? new Uint8Array());
     }
     out[i] = { topic: b.topics[b.topic[i]], key, value, timestamp: b.timestamp[i], headers };
   }

@@ -197,3 +197,18 @@ export class FieldCache {
     return b;
   }
 }
+
+/** Reads a zigzag varint at `pos` of `b`; returns the value and sets `varintEnd`. */
+export let varintEnd = 0;
+export function readVarint(b: Uint8Array, pos: number): number {
+  let u = 0;
+  let shift = 0;
+  let c: number;
+  do {
+    c = b[pos++];
+    u |= (c & 0x7f) << shift;
+    shift += 7;
+  } while (c & 0x80);
+  varintEnd = pos;
+  return (u >>> 1) ^ -(u & 1);
+}

@@ -7,7 +7,7 @@
  * messageRecord describes (tests/bridge/kafka_record_batch.test.ts compares them).
  */
 import type { StoredMessage } from "../../broker/model.ts";
-import { ByteWriter, FieldCache } from "./byte_writer.ts";
+import { ByteWriter, FieldCache, readVarint, varintEnd } from "./byte_writer.ts";
 import { writeJsonValue } from "./json_value.ts";
 import type { RecordContext } from "./record_context.ts";
 
@@ -179,15 +179,9 @@ export function mqttTopicOf(r: TailRef): string {
   const b = r.chunk;
   let pos = r.at;
   const varint = (): number => {
-    let u = 0;
-    let shift = 0;
-    let c: number;
-    do {
-      c = b[pos++];
-      u |= (c & 0x7f) << shift;
-      shift += 7;
-    } while (c & 0x80);
-    return (u >>> 1) ^ -(u & 1);
+    const v = readVarint(b, pos);
+    pos = varintEnd;
+    return v;
   };
   const skip = () => {
     const n = varint();
