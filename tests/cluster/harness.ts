@@ -12,6 +12,8 @@ import type { RedisConnOptions } from "../../src/redis/conn.ts";
 import type { PublishPacket } from "../../src/codec/packets.ts";
 import type { Authorizer } from "../../src/broker/ports/auth.ts";
 import type { MemoryClient } from "../broker/memory_pipe.ts";
+import { Redis } from "ioredis";
+import { RedisKeys } from "../../src/redis/keys.ts";
 import { testPrefix } from "../helpers/redis.ts";
 
 export interface Node {
@@ -93,6 +95,31 @@ export async function twoNodes(
     await fn(nodes[0], nodes[1]);
   } finally {
     for (const n of nodes) await n.close().catch(() => {});
+  }
+}
+
+/**
+ * Runs `fn` with nodes `ids` on the Redis at `port`, under a fresh key prefix starting `prefix`,
+ * with the prefix's key names and a plain Redis client for looking behind the nodes' backs;
+ * closes whichever nodes started and the client, even when `fn` or a start failed.
+ */
+export async function withNodes(
+  port: number | undefined,
+  prefix: string,
+  ids: string[],
+  fn: (nodes: Node[], keys: RedisKeys, r: Redis) => Promise<void>,
+): Promise<void> {
+  const keyPrefix = testPrefix(prefix);
+  const conn: RedisConnOptions = { mode: "normal", host: "127.0.0.1", port: port ?? 1, keyPrefix };
+  const r = new Redis({ port: port ?? 1, lazyConnect: true });
+  const nodes: Node[] = [];
+  try {
+    await r.connect();
+    for (const id of ids) nodes.push(await startNode(conn, id));
+    await fn(nodes, new RedisKeys(keyPrefix), r);
+  } finally {
+    for (const n of nodes) await n.close().catch(() => {});
+    r.disconnect();
   }
 }
 

@@ -12,11 +12,10 @@ import { Redis } from "ioredis";
 import type { QoS } from "../../src/codec/packets.ts";
 import { Lease } from "../../src/cluster/lease.ts";
 import { encodeWire } from "../../src/cluster/wire.ts";
-import type { RedisConnOptions } from "../../src/redis/conn.ts";
 import { RedisKeys } from "../../src/redis/keys.ts";
 import { MemoryClient } from "../broker/memory_pipe.ts";
-import { HAVE_REDIS, REDIS_IGNORE, startRedis, testPrefix } from "../helpers/redis.ts";
-import { eventually, type Node, startNode } from "./harness.ts";
+import { HAVE_REDIS, REDIS_IGNORE, startRedis } from "../helpers/redis.ts";
+import { eventually, type Node, withNodes as withNodesOn } from "./harness.ts";
 
 const redis = HAVE_REDIS ? await startRedis() : null;
 const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: false };
@@ -33,24 +32,11 @@ async function withNodes(
   ids: string[],
   fn: (nodes: Node[], keys: RedisKeys, r: Redis) => Promise<void>,
 ): Promise<void> {
-  const keyPrefix = testPrefix("lapsed");
-  const conn: RedisConnOptions = {
-    mode: "normal",
-    host: "127.0.0.1",
-    port: redis?.port ?? 1,
-    keyPrefix,
-  };
-  const r = new Redis({ port: redis?.port ?? 1, lazyConnect: true });
   const now = Lease.now;
-  const nodes: Node[] = [];
   try {
-    await r.connect();
-    for (const id of ids) nodes.push(await startNode(conn, id));
-    await fn(nodes, new RedisKeys(keyPrefix), r);
+    await withNodesOn(redis?.port, "lapsed", ids, fn);
   } finally {
     Lease.now = now;
-    for (const n of nodes) await n.close().catch(() => {});
-    r.disconnect();
   }
 }
 

@@ -13,7 +13,7 @@ import { RedisKeys } from "../../src/redis/keys.ts";
 import { encodeWire } from "../../src/cluster/wire.ts";
 import { MemoryClient } from "../broker/memory_pipe.ts";
 import { HAVE_REDIS, REDIS_IGNORE, startRedis, testPrefix } from "../helpers/redis.ts";
-import { eventually, type Node, receive, startNode } from "./harness.ts";
+import { eventually, type Node, receive, startNode, withNodes } from "./harness.ts";
 
 const redis = HAVE_REDIS ? await startRedis() : null;
 const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: false };
@@ -44,19 +44,7 @@ async function publish(c: MemoryClient, topic: string, payload: string): Promise
 async function moving(
   fn: (a: Node, b: Node, pub: MemoryClient, keys: RedisKeys, r: Redis) => Promise<void>,
 ): Promise<void> {
-  const keyPrefix = testPrefix("release");
-  const conn: RedisConnOptions = {
-    mode: "normal",
-    host: "127.0.0.1",
-    port: redis?.port ?? 1,
-    keyPrefix,
-  };
-  const r = new Redis({ port: redis?.port ?? 1, lazyConnect: true });
-  const nodes: Node[] = [];
-  try {
-    await r.connect();
-    nodes.push(await startNode(conn, "n1"), await startNode(conn, "n2"));
-    const [a, b] = nodes;
+  await withNodes(redis?.port, "release", ["n1", "n2"], async ([a, b], keys, r) => {
     const first = new MemoryClient(a.broker);
     await first.connect("rel-sub", false);
     await subscribe(first, "rel/#", 1);
@@ -69,12 +57,9 @@ async function moving(
     const pub = new MemoryClient(b.broker);
     await pub.connect("rel-pub");
     await eventually(() => b.link.routesFor("rel/1").includes("n1"), 5000, "n2 routes to n1");
-    await fn(a, b, pub, new RedisKeys(keyPrefix), r);
+    await fn(a, b, pub, keys, r);
     pub.close();
-  } finally {
-    for (const n of nodes) await n.close().catch(() => {});
-    r.disconnect();
-  }
+  });
 }
 
 /** The subscriber connects to n2: its session moves there; returns the new connection. */
