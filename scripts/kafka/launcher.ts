@@ -77,7 +77,23 @@ export interface StartOptions {
   fullJit?: boolean;
 }
 
+/**
+ * Starts a single-node KRaft Kafka on loopback. Its ports are picked free, but Kafka binds them
+ * only seconds later (after the controller's activation), when a test running alongside may have
+ * taken one: such a start is tried again on fresh ports, up to three times in all.
+ */
 export async function startKafka(opts: StartOptions = {}): Promise<KafkaServer> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startKafkaOnce(opts);
+    } catch (err) {
+      const taken = String(err).includes("Address already in use");
+      if (!taken || attempt >= 3 || opts.port !== undefined) throw err;
+    }
+  }
+}
+
+async function startKafkaOnce(opts: StartOptions): Promise<KafkaServer> {
   const libs = await ensureKafkaJars(opts.version);
   const dir = await Deno.makeTempDir({ prefix: "mqttwk-kafka-" });
   const port = opts.port ?? freePort();
