@@ -10,12 +10,15 @@
  */
 import { type Fence, FENCED } from "../redis/fence.ts";
 
+const STOPPED = "this node is stopping; its lease lapsed and is not renewed";
+
 /** The local part of the lease; renewing and fencing are the link's. */
 export class Lease implements Fence {
   /** The fencing token presented with every write ("0" until joined). */
   epoch = "0";
   #deadline = 0;
   #fenced = false;
+  #closed = false;
   #waiters: { resolve: (e: string) => void; reject: (e: Error) => void }[] = [];
 
   constructor(
@@ -46,6 +49,11 @@ export class Lease implements Fence {
     return this.#fenced;
   }
 
+  /** The node is stopping: nothing renews the lease any more. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Whether the node has taken an epoch (it writes nothing under "0"). */
   get joined(): boolean {
     return this.epoch !== "0";
@@ -54,6 +62,7 @@ export class Lease implements Fence {
   valid(): Promise<string> | string {
     if (this.held) return this.epoch;
     if (this.#fenced) return Promise.reject(new Error(`${FENCED}: this node was taken over`));
+    if (this.#closed) return Promise.reject(new Error(STOPPED));
     const { promise, resolve, reject } = Promise.withResolvers<string>();
     this.#waiters.push({ resolve, reject });
     // Before the node has joined, a heartbeat would go out under epoch "0" and be refused by an
@@ -96,6 +105,19 @@ export class Lease implements Fence {
     const w = this.#waiters;
     this.#waiters = [];
     const err = new Error(`${FENCED}: this node was taken over`);
+    for (const x of w) x.reject(err);
+  }
+
+  /**
+   * The node is stopping and renews its lease no more: whatever waits for a valid lease (a read
+   * loop, a commit) is refused now and from now on, instead of waiting for a heartbeat that
+   * never comes (a node paused just before it was told to stop hung in its stop).
+   */
+  close(): void {
+    this.#closed = true;
+    const w = this.#waiters;
+    this.#waiters = [];
+    const err = new Error(STOPPED);
     for (const x of w) x.reject(err);
   }
 

@@ -95,7 +95,8 @@ export class Membership {
    */
   async beat(strict = false): Promise<void> {
     const { cmd, me, nodeTimeoutMs, lease } = this.ctx;
-    if (this.ctx.stopped || lease.fenced || !lease.joined) return;
+    // A stopping node still renews its lease until its last flush is done (lease.close()).
+    if (lease.closed || lease.fenced || !lease.joined) return;
     const sentAt = Lease.now();
     try {
       const r = await evalScript(

@@ -219,6 +219,11 @@ export class RedisClusterLink implements ClusterLink {
     try {
       // Offline sessions are taken over by another node: their state must be in Redis first.
       await withTimeout(this.store.flush(), 5000, "flushing the store");
+    } catch (e) {
+      p.ctx.log.warn(`cluster: leaving uncleanly: ${(e as Error).message}`);
+    }
+    p.ctx.lease.close();
+    try {
       if (p.ctx.healthy) {
         await withTimeout(p.routes.settled(), 2000, "route updates").catch(() => {});
         await withTimeout(p.membership.leave(), 2000, "leaving");

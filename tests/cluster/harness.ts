@@ -15,6 +15,7 @@ import type { MemoryClient } from "../broker/memory_pipe.ts";
 import { Redis } from "ioredis";
 import { RedisKeys } from "../../src/redis/keys.ts";
 import { testPrefix } from "../helpers/redis.ts";
+import { withTimeout } from "../../src/redis/commands.ts";
 
 export interface Node {
   id: string;
@@ -22,6 +23,23 @@ export interface Node {
   store: RedisStore;
   link: RedisClusterLink;
   close(): Promise<void>;
+}
+
+/** How long a node may take to stop before its test fails. */
+const STOP_MS = 20_000;
+
+/**
+ * Closes `nodes` one by one; a close that failed is ignored (a test may have taken Redis away),
+ * one that did not finish in time fails the test once all were tried.
+ */
+export async function closeAll(nodes: Node[]): Promise<void> {
+  let stuck: unknown = null;
+  for (const n of nodes) {
+    await n.close().catch((e) => {
+      if (String(e?.message).startsWith("stopping node")) stuck ??= e;
+    });
+  }
+  if (stuck) throw stuck;
 }
 
 export interface NodeOptions {
@@ -57,7 +75,14 @@ export async function startNode(
     ...(opts.authorizer ? { authorizer: opts.authorizer } : {}),
   });
   await broker.start();
-  return { id, broker, store, link, close: () => broker.close() };
+  return {
+    id,
+    broker,
+    store,
+    link,
+    // A node that never stops would hang the whole test run (CI's time limit, not a failure).
+    close: () => withTimeout(broker.close(), STOP_MS, `stopping node ${id}`),
+  };
 }
 
 /** Waits until `check` passes (routes propagate asynchronously through Redis pub/sub). */
@@ -94,7 +119,7 @@ export async function twoNodes(
     nodes.push(await startNode(redis, "n2"));
     await fn(nodes[0], nodes[1]);
   } finally {
-    for (const n of nodes) await n.close().catch(() => {});
+    await closeAll(nodes);
   }
 }
 
@@ -118,8 +143,11 @@ export async function withNodes(
     for (const id of ids) nodes.push(await startNode(conn, id));
     await fn(nodes, new RedisKeys(keyPrefix), r);
   } finally {
-    for (const n of nodes) await n.close().catch(() => {});
-    r.disconnect();
+    try {
+      await closeAll(nodes);
+    } finally {
+      r.disconnect();
+    }
   }
 }
 

@@ -13,7 +13,7 @@ import { RedisKeys } from "../../src/redis/keys.ts";
 import { encodeWire } from "../../src/cluster/wire.ts";
 import { MemoryClient } from "../broker/memory_pipe.ts";
 import { HAVE_REDIS, REDIS_IGNORE, startRedis, testPrefix } from "../helpers/redis.ts";
-import { eventually, type Node, receive, startNode, withNodes } from "./harness.ts";
+import { closeAll, eventually, type Node, receive, startNode, withNodes } from "./harness.ts";
 
 const redis = HAVE_REDIS ? await startRedis() : null;
 const opts = { ignore: REDIS_IGNORE, sanitizeOps: false, sanitizeResources: false };
@@ -190,7 +190,7 @@ Deno.test({
       onB.close();
       other.close();
     } finally {
-      for (const n of nodes) await n.close().catch(() => {});
+      await closeAll(nodes);
       r.disconnect();
     }
   },
