@@ -160,38 +160,66 @@ export async function runHandshakes(
   return { result: res, cleanup: () => Promise.resolve() };
 }
 
+/** A running handshake storm (startStorm). */
+export interface Storm {
+  /** Resolves once every client was tried: how many got in, and how long it took. */
+  done: Promise<{ connected: number; seconds: number }>;
+  /** Closes the storm's clients; resolves with how many had got in. */
+  stop(): Promise<number>;
+}
+
 /**
- * `n` TLS clients connecting (CONNECT/CONNACK, then idle) from a separate process, so that the
- * storm's handshakes do not slow the latency measurement's own event loop.
+ * `n` TLS clients connecting (full handshakes, CONNECT/CONNACK, then idle) from a separate
+ * process (bench/tls_storm.py, OpenSSL), so that the storm's handshakes neither slow the latency
+ * measurement's own event loop nor are limited by a client slower than the broker.
  */
-export function startStorm(b: RunningBroker, n: number, round: number) {
+export function startStorm(b: RunningBroker, n: number, round: number): Storm {
   const e = b.endpoints.tls!;
   const caFile = Deno.makeTempFileSync({ suffix: ".pem" });
   Deno.writeTextFileSync(caFile, e.ca ?? "");
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command("python3", {
     args: [
-      "run",
-      "-A",
-      new URL("./tls_storm.ts", import.meta.url).pathname,
+      new URL("./tls_storm.py", import.meta.url).pathname,
+      e.hostname,
       String(e.port),
       caFile,
       String(n),
+      "64",
       `storm${round}`,
     ],
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const out = new Response(child.stdout).text();
+  let report: ((r: { connected: number; seconds: number }) => void) | null = null;
+  const done = new Promise<{ connected: number; seconds: number }>((r) => report = r);
+  // The report is the storm's only output line; it comes before the process waits on stdin.
+  (async () => {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      text += r.value;
+      const m = text.match(/connected (\d+) failed \d+ seconds ([\d.]+)/);
+      if (m) {
+        report!({ connected: Number(m[1]), seconds: Number(m[2]) });
+        break;
+      }
+    }
+    reader.releaseLock();
+  })().catch(() => {});
+  let connected = -1;
+  done.then((d) => connected = d.connected);
   return {
+    done,
     async stop(): Promise<number> {
+      // Still connecting: the storm did not finish in its time; its count is not known.
+      if (connected < 0) child.kill("SIGKILL");
       const w = child.stdin.getWriter();
       await w.write(new TextEncoder().encode("stop\n")).catch(() => {});
       await w.close().catch(() => {});
-      const text = await out;
       await child.status;
       Deno.removeSync(caFile);
-      return Number(text.match(/connected (\d+)/)?.[1] ?? 0);
+      return Math.max(0, connected);
     },
   };
 }
