@@ -54,6 +54,57 @@ export interface FrontOptions {
   guard?: Guard;
 }
 
+/**
+ * TLS handshakes a listener runs at once. The runtime does a handshake's crypto (1-2.5 ms of
+ * CPU for a full one) on the thread that runs the broker, for every socket that is ready in the
+ * same turn: a storm of 64 ClientHellos at once held every connected client's messages for
+ * 60-170 ms. A few at a time keep a turn short and the CPU busy all the same.
+ */
+const HANDSHAKES_AT_ONCE = 4;
+
+/**
+ * Admits sockets to their TLS handshake a few at a time, in order of arrival: `enter` runs
+ * `start` now or when a slot frees: a handshake under way is `done` (succeeded, failed or its
+ * socket closed) or has held its slot for SLOT_MS. The slot time keeps clients that connect and
+ * then stall (no ClientHello, half of one) from holding the queue for their whole handshake
+ * timeout: they only dilute it.
+ */
+class HandshakeGate {
+  #active = new Map<object, ReturnType<typeof setTimeout>>();
+  #waiting: { raw: object; start: () => void }[] = [];
+  #head = 0;
+
+  constructor(private readonly limit: number) {}
+
+  enter(raw: object, start: () => void): void {
+    if (this.#active.size < this.limit) this.#start(raw, start);
+    else this.#waiting.push({ raw, start });
+  }
+
+  done(raw: object): void {
+    const timer = this.#active.get(raw);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#active.delete(raw);
+    while (this.#active.size < this.limit && this.#head < this.#waiting.length) {
+      const next = this.#waiting[this.#head++];
+      if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
+        this.#waiting = this.#waiting.slice(this.#head);
+        this.#head = 0;
+      }
+      this.#start(next.raw, next.start);
+    }
+  }
+
+  #start(raw: object, start: () => void): void {
+    this.#active.set(raw, setTimeout(() => this.done(raw), SLOT_MS));
+    start();
+  }
+}
+
+/** Longest a handshake holds its slot in the HandshakeGate (a full one takes a few ms). */
+const SLOT_MS = 50;
+
 /** Seconds a TLS handshake may take when the caller does not say (node's own is 120). */
 const DEFAULT_HANDSHAKE_TIMEOUT = 10;
 
@@ -85,7 +136,13 @@ export function listenFront(
     if (!parent) return;
     clearTimeout(handshakes.get(parent));
     handshakes.delete(parent);
+    gate.done(parent);
   };
+  // At most HANDSHAKES_AT_ONCE handshakes under way; the other accepted sockets wait, unread,
+  // in order (their handshake deadline runs from the accept all the same).
+  const gate = new HandshakeGate(
+    Number(Deno.env.get("MQTTWK_TLS_HANDSHAKES_AT_ONCE") ?? HANDSHAKES_AT_ONCE),
+  );
   let tlsServer: tls.Server | undefined;
   if (opts.tls) {
     tlsServer = tls.createServer({
@@ -114,6 +171,7 @@ export function listenFront(
       onSocket({ socket: s, remoteAddress, peerCertificateCN: cn });
     });
     tlsServer.on("tlsClientError", (err: Error, s?: tls.TLSSocket) => {
+      if (s) handshakeDone(s);
       const who = (s && realAddress(s)) ?? "a client";
       log.info(`${opts.name}: TLS handshake with ${who} failed: ${err.message}`);
     });
@@ -132,6 +190,7 @@ export function listenFront(
     raw.once("close", () => {
       byPeer.delete(key);
       clearTimeout(handshakes.get(raw));
+      gate.done(raw);
     });
     handshakes.set(
       raw,
@@ -146,7 +205,11 @@ export function listenFront(
     // (the bytes after a PROXY header: often the ClientHello) with read() on the next tick.
     // A resume() here would make `raw` flow first and emit those bytes to no listener, and the
     // handshake would wait for a ClientHello that is gone.
-    tlsServer.emit("connection", raw);
+    const server = tlsServer;
+    gate.enter(raw, () => {
+      if (!raw.destroyed) server.emit("connection", raw);
+      else gate.done(raw);
+    });
   };
 
   const guard = opts.guard;

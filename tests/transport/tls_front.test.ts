@@ -80,3 +80,79 @@ Deno.test("tls behind PROXY: a ClientHello in the header's segment is not lost",
     await Deno.remove(certs.dir, { recursive: true });
   }
 });
+
+/** argv: port, CA file, count: that many TLS clients handshake at once, then all close. */
+const HANDSHAKE_CLIENTS = `
+import socket, ssl, sys, threading
+port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca)
+conns, lock, go = [], threading.Lock(), threading.Barrier(n)
+def one():
+    go.wait()
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=60),
+                        server_hostname="localhost")
+    with lock:
+        conns.append(s)
+threads = [threading.Thread(target=one) for _ in range(n)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(f"{len(conns)} handshakes")
+`;
+
+Deno.test(
+  "tls: 100 clients handshaking at once all get in, and stalled clients that send no " +
+    "ClientHello do not hold them back for the handshake timeout",
+  async () => {
+    const certs = await makeCerts();
+    const material = {
+      cert: await Deno.readTextFile(certs.serverCert),
+      key: await Deno.readTextFile(certs.serverKey),
+      summary: "test",
+    };
+    let served = 0;
+    const all = Promise.withResolvers<void>();
+    const front = listenFront(
+      {
+        hostname: "127.0.0.1",
+        port: 0,
+        name: "tls",
+        tls: { material, clientAuth: "none" },
+        handshakeTimeout: 30,
+      },
+      () => {
+        if (++served === 100) all.resolve();
+      },
+      quiet,
+    );
+    const stalled: net.Socket[] = [];
+    try {
+      await front.ready;
+      // More stalled sockets than the handshakes the front runs at once, all ahead in the queue.
+      for (let i = 0; i < 16; i++) {
+        const s = net.connect(front.port, "127.0.0.1");
+        s.on("error", () => {});
+        await new Promise((r) => s.once("connect", r));
+        stalled.push(s);
+      }
+      const started = performance.now();
+      // The clients are OpenSSL's (Python's ssl), in threads of another process.
+      const py = new Deno.Command("python3", {
+        args: ["-c", HANDSHAKE_CLIENTS, String(front.port), certs.ca, "100"],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const out = await py;
+      const dec = new TextDecoder();
+      assert.equal(dec.decode(out.stdout).trim(), "100 handshakes", dec.decode(out.stderr));
+      // TLS 1.3: the client is done one flight before the server hands the socket on.
+      await all.promise;
+      const took = performance.now() - started;
+      // The handshake timeout is 30 s: waiting behind the stalled sockets would take that long.
+      assert.ok(took < 10_000, `the handshakes took ${took.toFixed(0)} ms`);
+    } finally {
+      for (const s of stalled) s.destroy();
+      front.close();
+      await Deno.remove(certs.dir, { recursive: true });
+    }
+  },
+);
