@@ -4,7 +4,7 @@
  */
 import type { ClientInfo, StoredMessage } from "./model.ts";
 import type { ClusterLink } from "./ports/cluster.ts";
-import type { MessageSink } from "./ports/sink.ts";
+import type { MessageSink, SinkDone } from "./ports/sink.ts";
 import type { Retainer } from "./retain.ts";
 import type { Router } from "./router.ts";
 import type { SharedDelivery } from "./shared_delivery.ts";
@@ -17,6 +17,8 @@ export class Publisher {
   readonly #shared: SharedDelivery | undefined;
   /** Sessions of this node the last published message matched. */
   #routedHere = 0;
+  /** The one sink, when there is exactly one and it has the callback form (publishHeld). */
+  readonly #heldSink: MessageSink | null;
 
   constructor(
     retainer: Retainer,
@@ -30,6 +32,12 @@ export class Publisher {
     this.#cluster = cluster;
     this.#sinks = sinks;
     this.#shared = shared;
+    this.#heldSink = sinks.length === 1 && sinks[0].acceptThen !== undefined ? sinks[0] : null;
+  }
+
+  /** Whether publishHeld may hold an ack through its callback (see there). */
+  get holdsByCallback(): boolean {
+    return this.#heldSink !== null;
   }
 
   /**
@@ -38,6 +46,34 @@ export class Publisher {
    * messages with a local origin (`from`).
    */
   publish(msg: StoredMessage, from?: ClientInfo): void | Promise<void> {
+    let waits = this.#route(msg);
+    const sinks = this.#sinks;
+    if (from && sinks.length > 0) {
+      for (const sink of sinks) {
+        const r = sink.accept(msg, from);
+        if (r) (waits ??= []).push(r);
+      }
+    }
+    if (waits) return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
+  }
+
+  /**
+   * publish() for a client's own QoS 1/2 PUBLISH: when the one sink (with its callback form) is
+   * the only thing the ack waits for, returns true and the ack waits for `done` instead of a
+   * promise per message; otherwise as publish(), and `done` is never called.
+   */
+  publishHeld(msg: StoredMessage, from: ClientInfo, done: SinkDone): void | Promise<void> | true {
+    const sink = this.#heldSink;
+    if (sink === null) return this.publish(msg, from);
+    const waits = this.#route(msg);
+    if (waits === null) return sink.acceptThen!(msg, from, done) || undefined;
+    const r = sink.accept(msg, from);
+    if (r) waits.push(r);
+    return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
+  }
+
+  /** Retained store, local subscribers, other nodes, shared groups: what the ack waits for. */
+  #route(msg: StoredMessage): Promise<void>[] | null {
     if (msg.retain) this.#retainer.apply(msg);
     this.#routedHere = this.#router.route(msg);
     let waits: Promise<void>[] | null = null;
@@ -50,16 +86,7 @@ export class Publisher {
       const r = this.#shared.dispatch(msg);
       if (r) (waits ??= []).push(r);
     }
-    const sinks = this.#sinks;
-    if (!from || sinks.length === 0) {
-      if (!waits) return;
-      return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
-    }
-    for (const sink of sinks) {
-      const r = sink.accept(msg, from);
-      if (r) (waits ??= []).push(r);
-    }
-    if (waits) return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
+    return waits;
   }
 
   /**

@@ -226,3 +226,36 @@ Deno.test("stopping first delivers what is buffered when Kafka is there", async 
   assert.equal(kafka.stored.length, 10);
   assert.equal(e.counters.abandoned, 0);
 });
+
+Deno.test("the callback form settles each record once, in order, and never before it returns", async () => {
+  const kafka = new FakeKafka();
+  kafka.up = false;
+  const e = pipeline(kafka, { maxMessages: 3 });
+  const calls: string[] = [];
+  const done = (name: string) => (err?: Error) => calls.push(err ? `${name}:${err.name}` : name);
+  e.offerThen(rec("1"), done("1"));
+  e.offerThen(rec("2"), undefined);
+  e.offerThen(rec("3"), done("3"));
+  // Full: the refusal comes later, not from inside offerThen.
+  e.offerThen(rec("4"), done("4"));
+  assert.deepEqual(calls, []);
+  await Promise.resolve();
+  assert.deepEqual(calls, ["4:BufferFullError"]);
+  kafka.up = true;
+  await waitFor(() => calls.length === 3, { what: "the records to be settled", interval: 2 });
+  assert.deepEqual(calls, ["4:BufferFullError", "1", "3"]);
+  assert.deepEqual(kafka.stored, ["1", "2", "3"]);
+  // An acknowledgement that throws neither stops the pipeline nor the others.
+  e.offerThen(rec("5"), () => {
+    throw new Error("client gone");
+  });
+  e.offerThen(rec("6"), done("6"));
+  await waitFor(() => calls.length === 4, { what: "the next record", interval: 2 });
+  assert.equal(calls[3], "6");
+  // Given up at stop: refused once, never acknowledged afterwards.
+  kafka.up = false;
+  e.offerThen(rec("7"), done("7"));
+  await e.stop(20);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(calls.slice(4), ["7:Error"]);
+});

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { type MessageRecord, produceV11, produceV8 } from "@platformatic/kafka";
-import { packBatch, readBatch, unpackBatch } from "../../src/bridge/kafka/batch_wire.ts";
+import { batchOf } from "../../src/bridge/kafka/batch_refs.ts";
+import { packBatch, readBatch, recordsOf, unpackBatch } from "../../src/bridge/kafka/batch_wire.ts";
 import { ByteWriter, varintSize } from "../../src/bridge/kafka/byte_writer.ts";
 import { murmur2 } from "../../src/bridge/kafka/partitioner.ts";
 import { type PartitionBatch, produceRequestBody } from "../../src/bridge/kafka/record_batch.ts";
@@ -198,4 +199,55 @@ Deno.test("a packed batch gives its records back, and keys hash where they lie",
     const k = r.key!;
     assert.equal(murmur2(bytes, k.byteOffset, k.byteLength), murmur2(k.slice()));
   }
+});
+
+Deno.test("a batch read straight from the queue is the packed one: records and request bytes", () => {
+  // References (in several arena chunks) mixed with records written out (5.0, events), two topics.
+  const recs: BridgeRecord[] = [];
+  for (let i = 0; i < 40; i++) {
+    const kafkaTopic = i % 4 === 3 ? "t2" : "t1";
+    const m = msg(
+      i,
+      i % 9 === 4 ? { properties: { userProperties: [["a", "1"], ["a", "2"]] } } : {},
+    );
+    const c = ctx({ keyMode: i % 2 ? "topic" : "none" });
+    recs.push(
+      messageRef(m, `c${i}`, kafkaTopic, c) ?? messageRecord(m, from(`c${i}`), kafkaTopic, c),
+    );
+  }
+  recs.push({
+    topic: "t2",
+    key: "",
+    value: Buffer.alloc(0),
+    headers: {},
+    timestamp: "1",
+    bytes: 70,
+  });
+  const direct = batchOf(recs);
+  const packed = readBatch(new Uint8Array(packBatch(recs)));
+  assert.deepEqual(direct.topics, packed.topics);
+  assert.equal(direct.count, packed.count);
+  assert.deepEqual([...direct.timestamp], [...packed.timestamp]);
+  const norm = (b: typeof direct) =>
+    recordsOf(b).map((r) => ({
+      ...r,
+      key: r.key && hex(r.key),
+      value: hex(r.value),
+      headers: [...r.headers].map(([k, v]) => [hex(k), hex(v)]),
+    }));
+  assert.deepEqual(norm(direct), norm(packed));
+  const batches: PartitionBatch[] = [];
+  for (let i = 0; i < recs.length; i++) {
+    const partition = i % 3;
+    let pb = batches.find((x) => x.topic === recs[i].topic && x.partition === partition);
+    if (!pb) {
+      pb = { topic: recs[i].topic, partition, records: [] };
+      batches.push(pb);
+    }
+    pb.records.push(i);
+  }
+  assert.equal(
+    hex(produceRequestBody(11, -1, 30_000, direct, batches)),
+    hex(produceRequestBody(11, -1, 30_000, packed, batches)),
+  );
 });

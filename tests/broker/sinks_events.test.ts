@@ -1,7 +1,7 @@
 /** MessageSink (at-least-once hand-off before the publisher's ack) and BrokerEvents. */
 import assert from "node:assert/strict";
 import type { ClientInfo, StoredMessage } from "../../src/broker/model.ts";
-import type { MessageSink } from "../../src/broker/ports/sink.ts";
+import type { MessageSink, SinkDone } from "../../src/broker/ports/sink.ts";
 import type { Packet, Will } from "../../src/codec/packets.ts";
 import {
   assertNone,
@@ -215,4 +215,62 @@ Deno.test("a 3.1 client is reported with protocol level 3", async () => {
     c.close();
   }, { events: { clientConnected: (i) => levels.push(i.protocolVersion) } });
   assert.deepEqual(levels, [3]);
+});
+
+/** A sink with the callback form (as the Kafka bridge has): the test calls its `done`s. */
+class CallbackSink implements MessageSink {
+  readonly seen: StoredMessage[] = [];
+  readonly dones: SinkDone[] = [];
+  accepts = 0;
+  accept(message: StoredMessage): void {
+    // For what has no ack to hold (QoS 0); the callback form covers a client's QoS 1/2.
+    this.accepts++;
+    this.seen.push(message);
+  }
+  acceptThen(message: StoredMessage, _from: ClientInfo, done: SinkDone): boolean {
+    this.seen.push(message);
+    if (message.qos === 0) return false;
+    this.dones.push(done);
+    return true;
+  }
+}
+
+Deno.test("a sink's callback form holds the PUBACK / PUBREC until it calls done", async () => {
+  const sink = new CallbackSink();
+  await withBroker(async (b) => {
+    const pub = await connected(b, "pub");
+    await pub.send(publish("s/t", "one", 1, { packetId: 6 }));
+    await pub.send(publish("s/t", "two", 2, { packetId: 7 }));
+    await pub.send(publish("s/t", "zero", 0));
+    await waitFor(() => sink.seen.length === 3, 2000, "the sink to see the messages");
+    assert.equal(sink.dones.length, 2);
+    // QoS 0 has no ack to hold: the plain form.
+    assert.equal(sink.accepts, 1);
+    await assertNone(pub, "puback");
+    sink.dones[1]();
+    assert.equal((await pub.next("pubrec")).packetId, 7);
+    sink.dones[0]();
+    assert.equal((await pub.next("puback")).packetId, 6);
+    await pub.send({ type: "pubrel", packetId: 7 });
+    await pub.next("pubcomp");
+    pub.close();
+  }, { sinks: [sink] });
+});
+
+Deno.test("a sink's callback form refusing leaves the publish unacknowledged; a resend goes again", async () => {
+  const sink = new CallbackSink();
+  await withBroker(async (b) => {
+    const pub = await connected(b, "pub");
+    await pub.send(publish("s/t", "refused", 2, { packetId: 9 }));
+    await waitFor(() => sink.dones.length === 1);
+    sink.dones[0](new Error("sink refused"));
+    await assertNone(pub, "pubrec");
+    assert.equal(pub.closed, false);
+    // The QoS 2 packet id was freed: the resend is routed again, not taken for a duplicate.
+    await pub.send(publish("s/t", "refused", 2, { packetId: 9, dup: true }));
+    await waitFor(() => sink.dones.length === 2);
+    sink.dones[1]();
+    assert.equal((await pub.next("pubrec")).packetId, 9);
+    pub.close();
+  }, { sinks: [sink] });
 });

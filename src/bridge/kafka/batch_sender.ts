@@ -177,9 +177,10 @@ export class BatchSender {
       if (!n) throw new Error(`no partitions known for kafka topic ${t}`);
       return n;
     });
-    const bytes = b.bytes;
+    const sources = b.sources;
     for (let i = 0; i < b.count; i++) {
       const t = b.topic[i];
+      const bytes = sources[i];
       const keyLength = readVarint(bytes, b.tailAt[i]);
       const p = (keyLength < 0
         ? this.#partitioner.unkeyed(b.topics[t])

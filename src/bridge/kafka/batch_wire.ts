@@ -30,9 +30,16 @@ export interface WireRecord {
   headers: Map<Uint8Array, Uint8Array>;
 }
 
-/** A packed batch as the producer thread reads it: per record where its tail is. */
+/**
+ * A batch as batch_sender.ts reads it: per record where its tail is. The producer thread reads
+ * one from a packed buffer (readBatch: every tail in `bytes`); the broker's thread builds one
+ * straight from the queued records (batch_refs.ts: tails where the bridge wrote them).
+ */
 export interface PackedBatch {
+  /** The packed buffer (readBatch); the first record's source otherwise. */
   bytes: Uint8Array;
+  /** Per record, the buffer its tail is in (tailAt/tailLength index into it). */
+  sources: Uint8Array[];
   topics: string[];
   count: number;
   topic: Uint16Array;
@@ -50,7 +57,7 @@ function writeHeaderValue(w: ByteWriter, v: string | Uint8Array): void {
 }
 
 /** Writes an OutRecord's tail (repeated headers one after another, in order). */
-function writeRecord(w: ByteWriter, r: OutRecord): void {
+export function writeRecord(w: ByteWriter, r: OutRecord): void {
   if (r.key === null) w.varint(-1);
   else w.varString(r.key);
   w.varBytes(r.value);
@@ -137,6 +144,7 @@ export function readBatch(bytes: Uint8Array): PackedBatch {
   }
   const b: PackedBatch = {
     bytes,
+    sources: new Array(count).fill(bytes),
     topics,
     count,
     topic: new Uint16Array(count),
@@ -158,8 +166,13 @@ export function readBatch(bytes: Uint8Array): PackedBatch {
 
 /** Reads a packed batch back into records (views into `bytes`); tests use it. */
 export function unpackBatch(bytes: Uint8Array): WireRecord[] {
-  const b = readBatch(bytes);
+  return recordsOf(readBatch(bytes));
+}
+
+/** The records of a batch (views into its sources); tests use it. */
+export function recordsOf(b: PackedBatch): WireRecord[] {
   const out: WireRecord[] = new Array(b.count);
+  let bytes = b.bytes;
   let pos = 0;
   const varint = (): number => {
     const v = readVarint(bytes, pos);
@@ -173,6 +186,7 @@ export function unpackBatch(bytes: Uint8Array): WireRecord[] {
     return bytes.subarray(pos - n, pos);
   };
   for (let i = 0; i < b.count; i++) {
+    bytes = b.sources[i];
     pos = b.tailAt[i];
     const key = take();
     const value = take() ?? new Uint8Array();

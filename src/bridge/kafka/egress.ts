@@ -58,19 +58,12 @@ export interface EgressCounters {
 }
 
 /**
- * Settles an at-least-once record's promise: with nothing (stored) or with a rejected promise
- * (refused, or given up), which the record's promise then takes on. One function per record, not
- * a resolve/reject pair: thousands wait at a time, and every object they hold is copied by each
- * young-generation collection while Kafka works.
+ * Settles an at-least-once record: with nothing (stored) or with the error (refused, or given
+ * up). The broker's own callback (MessageSink.acceptThen), or a promise's for offer(): one
+ * function per record, not a promise and a resolve/reject pair: thousands wait at a time, and
+ * every object they hold is copied by each young-generation collection while Kafka works.
  */
-type Settle = (outcome?: Promise<never>) => void;
-
-/** A rejected promise whose rejection is handled where it is adopted (see Settle). */
-function failed(err: Error): Promise<never> {
-  const p = Promise.reject(err);
-  p.catch(() => {});
-  return p;
-}
+type Settle = (err?: Error) => void;
 
 /** One produce request on its way; `done` settles with null (stored) or the error. */
 interface Flight {
@@ -149,19 +142,38 @@ export class Egress {
    * it cannot be buffered); without, never delays and drops the record when the buffer is full.
    */
   offer(rec: BridgeRecord, wait: boolean): void | Promise<void> {
+    if (!wait) {
+      this.offerThen(rec, undefined);
+      return;
+    }
+    let settle: Settle | undefined;
+    const p = new Promise<void>((resolve, reject) => {
+      settle = (err) => err === undefined ? resolve() : reject(err);
+    });
+    this.offerThen(rec, settle);
+    return p;
+  }
+
+  /**
+   * offer() with a callback: with `settle`, it is called once Kafka has the record, or with the
+   * error when it cannot be buffered or is refused; never before this returns (a refusal is
+   * reported from a microtask). Without, never delays and drops the record when the buffer is
+   * full.
+   */
+  offerThen(rec: BridgeRecord, settle: Settle | undefined): void {
     if (
       this.buffered + 1 > this.#o.maxMessages || this.#bytes + rec.bytes > this.#o.maxBytes ||
       !this.#running
     ) {
-      if (wait) {
+      if (settle !== undefined) {
         this.counters.rejected++;
         this.#rejectsSinceReport++;
         this.#noteOverflow();
-        return Promise.reject(
-          new BufferFullError(
-            this.#running ? "kafka buffer full" : "kafka bridge stopped",
-          ),
+        const err = new BufferFullError(
+          this.#running ? "kafka buffer full" : "kafka bridge stopped",
         );
+        queueMicrotask(() => settle(err));
+        return;
       }
       this.counters.dropped++;
       this.#dropsSinceReport++;
@@ -169,18 +181,10 @@ export class Egress {
       return;
     }
     this.#bytes += rec.bytes;
-    let p: Promise<void> | undefined;
     this.#q.push(rec);
-    if (wait) {
-      let settle: Settle | undefined;
-      p = new Promise<void>((resolve) => settle = resolve);
-      this.#settles.push(settle);
-    } else {
-      this.#settles.push(undefined);
-    }
+    this.#settles.push(settle);
     const wake = this.#wake;
     if (wake) wake();
-    return p;
   }
 
   start(): void {
@@ -215,7 +219,9 @@ export class Egress {
     if (left > 0) {
       this.counters.abandoned += left;
       const err = new Error("kafka bridge stopped before the record reached Kafka");
-      for (let i = this.#head; i < this.#q.length; i++) this.#settles[i]?.(failed(err));
+      this.#settleAll(this.#settles, this.#head, this.#q.length, err);
+      // Those in flight are among them: a late answer must not settle them a second time.
+      for (const f of this.#flights) f.settles.fill(undefined);
       this.#q = [];
       this.#settles = [];
       this.#head = 0;
@@ -276,7 +282,7 @@ export class Egress {
       const err = await f.done;
       if (f.epoch !== this.#epoch) {
         // stop() gave up on the queue: whatever Kafka took still counts for the publishers.
-        if (err === null) { for (const settle of f.settles) settle?.(); }
+        if (err === null) this.#settleAll(f.settles, 0, f.settles.length);
         return;
       }
       if (err === null) {
@@ -288,7 +294,7 @@ export class Egress {
         this.#sent -= n;
         this.#sentBytes -= f.bytes;
         this.#remove(n);
-        for (const settle of f.settles) settle?.();
+        this.#settleAll(f.settles, 0, n);
         continue;
       }
       // A failed request: the later ones are let finish, and all of them go again (in order,
@@ -435,7 +441,29 @@ export class Egress {
       `kafka refused a record for ${rec.topic} (${recordLabel(rec)}, ` +
         `${rec.bytes} bytes) for good: ${describe(err)}`,
     );
-    f.settles[0]?.(failed(new Error(`kafka refused the record: ${describe(err)}`)));
+    this.#settleAll(f.settles, 0, 1, new Error(`kafka refused the record: ${describe(err)}`));
+  }
+
+  /**
+   * Settles `settles[from..to)` (with `err`, or as stored). They are the broker's acknowledgements,
+   * called right here on the egress loop: one that throws must neither stop the loop nor keep the
+   * others from being settled.
+   */
+  #settleAll(
+    settles: readonly (Settle | undefined)[],
+    from: number,
+    to: number,
+    err?: Error,
+  ): void {
+    for (let i = from; i < to; i++) {
+      const settle = settles[i];
+      if (settle === undefined) continue;
+      try {
+        settle(err);
+      } catch (e) {
+        this.#o.log.error(`kafka bridge: acknowledging a record failed: ${describe(e)}`);
+      }
+    }
   }
 
   #wakeSleep: (() => void) | null = null;

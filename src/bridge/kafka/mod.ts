@@ -3,6 +3,7 @@ import { Kafka, type LogEntry, logLevel } from "kafkajs";
 import type { Broker } from "../../broker/broker.ts";
 import type { BrokerEvents } from "../../broker/ports/events.ts";
 import type { MessageSink } from "../../broker/ports/sink.ts";
+import type { ClientInfo, StoredMessage } from "../../broker/model.ts";
 import type { Config } from "../../config/load.ts";
 import type { Logger } from "../../log.ts";
 import { Egress, type EgressCounters } from "./egress.ts";
@@ -10,7 +11,13 @@ import { isPermanentSendError, ProducerWorker } from "./producer_link.ts";
 import { inlineProducer } from "./producer_inline.ts";
 import { Ingress, type IngressCounters } from "./ingress.ts";
 import { silenceKafkajsTimerWarnings } from "./kafkajs_warnings.ts";
-import { eventRecord, messageRecord, messageRef, type RecordContext } from "./records.ts";
+import {
+  type BridgeRecord,
+  eventRecord,
+  messageRecord,
+  messageRef,
+  type RecordContext,
+} from "./records.ts";
 import { bridgeSettings, RuleSet } from "./settings.ts";
 
 export type { BridgeSettings } from "./settings.ts";
@@ -118,13 +125,25 @@ export function createKafkaBridge(config: Config, log: Logger): KafkaBridge | nu
     accept(msg, from) {
       const rule = rules.match(msg.topic);
       if (rule === null || rule.kafkaTopic === null) return;
-      // Most messages are written into the produce batch only when it goes out (MessageRef).
-      const rec = messageRef(msg, from.clientId, rule.kafkaTopic, ctx) ??
-        messageRecord(msg, from, rule.kafkaTopic, ctx);
       // QoS 0 has no acknowledgement to hold back.
-      return egress.offer(rec, rule.mode === "at-least-once" && msg.qos > 0);
+      const wait = rule.mode === "at-least-once" && msg.qos > 0;
+      return egress.offer(record(msg, from, rule.kafkaTopic), wait);
+    },
+    // The same without a promise per message: the egress calls `done` itself.
+    acceptThen(msg, from, done) {
+      const rule = rules.match(msg.topic);
+      if (rule === null || rule.kafkaTopic === null) return false;
+      const wait = rule.mode === "at-least-once" && msg.qos > 0;
+      egress.offerThen(record(msg, from, rule.kafkaTopic), wait ? done : undefined);
+      return wait;
     },
   };
+
+  /** Most messages are written into the produce batch only when it goes out (MessageRef). */
+  function record(msg: StoredMessage, from: ClientInfo, kafkaTopic: string): BridgeRecord {
+    return messageRef(msg, from.clientId, kafkaTopic, ctx) ??
+      messageRecord(msg, from, kafkaTopic, ctx);
+  }
 
   const eventsTopic = s.eventsTopic;
   const events: BrokerEvents = eventsTopic === null ? {} : {

@@ -1,6 +1,6 @@
 /**
- * The body of a Produce request with its RecordBatches (magic 2), written from packed records
- * (batch_wire.ts) into one buffer of the exact size: per record only its length, timestamp delta
+ * The body of a Produce request with its RecordBatches (magic 2), written from a batch's records
+ * (batch_wire.ts, batch_refs.ts) into one buffer of the exact size: per record only its length, timestamp delta
  * and offset delta are written; the rest is its tail, copied. Same bytes as @platformatic/kafka
  * writes for the same records (no compression, CreateTime), in a fraction of the time
  * (tests/bridge/kafka_record_batch.test.ts compares them).
@@ -69,7 +69,7 @@ function writeRecordBatch(w: ByteWriter, b: PackedBatch, pb: PartitionBatch): vo
   v.setInt32(at + 53, id.baseSequence);
   v.setInt32(at + 57, n);
   w.pos = at + BATCH_HEADER;
-  const src = b.bytes;
+  const sources = b.sources;
   for (let i = 0; i < n; i++) {
     const r = recs[i];
     const len = b.tailLength[r];
@@ -78,7 +78,7 @@ function writeRecordBatch(w: ByteWriter, b: PackedBatch, pb: PartitionBatch): vo
     w.u8(0); // attributes
     w.varlong(delta);
     w.varint(i);
-    w.rawFrom(src, b.tailAt[r], len);
+    w.rawFrom(sources[r], b.tailAt[r], len);
   }
   // The view again: room() may have grown the buffer (it is sized exactly, but never trust that).
   w.view.setInt32(at + LENGTH_AT, w.pos - at - 12);

@@ -11,6 +11,7 @@ import { ReasonCode } from "../../codec/reason_codes.ts";
 import { isWellFormedUtf8 } from "../../codec/utf8.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
+import type { SinkDone } from "../ports/sink.ts";
 import { encodeReply } from "../replies.ts";
 import { messageProperties } from "../messages.ts";
 import type { StoredMessage } from "../model.ts";
@@ -107,7 +108,8 @@ function routeAccepted(
 ): void {
   const s = client.session!;
   const v5 = client.v5;
-  let pending: void | Promise<void> = undefined;
+  /** true: a sink holds the ack and acknowledges through heldAck's callback. */
+  let pending: void | Promise<void> | true = undefined;
   let msg: StoredMessage | undefined;
   /** 5.0 reason code of the PUBACK/PUBREC: 0x10 when nobody subscribes (3.4.2.1). */
   let code = 0;
@@ -138,7 +140,14 @@ function routeAccepted(
     // Only a client's own PUBLISH has an ack that can wait for its deliveries to settle;
     // messages from peers, Kafka or wills rely on the store flush alone.
     if (p.qos === 1 && core.options.durable) VolatileDeliveries.markAckable(msg);
-    pending = core.publisher.publish(msg, client.info);
+    // A sink that can hold the ack by callback (the Kafka bridge) is spared a promise per message.
+    pending = p.qos > 0 && core.publisher.holdsByCallback
+      ? core.publisher.publishHeld(
+        msg,
+        client.info,
+        heldAck(core, client, p, p.qos === 1 && core.options.durable ? msg : undefined),
+      )
+      : core.publisher.publish(msg, client.info);
     // Later deliveries of the same object (as a retained message) have no ack to hold.
     VolatileDeliveries.unmark(msg);
     if (v5 !== null && p.qos > 0 && core.publisher.unrouted(msg)) {
@@ -163,6 +172,8 @@ function routeAccepted(
     s.addInboundQos2(pid);
     core.persistence.addInboundQos2(s, pid);
   }
+  // heldAck's callback acknowledges (code is 0: a message that goes to a sink is routed).
+  if (pending === true) return;
   const first = p.qos === 1 ? 0x40 : 0x50;
   const ack = v5 !== null && p.qos === 1
     ? () => {
@@ -179,20 +190,59 @@ function routeAccepted(
       ? () => core.volatile.whenSettled(msg, ack)
       : ack;
     const { topic, qos } = p;
-    pending.then(settle, (err) => {
-      // A full bridge buffer refuses thousands.
-      if (unackedWarned++ % 1000 === 0) {
-        core.log.warn(
-          `message ${topic} from ${client.info.clientId} not acknowledged: ` +
-            `${err?.message ?? err} (${unackedWarned} so far)`,
-        );
-      }
-      // A failed store commit is retried with the id in it: the id stays, so a resend is
-      // recognised. A refusal from elsewhere (a full bridge buffer) frees the id for the resend.
-      if (qos === 2 && core.persistence.failure === null) s.deleteInboundQos2(pid);
-    });
+    pending.then(settle, (err) => notAcknowledged(core, client, topic, qos, pid, err));
   } else if (msg) core.volatile.whenSettled(msg, ack);
   else ack();
+}
+
+/** What waited for a PUBLISH's ack refused it: it stays unacknowledged (the client resends). */
+function notAcknowledged(
+  core: Core,
+  client: Client,
+  topic: string,
+  qos: number,
+  pid: number,
+  err: unknown,
+): void {
+  // A full bridge buffer refuses thousands.
+  if (unackedWarned++ % 1000 === 0) {
+    core.log.warn(
+      `message ${topic} from ${client.info.clientId} not acknowledged: ` +
+        `${(err as Error)?.message ?? err} (${unackedWarned} so far)`,
+    );
+  }
+  // A failed store commit is retried with the id in it: the id stays, so a resend is
+  // recognised. A refusal from elsewhere (a full bridge buffer) frees the id for the resend.
+  if (qos === 2 && core.persistence.failure === null) client.session!.deleteInboundQos2(pid);
+}
+
+/**
+ * The callback with which a sink that held a QoS 1/2 PUBLISH's ack (Publisher.publishHeld)
+ * acknowledges it, or leaves it unacknowledged, as the promise path in routeAccepted does. Built
+ * apart so that it holds only what the ack needs (not the packet, whose payload is a view into
+ * the socket's read chunk); `msg` only when the ack also waits for its deliveries (durable QoS 1).
+ */
+function heldAck(
+  core: Core,
+  client: Client,
+  p: PublishPacket,
+  msg: StoredMessage | undefined,
+): SinkDone {
+  const { topic, qos } = p;
+  const pid = p.packetId!;
+  return (err) => {
+    if (err !== undefined) return notAcknowledged(core, client, topic, qos, pid, err);
+    if (msg !== undefined) core.volatile.whenSettled(msg, () => sendHeldAck(client, qos, pid));
+    else sendHeldAck(client, qos, pid);
+  };
+}
+
+function sendHeldAck(client: Client, qos: number, pid: number): void {
+  const v5 = client.v5;
+  if (qos === 1) {
+    v5?.acknowledged();
+    client.sendAck(0x40, pid, true);
+  } else client.sendAck(0x50, pid, true);
 }
 
 /** When the last "store unavailable" refusal was logged: one line per burst. */
