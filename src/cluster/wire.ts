@@ -13,6 +13,7 @@ import { Buffer } from "node:buffer";
 import type { Properties, QoS, UserProperty } from "../codec/packets.ts";
 import type { StoredMessage } from "../broker/model.ts";
 import type { KeptWill } from "../broker/ports/cluster.ts";
+import { lastMadeId } from "../broker/messages.ts";
 import { idParts, In, Out } from "./wire_fields.ts";
 
 export { idParts };
@@ -381,11 +382,49 @@ function putMessage(o: Out, m: StoredMessage): void {
   o.u8(flags);
   o.f64(m.createdAt);
   if (m.expiresAt !== undefined) o.f64(m.expiresAt);
-  o.str(m.id);
+  // The message just made (a publisher's, forwarded at once): its id from its parts.
+  if (m.id === lastMadeId.id && lastMadeId.counter > 0 && o.buf !== null) {
+    putMadeId(o, o.buf);
+  } else o.str(m.id);
   o.str(m.topic);
   if (m.origin !== undefined) o.str(m.origin);
   if (m.properties !== undefined) putProperties(o, m.properties);
   o.rest(m.payload);
+}
+
+/** The UTF-8 of the id prefix putMadeId wrote last (one prefix per factory: mostly one). */
+let madePrefix = "";
+let madePrefixBytes = new Uint8Array(0);
+const utf8 = new TextEncoder();
+
+/**
+ * Writes lastMadeId.id as an MQTT string from its parts, the same bytes as `o.str(id)`, without
+ * reading the id's characters (see lastMadeId).
+ */
+function putMadeId(o: Out, b: Uint8Array): void {
+  const { prefix, counter } = lastMadeId;
+  if (prefix !== madePrefix) {
+    madePrefixBytes = utf8.encode(prefix);
+    madePrefix = prefix;
+  }
+  let digits = 1;
+  for (let n = counter; n >= 36; n = Math.floor(n / 36)) digits++;
+  const len = madePrefixBytes.length + digits;
+  if (len > 0xffff) {
+    throw new RangeError(`string of ${len} bytes exceeds the 65535-byte MQTT limit`);
+  }
+  let p = o.pos;
+  b[p] = len >> 8;
+  b[p + 1] = len & 0xff;
+  b.set(madePrefixBytes, p + 2);
+  p += 2 + len;
+  o.pos = p;
+  // Base-36 digits, lower case, from the last one back (as Number.prototype.toString(36)).
+  for (let n = counter, i = 0; i < digits; i++) {
+    const d = n % 36;
+    b[--p] = d < 10 ? 0x30 + d : 0x61 + d - 10;
+    n = Math.floor(n / 36);
+  }
 }
 
 function getMessage(r: In): StoredMessage {
