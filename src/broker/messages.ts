@@ -5,6 +5,15 @@
 import type { Properties, QoS } from "../codec/packets.ts";
 import type { StoredMessage } from "./model.ts";
 
+/**
+ * The id a MessageFactory made last, with its parts: `id === prefix + counter.toString(36)`.
+ * One object, overwritten by every message made (any factory of the process). The cluster link
+ * encodes a message it forwards right after it was made, and writes the id from these parts
+ * when `msg.id` is this very string: the id is a two-part (cons) string, and reading its
+ * characters makes V8 flatten it first, a copy and an allocation per forwarded message.
+ */
+export const lastMadeId = { id: "", prefix: "", counter: 0 };
+
 /** Makes messages with ids unique across the cluster and across restarts of a node. */
 export class MessageFactory {
   /** Node id plus start time: a restarted node never reuses an id of its earlier run. */
@@ -27,8 +36,13 @@ export class MessageFactory {
     origin: string,
     properties?: Properties,
   ): StoredMessage {
+    const counter = ++this.#counter;
+    const id = `${this.#prefix}${counter.toString(36)}`;
+    lastMadeId.id = id;
+    lastMadeId.prefix = this.#prefix;
+    lastMadeId.counter = counter;
     const msg: StoredMessage = {
-      id: `${this.#prefix}${(++this.#counter).toString(36)}`,
+      id,
       topic,
       payload,
       qos,

@@ -2,15 +2,20 @@
 import assert from "node:assert/strict";
 import type { Properties } from "../../src/codec/packets.ts";
 import type { StoredMessage } from "../../src/broker/model.ts";
+import { Buffer } from "node:buffer";
 import {
   decodeFrames,
   decodeWire,
   encodeBatch,
+  encodeForwardInto,
   encodeWire,
+  forwardBound,
   idParts,
   type WireMessage,
 } from "../../src/cluster/wire.ts";
+import { Out } from "../../src/cluster/wire_fields.ts";
 import { RecentIds } from "../../src/cluster/recent_ids.ts";
+import { MessageFactory } from "../../src/broker/messages.ts";
 
 const enc = new TextEncoder();
 
@@ -253,5 +258,40 @@ Deno.test("wire: a decoded id's parts name the same id as the whole string does"
     } else {
       assert.ok(!/-([1-9a-z][0-9a-z]{0,9}|0)$/.test(id), `${id} has parts`);
     }
+  }
+});
+
+Deno.test("wire: the id of a message just made is written from its parts, byte for byte as the string", () => {
+  for (const node of ["n1", "nöde-ü-1", "x".repeat(200)]) {
+    const factory = new MessageFactory(node);
+    for (let i = 1; i <= 1300; i++) {
+      const msg = factory.create("a/b", new Uint8Array([i & 0xff]), 0, false, "pub-1");
+      // Around each new digit, and a few in between.
+      if (!(i <= 40 || (i >= 1290 && i <= 1300) || i % 97 === 0)) continue;
+      const out = new Out();
+      out.buf = Buffer.alloc(forwardBound(msg));
+      encodeForwardInto(out, msg);
+      const fast = out.buf.subarray(0, out.pos);
+      // encodeWire sizes the frame from the id string: the same bytes either way.
+      assert.deepStrictEqual(
+        new Uint8Array(fast),
+        new Uint8Array(encodeWire({ kind: "publish", msg })),
+      );
+      const back = decodeWire(fast);
+      assert.equal(back.kind === "publish" && back.msg.id, msg.id);
+    }
+  }
+  // A message that is not the one just made (an older one, or one decoded from another node)
+  // is written from its id string.
+  const factory = new MessageFactory("n2");
+  const older = factory.create("t", new Uint8Array(0), 1, false, "c");
+  factory.create("t", new Uint8Array(0), 1, false, "c");
+  const other: StoredMessage = { ...older, id: "" };
+  for (const msg of [older, other]) {
+    const out = new Out();
+    out.buf = Buffer.alloc(forwardBound(msg));
+    encodeForwardInto(out, msg);
+    const back = decodeWire(out.buf.subarray(0, out.pos));
+    assert.equal(back.kind === "publish" && back.msg.id, msg.id);
   }
 });
