@@ -8,6 +8,8 @@ import type { Delivery } from "./delivery.ts";
 import type { StoredMessage } from "./model.ts";
 import type { Session } from "./session.ts";
 import type { SubscriptionTable, SubValue } from "./subscriptions.ts";
+import { topicMatches } from "./topic.ts";
+import { TopicIndex } from "./topic_index.ts";
 
 /** One session's share of a topic: its matching subscriptions folded into one delivery. */
 interface RouteTarget {
@@ -28,6 +30,11 @@ interface RouteTarget {
 
 /** A stream of unique topics must not grow the route cache without limit. */
 const MAX_CACHED_TOPICS = 10_000;
+/**
+ * A session with more filters than this has a changed route recomputed from the tree on the
+ * next message instead of patched in place (patching tests each of its filters per topic).
+ */
+const MAX_PATCH_FILTERS = 64;
 
 export class Router {
   readonly #subscriptions: SubscriptionTable;
@@ -35,9 +42,18 @@ export class Router {
   readonly #delivery: Delivery;
   readonly #readable: (s: Session, topic: string) => boolean;
   #matches = new Map<string, SubValue[]>();
-  /** topic -> matching sessions, valid while the topic tree is unchanged. */
+  /**
+   * topic -> matching sessions. A subscription change patches the entries of the topics its
+   * filter matches (found through #topics), for its session only: under subscription churn the
+   * other topics' routes, and the other sessions' shares of the touched ones, stay cached. The
+   * arrays are never changed once cached (a patch caches a new one): a route in progress keeps
+   * iterating the one it started with when a delivery changes a subscription.
+   */
   #cache = new Map<string, RouteTarget[]>();
-  #generation = -1;
+  /** The topics cached since the last clear, searchable by filter. */
+  #topics = new TopicIndex();
+  /** Each session's filters in the tree (client id -> filter -> value), for the patches. */
+  #filters = new Map<string, Map<string, SubValue>>();
 
   /**
    * `readable`: whether a session may receive a topic, asked only for subscriptions that
@@ -53,6 +69,9 @@ export class Router {
     this.#sessions = sessions;
     this.#delivery = delivery;
     this.#readable = readable;
+    const tree = subscriptions.tree;
+    tree.forEach((filter, owner, value) => this.#remember(filter, owner, value));
+    tree.observe((filter, owner, value) => this.#changed(filter, owner, value));
   }
 
   /**
@@ -98,15 +117,10 @@ export class Router {
   }
 
   #targets(topic: string): RouteTarget[] {
-    const tree = this.#subscriptions.tree;
-    if (tree.generation !== this.#generation) {
-      this.#cache.clear();
-      this.#generation = tree.generation;
-    }
     let targets = this.#cache.get(topic);
     if (targets) return targets;
     const matches = this.#matches;
-    tree.match(topic, (owner, v) => {
+    this.#subscriptions.tree.match(topic, (owner, v) => {
       const prev = matches.get(owner);
       if (prev === undefined) matches.set(owner, [v]);
       else prev.push(v);
@@ -114,9 +128,59 @@ export class Router {
     targets = [];
     for (const [clientId, subs] of matches) targets.push(target(clientId, subs));
     matches.clear();
-    if (this.#cache.size >= MAX_CACHED_TOPICS) this.#cache.clear();
+    // The index also keeps topics whose entry was dropped (#patch): it is bounded alike.
+    if (this.#cache.size >= MAX_CACHED_TOPICS || this.#topics.size >= MAX_CACHED_TOPICS) {
+      this.#cache.clear();
+      this.#topics.clear();
+    }
     this.#cache.set(topic, targets);
+    this.#topics.add(topic);
     return targets;
+  }
+
+  #remember(filter: string, owner: string, value: SubValue | undefined): void {
+    let filters = this.#filters.get(owner);
+    if (value !== undefined) {
+      if (filters === undefined) this.#filters.set(owner, filters = new Map());
+      filters.set(filter, value);
+    } else if (filters !== undefined) {
+      filters.delete(filter);
+      if (filters.size === 0) this.#filters.delete(owner);
+    }
+  }
+
+  /** A session's filter was added, replaced or removed: its routes for what it matches change. */
+  #changed(filter: string, owner: string, value: SubValue | undefined): void {
+    this.#remember(filter, owner, value);
+    if (this.#cache.size === 0) return;
+    this.#topics.match(filter, (topic) => this.#patch(topic, owner));
+  }
+
+  /** Recomputes `owner`'s share of the cached route of `topic` from its filters. */
+  #patch(topic: string, owner: string): void {
+    const targets = this.#cache.get(topic);
+    if (targets === undefined) return;
+    const filters = this.#filters.get(owner);
+    if (filters !== undefined && filters.size > MAX_PATCH_FILTERS) {
+      this.#cache.delete(topic);
+      return;
+    }
+    let subs: SubValue[] | null = null;
+    if (filters !== undefined) {
+      for (const [f, v] of filters) if (topicMatches(f, topic)) (subs ??= []).push(v);
+    }
+    let i = 0;
+    while (i < targets.length && targets[i].clientId !== owner) i++;
+    let next: RouteTarget[];
+    if (subs !== null) {
+      next = targets.slice();
+      next[i] = target(owner, subs); // i === length: appended
+    } else {
+      if (i === targets.length) return;
+      next = targets.slice(0, i);
+      for (let j = i + 1; j < targets.length; j++) next.push(targets[j]);
+    }
+    this.#cache.set(topic, next);
   }
 }
 
