@@ -35,6 +35,13 @@ const MAX_CACHED_TOPICS = 10_000;
  * next message instead of patched in place (patching tests each of its filters per topic).
  */
 const MAX_PATCH_FILTERS = 64;
+/**
+ * Most work one subscription change may spend patching cached routes (routes touched plus the
+ * targets they copy). A filter matching more (a `#` over thousands of cached topics with long
+ * fan-outs) clears the cache instead: a change then costs what it did before the patches, and
+ * never more.
+ */
+const MAX_PATCH_WORK = 16_384;
 
 export class Router {
   readonly #subscriptions: SubscriptionTable;
@@ -52,6 +59,14 @@ export class Router {
   #cache = new Map<string, RouteTarget[]>();
   /** The topics cached since the last clear, searchable by filter. */
   #topics = new TopicIndex();
+  /**
+   * Topics routed once and not cached: a topic is cached when it comes again. Most of a stream
+   * of unique topics is then never cached, whose routes every subscription change matching them
+   * would otherwise patch.
+   */
+  #seen = new Set<string>();
+  /** What patching may still spend in the change under way (see MAX_PATCH_WORK). */
+  #budget = 0;
   /** Each session's filters in the tree (client id -> filter -> value), for the patches. */
   #filters = new Map<string, Map<string, SubValue>>();
 
@@ -128,6 +143,11 @@ export class Router {
     targets = [];
     for (const [clientId, subs] of matches) targets.push(target(clientId, subs));
     matches.clear();
+    if (!this.#seen.delete(topic)) {
+      if (this.#seen.size >= MAX_CACHED_TOPICS) this.#seen.clear();
+      this.#seen.add(topic);
+      return targets;
+    }
     // The index also keeps topics whose entry was dropped (#patch): it is bounded alike.
     if (this.#cache.size >= MAX_CACHED_TOPICS || this.#topics.size >= MAX_CACHED_TOPICS) {
       this.#cache.clear();
@@ -153,17 +173,25 @@ export class Router {
   #changed(filter: string, owner: string, value: SubValue | undefined): void {
     this.#remember(filter, owner, value);
     if (this.#cache.size === 0) return;
-    this.#topics.match(filter, (topic) => this.#patch(topic, owner));
+    this.#budget = MAX_PATCH_WORK;
+    if (!this.#topics.match(filter, (topic) => this.#patch(topic, owner))) {
+      this.#cache.clear();
+      this.#topics.clear();
+    }
   }
 
-  /** Recomputes `owner`'s share of the cached route of `topic` from its filters. */
-  #patch(topic: string, owner: string): void {
+  /**
+   * Recomputes `owner`'s share of the cached route of `topic` from its filters. False when the
+   * change's budget is spent (the caller then clears the cache).
+   */
+  #patch(topic: string, owner: string): boolean {
     const targets = this.#cache.get(topic);
-    if (targets === undefined) return;
+    if (targets === undefined) return --this.#budget >= 0;
+    if ((this.#budget -= targets.length + 1) < 0) return false;
     const filters = this.#filters.get(owner);
     if (filters !== undefined && filters.size > MAX_PATCH_FILTERS) {
       this.#cache.delete(topic);
-      return;
+      return true;
     }
     let subs: SubValue[] | null = null;
     if (filters !== undefined) {
@@ -176,11 +204,12 @@ export class Router {
       next = targets.slice();
       next[i] = target(owner, subs); // i === length: appended
     } else {
-      if (i === targets.length) return;
+      if (i === targets.length) return true;
       next = targets.slice(0, i);
       for (let j = i + 1; j < targets.length; j++) next.push(targets[j]);
     }
     this.#cache.set(topic, next);
+    return true;
   }
 }
 

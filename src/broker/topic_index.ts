@@ -45,43 +45,50 @@ export class TopicIndex {
   /**
    * Calls `visit(topic)` for every topic in the set that `filter` matches, by the rules of
    * TopicTree.match: `+` one level, `#` the rest including the parent level, and no wildcard
-   * first level for a topic starting with `$` (MQTT-4.7.2-1).
+   * first level for a topic starting with `$` (MQTT-4.7.2-1). Stops when `visit` returns false;
+   * returns false if it did.
    */
-  match(filter: string, visit: (topic: string) => void): void {
-    this.#walk(this.#root, filter.split("/"), 0, visit);
-  }
-
-  #walk(node: IndexNode, levels: string[], i: number, visit: (topic: string) => void): void {
-    if (i === levels.length) {
-      if (node.topic !== null) visit(node.topic);
-      return;
-    }
-    const level = levels[i];
-    if (level === "#") {
-      if (node.topic !== null) visit(node.topic); // "a/#" matches "a"
-      if (node.children) {
-        for (const [k, child] of node.children) {
-          if (i === 0 && k.charCodeAt(0) === 0x24) continue;
-          all(child, visit);
-        }
-      }
-      return;
-    }
-    const children = node.children;
-    if (!children) return;
-    if (level === "+") {
-      for (const [k, child] of children) {
-        if (i === 0 && k.charCodeAt(0) === 0x24) continue;
-        this.#walk(child, levels, i + 1, visit);
-      }
-      return;
-    }
-    const exact = children.get(level);
-    if (exact) this.#walk(exact, levels, i + 1, visit);
+  match(filter: string, visit: (topic: string) => boolean): boolean {
+    return walk(this.#root, filter.split("/"), 0, visit);
   }
 }
 
-function all(node: IndexNode, visit: (topic: string) => void): void {
-  if (node.topic !== null) visit(node.topic);
-  if (node.children) { for (const child of node.children.values()) all(child, visit); }
+function walk(
+  node: IndexNode,
+  levels: string[],
+  i: number,
+  visit: (topic: string) => boolean,
+): boolean {
+  if (i === levels.length) return node.topic === null || visit(node.topic);
+  const level = levels[i];
+  if (level === "#") {
+    // "a/#" matches "a".
+    if (node.topic !== null && !visit(node.topic)) return false;
+    if (node.children) {
+      for (const [k, child] of node.children) {
+        if (i === 0 && k.charCodeAt(0) === 0x24) continue;
+        if (!all(child, visit)) return false;
+      }
+    }
+    return true;
+  }
+  const children = node.children;
+  if (!children) return true;
+  if (level === "+") {
+    for (const [k, child] of children) {
+      if (i === 0 && k.charCodeAt(0) === 0x24) continue;
+      if (!walk(child, levels, i + 1, visit)) return false;
+    }
+    return true;
+  }
+  const exact = children.get(level);
+  return exact === undefined || walk(exact, levels, i + 1, visit);
+}
+
+function all(node: IndexNode, visit: (topic: string) => boolean): boolean {
+  if (node.topic !== null && !visit(node.topic)) return false;
+  if (node.children) {
+    for (const child of node.children.values()) if (!all(child, visit)) return false;
+  }
+  return true;
 }
