@@ -31,17 +31,31 @@ interface RouteTarget {
 /** A stream of unique topics must not grow the route cache without limit. */
 const MAX_CACHED_TOPICS = 10_000;
 /**
- * A session with more filters than this has a changed route recomputed from the tree on the
- * next message instead of patched in place (patching tests each of its filters per topic).
+ * A session with more filters than this has a changed route recomputed from the tree instead of
+ * patched (patching tests each of its filters against the topic).
  */
 const MAX_PATCH_FILTERS = 64;
 /**
- * Most work one subscription change may spend patching cached routes (routes touched plus the
- * targets they copy). A filter matching more (a `#` over thousands of cached topics with long
- * fan-outs) clears the cache instead: a change then costs what it did before the patches, and
- * never more.
+ * Most sessions a cached route may have waiting for a patch: past it the route is recomputed
+ * from the tree on its next message, which costs no more.
  */
-const MAX_PATCH_WORK = 16_384;
+const MAX_PENDING = 64;
+/**
+ * Most cached routes one subscription change may mark. A filter matching more (a `#` over
+ * thousands of cached topics) clears the cache instead: a change then costs what it did before
+ * the precise invalidation, and never more.
+ */
+const MAX_MARKS = 4_096;
+
+/**
+ * A cached route: its targets, and the sessions whose share changed since (a subscription of
+ * theirs matching the topic was added, replaced or removed), patched in on the next message.
+ */
+interface CachedRoute {
+  /** Never changed once cached: a route in progress keeps iterating the array it started with. */
+  targets: RouteTarget[];
+  pending: Set<string> | null;
+}
 
 export class Router {
   readonly #subscriptions: SubscriptionTable;
@@ -50,25 +64,25 @@ export class Router {
   readonly #readable: (s: Session, topic: string) => boolean;
   #matches = new Map<string, SubValue[]>();
   /**
-   * topic -> matching sessions. A subscription change patches the entries of the topics its
-   * filter matches (found through #topics), for its session only: under subscription churn the
-   * other topics' routes, and the other sessions' shares of the touched ones, stay cached. The
-   * arrays are never changed once cached (a patch caches a new one): a route in progress keeps
-   * iterating the one it started with when a delivery changes a subscription.
+   * topic -> matching sessions. A subscription change marks the cached routes of the topics its
+   * filter matches (found through #topics) with its session; the next message to such a topic
+   * patches that session's share in. Under subscription churn the other topics' routes, and the
+   * other sessions' shares of the touched ones, stay cached, and a change costs a mark per
+   * route, not a patch: changes may well outnumber messages.
    */
-  #cache = new Map<string, RouteTarget[]>();
+  #cache = new Map<string, CachedRoute>();
   /** The topics cached since the last clear, searchable by filter. */
   #topics = new TopicIndex();
+  /** Each session's filters in the tree (client id -> filter -> value), for the patches. */
+  #filters = new Map<string, Map<string, SubValue>>();
   /**
    * Topics routed once and not cached: a topic is cached when it comes again. Most of a stream
    * of unique topics is then never cached, whose routes every subscription change matching them
-   * would otherwise patch.
+   * would otherwise mark.
    */
   #seen = new Set<string>();
-  /** What patching may still spend in the change under way (see MAX_PATCH_WORK). */
-  #budget = 0;
-  /** Each session's filters in the tree (client id -> filter -> value), for the patches. */
-  #filters = new Map<string, Map<string, SubValue>>();
+  /** How many more routes the change under way may mark (see MAX_MARKS). */
+  #marks = 0;
 
   /**
    * `readable`: whether a session may receive a topic, asked only for subscriptions that
@@ -132,28 +146,41 @@ export class Router {
   }
 
   #targets(topic: string): RouteTarget[] {
-    let targets = this.#cache.get(topic);
-    if (targets) return targets;
+    const cached = this.#cache.get(topic);
+    if (cached !== undefined) {
+      if (cached.pending === null) return cached.targets;
+      const patched = this.#patch(topic, cached.targets, cached.pending);
+      if (patched !== null) {
+        cached.targets = patched;
+        cached.pending = null;
+        return patched;
+      }
+    }
     const matches = this.#matches;
     this.#subscriptions.tree.match(topic, (owner, v) => {
       const prev = matches.get(owner);
       if (prev === undefined) matches.set(owner, [v]);
       else prev.push(v);
     });
-    targets = [];
+    const targets: RouteTarget[] = [];
     for (const [clientId, subs] of matches) targets.push(target(clientId, subs));
     matches.clear();
+    if (cached !== undefined) {
+      cached.targets = targets;
+      cached.pending = null;
+      return targets;
+    }
     if (!this.#seen.delete(topic)) {
       if (this.#seen.size >= MAX_CACHED_TOPICS) this.#seen.clear();
       this.#seen.add(topic);
       return targets;
     }
-    // The index also keeps topics whose entry was dropped (#patch): it is bounded alike.
+    // The index also keeps topics whose route was dropped (#changed): it is bounded alike.
     if (this.#cache.size >= MAX_CACHED_TOPICS || this.#topics.size >= MAX_CACHED_TOPICS) {
       this.#cache.clear();
       this.#topics.clear();
     }
-    this.#cache.set(topic, targets);
+    this.#cache.set(topic, { targets, pending: null });
     this.#topics.add(topic);
     return targets;
   }
@@ -173,43 +200,46 @@ export class Router {
   #changed(filter: string, owner: string, value: SubValue | undefined): void {
     this.#remember(filter, owner, value);
     if (this.#cache.size === 0) return;
-    this.#budget = MAX_PATCH_WORK;
-    if (!this.#topics.match(filter, (topic) => this.#patch(topic, owner))) {
+    this.#marks = MAX_MARKS;
+    if (!this.#topics.match(filter, (topic) => this.#mark(topic, owner))) {
       this.#cache.clear();
       this.#topics.clear();
     }
   }
 
-  /**
-   * Recomputes `owner`'s share of the cached route of `topic` from its filters. False when the
-   * change's budget is spent (the caller then clears the cache).
-   */
-  #patch(topic: string, owner: string): boolean {
-    const targets = this.#cache.get(topic);
-    if (targets === undefined) return --this.#budget >= 0;
-    if ((this.#budget -= targets.length + 1) < 0) return false;
-    const filters = this.#filters.get(owner);
-    if (filters !== undefined && filters.size > MAX_PATCH_FILTERS) {
+  /** Marks `owner`'s share of the cached route of `topic` as changed; false when out of marks. */
+  #mark(topic: string, owner: string): boolean {
+    if (--this.#marks < 0) return false;
+    const cached = this.#cache.get(topic);
+    if (cached === undefined) return true;
+    const pending = cached.pending ??= new Set();
+    pending.add(owner);
+    if (pending.size > MAX_PENDING) {
+      // Recomputed on its next message, and cached again then (it is known to be in use).
       this.#cache.delete(topic);
-      return true;
+      this.#seen.add(topic);
     }
-    let subs: SubValue[] | null = null;
-    if (filters !== undefined) {
-      for (const [f, v] of filters) if (topicMatches(f, topic)) (subs ??= []).push(v);
-    }
-    let i = 0;
-    while (i < targets.length && targets[i].clientId !== owner) i++;
-    let next: RouteTarget[];
-    if (subs !== null) {
-      next = targets.slice();
-      next[i] = target(owner, subs); // i === length: appended
-    } else {
-      if (i === targets.length) return true;
-      next = targets.slice(0, i);
-      for (let j = i + 1; j < targets.length; j++) next.push(targets[j]);
-    }
-    this.#cache.set(topic, next);
     return true;
+  }
+
+  /**
+   * `targets` with the shares of the `pending` sessions recomputed from their filters, or null
+   * when one of them has too many filters to patch (the caller recomputes from the tree).
+   */
+  #patch(topic: string, targets: RouteTarget[], pending: Set<string>): RouteTarget[] | null {
+    const next: RouteTarget[] = [];
+    for (let i = 0; i < targets.length; i++) {
+      if (!pending.has(targets[i].clientId)) next.push(targets[i]);
+    }
+    for (const owner of pending) {
+      const filters = this.#filters.get(owner);
+      if (filters === undefined) continue;
+      if (filters.size > MAX_PATCH_FILTERS) return null;
+      let subs: SubValue[] | null = null;
+      for (const [f, v] of filters) if (topicMatches(f, topic)) (subs ??= []).push(v);
+      if (subs !== null) next.push(target(owner, subs));
+    }
+    return next;
   }
 }
 

@@ -201,21 +201,40 @@ Deno.test("route cache: a session with many filters gets its changed routes reco
   assert.deepEqual(route("many/5"), ["b q1 r0 ids[]"]);
 });
 
-Deno.test("route cache: a change matching more cached routes than it may patch clears the cache, still exact", () => {
-  const clients = Array.from({ length: 200 }, (_, i) => `s${i}`);
-  const { table, route } = setup([...clients, "late"]);
-  for (const c of clients) table.add("big/#", c, sub(1));
-  const topics = Array.from({ length: 120 }, (_, i) => `big/${i}`);
+Deno.test("route cache: a change matching more cached routes than it may mark clears the cache, still exact", () => {
+  const { table, route } = setup(["a", "b"]);
+  table.add("big/#", "a", sub(1));
+  // More than MAX_MARKS cached routes under big/.
+  const topics = Array.from({ length: 4_200 }, (_, i) => `big/${i}`);
+  for (const t of topics) assert.deepEqual(route(t), ["a q1 r0 ids[]"]);
+  table.add("big/+", "b", sub(2, { subscriptionId: 1 }));
+  for (const t of topics) assert.deepEqual(route(t), ["a q1 r0 ids[]", "b q2 r0 ids[1]"]);
+  table.remove("big/+", "b");
+  table.remove("big/#", "a");
+  for (const t of topics.slice(0, 5)) assert.deepEqual(route(t), []);
+});
+
+Deno.test("route cache: many sessions changing one cached route between two messages", () => {
+  const clients = Array.from({ length: 150 }, (_, i) => `s${i}`);
+  const { table, route } = setup(clients);
+  table.add("p/x", "s0", sub(0));
+  assert.deepEqual(route("p/x"), ["s0 q0 r0 ids[]"]);
+  // More than MAX_PENDING sessions marked on one route: recomputed, then cached again.
+  for (const c of clients) table.add("p/#", c, sub(1));
   const all = clients.map((c) => `${c} q1 r0 ids[]`).sort();
-  for (const t of topics) assert.deepEqual(route(t), all);
-  // 120 routes x 201 targets: past MAX_PATCH_WORK.
-  table.add("big/+", "late", sub(2, { subscriptionId: 1 }));
-  const withLate = [...all, "late q2 r0 ids[1]"].sort();
-  for (const t of topics) assert.deepEqual(route(t), withLate);
-  table.remove("big/+", "late");
-  for (const t of topics.slice(0, 3)) assert.deepEqual(route(t), all);
-  table.remove("big/#", "s7");
-  assert.deepEqual(route("big/0"), all.filter((x) => !x.startsWith("s7 ")));
+  assert.deepEqual(route("p/x"), all);
+  for (const c of clients.slice(0, 10)) table.remove("p/#", c);
+  table.add("p/+", "s3", sub(2, { noLocal: true }));
+  const expected = [
+    "s0 q0 r0 ids[]",
+    "s3 q2 r0 ids[]",
+    ...clients.slice(10).map((c) => `${c} q1 r0 ids[]`),
+  ].sort();
+  assert.deepEqual(route("p/x"), expected);
+  assert.deepEqual(
+    route("p/x", "s3"),
+    expected.filter((x) => !x.startsWith("s3 ")),
+  );
 });
 
 /** A small deterministic generator (mulberry32), so that a failure can be replayed. */
