@@ -52,7 +52,10 @@ const MAX_MARKS = 4_096;
  * theirs matching the topic was added, replaced or removed), patched in on the next message.
  */
 interface CachedRoute {
-  /** Never changed once cached: a route in progress keeps iterating the array it started with. */
+  /**
+   * Replaced, never changed in place, by a patch: a route in progress keeps iterating the array
+   * it started with.
+   */
   targets: RouteTarget[];
   pending: Set<string> | null;
 }
