@@ -8,6 +8,8 @@ import type { Delivery } from "./delivery.ts";
 import type { StoredMessage } from "./model.ts";
 import type { Session } from "./session.ts";
 import type { SubscriptionTable, SubValue } from "./subscriptions.ts";
+import { topicMatches } from "./topic.ts";
+import { TopicIndex } from "./topic_index.ts";
 
 /** One session's share of a topic: its matching subscriptions folded into one delivery. */
 interface RouteTarget {
@@ -28,6 +30,35 @@ interface RouteTarget {
 
 /** A stream of unique topics must not grow the route cache without limit. */
 const MAX_CACHED_TOPICS = 10_000;
+/**
+ * A session with more filters than this has a changed route recomputed from the tree instead of
+ * patched (patching tests each of its filters against the topic).
+ */
+const MAX_PATCH_FILTERS = 64;
+/**
+ * Most sessions a cached route may have waiting for a patch: past it the route is recomputed
+ * from the tree on its next message, which costs no more.
+ */
+const MAX_PENDING = 64;
+/**
+ * Most cached routes one subscription change may mark. A filter matching more (a `#` over
+ * thousands of cached topics) clears the cache instead: a change then costs what it did before
+ * the precise invalidation, and never more.
+ */
+const MAX_MARKS = 4_096;
+
+/**
+ * A cached route: its targets, and the sessions whose share changed since (a subscription of
+ * theirs matching the topic was added, replaced or removed), patched in on the next message.
+ */
+interface CachedRoute {
+  /**
+   * Replaced, never changed in place, by a patch: a route in progress keeps iterating the array
+   * it started with.
+   */
+  targets: RouteTarget[];
+  pending: Set<string> | null;
+}
 
 export class Router {
   readonly #subscriptions: SubscriptionTable;
@@ -35,9 +66,26 @@ export class Router {
   readonly #delivery: Delivery;
   readonly #readable: (s: Session, topic: string) => boolean;
   #matches = new Map<string, SubValue[]>();
-  /** topic -> matching sessions, valid while the topic tree is unchanged. */
-  #cache = new Map<string, RouteTarget[]>();
-  #generation = -1;
+  /**
+   * topic -> matching sessions. A subscription change marks the cached routes of the topics its
+   * filter matches (found through #topics) with its session; the next message to such a topic
+   * patches that session's share in. Under subscription churn the other topics' routes, and the
+   * other sessions' shares of the touched ones, stay cached, and a change costs a mark per
+   * route, not a patch: changes may well outnumber messages.
+   */
+  #cache = new Map<string, CachedRoute>();
+  /** The topics cached since the last clear, searchable by filter. */
+  #topics = new TopicIndex();
+  /** Each session's filters in the tree (client id -> filter -> value), for the patches. */
+  #filters = new Map<string, Map<string, SubValue>>();
+  /**
+   * Topics routed once and not cached: a topic is cached when it comes again. Most of a stream
+   * of unique topics is then never cached, whose routes every subscription change matching them
+   * would otherwise mark.
+   */
+  #seen = new Set<string>();
+  /** How many more routes the change under way may mark (see MAX_MARKS). */
+  #marks = 0;
 
   /**
    * `readable`: whether a session may receive a topic, asked only for subscriptions that
@@ -53,6 +101,9 @@ export class Router {
     this.#sessions = sessions;
     this.#delivery = delivery;
     this.#readable = readable;
+    const tree = subscriptions.tree;
+    tree.forEach((filter, owner, value) => this.#remember(filter, owner, value));
+    tree.observe((filter, owner, value) => this.#changed(filter, owner, value));
   }
 
   /**
@@ -98,25 +149,100 @@ export class Router {
   }
 
   #targets(topic: string): RouteTarget[] {
-    const tree = this.#subscriptions.tree;
-    if (tree.generation !== this.#generation) {
-      this.#cache.clear();
-      this.#generation = tree.generation;
+    const cached = this.#cache.get(topic);
+    if (cached !== undefined) {
+      if (cached.pending === null) return cached.targets;
+      const patched = this.#patch(topic, cached.targets, cached.pending);
+      if (patched !== null) {
+        cached.targets = patched;
+        cached.pending = null;
+        return patched;
+      }
     }
-    let targets = this.#cache.get(topic);
-    if (targets) return targets;
     const matches = this.#matches;
-    tree.match(topic, (owner, v) => {
+    this.#subscriptions.tree.match(topic, (owner, v) => {
       const prev = matches.get(owner);
       if (prev === undefined) matches.set(owner, [v]);
       else prev.push(v);
     });
-    targets = [];
+    const targets: RouteTarget[] = [];
     for (const [clientId, subs] of matches) targets.push(target(clientId, subs));
     matches.clear();
-    if (this.#cache.size >= MAX_CACHED_TOPICS) this.#cache.clear();
-    this.#cache.set(topic, targets);
+    if (cached !== undefined) {
+      cached.targets = targets;
+      cached.pending = null;
+      return targets;
+    }
+    if (!this.#seen.delete(topic)) {
+      if (this.#seen.size >= MAX_CACHED_TOPICS) this.#seen.clear();
+      this.#seen.add(topic);
+      return targets;
+    }
+    // The index also keeps topics whose route was dropped (#changed): it is bounded alike.
+    if (this.#cache.size >= MAX_CACHED_TOPICS || this.#topics.size >= MAX_CACHED_TOPICS) {
+      this.#cache.clear();
+      this.#topics.clear();
+    }
+    this.#cache.set(topic, { targets, pending: null });
+    this.#topics.add(topic);
     return targets;
+  }
+
+  #remember(filter: string, owner: string, value: SubValue | undefined): void {
+    let filters = this.#filters.get(owner);
+    if (value !== undefined) {
+      if (filters === undefined) this.#filters.set(owner, filters = new Map());
+      filters.set(filter, value);
+    } else if (filters !== undefined) {
+      filters.delete(filter);
+      if (filters.size === 0) this.#filters.delete(owner);
+    }
+  }
+
+  /** A session's filter was added, replaced or removed: its routes for what it matches change. */
+  #changed(filter: string, owner: string, value: SubValue | undefined): void {
+    this.#remember(filter, owner, value);
+    if (this.#cache.size === 0) return;
+    this.#marks = MAX_MARKS;
+    if (!this.#topics.match(filter, (topic) => this.#mark(topic, owner))) {
+      this.#cache.clear();
+      this.#topics.clear();
+    }
+  }
+
+  /** Marks `owner`'s share of the cached route of `topic` as changed; false when out of marks. */
+  #mark(topic: string, owner: string): boolean {
+    if (--this.#marks < 0) return false;
+    const cached = this.#cache.get(topic);
+    if (cached === undefined) return true;
+    const pending = cached.pending ??= new Set();
+    pending.add(owner);
+    if (pending.size > MAX_PENDING) {
+      // Recomputed on its next message, and cached again then (it is known to be in use).
+      this.#cache.delete(topic);
+      this.#seen.add(topic);
+    }
+    return true;
+  }
+
+  /**
+   * `targets` with the shares of the `pending` sessions recomputed from their filters, or null
+   * when one of them has too many filters to patch (the caller recomputes from the tree).
+   */
+  #patch(topic: string, targets: RouteTarget[], pending: Set<string>): RouteTarget[] | null {
+    const next: RouteTarget[] = [];
+    for (let i = 0; i < targets.length; i++) {
+      if (!pending.has(targets[i].clientId)) next.push(targets[i]);
+    }
+    for (const owner of pending) {
+      const filters = this.#filters.get(owner);
+      if (filters === undefined) continue;
+      if (filters.size > MAX_PATCH_FILTERS) return null;
+      let subs: SubValue[] | null = null;
+      for (const [f, v] of filters) if (topicMatches(f, topic)) (subs ??= []).push(v);
+      if (subs !== null) next.push(target(owner, subs));
+    }
+    return next;
   }
 }
 

@@ -9,11 +9,34 @@ class TrieNode<V> {
   values: Map<string, V> | null = null;
 }
 
+/**
+ * Told of every change to a tree: `value` is the filter's new value for `owner`, undefined when
+ * the owner's filter was removed.
+ */
+export type TreeObserver<V> = (filter: string, owner: string, value: V | undefined) => void;
+
 export class TopicTree<V> {
   #root = new TrieNode<V>();
   #count = 0;
+  #observers: TreeObserver<V>[] = [];
   /** Bumped on every change so callers can cache match results. */
   generation = 0;
+
+  /**
+   * Calls `observer` after every add and remove from now on: for caches that invalidate only
+   * what a change touches instead of everything. Returns a function that stops the calls.
+   */
+  observe(observer: TreeObserver<V>): () => void {
+    this.#observers = [...this.#observers, observer];
+    return () => {
+      this.#observers = this.#observers.filter((o) => o !== observer);
+    };
+  }
+
+  #changed(filter: string, owner: string, value: V | undefined): void {
+    const observers = this.#observers;
+    for (let i = 0; i < observers.length; i++) observers[i](filter, owner, value);
+  }
 
   get size(): number {
     return this.#count;
@@ -36,6 +59,7 @@ export class TopicTree<V> {
     if (!node.values.has(owner)) this.#count++;
     node.values.set(owner, value);
     this.generation++;
+    this.#changed(filter, owner, value);
     return first;
   }
 
@@ -60,6 +84,7 @@ export class TopicTree<V> {
       if ((n.values && n.values.size > 0) || (n.children && n.children.size > 0)) break;
       path[i - 1].children!.delete(levels[i - 1]);
     }
+    this.#changed(filter, owner, undefined);
     return last ? "last" : true;
   }
 
@@ -74,6 +99,17 @@ export class TopicTree<V> {
     };
     walk(this.#root, null);
     return out;
+  }
+
+  /** Calls `visit(filter, owner, value)` for every stored (filter, owner) pair. */
+  forEach(visit: (filter: string, owner: string, value: V) => void): void {
+    const walk = (node: TrieNode<V>, prefix: string | null) => {
+      if (node.values && prefix !== null) { for (const [o, v] of node.values) visit(prefix, o, v); }
+      if (node.children) {
+        for (const [k, child] of node.children) walk(child, prefix === null ? k : `${prefix}/${k}`);
+      }
+    };
+    walk(this.#root, null);
   }
 
   /** Calls `visit(owner, value)` for every stored filter that matches `topic`. */

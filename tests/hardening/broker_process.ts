@@ -69,6 +69,9 @@ export async function startBrokerProcess(o: BrokerProcessOptions = {}): Promise<
         .filter((f) => f).join(",")
     }`,
     ...(o.denoFlags ?? []),
+    // For profiling the broker under attack, e.g.
+    // MQTTWK_HARDENING_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+    ...(Deno.env.get("MQTTWK_HARDENING_DENO_FLAGS")?.split(" ").filter((f) => f) ?? []),
     "main.ts",
     "--port",
     String(tcpPort),
