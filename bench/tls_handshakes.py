@@ -18,22 +18,8 @@ import socket
 import ssl
 import sys
 import threading
-import time
 
-
-def connect_packet(client_id: str) -> bytes:
-    cid = client_id.encode()
-    var = b"\x00\x04MQTT\x04\x02\x00\x00"  # level 4, clean session, keepalive 0
-    payload = len(cid).to_bytes(2, "big") + cid
-    rem = len(var) + len(payload)
-    out = bytearray([0x10])
-    while True:
-        b = rem % 128
-        rem //= 128
-        out.append(b | (0x80 if rem else 0))
-        if not rem:
-            break
-    return bytes(out) + var + payload
+from tls_pool import connect_packet, run_pool
 
 
 def main() -> None:
@@ -45,7 +31,7 @@ def main() -> None:
     ctx.minimum_version = v
     ctx.maximum_version = v
     lock = threading.Lock()
-    state = {"session": None, "reused": 0, "failed": 0, "first": "", "next": 0}
+    state = {"session": None, "reused": 0}
 
     def one(cid: str, count: bool) -> None:
         sess = state["session"] if resume else None
@@ -78,33 +64,13 @@ def main() -> None:
     print("ready", flush=True)
     sys.stdin.readline()
 
-    def worker() -> None:
-        while True:
-            with lock:
-                i = state["next"]
-                state["next"] += 1
-            if i >= n:
-                return
-            try:
-                one(f"{prefix}h{i}", True)
-            except Exception as err:  # noqa: BLE001 - counted and reported
-                with lock:
-                    state["failed"] += 1
-                    state["first"] = state["first"] or repr(err)
-
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(conc)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    secs = time.perf_counter() - t0
+    failed, first, secs = run_pool(n, conc, lambda i: one(f"{prefix}h{i}", True))
     print(json.dumps({
-        "handshakes": n - state["failed"],
-        "failed": state["failed"],
+        "handshakes": n - failed,
+        "failed": failed,
         "reused": state["reused"],
         "seconds": secs,
-        "firstError": state["first"],
+        "firstError": first,
     }))
 
 

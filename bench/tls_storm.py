@@ -14,15 +14,8 @@ import socket
 import ssl
 import sys
 import threading
-import time
 
-
-def connect_packet(client_id: str) -> bytes:
-    cid = client_id.encode()
-    var = b"\x00\x04MQTT\x04\x02\x00\x00"  # level 4, clean session, keepalive 0
-    payload = len(cid).to_bytes(2, "big") + cid
-    rem = len(var) + len(payload)
-    return bytes([0x10, rem]) + var + payload  # rem < 128 for the ids used here
+from tls_pool import connect_packet, run_pool
 
 
 def main() -> None:
@@ -31,7 +24,6 @@ def main() -> None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(cafile)
     lock = threading.Lock()
-    state = {"next": 0, "failed": 0, "first": ""}
     conns = []
 
     def one(i: int) -> None:
@@ -50,30 +42,10 @@ def main() -> None:
         with lock:
             conns.append(s)
 
-    def worker() -> None:
-        while True:
-            with lock:
-                i = state["next"]
-                state["next"] += 1
-            if i >= n:
-                return
-            try:
-                one(i)
-            except Exception as err:  # noqa: BLE001 - counted and reported
-                with lock:
-                    state["failed"] += 1
-                    state["first"] = state["first"] or repr(err)
-
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(conc)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    secs = time.perf_counter() - t0
-    print(f"connected {len(conns)} failed {state['failed']} seconds {secs:.2f}", flush=True)
-    if state["first"]:
-        print(f"tls_storm.py: first error: {state['first']}", file=sys.stderr)
+    failed, first, secs = run_pool(n, conc, one)
+    print(f"connected {len(conns)} failed {failed} seconds {secs:.2f}", flush=True)
+    if first:
+        print(f"tls_storm.py: first error: {first}", file=sys.stderr)
     sys.stdin.readline()
     for s in conns:
         try:
