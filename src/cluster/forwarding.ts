@@ -88,8 +88,7 @@ export class Forwarder {
     const out = this.outbox;
     if (msg.qos === 0) {
       out.channelMessage(targets[0], msg);
-      // `last` makes a view: only for further nodes (one target is the common case).
-      if (targets.length === 1) return;
+      if (targets.length === 1) return; // `last` makes a view, for further nodes only
       const frame = out.last;
       for (let i = 1; i < targets.length; i++) out.toChannel(targets[i], frame);
       return;
