@@ -19,7 +19,7 @@ import ssl
 import sys
 import threading
 
-from tls_pool import connect_packet, run_pool
+from tls_pool import mqtt_connect, run_pool
 
 
 def main() -> None:
@@ -38,15 +38,7 @@ def main() -> None:
         with socket.create_connection((host, port), timeout=30) as raw:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with ctx.wrap_socket(raw, server_hostname="localhost", session=sess) as s:
-                s.sendall(connect_packet(cid))
-                got = b""
-                while len(got) < 4:
-                    chunk = s.recv(4 - len(got))
-                    if not chunk:
-                        raise RuntimeError("closed before CONNACK")
-                    got += chunk
-                if got[0] != 0x20 or got[3] != 0:
-                    raise RuntimeError(f"CONNACK code {got[3]}")
+                mqtt_connect(s, cid)
                 # A TLS 1.3 ticket arrives after the handshake; the read above processed it.
                 with lock:
                     if count and s.session_reused:

@@ -21,6 +21,19 @@ def connect_packet(client_id: str) -> bytes:
     return bytes(out) + var + payload
 
 
+def mqtt_connect(s, client_id: str) -> None:
+    """Sends CONNECT on socket `s` and waits for CONNACK 0 (raises otherwise)."""
+    s.sendall(connect_packet(client_id))
+    got = b""
+    while len(got) < 4:
+        chunk = s.recv(4 - len(got))
+        if not chunk:
+            raise RuntimeError("closed before CONNACK")
+        got += chunk
+    if got[0] != 0x20 or got[3] != 0:
+        raise RuntimeError(f"CONNACK code {got[3]}")
+
+
 def run_pool(n: int, conc: int, job: Callable[[int], None]) -> tuple[int, str, float]:
     """Runs job(0..n-1) on `conc` threads; returns (failed, first error, seconds)."""
     lock = threading.Lock()

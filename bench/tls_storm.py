@@ -15,7 +15,7 @@ import ssl
 import sys
 import threading
 
-from tls_pool import connect_packet, run_pool
+from tls_pool import mqtt_connect, run_pool
 
 
 def main() -> None:
@@ -30,15 +30,7 @@ def main() -> None:
         raw = socket.create_connection((host, port), timeout=60)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s = ctx.wrap_socket(raw, server_hostname="localhost")
-        s.sendall(connect_packet(f"{prefix}-{i}"))
-        got = b""
-        while len(got) < 4:
-            chunk = s.recv(4 - len(got))
-            if not chunk:
-                raise RuntimeError("closed before CONNACK")
-            got += chunk
-        if got[0] != 0x20 or got[3] != 0:
-            raise RuntimeError(f"CONNACK code {got[3]}")
+        mqtt_connect(s, f"{prefix}-{i}")
         with lock:
             conns.append(s)
 
