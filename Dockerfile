@@ -74,4 +74,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # Same permissions as the `start` task in deno.json. --cached-only: everything was fetched and
 # compiled at build, and a start must not reach out to the npm registry (Deno otherwise asks it for
 # package metadata). Deno is PID 1 and handles SIGTERM itself, so `docker stop` is clean.
-ENTRYPOINT ["deno", "run", "--cached-only", "--v8-flags=--max-semi-space-size=2", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run", "main.ts"]
+ENTRYPOINT ["deno", "run", "--cached-only", "--v8-flags=--max-semi-space-size=4", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run", "main.ts"]

@@ -111,7 +111,7 @@ async function main(): Promise<void> {
       args: [
         "run",
         "-A",
-        "--v8-flags=--max-semi-space-size=2",
+        "--v8-flags=--max-semi-space-size=4",
         new URL(import.meta.url).pathname,
         "--serve",
         mode,

@@ -69,7 +69,7 @@ export class ChaosNode {
       args: [
         "run",
         "--allow-all",
-        "--v8-flags=--max-semi-space-size=2",
+        "--v8-flags=--max-semi-space-size=4",
         "main.ts",
         "--host",
         this.host,

@@ -61,11 +61,11 @@ export async function startBrokerProcess(o: BrokerProcessOptions = {}): Promise<
   const args = [
     "run",
     "--allow-all",
-    // As shipped (deno.json's start task, the Dockerfile): a 2 MiB young generation, whose
+    // As shipped (deno.json's start task, the Dockerfile): a 4 MiB young generation, whose
     // scavenges stay short. MQTTWK_HARDENING_V8_FLAGS adds more, e.g. "--trace-gc" to see where
     // a latency tail comes from.
     `--v8-flags=${
-      ["--max-semi-space-size=2", Deno.env.get("MQTTWK_HARDENING_V8_FLAGS")]
+      ["--max-semi-space-size=4", Deno.env.get("MQTTWK_HARDENING_V8_FLAGS")]
         .filter((f) => f).join(",")
     }`,
     ...(o.denoFlags ?? []),

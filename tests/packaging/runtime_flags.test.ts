@@ -14,7 +14,7 @@ function v8Flags(command: string): string[] {
 }
 
 Deno.test("deno task start runs the broker with a capped young generation", () => {
-  assert.deepEqual(v8Flags(tasks.start), ["--v8-flags=--max-semi-space-size=2"]);
+  assert.deepEqual(v8Flags(tasks.start), ["--v8-flags=--max-semi-space-size=4"]);
 });
 
 Deno.test("the compiled binary and the Docker image use the start task's V8 flags", () => {
