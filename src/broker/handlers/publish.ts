@@ -174,13 +174,8 @@ function routeAccepted(
   }
   // heldAck's callback acknowledges (code is 0: a message that goes to a sink is routed).
   if (pending === true) return;
-  const first = p.qos === 1 ? 0x40 : 0x50;
-  const ack = v5 !== null && p.qos === 1
-    ? () => {
-      v5.acknowledged();
-      client.sendAck(first, pid, true, code);
-    }
-    : () => client.sendAck(first, pid, true, code);
+  const qos = p.qos;
+  const ack = () => sendPublishAck(client, qos, pid, code);
   if (pending) {
     // What waits (for a store commit, another node or Kafka: milliseconds, thousands at a time)
     // holds only what the ack needs. The message and the packet, whose payload is a view into
@@ -189,7 +184,7 @@ function routeAccepted(
     const settle = msg !== undefined && p.qos === 1 && core.options.durable
       ? () => core.volatile.whenSettled(msg, ack)
       : ack;
-    const { topic, qos } = p;
+    const topic = p.topic;
     pending.then(settle, (err) => notAcknowledged(core, client, topic, qos, pid, err));
   } else if (msg) core.volatile.whenSettled(msg, ack);
   else ack();
@@ -232,17 +227,17 @@ function heldAck(
   const pid = p.packetId!;
   return (err) => {
     if (err !== undefined) return notAcknowledged(core, client, topic, qos, pid, err);
-    if (msg !== undefined) core.volatile.whenSettled(msg, () => sendHeldAck(client, qos, pid));
-    else sendHeldAck(client, qos, pid);
+    if (msg !== undefined) core.volatile.whenSettled(msg, () => sendPublishAck(client, qos, pid));
+    else sendPublishAck(client, qos, pid);
   };
 }
 
-function sendHeldAck(client: Client, qos: number, pid: number): void {
-  const v5 = client.v5;
+/** PUBACK (QoS 1) or PUBREC (QoS 2) with 5.0 reason `code` (0x10: no matching subscribers). */
+function sendPublishAck(client: Client, qos: number, pid: number, code = 0): void {
   if (qos === 1) {
-    v5?.acknowledged();
-    client.sendAck(0x40, pid, true);
-  } else client.sendAck(0x50, pid, true);
+    client.v5?.acknowledged();
+    client.sendAck(0x40, pid, true, code);
+  } else client.sendAck(0x50, pid, true, code);
 }
 
 /** When the last "store unavailable" refusal was logged: one line per burst. */
