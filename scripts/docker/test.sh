@@ -82,7 +82,7 @@ broker() {
 wait_started() {
   local name=$1
   for _ in $(seq 1 300); do
-    if docker logs "$name" 2>&1 | grep -q "started (node"; then return 0; fi
+    if docker logs "$name" 2>&1 | grep "started (node" >/dev/null; then return 0; fi
     if [[ $(docker inspect -f '{{.State.Running}}' "$name") != true ]]; then break; fi
     sleep 0.1
   done
@@ -134,7 +134,7 @@ ok "HEALTHCHECK turned healthy (/health on the port given by SERVER_PORT)"
 # Nothing compiled or downloaded at run time: the container added nothing under /app but data.
 changed=$(docker diff "$run_id-a" | awk '{print $2}' | grep '^/app' | grep -v '^/app/data' || true)
 [[ -z $changed ]] || fail "the running container wrote into the image: $changed"
-if docker logs "$run_id-a" 2>&1 | grep -q "Download"; then
+if docker logs "$run_id-a" 2>&1 | grep "Download" >/dev/null; then
   fail "the broker downloaded at start: $(docker logs "$run_id-a" 2>&1 | grep Download)"
 fi
 ok "no module compiled or downloaded at start (no Download line; docker diff: nothing under /app but data)"
@@ -146,7 +146,9 @@ code=$(docker inspect -f '{{.State.ExitCode}}' "$run_id-a")
 [[ $code == 0 ]] || fail "docker stop: exit code $code (137 = killed after the timeout)"
 ((stop_secs <= 5)) || fail "docker stop took $stop_secs s"
 # The engine may hand over a stopped container's last log lines a moment after it exits.
-sigterm_logged() { docker logs "$run_id-a" 2>&1 | grep -q "SIGTERM received"; }
+# grep reads the whole log: with pipefail, grep -q exiting at the first match could fail the
+# pipeline on docker logs' SIGPIPE (a false "not found").
+sigterm_logged() { docker logs "$run_id-a" 2>&1 | grep "SIGTERM received" >/dev/null; }
 for _ in $(seq 1 25); do sigterm_logged && break; sleep 0.2; done
 sigterm_logged || fail "no SIGTERM line in the log: $(docker logs "$run_id-a" 2>&1 | tail -3)"
 ok "docker stop: SIGTERM handled by PID 1, exit 0 in ${stop_secs} s"
