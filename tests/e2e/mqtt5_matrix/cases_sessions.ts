@@ -252,6 +252,11 @@ export const willAcrossOffline: Case = {
     await waitFor(() => d.logs().includes(`client ${t}-w disconnected`), {
       what: "the broker to see the connection end",
     });
+    // A SIGKILL may take what the store has not committed yet; a QoS 1 PUBACK comes after the
+    // commit that covers every earlier change, the held will too.
+    const barrier = await peer(d, 0, { clientId: `${t}-b` });
+    await barrier.client.publishAsync(`${t}/barrier`, "b", { qos: 1 });
+    await barrier.close();
     await d.offline();
     const back = await peer(d, 0, persistent(subId));
     assert.equal(back.connack.sessionPresent, true);
