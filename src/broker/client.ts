@@ -9,6 +9,7 @@ import { ProtocolError } from "../codec/errors.ts";
 import type { ConnectPacket, Packet, Will } from "../codec/packets.ts";
 import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
 import type { BrokerOptions } from "./options.ts";
+import type { FixedDelay, KeepaliveWheel } from "./client_timers.ts";
 import { ClientOutput, type OutputHost } from "./output.ts";
 import type { ByteConnection, RawSink } from "./ports/connection.ts";
 import { PublishRate } from "./publish_rate.ts";
@@ -24,6 +25,12 @@ export interface ClientHost extends OutputHost {
   packet(client: Client, p: Packet): void;
   /** The connection is gone; the session is detached and the will is due if `publishWill`. */
   closed(client: Client, reason: string, publishWill: boolean): void;
+  /** Connections waiting for their CONNECT (connect-timeout), with Client.connectExpired. */
+  readonly awaitingConnect: FixedDelay<Client>;
+  /** The same for connections to be refused: 2 s at most. */
+  readonly awaitingRefusal: FixedDelay<Client>;
+  /** Connected clients with a keep-alive, with Client.keepaliveDue. */
+  readonly keepalive: KeepaliveWheel<Client>;
 }
 
 /** 3.1.1 CONNACK return codes as 5.0 reason codes (5.0 table 3.1 has no codes below 0x80). */
@@ -34,6 +41,14 @@ const V5_REFUSAL: Record<number, number> = {
   [ConnackReturnCode.BadUsernameOrPassword]: ReasonCode.BadUserNameOrPassword,
   [ConnackReturnCode.NotAuthorized]: ReasonCode.NotAuthorized,
 };
+
+/**
+ * Decoders not in use. A connection needs its own only while a packet is split across reads:
+ * between packets it keeps nothing but its protocol level (`version`), and an idle connection
+ * holds no decoder (120 bytes each, times tens of thousands of idle connections).
+ */
+const spareDecoders: Decoder[] = [];
+const MAX_SPARE_DECODERS = 16;
 
 export class Client extends ClientOutput<ClientHost> implements RawSink {
   readonly conn: ByteConnection;
@@ -49,17 +64,19 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   /** The inbound PUBLISH rate limit, when one is configured. */
   readonly publishRate: PublishRate | null;
 
-  readonly #decoder: Decoder;
+  /** Set only while a packet is split across reads (see spareDecoders). */
+  #decoder: Decoder | null = null;
   #backlog: Packet[] | null = null;
   /** Set while an enhanced authentication waits for the client's next packet (nextPacket). */
   #awaiting: ((p: Packet | null) => void) | null = null;
-  #connectTimer: ReturnType<typeof setTimeout> | undefined;
-  #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
   #gracefulDisconnect = false;
 
   constructor(host: ClientHost, conn: ByteConnection) {
     super(host, conn.raw ?? streamRawIo(conn), {
       clientId: "",
+      // Declared now though set at CONNECT: a property added later would make V8 give the
+      // object a second backing store (~40 bytes per connection).
+      username: undefined,
       remoteAddress: conn.remoteAddress,
       transport: conn.transport,
       protocolVersion: 4,
@@ -70,18 +87,11 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     this.publishRate = rate > 0
       ? new PublishRate(rate, host.options.maxPublishBurst, Date.now())
       : null;
-    this.#decoder = new Decoder({ maxPacketSize: host.options.maxPacketSize });
   }
 
   /** Starts reading; the transport pushes chunks into onData until onEnd. Never throws. */
   run(): void {
-    const timeout = this.refuse !== null
-      ? Math.min(2, this.host.options.connectTimeout)
-      : this.host.options.connectTimeout;
-    this.#connectTimer = setTimeout(() => {
-      this.#connectTimer = undefined;
-      if (this.state === "new") this.close("no CONNECT within connect timeout");
-    }, timeout * 1000);
+    this.#connectDeadline().add(this);
     try {
       this.io.start(this);
     } catch (err) {
@@ -89,15 +99,43 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     }
   }
 
+  /** The connect timeout's queue this connection is in (until its CONNECT, or its close). */
+  #connectDeadline(): FixedDelay<Client> {
+    return this.refuse !== null ? this.host.awaitingRefusal : this.host.awaitingConnect;
+  }
+
+  /** The connect timeout of `c` passed (ClientHost.awaitingConnect). */
+  static connectExpired(c: Client): void {
+    if (c.state === "new") c.close("no CONNECT within connect timeout");
+  }
+
   /** RawSink: one chunk from the transport, decoded and dispatched synchronously. */
   onData(chunk: Uint8Array): void {
     if (this.state === "closed" || this.ending) return;
     this.lastReceived = Date.now();
     this.host.stats.bytesIn += chunk.byteLength;
+    let d = this.#decoder;
+    if (d === null) {
+      const maxPacketSize = this.host.options.maxPacketSize;
+      d = spareDecoders.pop() ?? new Decoder({ maxPacketSize });
+      d.maxPacketSize = maxPacketSize;
+      // The level of the CONNECT decoded so far (the decoder switches to it at that CONNECT,
+      // and the CONNECT handler sets `version` to it in the same turn).
+      d.protocolVersion = this.version;
+      this.#decoder = d;
+    }
     try {
-      this.#decoder.push(chunk, Client.#packet, this);
+      d.push(chunk, Client.#packet, this);
     } catch (err) {
+      // A failed decoder stays failed (it rethrows): it is never reused.
       this.#failed(err);
+      return;
+    }
+    // Between packets: the decoder goes back for the next chunk of any connection. Taken out
+    // of the spares while in use, so a push nested in this one gets another decoder.
+    if (d.idle && this.#decoder === d) {
+      this.#decoder = null;
+      if (spareDecoders.length < MAX_SPARE_DECODERS) spareDecoders.push(d);
     }
   }
 
@@ -145,9 +183,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
       }
       this.state = "connecting";
       this.host.stats.connectsReceived++;
-      clearTimeout(this.#connectTimer);
-      // Not kept: a cleared timer still holds ~300 bytes per idle connection.
-      this.#connectTimer = undefined;
+      this.#connectDeadline().settle();
       // Packets already in this chunk wait in the backlog; no more are read until CONNACK.
       this.io.pause();
       this.host.connect(this, p).catch((err) => {
@@ -268,18 +304,18 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   /** MQTT-3.1.2-24: no packet within 1.5 x keepalive closes the connection. */
   armKeepalive(): void {
     if (this.keepalive === 0) return; // The rule only applies to a non-zero keepalive.
-    const limit = this.keepalive * 1500;
-    const check = () => {
-      if (this.state !== "connected") return;
-      const idle = Date.now() - this.lastReceived;
-      if (idle >= limit) {
-        this.host.log.info(`client ${this.info.clientId}: keepalive timeout (${idle} ms idle)`);
-        this.close("keepalive timeout", true, ReasonCode.KeepAliveTimeout);
-      } else {
-        this.#keepaliveTimer = setTimeout(check, limit - idle);
-      }
-    };
-    this.#keepaliveTimer = setTimeout(check, limit);
+    this.host.keepalive.add(this, this.lastReceived + this.keepalive * 1500);
+  }
+
+  /** The keep-alive deadline of `c` came (ClientHost.keepalive): closed, or checked again then. */
+  static keepaliveDue(c: Client, now: number): number {
+    if (c.state !== "connected" || c.keepalive === 0) return 0;
+    const limit = c.keepalive * 1500;
+    const idle = now - c.lastReceived;
+    if (idle < limit) return c.lastReceived + limit;
+    c.host.log.info(`client ${c.info.clientId}: keepalive timeout (${idle} ms idle)`);
+    c.close("keepalive timeout", true, ReasonCode.KeepAliveTimeout);
+    return 0;
   }
 
   /**
@@ -306,10 +342,9 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   close(reason: string, publishWill = true, reasonCode?: number): void {
     if (this.state === "closed") return;
     const wasConnected = this.state === "connected";
+    if (this.state === "new") this.#connectDeadline().settle();
     this.state = "closed";
     this.closeReason = reason;
-    clearTimeout(this.#connectTimer);
-    clearTimeout(this.#keepaliveTimer);
     this.#awaiting?.(null);
     if (reasonCode !== undefined && wasConnected && this.v5 !== null && !this.ending) {
       this.writeLast(this.#disconnectPacket(reasonCode, reason), () => this.#closeSocket());

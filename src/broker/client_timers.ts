@@ -1,0 +1,156 @@
+/**
+ * The two deadlines every connection has, kept without a timer per connection: the connect
+ * timeout (no CONNECT yet) and the keep-alive (no packet for 1.5 x its keep-alive). A timer
+ * costs ~300 bytes while it waits, which with tens of thousands of idle connections was the
+ * largest part of their memory after the socket itself, and two timer calls per connect.
+ */
+
+/**
+ * Deadlines of one fixed delay, in the order they were set: that is also the order they fall
+ * due, so one timer (for the earliest) serves all of them. An entry whose connection moved on is
+ * not removed, but counted out (`settle`); when none is left waiting, the timer stops.
+ */
+export class FixedDelay<T> {
+  readonly delayMs: number;
+  /** The deadline of `item` came (whether or not it settled meanwhile). */
+  readonly #expired: (item: T) => void;
+  #items: T[] = [];
+  #dueAt: number[] = [];
+  #head = 0;
+  /** Entries added and not yet settled. */
+  #waiting = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(delayMs: number, expired: (item: T) => void) {
+    this.delayMs = delayMs;
+    this.#expired = expired;
+  }
+
+  /** `item` falls due `delayMs` from now, unless it settles first. */
+  add(item: T, now = Date.now()): void {
+    this.#items.push(item);
+    this.#dueAt.push(now + this.delayMs);
+    this.#waiting++;
+    if (this.#timer === undefined) this.#arm(now);
+  }
+
+  /** An added item no longer waits (each one settles once: when it moves on or closes). */
+  settle(): void {
+    if (--this.#waiting > 0) return;
+    // Nothing waits: whatever is still listed has moved on.
+    this.stop();
+  }
+
+  /** Forgets every deadline (the broker is closing). */
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#items = [];
+    this.#dueAt = [];
+    this.#head = 0;
+    this.#waiting = 0;
+  }
+
+  #arm(now: number): void {
+    const wait = this.#dueAt[this.#head] - now;
+    this.#timer = setTimeout(() => this.#fire(), wait > 0 ? wait : 0);
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    const now = Date.now();
+    const items = this.#items;
+    const dueAt = this.#dueAt;
+    while (this.#head < items.length && dueAt[this.#head] <= now) {
+      const item = items[this.#head];
+      items[this.#head] = undefined as unknown as T;
+      this.#head++;
+      // Settles it if it was still waiting (it closes); stop() may have emptied the lists.
+      this.#expired(item);
+      if (this.#items !== items) return;
+    }
+    if (this.#head === items.length) {
+      this.#items = [];
+      this.#dueAt = [];
+      this.#head = 0;
+      return;
+    }
+    if (this.#head > 1024 && this.#head * 2 > items.length) {
+      this.#items = items.slice(this.#head);
+      this.#dueAt = dueAt.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#arm(now);
+  }
+}
+
+/** Granularity of keep-alive checks (ms): a silent client is closed at most this much late. */
+export const KEEPALIVE_SLOT_MS = 250;
+
+/**
+ * Keep-alive deadlines in slots of KEEPALIVE_SLOT_MS: one timer runs while any client has a
+ * keep-alive. A client is checked once per keep-alive period (when its deadline's slot comes,
+ * it is closed or put in the slot of its new deadline), not on every packet it sends.
+ */
+export class KeepaliveWheel<T> {
+  /**
+   * The deadline of `item` came (`now`, ms since epoch): returns when to check it again, or 0
+   * when it needs no more checks (closed, or no keep-alive any more).
+   */
+  readonly #check: (item: T, now: number) => number;
+  /** Clients by the slot (deadline / KEEPALIVE_SLOT_MS, rounded up) they are checked in. */
+  #slots = new Map<number, T[]>();
+  #count = 0;
+  /** Slots up to this one have been checked. */
+  #done = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(check: (item: T, now: number) => number) {
+    this.#check = check;
+  }
+
+  /** Clients waiting for a check. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Checks `item` at `dueAt` (ms since epoch) or up to KEEPALIVE_SLOT_MS later. */
+  add(item: T, dueAt: number): void {
+    if (this.#timer === undefined) {
+      this.#done = Math.floor(Date.now() / KEEPALIVE_SLOT_MS);
+      this.#timer = setInterval(() => this.#sweep(), KEEPALIVE_SLOT_MS);
+    }
+    // Never a slot already checked: it would wait for a check that never comes.
+    const slot = Math.max(Math.ceil(dueAt / KEEPALIVE_SLOT_MS), this.#done + 1);
+    const list = this.#slots.get(slot);
+    if (list) list.push(item);
+    else this.#slots.set(slot, [item]);
+    this.#count++;
+  }
+
+  /** Forgets every client (the broker is closing). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#slots.clear();
+    this.#count = 0;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    const upTo = Math.floor(now / KEEPALIVE_SLOT_MS);
+    while (this.#done < upTo) {
+      const slot = ++this.#done;
+      const list = this.#slots.get(slot);
+      if (list === undefined) continue;
+      this.#slots.delete(slot);
+      this.#count -= list.length;
+      for (const item of list) {
+        const next = this.#check(item, now);
+        if (next > 0) this.add(item, next);
+      }
+      if (this.#timer === undefined) return; // stopped meanwhile
+    }
+    if (this.#count === 0) this.stop();
+  }
+}
