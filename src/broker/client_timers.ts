@@ -8,7 +8,10 @@
 /**
  * Deadlines of one fixed delay, in the order they were set: that is also the order they fall
  * due, so one timer (for the earliest) serves all of them. An entry whose connection moved on is
- * not removed, but counted out (`settle`); when none is left waiting, the timer stops.
+ * not removed, but counted out (`settle`); when none is left waiting, the lists are dropped (so
+ * closed connections are not kept alive) and the timer, if set, finds nothing when it fires.
+ * It is not cleared: with a few connects in flight the count touches zero after nearly every
+ * CONNECT, and a timer set again each time would cost what one per connection did.
  */
 export class FixedDelay<T> {
   readonly delayMs: number;
@@ -38,7 +41,10 @@ export class FixedDelay<T> {
   settle(): void {
     if (--this.#waiting > 0) return;
     // Nothing waits: whatever is still listed has moved on.
-    this.stop();
+    this.#waiting = 0;
+    this.#items = [];
+    this.#dueAt = [];
+    this.#head = 0;
   }
 
   /** Forgets every deadline (the broker is closing). */
@@ -52,6 +58,7 @@ export class FixedDelay<T> {
   }
 
   #arm(now: number): void {
+    if (this.#head === this.#items.length) return;
     const wait = this.#dueAt[this.#head] - now;
     this.#timer = setTimeout(() => this.#fire(), wait > 0 ? wait : 0);
   }
