@@ -184,20 +184,28 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
       this.state = "connecting";
       this.host.stats.connectsReceived++;
       this.#connectDeadline().settle();
-      // Packets already in this chunk wait in the backlog; no more are read until CONNACK.
-      this.io.pause();
-      this.host.connect(this, p).catch((err) => {
+      const handled = this.host.connect(this, p);
+      // Still waiting (for authentication, the store, the cluster): the packets already in this
+      // chunk wait in the backlog, and no more are read until CONNACK, unless an enhanced
+      // authentication waits for the client's next packet. A CONNECT answered at once (the
+      // common case) pauses nothing: two calls into the runtime per connection saved.
+      if (this.state === "connecting" && this.#awaiting === null) this.io.pause();
+      handled.then(() => this.#connectSettled(), (err) => {
         if (err instanceof ProtocolError) this.#failed(err);
         else {
           this.host.log.error(`CONNECT handling failed for ${this.who()}: ${err}`);
           this.close("internal error during CONNECT");
         }
-      }).finally(() => {
-        if (this.state !== "closed" && !this.ending) this.io.resume();
+        this.#connectSettled();
       });
       return;
     }
     this.host.packet(this, p);
+  }
+
+  /** CONNECT was handled: reading goes on if it was paused for it. */
+  #connectSettled(): void {
+    if (this.state !== "closed" && !this.ending) this.io.resume();
   }
 
   /**
@@ -226,7 +234,8 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
    * CONNECT, in order.
    */
   drainBacklog(): void {
-    const backlog = this.#backlog ?? [];
+    const backlog = this.#backlog;
+    if (backlog === null) return;
     this.#backlog = null;
     try {
       for (const q of backlog) {

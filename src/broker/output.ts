@@ -96,8 +96,12 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /** Output waiting for the next write; packets are appended in place (no per-packet buffer). */
   #buf: Uint8Array | null = null;
   #len = 0;
-  /** Capacity for the next output buffer (the last write's size), so it rarely has to grow. */
-  #hint = 256;
+  /**
+   * Capacity for the next output buffer (the last write's size), so it rarely has to grow. The
+   * first one (a CONNACK, typically) is small enough for V8 to keep in its heap: no separate
+   * allocation of the bytes per connection.
+   */
+  #hint = 64;
   #writingBytes = 0;
   #flags = 0;
   /** NO_GATE until output is first held back: most connections never need an array here. */
@@ -205,6 +209,14 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       this.#len = i + n;
       this.#queued();
     }
+  }
+
+  /**
+   * The CONNACK accepting a 3.1/3.1.1 client, without allocating: 0x20, 2, Session Present,
+   * return code 0 is the layout of the 4-byte acks with `packetId` = Session Present << 8.
+   */
+  sendConnackAccepted(sessionPresent: boolean): void {
+    this.sendAck(0x20, sessionPresent ? 0x100 : 0);
   }
 
   /** A PUBLISH from a shared template, its packet id and DUP patched in the output buffer. */
