@@ -50,26 +50,32 @@ const V5_REFUSAL: Record<number, number> = {
 const spareDecoders: Decoder[] = [];
 const MAX_SPARE_DECODERS = 16;
 
+/**
+ * What few connections need, in an object of its own made on first use: as fields of every
+ * Client they cost 8 bytes each per connection, idle or not.
+ */
+class ClientRare {
+  refuse: number | null = null;
+  publishRate: PublishRate | null = null;
+  will: Will | undefined = undefined;
+  /** Packets that came behind CONNECT while it was handled. */
+  backlog: Packet[] | null = null;
+  /** Set while an enhanced authentication waits for the client's next packet (nextPacket). */
+  awaiting: ((p: Packet | null) => void) | null = null;
+  gracefulDisconnect = false;
+}
+
 export class Client extends ClientOutput<ClientHost> implements RawSink {
   readonly conn: ByteConnection;
   session: Session | null = null;
-  will: Will | undefined;
   keepalive = 0;
   /** When the connection was opened (ms since epoch), for the admin API. */
   readonly connectedAt = Date.now();
   /** When the last bytes arrived from the client (ms). Our own writes do not count. */
   lastReceived = Date.now();
-  /** Set when the broker must refuse this connection once its CONNECT arrives. */
-  refuse: number | null = null;
-  /** The inbound PUBLISH rate limit, when one is configured. */
-  readonly publishRate: PublishRate | null;
-
   /** Set only while a packet is split across reads (see spareDecoders). */
   #decoder: Decoder | null = null;
-  #backlog: Packet[] | null = null;
-  /** Set while an enhanced authentication waits for the client's next packet (nextPacket). */
-  #awaiting: ((p: Packet | null) => void) | null = null;
-  #gracefulDisconnect = false;
+  #rare: ClientRare | null = null;
 
   constructor(host: ClientHost, conn: ByteConnection) {
     super(host, conn.raw ?? streamRawIo(conn), {
@@ -84,9 +90,36 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     this.conn = conn;
     this.inflightWindow = host.options.maxInflight;
     const rate = host.options.maxPublishRate;
-    this.publishRate = rate > 0
-      ? new PublishRate(rate, host.options.maxPublishBurst, Date.now())
-      : null;
+    if (rate > 0) {
+      this.#more().publishRate = new PublishRate(rate, host.options.maxPublishBurst, Date.now());
+    }
+  }
+
+  #more(): ClientRare {
+    return this.#rare ??= new ClientRare();
+  }
+
+  /** The will of this connection (set at CONNECT), if it has one. */
+  get will(): Will | undefined {
+    return this.#rare?.will;
+  }
+
+  set will(w: Will | undefined) {
+    if (w !== undefined || this.#rare !== null) this.#more().will = w;
+  }
+
+  /** Set when the broker must refuse this connection once its CONNECT arrives. */
+  get refuse(): number | null {
+    return this.#rare === null ? null : this.#rare.refuse;
+  }
+
+  set refuse(code: number | null) {
+    if (code !== null || this.#rare !== null) this.#more().refuse = code;
+  }
+
+  /** The inbound PUBLISH rate limit, when one is configured. */
+  get publishRate(): PublishRate | null {
+    return this.#rare === null ? null : this.#rare.publishRate;
   }
 
   /** Starts reading; the transport pushes chunks into onData until onEnd. Never throws. */
@@ -168,8 +201,9 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     if (this.ending || this.state === "closed") return;
     this.host.stats.packetsIn++;
     if (this.state === "connecting") {
-      if (this.#awaiting !== null) this.#awaiting(p);
-      else (this.#backlog ??= []).push(p);
+      const rare = this.#more();
+      if (rare.awaiting !== null) rare.awaiting(p);
+      else (rare.backlog ??= []).push(p);
       return;
     }
     if (this.state === "new") {
@@ -189,7 +223,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
       // chunk wait in the backlog, and no more are read until CONNACK, unless an enhanced
       // authentication waits for the client's next packet. A CONNECT answered at once (the
       // common case) pauses nothing: two calls into the runtime per connection saved.
-      if (this.state === "connecting" && this.#awaiting === null) this.io.pause();
+      if (this.state === "connecting" && !this.#rare?.awaiting) this.io.pause();
       handled.then(() => this.#connectSettled(), (err) => {
         if (err instanceof ProtocolError) this.#failed(err);
         else {
@@ -214,14 +248,15 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
    * closed meanwhile or nothing came within `timeoutMs` (the connection is then closed).
    */
   nextPacket(timeoutMs: number): Promise<Packet | null> {
-    const queued = this.#backlog?.shift();
+    const queued = this.#rare?.backlog?.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.state !== "connecting" || this.ending) return Promise.resolve(null);
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.close("authentication timed out", false), timeoutMs);
-      this.#awaiting = (p) => {
+      const rare = this.#more();
+      rare.awaiting = (p) => {
         clearTimeout(timer);
-        this.#awaiting = null;
+        rare.awaiting = null;
         if (p !== null) this.io.pause();
         resolve(p);
       };
@@ -234,9 +269,9 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
    * CONNECT, in order.
    */
   drainBacklog(): void {
-    const backlog = this.#backlog;
+    const backlog = this.#rare?.backlog ?? null;
     if (backlog === null) return;
-    this.#backlog = null;
+    this.#rare!.backlog = null;
     try {
       for (const q of backlog) {
         if (this.state !== "connected") break;
@@ -334,7 +369,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
    */
   disconnectGracefully(reasonCode = 0): void {
     if (reasonCode === 0) {
-      this.#gracefulDisconnect = true;
+      this.#more().gracefulDisconnect = true;
       this.will = undefined;
       this.close("client sent DISCONNECT");
     } else {
@@ -354,14 +389,15 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     if (this.state === "new") this.#connectDeadline().settle();
     this.state = "closed";
     this.closeReason = reason;
-    this.#awaiting?.(null);
+    this.#rare?.awaiting?.(null);
     if (reasonCode !== undefined && wasConnected && this.v5 !== null && !this.ending) {
       this.writeLast(this.#disconnectPacket(reasonCode, reason), () => this.#closeSocket());
     } else {
       this.discardOutput();
       this.#closeSocket();
     }
-    this.host.closed(this, reason, wasConnected && publishWill && !this.#gracefulDisconnect);
+    const graceful = this.#rare?.gracefulDisconnect ?? false;
+    this.host.closed(this, reason, wasConnected && publishWill && !graceful);
   }
 
   #closeSocket(): void {
