@@ -9,7 +9,7 @@ import { ProtocolError } from "../codec/errors.ts";
 import type { ConnectPacket, Packet, Will } from "../codec/packets.ts";
 import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
 import type { BrokerOptions } from "./options.ts";
-import type { FixedDelay, KeepaliveWheel } from "./client_timers.ts";
+import type { FixedDelay, KeepaliveWheel, Timed } from "./client_timers.ts";
 import { ClientOutput, type OutputHost } from "./output.ts";
 import type { ByteConnection, RawSink } from "./ports/connection.ts";
 import { PublishRate } from "./publish_rate.ts";
@@ -65,7 +65,7 @@ class ClientRare {
   gracefulDisconnect = false;
 }
 
-export class Client extends ClientOutput<ClientHost> implements RawSink {
+export class Client extends ClientOutput<ClientHost> implements RawSink, Timed {
   readonly conn: ByteConnection;
   session: Session | null = null;
   keepalive = 0;
@@ -76,6 +76,9 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   /** Set only while a packet is split across reads (see spareDecoders). */
   #decoder: Decoder | null = null;
   #rare: ClientRare | null = null;
+  /** Timed: the connect deadline's or the keep-alive's (client_timers.ts). */
+  timerSlot = 0;
+  timerIndex = 0;
 
   constructor(host: ClientHost, conn: ByteConnection) {
     super(host, conn.raw ?? streamRawIo(conn), {
@@ -217,7 +220,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
       }
       this.state = "connecting";
       this.host.stats.connectsReceived++;
-      this.#connectDeadline().settle();
+      this.#connectDeadline().settle(this);
       const handled = this.host.connect(this, p);
       // Still waiting (for authentication, the store, the cluster): the packets already in this
       // chunk wait in the backlog, and no more are read until CONNACK, unless an enhanced
@@ -386,7 +389,8 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   close(reason: string, publishWill = true, reasonCode?: number): void {
     if (this.state === "closed") return;
     const wasConnected = this.state === "connected";
-    if (this.state === "new") this.#connectDeadline().settle();
+    if (this.state === "new") this.#connectDeadline().settle(this);
+    else this.host.keepalive.remove(this);
     this.state = "closed";
     this.closeReason = reason;
     this.#rare?.awaiting?.(null);

@@ -7,6 +7,23 @@ interface Item {
   name: string;
   addedAt: number;
   settled: boolean;
+  timerSlot: number;
+  timerIndex: number;
+}
+
+function item(name: string): Item {
+  return { name, addedAt: Date.now(), settled: false, timerSlot: 0, timerIndex: 0 };
+}
+
+/** A keep-alive wheel's client: a name. */
+interface Named {
+  name: string;
+  timerSlot: number;
+  timerIndex: number;
+}
+
+function named(name: string): Named {
+  return { name, timerSlot: 0, timerIndex: 0 };
 }
 
 Deno.test("fixed delays fall due in the order they were set, none before its delay", async () => {
@@ -14,16 +31,13 @@ Deno.test("fixed delays fall due in the order they were set, none before its del
   let q: FixedDelay<Item> | undefined = undefined;
   q = new FixedDelay<Item>(80, (item) => {
     expired.push([item.name, Date.now() - item.addedAt]);
-    if (!item.settled) {
-      item.settled = true;
-      q!.settle();
-    }
+    item.settled = true;
   });
   const items: Item[] = [];
   for (const name of ["a", "b", "c"]) {
-    const item = { name, addedAt: Date.now(), settled: false };
-    items.push(item);
-    q.add(item, item.addedAt);
+    const it = item(name);
+    items.push(it);
+    q.add(it, it.addedAt);
     await new Promise((r) => setTimeout(r, 5));
   }
   await waitFor(() => expired.length === 3, { what: "three deadlines" });
@@ -37,20 +51,36 @@ Deno.test("an item that settled before its deadline is not expired", async () =>
   let q: FixedDelay<Item> | undefined = undefined;
   q = new FixedDelay<Item>(40, (item) => {
     expired.push(item.name);
-    if (!item.settled) {
-      item.settled = true;
-      q!.settle();
-    }
+    item.settled = true;
   });
-  const a = { name: "a", addedAt: Date.now(), settled: false };
+  const a = item("a");
   q.add(a);
   // Settled: nothing waits any more, the lists are dropped.
-  a.settled = true;
-  q.settle();
-  const b = { name: "b", addedAt: Date.now(), settled: false };
+  q.settle(a);
+  const b = item("b");
   q.add(b);
   await waitFor(() => expired.length > 0, { what: "b's deadline" });
   assert.deepEqual(expired, ["b"]);
+  q.stop();
+});
+
+Deno.test("a settled item is let go at once while others still wait", async () => {
+  // Connections that close before their CONNECT while others wait (a connect storm, a
+  // fuzzer): each is dropped from the list when it settles, not kept until its deadline.
+  const expired: string[] = [];
+  const q = new FixedDelay<Item>(60, (it) => expired.push(it.name));
+  const a = item("a");
+  const b = item("b");
+  const c = item("c");
+  q.add(a);
+  q.add(b);
+  q.add(c);
+  q.settle(b);
+  q.settle(b); // twice: nothing more
+  assert.equal(q.size, 2);
+  await waitFor(() => expired.length === 2, { what: "a's and c's deadlines" });
+  assert.deepEqual(expired, ["a", "c"]);
+  assert.equal(q.size, 0);
   q.stop();
 });
 
@@ -58,7 +88,7 @@ Deno.test("the keep-alive wheel checks each client once its deadline came, and a
   const checks: [string, number][] = [];
   const deadlines = new Map<string, number>();
   let again = true;
-  const wheel = new KeepaliveWheel<string>((name, now) => {
+  const wheel = new KeepaliveWheel<Named>(({ name }, now) => {
     checks.push([name, now - deadlines.get(name)!]);
     if (name === "b" && again) {
       again = false;
@@ -71,8 +101,8 @@ Deno.test("the keep-alive wheel checks each client once its deadline came, and a
   const t0 = Date.now();
   deadlines.set("a", t0 + 50);
   deadlines.set("b", t0 + 120);
-  wheel.add("a", t0 + 50);
-  wheel.add("b", t0 + 120);
+  wheel.add(named("a"), t0 + 50);
+  wheel.add(named("b"), t0 + 120);
   assert.equal(wheel.size, 2);
   await waitFor(() => checks.length === 3, { what: "three checks" });
   assert.deepEqual(checks.map(([n]) => n), ["a", "b", "b"]);
@@ -86,8 +116,31 @@ Deno.test("the keep-alive wheel checks each client once its deadline came, and a
 });
 
 Deno.test("stopping the wheel forgets its clients and its timer", () => {
-  const wheel = new KeepaliveWheel<string>(() => 0);
-  wheel.add("x", Date.now() + 60_000);
+  const wheel = new KeepaliveWheel<Named>(() => 0);
+  wheel.add(named("x"), Date.now() + 60_000);
   wheel.stop();
   assert.equal(wheel.size, 0);
+});
+
+Deno.test("a client removed from the wheel is never checked and not kept", async () => {
+  // A closed connection with a keep-alive of 65,535 s would otherwise stay listed for 27 hours.
+  const checked: string[] = [];
+  const wheel = new KeepaliveWheel<Named>(({ name }) => {
+    checked.push(name);
+    return 0;
+  });
+  const t0 = Date.now();
+  const [a, b, c, d] = ["a", "b", "c", "d"].map(named);
+  for (const x of [a, b, c]) wheel.add(x, t0 + 50); // one slot
+  wheel.add(d, t0 + 60_000_000);
+  wheel.remove(a); // the first of its slot: the last takes its place
+  wheel.remove(a); // twice: nothing more
+  wheel.remove(d); // alone in its slot
+  assert.equal(wheel.size, 2);
+  await waitFor(() => checked.length === 2, { what: "b's and c's checks" });
+  assert.deepEqual(checked.sort(), ["b", "c"]);
+  // Nothing left, the far slot included: the wheel stops its timer by itself.
+  await waitFor(() => wheel.size === 0, { what: "an empty wheel" });
+  wheel.remove(b); // already checked: nothing
+  wheel.stop();
 });
