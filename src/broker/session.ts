@@ -54,18 +54,6 @@ export interface QueueBudget {
   bytes: number;
 }
 
-/**
- * What few sessions need, in an object of its own made on first use: as fields of every
- * Session they cost 8 bytes each per session, idle or not.
- */
-class SessionRare {
-  inboundQos2: Set<number> | null = null;
-  dropped = 0;
-  owner: string | null = null;
-  retainedFeed: RetainedFeed | null = null;
-  backlog: Backlog | null = null;
-}
-
 export class Session {
   readonly clientId: string;
   expiryInterval: number;
@@ -80,13 +68,24 @@ export class Session {
   /** What this session's queue counts as in the node-wide total (queuedCost of each). */
   #counted = 0;
   #inflight: Map<number, OutboundEntry> | null = null;
+  #inboundQos2: Set<number> | null = null;
   nextSeq = 1;
   #nextPid = 1;
   /** The connection attached to the session, null while offline. */
   client: ClientOutput | null = null;
   disconnectedAt: number | null = null;
+  /** Messages dropped because the queue was full (logged once per burst). */
+  dropped = 0;
+  /**
+   * Whom the session counts against for the session limits ("user:NAME" or "addr:IP"); null for
+   * a session restored from the store until a client resumes it.
+   */
+  owner: string | null = null;
+  /** Retained messages still to be sent for recent SUBSCRIBEs, paced by the client's reading. */
+  retainedFeed: RetainedFeed | null = null;
   readonly #budget: QueueBudget;
-  #rare: SessionRare | null = null;
+  /** Set while part of the queue is still being loaded (see Backlog). */
+  backlog: Backlog | null = null;
 
   constructor(
     clientId: string,
@@ -98,49 +97,6 @@ export class Session {
     this.expiryInterval = expiryInterval;
     this.protocolVersion = protocolVersion;
     this.#budget = budget;
-  }
-
-  #more(): SessionRare {
-    return this.#rare ??= new SessionRare();
-  }
-
-  /** Messages dropped because the queue was full (logged once per burst). */
-  get dropped(): number {
-    return this.#rare === null ? 0 : this.#rare.dropped;
-  }
-
-  set dropped(n: number) {
-    if (n !== 0 || this.#rare !== null) this.#more().dropped = n;
-  }
-
-  /**
-   * Whom the session counts against for the session limits ("user:NAME" or "addr:IP"); null for
-   * a session restored from the store until a client resumes it.
-   */
-  get owner(): string | null {
-    return this.#rare === null ? null : this.#rare.owner;
-  }
-
-  set owner(o: string | null) {
-    if (o !== null || this.#rare !== null) this.#more().owner = o;
-  }
-
-  /** Retained messages still to be sent for recent SUBSCRIBEs, paced by the client's reading. */
-  get retainedFeed(): RetainedFeed | null {
-    return this.#rare === null ? null : this.#rare.retainedFeed;
-  }
-
-  set retainedFeed(f: RetainedFeed | null) {
-    if (f !== null || this.#rare !== null) this.#more().retainedFeed = f;
-  }
-
-  /** Set while part of the queue is still being loaded (see Backlog). */
-  get backlog(): Backlog | null {
-    return this.#rare === null ? null : this.#rare.backlog;
-  }
-
-  set backlog(b: Backlog | null) {
-    if (b !== null || this.#rare !== null) this.#more().backlog = b;
   }
 
   /** Subscriptions by filter. */
@@ -171,15 +127,15 @@ export class Session {
 
   /** Inbound QoS 2 packet ids waiting for PUBREL (exactly-once de-duplication). */
   get inboundQos2(): ReadonlySet<number> {
-    return this.#rare?.inboundQos2 ?? EMPTY_SET;
+    return this.#inboundQos2 ?? EMPTY_SET;
   }
 
   addInboundQos2(packetId: number): void {
-    (this.#more().inboundQos2 ??= new Set()).add(packetId);
+    (this.#inboundQos2 ??= new Set()).add(packetId);
   }
 
   deleteInboundQos2(packetId: number): boolean {
-    return this.#rare?.inboundQos2?.delete(packetId) ?? false;
+    return this.#inboundQos2?.delete(packetId) ?? false;
   }
 
   get persistent(): boolean {
