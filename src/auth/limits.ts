@@ -6,6 +6,9 @@
  * get two budgets.
  */
 export function ipOf(address: string): string {
+  // "1.2.3.4:5", what nearly every connection has: one slice, no regular expression.
+  const colon = ipv4PortColon(address);
+  if (colon > 0) return address.slice(0, colon);
   let host = address;
   const bracket = /^\[([^\]]*)\](?::\d+)?$/.exec(address);
   if (bracket) host = bracket[1];
@@ -16,6 +19,19 @@ export function ipOf(address: string): string {
   host = host.toLowerCase();
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(host);
   return mapped ? mapped[1] : host;
+}
+
+/** Where the port starts in "d.d.d.d:port" (digits and dots, then digits), else -1. */
+function ipv4PortColon(address: string): number {
+  let colon = -1;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c === 58 /* : */) {
+      if (colon >= 0) return -1;
+      colon = i;
+    } else if (!(c >= 48 && c <= 57) && !(c === 46 /* . */ && colon < 0)) return -1;
+  }
+  return colon < address.length - 1 ? colon : -1;
 }
 
 type Clock = () => number;

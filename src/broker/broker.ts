@@ -9,6 +9,7 @@ import { ReasonCode } from "../codec/reason_codes.ts";
 import type { Logger } from "../log.ts";
 import { BrokerAdmin } from "./admin.ts";
 import { Client, type ClientHost } from "./client.ts";
+import { FixedDelay, KeepaliveWheel } from "./client_timers.ts";
 import { CoreClusterHost } from "./cluster_host.ts";
 import { connectionClosed } from "./connection_closed.ts";
 import { restoredInfo } from "./delayed_wills.ts";
@@ -51,6 +52,12 @@ export class Broker {
       connect: (c: Client, p: ConnectPacket) => handleConnect(core, c, p),
       packet: (c: Client, p: Packet) => dispatch(core, c, p),
       closed: (c: Client, reason: string, will: boolean) => connectionClosed(core, c, reason, will),
+      awaitingConnect: new FixedDelay(core.options.connectTimeout * 1000, Client.connectExpired),
+      awaitingRefusal: new FixedDelay(
+        Math.min(2, core.options.connectTimeout) * 1000,
+        Client.connectExpired,
+      ),
+      keepalive: new KeepaliveWheel(Client.keepaliveDue),
       congested: (c: ClientOutput) => void core.congested.add(c as Client),
       drained: (c: ClientOutput) => {
         const s = (c as Client).session;
@@ -140,6 +147,10 @@ export class Broker {
     }
     await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 3000))]);
     for (const c of core.clients) c.close("server shutting down", false);
+    const host = this.#host;
+    host.awaitingConnect.stop();
+    host.awaitingRefusal.stop();
+    host.keepalive.stop();
     core.volatile.stop();
     if (core.cluster) {
       await core.cluster.stop().catch((err) =>

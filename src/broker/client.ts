@@ -9,6 +9,7 @@ import { ProtocolError } from "../codec/errors.ts";
 import type { ConnectPacket, Packet, Will } from "../codec/packets.ts";
 import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
 import type { BrokerOptions } from "./options.ts";
+import type { FixedDelay, KeepaliveWheel, Timed } from "./client_timers.ts";
 import { ClientOutput, type OutputHost } from "./output.ts";
 import type { ByteConnection, RawSink } from "./ports/connection.ts";
 import { PublishRate } from "./publish_rate.ts";
@@ -24,6 +25,12 @@ export interface ClientHost extends OutputHost {
   packet(client: Client, p: Packet): void;
   /** The connection is gone; the session is detached and the will is due if `publishWill`. */
   closed(client: Client, reason: string, publishWill: boolean): void;
+  /** Connections waiting for their CONNECT (connect-timeout), with Client.connectExpired. */
+  readonly awaitingConnect: FixedDelay<Client>;
+  /** The same for connections to be refused: 2 s at most. */
+  readonly awaitingRefusal: FixedDelay<Client>;
+  /** Connected clients with a keep-alive, with Client.keepaliveDue. */
+  readonly keepalive: KeepaliveWheel<Client>;
 }
 
 /** 3.1.1 CONNACK return codes as 5.0 reason codes (5.0 table 3.1 has no codes below 0x80). */
@@ -35,31 +42,50 @@ const V5_REFUSAL: Record<number, number> = {
   [ConnackReturnCode.NotAuthorized]: ReasonCode.NotAuthorized,
 };
 
-export class Client extends ClientOutput<ClientHost> implements RawSink {
+/**
+ * Decoders not in use. A connection needs its own only while a packet is split across reads:
+ * between packets it keeps nothing but its protocol level (`version`), and an idle connection
+ * holds no decoder (120 bytes each, times tens of thousands of idle connections).
+ */
+const spareDecoders: Decoder[] = [];
+const MAX_SPARE_DECODERS = 16;
+
+/**
+ * What few connections need, in an object of its own made on first use: as fields of every
+ * Client they cost 8 bytes each per connection, idle or not.
+ */
+class ClientRare {
+  refuse: number | null = null;
+  publishRate: PublishRate | null = null;
+  will: Will | undefined = undefined;
+  /** Packets that came behind CONNECT while it was handled. */
+  backlog: Packet[] | null = null;
+  /** Set while an enhanced authentication waits for the client's next packet (nextPacket). */
+  awaiting: ((p: Packet | null) => void) | null = null;
+  gracefulDisconnect = false;
+}
+
+export class Client extends ClientOutput<ClientHost> implements RawSink, Timed {
   readonly conn: ByteConnection;
   session: Session | null = null;
-  will: Will | undefined;
   keepalive = 0;
   /** When the connection was opened (ms since epoch), for the admin API. */
   readonly connectedAt = Date.now();
   /** When the last bytes arrived from the client (ms). Our own writes do not count. */
   lastReceived = Date.now();
-  /** Set when the broker must refuse this connection once its CONNECT arrives. */
-  refuse: number | null = null;
-  /** The inbound PUBLISH rate limit, when one is configured. */
-  readonly publishRate: PublishRate | null;
-
-  readonly #decoder: Decoder;
-  #backlog: Packet[] | null = null;
-  /** Set while an enhanced authentication waits for the client's next packet (nextPacket). */
-  #awaiting: ((p: Packet | null) => void) | null = null;
-  #connectTimer: ReturnType<typeof setTimeout> | undefined;
-  #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
-  #gracefulDisconnect = false;
+  /** Set only while a packet is split across reads (see spareDecoders). */
+  #decoder: Decoder | null = null;
+  #rare: ClientRare | null = null;
+  /** Timed: the connect deadline's or the keep-alive's (client_timers.ts). */
+  timerSlot = 0;
+  timerIndex = 0;
 
   constructor(host: ClientHost, conn: ByteConnection) {
     super(host, conn.raw ?? streamRawIo(conn), {
       clientId: "",
+      // Declared now though set at CONNECT: a property added later would make V8 give the
+      // object a second backing store (~40 bytes per connection).
+      username: undefined,
       remoteAddress: conn.remoteAddress,
       transport: conn.transport,
       protocolVersion: 4,
@@ -67,21 +93,41 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     this.conn = conn;
     this.inflightWindow = host.options.maxInflight;
     const rate = host.options.maxPublishRate;
-    this.publishRate = rate > 0
-      ? new PublishRate(rate, host.options.maxPublishBurst, Date.now())
-      : null;
-    this.#decoder = new Decoder({ maxPacketSize: host.options.maxPacketSize });
+    if (rate > 0) {
+      this.#more().publishRate = new PublishRate(rate, host.options.maxPublishBurst, Date.now());
+    }
+  }
+
+  #more(): ClientRare {
+    return this.#rare ??= new ClientRare();
+  }
+
+  /** The will of this connection (set at CONNECT), if it has one. */
+  get will(): Will | undefined {
+    return this.#rare?.will;
+  }
+
+  set will(w: Will | undefined) {
+    if (w !== undefined || this.#rare !== null) this.#more().will = w;
+  }
+
+  /** Set when the broker must refuse this connection once its CONNECT arrives. */
+  get refuse(): number | null {
+    return this.#rare === null ? null : this.#rare.refuse;
+  }
+
+  set refuse(code: number | null) {
+    if (code !== null || this.#rare !== null) this.#more().refuse = code;
+  }
+
+  /** The inbound PUBLISH rate limit, when one is configured. */
+  get publishRate(): PublishRate | null {
+    return this.#rare === null ? null : this.#rare.publishRate;
   }
 
   /** Starts reading; the transport pushes chunks into onData until onEnd. Never throws. */
   run(): void {
-    const timeout = this.refuse !== null
-      ? Math.min(2, this.host.options.connectTimeout)
-      : this.host.options.connectTimeout;
-    this.#connectTimer = setTimeout(() => {
-      this.#connectTimer = undefined;
-      if (this.state === "new") this.close("no CONNECT within connect timeout");
-    }, timeout * 1000);
+    this.#connectDeadline().add(this);
     try {
       this.io.start(this);
     } catch (err) {
@@ -89,15 +135,43 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     }
   }
 
+  /** The connect timeout's queue this connection is in (until its CONNECT, or its close). */
+  #connectDeadline(): FixedDelay<Client> {
+    return this.refuse !== null ? this.host.awaitingRefusal : this.host.awaitingConnect;
+  }
+
+  /** The connect timeout of `c` passed (ClientHost.awaitingConnect). */
+  static connectExpired(c: Client): void {
+    if (c.state === "new") c.close("no CONNECT within connect timeout");
+  }
+
   /** RawSink: one chunk from the transport, decoded and dispatched synchronously. */
   onData(chunk: Uint8Array): void {
     if (this.state === "closed" || this.ending) return;
     this.lastReceived = Date.now();
     this.host.stats.bytesIn += chunk.byteLength;
+    let d = this.#decoder;
+    if (d === null) {
+      const maxPacketSize = this.host.options.maxPacketSize;
+      d = spareDecoders.pop() ?? new Decoder({ maxPacketSize });
+      d.maxPacketSize = maxPacketSize;
+      // The level of the CONNECT decoded so far (the decoder switches to it at that CONNECT,
+      // and the CONNECT handler sets `version` to it in the same turn).
+      d.protocolVersion = this.version;
+      this.#decoder = d;
+    }
     try {
-      this.#decoder.push(chunk, Client.#packet, this);
+      d.push(chunk, Client.#packet, this);
     } catch (err) {
+      // A failed decoder stays failed (it rethrows): it is never reused.
       this.#failed(err);
+      return;
+    }
+    // Between packets: the decoder goes back for the next chunk of any connection. Taken out
+    // of the spares while in use, so a push nested in this one gets another decoder.
+    if (d.idle && this.#decoder === d) {
+      this.#decoder = null;
+      if (spareDecoders.length < MAX_SPARE_DECODERS) spareDecoders.push(d);
     }
   }
 
@@ -130,8 +204,9 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
     if (this.ending || this.state === "closed") return;
     this.host.stats.packetsIn++;
     if (this.state === "connecting") {
-      if (this.#awaiting !== null) this.#awaiting(p);
-      else (this.#backlog ??= []).push(p);
+      const rare = this.#more();
+      if (rare.awaiting !== null) rare.awaiting(p);
+      else (rare.backlog ??= []).push(p);
       return;
     }
     if (this.state === "new") {
@@ -145,23 +220,29 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
       }
       this.state = "connecting";
       this.host.stats.connectsReceived++;
-      clearTimeout(this.#connectTimer);
-      // Not kept: a cleared timer still holds ~300 bytes per idle connection.
-      this.#connectTimer = undefined;
-      // Packets already in this chunk wait in the backlog; no more are read until CONNACK.
-      this.io.pause();
-      this.host.connect(this, p).catch((err) => {
+      this.#connectDeadline().settle(this);
+      const handled = this.host.connect(this, p);
+      // Still waiting (for authentication, the store, the cluster): the packets already in this
+      // chunk wait in the backlog, and no more are read until CONNACK, unless an enhanced
+      // authentication waits for the client's next packet. A CONNECT answered at once (the
+      // common case) pauses nothing: two calls into the runtime per connection saved.
+      if (this.state === "connecting" && !this.#rare?.awaiting) this.io.pause();
+      handled.then(() => this.#connectSettled(), (err) => {
         if (err instanceof ProtocolError) this.#failed(err);
         else {
           this.host.log.error(`CONNECT handling failed for ${this.who()}: ${err}`);
           this.close("internal error during CONNECT");
         }
-      }).finally(() => {
-        if (this.state !== "closed" && !this.ending) this.io.resume();
+        this.#connectSettled();
       });
       return;
     }
     this.host.packet(this, p);
+  }
+
+  /** CONNECT was handled: reading goes on if it was paused for it. */
+  #connectSettled(): void {
+    if (this.state !== "closed" && !this.ending) this.io.resume();
   }
 
   /**
@@ -170,14 +251,15 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
    * closed meanwhile or nothing came within `timeoutMs` (the connection is then closed).
    */
   nextPacket(timeoutMs: number): Promise<Packet | null> {
-    const queued = this.#backlog?.shift();
+    const queued = this.#rare?.backlog?.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.state !== "connecting" || this.ending) return Promise.resolve(null);
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.close("authentication timed out", false), timeoutMs);
-      this.#awaiting = (p) => {
+      const rare = this.#more();
+      rare.awaiting = (p) => {
         clearTimeout(timer);
-        this.#awaiting = null;
+        rare.awaiting = null;
         if (p !== null) this.io.pause();
         resolve(p);
       };
@@ -190,8 +272,9 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
    * CONNECT, in order.
    */
   drainBacklog(): void {
-    const backlog = this.#backlog ?? [];
-    this.#backlog = null;
+    const backlog = this.#rare?.backlog ?? null;
+    if (backlog === null) return;
+    this.#rare!.backlog = null;
     try {
       for (const q of backlog) {
         if (this.state !== "connected") break;
@@ -268,18 +351,18 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   /** MQTT-3.1.2-24: no packet within 1.5 x keepalive closes the connection. */
   armKeepalive(): void {
     if (this.keepalive === 0) return; // The rule only applies to a non-zero keepalive.
-    const limit = this.keepalive * 1500;
-    const check = () => {
-      if (this.state !== "connected") return;
-      const idle = Date.now() - this.lastReceived;
-      if (idle >= limit) {
-        this.host.log.info(`client ${this.info.clientId}: keepalive timeout (${idle} ms idle)`);
-        this.close("keepalive timeout", true, ReasonCode.KeepAliveTimeout);
-      } else {
-        this.#keepaliveTimer = setTimeout(check, limit - idle);
-      }
-    };
-    this.#keepaliveTimer = setTimeout(check, limit);
+    this.host.keepalive.add(this, this.lastReceived + this.keepalive * 1500);
+  }
+
+  /** The keep-alive deadline of `c` came (ClientHost.keepalive): closed, or checked again then. */
+  static keepaliveDue(c: Client, now: number): number {
+    if (c.state !== "connected" || c.keepalive === 0) return 0;
+    const limit = c.keepalive * 1500;
+    const idle = now - c.lastReceived;
+    if (idle < limit) return c.lastReceived + limit;
+    c.host.log.info(`client ${c.info.clientId}: keepalive timeout (${idle} ms idle)`);
+    c.close("keepalive timeout", true, ReasonCode.KeepAliveTimeout);
+    return 0;
   }
 
   /**
@@ -289,7 +372,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
    */
   disconnectGracefully(reasonCode = 0): void {
     if (reasonCode === 0) {
-      this.#gracefulDisconnect = true;
+      this.#more().gracefulDisconnect = true;
       this.will = undefined;
       this.close("client sent DISCONNECT");
     } else {
@@ -306,18 +389,19 @@ export class Client extends ClientOutput<ClientHost> implements RawSink {
   close(reason: string, publishWill = true, reasonCode?: number): void {
     if (this.state === "closed") return;
     const wasConnected = this.state === "connected";
+    if (this.state === "new") this.#connectDeadline().settle(this);
+    else this.host.keepalive.remove(this);
     this.state = "closed";
     this.closeReason = reason;
-    clearTimeout(this.#connectTimer);
-    clearTimeout(this.#keepaliveTimer);
-    this.#awaiting?.(null);
+    this.#rare?.awaiting?.(null);
     if (reasonCode !== undefined && wasConnected && this.v5 !== null && !this.ending) {
       this.writeLast(this.#disconnectPacket(reasonCode, reason), () => this.#closeSocket());
     } else {
       this.discardOutput();
       this.#closeSocket();
     }
-    this.host.closed(this, reason, wasConnected && publishWill && !this.#gracefulDisconnect);
+    const graceful = this.#rare?.gracefulDisconnect ?? false;
+    this.host.closed(this, reason, wasConnected && publishWill && !graceful);
   }
 
   #closeSocket(): void {

@@ -67,6 +67,14 @@ class GateSegment {
   }
 }
 
+// ClientOutput#flags: one field for what would be three booleans (8 bytes each per connection).
+/** A write the transport made us wait for is in progress. */
+const WRITING = 1;
+/** A flush of this turn's output is queued. */
+const FLUSH_SCHEDULED = 2;
+/** end() was called: nothing more is read or handled. */
+const ENDING = 4;
+
 /** The shared empty gate; frozen, so a push that skipped the copy-on-write check would throw. */
 const NO_GATE: GateSegment[] = Object.freeze([]) as unknown as GateSegment[];
 
@@ -88,12 +96,14 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /** Output waiting for the next write; packets are appended in place (no per-packet buffer). */
   #buf: Uint8Array | null = null;
   #len = 0;
-  /** Capacity for the next output buffer (the last write's size), so it rarely has to grow. */
-  #hint = 256;
+  /**
+   * Capacity for the next output buffer (the last write's size), so it rarely has to grow. The
+   * first one (a CONNACK, typically) is small enough for V8 to keep in its heap: no separate
+   * allocation of the bytes per connection.
+   */
+  #hint = 64;
   #writingBytes = 0;
-  #writing = false;
-  #flushScheduled = false;
-  #ending = false;
+  #flags = 0;
   /** NO_GATE until output is first held back: most connections never need an array here. */
   #gate: GateSegment[] = NO_GATE;
   #congestedSince = 0;
@@ -124,7 +134,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
 
   /** True once end() has been called: nothing more is read or handled. */
   protected get ending(): boolean {
-    return this.#ending;
+    return (this.#flags & ENDING) !== 0;
   }
 
   /** Bytes waiting to be written (buffered plus the write in progress). */
@@ -199,6 +209,14 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       this.#len = i + n;
       this.#queued();
     }
+  }
+
+  /**
+   * The CONNACK accepting a 3.1/3.1.1 client, without allocating: 0x20, 2, Session Present,
+   * return code 0 is the layout of the 4-byte acks with `packetId` = Session Present << 8.
+   */
+  sendConnackAccepted(sessionPresent: boolean): void {
+    this.sendAck(0x20, sessionPresent ? 0x100 : 0);
   }
 
   /** A PUBLISH from a shared template, its packet id and DUP patched in the output buffer. */
@@ -342,8 +360,8 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   }
 
   #queued(): void {
-    if (!this.#writing && !this.#flushScheduled) {
-      this.#flushScheduled = true;
+    if ((this.#flags & (WRITING | FLUSH_SCHEDULED)) === 0) {
+      this.#flags |= FLUSH_SCHEDULED;
       if (ClientOutput.#toFlush.push(this) === 1) queueMicrotask(ClientOutput.#flushAll);
     }
     if (this.#congestedSince === 0 && this.congested) {
@@ -366,8 +384,8 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
    * common case); only a full transport buffer makes it wait, and then for one promise.
    */
   #flush(): void {
-    this.#flushScheduled = false;
-    if (this.#writing || this.state === "closed") return;
+    this.#flags &= ~FLUSH_SCHEDULED;
+    if (this.#flags & WRITING || this.state === "closed") return;
     while (this.#len > 0) {
       const n = this.#len;
       const out = this.#buf!.subarray(0, n);
@@ -384,10 +402,10 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
         return;
       }
       if (wait) {
-        this.#writing = true;
+        this.#flags |= WRITING;
         this.#writingBytes = n;
         wait.then(() => this.#written(), (err) => {
-          this.#writing = false;
+          this.#flags &= ~WRITING;
           this.#writeFailed(err);
         });
         return;
@@ -397,12 +415,12 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       this.#congestedSince = 0;
       if (this.state === "connected") this.host.drained(this);
     }
-    if (this.#ending && this.#gate.length === 0) this.#finish();
+    if (this.#flags & ENDING && this.#gate.length === 0) this.#finish();
   }
 
   /** The transport took a write it had made us wait for: room again. */
   #written(): void {
-    this.#writing = false;
+    this.#flags &= ~WRITING;
     this.#writingBytes = 0;
     // Let queued QoS 1/2 messages flow.
     if (this.state === "connected") this.host.drained(this);
@@ -415,12 +433,12 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
 
   /** Stops reading, lets queued output drain (bounded), then closes. */
   end(reason: string): void {
-    if (this.#ending || this.state === "closed") return;
-    this.#ending = true;
+    if (this.#flags & ENDING || this.state === "closed") return;
+    this.#flags |= ENDING;
     this.closeReason = reason;
     // Nothing more is read from a connection on its way out.
     this.io.pause();
-    if (!this.#writing && this.#len === 0 && this.#gate.length === 0) {
+    if ((this.#flags & WRITING) === 0 && this.#len === 0 && this.#gate.length === 0) {
       queueMicrotask(() => this.#finish());
     } else {
       // A peer that never reads must not keep the socket forever.

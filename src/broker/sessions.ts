@@ -399,14 +399,15 @@ export class Sessions {
 
   /** Ends offline sessions whose expiry interval has passed. */
   expire(now: number): void {
-    for (const s of this.map.values()) {
-      if (s.client || s.disconnectedAt === null || s.expiryInterval === EXPIRY_NEVER) continue;
+    // forEach: no iteration result object per session (see maintenance.ts).
+    this.map.forEach((s) => {
+      if (s.client || s.disconnectedAt === null || s.expiryInterval === EXPIRY_NEVER) return;
       if (now - s.disconnectedAt >= s.expiryInterval * 1000) {
         this.#d.log.info(`session ${s.clientId} expired`);
         this.#d.stats.sessionsExpired++;
         this.discard(s);
       }
-    }
+    });
   }
 
   /**

@@ -40,14 +40,17 @@ export function nodeValues(core: Core, uptimeS: number, load: LoadAverages, now:
   const s = core.stats;
   load.update(LOAD_SERIES.map(([, f]) => f(s)), now);
   let connected = 0;
-  for (const c of core.clients) if (c.state === "connected") connected++;
+  // forEach: no iteration result object per entry (see maintenance.ts).
+  core.clients.forEach((c) => {
+    if (c.state === "connected") connected++;
+  });
   let disconnected = 0, queued = 0, queuedBytes = 0, inflight = 0;
-  for (const session of core.sessions.map.values()) {
+  core.sessions.map.forEach((session) => {
     if (session.client === null) disconnected++;
     queued += session.queueLength;
     queuedBytes += session.queuedBytes;
     inflight += session.inflight.size;
-  }
+  });
   const v: SysValues = {
     uptime: uptimeS,
     connected,

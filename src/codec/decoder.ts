@@ -55,6 +55,14 @@ export class Decoder {
   }
 
   /**
+   * True between packets (no part of one buffered) and not failed: the decoder holds nothing a
+   * connection would lose if it used another decoder for its next chunk.
+   */
+  get idle(): boolean {
+    return this.#state === HEADER && !this.#failed;
+  }
+
+  /**
    * Feeds bytes; calls onPacket (with `self` as `this`) synchronously, in order, for each
    * complete packet. Throws
    * ProtocolError on malformed input. After any throw (including one from onPacket, which

@@ -23,19 +23,18 @@ import { bindFront, type Front, type Guard } from "./listening.ts";
 
 /** A native TCP handle (Node's TCPWrap): every call returns 0 or a negative errno. */
 interface TcpHandle {
-  onread: ((this: TcpHandle, buf: ArrayBuffer) => void) | null;
   readStart(): number;
   readStop(): number;
   writeBuffer(req: WriteReq, data: Uint8Array): number;
   getpeername(out: { address?: string; port?: number }): number;
   setNoDelay(on: boolean): number;
   close(cb?: () => void): void;
-  [CONN]?: HandleConnection;
 }
 
 interface ServerHandle {
   onconnection: ((status: number) => void) | null;
   accept(client: TcpHandle): number;
+  setNoDelay?(on: boolean): number;
 }
 
 interface WriteReq {
@@ -62,7 +61,6 @@ interface Native {
   kLastWriteWasAsync: number;
 }
 
-const CONN = Symbol("mqttwk.connection");
 const UV_EOF = -4095;
 
 let native: Native | null | undefined;
@@ -112,18 +110,11 @@ function errnoError(code: number, op: string): Error {
   return err;
 }
 
-// Shared by every handle (`this` is the handle): a closure each would cost per connection.
-function onHandleRead(this: TcpHandle, buf: ArrayBuffer): void {
-  this[CONN]?.received(buf);
-}
-
 function onWriteComplete(this: WriteReq, status: number): void {
   this.buffer = undefined;
   if (status < 0) this.reject?.(errnoError(status, "write"));
   else this.resolve?.();
 }
-
-function ignoreRead(): void {}
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
@@ -132,192 +123,213 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The listener a handle came from, shared by all its connections (one field each, no closure). */
+/** The listener a handle came from, shared by all its connections (no field each). */
 interface Origin {
   name: string;
   guard: Guard | undefined;
 }
 
-class HandleConnection implements ByteConnection, RawIo {
-  readonly #h: TcpHandle;
-  readonly #origin: Origin;
-  /** The peer, or the client the PROXY header names. */
+// NativeConnection#flags
+const READING = 1;
+/** The sink asked for no more chunks for now. */
+const PAUSED = 2;
+const CLOSED = 4;
+const ENDED = 8;
+/** Counted against the socket budget: closing gives it back. */
+const COUNTED = 16;
+
+/** A connection accepted as a bare handle: the handle itself, with the broker's side added. */
+export interface NativeConnection extends ByteConnection, RawIo {
   remoteAddress: string;
-  #sink: RawSink | null = null;
-  /** Bytes that followed a PROXY header in its chunk, delivered first. */
-  #pending: Uint8Array | null = null;
-  #reading = false;
-  /** The sink asked for no more chunks for now. */
-  #paused = false;
-  #closed = false;
-  #ended = false;
-  #readable: ReadableStream<Uint8Array> | undefined;
-  #writable: WritableStream<Uint8Array> | undefined;
+  readonly raw: RawIo;
+  /** The socket counts against the listener's budget from now on (closing gives it back). */
+  counted(): void;
+  /** See the class. */
+  expectProxyHeader(timeoutMs: number, done: (failure: string | null) => void): void;
+}
 
-  constructor(h: TcpHandle, remoteAddress: string, origin: Origin) {
-    this.#h = h;
-    this.#origin = origin;
-    this.remoteAddress = remoteAddress;
-  }
+/**
+ * The connection class of one listener: a subclass of the runtime's handle class, so that a
+ * connection is one object. A separate object pointing at its handle, and the handle pointing
+ * back (a property added to it, which V8 stores out of the object), cost ~170 bytes more per
+ * idle connection. The read callback is found on the prototype (the runtime looks `onread` up
+ * on the handle), so no handle carries a function of its own either.
+ */
+function connectionClass(
+  n: Native,
+  origin: Origin,
+): new (type: number) => NativeConnection & TcpHandle {
+  return class HandleConnection extends n.Tcp implements NativeConnection {
+    /** The peer, or the client the PROXY header names. */
+    remoteAddress = "";
+    #sink: RawSink | null = null;
+    /** Bytes that followed a PROXY header in its chunk (or came before start), delivered first. */
+    #pending: Uint8Array | null = null;
+    #flags = 0;
+    /** WHATWG streams, built only for wrappers that ask. */
+    #streams: {
+      readable?: ReadableStream<Uint8Array>;
+      writable?: WritableStream<Uint8Array>;
+    } | null = null;
 
-  get transport(): string {
-    return "tcp";
-  }
-
-  get raw(): RawIo {
-    return this;
-  }
-
-  start(sink: RawSink): void {
-    if (this.#sink) throw new Error("connection already started");
-    this.#sink = sink;
-    if (this.#closed) {
-      this.#end();
-      return;
+    get transport(): string {
+      return "tcp";
     }
-    this.#h[CONN] = this;
-    this.#h.onread = onHandleRead;
-    this.#paused = false;
-    const rest = this.#pending;
-    if (rest === null) {
-      this.#startReading();
-      return;
-    }
-    this.#pending = null;
-    // Not from inside start(): the sink expects its chunks from the transport, as with any read.
-    // It may pause on them (a CONNECT waiting for authentication), so reading starts after.
-    queueMicrotask(() => {
-      if (this.#closed) return;
-      sink.onData(rest);
-      this.#startReading();
-    });
-  }
 
-  /**
-   * Reads a PROXY protocol header before the connection is handed on; `done` gets null once it
-   * is in (the peer's address replaced, reading paused), or why the connection must be closed.
-   */
-  expectProxyHeader(timeoutMs: number, done: (failure: string | null) => void): void {
-    const parser = new ProxyHeaderParser();
-    let settled = false;
-    const finish = (failure: string | null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (failure === null) {
-        this.pause();
-        this.#sink = null;
+    counted(): void {
+      this.#flags |= COUNTED;
+    }
+
+    get raw(): RawIo {
+      return this;
+    }
+
+    start(sink: RawSink): void {
+      if (this.#sink) throw new Error("connection already started");
+      this.#sink = sink;
+      if (this.#flags & CLOSED) {
+        this.#end();
+        return;
       }
-      done(failure);
-    };
-    const timer = setTimeout(
-      () => finish(`no PROXY protocol header within ${timeoutMs} ms`),
-      timeoutMs,
-    );
-    this.start({
-      onData: (chunk) => {
+      this.#flags &= ~PAUSED;
+      const rest = this.#pending;
+      if (rest === null) {
+        this.#startReading();
+        return;
+      }
+      this.#pending = null;
+      // Not from inside start(): the sink expects its chunks from the transport, as with any
+      // read. It may pause on them (a CONNECT waiting for authentication), so reading starts
+      // after.
+      queueMicrotask(() => {
+        if (this.#flags & CLOSED) return;
+        sink.onData(rest);
+        this.#startReading();
+      });
+    }
+
+    /**
+     * Reads a PROXY protocol header before the connection is handed on; `done` gets null once
+     * it is in (the peer's address replaced, reading paused), or why the connection must be
+     * closed.
+     */
+    expectProxyHeader(timeoutMs: number, done: (failure: string | null) => void): void {
+      const parser = new ProxyHeaderParser();
+      let settled = false;
+      const finish = (failure: string | null) => {
         if (settled) return;
-        const r = parser.feed(chunk);
-        if (typeof r === "string") {
-          finish(r);
-          return;
+        settled = true;
+        clearTimeout(timer);
+        if (failure === null) {
+          this.pause();
+          this.#sink = null;
         }
-        if (!r.done) return;
-        if (r.header.source) this.remoteAddress = r.header.source;
-        if (r.rest.length > 0) this.#pending = r.rest;
-        finish(null);
-      },
-      onEnd: () => finish("connection closed before the PROXY protocol header"),
-    });
-  }
-
-  /** One read's outcome, from the shared onread. */
-  received(buf: ArrayBuffer): void {
-    // Set: handles exist only where nativeTcp() found the interface.
-    const n = native!;
-    const nread = n.state[n.kReadBytesOrError];
-    if (nread > 0) {
-      // The runtime hands out a fresh buffer per read, so views into it stay valid.
-      const chunk = new Uint8Array(buf, n.state[n.kArrayBufferOffset], nread);
-      if (this.#sink) this.#sink.onData(chunk);
-      else this.#pending = this.#pending ? concat(this.#pending, chunk) : chunk;
-    } else if (nread < 0) {
-      // End of stream or a read error: this connection is over either way (never half-open).
-      this.#end(nread === UV_EOF ? undefined : errnoError(nread, "read"));
-      this.close();
+        done(failure);
+      };
+      const timer = setTimeout(
+        () => finish(`no PROXY protocol header within ${timeoutMs} ms`),
+        timeoutMs,
+      );
+      this.start({
+        onData: (chunk) => {
+          if (settled) return;
+          const r = parser.feed(chunk);
+          if (typeof r === "string") {
+            finish(r);
+            return;
+          }
+          if (!r.done) return;
+          if (r.header.source) this.remoteAddress = r.header.source;
+          if (r.rest.length > 0) this.#pending = r.rest;
+          finish(null);
+        },
+        onEnd: () => finish("connection closed before the PROXY protocol header"),
+      });
     }
-  }
 
-  pause(): void {
-    this.#paused = true;
-    if (!this.#reading || this.#closed) return;
-    this.#reading = false;
-    this.#h.readStop();
-  }
-
-  resume(): void {
-    this.#paused = false;
-    this.#startReading();
-  }
-
-  #startReading(): void {
-    if (this.#reading || this.#paused || this.#closed || !this.#sink) return;
-    this.#reading = true;
-    const err = this.#h.readStart();
-    if (err < 0) {
-      this.#end(errnoError(err, "read"));
-      this.close();
+    /** The runtime's read callback (`this` is the handle): one read's outcome. */
+    onread(buf: ArrayBuffer): void {
+      if (this.#flags & CLOSED) return;
+      const nread = n.state[n.kReadBytesOrError];
+      if (nread > 0) {
+        // The runtime hands out a fresh buffer per read, so views into it stay valid.
+        const chunk = new Uint8Array(buf, n.state[n.kArrayBufferOffset], nread);
+        if (this.#sink) this.#sink.onData(chunk);
+        else this.#pending = this.#pending ? concat(this.#pending, chunk) : chunk;
+      } else if (nread < 0) {
+        // End of stream or a read error: this connection is over either way (never half-open).
+        this.#end(nread === UV_EOF ? undefined : errnoError(nread, "read"));
+        this.close();
+      }
     }
-  }
 
-  write(bytes: Uint8Array): Promise<void> | undefined {
-    if (this.#closed) return Promise.reject(new Error("socket is closed"));
-    // Set: handles exist only where nativeTcp() found the interface.
-    const n = native!;
-    const req = new n.WriteWrap();
-    req.handle = this.#h;
-    req.oncomplete = onWriteComplete;
-    const err = this.#h.writeBuffer(req, bytes);
-    if (err < 0) return Promise.reject(errnoError(err, "write"));
-    if (!n.state[n.kLastWriteWasAsync]) return undefined;
-    // The socket buffer is full: the rest goes out from the event loop, which calls oncomplete.
-    req.buffer = bytes;
-    return new Promise<void>((resolve, reject) => {
-      req.resolve = resolve;
-      req.reject = reject;
-    });
-  }
+    pause(): void {
+      this.#flags |= PAUSED;
+      if ((this.#flags & (READING | CLOSED)) !== READING) return;
+      this.#flags &= ~READING;
+      this.readStop();
+    }
 
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#reading = false;
-    this.#origin.guard?.budget.release(this.#origin.name);
-    const h = this.#h;
-    h.onread = ignoreRead;
-    // Pending writes fail with ECANCELED, which rejects their promises.
-    h.close(() => {
-      h[CONN] = undefined;
-      this.#end();
-    });
-  }
+    resume(): void {
+      this.#flags &= ~PAUSED;
+      this.#startReading();
+    }
 
-  /** Reports the end to the sink, once. */
-  #end(err?: Error): void {
-    if (this.#ended || !this.#sink) return;
-    this.#ended = true;
-    this.#sink.onEnd(err);
-  }
+    #startReading(): void {
+      if (this.#flags & (READING | PAUSED | CLOSED) || !this.#sink) return;
+      this.#flags |= READING;
+      const err = this.readStart();
+      if (err < 0) {
+        this.#end(errnoError(err, "read"));
+        this.close();
+      }
+    }
 
-  // ------------------------------------------------------------------ streams, for wrappers
+    write(bytes: Uint8Array): Promise<void> | undefined {
+      if (this.#flags & CLOSED) return Promise.reject(new Error("socket is closed"));
+      const req = new n.WriteWrap();
+      req.handle = this;
+      req.oncomplete = onWriteComplete;
+      const err = this.writeBuffer(req, bytes);
+      if (err < 0) return Promise.reject(errnoError(err, "write"));
+      if (!n.state[n.kLastWriteWasAsync]) return undefined;
+      // The socket buffer is full: the rest goes out from the event loop, which calls
+      // oncomplete.
+      req.buffer = bytes;
+      return new Promise<void>((resolve, reject) => {
+        req.resolve = resolve;
+        req.reject = reject;
+      });
+    }
 
-  get readable(): ReadableStream<Uint8Array> {
-    return this.#readable ??= rawReadable(this, () => this.close());
-  }
+    /** ByteConnection.close: idempotent; the native close is the handle's own. */
+    override close(): void {
+      if (this.#flags & CLOSED) return;
+      if (this.#flags & COUNTED) origin.guard?.budget.release(origin.name);
+      this.#flags = (this.#flags | CLOSED) & ~READING;
+      // Pending writes fail with ECANCELED, which rejects their promises.
+      super.close(() => this.#end());
+    }
 
-  get writable(): WritableStream<Uint8Array> {
-    return this.#writable ??= rawWritable(this, () => this.close());
-  }
+    /** Reports the end to the sink, once. */
+    #end(err?: Error): void {
+      if (this.#flags & ENDED || !this.#sink) return;
+      this.#flags |= ENDED;
+      this.#sink.onEnd(err);
+    }
+
+    // ---------------------------------------------------------------- streams, for wrappers
+
+    get readable(): ReadableStream<Uint8Array> {
+      const s = this.#streams ??= {};
+      return s.readable ??= rawReadable(this, () => this.close());
+    }
+
+    get writable(): WritableStream<Uint8Array> {
+      const s = this.#streams ??= {};
+      return s.writable ??= rawWritable(this, () => this.close());
+    }
+  };
 }
 
 /**
@@ -348,7 +360,10 @@ export function listenHandles(
       if (typeof handle?.accept !== "function") {
         return new Error(`${opts.name}: the runtime's node:net server exposes no native handle`);
       }
-      const origin: Origin = { name: opts.name, guard: opts.guard };
+      const Connection = connectionClass(n, { name: opts.name, guard: opts.guard });
+      // Linux gives accepted sockets the listening socket's TCP_NODELAY: set once here, it
+      // spares a system call per connection. Elsewhere each connection sets it.
+      const inherited = Deno.build.os === "linux" && handle.setNoDelay?.(true) === 0;
       handle.onconnection = (status) => {
         if (status < 0) {
           opts.guard?.alert();
@@ -364,11 +379,9 @@ export function listenHandles(
           }
           return;
         }
-        let h: TcpHandle | undefined;
-        let conn: HandleConnection | undefined;
-        let taken = false;
+        let h: (NativeConnection & TcpHandle) | undefined;
         try {
-          h = new n.Tcp(n.socketType);
+          h = new Connection(n.socketType);
           const err = handle.accept(h);
           if (err !== 0) {
             opts.guard?.alert();
@@ -380,17 +393,17 @@ export function listenHandles(
             opts.guard.alert();
             return;
           }
-          taken = true;
-          h.setNoDelay(true);
+          h.counted();
+          if (!inherited) h.setNoDelay(true);
           const a: { address?: string; port?: number } = {};
           h.getpeername(a);
           const peer = joinHostPort(a.address ?? "?", a.port ?? 0);
-          conn = new HandleConnection(h, peer, origin);
+          h.remoteAddress = peer;
           if (opts.proxyTimeout === undefined) {
-            onConnection(conn);
+            onConnection(h);
             return;
           }
-          const c = conn;
+          const c = h;
           c.expectProxyHeader(opts.proxyTimeout * 1000, (failure) => {
             if (failure === null) onConnection(c);
             else {
@@ -401,11 +414,8 @@ export function listenHandles(
         } catch (err) {
           // Nothing may escape the accept path: it would end the process.
           log.error(`${opts.name}: error accepting a connection: ${(err as Error).message}`);
-          if (conn) conn.close();
-          else {
-            if (taken) opts.guard?.budget.release(opts.name);
-            h?.close();
-          }
+          // Gives the budget back if it was taken.
+          h?.close();
         }
       };
     },
