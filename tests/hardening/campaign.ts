@@ -335,8 +335,8 @@ export function describeCampaign(r: CampaignResult): string {
 }
 
 /** A random campaign seed, unless MQTTWK_FUZZ_SEED names one (to replay a failed run). */
-export function campaignSeed(): number {
-  const fixed = Deno.env.get("MQTTWK_FUZZ_SEED");
+export function campaignSeed(fresh = false): number {
+  const fixed = fresh ? undefined : Deno.env.get("MQTTWK_FUZZ_SEED");
   return fixed ? Number(fixed) : crypto.getRandomValues(new Uint32Array(1))[0];
 }
 

