@@ -5,14 +5,10 @@
  * without a scan of the whole cache.
  */
 
-class IndexNode {
-  children: Map<string, IndexNode> | null = null;
-  /** The topic ending at this node, when it is in the set. */
-  topic: string | null = null;
-}
+import { LevelTrie } from "./level_trie.ts";
 
 export class TopicIndex {
-  #root = new IndexNode();
+  #trie = new LevelTrie<string>();
   #size = 0;
 
   /** Topics added since the last clear (a topic added twice counts once). */
@@ -21,24 +17,11 @@ export class TopicIndex {
   }
 
   add(topic: string): void {
-    let node = this.#root;
-    for (const level of topic.split("/")) {
-      node.children ??= new Map();
-      let next = node.children.get(level);
-      if (!next) {
-        next = new IndexNode();
-        node.children.set(level, next);
-      }
-      node = next;
-    }
-    if (node.topic === null) {
-      node.topic = topic;
-      this.#size++;
-    }
+    if (this.#trie.set(topic, topic) === null) this.#size++;
   }
 
   clear(): void {
-    this.#root = new IndexNode();
+    this.#trie.clear();
     this.#size = 0;
   }
 
@@ -49,46 +32,7 @@ export class TopicIndex {
    * returns false if it did.
    */
   match(filter: string, visit: (topic: string) => boolean): boolean {
-    return walk(this.#root, filter.split("/"), 0, visit);
-  }
-}
-
-function walk(
-  node: IndexNode,
-  levels: string[],
-  i: number,
-  visit: (topic: string) => boolean,
-): boolean {
-  if (i === levels.length) return node.topic === null || visit(node.topic);
-  const level = levels[i];
-  if (level === "#") {
-    // "a/#" matches "a".
-    if (node.topic !== null && !visit(node.topic)) return false;
-    if (node.children) {
-      for (const [k, child] of node.children) {
-        if (i === 0 && k.charCodeAt(0) === 0x24) continue;
-        if (!all(child, visit)) return false;
-      }
-    }
+    for (const topic of this.#trie.match(filter)) if (!visit(topic)) return false;
     return true;
   }
-  const children = node.children;
-  if (!children) return true;
-  if (level === "+") {
-    for (const [k, child] of children) {
-      if (i === 0 && k.charCodeAt(0) === 0x24) continue;
-      if (!walk(child, levels, i + 1, visit)) return false;
-    }
-    return true;
-  }
-  const exact = children.get(level);
-  return exact === undefined || walk(exact, levels, i + 1, visit);
-}
-
-function all(node: IndexNode, visit: (topic: string) => boolean): boolean {
-  if (node.topic !== null && !visit(node.topic)) return false;
-  if (node.children) {
-    for (const child of node.children.values()) if (!all(child, visit)) return false;
-  }
-  return true;
 }
