@@ -46,6 +46,8 @@ const { values: opt } = parseArgs({
     baseline: { type: "string" },
     /** For profiling one load: "fanin" runs only the fan-in (after one latency warm-up). */
     only: { type: "string" },
+    /** Writes each measured latency sample as "<ms since start> <latency ms>" lines to FILE-<n>. */
+    "lat-dump": { type: "string" },
   },
 });
 const BASELINE = opt.baseline ?? Deno.env.get("MQTTWK_BENCH_BASELINE");
@@ -262,16 +264,20 @@ async function load(port: number, subscribe: boolean): Promise<{ acked: number; 
 }
 
 /** One QoS 1 publisher at `RATE` msg/s (a burst every 2 ms): PUBLISH -> PUBACK times in ms. */
+let dumps = 0;
+
 async function pacedLatency(port: number): Promise<number[]> {
   const c = await BenchConn.open(port, `bench-kafka-lat-${Date.now()}`);
   const perTick = Math.max(1, Math.round(RATE / 500));
   const batcher = new PublishBatcher("lat/x", 1, PAYLOAD, perTick);
   const sentAt = new Map<number, number>();
   const out: number[] = [];
+  const at: number[] = [];
   c.onPubackMsg = (pid) => {
     const t = sentAt.get(pid);
     if (t !== undefined) {
       out.push(performance.now() - t);
+      at.push(t);
       sentAt.delete(pid);
     }
   };
@@ -293,7 +299,14 @@ async function pacedLatency(port: number): Promise<number[]> {
   while (sentAt.size > 0 && performance.now() < drainEnd) await sleep(5);
   await c.close();
   // The first quarter second warms up the connection and the producer.
-  return out.slice(Math.min(out.length - 1, Math.round(RATE / 4)));
+  const skip = Math.min(out.length - 1, Math.round(RATE / 4));
+  if (opt["lat-dump"]) {
+    const lines = out.slice(skip).map((l, i) =>
+      `${(at[skip + i] - t0).toFixed(3)} ${l.toFixed(3)}`
+    );
+    await Deno.writeTextFile(`${opt["lat-dump"]}-${++dumps}`, lines.join("\n") + "\n");
+  }
+  return out.slice(skip);
 }
 
 async function kafkaCount(kafka: Kafka, topic: string): Promise<number> {

@@ -166,6 +166,10 @@ async function runTraffic(
   let storm: Storm | null = null;
   let stormSeconds = 0;
   const hist = new LatencyHistogram();
+  // MQTTWK_BENCH_LAT_DUMP=PREFIX: every sample of the window, to PREFIX-<scenario>-<round> (where
+  // in time a tail comes from: a few stalls or a spread).
+  const dumpTo = Deno.env.get("MQTTWK_BENCH_LAT_DUMP");
+  const dump: number[] | null = dumpTo ? [] : null;
   let delivered = 0;
   let sent = 0;
   let lost = 0;
@@ -207,7 +211,9 @@ async function runTraffic(
         conns.push(c);
         c.onPublishMsg = (buf, off) => {
           delivered++;
-          hist.record(c.chunkTime - readTimestamp(buf, off));
+          const sentAt = readTimestamp(buf, off);
+          hist.record(c.chunkTime - sentAt);
+          if (dump && hist.enabled) dump.push(sentAt, c.chunkTime - sentAt);
         };
         c.onChunkEnd = wake;
         await c.subscribe(subTopic(i), s.qos);
@@ -330,6 +336,7 @@ async function runTraffic(
     const sys0 = systemBusySeconds();
     const w0 = performance.now();
     hist.reset();
+    if (dump) dump.length = 0;
     if (!err && storm) {
       // The window is the storm: latency while 5,000 clients connect, however long they take.
       const ended = storm.done.then((d) => {
@@ -344,6 +351,11 @@ async function runTraffic(
     } else if (!err) err = await race(t.durationMs);
     const wall = (performance.now() - w0) / 1000;
     hist.enabled = false;
+    if (dump && dumpTo) {
+      const lines = [];
+      for (let i = 0; i < dump.length; i += 2) lines.push(`${dump[i]} ${dump[i + 1].toFixed(3)}`);
+      await Deno.writeTextFile(`${dumpTo}-${s.name}-${round}`, lines.join("\n") + "\n");
+    }
     const d1 = delivered;
     const s1 = sent;
     const bc1 = pids.map(cpuSeconds);

@@ -134,11 +134,15 @@ async function startKafkaOnce(opts: StartOptions): Promise<KafkaServer> {
     ].join("\n") + "\n",
   );
   const cp = `${libs}/*`;
+  const extra = Deno.env.get("MQTTWK_KAFKA_JVM_FLAGS")?.split(/\s+/).filter(Boolean) ?? [];
   const jvm = [
     "-Xmx512m",
     "-Xms128m",
-    "-XX:+UseSerialGC",
+    // The JVM refuses two collectors: one named in the extra flags replaces this one.
+    ...(extra.some((f) => /^-XX:\+Use\w+GC$/.test(f)) ? [] : ["-XX:+UseSerialGC"]),
     ...(opts.fullJit ? [] : ["-XX:TieredStopAtLevel=1"]),
+    // Diagnostics (e.g. "-Xlog:gc:file=/tmp/kafka-gc.log"); later flags win over the ones above.
+    ...extra,
     `-Dlog4j2.configurationFile=${dir}/log4j2.properties`,
     "-cp",
     cp,
