@@ -5,6 +5,7 @@
 import type { ProtocolVersion } from "../codec/packets.ts";
 import { messageSize } from "./messages.ts";
 import type { OutboundEntry, StoredMessage, SubscriptionRecord } from "./model.ts";
+import { InflightTable, type InflightView, NO_INFLIGHT } from "./inflight_table.ts";
 import type { ClientOutput } from "./output.ts";
 import type { RetainedFeed } from "./retained_feed.ts";
 
@@ -67,7 +68,7 @@ export class Session {
   queuedBytes = 0;
   /** What this session's queue counts as in the node-wide total (queuedCost of each). */
   #counted = 0;
-  #inflight: Map<number, OutboundEntry> | null = null;
+  #inflight: InflightTable | null = null;
   #inboundQos2: Set<number> | null = null;
   nextSeq = 1;
   #nextPid = 1;
@@ -113,12 +114,12 @@ export class Session {
   }
 
   /** Sent and unacknowledged (or PUBREL sent), by packet id, in send order. */
-  get inflight(): ReadonlyMap<number, OutboundEntry> {
-    return this.#inflight ?? EMPTY_MAP;
+  get inflight(): InflightView {
+    return this.#inflight ?? NO_INFLIGHT;
   }
 
   setInflight(packetId: number, entry: OutboundEntry): void {
-    (this.#inflight ??= new Map()).set(packetId, entry);
+    (this.#inflight ??= new InflightTable()).set(packetId, entry);
   }
 
   deleteInflight(packetId: number): boolean {

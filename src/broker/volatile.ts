@@ -20,21 +20,27 @@ const WAITER = Symbol("publisherAck");
 const ACKABLE = Symbol("ackWaitsForDeliveries");
 type Tracked = StoredMessage & { [PENDING]?: number; [WAITER]?: () => void; [ACKABLE]?: true };
 
-/** A held delivery's session and when it was held. */
+/** A held delivery, its session and when it was held; `e` is null once it is settled. */
 interface Held {
-  s: Session;
+  e: OutboundEntry | null;
+  s: Session | null;
   at: number;
 }
 
 export class VolatileDeliveries {
   /**
-   * Held deliveries in the order they were held, so the oldest come first. An acknowledged one
-   * leaves at once: a separate queue of hold times used to keep every acknowledged message (its
-   * payload and read buffer too) alive until the queue was trimmed ~1,000 deliveries later, long
-   * enough for each to be promoted out of the young generation, and a cluster node then needed
-   * a full collection every 1.5 s at 5,000 msg/s.
+   * Held deliveries in the order they were held, the oldest from #head on. A settled one stays
+   * in the array without its entry (so an acknowledged message is not kept alive), until the
+   * head passes it. Not a Map: V8 links each hash table a Map outgrows or shrinks from to the
+   * next, and once one of them is in the old generation that chain keeps every later one and
+   * all it held alive through young collections (see inflight_table.ts); a delivery per QoS 1
+   * message comes and goes here.
    */
-  readonly #held = new Map<OutboundEntry, Held>();
+  #fifo: Held[] = [];
+  #head = 0;
+  /** The record of each held entry (weak: not a hash table with that chain). */
+  readonly #held = new WeakMap<OutboundEntry, Held>();
+  #count = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #write: (s: Session, e: OutboundEntry) => void;
 
@@ -62,7 +68,10 @@ export class VolatileDeliveries {
   }
 
   hold(s: Session, e: OutboundEntry): void {
-    this.#held.set(e, { s, at: Date.now() });
+    const h: Held = { e, s, at: Date.now() };
+    this.#held.set(e, h);
+    this.#fifo.push(h);
+    this.#count++;
     const m = e.message as Tracked;
     m[PENDING] = (m[PENDING] ?? 0) + 1;
     this.#timer ??= setTimeout(() => this.#age(), VOLATILE_GRACE_MS);
@@ -70,19 +79,22 @@ export class VolatileDeliveries {
 
   /** The subscriber acknowledged `e`; returns false if it was not held (it is in the store). */
   acknowledged(e: OutboundEntry): boolean {
-    if (!this.#held.delete(e)) return false;
+    const h = this.#held.get(e);
+    if (h === undefined) return false;
+    this.#release(h);
     settle(e.message);
     return true;
   }
 
   /** Settles a session's held deliveries as it goes offline (`write`) or away (drop). */
   settleSession(s: Session, write: boolean): void {
-    if (this.#held.size === 0) return;
+    if (this.#count === 0) return;
     for (const e of s.inflight.values()) {
-      if (this.#held.get(e)?.s !== s) continue;
-      if (write) this.#persist(e, s);
+      const h = this.#held.get(e);
+      if (h === undefined || h.s !== s) continue;
+      if (write) this.#persist(h);
       else {
-        this.#held.delete(e);
+        this.#release(h);
         settle(e.message);
       }
     }
@@ -104,20 +116,42 @@ export class VolatileDeliveries {
   #age(): void {
     this.#timer = undefined;
     const limit = Date.now() - VOLATILE_GRACE_MS;
-    for (const [e, h] of this.#held) {
-      if (h.at > limit) {
-        const next = h.at + VOLATILE_GRACE_MS - Date.now();
-        this.#timer = setTimeout(() => this.#age(), next > 1 ? next : 1);
-        return;
-      }
-      this.#persist(e, h.s);
+    const fifo = this.#fifo;
+    let i = this.#head;
+    for (; i < fifo.length; i++) {
+      const h = fifo[i];
+      if (h.e === null) continue;
+      if (h.at > limit) break;
+      this.#persist(h);
     }
+    if (i >= fifo.length) {
+      this.#fifo = [];
+      this.#head = 0;
+      return;
+    }
+    this.#head = i;
+    if (i > 1024 && i * 2 > fifo.length) {
+      this.#fifo = fifo.slice(i);
+      this.#head = 0;
+    }
+    const next = fifo[i].at + VOLATILE_GRACE_MS - Date.now();
+    this.#timer = setTimeout(() => this.#age(), next > 1 ? next : 1);
   }
 
-  #persist(e: OutboundEntry, s: Session): void {
-    this.#held.delete(e);
+  #persist(h: Held): void {
+    const e = h.e!;
+    const s = h.s!;
+    this.#release(h);
     this.#write(s, e);
     settle(e.message);
+  }
+
+  /** Forgets a held delivery: it no longer keeps its entry (and message) alive. */
+  #release(h: Held): void {
+    this.#held.delete(h.e!);
+    h.e = null;
+    h.s = null;
+    this.#count--;
   }
 }
 

@@ -1,0 +1,169 @@
+/**
+ * A session's deliveries in flight, by packet id, in the order they were sent: what a `Map`
+ * would do, without a `Map`.
+ *
+ * Why not a `Map`: V8 replaces a Map's hash table every few insertions when entries come and go
+ * (one per delivery, one per PUBACK), and links each replaced table to its successor (for
+ * iterators). Once a table has reached the old generation (any full collection puts it there),
+ * the dead old table keeps its successor, and through the chain every later table and the
+ * deliveries and messages they hold, alive through every young collection until the next full
+ * one. After its first full collection a broker at 5,000 QoS 1 messages/s then promoted ~500 KiB
+ * per young collection, ran a full collection every 2 s, and its p99 went from 1.4 to 6.6 ms.
+ * Typed arrays and plain arrays, as used here, are replaced without such links.
+ *
+ * Packet ids are looked up in an open-addressing table of `Int32Array`s; the order of sending is
+ * an array of entries with a moving head (a compliant client acknowledges in that order, MQTT
+ * 4.6, so the head moves with the acknowledgements).
+ */
+import type { OutboundEntry } from "./model.ts";
+
+/** What the rest of the broker reads of a session's in-flight deliveries. */
+export interface InflightView {
+  readonly size: number;
+  get(packetId: number): OutboundEntry | undefined;
+  has(packetId: number): boolean;
+  /** In the order they were sent. */
+  values(): IterableIterator<OutboundEntry>;
+}
+
+const EMPTY = 0;
+const REMOVED = -1;
+const MIN_SLOTS = 8;
+
+export class InflightTable implements InflightView {
+  /** Packet id per slot; EMPTY or REMOVED when none. */
+  #keys = new Int32Array(MIN_SLOTS);
+  /** Absolute position (in the order of sending) of the entry in each slot. */
+  #positions = new Int32Array(MIN_SLOTS);
+  /** 32 - log2(slots): a hash's top bits pick the slot. */
+  #shift = 32 - Math.log2(MIN_SLOTS);
+  #used = 0;
+  #removed = 0;
+  /** Entries in the order they were set; `undefined` once deleted. */
+  #order: (OutboundEntry | undefined)[] = [];
+  /** Absolute position of #order[0]. */
+  #base = 0;
+  #head = 0;
+
+  get size(): number {
+    return this.#used;
+  }
+
+  get(packetId: number): OutboundEntry | undefined {
+    const slot = this.#find(packetId);
+    return slot < 0 ? undefined : this.#order[this.#positions[slot] - this.#base];
+  }
+
+  has(packetId: number): boolean {
+    return this.#find(packetId) >= 0;
+  }
+
+  /** Sets the entry for `packetId`; one already there is replaced in its place (as in a Map). */
+  set(packetId: number, entry: OutboundEntry): void {
+    if (!(packetId > 0 && packetId <= 65535)) throw new RangeError(`packet id ${packetId}`);
+    const slot = this.#find(packetId);
+    if (slot >= 0) {
+      this.#order[this.#positions[slot] - this.#base] = entry;
+      return;
+    }
+    if ((this.#used + this.#removed + 1) * 2 > this.#keys.length) this.#resize();
+    const keys = this.#keys;
+    const mask = keys.length - 1;
+    let i = hash(packetId, this.#shift);
+    while (keys[i] > 0) i = (i + 1) & mask;
+    if (keys[i] === REMOVED) this.#removed--;
+    keys[i] = packetId;
+    this.#positions[i] = this.#base + this.#order.length;
+    this.#order.push(entry);
+    this.#used++;
+  }
+
+  delete(packetId: number): boolean {
+    const slot = this.#find(packetId);
+    if (slot < 0) return false;
+    this.#keys[slot] = REMOVED;
+    this.#removed++;
+    this.#used--;
+    this.#order[this.#positions[slot] - this.#base] = undefined;
+    if (this.#used === 0) {
+      // Empty again (the usual state between deliveries): start over, nothing to carry.
+      this.#base += this.#order.length;
+      this.#order = [];
+      this.#head = 0;
+      if (this.#keys.length > MIN_SLOTS) {
+        this.#keys = new Int32Array(MIN_SLOTS);
+        this.#positions = new Int32Array(MIN_SLOTS);
+        this.#shift = 32 - Math.log2(MIN_SLOTS);
+      } else this.#keys.fill(EMPTY);
+      this.#removed = 0;
+      return true;
+    }
+    this.#advance();
+    return true;
+  }
+
+  *values(): IterableIterator<OutboundEntry> {
+    // A snapshot: callers complete or delete entries while they walk.
+    const order = this.#order.slice(this.#head);
+    for (const e of order) if (e !== undefined) yield e;
+  }
+
+  #find(packetId: number): number {
+    // 0 and -1 mark free slots; ids are 1-65535 (a client's PUBACK for 0 finds nothing).
+    if (!(packetId > 0)) return -1;
+    const keys = this.#keys;
+    const mask = keys.length - 1;
+    let i = hash(packetId, this.#shift);
+    for (;;) {
+      const k = keys[i];
+      if (k === packetId) return i;
+      if (k === EMPTY) return -1;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** Moves the head past deleted entries, and drops them from the array once they are many. */
+  #advance(): void {
+    const order = this.#order;
+    let h = this.#head;
+    while (h < order.length && order[h] === undefined) h++;
+    this.#head = h;
+    if (h > 64 && h * 2 > order.length) {
+      this.#order = order.slice(h);
+      this.#base += h;
+      this.#head = 0;
+    }
+  }
+
+  /** A table sized for what is live (at least four times it), without the removed marks. */
+  #resize(): void {
+    let n = MIN_SLOTS;
+    while (n < (this.#used + 1) * 4) n *= 2;
+    const oldKeys = this.#keys;
+    const oldPositions = this.#positions;
+    const keys = new Int32Array(n);
+    const positions = new Int32Array(n);
+    const mask = n - 1;
+    const shift = 32 - Math.log2(n);
+    for (let s = 0; s < oldKeys.length; s++) {
+      const k = oldKeys[s];
+      if (k <= 0) continue;
+      let i = hash(k, shift);
+      while (keys[i] !== EMPTY) i = (i + 1) & mask;
+      keys[i] = k;
+      positions[i] = oldPositions[s];
+    }
+    this.#keys = keys;
+    this.#positions = positions;
+    this.#shift = shift;
+    this.#removed = 0;
+  }
+}
+
+/** Packet ids are allocated in sequence: spread neighbours apart (Fibonacci hashing). */
+function hash(packetId: number, shift: number): number {
+  return Math.imul(packetId, 0x9e3779b1) >>> shift;
+}
+
+/** The view of a session that never had a delivery in flight. */
+export const NO_INFLIGHT: InflightView = new InflightTable();

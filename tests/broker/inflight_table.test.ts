@@ -1,0 +1,85 @@
+/** A session's in-flight deliveries by packet id, in sending order (inflight_table.ts). */
+import assert from "node:assert/strict";
+import { InflightTable } from "../../src/broker/inflight_table.ts";
+import type { OutboundEntry } from "../../src/broker/model.ts";
+
+function entry(seq: number): OutboundEntry {
+  const message = {
+    id: `m${seq}`,
+    topic: "t",
+    payload: new Uint8Array(0),
+    qos: 1 as const,
+    retain: false,
+    createdAt: 0,
+    origin: "p",
+  };
+  return { seq, message, qos: 1, retain: false, state: "sent" };
+}
+
+Deno.test("in-flight table answers as a Map would, through random sends, acks and wrap-around", () => {
+  // A seeded walk: ids allocated in sequence with wrap-around (as Session does), acks mostly in
+  // order, some out of order, windows from 1 to a few thousand.
+  let seed = 12345;
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const table = new InflightTable();
+  const map = new Map<number, OutboundEntry>();
+  let next = 65000;
+  let seq = 0;
+  for (let step = 0; step < 200_000; step++) {
+    const window = step < 100_000 ? 8 : 3000;
+    if (map.size < window && rand() < 0.55) {
+      while (map.has(next)) next = next === 65535 ? 1 : next + 1;
+      const e = entry(seq++);
+      table.set(next, e);
+      map.set(next, e);
+      next = next === 65535 ? 1 : next + 1;
+    } else if (map.size > 0) {
+      const keys = [...map.keys()];
+      const k = rand() < 0.9 ? keys[0] : keys[Math.floor(rand() * keys.length)];
+      assert.equal(table.delete(k), map.delete(k));
+    }
+    if (step % 997 === 0) {
+      assert.equal(table.size, map.size);
+      assert.deepEqual([...table.values()], [...map.values()], `order at step ${step}`);
+      for (const [k, v] of map) assert.equal(table.get(k), v);
+      assert.equal(table.has(next), map.has(next));
+    }
+  }
+  assert.equal(table.delete(70000), false);
+});
+
+Deno.test("in-flight table keeps an entry's place when its packet id is set again", () => {
+  const table = new InflightTable();
+  const [a, b, c, b2] = [entry(1), entry(2), entry(3), entry(4)];
+  table.set(10, a);
+  table.set(11, b);
+  table.set(12, c);
+  table.set(11, b2);
+  assert.deepEqual([...table.values()], [a, b2, c]);
+  assert.equal(table.size, 3);
+});
+
+Deno.test("in-flight table may lose entries while its values are walked", () => {
+  const table = new InflightTable();
+  const es = [1, 2, 3, 4, 5].map((i) => entry(i));
+  es.forEach((e, i) => table.set(i + 1, e));
+  const seen: number[] = [];
+  for (const e of table.values()) {
+    seen.push(e.seq);
+    table.delete(e.seq);
+  }
+  assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+  assert.equal(table.size, 0);
+  assert.deepEqual([...table.values()], []);
+});
+
+Deno.test("in-flight table refuses packet id 0 and ids above 65535", () => {
+  const table = new InflightTable();
+  assert.throws(() => table.set(0, entry(1)), RangeError);
+  assert.throws(() => table.set(65536, entry(1)), RangeError);
+  table.set(5, entry(5));
+  assert.equal(table.get(0), undefined, "0 marks a free slot, not an id");
+  assert.equal(table.has(-1), false);
+  assert.equal(table.delete(0), false);
+  assert.equal(table.size, 1);
+});
