@@ -166,7 +166,7 @@ async function runTraffic(
   let storm: Storm | null = null;
   let stormSeconds = 0;
   const hist = new LatencyHistogram();
-  // MQTTWK_BENCH_LAT_DUMP=PREFIX: every sample of the window, to PREFIX-<scenario>-<round> (where
+  // MQTTWK_BENCH_LAT_DUMP=PREFIX: every sample of the window, to PREFIX-<broker>-<scenario>-<round> (where
   // in time a tail comes from: a few stalls or a spread).
   const dumpTo = Deno.env.get("MQTTWK_BENCH_LAT_DUMP");
   const dump: number[] | null = dumpTo ? [] : null;
@@ -354,7 +354,7 @@ async function runTraffic(
     if (dump && dumpTo) {
       const lines = [];
       for (let i = 0; i < dump.length; i += 2) lines.push(`${dump[i]} ${dump[i + 1].toFixed(3)}`);
-      await Deno.writeTextFile(`${dumpTo}-${s.name}-${round}`, lines.join("\n") + "\n");
+      await Deno.writeTextFile(`${dumpTo}-${b.name}-${s.name}-${round}`, lines.join("\n") + "\n");
     }
     const d1 = delivered;
     const s1 = sent;
