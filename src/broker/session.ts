@@ -5,13 +5,18 @@
 import type { ProtocolVersion } from "../codec/packets.ts";
 import { messageSize } from "./messages.ts";
 import type { OutboundEntry, StoredMessage, SubscriptionRecord } from "./model.ts";
-import { InflightTable, type InflightView, NO_INFLIGHT } from "./inflight_table.ts";
+import {
+  type InflightView,
+  NO_INFLIGHT,
+  PacketIdTable,
+  type PacketIdView,
+} from "./packet_id_table.ts";
 import type { ClientOutput } from "./output.ts";
 import type { RetainedFeed } from "./retained_feed.ts";
 
 // Shared stand-ins for collections not created yet; typed read-only so nothing writes to them.
 const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
-const EMPTY_SET: ReadonlySet<never> = new Set<never>();
+const NO_IDS: PacketIdView<true> = new PacketIdTable<true>();
 const NO_QUEUE: OutboundEntry[] = Object.freeze([]) as unknown as OutboundEntry[];
 
 /**
@@ -68,8 +73,8 @@ export class Session {
   queuedBytes = 0;
   /** What this session's queue counts as in the node-wide total (queuedCost of each). */
   #counted = 0;
-  #inflight: InflightTable | null = null;
-  #inboundQos2: Set<number> | null = null;
+  #inflight: PacketIdTable<OutboundEntry> | null = null;
+  #inboundQos2: PacketIdTable<true> | null = null;
   nextSeq = 1;
   #nextPid = 1;
   /** The connection attached to the session, null while offline. */
@@ -119,7 +124,7 @@ export class Session {
   }
 
   setInflight(packetId: number, entry: OutboundEntry): void {
-    (this.#inflight ??= new InflightTable()).set(packetId, entry);
+    (this.#inflight ??= new PacketIdTable()).set(packetId, entry);
   }
 
   deleteInflight(packetId: number): boolean {
@@ -127,12 +132,12 @@ export class Session {
   }
 
   /** Inbound QoS 2 packet ids waiting for PUBREL (exactly-once de-duplication). */
-  get inboundQos2(): ReadonlySet<number> {
-    return this.#inboundQos2 ?? EMPTY_SET;
+  get inboundQos2(): PacketIdView<true> {
+    return this.#inboundQos2 ?? NO_IDS;
   }
 
   addInboundQos2(packetId: number): void {
-    (this.#inboundQos2 ??= new Set()).add(packetId);
+    (this.#inboundQos2 ??= new PacketIdTable()).set(packetId, true);
   }
 
   deleteInboundQos2(packetId: number): boolean {

@@ -33,7 +33,7 @@ export class VolatileDeliveries {
    * in the array without its entry (so an acknowledged message is not kept alive), until the
    * head passes it. Not a Map: V8 links each hash table a Map outgrows or shrinks from to the
    * next, and once one of them is in the old generation that chain keeps every later one and
-   * all it held alive through young collections (see inflight_table.ts); a delivery per QoS 1
+   * all it held alive through young collections (see packet_id_table.ts); a delivery per QoS 1
    * message comes and goes here.
    */
   #fifo: Held[] = [];

@@ -1,6 +1,7 @@
 /**
- * A session's deliveries in flight, by packet id, in the order they were sent: what a `Map`
- * would do, without a `Map`.
+ * Values by MQTT packet id (1-65535), in the order they were set: what a `Map` would do, without
+ * a `Map`. A session's deliveries in flight, and the ids of its inbound QoS 2 PUBLISHes waiting
+ * for PUBREL, come and go with every message.
  *
  * Why not a `Map`: V8 replaces a Map's hash table every few insertions when entries come and go
  * (one per delivery, one per PUBACK), and links each replaced table to its successor (for
@@ -17,20 +18,23 @@
  */
 import type { OutboundEntry } from "./model.ts";
 
-/** What the rest of the broker reads of a session's in-flight deliveries. */
-export interface InflightView {
+/** What may be read of a PacketIdTable. */
+export interface PacketIdView<T> {
   readonly size: number;
-  get(packetId: number): OutboundEntry | undefined;
+  get(packetId: number): T | undefined;
   has(packetId: number): boolean;
-  /** In the order they were sent. */
-  values(): IterableIterator<OutboundEntry>;
+  /** In the order they were set. */
+  values(): IterableIterator<T>;
 }
+
+/** What the rest of the broker reads of a session's in-flight deliveries. */
+export type InflightView = PacketIdView<OutboundEntry>;
 
 const EMPTY = 0;
 const REMOVED = -1;
 const MIN_SLOTS = 8;
 
-export class InflightTable implements InflightView {
+export class PacketIdTable<T> implements PacketIdView<T> {
   /** Packet id per slot; EMPTY or REMOVED when none. */
   #keys = new Int32Array(MIN_SLOTS);
   /** Absolute position (in the order of sending) of the entry in each slot. */
@@ -40,7 +44,7 @@ export class InflightTable implements InflightView {
   #used = 0;
   #removed = 0;
   /** Entries in the order they were set; `undefined` once deleted. */
-  #order: (OutboundEntry | undefined)[] = [];
+  #order: (T | undefined)[] = [];
   /** Absolute position of #order[0]. */
   #base = 0;
   #head = 0;
@@ -49,7 +53,7 @@ export class InflightTable implements InflightView {
     return this.#used;
   }
 
-  get(packetId: number): OutboundEntry | undefined {
+  get(packetId: number): T | undefined {
     const slot = this.#find(packetId);
     return slot < 0 ? undefined : this.#order[this.#positions[slot] - this.#base];
   }
@@ -59,7 +63,7 @@ export class InflightTable implements InflightView {
   }
 
   /** Sets the entry for `packetId`; one already there is replaced in its place (as in a Map). */
-  set(packetId: number, entry: OutboundEntry): void {
+  set(packetId: number, entry: T): void {
     if (!(packetId > 0 && packetId <= 65535)) throw new RangeError(`packet id ${packetId}`);
     const slot = this.#find(packetId);
     if (slot >= 0) {
@@ -102,7 +106,7 @@ export class InflightTable implements InflightView {
     return true;
   }
 
-  *values(): IterableIterator<OutboundEntry> {
+  *values(): IterableIterator<T> {
     // A snapshot: callers complete or delete entries while they walk.
     const order = this.#order.slice(this.#head);
     for (const e of order) if (e !== undefined) yield e;
@@ -166,4 +170,4 @@ function hash(packetId: number, shift: number): number {
 }
 
 /** The view of a session that never had a delivery in flight. */
-export const NO_INFLIGHT: InflightView = new InflightTable();
+export const NO_INFLIGHT: InflightView = new PacketIdTable<OutboundEntry>();

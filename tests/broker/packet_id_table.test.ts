@@ -1,6 +1,6 @@
-/** A session's in-flight deliveries by packet id, in sending order (inflight_table.ts). */
+/** Values by packet id in the order they were set, without a Map (packet_id_table.ts). */
 import assert from "node:assert/strict";
-import { InflightTable } from "../../src/broker/inflight_table.ts";
+import { PacketIdTable } from "../../src/broker/packet_id_table.ts";
 import type { OutboundEntry } from "../../src/broker/model.ts";
 
 function entry(seq: number): OutboundEntry {
@@ -16,12 +16,12 @@ function entry(seq: number): OutboundEntry {
   return { seq, message, qos: 1, retain: false, state: "sent" };
 }
 
-Deno.test("in-flight table answers as a Map would, through random sends, acks and wrap-around", () => {
+Deno.test("packet id table answers as a Map would, through random sends, acks and wrap-around", () => {
   // A seeded walk: ids allocated in sequence with wrap-around (as Session does), acks mostly in
   // order, some out of order, windows from 1 to a few thousand.
   let seed = 12345;
   const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
-  const table = new InflightTable();
+  const table = new PacketIdTable<OutboundEntry>();
   const map = new Map<number, OutboundEntry>();
   let next = 65000;
   let seq = 0;
@@ -48,8 +48,8 @@ Deno.test("in-flight table answers as a Map would, through random sends, acks an
   assert.equal(table.delete(70000), false);
 });
 
-Deno.test("in-flight table keeps an entry's place when its packet id is set again", () => {
-  const table = new InflightTable();
+Deno.test("packet id table keeps an entry's place when its packet id is set again", () => {
+  const table = new PacketIdTable<OutboundEntry>();
   const [a, b, c, b2] = [entry(1), entry(2), entry(3), entry(4)];
   table.set(10, a);
   table.set(11, b);
@@ -59,8 +59,8 @@ Deno.test("in-flight table keeps an entry's place when its packet id is set agai
   assert.equal(table.size, 3);
 });
 
-Deno.test("in-flight table may lose entries while its values are walked", () => {
-  const table = new InflightTable();
+Deno.test("packet id table may lose entries while its values are walked", () => {
+  const table = new PacketIdTable<OutboundEntry>();
   const es = [1, 2, 3, 4, 5].map((i) => entry(i));
   es.forEach((e, i) => table.set(i + 1, e));
   const seen: number[] = [];
@@ -73,8 +73,8 @@ Deno.test("in-flight table may lose entries while its values are walked", () => 
   assert.deepEqual([...table.values()], []);
 });
 
-Deno.test("in-flight table refuses packet id 0 and ids above 65535", () => {
-  const table = new InflightTable();
+Deno.test("packet id table refuses packet id 0 and ids above 65535", () => {
+  const table = new PacketIdTable<OutboundEntry>();
   assert.throws(() => table.set(0, entry(1)), RangeError);
   assert.throws(() => table.set(65536, entry(1)), RangeError);
   table.set(5, entry(5));
