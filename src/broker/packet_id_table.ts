@@ -37,25 +37,28 @@ const MIN_SLOTS = 8;
 export class PacketIdTable<T> implements PacketIdView<T> {
   /** Packet id per slot; EMPTY or REMOVED when none. */
   #keys = new Int32Array(MIN_SLOTS);
-  /** Absolute position (in the order of sending) of the entry in each slot. */
+  /** Index in #order of the entry in each slot. */
   #positions = new Int32Array(MIN_SLOTS);
   /** 32 - log2(slots): a hash's top bits pick the slot. */
   #shift = 32 - Math.log2(MIN_SLOTS);
   #used = 0;
   #removed = 0;
-  /** Entries in the order they were set; `undefined` once deleted. */
+  /** Entries in the order they were set; `undefined` once deleted; none live before #head. */
   #order: (T | undefined)[] = [];
-  /** Absolute position of #order[0]. */
-  #base = 0;
   #head = 0;
 
   get size(): number {
     return this.#used;
   }
 
+  /** Places kept in sending order, live or deleted (diagnostics, tests): bounded by size. */
+  get kept(): number {
+    return this.#order.length - this.#head;
+  }
+
   get(packetId: number): T | undefined {
     const slot = this.#find(packetId);
-    return slot < 0 ? undefined : this.#order[this.#positions[slot] - this.#base];
+    return slot < 0 ? undefined : this.#order[this.#positions[slot]];
   }
 
   has(packetId: number): boolean {
@@ -67,9 +70,13 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     if (!(packetId > 0 && packetId <= 65535)) throw new RangeError(`packet id ${packetId}`);
     const slot = this.#find(packetId);
     if (slot >= 0) {
-      this.#order[this.#positions[slot] - this.#base] = entry;
+      this.#order[this.#positions[slot]] = entry;
       return;
     }
+    // Deleted entries behind a live one (acknowledged out of order, or one never acknowledged)
+    // would otherwise pile up in #order.
+    const span = this.#order.length - this.#head;
+    if (span > 64 && span > this.#used * 4) this.#compact();
     if ((this.#used + this.#removed + 1) * 2 > this.#keys.length) this.#resize();
     const keys = this.#keys;
     const mask = keys.length - 1;
@@ -77,7 +84,7 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     while (keys[i] > 0) i = (i + 1) & mask;
     if (keys[i] === REMOVED) this.#removed--;
     keys[i] = packetId;
-    this.#positions[i] = this.#base + this.#order.length;
+    this.#positions[i] = this.#order.length;
     this.#order.push(entry);
     this.#used++;
   }
@@ -88,10 +95,9 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     this.#keys[slot] = REMOVED;
     this.#removed++;
     this.#used--;
-    this.#order[this.#positions[slot] - this.#base] = undefined;
+    this.#order[this.#positions[slot]] = undefined;
     if (this.#used === 0) {
       // Empty again (the usual state between deliveries): start over, nothing to carry.
-      this.#base += this.#order.length;
       this.#order = [];
       this.#head = 0;
       if (this.#keys.length > MIN_SLOTS) {
@@ -132,11 +138,25 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     let h = this.#head;
     while (h < order.length && order[h] === undefined) h++;
     this.#head = h;
-    if (h > 64 && h * 2 > order.length) {
-      this.#order = order.slice(h);
-      this.#base += h;
-      this.#head = 0;
+    if (h > 64 && h * 2 > order.length) this.#compact();
+  }
+
+  /** #order without its deleted entries, and every slot's index renumbered to match. */
+  #compact(): void {
+    const order = this.#order;
+    const index = new Int32Array(order.length);
+    const next: (T | undefined)[] = [];
+    for (let k = this.#head; k < order.length; k++) {
+      const e = order[k];
+      if (e === undefined) continue;
+      index[k] = next.length;
+      next.push(e);
     }
+    const keys = this.#keys;
+    const positions = this.#positions;
+    for (let s = 0; s < keys.length; s++) if (keys[s] > 0) positions[s] = index[positions[s]];
+    this.#order = next;
+    this.#head = 0;
   }
 
   /** A table sized for what is live (at least four times it), without the removed marks. */

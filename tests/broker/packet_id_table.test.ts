@@ -48,6 +48,22 @@ Deno.test("packet id table answers as a Map would, through random sends, acks an
   assert.equal(table.delete(70000), false);
 });
 
+Deno.test("packet id table stays small behind an entry that is never acknowledged", () => {
+  const table = new PacketIdTable<OutboundEntry>();
+  const stuck = entry(0);
+  table.set(1, stuck);
+  let pid = 2;
+  for (let i = 1; i <= 200_000; i++) {
+    table.set(pid, entry(i));
+    table.delete(pid);
+    pid = pid === 65535 ? 2 : pid + 1;
+    assert.ok(table.kept <= 4 * table.size + 65, `kept ${table.kept} at ${i}`);
+  }
+  assert.equal(table.size, 1);
+  assert.equal(table.get(1), stuck);
+  assert.deepEqual([...table.values()], [stuck]);
+});
+
 Deno.test("packet id table keeps an entry's place when its packet id is set again", () => {
   const table = new PacketIdTable<OutboundEntry>();
   const [a, b, c, b2] = [entry(1), entry(2), entry(3), entry(4)];
