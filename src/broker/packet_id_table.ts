@@ -189,5 +189,5 @@ function hash(packetId: number, shift: number): number {
   return Math.imul(packetId, 0x9e3779b1) >>> shift;
 }
 
-/** The view of a session that never had a delivery in flight. */
-export const NO_INFLIGHT: InflightView = new PacketIdTable<OutboundEntry>();
+/** The view of a table never created (a session that never had a delivery in flight, ...). */
+export const NO_PACKET_IDS: PacketIdView<never> = new PacketIdTable<never>();

@@ -7,7 +7,7 @@ import { messageSize } from "./messages.ts";
 import type { OutboundEntry, StoredMessage, SubscriptionRecord } from "./model.ts";
 import {
   type InflightView,
-  NO_INFLIGHT,
+  NO_PACKET_IDS,
   PacketIdTable,
   type PacketIdView,
 } from "./packet_id_table.ts";
@@ -16,7 +16,6 @@ import type { RetainedFeed } from "./retained_feed.ts";
 
 // Shared stand-ins for collections not created yet; typed read-only so nothing writes to them.
 const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
-const NO_IDS: PacketIdView<true> = new PacketIdTable<true>();
 const NO_QUEUE: OutboundEntry[] = Object.freeze([]) as unknown as OutboundEntry[];
 
 /**
@@ -120,7 +119,7 @@ export class Session {
 
   /** Sent and unacknowledged (or PUBREL sent), by packet id, in send order. */
   get inflight(): InflightView {
-    return this.#inflight ?? NO_INFLIGHT;
+    return this.#inflight ?? NO_PACKET_IDS;
   }
 
   setInflight(packetId: number, entry: OutboundEntry): void {
@@ -133,7 +132,7 @@ export class Session {
 
   /** Inbound QoS 2 packet ids waiting for PUBREL (exactly-once de-duplication). */
   get inboundQos2(): PacketIdView<true> {
-    return this.#inboundQos2 ?? NO_IDS;
+    return this.#inboundQos2 ?? NO_PACKET_IDS;
   }
 
   addInboundQos2(packetId: number): void {
