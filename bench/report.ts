@@ -127,7 +127,8 @@ export function report(
 ): Ratio[] {
   const lines: string[] = [];
   for (const s of scenarios) {
-    lines.push("", `== ${s.name}: ${s.description}`);
+    const gen = results.find((r) => r.scenario === s.name && r.generator)?.generator;
+    lines.push("", `== ${s.name}: ${s.description}${gen ? ` (${gen} connect generator)` : ""}`);
     const rows = brokers.filter((b) => brokerRuns(b, s)).map((b) => {
       const m = ms.find((x) => x.scenario === s.name && x.broker === b);
       const failed = results.filter((r) => r.scenario === s.name && r.broker === b && !r.ok);

@@ -17,6 +17,7 @@ import { encodeConnect, nowMs, readTimestamp } from "./mqtt_wire.ts";
 import type { Scenario } from "./scenario_list.ts";
 import { type Batcher, firstFailure, makeBatcher, openOptions } from "./scenarios_v5.ts";
 import { LatencyHistogram } from "./stats.ts";
+import { connectGenerator, type ConnectOutcome, startConnectGen } from "./connect_c.ts";
 import {
   RotatingBatcher,
   runDrain,
@@ -79,6 +80,8 @@ export interface RunResult {
   connectSeconds?: number;
   connectRate?: number;
   rssPerConnKiB?: number;
+  /** Kind "conn": which connect generator ran (the C one unless no compiler was found). */
+  generator?: "C" | "node:net";
   /** Scenario-specific details kept in the JSON output (conn-cluster: per node). */
   detail?: Record<string, unknown>;
 }
@@ -426,26 +429,80 @@ function localAddressFor(i: number, round: number): string {
 async function runConnections(b: RunningBroker, s: Scenario, round: number): Promise<ScenarioRun> {
   const res = emptyResult(b.name, s.name, round);
   const n = s.connections!;
-  const sockets: net.Socket[] = [];
-  const cleanup = async () => {
-    for (const sock of sockets) sock.destroy();
-    await sleep(50);
-  };
-  // Below Mosquitto's fixed listen backlog of 100, so SYNs are never dropped and retried.
-  const CONCURRENCY = 64;
-  const openFds = [...Deno.readDirSync("/proc/self/fd")].length;
-  const limits = Deno.readTextFileSync("/proc/self/limits");
-  const limit = Number(limits.match(/^Max open files\s+(\d+)/m)?.[1] ?? 1_000_000);
-  if (openFds + n > limit - 50) {
-    res.error = `${n} connections would exceed the generator's ${limit} open files ` +
-      `(${openFds} already open)`;
-    return { result: res, cleanup: () => Promise.resolve() };
+  const gen = await connectGenerator();
+  if (!gen) {
+    const openFds = [...Deno.readDirSync("/proc/self/fd")].length;
+    const limits = Deno.readTextFileSync("/proc/self/limits");
+    const limit = Number(limits.match(/^Max open files\s+(\d+)/m)?.[1] ?? 1_000_000);
+    if (openFds + n > limit - 50) {
+      res.error = `${n} connections would exceed the generator's ${limit} open files ` +
+        `(${openFds} already open)`;
+      return { result: res, cleanup: () => Promise.resolve() };
+    }
   }
-  const PHASE_TIMEOUT_MS = 120_000;
   const mem0 = memoryKiB(b.pid);
   const bc0 = cpuSeconds(b.pid);
-  const gc0 = cpuSeconds(Deno.pid);
   const sys0 = systemBusySeconds();
+  let outcome: ConnectOutcome;
+  let genCpu: number;
+  let cleanup: () => Promise<void>;
+  if (gen) {
+    const srcBase = localAddressFor(0, round).replace(/\.\d+$/, "");
+    const c = startConnectGen(gen, b.port, n, CONNECT_CONCURRENCY, `c${round}-`, srcBase);
+    outcome = await c.outcome;
+    genCpu = cpuSeconds(c.pid);
+    cleanup = async () => {
+      await c.close();
+      await sleep(50);
+    };
+    res.generator = "C";
+  } else {
+    const gc0 = cpuSeconds(Deno.pid);
+    const sockets: net.Socket[] = [];
+    outcome = await connectWithNodeNet(b.port, n, round, sockets);
+    genCpu = cpuSeconds(Deno.pid) - gc0;
+    cleanup = async () => {
+      for (const sock of sockets) sock.destroy();
+      await sleep(50);
+    };
+    res.generator = "node:net";
+  }
+  const bc1 = cpuSeconds(b.pid);
+  const sys1 = systemBusySeconds();
+  await sleep(1000); // let the broker settle before reading its memory
+  const mem1 = memoryKiB(b.pid);
+  const { connected, failed, firstError } = outcome;
+  const wall = outcome.seconds;
+  res.connections = connected;
+  res.failedConnections = failed;
+  res.connectSeconds = wall;
+  res.connectRate = connected / wall;
+  res.rssPerConnKiB = (mem1.rss - mem0.rss) / Math.max(1, connected);
+  res.brokerCpuPct = ((bc1 - bc0) / wall) * 100;
+  res.genCpuPct = (genCpu / wall) * 100;
+  res.otherCpuPct = Math.max(0, ((sys1 - sys0) / wall) * 100 - res.brokerCpuPct - res.genCpuPct);
+  res.brokerPeakRssMiB = mem1.hwm / 1024;
+  res.ok = connected === n;
+  if (!res.ok) {
+    res.error = `${connected}/${n} connected, ${failed} failed (first: ${firstError || "timeout"})`;
+  }
+  return { result: res, cleanup };
+}
+
+/**
+ * Connects in flight at once, for either generator: below Mosquitto's fixed listen backlog of
+ * 100, so SYNs are never dropped and retried.
+ */
+const CONNECT_CONCURRENCY = 64;
+
+/** The node:net generator (no C compiler): `n` connects, the sockets left open in `sockets`. */
+async function connectWithNodeNet(
+  port: number,
+  n: number,
+  round: number,
+  sockets: net.Socket[],
+): Promise<ConnectOutcome> {
+  const PHASE_TIMEOUT_MS = 120_000;
   const t0 = performance.now();
   let connected = 0;
   let failed = 0;
@@ -471,7 +528,7 @@ async function runConnections(b: RunningBroker, s: Scenario, round: number): Pro
       const timer = setTimeout(() => finish(false, "CONNACK timeout"), 30_000);
       const sock = net.connect({
         host: "127.0.0.1",
-        port: b.port,
+        port,
         localAddress: localAddressFor(i, round),
       });
       sockets.push(sock);
@@ -489,31 +546,11 @@ async function runConnections(b: RunningBroker, s: Scenario, round: number): Pro
 
   const deadline = t0 + PHASE_TIMEOUT_MS;
   await Promise.all(
-    Array.from({ length: Math.min(CONCURRENCY, n) }, async () => {
+    Array.from({ length: Math.min(CONNECT_CONCURRENCY, n) }, async () => {
       while (next < n && performance.now() < deadline && failed <= n / 100) {
         await connectOne(next++);
       }
     }),
   );
-  const t1 = performance.now();
-  const bc1 = cpuSeconds(b.pid);
-  const gc1 = cpuSeconds(Deno.pid);
-  const sys1 = systemBusySeconds();
-  await sleep(1000); // let the broker settle before reading its memory
-  const mem1 = memoryKiB(b.pid);
-  const wall = (t1 - t0) / 1000;
-  res.connections = connected;
-  res.failedConnections = failed;
-  res.connectSeconds = wall;
-  res.connectRate = connected / wall;
-  res.rssPerConnKiB = (mem1.rss - mem0.rss) / Math.max(1, connected);
-  res.brokerCpuPct = ((bc1 - bc0) / wall) * 100;
-  res.genCpuPct = ((gc1 - gc0) / wall) * 100;
-  res.otherCpuPct = Math.max(0, ((sys1 - sys0) / wall) * 100 - res.brokerCpuPct - res.genCpuPct);
-  res.brokerPeakRssMiB = mem1.hwm / 1024;
-  res.ok = connected === n;
-  if (!res.ok) {
-    res.error = `${connected}/${n} connected, ${failed} failed (first: ${firstError || "timeout"})`;
-  }
-  return { result: res, cleanup };
+  return { connected, failed, firstError, seconds: (performance.now() - t0) / 1000 };
 }
