@@ -11,12 +11,16 @@ import {
   type SubscriptionRecord,
 } from "../broker/model.ts";
 import type { Store } from "../broker/ports/store.ts";
+import { PacketIdTable } from "../broker/packet_id_table.ts";
+import { SeqList } from "./seq_list.ts";
 
 interface ClientState {
   session?: SessionRecord;
   subscriptions: Map<string, SubscriptionRecord>;
-  outbound: Map<number, OutboundEntry>;
-  inboundQos2: Set<number>;
+  /** Not Maps/Sets: they gain and lose an entry per message (see seq_list.ts). */
+  outbound: SeqList<OutboundEntry>;
+  /** Made on first use: most sessions never receive QoS 2. */
+  inboundQos2: PacketIdTable<number> | null;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -79,7 +83,7 @@ export class MemoryStore implements Store {
 
   putOutbound(clientId: string, entry: OutboundEntry): void {
     // Messages are immutable by contract, so only the entry itself is copied.
-    this.#state(clientId).outbound.set(entry.seq, { ...entry });
+    this.#state(clientId).outbound.set({ ...entry });
   }
 
   removeOutbound(clientId: string, seq: number): void {
@@ -87,11 +91,12 @@ export class MemoryStore implements Store {
   }
 
   addInboundQos2(clientId: string, packetId: number): void {
-    this.#state(clientId).inboundQos2.add(packetId);
+    const state = this.#state(clientId);
+    (state.inboundQos2 ??= new PacketIdTable()).set(packetId, packetId);
   }
 
   removeInboundQos2(clientId: string, packetId: number): void {
-    this.#clients.get(clientId)?.inboundQos2.delete(packetId);
+    this.#clients.get(clientId)?.inboundQos2?.delete(packetId);
   }
 
   setRetained(topic: string, message: StoredMessage | null): void {
@@ -118,7 +123,11 @@ export class MemoryStore implements Store {
   #state(clientId: string): ClientState {
     let state = this.#clients.get(clientId);
     if (!state) {
-      state = { subscriptions: new Map(), outbound: new Map(), inboundQos2: new Set() };
+      state = {
+        subscriptions: new Map(),
+        outbound: new SeqList(),
+        inboundQos2: null,
+      };
       this.#clients.set(clientId, state);
     }
     return state;
@@ -133,12 +142,10 @@ export function isExpired(s: SessionRecord, now: number): boolean {
 
 function snapshot(state: ClientState): LoadedSession | null {
   if (!state.session) return null;
-  const outbound = [...state.outbound.values()].map((e) => ({ ...e }));
-  outbound.sort((a, b) => a.seq - b.seq);
   return {
     session: { ...state.session },
     subscriptions: [...state.subscriptions.values()].map((s) => ({ ...s })),
-    outbound,
-    inboundQos2: [...state.inboundQos2],
+    outbound: state.outbound.values().map((e) => ({ ...e })),
+    inboundQos2: state.inboundQos2 ? [...state.inboundQos2.values()] : [],
   };
 }
