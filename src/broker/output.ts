@@ -74,6 +74,19 @@ const WRITING = 1;
 const FLUSH_SCHEDULED = 2;
 /** end() was called: nothing more is read or handled. */
 const ENDING = 4;
+/** #buf is one of the shared CONNACKs: copied before anything is added to it. */
+const SHARED = 8;
+
+/**
+ * The CONNACKs accepting a 3.1/3.1.1 client (Session Present 0 and 1), written as they are when
+ * they are a connection's first output: no output buffer of its own for each connect (a 64-byte
+ * one held on V8's heap, which the write then had to move off it). Never written to.
+ */
+const CONNACK_ACCEPTED = [0, 1].map((present) => {
+  const b = new Uint8Array(new ArrayBuffer(4));
+  b.set([0x20, 2, present, 0]);
+  return b;
+});
 
 /** The shared empty gate; frozen, so a push that skipped the copy-on-write check would throw. */
 const NO_GATE: GateSegment[] = Object.freeze([]) as unknown as GateSegment[];
@@ -216,6 +229,14 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
    * return code 0 is the layout of the 4-byte acks with `packetId` = Session Present << 8.
    */
   sendConnackAccepted(sessionPresent: boolean): void {
+    if (this.#buf === null && this.#gate === NO_GATE && this.state !== "closed") {
+      this.host.stats.controlOut++;
+      this.#buf = CONNACK_ACCEPTED[sessionPresent ? 1 : 0];
+      this.#len = 4;
+      this.#flags |= SHARED;
+      this.#queued();
+      return;
+    }
     this.sendAck(0x20, sessionPresent ? 0x100 : 0);
   }
 
@@ -342,10 +363,11 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     let buf = this.#buf;
     if (buf === null) {
       buf = this.#buf = new Uint8Array(n > this.#hint ? n : this.#hint);
-    } else if (buf.byteLength - this.#len < n) {
-      const next = new Uint8Array(Math.max(this.#len + n, buf.byteLength * 2));
+    } else if (buf.byteLength - this.#len < n || this.#flags & SHARED) {
+      const next = new Uint8Array(Math.max(this.#len + n, buf.byteLength * 2, this.#hint));
       next.set(buf.subarray(0, this.#len));
       buf = this.#buf = next;
+      this.#flags &= ~SHARED;
     }
     return buf;
   }
@@ -388,11 +410,13 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     if (this.#flags & WRITING || this.state === "closed") return;
     while (this.#len > 0) {
       const n = this.#len;
-      const out = this.#buf!.subarray(0, n);
+      const buf = this.#buf!;
+      const out = n === buf.byteLength ? buf : buf.subarray(0, n);
       // The written buffer belongs to the transport from now on: start a new one.
       this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
       this.#buf = null;
       this.#len = 0;
+      this.#flags &= ~SHARED;
       this.host.stats.bytesOut += n;
       let wait: Promise<void> | undefined;
       try {
@@ -488,6 +512,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /** Drops whatever output is still waiting (the connection is closing). */
   protected discardOutput(): void {
     this.#buf = null;
+    this.#flags &= ~SHARED;
     this.#len = 0;
     this.#gate = NO_GATE;
   }

@@ -23,8 +23,8 @@ export interface PacketIdView<T> {
   readonly size: number;
   get(packetId: number): T | undefined;
   has(packetId: number): boolean;
-  /** In the order they were set. */
-  values(): IterableIterator<T>;
+  /** In the order they were set: a snapshot, safe to walk while entries are deleted. */
+  values(): readonly T[];
 }
 
 /** What the rest of the broker reads of a session's in-flight deliveries. */
@@ -32,6 +32,8 @@ export type InflightView = PacketIdView<OutboundEntry>;
 
 const EMPTY = 0;
 const REMOVED = -1;
+/** What values() returns for an empty table. */
+const NONE: readonly never[] = Object.freeze([]);
 const MIN_SLOTS = 8;
 
 export class PacketIdTable<T> implements PacketIdView<T> {
@@ -112,10 +114,17 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     return true;
   }
 
-  *values(): IterableIterator<T> {
-    // A snapshot: callers complete or delete entries while they walk.
-    const order = this.#order.slice(this.#head);
-    for (const e of order) if (e !== undefined) yield e;
+  values(): readonly T[] {
+    // Every (re)connecting session asks, nearly always with nothing in flight: no generator,
+    // no copy then (~340 bytes a connect).
+    if (this.#used === 0) return NONE;
+    const out: T[] = [];
+    const order = this.#order;
+    for (let k = this.#head; k < order.length; k++) {
+      const e = order[k];
+      if (e !== undefined) out.push(e);
+    }
+    return out;
   }
 
   #find(packetId: number): number {
