@@ -257,12 +257,31 @@ function mosquittoConfig(port: number, extra: ExtraPorts = {}): string {
 
 /**
  * Starts `name` on free ports with the given transports; `extraArgs` go to MqttWk's command line
- * (cluster nodes).
+ * (cluster nodes). A port found free can be taken before the broker binds it (by another process's
+ * outgoing connection, in a parallel test run): such a start is tried again on new ports.
  */
 export async function startBroker(
   name: BrokerName,
   transports: readonly Transport[] = ["tcp"],
   extraArgs: string[] = [],
+): Promise<RunningBroker> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startOnFreePorts(name, transports, extraArgs);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (attempt >= 3 || !PORT_TAKEN.test(msg)) throw e;
+    }
+  }
+}
+
+/** How a broker's start-up says that a port was taken. */
+const PORT_TAKEN = /unable to create .*listener|address already in use|EADDRINUSE|AddrInUse/i;
+
+async function startOnFreePorts(
+  name: BrokerName,
+  transports: readonly Transport[],
+  extraArgs: string[],
 ): Promise<RunningBroker> {
   const port = freePort();
   const extra: ExtraPorts = {};
