@@ -118,13 +118,7 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     // Every (re)connecting session asks, nearly always with nothing in flight: no generator,
     // no copy then (~340 bytes a connect).
     if (this.#used === 0) return NONE;
-    const out: T[] = [];
-    const order = this.#order;
-    for (let k = this.#head; k < order.length; k++) {
-      const e = order[k];
-      if (e !== undefined) out.push(e);
-    }
-    return out;
+    return liveSlots(this.#order, this.#head);
   }
 
   #find(packetId: number): number {
@@ -191,6 +185,19 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     this.#shift = shift;
     this.#removed = 0;
   }
+}
+
+/**
+ * The entries of `slots` from `from` on, without the holes deleted ones left: the live part of
+ * an array kept in order with a moving head (here, and the memory store's seq_list.ts).
+ */
+export function liveSlots<T>(slots: readonly (T | undefined)[], from: number): T[] {
+  const out: T[] = [];
+  for (let k = from; k < slots.length; k++) {
+    const e = slots[k];
+    if (e !== undefined) out.push(e);
+  }
+  return out;
 }
 
 /** Packet ids are allocated in sequence: spread neighbours apart (Fibonacci hashing). */

@@ -15,6 +15,9 @@
  * before the first live entry are dropped as the head moves past them, and the array is
  * compacted when holes pile up behind one entry that stays.
  */
+import { liveSlots } from "../broker/packet_id_table.ts";
+
+/** Entries by rising seq: push, O(1) removal of the oldest, binary search for the rest. */
 export class SeqList<T extends { seq: number }> {
   #items: (T | undefined)[] = [];
   #head = 0;
@@ -71,13 +74,7 @@ export class SeqList<T extends { seq: number }> {
 
   /** Live entries in seq order (a copy). */
   values(): T[] {
-    const out: T[] = [];
-    const items = this.#items;
-    for (let i = this.#head; i < items.length; i++) {
-      const e = items[i];
-      if (e !== undefined) out.push(e);
-    }
-    return out;
+    return liveSlots(this.#items, this.#head);
   }
 
   /** Index of the live entry with `seq`, or ~(where it would go). Holes are skipped over. */
