@@ -74,13 +74,12 @@ const WRITING = 1;
 const FLUSH_SCHEDULED = 2;
 /** end() was called: nothing more is read or handled. */
 const ENDING = 4;
-/** #buf is one of the shared CONNACKs: copied before anything is added to it. */
-const SHARED = 8;
-
 /**
  * The CONNACKs accepting a 3.1/3.1.1 client (Session Present 0 and 1), written as they are when
  * they are a connection's first output: no output buffer of its own for each connect (a 64-byte
- * one held on V8's heap, which the write then had to move off it). Never written to.
+ * one held on V8's heap, which the write then had to move off it). Never written to: each is
+ * exactly as long as its 4 bytes, so #room moves it to a buffer of the connection's own before
+ * anything is added.
  */
 const CONNACK_ACCEPTED = [0, 1].map((present) => {
   const b = new Uint8Array(new ArrayBuffer(4));
@@ -233,7 +232,6 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       this.host.stats.controlOut++;
       this.#buf = CONNACK_ACCEPTED[sessionPresent ? 1 : 0];
       this.#len = 4;
-      this.#flags |= SHARED;
       this.#queued();
       return;
     }
@@ -363,11 +361,10 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     let buf = this.#buf;
     if (buf === null) {
       buf = this.#buf = new Uint8Array(n > this.#hint ? n : this.#hint);
-    } else if (buf.byteLength - this.#len < n || this.#flags & SHARED) {
+    } else if (buf.byteLength - this.#len < n) {
       const next = new Uint8Array(Math.max(this.#len + n, buf.byteLength * 2, this.#hint));
       next.set(buf.subarray(0, this.#len));
       buf = this.#buf = next;
-      this.#flags &= ~SHARED;
     }
     return buf;
   }
@@ -416,7 +413,6 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
       this.#buf = null;
       this.#len = 0;
-      this.#flags &= ~SHARED;
       this.host.stats.bytesOut += n;
       let wait: Promise<void> | undefined;
       try {
@@ -512,7 +508,6 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   /** Drops whatever output is still waiting (the connection is closing). */
   protected discardOutput(): void {
     this.#buf = null;
-    this.#flags &= ~SHARED;
     this.#len = 0;
     this.#gate = NO_GATE;
   }
