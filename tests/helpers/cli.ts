@@ -145,7 +145,9 @@ export async function mosquittoSub(args: string[], readyTimeoutMs = 10_000): Pro
     }
   };
   const pumps = Promise.all([pump(child.stdout, true), pump(child.stderr, false)]);
-  const status = child.status.then((s) => {
+  // The exit can be seen before the last stdout chunk is parsed (-C 1 prints and exits at once):
+  // "exited" waits for both, or a waiter would give up on a message that is still in the pipe.
+  const status = Promise.all([child.status, pumps]).then(([s]) => {
     exited = true;
     for (const w of [...waiters]) w();
     return s;
