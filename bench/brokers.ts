@@ -327,6 +327,11 @@ async function startOnFreePorts(
         ...START_V8_FLAGS,
         // For profiling, e.g. MQTTWK_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
         ...(Deno.env.get("MQTTWK_BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
+        // A runtime flag's before/after in the same rounds: the baseline may be this very
+        // checkout, run with other flags (given last, so its --v8-flags replace the others).
+        ...(name === "mqttwk-baseline"
+          ? Deno.env.get("MQTTWK_BENCH_BASELINE_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []
+          : []),
         "main.ts",
         "--host",
         "127.0.0.1",
