@@ -20,28 +20,37 @@ const WAITER = Symbol("publisherAck");
 const ACKABLE = Symbol("ackWaitsForDeliveries");
 type Tracked = StoredMessage & { [PENDING]?: number; [WAITER]?: () => void; [ACKABLE]?: true };
 
-/** A held delivery, its session and when it was held; `e` is null once it is settled. */
-interface Held {
-  e: OutboundEntry | null;
-  s: Session | null;
-  at: number;
-}
+/** An entry while it is held: its position in the FIFO (see VolatileDeliveries). */
+type HeldEntry = OutboundEntry & { [HELD]?: number };
+const HELD = Symbol("volatilePosition");
 
 export class VolatileDeliveries {
   /**
-   * Held deliveries in the order they were held, the oldest from #head on. A settled one stays
-   * in the array without its entry (so an acknowledged message is not kept alive), until the
-   * head passes it. Not a Map: V8 links each hash table a Map outgrows or shrinks from to the
-   * next, and once one of them is in the old generation that chain keeps every later one and
-   * all it held alive through young collections (see packet_id_table.ts); a delivery per QoS 1
-   * message comes and goes here.
+   * Held deliveries in the order they were held, with their sessions and when they were held,
+   * the oldest from #head on: parallel arrays, one slot per hold. A settled one stays as null (so
+   * an acknowledged message is not kept alive) until the head passes it. Each held entry carries
+   * its position (#base counts the slots dropped from the front), so settling one is a field read
+   * and two stores. Not a Map or WeakMap: V8 links each hash table a Map outgrows or shrinks from
+   * to the next, and once one of them is in the old generation that chain keeps every later one
+   * and all it held alive through young collections (see packet_id_table.ts); a WeakMap's set and
+   * delete took half a microsecond per QoS 1 delivery, a quarter of a fan-out's CPU.
    */
-  #fifo: Held[] = [];
+  #entries: (HeldEntry | null)[] = [];
+  #sessions: (Session | null)[] = [];
+  #times: number[] = [];
   #head = 0;
-  /** The record of each held entry (weak: not a hash table with that chain). */
-  readonly #held = new WeakMap<OutboundEntry, Held>();
+  #base = 0;
   #count = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * The time of this turn's holds: one clock read per turn, not per delivery (a fan-out holds
+   * thousands in one turn; the grace period is tens of milliseconds).
+   */
+  #now = 0;
+  #nowValid = false;
+  readonly #invalidate = () => {
+    this.#nowValid = false;
+  };
   readonly #write: (s: Session, e: OutboundEntry) => void;
 
   /** `write` puts an entry into the store (the caller's next commit makes it durable). */
@@ -68,9 +77,15 @@ export class VolatileDeliveries {
   }
 
   hold(s: Session, e: OutboundEntry): void {
-    const h: Held = { e, s, at: Date.now() };
-    this.#held.set(e, h);
-    this.#fifo.push(h);
+    if (!this.#nowValid) {
+      this.#now = Date.now();
+      this.#nowValid = true;
+      queueMicrotask(this.#invalidate);
+    }
+    (e as HeldEntry)[HELD] = this.#base + this.#entries.length;
+    this.#entries.push(e);
+    this.#sessions.push(s);
+    this.#times.push(this.#now);
     this.#count++;
     const m = e.message as Tracked;
     m[PENDING] = (m[PENDING] ?? 0) + 1;
@@ -79,9 +94,9 @@ export class VolatileDeliveries {
 
   /** The subscriber acknowledged `e`; returns false if it was not held (it is in the store). */
   acknowledged(e: OutboundEntry): boolean {
-    const h = this.#held.get(e);
-    if (h === undefined) return false;
-    this.#release(h);
+    const i = this.#slot(e);
+    if (i < 0) return false;
+    this.#release(e, i);
     settle(e.message);
     return true;
   }
@@ -90,11 +105,11 @@ export class VolatileDeliveries {
   settleSession(s: Session, write: boolean): void {
     if (this.#count === 0) return;
     for (const e of s.inflight.values()) {
-      const h = this.#held.get(e);
-      if (h === undefined || h.s !== s) continue;
-      if (write) this.#persist(h);
+      const i = this.#slot(e);
+      if (i < 0 || this.#sessions[i] !== s) continue;
+      if (write) this.#persist(i);
       else {
-        this.#release(h);
+        this.#release(e, i);
         settle(e.message);
       }
     }
@@ -112,45 +127,59 @@ export class VolatileDeliveries {
     this.#timer = undefined;
   }
 
+  /** Where `e` is held in the arrays, or -1 (not held, or a copy of a held entry). */
+  #slot(e: HeldEntry): number {
+    const at = e[HELD];
+    if (at === undefined) return -1;
+    const i = at - this.#base;
+    return i >= this.#head && i < this.#entries.length && this.#entries[i] === e ? i : -1;
+  }
+
   /** Writes deliveries that stayed unacknowledged past the grace period. */
   #age(): void {
     this.#timer = undefined;
     const limit = Date.now() - VOLATILE_GRACE_MS;
-    const fifo = this.#fifo;
+    const entries = this.#entries;
+    const times = this.#times;
     let i = this.#head;
-    for (; i < fifo.length; i++) {
-      const h = fifo[i];
-      if (h.e === null) continue;
-      if (h.at > limit) break;
-      this.#persist(h);
+    for (; i < entries.length; i++) {
+      if (entries[i] === null) continue;
+      if (times[i] > limit) break;
+      this.#persist(i);
     }
-    if (i >= fifo.length) {
-      this.#fifo = [];
+    if (i >= entries.length) {
+      this.#base += entries.length;
+      this.#entries = [];
+      this.#sessions = [];
+      this.#times = [];
       this.#head = 0;
       return;
     }
     this.#head = i;
-    if (i > 1024 && i * 2 > fifo.length) {
-      this.#fifo = fifo.slice(i);
+    if (i > 1024 && i * 2 > entries.length) {
+      this.#base += i;
+      this.#entries = entries.slice(i);
+      this.#sessions = this.#sessions.slice(i);
+      this.#times = times.slice(i);
       this.#head = 0;
     }
-    const next = fifo[i].at + VOLATILE_GRACE_MS - Date.now();
+    const next = this.#times[this.#head] + VOLATILE_GRACE_MS - Date.now();
     this.#timer = setTimeout(() => this.#age(), next > 1 ? next : 1);
   }
 
-  #persist(h: Held): void {
-    const e = h.e!;
-    const s = h.s!;
-    this.#release(h);
+  #persist(i: number): void {
+    const e = this.#entries[i]!;
+    const s = this.#sessions[i]!;
+    this.#release(e, i);
     this.#write(s, e);
     settle(e.message);
   }
 
   /** Forgets a held delivery: it no longer keeps its entry (and message) alive. */
-  #release(h: Held): void {
-    this.#held.delete(h.e!);
-    h.e = null;
-    h.s = null;
+  #release(e: HeldEntry, i: number): void {
+    e[HELD] = undefined;
+    this.#entries[i] = null;
+    this.#sessions[i] = null;
     this.#count--;
   }
 }

@@ -99,3 +99,35 @@ Deno.test("packet id table refuses packet id 0 and ids above 65535", () => {
   assert.equal(table.delete(0), false);
   assert.equal(table.size, 1);
 });
+
+Deno.test("packet id table finds every id after deletes from the middle of long probe runs", () => {
+  // Random ids out of the whole range, so home slots collide and runs wrap around the table's
+  // end; every delete moves later entries of its run back (no deleted marks are left).
+  let seed = 99;
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const table = new PacketIdTable<OutboundEntry>();
+  const map = new Map<number, OutboundEntry>();
+  for (let round = 0; round < 400; round++) {
+    const target = 1 + Math.floor(rand() * 300);
+    while (map.size < target) {
+      const id = 1 + Math.floor(rand() * 65535);
+      if (map.has(id)) continue;
+      const e = entry(round * 1000 + map.size);
+      table.set(id, e);
+      map.set(id, e);
+    }
+    const keys = [...map.keys()];
+    for (let n = Math.floor(rand() * keys.length); n > 0; n--) {
+      const k = keys.splice(Math.floor(rand() * keys.length), 1)[0];
+      assert.equal(table.delete(k), true);
+      map.delete(k);
+    }
+    assert.equal(table.size, map.size);
+    for (const [k, v] of map) assert.equal(table.get(k), v, `id ${k} in round ${round}`);
+    for (let probe = 0; probe < 50; probe++) {
+      const id = 1 + Math.floor(rand() * 65535);
+      assert.equal(table.has(id), map.has(id));
+    }
+    assert.deepEqual([...table.values()], [...map.values()]);
+  }
+});
