@@ -79,20 +79,47 @@ export const UTF8_ILL_FORMED = 1;
 export const UTF8_NUL = 2;
 
 /**
+ * Recently decoded short ASCII strings, by a hash of their bytes: topics repeat (a publisher
+ * sends to the same few over and over), and building one char by char allocated a string per
+ * character, ~175 bytes per 9-character topic. A hit returns the string already made (equal
+ * content, so nothing can tell) and costs one compare; a miss overwrites the slot. The key bytes
+ * live in one fixed buffer: nothing is allocated for the cache after start-up.
+ */
+const CACHE_SLOTS = 512;
+const CACHED_MAX = 64;
+const cacheBytes = new Uint8Array(CACHE_SLOTS * CACHED_MAX);
+const cacheLengths = new Int32Array(CACHE_SLOTS).fill(-1);
+const cacheStrings: string[] = new Array(CACHE_SLOTS).fill("");
+
+/**
  * Decodes `buf[start, end)`; returns a number (UTF8_ILL_FORMED / UTF8_NUL) instead of throwing
  * so the caller can pick the statement id of its protocol level.
  */
 export function readUtf8(buf: Uint8Array, start: number, end: number): string | number {
   let ascii = true;
+  let h = 0x811c9dc5;
   for (let i = start; i < end; i++) {
     const b = buf[i];
     // In UTF-8 a zero byte only ever encodes U+0000 (the overlong C0 80 is ill-formed anyway).
     if (b === 0) return UTF8_NUL;
     if (b >= 0x80) ascii = false;
+    h = Math.imul(h ^ b, 0x01000193);
   }
-  if (ascii && end - start <= SHORT_STRING) {
+  const n = end - start;
+  if (ascii && n <= CACHED_MAX) {
+    const slot = (h ^ (h >>> 15)) & (CACHE_SLOTS - 1);
+    const at = slot * CACHED_MAX;
+    if (cacheLengths[slot] === n) {
+      let i = 0;
+      while (i < n && cacheBytes[at + i] === buf[start + i]) i++;
+      if (i === n) return cacheStrings[slot];
+    }
     let s = "";
-    for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
+    if (n <= SHORT_STRING) { for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]); }
+    else s = textDecoder.decode(buf.subarray(start, end));
+    for (let i = 0; i < n; i++) cacheBytes[at + i] = buf[start + i];
+    cacheLengths[slot] = n;
+    cacheStrings[slot] = s;
     return s;
   }
   try {
