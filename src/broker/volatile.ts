@@ -69,7 +69,9 @@ export class VolatileDeliveries {
 
   /** Ends the routing of the PUBLISH: its later deliveries (e.g. as retained) are written. */
   static unmark(msg: StoredMessage): void {
-    (msg as Tracked)[ACKABLE] = undefined;
+    // Only a marked message is written to: adding the (absent) key to any other message would
+    // give it a property store of its own, 40 bytes per QoS 0 message.
+    if ((msg as Tracked)[ACKABLE] !== undefined) (msg as Tracked)[ACKABLE] = undefined;
   }
 
   static isAckable(msg: StoredMessage): boolean {
