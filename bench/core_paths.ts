@@ -157,8 +157,8 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
   const pubs: RawClient[] = [];
   const topicOf = (i: number) => shape.pairs ? `core/p/${i}` : "core/all";
   let n = 0;
-  for (let i = 0; i < shape.subscribers; i++) {
-    const c = new RawClient(true);
+  const open = async (clientId: string, subscriber: boolean) => {
+    const c = new RawClient(subscriber);
     broker.handleConnection(conn(c, n++));
     c.sink!.onData(
       encode({
@@ -167,10 +167,14 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
         protocolVersion: 4,
         clean,
         keepalive: 0,
-        clientId: `sub-${i}`,
+        clientId,
       }, 4),
     );
     await until(() => c.connacked);
+    return c;
+  };
+  for (let i = 0; i < shape.subscribers; i++) {
+    const c = await open(`sub-${i}`, true);
     c.sink!.onData(
       encode({
         type: "subscribe",
@@ -181,22 +185,7 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
     await until(() => c.subacked);
     subs.push(c);
   }
-  for (let i = 0; i < shape.publishers; i++) {
-    const c = new RawClient(false);
-    broker.handleConnection(conn(c, n++));
-    c.sink!.onData(
-      encode({
-        type: "connect",
-        protocolName: "MQTT",
-        protocolVersion: 4,
-        clean,
-        keepalive: 0,
-        clientId: `pub-${i}`,
-      }, 4),
-    );
-    await until(() => c.connacked);
-    pubs.push(c);
-  }
+  for (let i = 0; i < shape.publishers; i++) pubs.push(await open(`pub-${i}`, false));
   const fanout = shape.pairs ? 1 : shape.subscribers;
   const payload = new Uint8Array(PAYLOAD).fill(120);
   // Each publisher's 64 PUBLISHes are encoded once; a chunk is a fresh copy of the first k with
