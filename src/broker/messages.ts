@@ -4,6 +4,7 @@
  */
 import type { Properties, QoS } from "../codec/packets.ts";
 import type { StoredMessage } from "./model.ts";
+import { turnNow } from "./turn_clock.ts";
 
 /**
  * The id a MessageFactory made last, with its parts: `id === prefix + counter.toString(36)`.
@@ -47,7 +48,7 @@ export class MessageFactory {
       payload,
       qos,
       retain,
-      createdAt: Date.now(),
+      createdAt: turnNow(),
       origin,
     };
     if (properties !== undefined) {

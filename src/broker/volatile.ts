@@ -11,6 +11,7 @@
  */
 import type { OutboundEntry, StoredMessage } from "./model.ts";
 import type { Session } from "./session.ts";
+import { turnNow } from "./turn_clock.ts";
 
 /** How long a delivery may stay unwritten while its subscriber has not acknowledged it. */
 export const VOLATILE_GRACE_MS = 25;
@@ -42,15 +43,6 @@ export class VolatileDeliveries {
   #base = 0;
   #count = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /**
-   * The time of this turn's holds: one clock read per turn, not per delivery (a fan-out holds
-   * thousands in one turn; the grace period is tens of milliseconds).
-   */
-  #now = 0;
-  #nowValid = false;
-  readonly #invalidate = () => {
-    this.#nowValid = false;
-  };
   readonly #write: (s: Session, e: OutboundEntry) => void;
 
   /** `write` puts an entry into the store (the caller's next commit makes it durable). */
@@ -79,15 +71,11 @@ export class VolatileDeliveries {
   }
 
   hold(s: Session, e: OutboundEntry): void {
-    if (!this.#nowValid) {
-      this.#now = Date.now();
-      this.#nowValid = true;
-      queueMicrotask(this.#invalidate);
-    }
     (e as HeldEntry)[HELD] = this.#base + this.#entries.length;
     this.#entries.push(e);
     this.#sessions.push(s);
-    this.#times.push(this.#now);
+    // One clock read per turn (a fan-out holds thousands in one; the grace is 25 ms).
+    this.#times.push(turnNow());
     this.#count++;
     const m = e.message as Tracked;
     m[PENDING] = (m[PENDING] ?? 0) + 1;
