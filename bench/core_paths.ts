@@ -5,7 +5,8 @@
  * hand the core whole chunks of packets and scan what it writes back (subscribers answer each
  * QoS 1 PUBLISH with a PUBACK, in one chunk per write), under the same closed loop as
  * `deno task bench` (a window of deliveries outstanding, 64 unacknowledged QoS 1 per
- * publisher). QoS 1 runs use persistent sessions over the memory store, as the socket bench does.
+ * publisher). QoS 1 runs use persistent sessions over the memory store, as the socket bench does;
+ * the "-durable" ones make acks wait for the store, as the cluster and SQLite in sync mode do.
  *
  *   deno run -A bench/core_paths.ts [--rounds 5] [--deliveries 2000000] [--scenarios fanout-q1]
  *   MQTTWK_BENCH_BASELINE=/tmp/base deno run -A bench/core_paths.ts   # before/after, alternating
@@ -27,6 +28,11 @@ interface Shape {
   subscribers: number;
   /** Every subscriber on one topic (fan-out/fan-in) or each on its publisher's own (pairs). */
   pairs: boolean;
+  /**
+   * Acks wait for the store, as with the cluster or SQLite in sync mode (the default): QoS 1
+   * deliveries to online sessions are then held unwritten (volatile.ts) rather than stored.
+   */
+  durable?: boolean;
 }
 
 const SHAPES: Shape[] = [
@@ -35,6 +41,15 @@ const SHAPES: Shape[] = [
   { name: "p2p-q1", qos: 1, publishers: 50, subscribers: 50, pairs: true },
   { name: "fanin-q0", qos: 0, publishers: 10, subscribers: 1, pairs: false },
   { name: "fanout-q0", qos: 0, publishers: 1, subscribers: 50, pairs: false },
+  {
+    name: "fanout-q1-durable",
+    qos: 1,
+    publishers: 1,
+    subscribers: 50,
+    pairs: false,
+    durable: true,
+  },
+  { name: "p2p-q1-durable", qos: 1, publishers: 50, subscribers: 50, pairs: true, durable: true },
 ];
 const WINDOW = 1024;
 const MAX_UNACKED = 64;
@@ -56,7 +71,12 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
   const broker = new Broker({
     store: new MemoryStore(),
     log: silentLogger,
-    options: { ...defaultBrokerOptions, maxInflight: 1000, maxQueuedMessages: 100_000 },
+    options: {
+      ...defaultBrokerOptions,
+      maxInflight: 1000,
+      maxQueuedMessages: 100_000,
+      durable: shape.durable === true,
+    },
   });
   await broker.start();
 

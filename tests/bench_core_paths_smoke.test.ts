@@ -20,7 +20,17 @@ Deno.test({
     }).output();
     const text = new TextDecoder().decode(out.stdout);
     assert.ok(out.success, new TextDecoder().decode(out.stderr).slice(-2000));
-    for (const s of ["fanin-q1", "fanout-q1", "p2p-q1", "fanin-q0", "fanout-q0"]) {
+    for (
+      const s of [
+        "fanin-q1",
+        "fanout-q1",
+        "p2p-q1",
+        "fanin-q0",
+        "fanout-q0",
+        "fanout-q1-durable",
+        "p2p-q1-durable",
+      ]
+    ) {
       const row = text.split("\n").find((l) => l.startsWith(s + " "));
       assert.ok(row, `no row for ${s} in:\n${text}`);
       const cells = row.trim().split(/\s+/);
