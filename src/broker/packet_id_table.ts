@@ -159,6 +159,7 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     for (let s = 0; s < keys.length; s++) if (keys[s] !== EMPTY) positions[s] = index[positions[s]];
     this.#order = next;
     this.#head = 0;
+    forget(order);
   }
 
   /**
@@ -208,6 +209,16 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     this.#positions = positions;
     this.#shift = shift;
   }
+}
+
+/**
+ * Empties an array that is being replaced while it still holds live entries. Once it is in the old
+ * generation, V8's young collections take every slot of it that points into the young one as a
+ * root (the remembered set) until the next full collection, dead array or not: each entry it held
+ * would then outlive its removal from the replacement, be promoted, and take its message along.
+ */
+export function forget(dropped: unknown[]): void {
+  dropped.length = 0;
 }
 
 /**

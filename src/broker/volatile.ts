@@ -11,6 +11,7 @@
  */
 import type { OutboundEntry, StoredMessage } from "./model.ts";
 import type { Session } from "./session.ts";
+import { forget } from "./packet_id_table.ts";
 import { turnNow } from "./turn_clock.ts";
 
 /** How long a delivery may stay unwritten while its subscriber has not acknowledged it. */
@@ -148,10 +149,13 @@ export class VolatileDeliveries {
     this.#head = i;
     if (i > 1024 && i * 2 > entries.length) {
       this.#base += i;
+      const sessions = this.#sessions;
       this.#entries = entries.slice(i);
-      this.#sessions = this.#sessions.slice(i);
+      this.#sessions = sessions.slice(i);
       this.#times = times.slice(i);
       this.#head = 0;
+      forget(entries);
+      forget(sessions);
     }
     const next = this.#times[this.#head] + VOLATILE_GRACE_MS - Date.now();
     this.#timer = setTimeout(() => this.#age(), next > 1 ? next : 1);

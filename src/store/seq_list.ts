@@ -15,7 +15,7 @@
  * before the first live entry are dropped as the head moves past them, and the array is
  * compacted when holes pile up behind one entry that stays.
  */
-import { liveSlots } from "../broker/packet_id_table.ts";
+import { forget, liveSlots } from "../broker/packet_id_table.ts";
 
 /** Entries by rising seq: push, O(1) removal of the oldest, binary search for the rest. */
 export class SeqList<T extends { seq: number }> {
@@ -102,7 +102,9 @@ export class SeqList<T extends { seq: number }> {
   }
 
   #compact(): void {
+    const old = this.#items;
     this.#items = this.values();
     this.#head = 0;
+    forget(old);
   }
 }
