@@ -35,21 +35,36 @@ export type InflightView = PacketIdView<OutboundEntry>;
 const EMPTY = 0;
 /** What values() returns for an empty table. */
 const NONE: readonly never[] = Object.freeze([]);
+/** The ring of a table that has had nothing in flight yet (or was emptied while large). */
+const NO_RING: never[] = [];
 const MIN_SLOTS = 8;
 /** A table emptied again is cleared in place up to this size, and replaced by a small one above. */
 const KEPT_SLOTS = 64;
+/**
+ * An emptied ring is kept up to this size (1 KiB): a session with some dozens in flight empties
+ * and refills its table all the time, and growing a ring again from the smallest each time cost
+ * more than the rebuilds it replaced.
+ */
+const KEPT_RING = 256;
 
 export class PacketIdTable<T> implements PacketIdView<T> {
   /** Packet id per slot; EMPTY when none. */
   #keys = new Int32Array(MIN_SLOTS);
-  /** Index in #order of the entry in each slot. */
+  /** Place in #ring of the entry in each slot. */
   #positions = new Int32Array(MIN_SLOTS);
   /** 32 - log2(slots): a hash's top bits pick the slot. */
   #shift = 32 - Math.log2(MIN_SLOTS);
   #used = 0;
-  /** Entries in the order they were set; `undefined` once deleted; none live before #head. */
-  #order: (T | undefined)[] = [];
+  /**
+   * Entries in the order they were set, in a ring of a power-of-two size: #count places from #head
+   * on, `undefined` where one was deleted. A ring, not an array pushed at the end and rebuilt from
+   * the head: each growth of such an array left its old backing store behind, and one in the old
+   * generation kept the entries it held alive through young collections (see `forget`). The ring
+   * is replaced only to grow, and then emptied.
+   */
+  #ring: (T | undefined)[] = NO_RING;
   #head = 0;
+  #count = 0;
 
   get size(): number {
     return this.#used;
@@ -57,12 +72,12 @@ export class PacketIdTable<T> implements PacketIdView<T> {
 
   /** Places kept in sending order, live or deleted (diagnostics, tests): bounded by size. */
   get kept(): number {
-    return this.#order.length - this.#head;
+    return this.#count;
   }
 
   get(packetId: number): T | undefined {
     const slot = this.#find(packetId);
-    return slot < 0 ? undefined : this.#order[this.#positions[slot]];
+    return slot < 0 ? undefined : this.#ring[this.#positions[slot]];
   }
 
   has(packetId: number): boolean {
@@ -74,21 +89,20 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     if (!(packetId > 0 && packetId <= 65535)) throw new RangeError(`packet id ${packetId}`);
     const slot = this.#find(packetId);
     if (slot >= 0) {
-      this.#order[this.#positions[slot]] = entry;
+      this.#ring[this.#positions[slot]] = entry;
       return;
     }
-    // Deleted entries behind a live one (acknowledged out of order, or one never acknowledged)
-    // would otherwise pile up in #order.
-    const span = this.#order.length - this.#head;
-    if (span > 64 && span > this.#used * 4) this.#compact();
+    if (this.#count === this.#ring.length) this.#regrow();
     if ((this.#used + 1) * 2 > this.#keys.length) this.#grow();
     const keys = this.#keys;
     const mask = keys.length - 1;
     let i = hash(packetId, this.#shift);
     while (keys[i] !== EMPTY) i = (i + 1) & mask;
     keys[i] = packetId;
-    this.#positions[i] = this.#order.length;
-    this.#order.push(entry);
+    const at = (this.#head + this.#count) & (this.#ring.length - 1);
+    this.#positions[i] = at;
+    this.#ring[at] = entry;
+    this.#count++;
     this.#used++;
   }
 
@@ -96,11 +110,14 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     const slot = this.#find(packetId);
     if (slot < 0) return false;
     this.#used--;
-    this.#order[this.#positions[slot]] = undefined;
+    const ring = this.#ring;
+    ring[this.#positions[slot]] = undefined;
     if (this.#used === 0) {
-      // Empty again (the usual state between deliveries): start over, nothing to carry.
-      this.#order = [];
+      // Empty again (the usual state between deliveries): start over, nothing to carry (every
+      // place of the ring is undefined again, so it is kept unless large).
+      if (ring.length > KEPT_RING) this.#ring = NO_RING;
       this.#head = 0;
+      this.#count = 0;
       if (this.#keys.length > KEPT_SLOTS) {
         this.#keys = new Int32Array(MIN_SLOTS);
         this.#positions = new Int32Array(MIN_SLOTS);
@@ -109,7 +126,12 @@ export class PacketIdTable<T> implements PacketIdView<T> {
       return true;
     }
     this.#unlink(slot);
-    this.#advance();
+    // Past the deleted places at the head (a compliant client acknowledges in order, MQTT 4.6).
+    const mask = ring.length - 1;
+    while (ring[this.#head] === undefined) {
+      this.#head = (this.#head + 1) & mask;
+      this.#count--;
+    }
     return true;
   }
 
@@ -117,7 +139,14 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     // Every (re)connecting session asks, nearly always with nothing in flight: no generator,
     // no copy then (~340 bytes a connect).
     if (this.#used === 0) return NONE;
-    return liveSlots(this.#order, this.#head);
+    const ring = this.#ring;
+    const mask = ring.length - 1;
+    const out: T[] = [];
+    for (let k = 0; k < this.#count; k++) {
+      const e = ring[(this.#head + k) & mask];
+      if (e !== undefined) out.push(e);
+    }
+    return out;
   }
 
   #find(packetId: number): number {
@@ -134,32 +163,33 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     }
   }
 
-  /** Moves the head past deleted entries, and drops them from the array once they are many. */
-  #advance(): void {
-    const order = this.#order;
-    let h = this.#head;
-    while (h < order.length && order[h] === undefined) h++;
-    this.#head = h;
-    if (h > 64 && h * 2 > order.length) this.#compact();
-  }
-
-  /** #order without its deleted entries, and every slot's index renumbered to match. */
-  #compact(): void {
-    const order = this.#order;
-    const index = new Int32Array(order.length);
-    const next: (T | undefined)[] = [];
-    for (let k = this.#head; k < order.length; k++) {
-      const e = order[k];
+  /**
+   * A full ring: its live entries, in order, into a new one twice their number (at least the
+   * smallest), every slot's place renumbered to match; the old ring is emptied (see `forget`).
+   * Full with holes (entries acknowledged out of order behind one that is not) makes it no larger.
+   */
+  #regrow(): void {
+    const old = this.#ring;
+    const mask = old.length - 1;
+    let size = MIN_SLOTS;
+    while (size < this.#used * 2 + 2) size *= 2;
+    const ring: (T | undefined)[] = new Array(size).fill(undefined);
+    const index = new Int32Array(old.length);
+    let n = 0;
+    for (let k = 0; k < this.#count; k++) {
+      const at = (this.#head + k) & mask;
+      const e = old[at];
       if (e === undefined) continue;
-      index[k] = next.length;
-      next.push(e);
+      index[at] = n;
+      ring[n++] = e;
     }
     const keys = this.#keys;
     const positions = this.#positions;
     for (let s = 0; s < keys.length; s++) if (keys[s] !== EMPTY) positions[s] = index[positions[s]];
-    this.#order = next;
+    this.#ring = ring;
     this.#head = 0;
-    forget(order);
+    this.#count = n;
+    if (old !== NO_RING) forget(old);
   }
 
   /**
