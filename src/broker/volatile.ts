@@ -16,6 +16,10 @@ import { turnNow } from "./turn_clock.ts";
 
 /** How long a delivery may stay unwritten while its subscriber has not acknowledged it. */
 export const VOLATILE_GRACE_MS = 25;
+/** Places in the smallest ring of held deliveries. */
+const MIN_RING = 64;
+/** A ring drained empty is replaced by the smallest one above this size (8 places per KiB). */
+const MAX_KEPT_RING = 65536;
 
 const PENDING = Symbol("volatileDeliveries");
 const WAITER = Symbol("publisherAck");
@@ -28,21 +32,24 @@ const HELD = Symbol("volatilePosition");
 
 export class VolatileDeliveries {
   /**
-   * Held deliveries in the order they were held, with their sessions and when they were held,
-   * the oldest from #head on: parallel arrays, one slot per hold. A settled one stays as null (so
-   * an acknowledged message is not kept alive) until the head passes it. Each held entry carries
-   * its position (#base counts the slots dropped from the front), so settling one is a field read
-   * and two stores. Not a Map or WeakMap: V8 links each hash table a Map outgrows or shrinks from
-   * to the next, and once one of them is in the old generation that chain keeps every later one
-   * and all it held alive through young collections (see packet_id_table.ts); a WeakMap's set and
-   * delete took half a microsecond per QoS 1 delivery, a quarter of a fan-out's CPU.
+   * Held deliveries in the order they were held, with their sessions and when they were held:
+   * parallel rings of a power-of-two size, #count places from #head on, one per hold. A settled
+   * one stays as null (so an acknowledged message is not kept alive) until the head passes it.
+   * Each held entry carries its place, so settling one is a field read and two stores. Not a Map
+   * or WeakMap: V8 links each hash table a Map outgrows or shrinks from to the next, and once one
+   * of them is in the old generation that chain keeps every later one and all it held alive
+   * through young collections (see packet_id_table.ts); a WeakMap's set and delete took half a
+   * microsecond per QoS 1 delivery, a quarter of a fan-out's CPU. Rings, not arrays pushed at the
+   * end: each growth of an array leaves its old backing store behind, which does the same (see
+   * `forget`); a ring is replaced only to grow, and then emptied.
    */
-  #entries: (HeldEntry | null)[] = [];
-  #sessions: (Session | null)[] = [];
-  #times: number[] = [];
+  #entries: (HeldEntry | null)[] = new Array(MIN_RING).fill(null);
+  #sessions: (Session | null)[] = new Array(MIN_RING).fill(null);
+  #times = new Float64Array(MIN_RING);
   #head = 0;
-  #base = 0;
   #count = 0;
+  /** Held and not yet settled. */
+  #live = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #write: (s: Session, e: OutboundEntry) => void;
 
@@ -72,12 +79,15 @@ export class VolatileDeliveries {
   }
 
   hold(s: Session, e: OutboundEntry): void {
-    (e as HeldEntry)[HELD] = this.#base + this.#entries.length;
-    this.#entries.push(e);
-    this.#sessions.push(s);
+    if (this.#count === this.#entries.length) this.#regrow();
+    const at = (this.#head + this.#count) & (this.#entries.length - 1);
+    (e as HeldEntry)[HELD] = at;
+    this.#entries[at] = e;
+    this.#sessions[at] = s;
     // One clock read per turn (a fan-out holds thousands in one; the grace is 25 ms).
-    this.#times.push(turnNow());
+    this.#times[at] = turnNow();
     this.#count++;
+    this.#live++;
     const m = e.message as Tracked;
     m[PENDING] = (m[PENDING] ?? 0) + 1;
     this.#timer ??= setTimeout(() => this.#age(), VOLATILE_GRACE_MS);
@@ -94,7 +104,7 @@ export class VolatileDeliveries {
 
   /** Settles a session's held deliveries as it goes offline (`write`) or away (drop). */
   settleSession(s: Session, write: boolean): void {
-    if (this.#count === 0) return;
+    if (this.#live === 0) return;
     for (const e of s.inflight.values()) {
       const i = this.#slot(e);
       if (i < 0 || this.#sessions[i] !== s) continue;
@@ -121,9 +131,7 @@ export class VolatileDeliveries {
   /** Where `e` is held in the arrays, or -1 (not held, or a copy of a held entry). */
   #slot(e: HeldEntry): number {
     const at = e[HELD];
-    if (at === undefined) return -1;
-    const i = at - this.#base;
-    return i >= this.#head && i < this.#entries.length && this.#entries[i] === e ? i : -1;
+    return at !== undefined && this.#entries[at] === e ? at : -1;
   }
 
   /** Writes deliveries that stayed unacknowledged past the grace period. */
@@ -132,33 +140,66 @@ export class VolatileDeliveries {
     const limit = Date.now() - VOLATILE_GRACE_MS;
     const entries = this.#entries;
     const times = this.#times;
-    let i = this.#head;
-    for (; i < entries.length; i++) {
-      if (entries[i] === null) continue;
-      if (times[i] > limit) break;
-      this.#persist(i);
+    const mask = entries.length - 1;
+    while (this.#count > 0) {
+      const at = this.#head;
+      if (entries[at] === null) {
+        this.#head = (at + 1) & mask;
+        this.#count--;
+        continue;
+      }
+      if (times[at] > limit) break;
+      this.#persist(at); // moves the head past it
     }
-    if (i >= entries.length) {
-      this.#base += entries.length;
-      this.#entries = [];
-      this.#sessions = [];
-      this.#times = [];
+    if (this.#count === 0) {
       this.#head = 0;
+      // A burst's ring is not kept for good.
+      if (entries.length > MAX_KEPT_RING) this.#reset();
       return;
     }
-    this.#head = i;
-    if (i > 1024 && i * 2 > entries.length) {
-      this.#base += i;
-      const sessions = this.#sessions;
-      this.#entries = entries.slice(i);
-      this.#sessions = sessions.slice(i);
-      this.#times = times.slice(i);
-      this.#head = 0;
-      forget(entries);
-      forget(sessions);
-    }
-    const next = this.#times[this.#head] + VOLATILE_GRACE_MS - Date.now();
+    const next = times[this.#head] + VOLATILE_GRACE_MS - Date.now();
     this.#timer = setTimeout(() => this.#age(), next > 1 ? next : 1);
+  }
+
+  /**
+   * A full ring: its live holds, in order, into rings twice their number (at least the smallest),
+   * each entry told its new place; the old rings are emptied (see `forget`).
+   */
+  #regrow(): void {
+    const entries = this.#entries;
+    const sessions = this.#sessions;
+    const times = this.#times;
+    const mask = entries.length - 1;
+    let size = MIN_RING;
+    while (size < this.#live * 2 + 2) size *= 2;
+    const e2: (HeldEntry | null)[] = new Array(size).fill(null);
+    const s2: (Session | null)[] = new Array(size).fill(null);
+    const t2 = new Float64Array(size);
+    let n = 0;
+    for (let k = 0; k < this.#count; k++) {
+      const at = (this.#head + k) & mask;
+      const e = entries[at];
+      if (e === null) continue;
+      e[HELD] = n;
+      e2[n] = e;
+      s2[n] = sessions[at];
+      t2[n++] = times[at];
+    }
+    this.#entries = e2;
+    this.#sessions = s2;
+    this.#times = t2;
+    this.#head = 0;
+    this.#count = n;
+    forget(entries);
+    forget(sessions);
+  }
+
+  #reset(): void {
+    forget(this.#entries);
+    forget(this.#sessions);
+    this.#entries = new Array(MIN_RING).fill(null);
+    this.#sessions = new Array(MIN_RING).fill(null);
+    this.#times = new Float64Array(MIN_RING);
   }
 
   #persist(i: number): void {
@@ -174,7 +215,15 @@ export class VolatileDeliveries {
     e[HELD] = undefined;
     this.#entries[i] = null;
     this.#sessions[i] = null;
-    this.#count--;
+    this.#live--;
+    if (i !== this.#head) return;
+    // Subscribers acknowledge in order (MQTT 4.6): the head follows, and the ring stays small.
+    const entries = this.#entries;
+    const mask = entries.length - 1;
+    while (this.#count > 0 && entries[this.#head] === null) {
+      this.#head = (this.#head + 1) & mask;
+      this.#count--;
+    }
   }
 }
 

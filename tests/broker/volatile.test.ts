@@ -87,3 +87,41 @@ Deno.test("the publisher's ack waits until every held copy of its message is set
   assert.equal(acked, true);
   v.stop();
 });
+
+Deno.test("thousands of holds acknowledged out of order: each settles once, the rest are written in hold order", async () => {
+  // Enough holds to grow the rings several times, with acknowledgements in and out of order,
+  // so the head moves, holes are left behind it and entries are moved to new places.
+  let seed = 7;
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const written: number[] = [];
+  const v = new VolatileDeliveries((_s, e) => written.push(e.seq));
+  const held: OutboundEntry[] = [];
+  const acked = new Set<number>();
+  for (let i = 0; i < 5000; i++) {
+    const e = entry(i);
+    v.hold(i % 2 ? sessionA : sessionB, e);
+    held.push(e);
+    if (rand() < 0.6) {
+      // Mostly the oldest unacknowledged one, sometimes any.
+      const pick = rand() < 0.8
+        ? held.find((x) => !acked.has(x.seq) && x.seq % 7 !== 3)
+        : held[Math.floor(rand() * held.length)];
+      if (pick && !acked.has(pick.seq) && pick.seq % 7 !== 3) {
+        assert.equal(v.acknowledged(pick), true, `ack of ${pick.seq}`);
+        acked.add(pick.seq);
+      }
+    }
+  }
+  for (const e of held) {
+    if (acked.has(e.seq)) assert.equal(v.acknowledged(e), false, `second ack of ${e.seq}`);
+  }
+  const expected = held.filter((e) => !acked.has(e.seq)).map((e) => e.seq);
+  assert.ok(expected.length > 700, "some held deliveries are never acknowledged");
+  const deadline = Date.now() + 2000;
+  while (written.length < expected.length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, VOLATILE_GRACE_MS));
+  }
+  assert.deepEqual(written, expected);
+  for (const e of held) assert.equal(v.acknowledged(e), false, `${e.seq} is settled`);
+  v.stop();
+});
