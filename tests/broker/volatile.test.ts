@@ -94,7 +94,12 @@ Deno.test("thousands of holds acknowledged out of order: each settles once, the 
   let seed = 7;
   const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const written: number[] = [];
-  const v = new VolatileDeliveries((_s, e) => written.push(e.seq));
+  let expectedCount = Infinity;
+  const { promise: allWritten, resolve } = Promise.withResolvers<void>();
+  const v = new VolatileDeliveries((_s, e) => {
+    written.push(e.seq);
+    if (written.length >= expectedCount) resolve();
+  });
   const held: OutboundEntry[] = [];
   const acked = new Set<number>();
   for (let i = 0; i < 5000; i++) {
@@ -117,10 +122,19 @@ Deno.test("thousands of holds acknowledged out of order: each settles once, the 
   }
   const expected = held.filter((e) => !acked.has(e.seq)).map((e) => e.seq);
   assert.ok(expected.length > 700, "some held deliveries are never acknowledged");
-  const deadline = Date.now() + 2000;
-  while (written.length < expected.length && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, VOLATILE_GRACE_MS));
-  }
+  expectedCount = expected.length;
+  if (written.length >= expectedCount) resolve();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    allWritten,
+    new Promise((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`written ${written.length} of ${expectedCount}`)),
+        5000,
+      );
+    }),
+  ]);
+  clearTimeout(timer);
   assert.deepEqual(written, expected);
   for (const e of held) assert.equal(v.acknowledged(e), false, `${e.seq} is settled`);
   v.stop();
