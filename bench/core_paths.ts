@@ -97,7 +97,6 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
     /** PUBACKs to send back (subscribers), as one chunk per turn. */
     acks: number[] = [];
     #rest: Uint8Array | null = null;
-    constructor(readonly subscriber: boolean) {}
     start(sink: RawClient["sink"]) {
       this.sink = sink;
     }
@@ -177,8 +176,8 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
   const pubs: RawClient[] = [];
   const topicOf = (i: number) => shape.pairs ? `core/p/${i}` : "core/all";
   let n = 0;
-  const open = async (clientId: string, subscriber: boolean) => {
-    const c = new RawClient(subscriber);
+  const open = async (clientId: string) => {
+    const c = new RawClient();
     broker.handleConnection(conn(c, n++));
     c.sink!.onData(
       encode({
@@ -194,7 +193,7 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
     return c;
   };
   for (let i = 0; i < shape.subscribers; i++) {
-    const c = await open(`sub-${i}`, true);
+    const c = await open(`sub-${i}`);
     c.sink!.onData(
       encode({
         type: "subscribe",
@@ -205,7 +204,7 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
     await until(() => c.subacked);
     subs.push(c);
   }
-  for (let i = 0; i < shape.publishers; i++) pubs.push(await open(`pub-${i}`, false));
+  for (let i = 0; i < shape.publishers; i++) pubs.push(await open(`pub-${i}`));
   const fanout = shape.pairs ? 1 : shape.subscribers;
   const payload = new Uint8Array(PAYLOAD).fill(120);
   // Each publisher's 64 PUBLISHes are encoded once; a chunk is a fresh copy of the first k with

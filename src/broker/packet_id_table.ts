@@ -171,8 +171,7 @@ export class PacketIdTable<T> implements PacketIdView<T> {
   #regrow(): void {
     const old = this.#ring;
     const mask = old.length - 1;
-    let size = MIN_SLOTS;
-    while (size < this.#used * 2 + 2) size *= 2;
+    const size = ringSize(this.#used, MIN_SLOTS);
     const ring: (T | undefined)[] = new Array(size).fill(undefined);
     const index = new Int32Array(old.length);
     let n = 0;
@@ -239,6 +238,13 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     this.#positions = positions;
     this.#shift = shift;
   }
+}
+
+/** A regrown ring's size: a power of two, at least `min`, with room for twice what is live. */
+export function ringSize(live: number, min: number): number {
+  let size = min;
+  while (size < live * 2 + 2) size *= 2;
+  return size;
 }
 
 /**

@@ -11,7 +11,7 @@
  */
 import type { OutboundEntry, StoredMessage } from "./model.ts";
 import type { Session } from "./session.ts";
-import { forget } from "./packet_id_table.ts";
+import { forget, ringSize } from "./packet_id_table.ts";
 import { turnNow } from "./turn_clock.ts";
 
 /** How long a delivery may stay unwritten while its subscriber has not acknowledged it. */
@@ -170,8 +170,7 @@ export class VolatileDeliveries {
     const sessions = this.#sessions;
     const times = this.#times;
     const mask = entries.length - 1;
-    let size = MIN_RING;
-    while (size < this.#live * 2 + 2) size *= 2;
+    const size = ringSize(this.#live, MIN_RING);
     const e2: (HeldEntry | null)[] = new Array(size).fill(null);
     const s2: (Session | null)[] = new Array(size).fill(null);
     const t2 = new Float64Array(size);

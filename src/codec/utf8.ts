@@ -96,6 +96,9 @@ const cacheStrings: string[] = new Array(CACHE_SLOTS).fill("");
  * so the caller can pick the statement id of its protocol level.
  */
 export function readUtf8(buf: Uint8Array, start: number, end: number): string | number {
+  const n = end - start;
+  // Only strings the cache can hold are hashed.
+  const cacheable = n <= CACHED_MAX;
   let ascii = true;
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) {
@@ -103,10 +106,9 @@ export function readUtf8(buf: Uint8Array, start: number, end: number): string | 
     // In UTF-8 a zero byte only ever encodes U+0000 (the overlong C0 80 is ill-formed anyway).
     if (b === 0) return UTF8_NUL;
     if (b >= 0x80) ascii = false;
-    h = Math.imul(h ^ b, 0x01000193);
+    if (cacheable) h = Math.imul(h ^ b, 0x01000193);
   }
-  const n = end - start;
-  if (ascii && n <= CACHED_MAX) {
+  if (ascii && cacheable) {
     const slot = (h ^ (h >>> 15)) & (CACHE_SLOTS - 1);
     const at = slot * CACHED_MAX;
     if (cacheLengths[slot] === n) {
