@@ -176,6 +176,7 @@ if (import.meta.main) {
       duration: { type: "string", default: "2" },
       warmup: { type: "string", default: "0.5" },
       baseline: { type: "boolean", default: false },
+      window: { type: "string", default: String(DEFAULT_WINDOW) },
     },
   });
   if (values.baseline && !BASELINE_ROOT) throw new Error("--baseline needs MQTTWK_BENCH_BASELINE");
@@ -185,7 +186,7 @@ if (import.meta.main) {
   const t: Timing = {
     durationMs: Number(values.duration) * 1000,
     warmupMs: Number(values.warmup) * 1000,
-    window: DEFAULT_WINDOW,
+    window: Number(values.window),
   };
   const results: RunResult[] = [];
   const rounds = Number(values.rounds);

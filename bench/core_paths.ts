@@ -33,6 +33,11 @@ interface Shape {
    * deliveries to online sessions are then held unwritten (volatile.ts) rather than stored.
    */
   durable?: boolean;
+  /**
+   * The embedded SQLite store in sync mode, in a temporary directory, with the configuration's
+   * default in-flight window (32): what `deno task start` runs. Implies `durable`.
+   */
+  sqlite?: boolean;
 }
 
 const SHAPES: Shape[] = [
@@ -50,6 +55,8 @@ const SHAPES: Shape[] = [
     durable: true,
   },
   { name: "p2p-q1-durable", qos: 1, publishers: 50, subscribers: 50, pairs: true, durable: true },
+  // One subscriber behind a window of 32 in flight: most deliveries wait in its queue.
+  { name: "fanin-q1-sqlite", qos: 1, publishers: 10, subscribers: 1, pairs: false, sqlite: true },
 ];
 const WINDOW = 1024;
 const MAX_UNACKED = 64;
@@ -66,16 +73,20 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
   const { Broker } = await import(`${root}/src/broker/broker.ts`);
   const { defaultBrokerOptions } = await import(`${root}/src/broker/options.ts`);
   const { MemoryStore } = await import(`${root}/src/store/memory.ts`);
+  const { SqliteStore } = await import(`${root}/src/store/sqlite.ts`);
   const { silentLogger } = await import(`${root}/src/log.ts`);
   const { encode } = await import(`${root}/src/codec/encoder.ts`);
+  const dir = shape.sqlite ? await Deno.makeTempDir({ prefix: "mqttwk-core-paths-" }) : null;
   const broker = new Broker({
-    store: new MemoryStore(),
+    store: dir !== null
+      ? new SqliteStore({ dir, durability: "sync", commitIntervalMs: 5, logger: silentLogger })
+      : new MemoryStore(),
     log: silentLogger,
     options: {
       ...defaultBrokerOptions,
-      maxInflight: 1000,
+      maxInflight: shape.sqlite ? 32 : 1000,
       maxQueuedMessages: 100_000,
-      durable: shape.durable === true,
+      durable: shape.durable === true || shape.sqlite === true,
     },
   });
   await broker.start();
@@ -285,6 +296,7 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
   const d = delivered - d0;
   for (const c of [...subs, ...pubs]) c.sink!.onEnd();
   await broker.close();
+  if (dir !== null) await Deno.remove(dir, { recursive: true });
   return { deliveries: d, cpuNs: ((c1.user + c1.system) * 1000) / d, wallNs: (wall * 1e6) / d };
 }
 

@@ -105,8 +105,7 @@ export class Delivery {
       (options.maxQueuedBytes > 0 && s.queuedBytes + size > options.maxQueuedBytes)
     ) {
       if (options.queueFullPolicy === "drop-oldest" && s.readyLength > 0) {
-        const old = s.dequeue()!;
-        this.#persistence.removeOutbound(s, old.seq);
+        this.#forget(s, s.dequeue()!);
       } else {
         this.#dropped(s);
         return;
@@ -118,8 +117,7 @@ export class Delivery {
       // The node's queues together are full: this session gives up its oldest message for the
       // new one if the policy says so and it has any, else the new one goes.
       if (options.queueFullPolicy === "drop-oldest" && s.readyLength > 0) {
-        const old = s.dequeue()!;
-        this.#persistence.removeOutbound(s, old.seq);
+        this.#forget(s, s.dequeue()!);
         this.#totalFull(s);
       } else {
         this.#totalFull(s);
@@ -127,7 +125,16 @@ export class Delivery {
       }
     }
     s.enqueue(entry);
-    this.#persistence.putOutbound(s, entry);
+    if (
+      qos === 1 && s.persistent && c && c.state === "connected" && !c.congested &&
+      s.backlog === null && VolatileDeliveries.isAckable(msg)
+    ) {
+      // Queued only behind a full in-flight window of a client that keeps reading: it is
+      // normally sent and acknowledged within milliseconds, and held unwritten like a delivery
+      // sent at once (volatile.ts). A client that stopped reading (congested) or is offline
+      // gets its queue written now.
+      this.#volatile.hold(s, entry);
+    } else this.#persistence.putOutbound(s, entry);
   }
 
   /**
@@ -143,7 +150,7 @@ export class Delivery {
       if (e.message.expiresAt !== undefined && isExpired(e.message, now ||= Date.now())) {
         // Expired while queued (MQTT-3.3.2-5): it leaves the queue and the store unsent.
         this.#stats.expired++;
-        this.#persistence.removeOutbound(s, e.seq);
+        this.#forget(s, e);
         continue;
       }
       this.#send(s, c, e);
@@ -200,9 +207,16 @@ export class Delivery {
   complete(s: Session, e: OutboundEntry): void {
     s.deleteInflight(e.packetId!);
     sentTimes.delete(e);
-    // A volatile delivery acknowledged in time was never written: nothing to remove.
-    if (!this.#volatile.acknowledged(e)) this.#persistence.removeOutbound(s, e.seq);
+    this.#forget(s, e);
     this.pump(s);
+  }
+
+  /**
+   * `e` is done with (acknowledged, dropped, expired): it leaves the store, or if it is held
+   * unwritten (volatile.ts) it is settled, and there is nothing to remove.
+   */
+  #forget(s: Session, e: OutboundEntry): void {
+    if (!this.#volatile.acknowledged(e)) this.#persistence.removeOutbound(s, e.seq);
   }
 
   /** In-session retry: resends deliveries unacknowledged for `retryInterval` (off by default). */
@@ -259,7 +273,7 @@ export class Delivery {
     ) {
       // MQTT-3.1.2-25: discarded as if delivered; a queued entry leaves the store.
       this.#tooLarge(s, entry.message);
-      if (!fresh) this.#persistence.removeOutbound(s, entry.seq);
+      if (!fresh) this.#forget(s, entry);
       return;
     }
     const pid = s.allocatePacketId();
@@ -271,6 +285,8 @@ export class Delivery {
     if (s.persistent) {
       if (fresh && entry.qos === 1 && VolatileDeliveries.isAckable(entry.message)) {
         this.#volatile.hold(s, entry);
+      } else if (this.#volatile.holds(entry)) {
+        // Held since it was queued: still written only if unacknowledged after its grace.
       } else {
         this.#persistence.putOutbound(s, entry);
         // Exactly once across a crash: a QoS 2 delivery leaves only once its packet id is durable.

@@ -242,6 +242,16 @@ export class Session {
     this.#budget.bytes -= c;
   }
 
+  /** Calls `fn` with every queued entry in memory, in order. */
+  forEachQueued(fn: (e: OutboundEntry) => void): void {
+    for (let i = this.#head; i < this.#queue.length; i++) fn(this.#queue[i]);
+    const b = this.backlog;
+    if (b !== null) {
+      for (const e of b.tail) fn(e);
+      for (const e of b.waiting) fn(e);
+    }
+  }
+
   /** Removes the queued entries `keep` rejects, in order; returns them. */
   dropQueued(keep: (e: OutboundEntry) => boolean): OutboundEntry[] {
     const dropped: OutboundEntry[] = [];

@@ -387,7 +387,10 @@ export class Sessions {
     // finish their flow (a QoS 2 exchange cut in half would break exactly-once).
     if (s.queueLength > 0) {
       const gone = s.dropQueued((e) => d.authorizer.canSubscribe(info, e.message.topic));
-      for (const e of gone) d.persistence.removeOutbound(s, e.seq);
+      for (const e of gone) {
+        // One held unwritten (volatile.ts) is settled instead: never written, nothing to remove.
+        if (!d.volatile.acknowledged(e)) d.persistence.removeOutbound(s, e.seq);
+      }
       if (gone.length > 0) {
         d.log.info(
           `client ${s.clientId}: ${gone.length} queued message(s) dropped: no longer authorized`,

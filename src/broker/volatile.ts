@@ -1,6 +1,7 @@
 /**
- * Volatile deliveries: a QoS 1 message sent at once to an online persistent session is not
- * written to the store straight away. The publisher's PUBACK waits until every such delivery is
+ * Volatile deliveries: a QoS 1 message sent at once to an online persistent session, or queued
+ * behind its full in-flight window while it keeps reading, is not written to the store straight
+ * away. The publisher's PUBACK waits until every such delivery is
  * either acknowledged by its subscriber (then nothing is ever written) or, after the grace
  * period, written and committed. Nothing acknowledged can be lost: until the publisher has its
  * PUBACK it resends after a crash. Healthy subscribers thus cost the store nothing.
@@ -102,18 +103,28 @@ export class VolatileDeliveries {
     return true;
   }
 
-  /** Settles a session's held deliveries as it goes offline (`write`) or away (drop). */
+  /** Whether `e` is held unwritten (not yet acknowledged, dropped or written). */
+  holds(e: OutboundEntry): boolean {
+    return this.#slot(e) >= 0;
+  }
+
+  /**
+   * Settles a session's held deliveries, in flight and queued, as it goes offline (`write`) or
+   * away (drop).
+   */
   settleSession(s: Session, write: boolean): void {
     if (this.#live === 0) return;
-    for (const e of s.inflight.values()) {
+    const one = (e: OutboundEntry) => {
       const i = this.#slot(e);
-      if (i < 0 || this.#sessions[i] !== s) continue;
+      if (i < 0 || this.#sessions[i] !== s) return;
       if (write) this.#persist(i);
       else {
         this.#release(e, i);
         settle(e.message);
       }
-    }
+    };
+    for (const e of s.inflight.values()) one(e);
+    s.forEachQueued(one);
   }
 
   /** Runs `ack` once the message's held deliveries are settled (at once if it has none). */

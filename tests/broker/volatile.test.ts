@@ -74,7 +74,11 @@ Deno.test("the publisher's ack waits until every held copy of its message is set
   const msg = message("shared");
   VolatileDeliveries.markAckable(msg);
   const [toA, toB] = [entry(1, msg), entry(2, msg)];
-  const offline = { id: "b", inflight: new Map([[2, toB]]) } as unknown as Session;
+  const offline = {
+    id: "b",
+    inflight: new Map([[2, toB]]),
+    forEachQueued() {},
+  } as unknown as Session;
   v.hold(sessionA, toA);
   v.hold(offline, toB);
   let acked = false;
