@@ -7,6 +7,7 @@
  *
  *   deno task bench --scenarios cluster --brokers mqttwk
  *   deno run -A bench/cluster_traffic.ts [--rounds 3] [--scenarios cluster-fanin] [--duration 2]
+ *     [--window 1024]  (deliveries outstanding in the closed loop)
  *   MQTTWK_BENCH_BASELINE=/tmp/base deno run -A bench/cluster_traffic.ts --baseline  # before/after
  */
 
