@@ -1,14 +1,18 @@
 /**
  * Store throughput for the QoS 1 hot path: per message one putOutbound for one session and one
- * flush, with many messages in flight at once (as many publishers awaiting their PUBACK).
+ * flush, with many messages in flight at once (as many publishers awaiting their PUBACK), for
+ * each store: memory, Redis (plain, and fenced as a cluster node writes; a throw-away
+ * redis-server) and SQLite.
  * Also reports how long each commit blocks the calling thread: that is what the clients of a
  * broker serving sockets on the same thread would feel as added latency.
  *
  *   deno run -A bench/store_throughput.ts [messages] [inFlight]
  */
 import { MemoryStore } from "../src/store/memory.ts";
+import { RedisStore } from "../src/store/redis.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import type { Store } from "../src/broker/ports/store.ts";
+import { startRedis } from "../tests/helpers/redis.ts";
 
 const MESSAGES = Number(Deno.args[0] ?? 50_000);
 const IN_FLIGHT = Number(Deno.args[1] ?? 1_000);
@@ -23,8 +27,29 @@ const quiet = { info() {}, warn: console.warn, error: console.error };
 const sqlite = (durability: "sync" | "interval", worker: boolean) => (dir: string) =>
   new SqliteStore({ dir, durability, commitIntervalMs: 10, worker, logger: quiet });
 
+// A throw-away redis-server (append-only file on, as in production): the cluster's store, plain
+// and as a cluster node writes (every commit one fenced script carrying the epoch, see
+// src/redis/fence.ts).
+const redis = await startRedis({ aof: true });
+const EPOCH_KEY = "bench:epoch";
+await redis.cli("set", EPOCH_KEY, "1");
+let redisRuns = 0;
+const redisStore = (fence: boolean) => () => {
+  const store = new RedisStore({
+    mode: "normal",
+    host: "127.0.0.1",
+    port: redis.port,
+    keyPrefix: `bench${++redisRuns}:`,
+    logger: quiet,
+  });
+  if (fence) store.setFence({ key: EPOCH_KEY, epoch: "1", valid: () => "1" });
+  return store;
+};
+
 const variants: Variant[] = [
   { name: "memory", make: () => new MemoryStore() },
+  { name: "redis", make: redisStore(false) },
+  { name: "redis fenced (cluster)", make: redisStore(true) },
   { name: "sqlite sync worker", make: sqlite("sync", true) },
   { name: "sqlite sync in-thread", make: sqlite("sync", false) },
   { name: "sqlite interval worker", make: sqlite("interval", true) },
@@ -96,3 +121,4 @@ for (const ackRemoves of [false, true]) {
     }
   }
 }
+await redis.stop();
