@@ -155,3 +155,30 @@ Deno.test("held queued deliveries are written when the subscriber goes offline a
     }
   });
 });
+
+Deno.test("a held queued delivery an ACL reload no longer allows is never written", async () => {
+  const store = new RecordingStore();
+  let secretDenied = false;
+  const authorizer = {
+    canPublish: () => true,
+    canSubscribe: (_c: unknown, filter: string) => !(secretDenied && filter.startsWith("q/secret")),
+  };
+  await withBroker(async (b) => {
+    const sub = await connected(b, "sub", { clean: false });
+    await subscribe(sub, [["q/#", 1]]);
+    const pub = await connected(b, "pub");
+    await pub.send(publish("q/open", "m0", 1, { packetId: 1 }));
+    await pub.send(publish("q/secret/x", "m1", 1, { packetId: 2 }));
+    await pub.send(publish("q/open", "m2", 1, { packetId: 3 }));
+    assert.deepEqual(await receive(sub, 1, false), ["m0"]);
+    secretDenied = true;
+    b.reauthorizeAll();
+    for (let i = 0; i < 3; i++) await pub.next("puback");
+    await waitFor(() => store.puts.length === 2, 3000, "the deliveries left to be written");
+    assert.deepEqual(store.puts.map((p) => p.payload).sort(), ["m0", "m2"]);
+    await sub.send({ type: "puback", packetId: 1 });
+    assert.deepEqual(await receive(sub, 1, true), ["m2"]);
+    sub.close();
+    pub.close();
+  }, { store, authorizer, options: { durable: true, maxInflight: 1 } });
+});
