@@ -70,7 +70,6 @@ export class Delivery {
       return;
     }
     const c = s.client;
-    const options = this.#options;
     if (qos === 0) {
       if (c && c.state === "connected" && !c.congested) {
         if (c.v5 !== null) {
@@ -98,6 +97,17 @@ export class Delivery {
       this.#send(s, c, entry, true, single);
       return;
     }
+    this.#enqueue(s, c, entry);
+  }
+
+  /**
+   * Queues `entry` (the client is offline, behind, or its in-flight window is full), within the
+   * session's and the node's limits and by the full-queue policy. Apart from deliver: the path
+   * every delivery takes stays small.
+   */
+  #enqueue(s: Session, c: ClientOutput | null, entry: OutboundEntry): void {
+    const msg = entry.message;
+    const options = this.#options;
     compact(msg);
     const size = msg.payload.byteLength;
     if (
@@ -126,7 +136,7 @@ export class Delivery {
     }
     s.enqueue(entry);
     if (
-      qos === 1 && s.persistent && c && c.state === "connected" && !c.congested &&
+      entry.qos === 1 && s.persistent && c && c.state === "connected" && !c.congested &&
       s.backlog === null && VolatileDeliveries.isAckable(msg)
     ) {
       // Queued only behind a full in-flight window of a client that keeps reading: it is
