@@ -22,6 +22,8 @@ export interface PublishTemplate {
   bytes: Uint8Array;
   /** -1 for QoS 0. */
   packetIdOffset: number;
+  /** Where the payload starts; it runs to the end. */
+  payloadOffset: number;
 }
 
 /**

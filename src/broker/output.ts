@@ -7,7 +7,7 @@
  * before the store has committed (acks of persisted messages, QoS 2 deliveries to persistent
  * sessions) waits behind a commit barrier; later output queues behind it to keep order.
  */
-import { publishSizeV4, writePublishV4 } from "../codec/encoder.ts";
+import { publishSizeV4, writePublishHeaderV4, writePublishV4 } from "../codec/encoder.ts";
 import type { ProtocolVersion, QoS } from "../codec/packets.ts";
 import { utf8Length } from "../codec/utf8.ts";
 import type { Logger } from "../log.ts";
@@ -34,6 +34,16 @@ export interface OutputHost {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Payloads at least this large go to the transport as they are, behind the PUBLISH's header,
+ * rather than copied into the output buffer: a copy (and a fresh zeroed buffer of that size,
+ * soon garbage) costs more than the extra write. Payloads are never changed once received.
+ */
+export const BY_REFERENCE_BYTES = 16 * 1024;
+
+/** No output handed over by reference (most connections, most of the time): no array. */
+const NO_SPILL: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
 
 /**
  * Output held until `barrier` (a store commit) resolves, packed into one buffer: an ack or a
@@ -109,6 +119,12 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   #buf: Uint8Array | null = null;
   #len = 0;
   /**
+   * Output that goes before #buf's: earlier buffer contents and large payloads handed over by
+   * reference (see BY_REFERENCE_BYTES), in order, and how many bytes they hold.
+   */
+  #spill: Uint8Array[] = NO_SPILL;
+  #spillBytes = 0;
+  /**
    * Capacity for the next output buffer (the last write's size), so it rarely has to grow. The
    * first one (a CONNACK, typically) is small enough for V8 to keep in its heap: no separate
    * allocation of the bytes per connection.
@@ -151,7 +167,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
 
   /** Bytes waiting to be written (buffered plus the write in progress). */
   get buffered(): number {
-    return this.#len + this.#writingBytes;
+    return this.#len + this.#spillBytes + this.#writingBytes;
   }
 
   /** True while the client is not keeping up; QoS 0 is dropped and feeding stops. */
@@ -244,10 +260,27 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     const seg = this.#gateFor(durable);
     if (t.packetIdOffset < 0) {
       if (seg) seg.append(t.bytes);
-      else this.enqueue(t.bytes);
+      else if (t.bytes.byteLength - t.payloadOffset >= BY_REFERENCE_BYTES) {
+        this.#byReference(t.bytes);
+        this.#queued();
+      } else this.enqueue(t.bytes);
       return;
     }
     const n = t.bytes.byteLength;
+    if (!seg && n - t.payloadOffset >= BY_REFERENCE_BYTES) {
+      // Only the header is copied and patched; the payload follows from the shared template.
+      const h = t.payloadOffset;
+      const buf = this.#room(h);
+      const at = this.#len;
+      buf.set(t.bytes.subarray(0, h), at);
+      buf[at + t.packetIdOffset] = packetId >> 8;
+      buf[at + t.packetIdOffset + 1] = packetId & 0xff;
+      if (dup) buf[at] |= 0x08;
+      this.#len = at + h;
+      this.#byReference(t.bytes.subarray(h));
+      this.#queued();
+      return;
+    }
     let buf: Uint8Array;
     let at: number;
     if (seg) {
@@ -291,7 +324,24 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       return true;
     }
     const topicBytes = utf8Length(msg.topic);
-    const n = publishSizeV4(topicBytes, msg.payload.byteLength, qos);
+    const size = msg.payload.byteLength;
+    if (size >= BY_REFERENCE_BYTES) {
+      const h = publishSizeV4(topicBytes, size, qos) - size;
+      this.#len = writePublishHeaderV4(
+        this.#room(h),
+        this.#len,
+        msg.topic,
+        topicBytes,
+        size,
+        qos,
+        retain,
+        packetId,
+      );
+      this.#byReference(msg.payload);
+      this.#queued();
+      return true;
+    }
+    const n = publishSizeV4(topicBytes, size, qos);
     const buf = this.#room(n);
     this.#len = writePublishV4(
       buf,
@@ -369,6 +419,22 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     return buf;
   }
 
+  /**
+   * Queues `bytes` as they are, after everything buffered so far (which moves to #spill, so that
+   * the order holds); later output starts a new buffer.
+   */
+  #byReference(bytes: Uint8Array): void {
+    if (this.#spill === NO_SPILL) this.#spill = [];
+    if (this.#len > 0) {
+      this.#spill.push(this.#buf!.subarray(0, this.#len));
+      this.#spillBytes += this.#len;
+      this.#buf = null;
+      this.#len = 0;
+    }
+    this.#spill.push(bytes);
+    this.#spillBytes += bytes.byteLength;
+  }
+
   /** Appends bytes to the output buffer, past any gate (CONNACK refusals use it directly). */
   protected enqueue(bytes: Uint8Array): void {
     const n = bytes.byteLength;
@@ -405,18 +471,41 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   #flush(): void {
     this.#flags &= ~FLUSH_SCHEDULED;
     if (this.#flags & WRITING || this.state === "closed") return;
-    while (this.#len > 0) {
-      const n = this.#len;
-      const buf = this.#buf!;
-      const out = n === buf.byteLength ? buf : buf.subarray(0, n);
-      // The written buffer belongs to the transport from now on: start a new one.
-      this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
-      this.#buf = null;
-      this.#len = 0;
+    while (this.#len > 0 || this.#spillBytes > 0) {
+      let out: Uint8Array | null = null;
+      let parts: Uint8Array[] | null = null;
+      let n: number;
+      if (this.#spillBytes > 0 && this.io.writeMany !== undefined) {
+        // The spill, then the buffer's bytes, in one system call.
+        parts = this.#spill;
+        n = this.#spillBytes;
+        if (this.#len > 0) {
+          parts.push(this.#buf!.subarray(0, this.#len));
+          n += this.#len;
+          this.#buf = null;
+          this.#len = 0;
+        }
+        this.#spill = NO_SPILL;
+        this.#spillBytes = 0;
+      } else if (this.#spillBytes > 0) {
+        // What was queued before the buffer's bytes goes first.
+        out = this.#spill.shift()!;
+        n = out.byteLength;
+        this.#spillBytes -= n;
+        if (this.#spillBytes === 0) this.#spill = NO_SPILL;
+      } else {
+        n = this.#len;
+        const buf = this.#buf!;
+        out = n === buf.byteLength ? buf : buf.subarray(0, n);
+        // The written buffer belongs to the transport from now on: start a new one.
+        this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
+        this.#buf = null;
+        this.#len = 0;
+      }
       this.host.stats.bytesOut += n;
       let wait: Promise<void> | undefined;
       try {
-        wait = this.io.write(out);
+        wait = parts !== null ? this.io.writeMany!(parts) : this.io.write(out!);
       } catch (err) {
         this.#writeFailed(err);
         return;
@@ -458,7 +547,10 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     this.closeReason = reason;
     // Nothing more is read from a connection on its way out.
     this.io.pause();
-    if ((this.#flags & WRITING) === 0 && this.#len === 0 && this.#gate.length === 0) {
+    if (
+      (this.#flags & WRITING) === 0 && this.#len === 0 && this.#spillBytes === 0 &&
+      this.#gate.length === 0
+    ) {
       queueMicrotask(() => this.#finish());
     } else {
       // A peer that never reads must not keep the socket forever.
@@ -478,10 +570,16 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
    */
   protected writeLast(last: Uint8Array, done: () => void): void {
     let out = last;
-    if (this.#buf !== null && this.#len > 0) {
-      out = new Uint8Array(this.#len + last.byteLength);
-      out.set(this.#buf.subarray(0, this.#len));
-      out.set(last, this.#len);
+    const buffered = this.#spillBytes + this.#len;
+    if (buffered > 0) {
+      out = new Uint8Array(buffered + last.byteLength);
+      let at = 0;
+      for (const part of this.#spill) {
+        out.set(part, at);
+        at += part.byteLength;
+      }
+      if (this.#len > 0) out.set(this.#buf!.subarray(0, this.#len), at);
+      out.set(last, buffered);
     }
     this.discardOutput();
     const stats = this.host.stats;
@@ -509,6 +607,8 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   protected discardOutput(): void {
     this.#buf = null;
     this.#len = 0;
+    this.#spill = NO_SPILL;
+    this.#spillBytes = 0;
     this.#gate = NO_GATE;
   }
 }

@@ -154,12 +154,13 @@ function encodeConnack(p: ConnackPacket, version: ProtocolVersion): Uint8Array {
 
 /**
  * Fast path for fan-out: the bytes of a PUBLISH plus where its packet id sits, so a copy can be
- * patched per subscriber; packetIdOffset is -1 for QoS 0.
+ * patched per subscriber (packetIdOffset is -1 for QoS 0), and where its payload starts (it runs
+ * to the end), so a large one can be sent without copying it.
  */
 export function encodePublish(
   p: PublishPacket,
   version: ProtocolVersion,
-): { bytes: Uint8Array; packetIdOffset: number } {
+): { bytes: Uint8Array; packetIdOffset: number; payloadOffset: number } {
   const v5 = version === 5;
   const topicSize = stringSize(p.topic);
   const propsLength = v5 ? propertiesLength(p.properties) : 0;
@@ -175,7 +176,7 @@ export function encodePublish(
   }
   if (v5) pos = writeProperties(buf, pos, p.properties, propsLength);
   buf.set(p.payload, pos);
-  return { bytes: buf, packetIdOffset };
+  return { bytes: buf, packetIdOffset, payloadOffset: pos };
 }
 
 /**
@@ -201,12 +202,30 @@ export function writePublishV4(
   retain: boolean,
   packetId: number,
 ): number {
-  buf[pos] = 0x30 | (qos << 1) | (retain ? 0x01 : 0);
-  pos = writeVbi(buf, pos + 1, 2 + topicBytes + (qos > 0 ? 2 : 0) + payload.length);
-  pos = writeString(buf, pos, topic);
-  if (qos > 0) pos = writeU16(buf, pos, packetId);
+  pos = writePublishHeaderV4(buf, pos, topic, topicBytes, payload.length, qos, retain, packetId);
   buf.set(payload, pos);
   return pos + payload.length;
+}
+
+/**
+ * Writes all of a 3.1/3.1.1 PUBLISH but its payload of `payloadLength` bytes, which the caller
+ * sends right after (sized by publishSizeV4 minus the payload); returns the end position.
+ */
+export function writePublishHeaderV4(
+  buf: Uint8Array,
+  pos: number,
+  topic: string,
+  topicBytes: number,
+  payloadLength: number,
+  qos: QoS,
+  retain: boolean,
+  packetId: number,
+): number {
+  buf[pos] = 0x30 | (qos << 1) | (retain ? 0x01 : 0);
+  pos = writeVbi(buf, pos + 1, 2 + topicBytes + (qos > 0 ? 2 : 0) + payloadLength);
+  pos = writeString(buf, pos, topic);
+  if (qos > 0) pos = writeU16(buf, pos, packetId);
+  return pos;
 }
 
 /**

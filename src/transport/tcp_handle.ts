@@ -26,6 +26,7 @@ interface TcpHandle {
   readStart(): number;
   readStop(): number;
   writeBuffer(req: WriteReq, data: Uint8Array): number;
+  writev(req: WriteReq, chunks: Uint8Array[], allBuffers: boolean): number;
   getpeername(out: { address?: string; port?: number }): number;
   setNoDelay(on: boolean): number;
   close(cb?: () => void): void;
@@ -45,7 +46,7 @@ interface WriteReq {
    * did not take at once, so the request must hold them alive until it completes: a collected
    * buffer made the rest fail with EFAULT (or go out as whatever memory took its place).
    */
-  buffer?: Uint8Array;
+  buffer?: Uint8Array | Uint8Array[];
   resolve?: () => void;
   reject?: (err: Error) => void;
 }
@@ -75,7 +76,15 @@ export function nativeTcp(): Native | null {
     const tcp = binding("tcp_wrap");
     const stream = binding("stream_wrap");
     const proto = tcp?.TCP?.prototype;
-    const methods = ["readStart", "readStop", "writeBuffer", "getpeername", "setNoDelay", "close"];
+    const methods = [
+      "readStart",
+      "readStop",
+      "writeBuffer",
+      "writev",
+      "getpeername",
+      "setNoDelay",
+      "close",
+    ];
     const numbers = ["kReadBytesOrError", "kArrayBufferOffset", "kLastWriteWasAsync"];
     if (
       proto && methods.every((m) => typeof proto[m] === "function") &&
@@ -296,6 +305,21 @@ function connectionClass(
       // The socket buffer is full: the rest goes out from the event loop, which calls
       // oncomplete.
       req.buffer = bytes;
+      return new Promise<void>((resolve, reject) => {
+        req.resolve = resolve;
+        req.reject = reject;
+      });
+    }
+
+    writeMany(chunks: Uint8Array[]): Promise<void> | undefined {
+      if (this.#flags & CLOSED) return Promise.reject(new Error("socket is closed"));
+      const req = new n.WriteWrap();
+      req.handle = this;
+      req.oncomplete = onWriteComplete;
+      const err = this.writev(req, chunks, true);
+      if (err < 0) return Promise.reject(errnoError(err, "write"));
+      if (!n.state[n.kLastWriteWasAsync]) return undefined;
+      req.buffer = chunks;
       return new Promise<void>((resolve, reject) => {
         req.resolve = resolve;
         req.reject = reject;

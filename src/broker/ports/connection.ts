@@ -55,4 +55,9 @@ export interface RawIo {
    * the writer should wait (the transport's buffer is full); it rejects if the connection failed.
    */
   write(bytes: Uint8Array): Promise<void> | undefined;
+  /**
+   * As `write`, for several buffers that leave in this order, in one system call where the
+   * transport can (absent: the caller writes them one by one).
+   */
+  writeMany?(chunks: Uint8Array[]): Promise<void> | undefined;
 }
