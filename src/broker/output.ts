@@ -16,6 +16,7 @@ import type { Mqtt5Connection } from "./mqtt5.ts";
 import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
 import type { RawIo } from "./ports/connection.ts";
 import type { BrokerStats } from "./stats.ts";
+import { BY_REFERENCE_BYTES, GateSegment, joined, NO_SPILL } from "./output_parts.ts";
 
 export type ClientState = "new" | "connecting" | "connected" | "closed";
 
@@ -31,50 +32,6 @@ export interface OutputHost {
   congested(client: ClientOutput): void;
   /** The client has room again: queued deliveries may flow. */
   drained(client: ClientOutput): void;
-}
-
-const EMPTY = new Uint8Array(0);
-
-/**
- * Payloads at least this large go to the transport as they are, behind the PUBLISH's header,
- * rather than copied into the output buffer: a copy (and a fresh zeroed buffer of that size,
- * soon garbage) costs more than the extra write. Payloads are never changed once received.
- */
-export const BY_REFERENCE_BYTES = 16 * 1024;
-
-/** No output handed over by reference (most connections, most of the time): no array. */
-const NO_SPILL: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
-
-/**
- * Output held until `barrier` (a store commit) resolves, packed into one buffer: an ack or a
- * PUBLISH behind a commit is a few bytes appended, not a buffer of its own.
- */
-class GateSegment {
-  readonly barrier: Promise<void>;
-  buf: Uint8Array;
-  len: number;
-
-  /** `first` is adopted, not copied; it has no spare room, so nothing is ever written into it. */
-  constructor(barrier: Promise<void>, first: Uint8Array = EMPTY) {
-    this.barrier = barrier;
-    this.buf = first;
-    this.len = first.byteLength;
-  }
-
-  /** The buffer with room for `n` more bytes at `len`. */
-  room(n: number): Uint8Array {
-    if (this.buf.byteLength - this.len < n) {
-      const next = new Uint8Array(Math.max(this.len + n, this.buf.byteLength * 2, 64));
-      next.set(this.buf.subarray(0, this.len));
-      this.buf = next;
-    }
-    return this.buf;
-  }
-
-  append(bytes: Uint8Array): void {
-    this.room(bytes.byteLength).set(bytes, this.len);
-    this.len += bytes.byteLength;
-  }
 }
 
 // ClientOutput#flags: one field for what would be three booleans (8 bytes each per connection).
@@ -258,29 +215,9 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   sendPublish(t: PublishTemplate, packetId: number, dup: boolean, durable = false): void {
     if (this.state === "closed") return;
     const seg = this.#gateFor(durable);
-    if (t.packetIdOffset < 0) {
-      if (seg) seg.append(t.bytes);
-      else if (t.bytes.byteLength - t.payloadOffset >= BY_REFERENCE_BYTES) {
-        this.#byReference(t.bytes);
-        this.#queued();
-      } else this.enqueue(t.bytes);
-      return;
-    }
-    const n = t.bytes.byteLength;
-    if (!seg && n - t.payloadOffset >= BY_REFERENCE_BYTES) {
-      // Only the header is copied and patched; the payload follows from the shared template.
-      const h = t.payloadOffset;
-      const buf = this.#room(h);
-      const at = this.#len;
-      buf.set(t.bytes.subarray(0, h), at);
-      buf[at + t.packetIdOffset] = packetId >> 8;
-      buf[at + t.packetIdOffset + 1] = packetId & 0xff;
-      if (dup) buf[at] |= 0x08;
-      this.#len = at + h;
-      this.#byReference(t.bytes.subarray(h));
-      this.#queued();
-      return;
-    }
+    const all = t.bytes.byteLength;
+    // A large payload follows from the shared template by reference: only the header is copied.
+    const n = !seg && all - t.payloadOffset >= BY_REFERENCE_BYTES ? t.payloadOffset : all;
     let buf: Uint8Array;
     let at: number;
     if (seg) {
@@ -292,10 +229,13 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       at = this.#len;
       this.#len = at + n;
     }
-    buf.set(t.bytes, at);
-    buf[at + t.packetIdOffset] = packetId >> 8;
-    buf[at + t.packetIdOffset + 1] = packetId & 0xff;
+    buf.set(n === all ? t.bytes : t.bytes.subarray(0, n), at);
+    if (t.packetIdOffset >= 0) {
+      buf[at + t.packetIdOffset] = packetId >> 8;
+      buf[at + t.packetIdOffset + 1] = packetId & 0xff;
+    }
     if (dup) buf[at] |= 0x08;
+    if (n !== all) this.#byReference(t.bytes.subarray(n));
     if (!seg) this.#queued();
   }
 
@@ -472,40 +412,12 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     this.#flags &= ~FLUSH_SCHEDULED;
     if (this.#flags & WRITING || this.state === "closed") return;
     while (this.#len > 0 || this.#spillBytes > 0) {
-      let out: Uint8Array | null = null;
-      let parts: Uint8Array[] | null = null;
-      let n: number;
-      if (this.#spillBytes > 0 && this.io.writeMany !== undefined) {
-        // The spill, then the buffer's bytes, in one system call.
-        parts = this.#spill;
-        n = this.#spillBytes;
-        if (this.#len > 0) {
-          parts.push(this.#buf!.subarray(0, this.#len));
-          n += this.#len;
-          this.#buf = null;
-          this.#len = 0;
-        }
-        this.#spill = NO_SPILL;
-        this.#spillBytes = 0;
-      } else if (this.#spillBytes > 0) {
-        // What was queued before the buffer's bytes goes first.
-        out = this.#spill.shift()!;
-        n = out.byteLength;
-        this.#spillBytes -= n;
-        if (this.#spillBytes === 0) this.#spill = NO_SPILL;
-      } else {
-        n = this.#len;
-        const buf = this.#buf!;
-        out = n === buf.byteLength ? buf : buf.subarray(0, n);
-        // The written buffer belongs to the transport from now on: start a new one.
-        this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
-        this.#buf = null;
-        this.#len = 0;
-      }
+      const n = this.#len + this.#spillBytes;
+      const out = this.#spillBytes > 0 ? this.#takeAll() : this.#takeBuffer();
       this.host.stats.bytesOut += n;
       let wait: Promise<void> | undefined;
       try {
-        wait = parts !== null ? this.io.writeMany!(parts) : this.io.write(out!);
+        wait = out instanceof Uint8Array ? this.io.write(out) : this.io.writeMany!(out);
       } catch (err) {
         this.#writeFailed(err);
         return;
@@ -525,6 +437,28 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
       if (this.state === "connected") this.host.drained(this);
     }
     if (this.#flags & ENDING && this.#gate.length === 0) this.#finish();
+  }
+
+  /** The buffer's bytes, which belong to the transport from now on: a new buffer starts. */
+  #takeBuffer(): Uint8Array {
+    const n = this.#len;
+    const buf = this.#buf!;
+    this.#hint = n < 256 ? 256 : n > 65536 ? 65536 : n;
+    this.#buf = null;
+    this.#len = 0;
+    return n === buf.byteLength ? buf : buf.subarray(0, n);
+  }
+
+  /**
+   * The spill and then the buffer's bytes: as they are for a transport that writes several
+   * buffers in one call, else joined (the one copy a by-reference payload then costs).
+   */
+  #takeAll(): Uint8Array | Uint8Array[] {
+    const parts = this.#spill;
+    if (this.#len > 0) parts.push(this.#takeBuffer());
+    this.#spill = NO_SPILL;
+    this.#spillBytes = 0;
+    return this.io.writeMany !== undefined ? parts : joined(parts);
   }
 
   /** The transport took a write it had made us wait for: room again. */
@@ -569,18 +503,13 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
    * socket is closed behind it.
    */
   protected writeLast(last: Uint8Array, done: () => void): void {
-    let out = last;
-    const buffered = this.#spillBytes + this.#len;
-    if (buffered > 0) {
-      out = new Uint8Array(buffered + last.byteLength);
-      let at = 0;
-      for (const part of this.#spill) {
-        out.set(part, at);
-        at += part.byteLength;
-      }
-      if (this.#len > 0) out.set(this.#buf!.subarray(0, this.#len), at);
-      out.set(last, buffered);
-    }
+    const out = this.#spillBytes + this.#len > 0
+      ? joined([
+        ...this.#spill,
+        ...(this.#len > 0 ? [this.#buf!.subarray(0, this.#len)] : []),
+        last,
+      ])
+      : last;
     this.discardOutput();
     const stats = this.host.stats;
     stats.bytesOut += out.byteLength;

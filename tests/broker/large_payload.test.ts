@@ -4,7 +4,7 @@
  * each, in order with the output around them.
  */
 import assert from "node:assert/strict";
-import { BY_REFERENCE_BYTES } from "../../src/broker/output.ts";
+import { BY_REFERENCE_BYTES } from "../../src/broker/output_parts.ts";
 import { connected, publish, subscribe, withBroker } from "./harness.ts";
 
 function bytes(size: number, fill: number): Uint8Array {
