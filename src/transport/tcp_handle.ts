@@ -295,31 +295,27 @@ function connectionClass(
     }
 
     write(bytes: Uint8Array): Promise<void> | undefined {
+      return this.#write(bytes);
+    }
+
+    /** Several buffers in one system call (the native handle's writev). */
+    writeMany(chunks: Uint8Array[]): Promise<void> | undefined {
+      return this.#write(chunks);
+    }
+
+    #write(data: Uint8Array | Uint8Array[]): Promise<void> | undefined {
       if (this.#flags & CLOSED) return Promise.reject(new Error("socket is closed"));
       const req = new n.WriteWrap();
       req.handle = this;
       req.oncomplete = onWriteComplete;
-      const err = this.writeBuffer(req, bytes);
+      const err = data instanceof Uint8Array
+        ? this.writeBuffer(req, data)
+        : this.writev(req, data, true);
       if (err < 0) return Promise.reject(errnoError(err, "write"));
       if (!n.state[n.kLastWriteWasAsync]) return undefined;
       // The socket buffer is full: the rest goes out from the event loop, which calls
       // oncomplete.
-      req.buffer = bytes;
-      return new Promise<void>((resolve, reject) => {
-        req.resolve = resolve;
-        req.reject = reject;
-      });
-    }
-
-    writeMany(chunks: Uint8Array[]): Promise<void> | undefined {
-      if (this.#flags & CLOSED) return Promise.reject(new Error("socket is closed"));
-      const req = new n.WriteWrap();
-      req.handle = this;
-      req.oncomplete = onWriteComplete;
-      const err = this.writev(req, chunks, true);
-      if (err < 0) return Promise.reject(errnoError(err, "write"));
-      if (!n.state[n.kLastWriteWasAsync]) return undefined;
-      req.buffer = chunks;
+      req.buffer = data;
       return new Promise<void>((resolve, reject) => {
         req.resolve = resolve;
         req.reject = reject;
