@@ -2,8 +2,9 @@
  * Volatile deliveries: a QoS 1 message sent at once to an online persistent session, or queued
  * behind its full in-flight window while it keeps reading, is not written to the store straight
  * away. The publisher's PUBACK waits until every such delivery is either acknowledged by its
- * subscriber (then nothing is ever written) or, after the grace period, written and committed. Nothing acknowledged can be lost: until the publisher has its
- * PUBACK it resends after a crash. Healthy subscribers thus cost the store nothing.
+ * subscriber (then nothing is ever written) or, after the grace period, written and committed.
+ * Nothing acknowledged can be lost: until the publisher has its PUBACK it resends after a crash.
+ * Healthy subscribers thus cost the store nothing.
  *
  * A cluster node does the same for the messages it reads from its own stream (other nodes'
  * publishers, ClusterHost.deliverHeld): there the stream entry's XACK is what waits, and until
