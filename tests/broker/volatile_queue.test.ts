@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import type { OutboundEntry } from "../../src/broker/model.ts";
 import { VOLATILE_GRACE_MS } from "../../src/broker/volatile.ts";
+import type { Broker } from "../../src/broker/broker.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import {
   connected,
@@ -35,6 +36,16 @@ class RecordingStore extends MemoryStore {
   }
 }
 
+/** A persistent subscriber "sub" to `filter` at QoS 1 (SUBACK received), and a publisher "pub". */
+async function subscriberAndPublisher(
+  b: Broker,
+  filter: string,
+): Promise<{ sub: MemoryClient; pub: MemoryClient }> {
+  const sub = await connected(b, "sub", { clean: false });
+  await subscribe(sub, [[filter, 1]]);
+  return { sub, pub: await connected(b, "pub") };
+}
+
 /** Sends QoS 1 PUBLISHes m0..m(n-1) with packet ids 1..n without waiting for their PUBACKs. */
 async function publishMany(pub: MemoryClient, n: number): Promise<void> {
   for (let i = 0; i < n; i++) await pub.send(publish("q/t", `m${i}`, 1, { packetId: i + 1 }));
@@ -54,9 +65,7 @@ async function receive(sub: MemoryClient, n: number, ack: boolean): Promise<stri
 Deno.test("QoS 1 messages queued behind a full in-flight window and acknowledged in time are never written", async () => {
   const store = new RecordingStore();
   await withBroker(async (b) => {
-    const sub = await connected(b, "sub", { clean: false });
-    await subscribe(sub, [["q/t", 1]]);
-    const pub = await connected(b, "pub");
+    const { sub, pub } = await subscriberAndPublisher(b, "q/t");
     await publishMany(pub, 10);
     assert.deepEqual(await receive(sub, 10, true), Array.from({ length: 10 }, (_, i) => `m${i}`));
     for (let i = 0; i < 10; i++) await pub.next("puback");
@@ -69,9 +78,7 @@ Deno.test("QoS 1 messages queued behind a full in-flight window and acknowledged
 Deno.test("a queued QoS 1 message left unacknowledged is written after the grace period, and its publisher's ack waits for it", async () => {
   const store = new RecordingStore();
   await withBroker(async (b) => {
-    const sub = await connected(b, "sub", { clean: false });
-    await subscribe(sub, [["q/t", 1]]);
-    const pub = await connected(b, "pub");
+    const { sub, pub } = await subscriberAndPublisher(b, "q/t");
     const sentAt = Date.now();
     await publishMany(pub, 2);
     // The first is in flight (unacknowledged), the second queued behind it (window of one).
@@ -98,9 +105,7 @@ Deno.test("a queued QoS 1 message left unacknowledged is written after the grace
 Deno.test("held queued deliveries dropped by the drop-oldest policy are never written", async () => {
   const store = new RecordingStore();
   await withBroker(async (b) => {
-    const sub = await connected(b, "sub", { clean: false });
-    await subscribe(sub, [["q/t", 1]]);
-    const pub = await connected(b, "pub");
+    const { sub, pub } = await subscriberAndPublisher(b, "q/t");
     // m0 in flight, m1 and m2 queued, then m3 and m4 push them out of a queue of two.
     await publishMany(pub, 5);
     assert.deepEqual(await receive(sub, 1, false), ["m0"]);
@@ -127,9 +132,7 @@ Deno.test("held queued deliveries are written when the subscriber goes offline a
     const options = { durable: true, maxInflight: 1 };
     const b1 = makeBroker({ store: sqliteStore(dir), options });
     await b1.start();
-    const sub = await connected(b1, "sub", { clean: false });
-    await subscribe(sub, [["q/t", 1]]);
-    const pub = await connected(b1, "pub");
+    const { sub, pub } = await subscriberAndPublisher(b1, "q/t");
     await publishMany(pub, 3);
     assert.deepEqual(await receive(sub, 1, false), ["m0"]);
     // Gone well within the grace period, and the broker stopped right after (before the grace
@@ -164,9 +167,7 @@ Deno.test("a held queued delivery an ACL reload no longer allows is never writte
     canSubscribe: (_c: unknown, filter: string) => !(secretDenied && filter.startsWith("q/secret")),
   };
   await withBroker(async (b) => {
-    const sub = await connected(b, "sub", { clean: false });
-    await subscribe(sub, [["q/#", 1]]);
-    const pub = await connected(b, "pub");
+    const { sub, pub } = await subscriberAndPublisher(b, "q/#");
     await pub.send(publish("q/open", "m0", 1, { packetId: 1 }));
     await pub.send(publish("q/secret/x", "m1", 1, { packetId: 2 }));
     await pub.send(publish("q/open", "m2", 1, { packetId: 3 }));
