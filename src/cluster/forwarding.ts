@@ -15,6 +15,7 @@ import { callBuffer, isRedisError, sleep } from "../redis/commands.ts";
 import type { RedisClient } from "../redis/conn.ts";
 import type { LinkContext } from "./context.ts";
 import { Outbox } from "./outbox.ts";
+import { FIELD, redisOutboxTransport } from "./outbox_transport.ts";
 import { RecentIds } from "./recent_ids.ts";
 import { MAX_ACK_READS, MAX_UNACKED, StreamAcks, Unsettled } from "./stream_acks.ts";
 import { decodeFrames, encodeWire, idParts } from "./wire.ts";
@@ -33,8 +34,6 @@ const GROUP = "mqttwk";
  * wait for one store flush, stalling the stream for seconds under overload.
  */
 const READ_COUNT = 64;
-/** The field of a stream entry holding the wire frame. */
-const FIELD = "m";
 
 /** Sends messages to the nodes that route them, and delivers what other nodes sent here. */
 export class Forwarder {
@@ -66,13 +65,7 @@ export class Forwarder {
   ) {
     this.#recent = new RecentIds(recentIds);
     this.acks = new StreamAcks(ctx, GROUP);
-    const { keys } = ctx;
-    this.outbox = new Outbox({
-      stream: (node, frame) =>
-        out.xadd(keys.stream(node), "MAXLEN", "~", streamMaxLen, "*", FIELD, frame as Buffer),
-      channel: (node, frame) =>
-        out.publish(keys.channel(`node:${node}:m`), frame as Buffer).catch(() => {}),
-    });
+    this.outbox = new Outbox(redisOutboxTransport(out, ctx.keys, streamMaxLen));
   }
 
   /** Ids first seen from now on are compared against this mark by drainStream. */

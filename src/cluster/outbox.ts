@@ -64,12 +64,21 @@ const MIN_BUFFER = 256;
  */
 const REUSED = 4096;
 /** Most spare buffers kept. */
-const SPARES = 8;
+const SPARES = 16;
+/**
+ * Bytes kept free in front of every frame the transport gets, and 2 after it (see
+ * OutboxTransport): room for the command around it.
+ */
+export const FRAMING_ROOM = 256;
+/** Where a batch's header starts in its buffer. */
+const START = FRAMING_ROOM;
 
 /**
  * Where batches go: one stream entry (resolves once Redis has it) or one channel message (may
  * return a promise that settles once Redis answered). The frame's buffer is reused once the
- * promise settled, never before.
+ * promise settled, never before. The FRAMING_ROOM bytes before the frame and the 2 after it are
+ * the outbox's own and unused: the transport may write the command around the frame there
+ * (redis/framed_command.ts) and send the frame without copying it.
  */
 export interface OutboxTransport {
   stream(node: string, frame: Buffer | Uint8Array): Promise<unknown>;
@@ -218,16 +227,18 @@ export class Outbox {
     this.#lastEnd = o.pos;
     b.pos = o.pos;
     b.count++;
-    if (b.count >= MAX_FRAMES || b.pos - BATCH_HEADER >= b.limit) this.#send(node, b, stream);
+    if (b.count >= MAX_FRAMES || b.pos - START - BATCH_HEADER >= b.limit) {
+      this.#send(node, b, stream);
+    }
   }
 
   /** `b`'s buffer, with room for `bytes` more after the header and what it holds. */
   #room(b: Batch, bytes: number): Buffer {
-    const need = (b.buf === null ? BATCH_HEADER : b.pos) + bytes;
+    const need = (b.buf === null ? START + BATCH_HEADER : b.pos) + bytes + 2;
     let buf = b.buf;
     if (buf === null) {
       buf = b.buf = this.#allocate(Math.max(b.hint, need));
-      b.pos = BATCH_HEADER;
+      b.pos = START + BATCH_HEADER;
     } else if (need > buf.byteLength) {
       const grown = this.#allocate(Math.max(need, buf.byteLength * 2));
       grown.set(buf.subarray(0, b.pos));
@@ -253,7 +264,9 @@ export class Outbox {
     buf.set(frame, p);
     b.pos = p + len;
     b.count++;
-    if (b.count >= MAX_FRAMES || b.pos - BATCH_HEADER >= b.limit) this.#send(node, b, stream);
+    if (b.count >= MAX_FRAMES || b.pos - START - BATCH_HEADER >= b.limit) {
+      this.#send(node, b, stream);
+    }
   }
 
   /** Keeps `buf` for a later batch (large ones only; a few at most). */
@@ -261,9 +274,14 @@ export class Outbox {
     if (buf.byteLength >= REUSED && this.#spares.length < SPARES) this.#spares.push(buf);
   }
 
-  /** A buffer of at least `size` bytes: a spare one if it is large enough. */
+  /**
+   * A buffer of at least `size` bytes: a spare one if it is large enough. Large ones are made in
+   * powers of two, so that a spare fits the next batch of about the same size: sized to each
+   * batch, half of them missed and were made anew.
+   */
   #allocate(size: number): Buffer {
     if (size >= REUSED) {
+      size = 2 ** Math.ceil(Math.log2(size));
       const spares = this.#spares;
       for (let i = spares.length - 1; i >= 0; i--) {
         if (spares[i].byteLength >= size) {
@@ -285,10 +303,11 @@ export class Outbox {
     let frame: Buffer;
     if (count === 1) frame = buf.subarray(b.first, b.pos);
     else {
-      writeBatchHeader(buf, count);
-      frame = buf.subarray(0, b.pos);
+      writeBatchHeader(buf.subarray(START), count);
+      frame = buf.subarray(START, b.pos);
     }
-    b.hint = Math.min(Math.max(b.pos + 64, MIN_BUFFER), b.limit + 1024);
+    // Capped so that a stream batch's buffer stays within 16 KiB (allocated in powers of two).
+    b.hint = Math.min(Math.max(b.pos + 64, MIN_BUFFER), START + b.limit + 512);
     b.buf = null;
     b.pos = 0;
     b.count = 0;
