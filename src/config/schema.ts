@@ -974,7 +974,7 @@ export const SCHEMA = [
     min: 1000,
     field: "clusterStreamMaxLen",
     doc: "Approximate cap on the entries of one node's stream in Redis (the QoS 1/2 messages " +
-      "forwarded to it; one entry holds one batch: a message, or up to 1,024 totalling ~15 KiB).",
+      "forwarded to it; one entry holds one batch: a message, or up to 1,024 totalling ~60 KiB).",
   },
 
   // --- HTTP / framework (original keys) --------------------------------------------------------
