@@ -113,6 +113,8 @@ async function runChild(root: string, shape: Shape, deliveries: number): Promise
     }
     pause() {}
     resume() {}
+    /** As plain TCP: a write that returned is done with its bytes (what is left is copied). */
+    readonly returnsBytes = true;
     write(bytes: Uint8Array): undefined {
       this.#scan(bytes);
       return undefined;

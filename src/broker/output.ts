@@ -17,6 +17,7 @@ import { type PublishTemplate, publishTemplate } from "./outgoing.ts";
 import type { RawIo } from "./ports/connection.ts";
 import type { BrokerStats } from "./stats.ts";
 import { BY_REFERENCE_BYTES, GateSegment, joined, NO_SPILL } from "./output_parts.ts";
+import { giveOutputBuffer, takeOutputBuffer } from "./output_buffers.ts";
 
 export type ClientState = "new" | "connecting" | "connected" | "closed";
 
@@ -350,10 +351,11 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
   #room(n: number): Uint8Array {
     let buf = this.#buf;
     if (buf === null) {
-      buf = this.#buf = new Uint8Array(n > this.#hint ? n : this.#hint);
+      buf = this.#buf = takeOutputBuffer(n > this.#hint ? n : this.#hint);
     } else if (buf.byteLength - this.#len < n) {
-      const next = new Uint8Array(Math.max(this.#len + n, buf.byteLength * 2, this.#hint));
+      const next = takeOutputBuffer(Math.max(this.#len + n, buf.byteLength * 2, this.#hint));
       next.set(buf.subarray(0, this.#len));
+      giveOutputBuffer(buf);
       buf = this.#buf = next;
     }
     return buf;
@@ -413,6 +415,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     if (this.#flags & WRITING || this.state === "closed") return;
     while (this.#len > 0 || this.#spillBytes > 0) {
       const n = this.#len + this.#spillBytes;
+      const whole = this.#spillBytes > 0 ? null : this.#buf;
       const out = this.#spillBytes > 0 ? this.#takeAll() : this.#takeBuffer();
       this.host.stats.bytesOut += n;
       let wait: Promise<void> | undefined;
@@ -431,6 +434,7 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
         });
         return;
       }
+      if (whole !== null && this.io.returnsBytes) giveOutputBuffer(whole);
     }
     if (this.#congestedSince !== 0 && !this.congested) {
       this.#congestedSince = 0;

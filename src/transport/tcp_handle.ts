@@ -298,6 +298,11 @@ function connectionClass(
       return this.#write(bytes);
     }
 
+    /** A write that returned undefined was taken by the socket whole (see #write). */
+    get returnsBytes(): boolean {
+      return true;
+    }
+
     /** Several buffers in one system call (the native handle's writev). */
     writeMany(chunks: Uint8Array[]): Promise<void> | undefined {
       return this.#write(chunks);

@@ -60,4 +60,9 @@ export interface RawIo {
    * transport can (absent: the caller writes them one by one).
    */
   writeMany?(chunks: Uint8Array[]): Promise<void> | undefined;
+  /**
+   * True when a write that returned undefined is done with its bytes (the kernel has them), so
+   * the caller may use them again; absent, the transport keeps what it was given.
+   */
+  readonly returnsBytes?: boolean;
 }
