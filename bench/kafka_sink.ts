@@ -65,14 +65,7 @@ export async function sinkRate(
   };
   const pump = () => {
     while (inflight < outstanding) {
-      const msg = {
-        id: `bench-${seq}`,
-        topic: `load/${seq & 7}`,
-        payload: body,
-        qos: 1,
-        retain: false,
-        createdAt: Date.now(),
-      } as unknown as StoredMessage;
+      const msg = record(`bench-${seq}`, seq, body);
       seq++;
       inflight++;
       const r = bridge.sink.accept(msg, from);
@@ -86,6 +79,18 @@ export async function sinkRate(
   const cpu = process.cpuUsage(cpu0);
   await bridge.stop();
   return { rate, cpuUsPerRecord: (cpu.user + cpu.system) / acked };
+}
+
+/** The `seq`th QoS 1 message offered: topics load/0 to load/7 (Kafka keys), 64 B by default. */
+function record(id: string, seq: number, payload: Uint8Array): StoredMessage {
+  return {
+    id,
+    topic: `load/${seq & 7}`,
+    payload,
+    qos: 1,
+    retain: false,
+    createdAt: Date.now(),
+  } as unknown as StoredMessage;
 }
 
 /** A started bridge (at-least-once, default settings) and the publisher its records come from. */
@@ -140,14 +145,7 @@ export async function sinkLatency(
     for (; due <= now && due < stop; due += 1000 / rate) {
       const sent = performance.now();
       const counted = sent - t0 >= WARM_UP_MS;
-      const msg = {
-        id: `bench-lat-${seq}`,
-        topic: `load/${seq & 7}`,
-        payload: body,
-        qos: 1,
-        retain: false,
-        createdAt: Date.now(),
-      } as unknown as StoredMessage;
+      const msg = record(`bench-lat-${seq}`, seq, body);
       seq++;
       open++;
       const acked = () => {
