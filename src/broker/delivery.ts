@@ -173,12 +173,14 @@ export class Delivery {
   /**
    * Sends retained messages while the client has room: never into a full buffer (where QoS 0
    * would be shed) nor into the queue (where they would count against its limit). Output held
-   * behind a commit does not count as buffered, so the feed waits for the gate too; the client's
-   * draining (or the gate's release) calls pump again.
+   * behind a commit (the SUBACK's) counts too: the first retained messages join it there, so
+   * live messages arriving during the commit follow them, as Mosquitto orders them. The
+   * client's draining (or the gate's release) calls pump again.
    */
   #feedRetained(s: Session, c: ClientOutput, feed: RetainedFeed): void {
     const maxInflight = this.#options.maxInflight;
-    while (!c.congested && !c.gated) {
+    const limit = this.#options.outboundBufferBytes;
+    while (c.buffered + c.gatedBytes <= limit) {
       const m = feed.peek();
       if (m === null) {
         s.retainedFeed = null;

@@ -133,9 +133,11 @@ export abstract class ClientOutput<H extends OutputHost = OutputHost> {
     return this.buffered > this.host.options.outboundBufferBytes;
   }
 
-  /** True while output waits behind a store commit (it does not count in `buffered`). */
-  get gated(): boolean {
-    return this.#gate.length > 0;
+  /** Bytes waiting behind store commits (they do not count in `buffered`). */
+  get gatedBytes(): number {
+    let n = 0;
+    for (const seg of this.#gate) n += seg.len;
+    return n;
   }
 
   /** ms since the client went over its outbound limit, 0 if it is not over it. */
