@@ -85,7 +85,17 @@ export class Delivery {
       }
       return;
     }
-    const entry: OutboundEntry = { seq: s.nextSeq++, message: msg, qos, retain, state: "queued" };
+    // Every field it gets later is in the literal: one added afterwards would give each entry a
+    // property store of its own (an allocation per QoS 1 delivery).
+    const entry: OutboundEntry = {
+      seq: s.nextSeq++,
+      message: msg,
+      qos,
+      retain,
+      state: "queued",
+      packetId: undefined,
+      heldAt: undefined,
+    };
     if (subscriptionIds !== null) entry.subscriptionIds = subscriptionIds;
     if (share !== undefined) entry.share = share;
     if (

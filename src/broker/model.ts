@@ -88,6 +88,8 @@ export interface OutboundEntry {
    * it if this one leaves. Not persisted: after a restart such entries stay with their session.
    */
   share?: string;
+  /** Its place among the deliveries held unwritten (volatile.ts), while held; never stored. */
+  heldAt?: number;
 }
 
 /** Everything a persistent session needs when it is resumed. */

@@ -115,7 +115,10 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     if (this.#used === 0) {
       // Empty again (the usual state between deliveries): start over, nothing to carry (every
       // place of the ring is undefined again, so it is kept unless large).
-      if (ring.length > KEPT_RING) this.#ring = NO_RING;
+      if (ring.length > KEPT_RING) {
+        spareRing(ring);
+        this.#ring = NO_RING;
+      }
       this.#head = 0;
       this.#count = 0;
       if (this.#keys.length > KEPT_SLOTS) {
@@ -174,8 +177,10 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     const old = this.#ring;
     const mask = old.length - 1;
     const size = ringSize(this.#used, MIN_SLOTS);
-    const ring: (T | undefined)[] = new Array(size).fill(undefined);
-    const index = new Int32Array(old.length);
+    const ring = ringArray<T>(size);
+    const index = old.length > MIN_SLOTS
+      ? slotArray(old.length, false)
+      : new Int32Array(old.length);
     let n = 0;
     for (let k = 0; k < this.#count; k++) {
       const at = (this.#head + k) & mask;
@@ -190,7 +195,12 @@ export class PacketIdTable<T> implements PacketIdView<T> {
     this.#ring = ring;
     this.#head = 0;
     this.#count = n;
-    if (old !== NO_RING) forget(old);
+    spareSlots(index);
+    if (old !== NO_RING) {
+      // Emptied, it serves the next table that grows (see forget for why it must be emptied).
+      old.fill(undefined);
+      spareRing(old);
+    }
   }
 
   /**
@@ -272,6 +282,32 @@ function spareSlots(a: Int32Array<ArrayBuffer>): void {
   if (n <= MIN_SLOTS || n > MAX_SPARE_SLOTS || spareBytes + a.byteLength > SPARE_BYTES) return;
   (spareArrays[Math.log2(n)] ??= []).push(a);
   spareBytes += a.byteLength;
+}
+
+/**
+ * Emptied rings, by log2 of their length, for the next table that grows (any
+ * session's): a subscriber whose deliveries in flight rise to hundreds and fall back to none
+ * grew a new ring 8, 16, ... 2048 places long every burst, the largest share of what a node
+ * receiving cross-node traffic allocated. Up to 4 MiB of places are kept in all.
+ */
+const spareRings: unknown[][][] = [];
+const SPARE_RING_PLACES = 512 * 1024;
+let sparePlaces = 0;
+
+/** A ring of `n` (a power of two) places, all undefined. */
+function ringArray<T>(n: number): (T | undefined)[] {
+  const r = spareRings[Math.log2(n)]?.pop() as (T | undefined)[] | undefined;
+  if (r === undefined) return new Array(n).fill(undefined);
+  sparePlaces -= n;
+  return r;
+}
+
+/** Keeps `ring`, emptied (every place undefined) and referred to by nothing else, for ringArray. */
+function spareRing(ring: unknown[]): void {
+  const n = ring.length;
+  if (sparePlaces + n > SPARE_RING_PLACES) return forget(ring);
+  (spareRings[Math.log2(n)] ??= []).push(ring);
+  sparePlaces += n;
 }
 
 /** A regrown ring's size: a power of two, at least `min`, with room for twice what is live. */

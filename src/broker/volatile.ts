@@ -27,10 +27,6 @@ const WAITER = Symbol("publisherAck");
 const ACKABLE = Symbol("ackWaitsForDeliveries");
 type Tracked = StoredMessage & { [PENDING]?: number; [WAITER]?: () => void; [ACKABLE]?: true };
 
-/** An entry while it is held: its position in the FIFO (see VolatileDeliveries). */
-type HeldEntry = OutboundEntry & { [HELD]?: number };
-const HELD = Symbol("volatilePosition");
-
 export class VolatileDeliveries {
   /**
    * Held deliveries in the order they were held, with their sessions and when they were held:
@@ -44,7 +40,7 @@ export class VolatileDeliveries {
    * end: each growth of an array leaves its old backing store behind, which does the same (see
    * `forget`); a ring is replaced only to grow, and then emptied.
    */
-  #entries: (HeldEntry | null)[] = new Array(MIN_RING).fill(null);
+  #entries: (OutboundEntry | null)[] = new Array(MIN_RING).fill(null);
   #sessions: (Session | null)[] = new Array(MIN_RING).fill(null);
   #times = new Float64Array(MIN_RING);
   #head = 0;
@@ -82,7 +78,7 @@ export class VolatileDeliveries {
   hold(s: Session, e: OutboundEntry): void {
     if (this.#count === this.#entries.length) this.#regrow();
     const at = (this.#head + this.#count) & (this.#entries.length - 1);
-    (e as HeldEntry)[HELD] = at;
+    e.heldAt = at;
     this.#entries[at] = e;
     this.#sessions[at] = s;
     // One clock read per turn (a fan-out holds thousands in one; the grace is 25 ms).
@@ -140,8 +136,8 @@ export class VolatileDeliveries {
   }
 
   /** Where `e` is held in the arrays, or -1 (not held, or a copy of a held entry). */
-  #slot(e: HeldEntry): number {
-    const at = e[HELD];
+  #slot(e: OutboundEntry): number {
+    const at = e.heldAt;
     return at !== undefined && this.#entries[at] === e ? at : -1;
   }
 
@@ -182,7 +178,7 @@ export class VolatileDeliveries {
     const times = this.#times;
     const mask = entries.length - 1;
     const size = ringSize(this.#live, MIN_RING);
-    const e2: (HeldEntry | null)[] = new Array(size).fill(null);
+    const e2: (OutboundEntry | null)[] = new Array(size).fill(null);
     const s2: (Session | null)[] = new Array(size).fill(null);
     const t2 = new Float64Array(size);
     let n = 0;
@@ -190,7 +186,7 @@ export class VolatileDeliveries {
       const at = (this.#head + k) & mask;
       const e = entries[at];
       if (e === null) continue;
-      e[HELD] = n;
+      e.heldAt = n;
       e2[n] = e;
       s2[n] = sessions[at];
       t2[n++] = times[at];
@@ -221,8 +217,8 @@ export class VolatileDeliveries {
   }
 
   /** Forgets a held delivery: it no longer keeps its entry (and message) alive. */
-  #release(e: HeldEntry, i: number): void {
-    e[HELD] = undefined;
+  #release(e: OutboundEntry, i: number): void {
+    e.heldAt = undefined;
     this.#entries[i] = null;
     this.#sessions[i] = null;
     this.#live--;

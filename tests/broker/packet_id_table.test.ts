@@ -135,19 +135,20 @@ Deno.test("packet id table finds every id after deletes from the middle of long 
 Deno.test("packet id tables that grow and empty in turn answer as their own Maps would", () => {
   // Tables hand the arrays they outgrow or empty to the next table that grows: with several
   // tables filling and draining in turn, one that kept using an array it gave away would see
-  // another table's ids.
+  // another table's ids or entries.
   let seed = 777;
   const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const tables = Array.from({ length: 8 }, () => new PacketIdTable<OutboundEntry>());
   const maps = tables.map(() => new Map<number, OutboundEntry>());
   const next = tables.map(() => 1);
-  // Each table fills up to a burst of 20 to 300 in flight, then drains to nothing, and again.
+  // Each table fills up to a burst of 20 to 900 in flight, then drains to nothing, and again:
+  // its rings (up to 2,048 places) and slot arrays go to the others in between.
   const burst = tables.map(() => 0);
   let seq = 0;
   for (let step = 0; step < 100_000; step++) {
     const i = Math.floor(rand() * tables.length);
     const [t, m] = [tables[i], maps[i]];
-    if (m.size === 0) burst[i] = 20 + Math.floor(rand() * 280);
+    if (m.size === 0) burst[i] = 20 + Math.floor(rand() * 880);
     if (m.size >= burst[i]) burst[i] = 0;
     if (burst[i] > 0) {
       const id = next[i];
