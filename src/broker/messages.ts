@@ -3,7 +3,7 @@
  * outlive a read buffer small.
  */
 import type { Properties, QoS } from "../codec/packets.ts";
-import type { StoredMessage } from "./model.ts";
+import { PENDING_DELIVERIES, PUBLISHER_ACK, type StoredMessage } from "./model.ts";
 import { turnNow } from "./turn_clock.ts";
 
 /**
@@ -50,6 +50,8 @@ export class MessageFactory {
       retain,
       createdAt: turnNow(),
       origin,
+      [PENDING_DELIVERIES]: undefined,
+      [PUBLISHER_ACK]: undefined,
     };
     if (properties !== undefined) {
       msg.properties = properties;

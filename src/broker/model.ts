@@ -7,7 +7,16 @@ import type { Properties, ProtocolVersion, QoS, Will } from "../codec/packets.ts
 /** Session expiry value meaning "never expires" (MQTT 5 0xFFFFFFFF). */
 export const EXPIRY_NEVER = 0xffffffff;
 
-/** An application message as stored: immutable once created. */
+/**
+ * Held deliveries of a message not yet settled, and the publisher's ack waiting for them
+ * (volatile.ts); never stored or sent. The hot paths that make messages (a client's PUBLISH, a
+ * peer's) put both keys into the object literal: set later, they would give each QoS 1 message a
+ * property store of its own (40 bytes); in the literal they cost 16 bytes and nothing more.
+ */
+export const PENDING_DELIVERIES: unique symbol = Symbol("pendingDeliveries");
+export const PUBLISHER_ACK: unique symbol = Symbol("publisherAck");
+
+/** An application message as stored: immutable once created (but for volatile.ts's marks). */
 export interface StoredMessage {
   /** Unique id (node id + counter), stable across queues; used for de-duplication. */
   id: string;
@@ -25,6 +34,8 @@ export interface StoredMessage {
   origin?: string;
   /** DUP flag of the PUBLISH it arrived in (bridges report it; never persisted). */
   dup?: boolean;
+  [PENDING_DELIVERIES]?: number;
+  [PUBLISHER_ACK]?: () => void;
 }
 
 export interface SessionRecord {

@@ -10,7 +10,12 @@
  * publishers, ClusterHost.deliverHeld): there the stream entry's XACK is what waits, and until
  * it is sent the entry is re-read after a crash, or drained by the node taking this one over.
  */
-import type { OutboundEntry, StoredMessage } from "./model.ts";
+import {
+  type OutboundEntry,
+  PENDING_DELIVERIES,
+  PUBLISHER_ACK,
+  type StoredMessage,
+} from "./model.ts";
 import type { Session } from "./session.ts";
 import { forget, ringSize } from "./packet_id_table.ts";
 import { turnNow } from "./turn_clock.ts";
@@ -22,10 +27,12 @@ const MIN_RING = 64;
 /** A ring drained empty is replaced by the smallest one above this size (8 places per KiB). */
 const MAX_KEPT_RING = 65536;
 
-const PENDING = Symbol("volatileDeliveries");
-const WAITER = Symbol("publisherAck");
-const ACKABLE = Symbol("ackWaitsForDeliveries");
-type Tracked = StoredMessage & { [PENDING]?: number; [WAITER]?: () => void; [ACKABLE]?: true };
+/**
+ * The message being routed whose ack can wait for its deliveries (markAckable), else null. A
+ * variable, not a mark on the message: routing is synchronous, and a mark added to the message
+ * would give it a property store of its own.
+ */
+let ackableNow: StoredMessage | null = null;
 
 export class VolatileDeliveries {
   /**
@@ -56,23 +63,22 @@ export class VolatileDeliveries {
   }
 
   /**
-   * Marks a client's own QoS 1 PUBLISH (or one read from this node's stream): its ack can wait
-   * for its deliveries. Other messages from peers, Kafka or wills rely on the store flush alone
-   * and are never held.
+   * Marks a client's own QoS 1 PUBLISH (or one read from this node's stream) while it is routed:
+   * its ack can wait for its deliveries. Other messages from peers, Kafka or wills rely on the
+   * store flush alone and are never held. A message routed inside another's routing (none is
+   * today) would end the outer mark early: its later deliveries are then written, which is safe.
    */
   static markAckable(msg: StoredMessage): void {
-    (msg as Tracked)[ACKABLE] = true;
+    ackableNow = msg;
   }
 
   /** Ends the routing of the PUBLISH: its later deliveries (e.g. as retained) are written. */
   static unmark(msg: StoredMessage): void {
-    // Only a marked message is written to: adding the (absent) key to any other message would
-    // give it a property store of its own, 40 bytes per QoS 0 message.
-    if ((msg as Tracked)[ACKABLE] !== undefined) (msg as Tracked)[ACKABLE] = undefined;
+    if (ackableNow === msg) ackableNow = null;
   }
 
   static isAckable(msg: StoredMessage): boolean {
-    return (msg as Tracked)[ACKABLE] === true;
+    return msg === ackableNow;
   }
 
   hold(s: Session, e: OutboundEntry): void {
@@ -85,8 +91,8 @@ export class VolatileDeliveries {
     this.#times[at] = turnNow();
     this.#count++;
     this.#live++;
-    const m = e.message as Tracked;
-    m[PENDING] = (m[PENDING] ?? 0) + 1;
+    const m = e.message;
+    m[PENDING_DELIVERIES] = (m[PENDING_DELIVERIES] ?? 0) + 1;
     this.#timer ??= setTimeout(() => this.#age(), VOLATILE_GRACE_MS);
   }
 
@@ -125,8 +131,8 @@ export class VolatileDeliveries {
 
   /** Runs `ack` once the message's held deliveries are settled (at once if it has none). */
   whenSettled(msg: StoredMessage, ack: () => void): void {
-    const m = msg as Tracked;
-    if (m[PENDING]) m[WAITER] = ack;
+    const m = msg;
+    if (m[PENDING_DELIVERIES]) m[PUBLISHER_ACK] = ack;
     else ack();
   }
 
@@ -234,12 +240,12 @@ export class VolatileDeliveries {
 }
 
 function settle(msg: StoredMessage): void {
-  const m = msg as Tracked;
-  const n = (m[PENDING] ?? 1) - 1;
-  m[PENDING] = n;
-  if (n === 0 && m[WAITER]) {
-    const w = m[WAITER];
-    m[WAITER] = undefined;
+  const m = msg;
+  const n = (m[PENDING_DELIVERIES] ?? 1) - 1;
+  m[PENDING_DELIVERIES] = n;
+  if (n === 0 && m[PUBLISHER_ACK]) {
+    const w = m[PUBLISHER_ACK];
+    m[PUBLISHER_ACK] = undefined;
     w();
   }
 }

@@ -11,7 +11,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { Properties, QoS, UserProperty } from "../codec/packets.ts";
-import type { StoredMessage } from "../broker/model.ts";
+import { PENDING_DELIVERIES, PUBLISHER_ACK, type StoredMessage } from "../broker/model.ts";
 import type { KeptWill } from "../broker/ports/cluster.ts";
 import { lastMadeId } from "../broker/messages.ts";
 import { idParts, In, Out } from "./wire_fields.ts";
@@ -228,7 +228,7 @@ export function decodeFrames(
   if (buf[0] !== TAGS.batch) {
     let m: WireMessage;
     try {
-      m = decodeWire(buf);
+      m = decodeFrom(new In(buf), true);
     } catch (e) {
       return bad(e);
     }
@@ -260,7 +260,7 @@ export function decodeFrames(
     let m: WireMessage;
     try {
       r.frame(start, end);
-      m = decodeInner(r);
+      m = decodeInner(r, true);
     } catch (e) {
       r.frame(end, total);
       bad(e);
@@ -272,17 +272,17 @@ export function decodeFrames(
 }
 
 /** The message of the frame `r` reads (inside a batch: never a batch itself). */
-function decodeInner(r: In): WireMessage {
+function decodeInner(r: In, marked: boolean): WireMessage {
   if (r.buf[r.pos] === TAGS.batch) throw new Error("cluster message: a batch inside a batch");
-  return decodeFrom(r);
+  return decodeFrom(r, marked);
 }
 
 /** Decodes what encodeWire wrote; throws on anything else. */
 export function decodeWire(buf: Uint8Array): WireMessage {
-  return decodeFrom(new In(buf));
+  return decodeFrom(new In(buf), false);
 }
 
-function decodeFrom(r: In): WireMessage {
+function decodeFrom(r: In, marked: boolean): WireMessage {
   const tag = r.u8();
   const kind = KINDS[tag];
   switch (kind) {
@@ -294,20 +294,20 @@ function decodeFrom(r: In): WireMessage {
         const start = r.pos;
         r.skip(len);
         r.frame(start, start + len);
-        messages.push(decodeInner(r));
+        messages.push(decodeInner(r, marked));
         r.frame(start + len, end);
       }
       if (r.pos !== end) throw new Error("cluster message: bytes after a batch");
       return { kind, messages };
     }
     case "publish":
-      return { kind, msg: getMessage(r) };
+      return { kind, msg: getMessage(r, marked) };
     case "publish-shared":
-      return { kind, share: r.str(), hops: r.varint(), msg: getMessage(r) };
+      return { kind, share: r.str(), hops: r.varint(), msg: getMessage(r, marked) };
     case "publish-to": {
       const clientIds: string[] = [];
       for (let n = r.varint(); n > 0; n--) clientIds.push(r.str());
-      return { kind, clientIds, msg: getMessage(r) };
+      return { kind, clientIds, msg: getMessage(r, marked) };
     }
     case "route-added":
     case "route-removed":
@@ -317,7 +317,7 @@ function decodeFrom(r: In): WireMessage {
       return { kind, node: r.str() };
     case "retained": {
       const present = r.u8() === 1;
-      return { kind, from: r.str(), topic: r.str(), msg: present ? getMessage(r) : null };
+      return { kind, from: r.str(), topic: r.str(), msg: present ? getMessage(r, false) : null };
     }
     case "release":
       return { kind, clientId: r.str(), from: r.str(), req: r.str() };
@@ -393,18 +393,35 @@ function putMessage(o: Out, m: StoredMessage): void {
   o.rest(m.payload);
 }
 
-function getMessage(r: In): StoredMessage {
+/** A payload not read yet (a message's payload comes last in its frame). */
+const NONE = new Uint8Array(0);
+
+/**
+ * `marked`: the message is for delivery here (decodeFrames), and gets the keys of the marks a
+ * held delivery sets in its literal (see PENDING_DELIVERIES); others (decodeWire: the Redis
+ * store, the wills kept for survivors) are written exactly as they were given.
+ */
+function getMessage(r: In, marked: boolean): StoredMessage {
   const flags = r.u8();
   const createdAt = r.f64();
   const expiresAt = flags & EXPIRES ? r.f64() : undefined;
-  const m: StoredMessage = {
-    id: r.id(),
-    topic: r.repeated(),
-    payload: undefined as unknown as Uint8Array,
-    qos: (flags & 3) as QoS,
-    retain: (flags & RETAIN) !== 0,
-    createdAt,
-  };
+  const qos = (flags & 3) as QoS;
+  const retain = (flags & RETAIN) !== 0;
+  // Messages for delivery get the marks a held delivery sets (see PENDING_DELIVERIES) in place.
+  const id = r.id();
+  const topic = r.repeated();
+  const m: StoredMessage = marked
+    ? {
+      id,
+      topic,
+      payload: NONE,
+      qos,
+      retain,
+      createdAt,
+      [PENDING_DELIVERIES]: undefined,
+      [PUBLISHER_ACK]: undefined,
+    }
+    : { id, topic, payload: NONE, qos, retain, createdAt };
   if (expiresAt !== undefined) m.expiresAt = expiresAt;
   if (flags & ORIGIN) m.origin = r.repeated();
   if (flags & PROPS) m.properties = getProperties(r);

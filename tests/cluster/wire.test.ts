@@ -1,10 +1,10 @@
 /** The cluster's one wire format: every message survives encoding and decoding unchanged. */
 import assert from "node:assert/strict";
 import type { Properties } from "../../src/codec/packets.ts";
-import type { StoredMessage } from "../../src/broker/model.ts";
+import { PENDING_DELIVERIES, PUBLISHER_ACK, type StoredMessage } from "../../src/broker/model.ts";
 import { Buffer } from "node:buffer";
 import {
-  decodeFrames,
+  decodeFrames as decodeFramesMarked,
   decodeWire,
   encodeBatch,
   encodeForwardInto,
@@ -16,6 +16,15 @@ import {
 import { Out } from "../../src/cluster/wire_fields.ts";
 import { RecentIds } from "../../src/cluster/recent_ids.ts";
 import { MessageFactory } from "../../src/broker/messages.ts";
+import { unmarked } from "../helpers/unmarked.ts";
+
+// Messages decoded for delivery carry the broker's (empty) delivery marks; comparisons leave them
+// out (a test below checks they are there).
+const decodeFrames = (
+  b: Uint8Array,
+  each: (m: WireMessage) => void,
+  bad: (e: unknown) => void,
+): void => decodeFramesMarked(b, (m) => each(unmarked(m)), bad);
 
 const enc = new TextEncoder();
 
@@ -294,4 +303,27 @@ Deno.test("wire: the id of a message just made is written from its parts, byte f
     const back = decodeWire(out.buf.subarray(0, out.pos));
     assert.equal(back.kind === "publish" && back.msg.id, msg.id);
   }
+});
+
+Deno.test("wire: messages decoded for delivery have their delivery marks from the start, stored ones none", () => {
+  // A held delivery sets the marks; keys in the object from the start cost no property store.
+  const frame = encodeBatch([
+    encodeWire({ kind: "publish", msg: full }),
+    encodeWire({ kind: "publish", msg: bare }),
+  ]);
+  const seen: symbol[][] = [];
+  decodeFramesMarked(frame, (m) => {
+    if (m.kind === "publish") seen.push(Object.getOwnPropertySymbols(m.msg));
+  }, (e) => assert.fail(String(e)));
+  const marks = [PENDING_DELIVERIES, PUBLISHER_ACK];
+  assert.deepEqual(seen, [marks, marks]);
+  decodeFramesMarked(encodeWire({ kind: "publish", msg: bare }), (m) => {
+    if (m.kind === "publish") {
+      assert.deepEqual(Object.getOwnPropertySymbols(m.msg), marks, "a lone frame");
+    }
+  }, (e) => assert.fail(String(e)));
+  const made = new MessageFactory("n").create("t", new Uint8Array(1), 1, false, "c");
+  assert.deepEqual(Object.getOwnPropertySymbols(made), marks, "a client's message");
+  const stored = decodeWire(encodeWire({ kind: "publish", msg: bare }));
+  assert.deepEqual(stored.kind === "publish" && Object.getOwnPropertySymbols(stored.msg), []);
 });
