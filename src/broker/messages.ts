@@ -42,17 +42,21 @@ export class MessageFactory {
     lastMadeId.id = id;
     lastMadeId.prefix = this.#prefix;
     lastMadeId.counter = counter;
-    const msg: StoredMessage = {
-      id,
-      topic,
-      payload,
-      qos,
-      retain,
-      createdAt: turnNow(),
-      origin,
-      [PENDING_DELIVERIES]: undefined,
-      [PUBLISHER_ACK]: undefined,
-    };
+    const createdAt = turnNow();
+    // Only QoS 1 deliveries are ever held: a QoS 0 message does without the marks' keys.
+    const msg: StoredMessage = qos === 0
+      ? { id, topic, payload, qos, retain, createdAt, origin }
+      : {
+        id,
+        topic,
+        payload,
+        qos,
+        retain,
+        createdAt,
+        origin,
+        [PENDING_DELIVERIES]: undefined,
+        [PUBLISHER_ACK]: undefined,
+      };
     if (properties !== undefined) {
       msg.properties = properties;
       const expiry = properties.messageExpiryInterval;

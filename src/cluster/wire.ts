@@ -397,9 +397,9 @@ function putMessage(o: Out, m: StoredMessage): void {
 const NONE = new Uint8Array(0);
 
 /**
- * `marked`: the message is for delivery here (decodeFrames), and gets the keys of the marks a
- * held delivery sets in its literal (see PENDING_DELIVERIES); others (decodeWire: the Redis
- * store, the wills kept for survivors) are written exactly as they were given.
+ * `marked`: the message is for delivery here (decodeFrames), and if QoS 1 or 2 gets the keys of
+ * the marks a held delivery sets in its literal (see PENDING_DELIVERIES); others (decodeWire: the
+ * Redis store, the wills kept for survivors) are written exactly as they were given.
  */
 function getMessage(r: In, marked: boolean): StoredMessage {
   const flags = r.u8();
@@ -410,7 +410,7 @@ function getMessage(r: In, marked: boolean): StoredMessage {
   // Messages for delivery get the marks a held delivery sets (see PENDING_DELIVERIES) in place.
   const id = r.id();
   const topic = r.repeated();
-  const m: StoredMessage = marked
+  const m: StoredMessage = marked && qos !== 0
     ? {
       id,
       topic,

@@ -305,25 +305,28 @@ Deno.test("wire: the id of a message just made is written from its parts, byte f
   }
 });
 
-Deno.test("wire: messages decoded for delivery have their delivery marks from the start, stored ones none", () => {
-  // A held delivery sets the marks; keys in the object from the start cost no property store.
-  const frame = encodeBatch([
-    encodeWire({ kind: "publish", msg: full }),
+Deno.test("wire: QoS 1 messages decoded for delivery have their delivery marks from the start, others none", () => {
+  // A held delivery (QoS 1 only) sets the marks; keys in the object from the start cost no
+  // property store of its own.
+  const q1 = { ...bare, id: "n2-2", qos: 1 as const };
+  const marks = [PENDING_DELIVERIES, PUBLISHER_ACK];
+  const symbolsOf = (frame: Uint8Array) => {
+    const seen: symbol[][] = [];
+    decodeFramesMarked(frame, (m) => {
+      if (m.kind === "publish") seen.push(Object.getOwnPropertySymbols(m.msg));
+    }, (e) => assert.fail(String(e)));
+    return seen;
+  };
+  const batch = encodeBatch([
+    encodeWire({ kind: "publish", msg: q1 }),
     encodeWire({ kind: "publish", msg: bare }),
   ]);
-  const seen: symbol[][] = [];
-  decodeFramesMarked(frame, (m) => {
-    if (m.kind === "publish") seen.push(Object.getOwnPropertySymbols(m.msg));
-  }, (e) => assert.fail(String(e)));
-  const marks = [PENDING_DELIVERIES, PUBLISHER_ACK];
-  assert.deepEqual(seen, [marks, marks]);
-  decodeFramesMarked(encodeWire({ kind: "publish", msg: bare }), (m) => {
-    if (m.kind === "publish") {
-      assert.deepEqual(Object.getOwnPropertySymbols(m.msg), marks, "a lone frame");
-    }
-  }, (e) => assert.fail(String(e)));
-  const made = new MessageFactory("n").create("t", new Uint8Array(1), 1, false, "c");
-  assert.deepEqual(Object.getOwnPropertySymbols(made), marks, "a client's message");
-  const stored = decodeWire(encodeWire({ kind: "publish", msg: bare }));
+  assert.deepEqual(symbolsOf(batch), [marks, []], "a batch: QoS 1, then QoS 0");
+  assert.deepEqual(symbolsOf(encodeWire({ kind: "publish", msg: q1 })), [marks], "a lone frame");
+  const factory = new MessageFactory("n");
+  const made = (qos: 0 | 1) => factory.create("t", new Uint8Array(1), qos, false, "c");
+  assert.deepEqual(Object.getOwnPropertySymbols(made(1)), marks, "a client's QoS 1 message");
+  assert.deepEqual(Object.getOwnPropertySymbols(made(0)), [], "a client's QoS 0 message");
+  const stored = decodeWire(encodeWire({ kind: "publish", msg: q1 }));
   assert.deepEqual(stored.kind === "publish" && Object.getOwnPropertySymbols(stored.msg), []);
 });
