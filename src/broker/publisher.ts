@@ -51,10 +51,10 @@ export class Publisher {
     if (from && sinks.length > 0) {
       for (const sink of sinks) {
         const r = sink.accept(msg, from);
-        if (r) (waits ??= []).push(r);
+        if (r) waits = also(waits, r);
       }
     }
-    if (waits) return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
+    return all(waits);
   }
 
   /**
@@ -68,23 +68,22 @@ export class Publisher {
     const waits = this.#route(msg);
     if (waits === null) return sink.acceptThen!(msg, from, done) || undefined;
     const r = sink.accept(msg, from);
-    if (r) waits.push(r);
-    return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {});
+    return all(r ? also(waits, r) : waits);
   }
 
   /** Retained store, local subscribers, other nodes, shared groups: what the ack waits for. */
-  #route(msg: StoredMessage): Promise<void>[] | null {
+  #route(msg: StoredMessage): Waits {
     if (msg.retain) this.#retainer.apply(msg);
     this.#routedHere = this.#router.route(msg);
-    let waits: Promise<void>[] | null = null;
+    let waits: Waits = null;
     if (this.#cluster) {
       const r = this.#cluster.forward(msg);
-      if (r) waits = [r];
+      if (r) waits = r;
     }
     // One receiver per shared group, here or on another node (queued there before the ack).
     if (this.#shared?.active) {
       const r = this.#shared.dispatch(msg);
-      if (r) (waits ??= []).push(r);
+      if (r) waits = also(waits, r);
     }
     return waits;
   }
@@ -100,4 +99,24 @@ export class Publisher {
     if (this.#shared?.active && this.#shared.matches(msg.topic)) return false;
     return this.#cluster === undefined || this.#cluster.routedElsewhere?.(msg.topic) === false;
   }
+}
+
+/**
+ * What a message's ack waits for: nothing, one promise (the usual case: no array per message,
+ * and handlers/publish.ts recognises a turn's shared outbox promise), or several.
+ */
+type Waits = Promise<void> | Promise<void>[] | null;
+
+function also(waits: Waits, p: Promise<void>): Waits {
+  if (waits === null) return p;
+  if (Array.isArray(waits)) {
+    waits.push(p);
+    return waits;
+  }
+  return [waits, p];
+}
+
+function all(waits: Waits): void | Promise<void> {
+  if (waits === null) return;
+  return Array.isArray(waits) ? Promise.all(waits).then(() => {}) : waits;
 }

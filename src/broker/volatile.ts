@@ -56,6 +56,8 @@ export class VolatileDeliveries {
   #live = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #write: (s: Session, e: OutboundEntry) => void;
+  /** Made once: an arrow in hold() would make V8 allocate a context on every hold. */
+  readonly #ageNow = () => this.#age();
 
   /** `write` puts an entry into the store (the caller's next commit makes it durable). */
   constructor(write: (s: Session, e: OutboundEntry) => void) {
@@ -93,7 +95,7 @@ export class VolatileDeliveries {
     this.#live++;
     const m = e.message;
     m[PENDING_DELIVERIES] = (m[PENDING_DELIVERIES] ?? 0) + 1;
-    this.#timer ??= setTimeout(() => this.#age(), VOLATILE_GRACE_MS);
+    this.#timer ??= setTimeout(this.#ageNow, VOLATILE_GRACE_MS);
   }
 
   /** The subscriber acknowledged `e`; returns false if it was not held (it is in the store). */
@@ -127,6 +129,11 @@ export class VolatileDeliveries {
     };
     for (const e of s.inflight.values()) one(e);
     s.forEachQueued(one);
+  }
+
+  /** Whether `msg` has held deliveries not settled yet (whenSettled would wait). */
+  waitsFor(msg: StoredMessage): boolean {
+    return (msg[PENDING_DELIVERIES] ?? 0) > 0;
   }
 
   /** Runs `ack` once the message's held deliveries are settled (at once if it has none). */
@@ -171,7 +178,7 @@ export class VolatileDeliveries {
       return;
     }
     const next = times[this.#head] + VOLATILE_GRACE_MS - Date.now();
-    this.#timer = setTimeout(() => this.#age(), next > 1 ? next : 1);
+    this.#timer = setTimeout(this.#ageNow, next > 1 ? next : 1);
   }
 
   /**

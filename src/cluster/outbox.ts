@@ -110,6 +110,8 @@ export class Outbox {
   /** Large buffers whose commands Redis answered, for the next batches. */
   #spares: Buffer[] = [];
   #scheduled = false;
+  /** Made once: an arrow in #queue would make V8 allocate a context on every call. */
+  readonly #flushNow = () => this.flush();
   /** Batches sent and frames in them since start (diagnostics, tests). */
   batches = 0;
   frames = 0;
@@ -176,7 +178,7 @@ export class Outbox {
     q.used = true;
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.#flushNow);
     }
     return q;
   }

@@ -48,6 +48,18 @@ export class RouteTable {
   targets(topic: string): string[] | null {
     const known = this.#targets.get(topic);
     if (known !== undefined) return known;
+    const targets = this.#match(topic);
+    // Bounded: topics are the clients' choice; forgetting all is cheap and rare.
+    if (this.#targets.size >= TARGETS_CACHED) this.#targets.clear();
+    this.#targets.set(topic, targets);
+    return targets;
+  }
+
+  /**
+   * Other nodes with a filter matching `topic`. Apart from targets(): its closure would make V8
+   * allocate a context on every call, also for the cached answers.
+   */
+  #match(topic: string): string[] | null {
     const me = this.ctx.me;
     let targets: string[] | null = null;
     this.#trie.match(topic, (node) => {
@@ -55,9 +67,6 @@ export class RouteTable {
       if (!targets) targets = [node];
       else if (!targets.includes(node)) targets.push(node);
     });
-    // Bounded: topics are the clients' choice; forgetting all is cheap and rare.
-    if (this.#targets.size >= TARGETS_CACHED) this.#targets.clear();
-    this.#targets.set(topic, targets);
     return targets;
   }
 

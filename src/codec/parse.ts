@@ -276,15 +276,14 @@ function parsePublish(r: BodyReader, header: number): PublishPacket {
       "3.3.2.1",
     );
   }
-  const packet: PublishPacket = {
-    type: "publish",
-    topic,
-    payload: r.rest(),
-    qos,
-    retain: (header & 0x01) !== 0,
-    dup: (header & 0x08) !== 0,
-  };
-  if (qos > 0) packet.packetId = packetId;
+  const payload = r.rest();
+  const retain = (header & 0x01) !== 0;
+  const dup = (header & 0x08) !== 0;
+  // The packet id in the literal: added afterwards, it would give every QoS 1/2 PUBLISH a
+  // property store of its own (40 bytes).
+  const packet: PublishPacket = qos > 0
+    ? { type: "publish", topic, payload, qos, retain, dup, packetId }
+    : { type: "publish", topic, payload, qos, retain, dup };
   if (properties !== undefined) packet.properties = properties;
   return packet;
 }

@@ -18,6 +18,7 @@ import type { StoredMessage } from "../model.ts";
 import { isSysTopic } from "../sys_topic.ts";
 import { isValidTopicName } from "../topic.ts";
 import { VolatileDeliveries } from "../volatile.ts";
+import { ackWhenDone, ackWhenSettled, sendPublishAck } from "../ack_waits.ts";
 
 /** Unacknowledged publishes logged so far: one line per burst, not per message. */
 let unackedWarned = 0;
@@ -175,19 +176,16 @@ function routeAccepted(
   // heldAck's callback acknowledges (code is 0: a message that goes to a sink is routed).
   if (pending === true) return;
   const qos = p.qos;
-  const ack = () => sendPublishAck(client, qos, pid, code);
   if (pending) {
-    // What waits (for a store commit, another node or Kafka: milliseconds, thousands at a time)
-    // holds only what the ack needs. The message and the packet, whose payload is a view into
-    // the socket's read chunk, are let go at once unless the ack waits for the message's
-    // deliveries (markAckable above), instead of surviving the young generation each.
-    const settle = msg !== undefined && p.qos === 1 && core.options.durable
-      ? () => core.volatile.whenSettled(msg, ack)
-      : ack;
-    const topic = p.topic;
-    pending.then(settle, (err) => notAcknowledged(core, client, topic, qos, pid, err));
-  } else if (msg) core.volatile.whenSettled(msg, ack);
-  else ack();
+    // What waits (another node, Kafka: milliseconds, thousands at a time) holds only what the
+    // ack needs. The message and the packet, whose payload is a view into the socket's read
+    // chunk, are let go at once unless the ack waits for the message's deliveries (markAckable
+    // above), instead of surviving the young generation each.
+    const held = msg !== undefined && qos === 1 && core.options.durable ? msg : undefined;
+    ackWhenDone(core, pending, client, qos, pid, code, held, p.topic, notAcknowledged);
+  } else if (msg !== undefined && core.volatile.waitsFor(msg)) {
+    ackWhenSettled(core, msg, client, qos, pid, code);
+  } else sendPublishAck(client, qos, pid, code);
 }
 
 /** What waited for a PUBLISH's ack refused it: it stays unacknowledged (the client resends). */
@@ -230,14 +228,6 @@ function heldAck(
     if (msg !== undefined) core.volatile.whenSettled(msg, () => sendPublishAck(client, qos, pid));
     else sendPublishAck(client, qos, pid);
   };
-}
-
-/** PUBACK (QoS 1) or PUBREC (QoS 2) with 5.0 reason `code` (0x10: no matching subscribers). */
-function sendPublishAck(client: Client, qos: number, pid: number, code = 0): void {
-  if (qos === 1) {
-    client.v5?.acknowledged();
-    client.sendAck(0x40, pid, true, code);
-  } else client.sendAck(0x50, pid, true, code);
 }
 
 /** When the last "store unavailable" refusal was logged: one line per burst. */

@@ -1,0 +1,145 @@
+/**
+ * Acks of client PUBLISHes that wait for a promise (handlers/publish.ts): the batch that queues
+ * their messages on another node (one per node per turn, outbox.ts), a sink's hand-off. The
+ * PUBLISHes that wait for the same promise, as a turn's do, share one reaction to it: not a
+ * promise, a reaction and three closures per PUBLISH, which were most of what a node forwarding
+ * QoS 1 messages to another allocated per message.
+ */
+import type { Client } from "./client.ts";
+import type { Core } from "./core.ts";
+import type { StoredMessage } from "./model.ts";
+
+/**
+ * Acks waiting for one promise, in the order their PUBLISHes arrived: `n` entries of parallel
+ * arrays, kept at their size when the group is reused (growing them again for every batch cost
+ * more than the rest of this file).
+ */
+class Waiting {
+  core: Core | null = null;
+  n = 0;
+  readonly clients: (Client | undefined)[] = [];
+  /** Packet id, QoS (bits 16-17) and 5.0 reason code (bits 18-25) of each. */
+  readonly acks: number[] = [];
+  /** The message whose held deliveries the ack also waits for (durable QoS 1), else undefined. */
+  readonly messages: (StoredMessage | undefined)[] = [];
+  /** For the log line when the promise rejects. */
+  readonly topics: (string | undefined)[] = [];
+
+  /** Lets go of what the entries refer to, for reuse. */
+  clear(): void {
+    for (let i = 0; i < this.n; i++) {
+      this.clients[i] = undefined;
+      this.messages[i] = undefined;
+      this.topics[i] = undefined;
+    }
+    this.n = 0;
+    this.core = null;
+  }
+}
+
+/** Groups whose promise settled, for the next promises (a few are in use at a time). */
+const spare: Waiting[] = [];
+const MAX_SPARE = 8;
+
+/** The promise the last PUBLISH waited for, and its group: a turn's PUBLISHes share them. */
+let lastPromise: Promise<unknown> | null = null;
+let lastGroup: Waiting | null = null;
+
+/** What a PUBLISH whose promise rejected gets instead of its ack (handlers/publish.ts). */
+export type Rejected = (
+  core: Core,
+  client: Client,
+  topic: string,
+  qos: number,
+  pid: number,
+  err: unknown,
+) => void;
+
+/**
+ * Sends the PUBACK (QoS 1) or PUBREC (QoS 2) with reason `code` of `client`'s PUBLISH `pid` once
+ * `promise` resolves, and, if `msg` is given, its held deliveries have settled; `rejected` runs
+ * for it instead if the promise rejects.
+ */
+export function ackWhenDone(
+  core: Core,
+  promise: Promise<unknown>,
+  client: Client,
+  qos: number,
+  pid: number,
+  code: number,
+  msg: StoredMessage | undefined,
+  topic: string,
+  rejected: Rejected,
+): void {
+  let g = lastGroup;
+  if (promise !== lastPromise || g === null || g.core !== core) {
+    const group = g = spare.pop() ?? new Waiting();
+    group.core = core;
+    lastPromise = promise;
+    lastGroup = group;
+    promise.then(() => settled(group), (err) => failed(group, err, rejected));
+  }
+  const i = g.n++;
+  g.clients[i] = client;
+  g.acks[i] = pid | (qos << 16) | (code << 18);
+  g.messages[i] = msg;
+  g.topics[i] = topic;
+}
+
+/** The group is done with: no longer joined, and kept for reuse. */
+function retire(g: Waiting): void {
+  if (lastGroup === g) {
+    lastGroup = null;
+    lastPromise = null;
+  }
+  g.clear();
+  if (spare.length < MAX_SPARE) spare.push(g);
+}
+
+function settled(g: Waiting): void {
+  const volatile = g.core!.volatile;
+  for (let i = 0; i < g.n; i++) {
+    const client = g.clients[i]!;
+    const a = g.acks[i];
+    const pid = a & 0xffff;
+    const qos = (a >> 16) & 3;
+    const code = a >>> 18;
+    const msg = g.messages[i];
+    if (msg !== undefined && volatile.waitsFor(msg)) {
+      ackWhenSettled(g.core!, msg, client, qos, pid, code);
+    } else sendPublishAck(client, qos, pid, code);
+  }
+  retire(g);
+}
+
+/**
+ * Acknowledges once `msg`'s held deliveries have settled. A function of its own: a closure in a
+ * hot function (a loop's body, routeAccepted) would make V8 allocate a context on every call or
+ * pass, not only on this path.
+ */
+export function ackWhenSettled(
+  core: Core,
+  msg: StoredMessage,
+  client: Client,
+  qos: number,
+  pid: number,
+  code: number,
+): void {
+  core.volatile.whenSettled(msg, () => sendPublishAck(client, qos, pid, code));
+}
+
+function failed(g: Waiting, err: unknown, rejected: Rejected): void {
+  for (let i = 0; i < g.n; i++) {
+    const a = g.acks[i];
+    rejected(g.core!, g.clients[i]!, g.topics[i]!, (a >> 16) & 3, a & 0xffff, err);
+  }
+  retire(g);
+}
+
+/** PUBACK (QoS 1) or PUBREC (QoS 2) with 5.0 reason `code` (0x10: no matching subscribers). */
+export function sendPublishAck(client: Client, qos: number, pid: number, code = 0): void {
+  if (qos === 1) {
+    client.v5?.acknowledged();
+    client.sendAck(0x40, pid, true, code);
+  } else client.sendAck(0x50, pid, true, code);
+}
