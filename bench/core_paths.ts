@@ -13,8 +13,10 @@
  *
  * Each round runs every scenario once per checkout, each in a fresh process, alternating which
  * goes first; the table gives the median ns of CPU (process user + system) per delivery and the
- * ratio of the medians. It measures the core's own cost, not what a client sees: socket writes,
- * the transport and the event loop's I/O are not in it.
+ * ratio of the medians, and the same for the bytes V8 allocated per delivery (from its
+ * collections' reports, the same from run to run: what a change to allocation does shows exactly
+ * while CPU time drowns in noise). It measures the core's own cost, not what a client sees:
+ * socket writes, the transport and the event loop's I/O are not in it.
  */
 import { parseArgs } from "node:util";
 import { cpuUsage } from "node:process";
@@ -66,6 +68,11 @@ interface ChildResult {
   deliveries: number;
   cpuNs: number;
   wallNs: number;
+  /**
+   * Bytes V8 allocated per delivery (summed from its collections' reports): unlike CPU time,
+   * the same from run to run, so a change to what the hot paths allocate shows exactly.
+   */
+  allocBytes?: number;
 }
 
 /** Runs one scenario in this process against the core of checkout `root`. */
@@ -307,7 +314,7 @@ async function runInChild(root: string, shape: string, deliveries: number): Prom
     args: [
       "run",
       "--allow-all",
-      "--v8-flags=--max-semi-space-size=4",
+      "--v8-flags=--max-semi-space-size=4,--trace-gc-nvp",
       import.meta.filename!,
       "--child",
       root,
@@ -325,7 +332,16 @@ async function runInChild(root: string, shape: string, deliveries: number): Prom
       `core_paths child failed: ${new TextDecoder().decode(out.stderr).slice(-2000)}`,
     );
   }
-  return JSON.parse(text.split("\n").pop()!);
+  // V8's collection reports (--trace-gc-nvp) share stdout with the result line.
+  const line = [...text.matchAll(/\{"deliveries":[^}]*\}/g)].pop();
+  if (line === undefined) {
+    throw new Error(`core_paths child printed no result: ${text.slice(-500)}`);
+  }
+  const r: ChildResult = JSON.parse(line[0]);
+  let allocated = 0;
+  for (const m of text.matchAll(/"allocated":(\d+)/g)) allocated += Number(m[1]);
+  r.allocBytes = allocated / r.deliveries;
+  return r;
 }
 
 if (import.meta.main) {
@@ -353,6 +369,7 @@ if (import.meta.main) {
     ...(base ? [["baseline", base] as [string, string]] : []),
   ];
   const results = new Map<string, number[]>();
+  const allocs = new Map<string, number[]>();
   for (let round = 1; round <= Number(values.rounds); round++) {
     for (const s of shapes) {
       const order = round % 2 ? roots : [...roots].reverse();
@@ -360,24 +377,29 @@ if (import.meta.main) {
         const r = await runInChild(root, s.name, deliveries);
         const key = `${s.name}|${label}`;
         results.set(key, [...(results.get(key) ?? []), r.cpuNs]);
+        allocs.set(key, [...(allocs.get(key) ?? []), r.allocBytes ?? NaN]);
         console.error(
           `[${round}] ${s.name} ${label}: ${r.cpuNs.toFixed(0)} ns CPU, ${
             r.wallNs.toFixed(0)
-          } ns wall per delivery`,
+          } ns wall, ${r.allocBytes?.toFixed(0)} B allocated per delivery`,
         );
       }
     }
   }
-  const rows = shapes.map((s) => {
-    const mine = median(results.get(`${s.name}|this checkout`)!);
-    const theirs = base ? median(results.get(`${s.name}|baseline`)!) : NaN;
-    return [
-      s.name,
-      fmtNum(mine),
-      base ? fmtNum(theirs) : "-",
-      base ? (mine / theirs).toFixed(3) : "-",
-    ];
-  });
+  const rows = (of: Map<string, number[]>) =>
+    shapes.map((s) => {
+      const mine = median(of.get(`${s.name}|this checkout`)!);
+      const theirs = base ? median(of.get(`${s.name}|baseline`)!) : NaN;
+      return [
+        s.name,
+        fmtNum(mine),
+        base ? fmtNum(theirs) : "-",
+        base ? (mine / theirs).toFixed(3) : "-",
+      ];
+    });
+  const head = ["scenario", "this checkout", "baseline", "this/baseline"];
   console.log("\nCore CPU per delivery (ns, median of rounds; in-process, no sockets)");
-  console.log(table(["scenario", "this checkout", "baseline", "this/baseline"], rows));
+  console.log(table(head, rows(results)));
+  console.log("\nBytes allocated per delivery (median of rounds; V8's collections' reports)");
+  console.log(table(head, rows(allocs)));
 }
