@@ -81,7 +81,7 @@ export function ackWhenDone(
   }
   const i = g.n++;
   g.clients[i] = client;
-  g.acks[i] = pid | (qos << 16) | (code << 18);
+  g.acks[i] = packAck(qos, pid, code);
   g.messages[i] = msg;
   g.topics[i] = topic;
 }
@@ -99,33 +99,16 @@ function retire(g: Waiting): void {
 function settled(g: Waiting): void {
   const volatile = g.core!.volatile;
   for (let i = 0; i < g.n; i++) {
-    const client = g.clients[i]!;
-    const a = g.acks[i];
-    const pid = a & 0xffff;
-    const qos = (a >> 16) & 3;
-    const code = a >>> 18;
     const msg = g.messages[i];
-    if (msg !== undefined && volatile.waitsFor(msg)) {
-      ackWhenSettled(g.core!, msg, client, qos, pid, code);
-    } else sendPublishAck(client, qos, pid, code);
+    if (msg !== undefined) volatile.ackWhenSettled(msg, g.clients[i]!, g.acks[i]);
+    else g.clients[i]!.ackPublish(g.acks[i]);
   }
   retire(g);
 }
 
-/**
- * Acknowledges once `msg`'s held deliveries have settled. A function of its own: a closure in a
- * hot function (a loop's body, routeAccepted) would make V8 allocate a context on every call or
- * pass, not only on this path.
- */
-export function ackWhenSettled(
-  core: Core,
-  msg: StoredMessage,
-  client: Client,
-  qos: number,
-  pid: number,
-  code: number,
-): void {
-  core.volatile.whenSettled(msg, () => sendPublishAck(client, qos, pid, code));
+/** The packed form of an ack (see PublishAckTarget). */
+export function packAck(qos: number, pid: number, code: number): number {
+  return pid | (qos << 16) | (code << 18);
 }
 
 function failed(g: Waiting, err: unknown, rejected: Rejected): void {
@@ -134,12 +117,4 @@ function failed(g: Waiting, err: unknown, rejected: Rejected): void {
     rejected(g.core!, g.clients[i]!, g.topics[i]!, (a >> 16) & 3, a & 0xffff, err);
   }
   retire(g);
-}
-
-/** PUBACK (QoS 1) or PUBREC (QoS 2) with 5.0 reason `code` (0x10: no matching subscribers). */
-export function sendPublishAck(client: Client, qos: number, pid: number, code = 0): void {
-  if (qos === 1) {
-    client.v5?.acknowledged();
-    client.sendAck(0x40, pid, true, code);
-  } else client.sendAck(0x50, pid, true, code);
 }

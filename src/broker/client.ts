@@ -8,6 +8,7 @@ import { encode } from "../codec/encoder.ts";
 import { ProtocolError } from "../codec/errors.ts";
 import type { ConnectPacket, Packet, Will } from "../codec/packets.ts";
 import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
+import type { PublishAckTarget } from "./model.ts";
 import type { BrokerOptions } from "./options.ts";
 import type { FixedDelay, KeepaliveWheel, Timed } from "./client_timers.ts";
 import { ClientOutput, type OutputHost } from "./output.ts";
@@ -65,7 +66,7 @@ class ClientRare {
   gracefulDisconnect = false;
 }
 
-export class Client extends ClientOutput<ClientHost> implements RawSink, Timed {
+export class Client extends ClientOutput<ClientHost> implements RawSink, Timed, PublishAckTarget {
   readonly conn: ByteConnection;
   session: Session | null = null;
   keepalive = 0;
@@ -118,6 +119,19 @@ export class Client extends ClientOutput<ClientHost> implements RawSink, Timed {
 
   set refuse(code: number | null) {
     if (code !== null || this.#rare !== null) this.#more().refuse = code;
+  }
+
+  /** PUBACK (QoS 1) or PUBREC (QoS 2) with 5.0 reason `code` (0x10: no matching subscribers). */
+  sendPublishAck(qos: number, pid: number, code = 0): void {
+    if (qos === 1) {
+      this.v5?.acknowledged();
+      this.sendAck(0x40, pid, true, code);
+    } else this.sendAck(0x50, pid, true, code);
+  }
+
+  /** PublishAckTarget: the ack of a PUBLISH that waited for its held deliveries. */
+  ackPublish(packed: number): void {
+    this.sendPublishAck((packed >> 16) & 3, packed & 0xffff, packed >>> 18);
   }
 
   /** The inbound PUBLISH rate limit, when one is configured. */

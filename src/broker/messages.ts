@@ -3,7 +3,12 @@
  * outlive a read buffer small.
  */
 import type { Properties, QoS } from "../codec/packets.ts";
-import { PENDING_DELIVERIES, PUBLISHER_ACK, type StoredMessage } from "./model.ts";
+import {
+  PENDING_DELIVERIES,
+  PUBLISHER_ACK,
+  PUBLISHER_ACK_ID,
+  type StoredMessage,
+} from "./model.ts";
 import { turnNow } from "./turn_clock.ts";
 
 /**
@@ -56,6 +61,7 @@ export class MessageFactory {
         origin,
         [PENDING_DELIVERIES]: undefined,
         [PUBLISHER_ACK]: undefined,
+        [PUBLISHER_ACK_ID]: undefined,
       };
     if (properties !== undefined) {
       msg.properties = properties;

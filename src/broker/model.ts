@@ -15,6 +15,17 @@ export const EXPIRY_NEVER = 0xffffffff;
  */
 export const PENDING_DELIVERIES: unique symbol = Symbol("pendingDeliveries");
 export const PUBLISHER_ACK: unique symbol = Symbol("publisherAck");
+/** With a PublishAckTarget in PUBLISHER_ACK: the packed ack it gets (see there). */
+export const PUBLISHER_ACK_ID: unique symbol = Symbol("publisherAckId");
+
+/**
+ * Who a publisher's ack goes to once its message's held deliveries settled (its connection),
+ * instead of a closure per message.
+ */
+export interface PublishAckTarget {
+  /** `packed`: the packet id, the QoS in bits 16-17 and the 5.0 reason code in bits 18-25. */
+  ackPublish(packed: number): void;
+}
 
 /** An application message as stored: immutable once created (but for volatile.ts's marks). */
 export interface StoredMessage {
@@ -35,7 +46,8 @@ export interface StoredMessage {
   /** DUP flag of the PUBLISH it arrived in (bridges report it; never persisted). */
   dup?: boolean;
   [PENDING_DELIVERIES]?: number;
-  [PUBLISHER_ACK]?: () => void;
+  [PUBLISHER_ACK]?: (() => void) | PublishAckTarget;
+  [PUBLISHER_ACK_ID]?: number;
 }
 
 export interface SessionRecord {

@@ -13,7 +13,9 @@
 import {
   type OutboundEntry,
   PENDING_DELIVERIES,
+  type PublishAckTarget,
   PUBLISHER_ACK,
+  PUBLISHER_ACK_ID,
   type StoredMessage,
 } from "./model.ts";
 import type { Session } from "./session.ts";
@@ -131,16 +133,19 @@ export class VolatileDeliveries {
     s.forEachQueued(one);
   }
 
-  /** Whether `msg` has held deliveries not settled yet (whenSettled would wait). */
-  waitsFor(msg: StoredMessage): boolean {
-    return (msg[PENDING_DELIVERIES] ?? 0) > 0;
-  }
-
   /** Runs `ack` once the message's held deliveries are settled (at once if it has none). */
   whenSettled(msg: StoredMessage, ack: () => void): void {
     const m = msg;
     if (m[PENDING_DELIVERIES]) m[PUBLISHER_ACK] = ack;
     else ack();
+  }
+
+  /** whenSettled for a publisher's ack: `to.ackPublish(packed)`, without a closure. */
+  ackWhenSettled(msg: StoredMessage, to: PublishAckTarget, packed: number): void {
+    if (msg[PENDING_DELIVERIES]) {
+      msg[PUBLISHER_ACK] = to;
+      msg[PUBLISHER_ACK_ID] = packed;
+    } else to.ackPublish(packed);
   }
 
   stop(): void {
@@ -253,6 +258,7 @@ function settle(msg: StoredMessage): void {
   if (n === 0 && m[PUBLISHER_ACK]) {
     const w = m[PUBLISHER_ACK];
     m[PUBLISHER_ACK] = undefined;
-    w();
+    if (typeof w === "function") w();
+    else w.ackPublish(m[PUBLISHER_ACK_ID]!);
   }
 }

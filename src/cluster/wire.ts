@@ -11,7 +11,12 @@
  */
 import { Buffer } from "node:buffer";
 import type { Properties, QoS, UserProperty } from "../codec/packets.ts";
-import { PENDING_DELIVERIES, PUBLISHER_ACK, type StoredMessage } from "../broker/model.ts";
+import {
+  PENDING_DELIVERIES,
+  PUBLISHER_ACK,
+  PUBLISHER_ACK_ID,
+  type StoredMessage,
+} from "../broker/model.ts";
 import type { KeptWill } from "../broker/ports/cluster.ts";
 import { lastMadeId } from "../broker/messages.ts";
 import { idParts, In, Out } from "./wire_fields.ts";
@@ -420,6 +425,7 @@ function getMessage(r: In, marked: boolean): StoredMessage {
       createdAt,
       [PENDING_DELIVERIES]: undefined,
       [PUBLISHER_ACK]: undefined,
+      [PUBLISHER_ACK_ID]: undefined,
     }
     : { id, topic, payload: NONE, qos, retain, createdAt };
   if (expiresAt !== undefined) m.expiresAt = expiresAt;

@@ -1,7 +1,12 @@
 /** The cluster's one wire format: every message survives encoding and decoding unchanged. */
 import assert from "node:assert/strict";
 import type { Properties } from "../../src/codec/packets.ts";
-import { PENDING_DELIVERIES, PUBLISHER_ACK, type StoredMessage } from "../../src/broker/model.ts";
+import {
+  PENDING_DELIVERIES,
+  PUBLISHER_ACK,
+  PUBLISHER_ACK_ID,
+  type StoredMessage,
+} from "../../src/broker/model.ts";
 import { Buffer } from "node:buffer";
 import {
   decodeFrames as decodeFramesMarked,
@@ -309,7 +314,7 @@ Deno.test("wire: QoS 1 messages decoded for delivery have their delivery marks f
   // A held delivery (QoS 1 only) sets the marks; keys in the object from the start cost no
   // property store of its own.
   const q1 = { ...bare, id: "n2-2", qos: 1 as const };
-  const marks = [PENDING_DELIVERIES, PUBLISHER_ACK];
+  const marks = [PENDING_DELIVERIES, PUBLISHER_ACK, PUBLISHER_ACK_ID];
   const symbolsOf = (frame: Uint8Array) => {
     const seen: symbol[][] = [];
     decodeFramesMarked(frame, (m) => {

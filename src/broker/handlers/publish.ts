@@ -18,7 +18,7 @@ import type { StoredMessage } from "../model.ts";
 import { isSysTopic } from "../sys_topic.ts";
 import { isValidTopicName } from "../topic.ts";
 import { VolatileDeliveries } from "../volatile.ts";
-import { ackWhenDone, ackWhenSettled, sendPublishAck } from "../ack_waits.ts";
+import { ackWhenDone, packAck } from "../ack_waits.ts";
 
 /** Unacknowledged publishes logged so far: one line per burst, not per message. */
 let unackedWarned = 0;
@@ -183,9 +183,8 @@ function routeAccepted(
     // above), instead of surviving the young generation each.
     const held = msg !== undefined && qos === 1 && core.options.durable ? msg : undefined;
     ackWhenDone(core, pending, client, qos, pid, code, held, p.topic, notAcknowledged);
-  } else if (msg !== undefined && core.volatile.waitsFor(msg)) {
-    ackWhenSettled(core, msg, client, qos, pid, code);
-  } else sendPublishAck(client, qos, pid, code);
+  } else if (msg !== undefined) core.volatile.ackWhenSettled(msg, client, packAck(qos, pid, code));
+  else client.sendPublishAck(qos, pid, code);
 }
 
 /** What waited for a PUBLISH's ack refused it: it stays unacknowledged (the client resends). */
@@ -225,8 +224,8 @@ function heldAck(
   const pid = p.packetId!;
   return (err) => {
     if (err !== undefined) return notAcknowledged(core, client, topic, qos, pid, err);
-    if (msg !== undefined) core.volatile.whenSettled(msg, () => sendPublishAck(client, qos, pid));
-    else sendPublishAck(client, qos, pid);
+    if (msg !== undefined) core.volatile.ackWhenSettled(msg, client, packAck(qos, pid, 0));
+    else client.sendPublishAck(qos, pid);
   };
 }
 
