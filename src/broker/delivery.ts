@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import { compact, isExpired } from "./messages.ts";
 import type { OutboundEntry, StoredMessage } from "./model.ts";
 import type { BrokerOptions } from "./options.ts";
-import { publishTemplate } from "./outgoing.ts";
+import { hasTemplates, publishTemplate } from "./outgoing.ts";
 import type { ClientOutput } from "./output.ts";
 import type { Persistence } from "./persistence.ts";
 import type { RetainedFeed } from "./retained_feed.ts";
@@ -316,8 +316,12 @@ export class Delivery {
       }
     }
     if (v5 !== null) c.sendPrepared(pid, false, durable);
-    else if (single) c.sendMessage(entry.message, entry.qos, entry.retain, pid, durable);
-    else {
+    else if (single || (!fresh && !hasTemplates(entry.message))) {
+      // Sent from the queue, one session at a time: written straight into the buffer unless
+      // another session's delivery already built the shared bytes (a template is a buffer and
+      // an array per message, most of what a queued delivery allocated).
+      c.sendMessage(entry.message, entry.qos, entry.retain, pid, durable);
+    } else {
       c.sendPublish(
         publishTemplate(entry.message, c.version, entry.qos, entry.retain),
         pid,

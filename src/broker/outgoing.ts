@@ -35,6 +35,11 @@ const TEMPLATES = Symbol("publishTemplates");
 
 type Cached = StoredMessage & { [TEMPLATES]?: (PublishTemplate | undefined)[] };
 
+/** Whether a PUBLISH template of `msg` was built already (for another session's delivery). */
+export function hasTemplates(msg: StoredMessage): boolean {
+  return (msg as Cached)[TEMPLATES] !== undefined;
+}
+
 export function publishTemplate(
   msg: StoredMessage,
   version: ProtocolVersion,
