@@ -223,7 +223,9 @@ function putFrames(o: Out, frames: readonly Uint8Array[]): void {
  *
  * A batch is copied once, whole, and its messages' payloads are views into that copy: one
  * allocation per batch instead of one per message. What outlives the turn (queued or in flight)
- * is compacted by the core like a payload read from a client's socket.
+ * is compacted by the core like a payload read from a client's socket. `each` must not keep the
+ * WireMessage itself (the message in it is its own): a "publish" one is the same object refilled,
+ * not one more object per forwarded message.
  */
 export function decodeFrames(
   buf: Uint8Array,
@@ -306,7 +308,12 @@ function decodeFrom(r: In, marked: boolean): WireMessage {
       return { kind, messages };
     }
     case "publish":
-      return { kind, msg: getMessage(r, marked) };
+      if (marked) {
+        // For decodeFrames (never a batch here: it takes batches apart itself).
+        REUSED_PUBLISH.msg = getMessage(r, true);
+        return REUSED_PUBLISH;
+      }
+      return { kind, msg: getMessage(r, false) };
     case "publish-shared":
       return { kind, share: r.str(), hops: r.varint(), msg: getMessage(r, marked) };
     case "publish-to": {
@@ -397,6 +404,12 @@ function putMessage(o: Out, m: StoredMessage): void {
   if (m.properties !== undefined) putProperties(o, m.properties);
   o.rest(m.payload);
 }
+
+/** The "publish" WireMessage decodeFrames hands out, refilled for each message (see there). */
+const REUSED_PUBLISH: { kind: "publish"; msg: StoredMessage } = {
+  kind: "publish",
+  msg: undefined as unknown as StoredMessage,
+};
 
 /** A payload not read yet (a message's payload comes last in its frame). */
 const NONE = new Uint8Array(0);
