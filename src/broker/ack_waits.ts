@@ -3,7 +3,8 @@
  * their messages on another node (one per node per turn, outbox.ts), a sink's hand-off. The
  * PUBLISHes that wait for the same promise, as a turn's do, share one reaction to it: not a
  * promise, a reaction and three closures per PUBLISH, which were most of what a node forwarding
- * QoS 1 messages to another allocated per message.
+ * QoS 1 messages to another allocated per message. A PUBLISH whose promise rejects stays
+ * unacknowledged, and its publisher resends it.
  */
 import type { Client } from "./client.ts";
 import type { Core } from "./core.ts";
@@ -45,20 +46,10 @@ const MAX_SPARE = 8;
 let lastPromise: Promise<unknown> | null = null;
 let lastGroup: Waiting | null = null;
 
-/** What a PUBLISH whose promise rejected gets instead of its ack (handlers/publish.ts). */
-export type Rejected = (
-  core: Core,
-  client: Client,
-  topic: string,
-  qos: number,
-  pid: number,
-  err: unknown,
-) => void;
-
 /**
  * Sends the PUBACK (QoS 1) or PUBREC (QoS 2) with reason `code` of `client`'s PUBLISH `pid` once
- * `promise` resolves, and, if `msg` is given, its held deliveries have settled; `rejected` runs
- * for it instead if the promise rejects.
+ * `promise` resolves, and, if `msg` is given, its held deliveries have settled; if the promise
+ * rejects, the PUBLISH stays unacknowledged (notAcknowledged).
  */
 export function ackWhenDone(
   core: Core,
@@ -69,7 +60,6 @@ export function ackWhenDone(
   code: number,
   msg: StoredMessage | undefined,
   topic: string,
-  rejected: Rejected,
 ): void {
   let g = lastGroup;
   if (promise !== lastPromise || g === null || g.core !== core) {
@@ -77,7 +67,7 @@ export function ackWhenDone(
     group.core = core;
     lastPromise = promise;
     lastGroup = group;
-    promise.then(() => settled(group), (err) => failed(group, err, rejected));
+    promise.then(() => settled(group), (err) => failed(group, err));
   }
   const i = g.n++;
   g.clients[i] = client;
@@ -111,10 +101,34 @@ export function packAck(qos: number, pid: number, code: number): number {
   return pid | (qos << 16) | (code << 18);
 }
 
-function failed(g: Waiting, err: unknown, rejected: Rejected): void {
+function failed(g: Waiting, err: unknown): void {
   for (let i = 0; i < g.n; i++) {
     const a = g.acks[i];
-    rejected(g.core!, g.clients[i]!, g.topics[i]!, (a >> 16) & 3, a & 0xffff, err);
+    notAcknowledged(g.core!, g.clients[i]!, g.topics[i]!, (a >> 16) & 3, a & 0xffff, err);
   }
   retire(g);
+}
+
+/** Unacknowledged publishes logged so far: one line per burst, not per message. */
+let unackedWarned = 0;
+
+/** What waited for a PUBLISH's ack refused it: it stays unacknowledged (the client resends). */
+export function notAcknowledged(
+  core: Core,
+  client: Client,
+  topic: string,
+  qos: number,
+  pid: number,
+  err: unknown,
+): void {
+  // A full bridge buffer refuses thousands.
+  if (unackedWarned++ % 1000 === 0) {
+    core.log.warn(
+      `message ${topic} from ${client.info.clientId} not acknowledged: ` +
+        `${(err as Error)?.message ?? err} (${unackedWarned} so far)`,
+    );
+  }
+  // A failed store commit is retried with the id in it: the id stays, so a resend is
+  // recognised. A refusal from elsewhere (a full bridge buffer) frees the id for the resend.
+  if (qos === 2 && core.persistence.failure === null) client.session!.deleteInboundQos2(pid);
 }

@@ -18,10 +18,7 @@ import type { StoredMessage } from "../model.ts";
 import { isSysTopic } from "../sys_topic.ts";
 import { isValidTopicName } from "../topic.ts";
 import { VolatileDeliveries } from "../volatile.ts";
-import { ackWhenDone, packAck } from "../ack_waits.ts";
-
-/** Unacknowledged publishes logged so far: one line per burst, not per message. */
-let unackedWarned = 0;
+import { ackWhenDone, notAcknowledged, packAck } from "../ack_waits.ts";
 
 /** A client's refused publishes: one log line per burst, with the count, not one per message. */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
@@ -182,30 +179,9 @@ function routeAccepted(
     // chunk, are let go at once unless the ack waits for the message's deliveries (markAckable
     // above), instead of surviving the young generation each.
     const held = msg !== undefined && qos === 1 && core.options.durable ? msg : undefined;
-    ackWhenDone(core, pending, client, qos, pid, code, held, p.topic, notAcknowledged);
+    ackWhenDone(core, pending, client, qos, pid, code, held, p.topic);
   } else if (msg !== undefined) core.volatile.ackWhenSettled(msg, client, packAck(qos, pid, code));
   else client.sendPublishAck(qos, pid, code);
-}
-
-/** What waited for a PUBLISH's ack refused it: it stays unacknowledged (the client resends). */
-function notAcknowledged(
-  core: Core,
-  client: Client,
-  topic: string,
-  qos: number,
-  pid: number,
-  err: unknown,
-): void {
-  // A full bridge buffer refuses thousands.
-  if (unackedWarned++ % 1000 === 0) {
-    core.log.warn(
-      `message ${topic} from ${client.info.clientId} not acknowledged: ` +
-        `${(err as Error)?.message ?? err} (${unackedWarned} so far)`,
-    );
-  }
-  // A failed store commit is retried with the id in it: the id stays, so a resend is
-  // recognised. A refusal from elsewhere (a full bridge buffer) frees the id for the resend.
-  if (qos === 2 && core.persistence.failure === null) client.session!.deleteInboundQos2(pid);
 }
 
 /**
