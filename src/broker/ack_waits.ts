@@ -8,7 +8,7 @@
  */
 import type { Client } from "./client.ts";
 import type { Core } from "./core.ts";
-import type { StoredMessage } from "./model.ts";
+import { ackedId, ackedQos, packAck, type StoredMessage } from "./model.ts";
 
 /**
  * Acks waiting for one promise, in the order their PUBLISHes arrived: `n` entries of parallel
@@ -19,7 +19,7 @@ class Waiting {
   core: Core | null = null;
   n = 0;
   readonly clients: (Client | undefined)[] = [];
-  /** Packet id, QoS (bits 16-17) and 5.0 reason code (bits 18-25) of each. */
+  /** Each ack, packed (packAck). */
   readonly acks: number[] = [];
   /** The message whose held deliveries the ack also waits for (durable QoS 1), else undefined. */
   readonly messages: (StoredMessage | undefined)[] = [];
@@ -96,15 +96,10 @@ function settled(g: Waiting): void {
   retire(g);
 }
 
-/** The packed form of an ack (see PublishAckTarget). */
-export function packAck(qos: number, pid: number, code: number): number {
-  return pid | (qos << 16) | (code << 18);
-}
-
 function failed(g: Waiting, err: unknown): void {
   for (let i = 0; i < g.n; i++) {
     const a = g.acks[i];
-    notAcknowledged(g.core!, g.clients[i]!, g.topics[i]!, (a >> 16) & 3, a & 0xffff, err);
+    notAcknowledged(g.core!, g.clients[i]!, g.topics[i]!, ackedQos(a), ackedId(a), err);
   }
   retire(g);
 }

@@ -8,7 +8,7 @@ import { encode } from "../codec/encoder.ts";
 import { ProtocolError } from "../codec/errors.ts";
 import type { ConnectPacket, Packet, Will } from "../codec/packets.ts";
 import { ConnackReturnCode, ReasonCode } from "../codec/reason_codes.ts";
-import type { PublishAckTarget } from "./model.ts";
+import { ackedCode, ackedId, ackedQos, type PublishAckTarget } from "./model.ts";
 import type { BrokerOptions } from "./options.ts";
 import type { FixedDelay, KeepaliveWheel, Timed } from "./client_timers.ts";
 import { ClientOutput, type OutputHost } from "./output.ts";
@@ -131,7 +131,7 @@ export class Client extends ClientOutput<ClientHost> implements RawSink, Timed, 
 
   /** PublishAckTarget: the ack of a PUBLISH that waited for its held deliveries. */
   ackPublish(packed: number): void {
-    this.sendPublishAck((packed >> 16) & 3, packed & 0xffff, packed >>> 18);
+    this.sendPublishAck(ackedQos(packed), ackedId(packed), ackedCode(packed));
   }
 
   /** The inbound PUBLISH rate limit, when one is configured. */

@@ -23,9 +23,19 @@ export const PUBLISHER_ACK_ID: unique symbol = Symbol("publisherAckId");
  * instead of a closure per message.
  */
 export interface PublishAckTarget {
-  /** `packed`: the packet id, the QoS in bits 16-17 and the 5.0 reason code in bits 18-25. */
+  /** `packed` (packAck): the packet id, its QoS and the 5.0 reason code. */
   ackPublish(packed: number): void;
 }
+
+/** An ack in one number: the packet id, the QoS in bits 16-17, the reason code in bits 18-25. */
+export function packAck(qos: number, pid: number, code: number): number {
+  return pid | (qos << 16) | (code << 18);
+}
+
+/** The parts of packAck's number. */
+export const ackedId = (packed: number): number => packed & 0xffff;
+export const ackedQos = (packed: number): number => (packed >> 16) & 3;
+export const ackedCode = (packed: number): number => packed >>> 18;
 
 /** An application message as stored: immutable once created (but for volatile.ts's marks). */
 export interface StoredMessage {

@@ -14,11 +14,11 @@ import type { Core } from "../core.ts";
 import type { SinkDone } from "../ports/sink.ts";
 import { encodeReply } from "../replies.ts";
 import { messageProperties } from "../messages.ts";
-import type { StoredMessage } from "../model.ts";
+import { packAck, type StoredMessage } from "../model.ts";
 import { isSysTopic } from "../sys_topic.ts";
 import { isValidTopicName } from "../topic.ts";
 import { VolatileDeliveries } from "../volatile.ts";
-import { ackWhenDone, notAcknowledged, packAck } from "../ack_waits.ts";
+import { ackWhenDone, notAcknowledged } from "../ack_waits.ts";
 
 /** A client's refused publishes: one log line per burst, with the count, not one per message. */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
