@@ -185,9 +185,16 @@ async function startMqttwk(bootstrap: string, s: Setting, topic: string): Promis
     if (m) port = Number(m[1]);
     if (port && ready.test(text)) break;
   }
-  // Keep draining stdout so the broker never blocks on a full pipe.
+  // Keep draining stdout so the broker never blocks on a full pipe; MQTTWK_BENCH_BROKER_LOG=FILE
+  // keeps it (with `--trace-gc` in MQTTWK_BENCH_DENO_FLAGS: the broker's collections).
+  const logFile = Deno.env.get("MQTTWK_BENCH_BROKER_LOG");
+  if (logFile) Deno.writeTextFileSync(logFile, text, { append: true });
   (async () => {
-    while (!(await reader.read()).done) { /* discard */ }
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (logFile) Deno.writeTextFileSync(logFile, value, { append: true });
+    }
   })().catch(() => {});
   return {
     port,

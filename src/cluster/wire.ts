@@ -18,7 +18,7 @@ import {
   type StoredMessage,
 } from "../broker/model.ts";
 import type { KeptWill } from "../broker/ports/cluster.ts";
-import { lastMadeId } from "../broker/messages.ts";
+import { isMadeId } from "../broker/made_id.ts";
 import { idParts, In, Out } from "./wire_fields.ts";
 import { putMadeId } from "./wire_made_id.ts";
 
@@ -396,7 +396,7 @@ function putMessage(o: Out, m: StoredMessage): void {
   o.f64(m.createdAt);
   if (m.expiresAt !== undefined) o.f64(m.expiresAt);
   // The message just made (a publisher's, forwarded at once): its id from its parts.
-  if (m.id === lastMadeId.id && lastMadeId.counter > 0 && o.buf !== null) {
+  if (isMadeId(m.id) && o.buf !== null) {
     putMadeId(o, o.buf);
   } else o.str(m.id);
   o.str(m.topic);

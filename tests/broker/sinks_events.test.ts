@@ -247,10 +247,13 @@ Deno.test("a sink's callback form holds the PUBACK / PUBREC until it calls done"
     // QoS 0 has no ack to hold: the plain form.
     assert.equal(sink.accepts, 1);
     await assertNone(pub, "puback");
-    sink.dones[1]();
+    sink.dones[1].sinkDone();
     assert.equal((await pub.next("pubrec")).packetId, 7);
-    sink.dones[0]();
+    sink.dones[0].sinkDone();
     assert.equal((await pub.next("puback")).packetId, 6);
+    // Told twice, it acknowledges once.
+    sink.dones[0].sinkDone();
+    await assertNone(pub, "puback");
     await pub.send({ type: "pubrel", packetId: 7 });
     await pub.next("pubcomp");
     pub.close();
@@ -263,13 +266,13 @@ Deno.test("a sink's callback form refusing leaves the publish unacknowledged; a 
     const pub = await connected(b, "pub");
     await pub.send(publish("s/t", "refused", 2, { packetId: 9 }));
     await waitFor(() => sink.dones.length === 1);
-    sink.dones[0](new Error("sink refused"));
+    sink.dones[0].sinkDone(new Error("sink refused"));
     await assertNone(pub, "pubrec");
     assert.equal(pub.closed, false);
     // The QoS 2 packet id was freed: the resend is routed again, not taken for a duplicate.
     await pub.send(publish("s/t", "refused", 2, { packetId: 9, dup: true }));
     await waitFor(() => sink.dones.length === 2);
-    sink.dones[1]();
+    sink.dones[1].sinkDone();
     assert.equal((await pub.next("pubrec")).packetId, 9);
     pub.close();
   }, { sinks: [sink] });

@@ -4,6 +4,7 @@
  * share a round trip and nothing awaits Kafka per message. Only the loop talks to Kafka; the
  * publish path just appends, which keeps MQTT working whatever state Kafka is in.
  */
+import type { SinkDone } from "../../broker/ports/sink.ts";
 import type { Logger } from "../../log.ts";
 import { type BridgeRecord, recordLabel } from "./records.ts";
 
@@ -59,11 +60,11 @@ export interface EgressCounters {
 
 /**
  * Settles an at-least-once record: with nothing (stored) or with the error (refused, or given
- * up). The broker's own callback (MessageSink.acceptThen), or a promise's for offer(): one
- * function per record, not a promise and a resolve/reject pair: thousands wait at a time, and
+ * up). The broker's reused SinkDone (MessageSink.acceptThen), or a promise's function for
+ * offer(): not a promise and a resolve/reject pair per record: thousands wait at a time, and
  * every object they hold is copied by each young-generation collection while Kafka works.
  */
-type Settle = (err?: Error) => void;
+type Settle = ((err?: Error) => void) | SinkDone;
 
 /** One produce request on its way; `done` settles with null (stored) or the error. */
 interface Flight {
@@ -172,7 +173,7 @@ export class Egress {
         const err = new BufferFullError(
           this.#running ? "kafka buffer full" : "kafka bridge stopped",
         );
-        queueMicrotask(() => settle(err));
+        queueMicrotask(() => typeof settle === "function" ? settle(err) : settle.sinkDone(err));
         return;
       }
       this.counters.dropped++;
@@ -459,7 +460,8 @@ export class Egress {
       const settle = settles[i];
       if (settle === undefined) continue;
       try {
-        settle(err);
+        if (typeof settle === "function") settle(err);
+        else settle.sinkDone(err);
       } catch (e) {
         this.#o.log.error(`kafka bridge: acknowledging a record failed: ${describe(e)}`);
       }

@@ -6,6 +6,7 @@
  * round trip (which made collection the largest cost of at-least-once). The bytes are the ones
  * messageRecord describes (tests/bridge/kafka_record_batch.test.ts compares them).
  */
+import { isMadeId, madeIdBytes } from "../../broker/made_id.ts";
 import type { StoredMessage } from "../../broker/model.ts";
 import { ByteWriter, FieldCache, readVarint, varintEnd } from "./byte_writer.ts";
 import { writeJsonValue } from "./json_value.ts";
@@ -146,7 +147,13 @@ class Arena {
     }
     w.raw(this.#timeText);
     w.raw(H_ID);
-    w.varString(msg.id);
+    // The message just made (a publisher's, bridged at once): its id from its parts.
+    if (isMadeId(msg.id)) {
+      const id = madeIdBytes();
+      w.varint(id.length);
+      w.raw(id.prefix);
+      w.rawFrom(id.digits, id.from, id.digits.length - id.from);
+    } else w.varString(msg.id);
     out.chunk = w.buf;
     out.at = at;
     out.length = w.pos - at;

@@ -11,14 +11,14 @@ import { ReasonCode } from "../../codec/reason_codes.ts";
 import { isWellFormedUtf8 } from "../../codec/utf8.ts";
 import type { Client } from "../client.ts";
 import type { Core } from "../core.ts";
-import type { SinkDone } from "../ports/sink.ts";
 import { encodeReply } from "../replies.ts";
 import { messageProperties } from "../messages.ts";
 import { packAck, type StoredMessage } from "../model.ts";
 import { isSysTopic } from "../sys_topic.ts";
 import { isValidTopicName } from "../topic.ts";
 import { VolatileDeliveries } from "../volatile.ts";
-import { ackWhenDone, notAcknowledged } from "../ack_waits.ts";
+import { ackWhenDone } from "../ack_waits.ts";
+import { HeldAck } from "../held_ack.ts";
 
 /** A client's refused publishes: one log line per burst, with the count, not one per message. */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
@@ -106,7 +106,7 @@ function routeAccepted(
 ): void {
   const s = client.session!;
   const v5 = client.v5;
-  /** true: a sink holds the ack and acknowledges through heldAck's callback. */
+  /** true: a sink holds the ack and acknowledges through a HeldAck. */
   let pending: void | Promise<void> | true = undefined;
   let msg: StoredMessage | undefined;
   /** 5.0 reason code of the PUBACK/PUBREC: 0x10 when nobody subscribes (3.4.2.1). */
@@ -143,7 +143,15 @@ function routeAccepted(
       ? core.publisher.publishHeld(
         msg,
         client.info,
-        heldAck(core, client, p, p.qos === 1 && core.options.durable ? msg : undefined),
+        // Holds only what the ack needs, not the packet (its payload is a view into the
+        // socket's read chunk); `msg` only when the ack also waits for its deliveries.
+        HeldAck.take(
+          core,
+          client,
+          p.topic,
+          packAck(p.qos, p.packetId!, 0),
+          p.qos === 1 && core.options.durable ? msg : undefined,
+        ),
       )
       : core.publisher.publish(msg, client.info);
     // Later deliveries of the same object (as a retained message) have no ack to hold.
@@ -170,7 +178,7 @@ function routeAccepted(
     s.addInboundQos2(pid);
     core.persistence.addInboundQos2(s, pid);
   }
-  // heldAck's callback acknowledges (code is 0: a message that goes to a sink is routed).
+  // The HeldAck acknowledges (code is 0: a message that goes to a sink is routed).
   if (pending === true) return;
   const qos = p.qos;
   if (pending) {
@@ -182,27 +190,6 @@ function routeAccepted(
     ackWhenDone(core, pending, client, qos, pid, code, held, p.topic);
   } else if (msg !== undefined) core.volatile.ackWhenSettled(msg, client, packAck(qos, pid, code));
   else client.sendPublishAck(qos, pid, code);
-}
-
-/**
- * The callback with which a sink that held a QoS 1/2 PUBLISH's ack (Publisher.publishHeld)
- * acknowledges it, or leaves it unacknowledged, as the promise path in routeAccepted does. Built
- * apart so that it holds only what the ack needs (not the packet, whose payload is a view into
- * the socket's read chunk); `msg` only when the ack also waits for its deliveries (durable QoS 1).
- */
-function heldAck(
-  core: Core,
-  client: Client,
-  p: PublishPacket,
-  msg: StoredMessage | undefined,
-): SinkDone {
-  const { topic, qos } = p;
-  const pid = p.packetId!;
-  return (err) => {
-    if (err !== undefined) return notAcknowledged(core, client, topic, qos, pid, err);
-    if (msg !== undefined) core.volatile.ackWhenSettled(msg, client, packAck(qos, pid, 0));
-    else client.sendPublishAck(qos, pid);
-  };
 }
 
 /** When the last "store unavailable" refusal was logged: one line per burst. */

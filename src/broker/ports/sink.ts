@@ -1,10 +1,13 @@
 import type { ClientInfo, StoredMessage } from "../model.ts";
 
 /**
- * Called once when a message a sink holds the ack of is safe (no argument) or refused (the
- * error, which leaves the message unacknowledged). Never before acceptThen returned.
+ * Told once when a message a sink holds the ack of is safe (no argument) or refused (the error,
+ * which leaves the message unacknowledged); never before acceptThen returned. An object, not a
+ * closure: the broker reuses these, one per PUBLISH waiting for Kafka (held_ack.ts).
  */
-export type SinkDone = (err?: Error) => void;
+export interface SinkDone {
+  sinkDone(err?: Error): void;
+}
 
 /**
  * Receives every message accepted from a local client (after authorization, before the
