@@ -19,6 +19,7 @@
  *   deno task bench:kafka --rounds 3 --duration 5 --publishers 10 --window 100 --payload 64
  *   deno task bench:kafka --baseline /path/to/other/checkout   # before/after in the same run
  *   MQTTWK_BENCH_BASELINE=/path/to/other/checkout deno task bench:kafka            # the same
+ *   MQTTWK_BENCH_BASELINE=$PWD MQTTWK_BENCH_BASELINE_DENO_FLAGS="--v8-flags=..." deno task bench:kafka  # a flag
  *   deno task bench:kafka --bootstrap 127.0.0.1:9092            # an already running Kafka
  *   MQTTWK_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" deno task bench:kafka
  */
@@ -64,6 +65,8 @@ interface Setting {
   bridge: boolean;
   /** Checkout whose main.ts runs. */
   dir: string | URL;
+  /** Deno flags of this setting alone (the baseline's MQTTWK_BENCH_BASELINE_DENO_FLAGS). */
+  flags?: string[];
 }
 const HERE = new URL("../", import.meta.url);
 const SETTINGS: Setting[] = [
@@ -71,7 +74,10 @@ const SETTINGS: Setting[] = [
   { name: "at-least-once", bridge: true, dir: HERE },
 ];
 if (BASELINE) {
-  SETTINGS.push({ name: "at-least-once (baseline)", bridge: true, dir: BASELINE });
+  // A runtime flag's before/after: the baseline may be this very checkout, run with other flags
+  // (given last, so that its --v8-flags replace the others).
+  const flags = Deno.env.get("MQTTWK_BENCH_BASELINE_DENO_FLAGS")?.split(" ").filter(Boolean);
+  SETTINGS.push({ name: "at-least-once (baseline)", bridge: true, dir: BASELINE, flags });
 }
 
 interface Running {
@@ -149,6 +155,7 @@ async function startMqttwk(bootstrap: string, s: Setting, topic: string): Promis
     ...START_V8_FLAGS,
     // For profiling, e.g. MQTTWK_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
     ...(Deno.env.get("MQTTWK_BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
+    ...(s.flags ?? []),
     "main.ts",
     "--port=0",
     "--host=127.0.0.1",
