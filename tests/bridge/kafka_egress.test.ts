@@ -2,7 +2,16 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { BufferFullError, Egress, type EgressOptions } from "../../src/bridge/kafka/egress.ts";
-import type { OutRecord } from "../../src/bridge/kafka/records.ts";
+import { packBatch } from "../../src/bridge/kafka/batch_wire.ts";
+import {
+  type BridgeRecord,
+  messageRecord,
+  messageRef,
+  type OutRecord,
+  type RecordContext,
+} from "../../src/bridge/kafka/records.ts";
+import type { ClientInfo } from "../../src/broker/model.ts";
+import { MessageFactory } from "../../src/broker/messages.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -37,6 +46,15 @@ class FakeKafka {
     };
   }
 }
+
+const hex = (b: ArrayBuffer) => Buffer.from(b).toString("hex");
+
+const client: ClientInfo = {
+  clientId: "c",
+  remoteAddress: "127.0.0.1:1",
+  transport: "tcp",
+  protocolVersion: 4,
+};
 
 function rec(value: string, bytes = 100): OutRecord {
   return {
@@ -258,4 +276,63 @@ Deno.test("the callback form settles each record once, in order, and never befor
   await e.stop(20);
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(calls.slice(4), ["7:Error"]);
+});
+
+Deno.test("records Kafka has are reused for later messages, never while still queued or retried", async () => {
+  // What Kafka got, record by record, as the bytes of a one-record batch (taken at send time).
+  const got: string[] = [];
+  let up = true;
+  const e = new Egress({
+    maxMessages: 1000,
+    maxBytes: 1_000_000,
+    lingerMs: 0,
+    batchBytes: 16384,
+    maxRequestBytes: 1_000_000,
+    backoffMs: 5,
+    backoffMaxMs: 20,
+    createProducer: () => ({
+      connect: () => Promise.resolve(),
+      send: (records: BridgeRecord[]) => {
+        const bytes = records.map((r) => hex(packBatch([r])));
+        if (!up) return Promise.reject(new Error("connection closed"));
+        got.push(...bytes);
+        return Promise.resolve();
+      },
+      disconnect: () => Promise.resolve(),
+    }),
+    isPermanent: () => false,
+    log: silentLogger,
+    target: "fake:9092",
+  });
+  e.start();
+  await connected(e);
+  const factory = new MessageFactory("n1");
+  const ctx: RecordContext = {
+    keyMode: "topic",
+    format: "raw",
+    brokerId: "b",
+    nodeId: "n1",
+    processId: "1",
+  };
+  const expected: string[] = [];
+  const settled: string[] = [];
+  const offer = (name: string) => {
+    const m = factory.create(`t/${name}`, new TextEncoder().encode(name), 1, false, "c");
+    expected.push(hex(packBatch([messageRecord(m, client, "out", ctx)])));
+    e.offerThen(messageRef(m, "c", "out", ctx)!, { sinkDone: () => settled.push(name) });
+  };
+  // Delivered: their refs go back for reuse.
+  for (const n of ["a1", "a2", "a3"]) offer(n);
+  await waitFor(() => settled.length === 3, { what: "the first records", interval: 2 });
+  // Made from the spares while Kafka fails: they stay queued for the retry...
+  up = false;
+  for (const n of ["b1", "b2", "b3"]) offer(n);
+  await waitFor(() => !e.connected, { what: "a failed send", interval: 2 });
+  // ...so these must get refs of their own.
+  for (const n of ["c1", "c2", "c3"]) offer(n);
+  up = true;
+  await waitFor(() => settled.length === 9, { what: "every record", interval: 2 });
+  assert.deepEqual(settled, ["a1", "a2", "a3", "b1", "b2", "b3", "c1", "c2", "c3"]);
+  assert.deepEqual(got, expected);
+  await e.stop();
 });

@@ -6,7 +6,7 @@
  */
 import type { SinkDone } from "../../broker/ports/sink.ts";
 import type { Logger } from "../../log.ts";
-import { type BridgeRecord, recordLabel } from "./records.ts";
+import { type BridgeRecord, recordLabel, releaseRecord } from "./records.ts";
 
 /** What the pipeline needs from a Kafka producer (the producer thread, a fake in tests). */
 export interface ProducerLink {
@@ -415,7 +415,12 @@ export class Egress {
   }
 
   #remove(n: number): void {
-    for (let i = this.#head; i < this.#head + n; i++) this.#bytes -= this.#q[i].bytes;
+    // Only records whose request Kafka answered are removed, after their settles were taken:
+    // nothing refers to them any more, so their MessageRefs go back for reuse.
+    for (let i = this.#head; i < this.#head + n; i++) {
+      this.#bytes -= this.#q[i].bytes;
+      releaseRecord(this.#q[i]);
+    }
     this.#head += n;
     if (this.#head === this.#q.length) {
       this.#q = [];
@@ -436,13 +441,14 @@ export class Egress {
     }
     this.counters.failed++;
     if (this.#isolate > 0) this.#isolate--;
-    this.#remove(1);
     const rec = f.recs[0];
     this.#o.log.warn(
       `kafka refused a record for ${rec.topic} (${recordLabel(rec)}, ` +
         `${rec.bytes} bytes) for good: ${describe(err)}`,
     );
     this.#settleAll(f.settles, 0, 1, new Error(`kafka refused the record: ${describe(err)}`));
+    // Last: removing it hands the record back for reuse.
+    this.#remove(1);
   }
 
   /**
