@@ -282,14 +282,9 @@ Deno.test("records Kafka has are reused for later messages, never while still qu
   // What Kafka got, record by record, as the bytes of a one-record batch (taken at send time).
   const got: string[] = [];
   let up = true;
-  const e = new Egress({
-    maxMessages: 1000,
-    maxBytes: 1_000_000,
+  // Its own producer: one that sees the records themselves, not their values.
+  const e = pipeline(new FakeKafka(), {
     lingerMs: 0,
-    batchBytes: 16384,
-    maxRequestBytes: 1_000_000,
-    backoffMs: 5,
-    backoffMaxMs: 20,
     createProducer: () => ({
       connect: () => Promise.resolve(),
       send: (records: BridgeRecord[]) => {
@@ -300,11 +295,7 @@ Deno.test("records Kafka has are reused for later messages, never while still qu
       },
       disconnect: () => Promise.resolve(),
     }),
-    isPermanent: () => false,
-    log: silentLogger,
-    target: "fake:9092",
   });
-  e.start();
   await connected(e);
   const factory = new MessageFactory("n1");
   const ctx: RecordContext = {
