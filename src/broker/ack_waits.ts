@@ -89,9 +89,7 @@ function retire(g: Waiting): void {
 function settled(g: Waiting): void {
   const volatile = g.core!.volatile;
   for (let i = 0; i < g.n; i++) {
-    const msg = g.messages[i];
-    if (msg !== undefined) volatile.ackWhenSettled(msg, g.clients[i]!, g.acks[i]);
-    else g.clients[i]!.ackPublish(g.acks[i]);
+    volatile.ackWhenSettled(g.messages[i], g.clients[i]!, g.acks[i]);
   }
   retire(g);
 }

@@ -121,17 +121,16 @@ export class Client extends ClientOutput<ClientHost> implements RawSink, Timed, 
     if (code !== null || this.#rare !== null) this.#more().refuse = code;
   }
 
-  /** PUBACK (QoS 1) or PUBREC (QoS 2) with 5.0 reason `code` (0x10: no matching subscribers). */
-  sendPublishAck(qos: number, pid: number, code = 0): void {
-    if (qos === 1) {
-      this.v5?.acknowledged();
-      this.sendAck(0x40, pid, true, code);
-    } else this.sendAck(0x50, pid, true, code);
-  }
-
-  /** PublishAckTarget: the ack of a PUBLISH that waited for its held deliveries. */
+  /**
+   * PublishAckTarget: the PUBACK (QoS 1) or PUBREC (QoS 2) of a PUBLISH, `packed` by packAck with
+   * its 5.0 reason code (0x10: no matching subscribers).
+   */
   ackPublish(packed: number): void {
-    this.sendPublishAck(ackedQos(packed), ackedId(packed), ackedCode(packed));
+    const pid = ackedId(packed);
+    if (ackedQos(packed) === 1) {
+      this.v5?.acknowledged();
+      this.sendAck(0x40, pid, true, ackedCode(packed));
+    } else this.sendAck(0x50, pid, true, ackedCode(packed));
   }
 
   /** The inbound PUBLISH rate limit, when one is configured. */

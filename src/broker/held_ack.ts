@@ -60,7 +60,6 @@ export class HeldAck implements SinkDone {
     if (HeldAck.#spare.length < MAX_SPARE) HeldAck.#spare.push(this);
     if (err !== undefined) {
       notAcknowledged(core, client, topic, ackedQos(packed), ackedId(packed), err);
-    } else if (msg !== undefined) core.volatile.ackWhenSettled(msg, client, packed);
-    else client.ackPublish(packed);
+    } else core.volatile.ackWhenSettled(msg, client, packed);
   }
 }

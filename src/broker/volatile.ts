@@ -140,9 +140,12 @@ export class VolatileDeliveries {
     else ack();
   }
 
-  /** whenSettled for a publisher's ack: `to.ackPublish(packed)`, without a closure. */
-  ackWhenSettled(msg: StoredMessage, to: PublishAckTarget, packed: number): void {
-    if (msg[PENDING_DELIVERIES]) {
+  /**
+   * whenSettled for a publisher's ack: `to.ackPublish(packed)`, without a closure; at once when
+   * there is no message whose deliveries it waits for.
+   */
+  ackWhenSettled(msg: StoredMessage | undefined, to: PublishAckTarget, packed: number): void {
+    if (msg !== undefined && msg[PENDING_DELIVERIES]) {
       msg[PUBLISHER_ACK] = to;
       msg[PUBLISHER_ACK_ID] = packed;
     } else to.ackPublish(packed);

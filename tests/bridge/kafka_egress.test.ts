@@ -250,7 +250,9 @@ Deno.test("the callback form settles each record once, in order, and never befor
   kafka.up = false;
   const e = pipeline(kafka, { maxMessages: 3 });
   const calls: string[] = [];
-  const done = (name: string) => (err?: Error) => calls.push(err ? `${name}:${err.name}` : name);
+  const done = (name: string) => ({
+    sinkDone: (err?: Error) => calls.push(err ? `${name}:${err.name}` : name),
+  });
   e.offerThen(rec("1"), done("1"));
   e.offerThen(rec("2"), undefined);
   e.offerThen(rec("3"), done("3"));
@@ -264,8 +266,10 @@ Deno.test("the callback form settles each record once, in order, and never befor
   assert.deepEqual(calls, ["4:BufferFullError", "1", "3"]);
   assert.deepEqual(kafka.stored, ["1", "2", "3"]);
   // An acknowledgement that throws neither stops the pipeline nor the others.
-  e.offerThen(rec("5"), () => {
-    throw new Error("client gone");
+  e.offerThen(rec("5"), {
+    sinkDone: () => {
+      throw new Error("client gone");
+    },
   });
   e.offerThen(rec("6"), done("6"));
   await waitFor(() => calls.length === 4, { what: "the next record", interval: 2 });

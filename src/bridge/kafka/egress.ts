@@ -60,11 +60,11 @@ export interface EgressCounters {
 
 /**
  * Settles an at-least-once record: with nothing (stored) or with the error (refused, or given
- * up). The broker's reused SinkDone (MessageSink.acceptThen), or a promise's function for
+ * up). The broker's reused SinkDone (MessageSink.acceptThen), or one around a promise for
  * offer(): not a promise and a resolve/reject pair per record: thousands wait at a time, and
  * every object they hold is copied by each young-generation collection while Kafka works.
  */
-type Settle = ((err?: Error) => void) | SinkDone;
+type Settle = SinkDone;
 
 /** One produce request on its way; `done` settles with null (stored) or the error. */
 interface Flight {
@@ -149,7 +149,7 @@ export class Egress {
     }
     let settle: Settle | undefined;
     const p = new Promise<void>((resolve, reject) => {
-      settle = (err) => err === undefined ? resolve() : reject(err);
+      settle = { sinkDone: (err) => err === undefined ? resolve() : reject(err) };
     });
     this.offerThen(rec, settle);
     return p;
@@ -173,7 +173,7 @@ export class Egress {
         const err = new BufferFullError(
           this.#running ? "kafka buffer full" : "kafka bridge stopped",
         );
-        queueMicrotask(() => typeof settle === "function" ? settle(err) : settle.sinkDone(err));
+        queueMicrotask(() => settle.sinkDone(err));
         return;
       }
       this.counters.dropped++;
@@ -466,8 +466,7 @@ export class Egress {
       const settle = settles[i];
       if (settle === undefined) continue;
       try {
-        if (typeof settle === "function") settle(err);
-        else settle.sinkDone(err);
+        settle.sinkDone(err);
       } catch (e) {
         this.#o.log.error(`kafka bridge: acknowledging a record failed: ${describe(e)}`);
       }

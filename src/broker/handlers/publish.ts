@@ -188,8 +188,7 @@ function routeAccepted(
     // above), instead of surviving the young generation each.
     const held = msg !== undefined && qos === 1 && core.options.durable ? msg : undefined;
     ackWhenDone(core, pending, client, qos, pid, code, held, p.topic);
-  } else if (msg !== undefined) core.volatile.ackWhenSettled(msg, client, packAck(qos, pid, code));
-  else client.sendPublishAck(qos, pid, code);
+  } else core.volatile.ackWhenSettled(msg, client, packAck(qos, pid, code));
 }
 
 /** When the last "store unavailable" refusal was logged: one line per burst. */
