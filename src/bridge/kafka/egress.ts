@@ -7,6 +7,9 @@
 import type { SinkDone } from "../../broker/ports/sink.ts";
 import type { Logger } from "../../log.ts";
 import { type BridgeRecord, recordLabel, releaseRecord } from "./records.ts";
+import { describe, type EgressCounters, EgressReport } from "./egress_report.ts";
+
+export type { EgressCounters };
 
 /** What the pipeline needs from a Kafka producer (the producer thread, a fake in tests). */
 export interface ProducerLink {
@@ -39,23 +42,6 @@ export interface EgressOptions {
    * on its way while Kafka works on one; they are still answered and acknowledged in order.
    */
   maxInFlight?: number;
-}
-
-export interface EgressCounters {
-  /** Records Kafka acknowledged. */
-  produced: number;
-  /** Records dropped because the buffer was full (fire-and-forget, QoS 0, events). */
-  dropped: number;
-  /** At-least-once publishes refused because the buffer was full (left unacknowledged). */
-  rejected: number;
-  /** Records Kafka refused for good (e.g. too large); at-least-once ones left unacknowledged. */
-  failed: number;
-  /** Records still undelivered when the bridge stopped. */
-  abandoned: number;
-  /** Produce requests sent successfully. */
-  batches: number;
-  /** Times the connection to Kafka was lost or could not be made. */
-  connectFailures: number;
 }
 
 /**
@@ -114,15 +100,18 @@ export class Egress {
   #isolate = 0;
   /** Bumped when stop() gives up on the queue, so a late send result leaves it alone. */
   #epoch = 0;
-  #downSince = 0;
-  #lastReport = 0;
-  #dropsSinceReport = 0;
-  #rejectsSinceReport = 0;
-  #reportTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #report: EgressReport;
 
   constructor(opts: EgressOptions) {
     this.#o = opts;
     this.#maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
+    this.#report = new EgressReport({
+      log: opts.log,
+      target: opts.target,
+      everyMs: opts.reportEveryMs ?? 10_000,
+      maxMessages: opts.maxMessages,
+      maxBytes: opts.maxBytes,
+    }, this);
   }
 
   /** Records waiting or in flight. */
@@ -166,19 +155,13 @@ export class Egress {
       this.buffered + 1 > this.#o.maxMessages || this.#bytes + rec.bytes > this.#o.maxBytes ||
       !this.#running
     ) {
+      this.#report.overflow(settle !== undefined);
       if (settle !== undefined) {
-        this.counters.rejected++;
-        this.#rejectsSinceReport++;
-        this.#noteOverflow();
         const err = new BufferFullError(
           this.#running ? "kafka buffer full" : "kafka bridge stopped",
         );
         queueMicrotask(() => settle.sinkDone(err));
-        return;
       }
-      this.counters.dropped++;
-      this.#dropsSinceReport++;
-      this.#noteOverflow();
       return;
     }
     this.#bytes += rec.bytes;
@@ -191,7 +174,7 @@ export class Egress {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#reportTimer = setInterval(() => this.#report(), this.#o.reportEveryMs ?? 10_000);
+    this.#report.start();
     this.#loop = this.#run().catch((err) => {
       // Never expected; without the loop nothing reaches Kafka, so say so loudly.
       this.#o.log.error(`kafka egress stopped unexpectedly: ${err?.stack ?? err}`);
@@ -206,7 +189,7 @@ export class Egress {
       await new Promise((r) => setTimeout(r, 10));
     }
     this.#running = false;
-    clearInterval(this.#reportTimer);
+    this.#report.stop();
     this.#wake?.();
     clearTimeout(this.#sleepTimer);
     this.#wakeSleep?.();
@@ -250,7 +233,7 @@ export class Egress {
           await this.#connect();
           backoff = this.#o.backoffMs;
         } catch (err) {
-          this.#noteDown(err, "cannot connect");
+          this.#report.down(err, "cannot connect");
           await this.#sleep(jitter(backoff));
           backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
           continue;
@@ -310,7 +293,7 @@ export class Egress {
         this.#refused(f, err);
         continue;
       }
-      this.#noteDown(err, "send failed");
+      this.#report.down(err, "send failed");
       // The client already retried inside send; a new producer starts from a clean connection
       // and producer id, which also sidesteps stale idempotence sequence numbers.
       await this.#dropProducer();
@@ -347,16 +330,7 @@ export class Egress {
       throw err;
     }
     this.#connected = true;
-    if (this.#downSince) {
-      const secs = ((Date.now() - this.#downSince) / 1000).toFixed(1);
-      this.#o.log.info(
-        `kafka ${this.#o.target} reachable again after ${secs} s; delivering ${this.buffered} ` +
-          `buffered records (${this.#bytes} bytes)`,
-      );
-      this.#downSince = 0;
-    } else {
-      this.#o.log.info(`kafka producer connected to ${this.#o.target}`);
-    }
+    this.#report.up();
   }
 
   async #dropProducer(): Promise<void> {
@@ -483,67 +457,8 @@ export class Egress {
       this.#wakeSleep = null;
     });
   }
-
-  // ------------------------------------------------------------------ reporting
-
-  #noteDown(err: unknown, what: string): void {
-    this.counters.connectFailures++;
-    if (!this.#downSince) {
-      this.#downSince = Date.now();
-      this.#lastReport = Date.now();
-      this.#o.log.warn(
-        `kafka ${this.#o.target} unavailable (${what}: ${describe(err)}); MQTT goes on, ` +
-          `${this.buffered} records (${this.#bytes} bytes) buffered, up to ` +
-          `${this.#o.maxMessages} records / ${this.#o.maxBytes} bytes`,
-      );
-    } else {
-      this.#o.log.debug(`kafka still unavailable (${what}: ${describe(err)})`);
-    }
-  }
-
-  #noteOverflow(): void {
-    if (this.#dropsSinceReport + this.#rejectsSinceReport === 1) {
-      // The first loss is reported at once; the rest are summed up by #report.
-      this.#o.log.warn(
-        `kafka buffer full (${this.buffered} records, ${this.#bytes} bytes): dropping ` +
-          `fire-and-forget and QoS 0 records, leaving at-least-once publishes unacknowledged`,
-      );
-      this.#lastReport = Date.now();
-    }
-  }
-
-  #report(): void {
-    const c = this.counters;
-    if (this.#dropsSinceReport > 1 || this.#rejectsSinceReport > 1) {
-      this.#o.log.warn(
-        `kafka buffer full: ${this.#dropsSinceReport} records dropped and ` +
-          `${this.#rejectsSinceReport} at-least-once publishes refused since the last report ` +
-          `(totals: ${c.dropped} dropped, ${c.rejected} refused; ${this.buffered} buffered)`,
-      );
-    }
-    this.#dropsSinceReport = 0;
-    this.#rejectsSinceReport = 0;
-    if (this.#downSince && Date.now() - this.#lastReport >= (this.#o.reportEveryMs ?? 10_000)) {
-      const secs = Math.round((Date.now() - this.#downSince) / 1000);
-      this.#o.log.warn(
-        `kafka ${this.#o.target} still unavailable after ${secs} s: ${this.buffered} records ` +
-          `(${this.#bytes} bytes) buffered; totals ${c.dropped} dropped, ${c.rejected} refused`,
-      );
-      this.#lastReport = Date.now();
-    }
-  }
 }
 
 function jitter(ms: number): number {
   return Math.round(ms * (0.8 + Math.random() * 0.4));
-}
-
-export function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    return cause instanceof Error && cause.message !== err.message
-      ? `${err.message} (${cause.message})`
-      : err.message;
-  }
-  return String(err);
 }

@@ -6,7 +6,7 @@
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from "kafkajs";
 import type { Logger } from "../../log.ts";
 import type { StoredMessage } from "../../broker/model.ts";
-import { describe } from "./egress.ts";
+import { describe } from "./egress_report.ts";
 import { type InHeaders, propertiesFromHeaders } from "./properties.ts";
 import type { IngressSettings } from "./settings.ts";
 

@@ -7,7 +7,7 @@ import type { Buffer } from "node:buffer";
 import { Producer } from "@platformatic/kafka";
 import { BatchSender } from "./batch_sender.ts";
 import type { PackedBatch } from "./batch_wire.ts";
-import { describe } from "./egress.ts";
+import { describe } from "./egress_report.ts";
 
 /** What the producer is created with (the bridge's settings that concern it). */
 export interface ProducerConfig {
