@@ -155,13 +155,15 @@ export class Egress {
       this.buffered + 1 > this.#o.maxMessages || this.#bytes + rec.bytes > this.#o.maxBytes ||
       !this.#running
     ) {
-      this.#report.overflow(settle !== undefined);
-      if (settle !== undefined) {
-        const err = new BufferFullError(
-          this.#running ? "kafka buffer full" : "kafka bridge stopped",
-        );
-        queueMicrotask(() => settle.sinkDone(err));
+      if (settle === undefined) {
+        this.counters.dropped++;
+        this.#report.overflow();
+        return;
       }
+      this.counters.rejected++;
+      this.#report.overflow();
+      const err = new BufferFullError(this.#running ? "kafka buffer full" : "kafka bridge stopped");
+      queueMicrotask(() => settle.sinkDone(err));
       return;
     }
     this.#bytes += rec.bytes;
@@ -233,7 +235,7 @@ export class Egress {
           await this.#connect();
           backoff = this.#o.backoffMs;
         } catch (err) {
-          this.#report.down(err, "cannot connect");
+          this.#noteDown(err, "cannot connect");
           await this.#sleep(jitter(backoff));
           backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
           continue;
@@ -293,7 +295,7 @@ export class Egress {
         this.#refused(f, err);
         continue;
       }
-      this.#report.down(err, "send failed");
+      this.#noteDown(err, "send failed");
       // The client already retried inside send; a new producer starts from a clean connection
       // and producer id, which also sidesteps stale idempotence sequence numbers.
       await this.#dropProducer();
@@ -317,6 +319,11 @@ export class Egress {
       (err: unknown) => err ?? new Error("send failed"),
     );
     this.#flights.push({ recs, settles, bytes, epoch: this.#epoch, done });
+  }
+
+  #noteDown(err: unknown, what: string): void {
+    this.counters.connectFailures++;
+    this.#report.down(err, what);
   }
 
   async #connect(): Promise<void> {

@@ -44,8 +44,9 @@ export interface EgressReportOptions {
 export class EgressReport {
   #downSince = 0;
   #lastReport = 0;
-  #drops = 0;
-  #rejects = 0;
+  /** The counters' dropped and rejected at the last summary: what came since is the difference. */
+  #dropped = 0;
+  #rejected = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly o: EgressReportOptions, private readonly state: EgressState) {}
@@ -62,7 +63,6 @@ export class EgressReport {
 
   /** Kafka could not be reached or a send failed (`what` says which). */
   down(err: unknown, what: string): void {
-    this.state.counters.connectFailures++;
     if (this.#downSince) {
       this.o.log.debug(`kafka still unavailable (${what}: ${describe(err)})`);
       return;
@@ -90,16 +90,10 @@ export class EgressReport {
     this.#downSince = 0;
   }
 
-  /** A record did not fit: dropped (fire-and-forget) or refused (`rejected`, at-least-once). */
-  overflow(rejected: boolean): void {
-    if (rejected) {
-      this.state.counters.rejected++;
-      this.#rejects++;
-    } else {
-      this.state.counters.dropped++;
-      this.#drops++;
-    }
-    if (this.#drops + this.#rejects !== 1) return;
+  /** A record did not fit (the counters already count it as dropped or rejected). */
+  overflow(): void {
+    const c = this.state.counters;
+    if (c.dropped - this.#dropped + c.rejected - this.#rejected !== 1) return;
     // The first loss is reported at once; the rest are summed up by #report.
     this.o.log.warn(
       `kafka buffer full (${this.state.buffered} records, ${this.state.bufferedBytes} bytes): ` +
@@ -112,15 +106,17 @@ export class EgressReport {
   #report(): void {
     const c = this.state.counters;
     const buffered = this.state.buffered;
-    if (this.#drops > 1 || this.#rejects > 1) {
+    const drops = c.dropped - this.#dropped;
+    const rejects = c.rejected - this.#rejected;
+    if (drops > 1 || rejects > 1) {
       this.o.log.warn(
-        `kafka buffer full: ${this.#drops} records dropped and ${this.#rejects} at-least-once ` +
+        `kafka buffer full: ${drops} records dropped and ${rejects} at-least-once ` +
           `publishes refused since the last report (totals: ${c.dropped} dropped, ` +
           `${c.rejected} refused; ${buffered} buffered)`,
       );
     }
-    this.#drops = 0;
-    this.#rejects = 0;
+    this.#dropped = c.dropped;
+    this.#rejected = c.rejected;
     if (this.#downSince && Date.now() - this.#lastReport >= this.o.everyMs) {
       const secs = Math.round((Date.now() - this.#downSince) / 1000);
       this.o.log.warn(
