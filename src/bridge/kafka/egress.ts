@@ -9,8 +9,6 @@ import type { Logger } from "../../log.ts";
 import { type BridgeRecord, recordLabel, releaseRecord } from "./records.ts";
 import { describe, type EgressCounters, EgressReport } from "./egress_report.ts";
 
-export type { EgressCounters };
-
 /** What the pipeline needs from a Kafka producer (the producer thread, a fake in tests). */
 export interface ProducerLink {
   connect(): Promise<void>;
